@@ -1,0 +1,226 @@
+package netlab
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// childEnv makes the test binary act as a child test process for the cleanup tests.
+const childEnv = "PXKNETLAB_CHILD"
+
+func TestOwnerPid(t *testing.T) {
+	tests := []struct {
+		name string
+		pid  int
+		ok   bool
+	}{
+		{"pxk123x1", 123, true},
+		{"pxk9probe", 9, true},
+		{"pxkx1", 0, false},
+		{"pxk12", 0, false},
+		{"pxk12y3", 0, false},
+		{"other123x1", 0, false},
+		{"", 0, false},
+	}
+	for _, tt := range tests {
+		pid, ok := ownerPid(tt.name)
+		assert.Equal(t, tt.ok, ok, tt.name)
+		if tt.ok {
+			assert.Equal(t, tt.pid, pid, tt.name)
+		}
+	}
+}
+
+// TestUDPEchoAcrossVeth sends datagrams from a Go socket in one namespace to a
+// Go echo server in another, across a veth pair.
+func TestUDPEchoAcrossVeth(t *testing.T) {
+	p := NewPair(t)
+	srv, err := p.Server.ListenPacket("udp4", p.ServerIP.String()+":7007")
+	require.NoError(t, err)
+	defer srv.Close()
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, addr, err := srv.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			_, _ = srv.WriteTo(buf[:n], addr)
+		}
+	}()
+
+	cli, err := p.Client.ListenPacket("udp4", p.ClientIP.String()+":0")
+	require.NoError(t, err)
+	defer cli.Close()
+	to := &net.UDPAddr{IP: p.ServerIP.AsSlice(), Port: 7007}
+	buf := make([]byte, 2048)
+	for i := 0; i < 20; i++ {
+		msg := fmt.Sprintf("ping %d", i)
+		_, err := cli.WriteTo([]byte(msg), to)
+		require.NoError(t, err)
+		require.NoError(t, cli.SetReadDeadline(time.Now().Add(5*time.Second)))
+		n, from, err := cli.ReadFrom(buf)
+		require.NoError(t, err)
+		assert.Equal(t, msg, string(buf[:n]))
+		assert.Equal(t, to.String(), from.String())
+	}
+
+	// The server address does not exist in the root namespace: the socket
+	// really lives inside the namespace.
+	_, err = net.ListenPacket("udp4", p.ServerIP.String()+":0")
+	assert.Error(t, err, "10.99.0.1 must not be bound in the root namespace")
+}
+
+// TestCurlAcrossVeth runs a real client (curl) inside the client namespace
+// against a Go HTTP server listening inside the server namespace.
+func TestCurlAcrossVeth(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("skipping: curl is not installed")
+	}
+	p := NewPair(t)
+	l, err := p.Server.Listen("tcp4", p.ServerIP.String()+":8080")
+	require.NoError(t, err)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello %s", r.URL.Path)
+	})}
+	go func() { _ = srv.Serve(l) }()
+	defer srv.Close()
+
+	out := p.Client.Run(t, "curl", "-sS", "--max-time", "10", "http://10.99.0.1:8080/netlab")
+	assert.Equal(t, "hello /netlab", out)
+}
+
+func TestBridgeAndTap(t *testing.T) {
+	ns := NewNS(t)
+	ns.Bridge(t, "br0", "10.98.0.1/24")
+	ns.Tap(t, "tap0", "br0")
+	out := ns.Run(t, "ip", "-o", "link", "show", "tap0")
+	assert.Contains(t, out, "master br0")
+	out = ns.Run(t, "ip", "-o", "addr", "show", "br0")
+	assert.Contains(t, out, "10.98.0.1/24")
+}
+
+func TestDialContext(t *testing.T) {
+	p := NewPair(t)
+	l, err := p.Server.Listen("tcp4", p.ServerIP.String()+":9000")
+	require.NoError(t, err)
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		_, _ = c.Write([]byte("ok"))
+		c.Close()
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := p.Client.DialContext(ctx, "tcp4", "10.99.0.1:9000")
+	require.NoError(t, err)
+	defer c.Close()
+	b, err := io.ReadAll(c)
+	require.NoError(t, err)
+	assert.Equal(t, "ok", string(b))
+}
+
+// TestChild is not a test of its own: the cleanup tests run the test binary
+// with childEnv set to play a test process that fails or gets killed.
+func TestChild(t *testing.T) {
+	mode := os.Getenv(childEnv)
+	if mode == "" {
+		t.Skip("helper process for the cleanup tests")
+	}
+	ns := NewNS(t)
+	sleeper := ns.Start(t, "sleep", "300")
+	fmt.Printf("NS %s PID %d\n", ns.Name, sleeper.Process.Pid)
+	switch mode {
+	case "fail":
+		t.Fatal("failing on purpose")
+	case "hang":
+		time.Sleep(5 * time.Minute)
+	}
+}
+
+// startChild runs TestChild in a new test process and returns its namespace
+// name and the pid of the process it started inside it.
+func startChild(t *testing.T, mode string) (cmd *exec.Cmd, nsName string, pid int) {
+	t.Helper()
+	cmd = exec.Command(os.Args[0], "-test.run=^TestChild$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), childEnv+"="+mode)
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) == 4 && f[0] == "NS" {
+			nsName = f[1]
+			pid, err = strconv.Atoi(f[3])
+			require.NoError(t, err)
+			go func() { _, _ = io.Copy(io.Discard, out) }()
+			return cmd, nsName, pid
+		}
+	}
+	_ = cmd.Wait()
+	t.Fatal("child test process did not report its namespace")
+	return nil, "", 0
+}
+
+func assertGone(t *testing.T, nsName string, pid int) {
+	t.Helper()
+	_, err := os.Stat(filepath.Join("/var/run/netns", nsName))
+	assert.True(t, os.IsNotExist(err), "namespace %s still exists", nsName)
+	// The killed process may linger as a zombie of its reaped parent for a moment.
+	deadline := time.Now().Add(5 * time.Second)
+	for processRunning(pid) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	assert.False(t, processRunning(pid), "process %d still running", pid)
+}
+
+// processRunning reports whether pid exists and is not a zombie.
+func processRunning(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
+}
+
+// TestCleanupAfterFailure proves that a failing test leaves no namespace and
+// no process behind.
+func TestCleanupAfterFailure(t *testing.T) {
+	Require(t)
+	cmd, nsName, pid := startChild(t, "fail")
+	err := cmd.Wait()
+	require.Error(t, err, "the child test must fail")
+	assertGone(t, nsName, pid)
+}
+
+// TestSweepAfterKill proves that Sweep removes what a SIGKILLed test process
+// left behind, processes included.
+func TestSweepAfterKill(t *testing.T) {
+	Require(t)
+	cmd, nsName, pid := startChild(t, "hang")
+	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+	_ = cmd.Wait()
+	_, err := os.Stat(filepath.Join("/var/run/netns", nsName))
+	require.NoError(t, err, "the namespace must survive its killed owner until Sweep")
+	require.NoError(t, Sweep())
+	assertGone(t, nsName, pid)
+}
