@@ -1,0 +1,57 @@
+# pxekit — make targets. See README.md.
+#   make demo   boot real firmware (iPXE, OVMF) under QEMU against pxeserver
+#   make test   format, vet, staticcheck, race tests (interop included), fuzzing
+#   make bench  side-by-side benchmarks, results in bench/RESULTS.md
+
+GO          ?= go
+GOBIN       := $(shell $(GO) env GOPATH)/bin
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := $(GOBIN)/staticcheck
+FUZZTIME    ?= 10s
+TESTTIMEOUT ?= 50m
+
+.PHONY: all test deps fmt-check vet staticcheck unit fuzz bench demo build clean
+
+all: build
+
+build:
+	$(GO) build ./...
+
+# The README's test command. As root it installs the Debian packages the
+# interop tests need; without root those tests skip and say why.
+test: deps fmt-check vet staticcheck unit fuzz
+
+deps:
+	@bash scripts/install-deps.sh
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	@echo "gofmt: ok"
+
+vet:
+	$(GO) vet ./...
+
+$(STATICCHECK):
+	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+staticcheck: $(STATICCHECK)
+	@v=$$($(STATICCHECK) -version 2>/dev/null); case "$$v" in *"($(STATICCHECK_VERSION:v%=%))"*) ;; \
+	  *) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION);; esac
+	$(STATICCHECK) ./...
+
+unit:
+	@if [ "$$(id -u)" -ne 0 ]; then echo "note: not root: tests that need network namespaces or QEMU will skip"; fi
+	$(GO) test -race -count=1 -timeout $(TESTTIMEOUT) ./...
+
+fuzz:
+	@FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
+
+bench:
+	@bash bench/run.sh
+
+demo:
+	@bash scripts/demo.sh
+
+clean:
+	rm -rf bin bench/out

@@ -1,0 +1,48 @@
+// Package pxekit is a library for network boot: PXE, iPXE, UEFI PXE and UEFI
+// HTTP boot. This package holds only documentation; the work is done by four
+// packages that a boot server composes.
+//
+// # The boot story
+//
+// A legacy BIOS PXE ROM asks DHCP for an address and a boot file (option 93 =
+// 0). It gets undionly.kpxe over TFTP: iPXE. UEFI firmware asks with option 93
+// = 7 or 9 (PXE) and gets ipxe.efi over TFTP, or with 16 (HTTP boot) and gets
+// it by URL. iPXE then asks DHCP again, now with user class "iPXE" and option
+// 175. A policy that does not tell iPXE apart hands it iPXE again, and the
+// machine loops forever; a policy that does answers with the URL of an iPXE
+// script, and the script chains the machine's own kernel and initrd.
+//
+// # The packages
+//
+//   - archdetect reads a DHCPv4 or DHCPv6 request, or the HTTP request an iPXE
+//     script makes, and tells who is booting: arch codes, firmware, CPU,
+//     PXE or HTTP, iPXE and its features, UUID, MAC.
+//   - dhcpboot holds the policy: ordered rules on what archdetect found, MAC,
+//     relay and more, each deciding a boot file, next server or script URL. It
+//     applies a decision to a DHCP reply the way firmware needs it, plugs into
+//     insomniacslk/dhcp servers and coredhcp, and runs proxyDHCP or a small lab
+//     DHCP server.
+//   - tftpserve serves the boot files over TFTP with blksize, tsize, timeout and
+//     windowsize, from a directory (os.Root), any fs.FS, a shared memory cache or
+//     a function.
+//   - ipxescript parses, prints, lints and builds iPXE scripts; its builder
+//     quotes every value so a hostile host name cannot inject commands.
+//
+// # Composing them
+//
+// A boot server is the three servers sharing one policy (error handling left
+// out; examples/pxeserver is the full program):
+//
+//	policy := dhcpboot.DefaultPolicy(...)      // iPXE → script URL, BIOS → undionly.kpxe, UEFI → ipxe.efi
+//	go dhcpServer.Serve(...)                   // dhcpboot.ProxyServer or LabServer with policy
+//	tftp := &tftpserve.Server{Handler: tftpserve.Dir(root)}
+//	go tftp.ListenAndServe(":69")
+//	http.HandleFunc("/boot.ipxe", func(w http.ResponseWriter, r *http.Request) {
+//		client := archdetect.FromHTTP(r)
+//		script := ipxescript.NewBuilder()...    // per-machine script, values quoted
+//		...
+//	})
+//
+// Each package stands alone: a tool with its own DHCP server uses dhcpboot's
+// handler adapter only; a tool that needs a TFTP server uses tftpserve only.
+package pxekit

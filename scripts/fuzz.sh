@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs every fuzz target of the module for FUZZTIME each (default 10s).
+# Targets are found by name (func FuzzXxx(f *testing.F)), so new ones run
+# without being registered anywhere.
+set -euo pipefail
+FUZZTIME=${FUZZTIME:-10s}
+cd "$(dirname "$0")/.."
+
+if [ "$FUZZTIME" = "0" ] || [ "$FUZZTIME" = "0s" ]; then
+	echo "fuzz: FUZZTIME=$FUZZTIME, skipping"
+	exit 0
+fi
+
+status=0
+count=0
+while IFS= read -r file; do
+	dir=$(dirname "$file")
+	for fn in $(grep -oE '^func (Fuzz[A-Za-z0-9_]+)\(f \*testing\.F\)' "$file" | sed -E 's/^func (Fuzz[A-Za-z0-9_]+).*/\1/'); do
+		count=$((count + 1))
+		echo "fuzz: ./$dir $fn for $FUZZTIME"
+		if ! go test -run='^$' -fuzz="^${fn}\$" -fuzztime="$FUZZTIME" "./$dir" >"/tmp/pxekit-fuzz-$fn.log" 2>&1; then
+			cat "/tmp/pxekit-fuzz-$fn.log"
+			echo "fuzz: FAIL ./$dir $fn" >&2
+			status=1
+		fi
+	done
+done < <(grep -rlE '^func Fuzz[A-Za-z0-9_]+\(f \*testing\.F\)' --include='*_test.go' . | sed 's|^\./||' | sort)
+echo "fuzz: ran $count targets"
+exit $status

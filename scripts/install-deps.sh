@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs the Debian packages pxekit's interop tests use, when they are missing.
+# As root it installs them with apt-get; otherwise it says what is missing and
+# which tests will skip. Safe to run again: it installs only what is missing.
+#
+# Choices: dnsmasq-base (the binary only) instead of dnsmasq, because the dnsmasq
+# package starts a DHCP/DNS service in the root namespace, which our network
+# safety rule forbids; the peer servers the benchmarks compare with (tftpd-hpa,
+# atftpd) are unpacked by bench/ with dpkg-deb -x for the same reason.
+set -euo pipefail
+
+pkgs=(
+	ca-certificates
+	atftp        # TFTP client with blksize/windowsize
+	tftp-hpa     # tftp-hpa client
+	curl         # HTTP and TFTP client
+	busybox      # tftp and udhcpc
+	udhcpc       # busybox udhcpc as its own package (Debian)
+	dnsmasq-base # the site's main DHCP server in proxyDHCP tests (binary only)
+	iproute2     # ip netns, veth, bridge, tuntap
+	qemu-system-x86 # firmware end-to-end tests (-accel tcg)
+	ipxe         # undionly.kpxe, ipxe.efi, snponly.efi
+	ipxe-qemu    # iPXE option ROMs for QEMU NICs
+	ovmf         # UEFI firmware
+	kea-admin    # perfdhcp for DHCP benchmarks
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing+=("$p")
+	fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "install-deps: all interop packages present"
+	exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+	echo "install-deps: not root (or no apt-get): missing ${missing[*]}; tests that need them will skip" >&2
+	exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+# Never start services from packages in the root namespace.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+	chmod +x /usr/sbin/policy-rc.d
+	trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
