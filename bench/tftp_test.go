@@ -1,0 +1,546 @@
+//go:build bench
+
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pxekit/pxekit/internal/faultnet"
+	"github.com/pxekit/pxekit/internal/netlab"
+)
+
+const blksize = 1468
+
+// tftpServer is a server under test: how to start it on 0.0.0.0:69 serving dir.
+type tftpServer struct {
+	name      string
+	windowed  bool // implements RFC 7440 windowsize
+	argv      func(dir string) []string
+	available func() error
+}
+
+func fileExists(p string) error {
+	if _, err := os.Stat(p); err != nil {
+		return fmt.Errorf("%s not found (run bench/run.sh)", p)
+	}
+	return nil
+}
+
+func tftpServers(t testing.TB) []tftpServer {
+	bin := abs(t, binDir())
+	peers := abs(t, peerRoot())
+	return []tftpServer{
+		{
+			name: "pxekit", windowed: true,
+			argv: func(dir string) []string {
+				return []string{filepath.Join(bin, "tftpd"), "-root", dir, "-addr", ":69"}
+			},
+			available: func() error { return fileExists(filepath.Join(bin, "tftpd")) },
+		},
+		{
+			name: "tftpd-hpa",
+			argv: func(dir string) []string {
+				return []string{filepath.Join(peers, "usr/sbin/in.tftpd"), "-L", "-u", "root", "-a", "0.0.0.0:69", "-s", dir}
+			},
+			available: func() error { return fileExists(filepath.Join(peers, "usr/sbin/in.tftpd")) },
+		},
+		{
+			name: "atftpd", windowed: true,
+			argv: func(dir string) []string {
+				return []string{filepath.Join(peers, "usr/sbin/atftpd"), "--daemon", "--no-fork", "--user", "root", "--group", "root",
+					"--logfile", "/dev/null", "--no-multicast", "--maxthread", "400", "--port", "69", dir}
+			},
+			available: func() error { return fileExists(filepath.Join(peers, "usr/sbin/atftpd")) },
+		},
+		{
+			name: "dnsmasq",
+			argv: func(dir string) []string {
+				return []string{"/usr/sbin/dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=0", "--enable-tftp",
+					"--tftp-root=" + dir, "--tftp-max=1000", "--user=root", "--group=root", "--pid-file=", "--log-facility=/dev/null"}
+			},
+			available: func() error { return fileExists("/usr/sbin/dnsmasq") },
+		},
+		{
+			name: "pin/tftp",
+			argv: func(dir string) []string {
+				return []string{filepath.Join(bin, "pintftpd"), "-addr", ":69", "-root", dir}
+			},
+			available: func() error { return fileExists(filepath.Join(bin, "pintftpd")) },
+		},
+		{
+			name: "pin/tftp anticipate 16",
+			argv: func(dir string) []string {
+				return []string{filepath.Join(bin, "pintftpd"), "-addr", ":69", "-root", dir, "-anticipate", "16"}
+			},
+			available: func() error { return fileExists(filepath.Join(bin, "pintftpd")) },
+		},
+	}
+}
+
+// lab is the benchmark network: a server namespace and a client namespace
+// joined by a veth pair.
+type lab struct {
+	pair *netlab.Pair
+	dir  string // served directory
+	out  string // client download directory
+}
+
+func newLab(t *testing.T) *lab {
+	netlab.Require(t)
+	l := &lab{pair: netlab.NewPair(t), dir: t.TempDir(), out: t.TempDir()}
+	if err := os.Chmod(l.dir, 0o777); err != nil { // atftpd wants it world-writable
+		t.Fatal(err)
+	}
+	makeFile(t, l.dir, "probe", 1000)
+	return l
+}
+
+// running is a started server.
+type running struct {
+	cmd *exec.Cmd
+	out *bytes.Buffer
+}
+
+func (r *running) stop() {
+	if r.cmd.Process != nil {
+		_ = r.cmd.Process.Kill()
+	}
+	_ = r.cmd.Wait()
+}
+
+// cpu returns the server's user+system CPU time so far.
+func (r *running) cpu() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", r.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	// utime, stime, and the same for reaped children (tftpd-hpa forks per transfer).
+	var ticks int64
+	for _, i := range []int{11, 12, 13, 14} {
+		v, _ := strconv.ParseInt(f[i], 10, 64)
+		ticks += v
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond // USER_HZ = 100
+}
+
+// peakRSS returns VmHWM in bytes.
+func (r *running) peakRSS() int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", r.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+// start starts srv in the server namespace and waits until it answers.
+func (l *lab) start(t *testing.T, srv tftpServer) (*running, error) {
+	argv := srv.argv(l.dir)
+	cmd := l.pair.Server.Command(context.Background(), argv[0], argv[1:]...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	l.pair.Server.Track(cmd)
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	r := &running{cmd: cmd, out: &out}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, o, err := runTimed(l.pair.Client, 3*time.Second, "atftp", "--get", "-r", "probe", "-l", filepath.Join(l.out, "probe"), "10.99.0.1", "69")
+		if err == nil {
+			return r, nil
+		}
+		if time.Now().After(deadline) {
+			r.stop()
+			return nil, fmt.Errorf("%s did not answer: %v: %s / server: %s", srv.name, err, o, out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// fetch downloads name with atftp from host:port inside ns and checks its size.
+func (l *lab) fetch(ns *netlab.NS, host string, port int, name string, size int64, window int, timeout time.Duration) (time.Duration, error) {
+	dst := filepath.Join(l.out, "dl-"+strconv.FormatInt(time.Now().UnixNano(), 36))
+	defer os.Remove(dst)
+	argv := []string{"atftp", "--get", "-r", name, "-l", dst, "--option", fmt.Sprintf("blksize %d", blksize)}
+	if window > 0 {
+		argv = append(argv, "--option", fmt.Sprintf("windowsize %d", window))
+	}
+	argv = append(argv, host, strconv.Itoa(port))
+	d, out, err := runTimed(ns, timeout, argv...)
+	if err != nil {
+		return d, fmt.Errorf("%v: %s", err, bytes.TrimSpace(out))
+	}
+	st, err := os.Stat(dst)
+	if err != nil {
+		return d, err
+	}
+	if st.Size() != size {
+		return d, fmt.Errorf("got %d bytes, want %d", st.Size(), size)
+	}
+	return d, nil
+}
+
+// config is one benchmark configuration on a path.
+type config struct {
+	label  string
+	window int // 0 = lockstep
+	size   int
+}
+
+func availableServers(t *testing.T) []tftpServer {
+	var s []tftpServer
+	for _, srv := range tftpServers(t) {
+		if err := srv.available(); err != nil {
+			t.Logf("skipping %s: %v", srv.name, err)
+			results.printf("Notes", "- %s not measured: %v\n", srv.name, err)
+			continue
+		}
+		s = append(s, srv)
+	}
+	return s
+}
+
+// measure runs every config on every server, interleaving servers run by run.
+// via returns the host and port the client uses (the server, or a relay).
+func measure(t *testing.T, l *lab, servers []tftpServer, configs []config, runs int,
+	via func(t *testing.T) (host string, port int, stop func()), timeout time.Duration) map[string]map[string]*series {
+	res := map[string]map[string]*series{}
+	for _, c := range configs {
+		makeFile(t, l.dir, fmt.Sprintf("f%d", c.size), c.size)
+	}
+	for run := 0; run < runs; run++ {
+		for _, srv := range servers {
+			r, err := l.start(t, srv)
+			if err != nil {
+				t.Errorf("run %d: %v", run, err)
+				continue
+			}
+			host, port, stopVia := via(t)
+			for _, c := range configs {
+				if c.window > 0 && !srv.windowed {
+					continue
+				}
+				if res[c.label] == nil {
+					res[c.label] = map[string]*series{}
+				}
+				s := res[c.label][srv.name]
+				if s == nil {
+					s = &series{bytes: int64(c.size)}
+					res[c.label][srv.name] = s
+				}
+				d, err := l.fetch(l.pair.Client, host, port, fmt.Sprintf("f%d", c.size), int64(c.size), c.window, timeout)
+				if err != nil {
+					t.Logf("%s %s run %d: %v", srv.name, c.label, run, err)
+				}
+				s.add(d, err)
+			}
+			stopVia()
+			r.stop()
+		}
+	}
+	return res
+}
+
+// direct is the path without relay: the client talks to the server over veth.
+func direct(*testing.T) (string, int, func()) { return "10.99.0.1", 69, func() {} }
+
+// relayed returns a path through a faultnet relay in the client namespace.
+func relayed(l *lab, rates faultnet.Rates, seed int64) func(t *testing.T) (string, int, func()) {
+	return func(t *testing.T) (string, int, func()) {
+		r, err := faultnet.StartRelay(faultnet.RelayConfig{
+			Listen:       "127.0.0.1:0",
+			Upstream:     netip.MustParseAddrPort("10.99.0.1:69"),
+			Seed:         seed,
+			Up:           rates,
+			Down:         rates,
+			ListenPacket: l.pair.Client.ListenPacket,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "127.0.0.1", int(r.Addr().Port()), func() { r.Close() }
+	}
+}
+
+func writeTable(section string, res map[string]map[string]*series, configs []config, ref func(label string) (peer string, extra string)) {
+	results.printf(section, "| config | server | median | MB/s | min–max (s) | failures | ratio | raw runs (s) |\n|---|---|---|---|---|---|---|---|\n")
+	for _, c := range configs {
+		byServer := res[c.label]
+		if byServer == nil {
+			continue
+		}
+		peer, _ := ref(c.label)
+		for _, name := range serverOrder(byServer) {
+			s := byServer[name]
+			lo, hi := s.minMax()
+			ratio := ""
+			if name == "pxekit" && peer != "" && byServer[peer] != nil && byServer[peer].mbps() > 0 {
+				ratio = fmt.Sprintf("%.2f× %s", s.mbps()/byServer[peer].mbps(), peer)
+			}
+			results.printf(section, "| %s | %s | %.3f s | %.1f | %.3f–%.3f | %d/%d | %s | %s |\n",
+				c.label, name, s.median().Seconds(), s.mbps(), lo.Seconds(), hi.Seconds(), s.failures(), len(s.samples), ratio, s.raw())
+		}
+	}
+	results.printf(section, "\n")
+}
+
+func serverOrder(m map[string]*series) []string {
+	var names []string
+	for _, srv := range []string{"pxekit", "tftpd-hpa", "atftpd", "dnsmasq", "pin/tftp", "pin/tftp anticipate 16"} {
+		if _, ok := m[srv]; ok {
+			names = append(names, srv)
+		}
+	}
+	return names
+}
+
+func TestTFTPLoopback(t *testing.T) {
+	l := newLab(t)
+	servers := availableServers(t)
+	size := envInt("BENCH_LOOPBACK_MIB", 32) << 20
+	configs := []config{
+		{label: "lockstep", size: size},
+		{label: "windowsize 16", window: 16, size: size},
+		{label: "windowsize 64", window: 64, size: size},
+	}
+	// Loopback: the client runs in the server's namespace.
+	loop := &lab{pair: &netlab.Pair{Server: l.pair.Server, Client: l.pair.Server}, dir: l.dir, out: l.out}
+	res := measure(t, loop, servers, configs, envInt("BENCH_RUNS", 5), func(*testing.T) (string, int, func()) {
+		return "127.0.0.1", 69, func() {}
+	}, 2*time.Minute)
+	section := fmt.Sprintf("TFTP: loopback, %d MiB, atftp client, blksize %d", size>>20, blksize)
+	writeTable(section, res, configs, func(label string) (string, string) {
+		if label == "lockstep" {
+			return "tftpd-hpa", ""
+		}
+		return "atftpd", ""
+	})
+	results.printf(section, "Targets: lockstep ≥ 1.0× tftpd-hpa; windowsize 16 and 64 ≥ 1.0× atftpd at the same window.\n")
+}
+
+func TestTFTPDelay(t *testing.T) {
+	l := newLab(t)
+	servers := availableServers(t)
+	rates := faultnet.Rates{Delay: 2 * time.Millisecond}
+	configs := []config{
+		{label: "lockstep", size: 1 << 20},
+		{label: "windowsize 4", window: 4, size: 4 << 20},
+		{label: "windowsize 16", window: 16, size: 8 << 20},
+		{label: "windowsize 64", window: 64, size: 16 << 20},
+	}
+	res := measure(t, l, servers, configs, envInt("BENCH_DELAY_RUNS", 3), relayed(l, rates, 1), 3*time.Minute)
+	rtt := measureRTT(t, l, rates)
+	section := fmt.Sprintf("TFTP: 4.5 ms RTT (veth + faultnet relay, 2 ms each way; measured RTT %.2f ms), blksize %d", float64(rtt.Microseconds())/1000, blksize)
+	writeTable(section, res, configs, func(label string) (string, string) {
+		if label == "lockstep" {
+			return "tftpd-hpa", ""
+		}
+		return "atftpd", ""
+	})
+	results.printf(section, "Efficiency = median throughput ÷ (windowsize × blksize ÷ measured RTT):\n\n| config | server | efficiency |\n|---|---|---|\n")
+	for _, c := range configs {
+		w := c.window
+		if w == 0 {
+			w = 1
+		}
+		ideal := float64(w*blksize) / rtt.Seconds() / 1e6
+		for _, name := range serverOrder(res[c.label]) {
+			results.printf(section, "| %s | %s | %.0f %% |\n", c.label, name, 100*res[c.label][name].mbps()/ideal)
+		}
+	}
+	results.printf(section, "\nTargets: windowsize 4/16/64 ≥ 95 %% of the ideal; lockstep matches the RTT-bound peers.\n")
+}
+
+// measureRTT times small UDP round trips through the relay path.
+func measureRTT(t *testing.T, l *lab, rates faultnet.Rates) time.Duration {
+	srv, err := l.pair.Server.ListenPacket("udp4", "10.99.0.1:7777")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, a, err := srv.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			_, _ = srv.WriteTo(buf[:n], a)
+		}
+	}()
+	r, err := faultnet.StartRelay(faultnet.RelayConfig{Listen: "127.0.0.1:0", Upstream: netip.MustParseAddrPort("10.99.0.1:7777"),
+		Up: rates, Down: rates, ListenPacket: l.pair.Client.ListenPacket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	c, err := l.pair.Client.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var s series
+	buf := make([]byte, 2048)
+	for i := 0; i < 50; i++ {
+		start := time.Now()
+		_, _ = c.WriteTo(make([]byte, 32), udpAddr(r.Addr()))
+		_ = c.SetReadDeadline(time.Now().Add(time.Second))
+		_, _, err := c.ReadFrom(buf)
+		s.add(time.Since(start), err)
+	}
+	return s.median()
+}
+
+func TestTFTPLoss(t *testing.T) {
+	l := newLab(t)
+	servers := availableServers(t)
+	rates := faultnet.Rates{Delay: 2 * time.Millisecond, Loss: 0.01}
+	configs := []config{{label: "lockstep 256 KiB", size: 256 << 10}}
+	runs := envInt("BENCH_LOSS_RUNS", 20)
+	// pxekit and tftpd-hpa (the target) get every run; the others, whose
+	// 5 s retransmission makes each run long, get a quarter of them.
+	var main, rest []tftpServer
+	for _, s := range servers {
+		if s.name == "pxekit" || s.name == "tftpd-hpa" {
+			main = append(main, s)
+		} else if s.name != "pin/tftp anticipate 16" {
+			rest = append(rest, s)
+		}
+	}
+	res := map[string]map[string]*series{}
+	merge := func(m map[string]map[string]*series) {
+		for c, bys := range m {
+			if res[c] == nil {
+				res[c] = map[string]*series{}
+			}
+			for s, v := range bys {
+				if res[c][s] == nil {
+					res[c][s] = v
+				} else {
+					res[c][s].samples = append(res[c][s].samples, v.samples...)
+				}
+			}
+		}
+	}
+	// Each run uses its own seed, the same for every server in that run.
+	for run := 0; run < runs; run++ {
+		merge(measure(t, l, main, configs, 1, relayed(l, rates, int64(100+run)), 2*time.Minute))
+		if run%4 == 0 {
+			merge(measure(t, l, rest, configs, 1, relayed(l, rates, int64(100+run)), 2*time.Minute))
+		}
+	}
+	section := "TFTP: 1 % loss each way + 2 ms each way, 256 KiB, blksize 1468, atftp client"
+	writeTable(section, res, configs, func(string) (string, string) { return "tftpd-hpa", "" })
+	results.printf(section, "Target: zero failures and a median time ≤ tftpd-hpa's. Ratio here is throughput (higher is better).\n")
+}
+
+// TestTFTPStorm starts n atftp clients at once, all fetching one 4 MiB file.
+func TestTFTPStorm(t *testing.T) {
+	l := newLab(t)
+	var servers []tftpServer
+	for _, s := range availableServers(t) {
+		switch s.name {
+		case "pxekit", "dnsmasq", "tftpd-hpa", "atftpd":
+			servers = append(servers, s)
+		}
+	}
+	const size = 4 << 20
+	makeFile(t, l.dir, "storm", size)
+	section := "TFTP: boot storm, N concurrent atftp clients × 4 MiB from one file, blksize 1468, veth"
+	results.printf(section, "| clients | server | total time | failures | server CPU | CPU ms/MB | peak RSS | raw total times (s) |\n|---|---|---|---|---|---|---|---|\n")
+	runs := envInt("BENCH_STORM_RUNS", 2)
+	type agg struct {
+		s       series
+		cpu     []time.Duration
+		rss     []int64
+		failed  int
+		clients int
+	}
+	all := map[string]*agg{}
+	for run := 0; run < runs; run++ {
+		for _, n := range []int{50, 200} {
+			for _, srv := range servers {
+				key := fmt.Sprintf("%d|%s", n, srv.name)
+				a := all[key]
+				if a == nil {
+					a = &agg{s: series{bytes: int64(n) * size}, clients: n}
+					all[key] = a
+				}
+				r, err := l.start(t, srv)
+				if err != nil {
+					t.Error(err)
+					continue
+				}
+				cpu0 := r.cpu()
+				var wg sync.WaitGroup
+				var mu sync.Mutex
+				failed := 0
+				start := time.Now()
+				for i := 0; i < n; i++ {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						if _, err := l.fetch(l.pair.Client, "10.99.0.1", 69, "storm", size, 0, 5*time.Minute); err != nil {
+							mu.Lock()
+							failed++
+							mu.Unlock()
+							t.Logf("%s storm %d: %v", srv.name, n, err)
+						}
+					}()
+				}
+				wg.Wait()
+				d := time.Since(start)
+				var ferr error
+				if failed > 0 {
+					ferr = errors.New("failures")
+				}
+				a.s.add(d, ferr)
+				a.failed += failed
+				a.cpu = append(a.cpu, r.cpu()-cpu0)
+				a.rss = append(a.rss, r.peakRSS())
+				r.stop()
+			}
+		}
+	}
+	for _, n := range []int{50, 200} {
+		for _, srv := range servers {
+			a := all[fmt.Sprintf("%d|%s", n, srv.name)]
+			if a == nil {
+				continue
+			}
+			var cpu time.Duration
+			for _, c := range a.cpu {
+				cpu += c
+			}
+			cpu /= time.Duration(len(a.cpu))
+			var rss int64
+			for _, x := range a.rss {
+				rss = max(rss, x)
+			}
+			mb := float64(n) * size / 1e6
+			results.printf(section, "| %d | %s | %.2f s | %d | %.2f s | %.2f | %.1f MiB | %s |\n", n, srv.name, a.s.median().Seconds(),
+				a.failed, cpu.Seconds(), float64(cpu.Milliseconds())/mb, float64(rss)/(1<<20), a.s.raw())
+		}
+	}
+	results.printf(section, "\nServer CPU is user+system time of the server process and its reaped children (tftpd-hpa\nforks one per transfer). Targets: zero failures;\ntotal time and CPU/MB ≤ dnsmasq; peak RSS flat from 50 to 200 clients.\n")
+}
