@@ -1,0 +1,222 @@
+package dhcpboot
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/pxekit/pxekit/archdetect"
+)
+
+// Mode is the kind of reply being built.
+type Mode uint8
+
+// Reply modes.
+const (
+	// ModeFull: the reply also gives the client its address (a full DHCP
+	// server, or a handler inside one).
+	ModeFull Mode = iota
+	// ModeProxy: a proxyDHCP offer on port 67 (no address, yiaddr 0).
+	ModeProxy
+	// ModeProxyAck: the proxyDHCP answer to a DHCPREQUEST on port 4011.
+	ModeProxyAck
+)
+
+// String returns "full", "proxy" or "proxy-ack".
+func (m Mode) String() string {
+	switch m {
+	case ModeProxy:
+		return "proxy"
+	case ModeProxyAck:
+		return "proxy-ack"
+	}
+	return "full"
+}
+
+// ReplyOptions tune how a decision is written into a reply.
+type ReplyOptions struct {
+	Mode Mode
+	// ServerIP is this server's IPv4 address on the client's network: option
+	// 54, and siaddr when the rule names no next server.
+	ServerIP netip.Addr
+	// PXEClientInFull (ModeFull only) sends option 60 "PXEClient" with option
+	// 43 = 06 01 08 ff to PXE clients, which EDK2 takes as a "DhcpPxe10"
+	// offer. By default (false) a full-mode reply carries no option 60 for
+	// PXE clients: the conventional siaddr + boot file form that every PXE
+	// ROM since Intel 0.99n boots from, and that never sends EDK2 to port
+	// 4011 (dhcp-pxe.md §2).
+	PXEClientInFull bool
+	// DirectUEFI (ModeProxy only) also gives UEFI PXE firmware the
+	// "boot this file" option 43. By default UEFI PXE firmware (not iPXE) gets
+	// a proxy offer without option 43 and siaddr = ServerIP, so it asks again
+	// on port 4011 and the ACK there names the TFTP server: some UEFI
+	// firmware ignores proxy offers that bypass boot server discovery
+	// (pixiecore's experience).
+	DirectUEFI bool
+	// KeepIPXEProxyWait (ModeFull only) leaves out the iPXE option 175.176
+	// "no-pxedhcp" that dhcpboot otherwise sends to iPXE clients in full mode,
+	// saving iPXE's wait of several seconds for proxyDHCP offers.
+	KeepIPXEProxyWait bool
+}
+
+// ErrNoBoot is returned by [Apply] for a decision that gives no boot data
+// (no rule matched, or the rule ignores the client).
+var ErrNoBoot = errors.New("dhcpboot: decision gives no boot data")
+
+// Apply writes decision d for request r into resp, the reply to req, the way
+// firmware reads it (dhcp-pxe.md):
+//
+//   - siaddr is always set (the rule's next server, else o.ServerIP);
+//   - the boot file goes into both the BOOTP file field and option 67, the
+//     same bytes; a name longer than 127 bytes goes into option 67 only and
+//     file stays empty; option overload (52) is never used;
+//   - option 54 is o.ServerIP;
+//   - option 60 is "HTTPClient" for HTTP-boot clients (EDK2 drops the offer
+//     otherwise) and "PXEClient" for PXE clients in proxy modes; in full
+//     mode see [ReplyOptions.PXEClientInFull];
+//   - option 43 where a PXE client needs it, option 97 echoed, PXELINUX
+//     options, the rule's extra options last;
+//   - in proxy modes yiaddr is 0 and address options (1, 3, 6, 51, 58, 59)
+//     are removed.
+//
+// The message type and the destination are the caller's (see [ReplyAddr]).
+func Apply(d Decision, r *Request, req, resp *dhcpv4.DHCPv4, o ReplyOptions) error {
+	if !d.Boot() {
+		return ErrNoBoot
+	}
+	a := &d.Rule.Action
+	c := &r.Client
+	server := o.ServerIP.Unmap()
+	if !server.Is4() {
+		return errors.New("dhcpboot: ReplyOptions.ServerIP must be an IPv4 address")
+	}
+	if !r.ServerIP.IsValid() {
+		rr := *r
+		rr.ServerIP = server
+		r = &rr
+	}
+	http := c.Transport == archdetect.TransportHTTP || c.VendorClass.Kind == "HTTPClient"
+	pxe := !http && (c.VendorClass.Kind == "PXEClient" || c.HasArch)
+
+	file := a.BootFile.Expand(r)
+	if len(file) > 255 {
+		return fmt.Errorf("dhcpboot: rule %q: boot file is %d bytes, more than option 67 holds", d.Rule.Name, len(file))
+	}
+	if http && file != "" && !a.BootFile.IsURL() {
+		return fmt.Errorf("dhcpboot: rule %q: HTTP-boot client needs a URL, got %q", d.Rule.Name, file)
+	}
+
+	next := server
+	if a.NextServer.IsValid() {
+		next = a.NextServer.Unmap()
+	}
+	// A UEFI PXE client told to come to port 4011 must be sent to us.
+	proxyBinl := o.Mode == ModeProxy && pxe && !o.DirectUEFI && !c.IPXE && c.Firmware == archdetect.FirmwareUEFI
+	if proxyBinl {
+		next = server
+	}
+	resp.ServerIPAddr = net.IP(next.AsSlice())
+	resp.UpdateOption(dhcpv4.OptServerIdentifier(net.IP(server.AsSlice())))
+	resp.Options.Del(dhcpv4.OptionOptionOverload)
+
+	resp.BootFileName = ""
+	resp.Options.Del(dhcpv4.OptionBootfileName)
+	if file != "" {
+		if len(file) <= 127 {
+			resp.BootFileName = file
+		}
+		resp.UpdateOption(dhcpv4.OptBootFileName(file))
+	}
+	if a.ServerName != "" {
+		resp.ServerHostName = a.ServerName
+		resp.UpdateOption(dhcpv4.OptTFTPServerName(a.ServerName))
+	} else if req.IsOptionRequested(dhcpv4.OptionTFTPServerName) && !http {
+		resp.UpdateOption(dhcpv4.OptTFTPServerName(next.String()))
+	}
+
+	proxy := o.Mode == ModeProxy || o.Mode == ModeProxyAck
+	resp.Options.Del(dhcpv4.OptionClassIdentifier)
+	resp.Options.Del(dhcpv4.OptionVendorSpecificInformation)
+	switch {
+	case http:
+		resp.UpdateOption(dhcpv4.OptClassIdentifier("HTTPClient"))
+	case pxe && (proxy || o.PXEClientInFull):
+		resp.UpdateOption(dhcpv4.OptClassIdentifier("PXEClient"))
+		var v43 []byte
+		if a.PXE != nil {
+			var err error
+			if v43, err = a.PXE.encode(); err != nil {
+				return fmt.Errorf("dhcpboot: rule %q: %w", d.Rule.Name, err)
+			}
+		} else if file != "" && !proxyBinl {
+			v43 = minimalPXE43
+		}
+		if v43 != nil {
+			resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation, v43))
+		}
+		// iPXE PXEBS: echo the boot item the client asked for.
+		if v, ok := findSub(req.Options.Get(dhcpv4.OptionVendorSpecificInformation), pxeBootItem); ok && len(v) == 4 {
+			item := append([]byte{pxeBootItem, 4}, v...)
+			old := resp.Options.Get(dhcpv4.OptionVendorSpecificInformation)
+			if len(old) > 0 && old[len(old)-1] == pxeEnd {
+				old = old[:len(old)-1]
+			}
+			nv := append(append(append([]byte(nil), old...), item...), pxeEnd)
+			resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation, nv))
+		}
+	case a.PXE != nil:
+		// Non-PXE clients with explicit vendor sub-options (Raspberry Pi).
+		v43, err := a.PXE.encode()
+		if err != nil {
+			return fmt.Errorf("dhcpboot: rule %q: %w", d.Rule.Name, err)
+		}
+		if v43 != nil {
+			resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation, v43))
+		}
+	}
+
+	if uuid := req.Options.Get(dhcpv4.OptionClientMachineIdentifier); len(uuid) > 0 {
+		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionClientMachineIdentifier, uuid))
+	}
+	if c.IPXE && o.Mode == ModeFull && !o.KeepIPXEProxyWait {
+		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionEtherboot, []byte{176, 1, 1}))
+	}
+	if proxy {
+		resp.YourIPAddr = net.IPv4zero
+		for _, code := range []dhcpv4.OptionCode{
+			dhcpv4.OptionSubnetMask, dhcpv4.OptionRouter, dhcpv4.OptionDomainNameServer,
+			dhcpv4.OptionIPAddressLeaseTime, dhcpv4.OptionRenewTimeValue, dhcpv4.OptionRebindingTimeValue,
+		} {
+			resp.Options.Del(code)
+		}
+	}
+	if a.PXELinux != nil {
+		for _, opt := range a.PXELinux.options() {
+			resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(opt.Code), opt.Value))
+		}
+	}
+	for _, opt := range a.Options {
+		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(opt.Code), opt.Value))
+	}
+	return nil
+}
+
+// ReplyAddr returns where a server on port 67 sends resp, the reply to req
+// (RFC 2131 §4.1, dhcp-pxe.md §7): the relay (giaddr:67) when relayed, else
+// ciaddr:68 when the client has an address, else broadcast
+// 255.255.255.255:68. (Unicast to yiaddr before the client has an address
+// needs an ARP entry a UDP socket cannot add; broadcast works for every
+// client.) A port-4011 reply goes to the request's source instead.
+func ReplyAddr(req, resp *dhcpv4.DHCPv4) *net.UDPAddr {
+	if gi := req.GatewayIPAddr.To4(); gi != nil && !gi.IsUnspecified() {
+		return &net.UDPAddr{IP: gi, Port: dhcpv4.ServerPort}
+	}
+	if resp.MessageType() != dhcpv4.MessageTypeNak {
+		if ci := req.ClientIPAddr.To4(); ci != nil && !ci.IsUnspecified() {
+			return &net.UDPAddr{IP: ci, Port: dhcpv4.ClientPort}
+		}
+	}
+	return &net.UDPAddr{IP: net.IPv4bcast, Port: dhcpv4.ClientPort}
+}

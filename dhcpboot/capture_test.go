@@ -1,0 +1,98 @@
+package dhcpboot
+
+import (
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/dhcpv6"
+)
+
+// sharedDir finds ../shared beside the checkout ($PXEKIT_SHARED overrides).
+func sharedDir(t testing.TB) string {
+	t.Helper()
+	if d := os.Getenv("PXEKIT_SHARED"); d != "" {
+		return d
+	}
+	d, err := filepath.Abs(filepath.Join("..", "..", "shared"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(d, "captures")); err != nil {
+		t.Skipf("shared reference material not found at %s (set PXEKIT_SHARED)", d)
+	}
+	return d
+}
+
+type capPacket struct {
+	Frame            int // 1-based frame number, as tshark shows it
+	SrcPort, DstPort uint16
+	V4               *dhcpv4.DHCPv4
+	V6               dhcpv6.DHCPv6
+}
+
+// readCapture returns the DHCP packets of a capture in /work/shared/captures.
+func readCapture(t testing.TB, name string) []capPacket {
+	t.Helper()
+	f, err := os.Open(filepath.Join(sharedDir(t), "captures", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := pcapgo.NewNgReader(f, pcapgo.DefaultNgReaderOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []capPacket
+	for frame := 1; ; frame++ {
+		data, _, err := r.ReadPacketData()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("%s frame %d: %v", name, frame, err)
+		}
+		p := gopacket.NewPacket(data, r.LinkType(), gopacket.NoCopy)
+		udp, ok := p.Layer(layers.LayerTypeUDP).(*layers.UDP)
+		if !ok {
+			continue
+		}
+		cp := capPacket{Frame: frame, SrcPort: uint16(udp.SrcPort), DstPort: uint16(udp.DstPort)}
+		switch {
+		case udp.DstPort == 67 || udp.SrcPort == 67 || udp.DstPort == 4011:
+			m, err := dhcpv4.FromBytes(udp.Payload)
+			if err != nil {
+				t.Fatalf("%s frame %d: %v", name, frame, err)
+			}
+			cp.V4 = m
+		case udp.DstPort == 547 || udp.SrcPort == 547:
+			m, err := dhcpv6.FromBytes(udp.Payload)
+			if err != nil {
+				t.Fatalf("%s frame %d: %v", name, frame, err)
+			}
+			cp.V6 = m
+		default:
+			continue
+		}
+		out = append(out, cp)
+	}
+	return out
+}
+
+// captureRequest returns the DHCPv4 client message of the given frame.
+func captureRequest(t testing.TB, name string, frame int) *dhcpv4.DHCPv4 {
+	t.Helper()
+	for _, p := range readCapture(t, name) {
+		if p.Frame == frame && p.V4 != nil {
+			return p.V4
+		}
+	}
+	t.Fatalf("%s: no DHCPv4 message at frame %d", name, frame)
+	return nil
+}

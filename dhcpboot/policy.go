@@ -1,0 +1,471 @@
+package dhcpboot
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pxekit/pxekit/archdetect"
+)
+
+// Request is what a policy decides on: the client as [archdetect] saw it and
+// where its message came from.
+type Request struct {
+	Client archdetect.Client
+	// Interface is the name of the interface the message arrived on ("" if
+	// unknown).
+	Interface string
+	// Relay is the relay agent address (giaddr, or the DHCPv6 relay's link
+	// address); invalid when the message was not relayed.
+	Relay netip.Addr
+	// ServerIP is this server's address as the client sees it; the {{server}}
+	// placeholder of templates.
+	ServerIP netip.Addr
+}
+
+// Tri is a yes/no condition that can also be left open.
+type Tri uint8
+
+// Tri values. The zero value Any does not constrain.
+const (
+	Any Tri = iota
+	Yes
+	No
+)
+
+func (t Tri) ok(v bool) bool { return t == Any || (t == Yes) == v }
+
+// String returns "any", "yes" or "no".
+func (t Tri) String() string {
+	switch t {
+	case Yes:
+		return "yes"
+	case No:
+		return "no"
+	}
+	return "any"
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (t Tri) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler ("any"/"", "yes"/"true", "no"/"false").
+func (t *Tri) UnmarshalText(b []byte) error {
+	switch strings.ToLower(string(b)) {
+	case "", "any":
+		*t = Any
+	case "yes", "true":
+		*t = Yes
+	case "no", "false":
+		*t = No
+	default:
+		return fmt.Errorf("dhcpboot: %q is not any, yes or no", b)
+	}
+	return nil
+}
+
+// Match is the condition of a [Rule]. Every non-empty field must hold (AND);
+// within a list field any element may match (OR). The zero Match matches
+// every client.
+type Match struct {
+	// Archs: the client's architecture code (option 93 / DHCPv6 61, or the
+	// vendor class digits) is one of these.
+	Archs []archdetect.Arch `json:"archs,omitempty"`
+	// Firmware and CPU: the families archdetect derived from the arch code.
+	Firmware []archdetect.Firmware `json:"firmware,omitempty"`
+	CPU      []archdetect.CPU      `json:"cpu,omitempty"`
+	// Transport: pxe (TFTP) or http (UEFI HTTP boot and friends).
+	Transport []archdetect.Transport `json:"transport,omitempty"`
+	// IPXE: the client is (Yes) or is not (No) iPXE.
+	IPXE Tri `json:"ipxe,omitempty"`
+	// UserClass: one of the client's user classes, parsed RFC 3004 or raw,
+	// equals one of these (case-sensitive, as iPXE and ISC dhcpd compare).
+	UserClass []string `json:"user_class,omitempty"`
+	// IPXEFeatures: the client announces all of these option 175 features.
+	IPXEFeatures []archdetect.IPXEFeature `json:"ipxe_features,omitempty"`
+	// MAC: the hardware address matches one of these. Rules whose MAC
+	// patterns are all exact are found through a map, whatever their number.
+	MAC []MACPattern `json:"mac,omitempty"`
+	// VendorClass: option 60 as sent starts with one of these.
+	VendorClass []string `json:"vendor_class,omitempty"`
+	// UUID: the client's UUID (canonical text) equals one of these,
+	// case-insensitively.
+	UUID []string `json:"uuid,omitempty"`
+	// Relayed: the request came (Yes) or did not come (No) through a relay.
+	Relayed Tri `json:"relayed,omitempty"`
+	// RelayNet: the relay address lies in one of these prefixes.
+	RelayNet []netip.Prefix `json:"relay_net,omitempty"`
+	// Interface: the request arrived on one of these interfaces.
+	Interface []string `json:"interface,omitempty"`
+}
+
+// Option is a DHCPv4 option to add to a reply as is.
+type Option struct {
+	Code  uint8  `json:"code"`
+	Value []byte `json:"value"`
+}
+
+// BootServer is one entry of PXE option 43.8: servers of a boot server type.
+type BootServer struct {
+	Type  uint16       `json:"type"`
+	Addrs []netip.Addr `json:"addrs"`
+}
+
+// MenuItem is one entry of PXE option 43.9.
+type MenuItem struct {
+	Type uint16 `json:"type"`
+	Text string `json:"text"`
+}
+
+// Prompt is PXE option 43.10: Timeout 0 selects the first menu item at
+// once, 255 waits forever, other values are seconds to wait for F8.
+type Prompt struct {
+	Timeout uint8  `json:"timeout"`
+	Text    string `json:"text"`
+}
+
+// PXEOptions are the PXE vendor sub-options of option 43 (PXE 2.1 table
+// 2-1). Most setups need none of them: dhcpboot sends the minimal
+// "boot this file" form (43.6 = 8) itself where a client needs it.
+type PXEOptions struct {
+	// DiscoveryControl is 43.6 (bit 3 = boot the file, no menu); 0 = not sent.
+	DiscoveryControl uint8        `json:"discovery_control,omitempty"`
+	BootServers      []BootServer `json:"boot_servers,omitempty"`
+	Menu             []MenuItem   `json:"menu,omitempty"`
+	Prompt           *Prompt      `json:"prompt,omitempty"`
+	// Raw sub-options are appended as given (for example the text
+	// "Raspberry Pi Boot" some Raspberry Pi firmware wants).
+	Raw []Option `json:"raw,omitempty"`
+}
+
+// PXELinux are the PXELINUX options 208-211 (RFC 5071). They are sent
+// unrequested, as PXELINUX expects.
+type PXELinux struct {
+	// Magic sends option 208 F1:00:74:7E (needed before PXELINUX 3.55).
+	Magic      bool   `json:"magic,omitempty"`
+	ConfigFile string `json:"config_file,omitempty"`
+	PathPrefix string `json:"path_prefix,omitempty"`
+	// RebootAfter is option 211 in whole seconds; 0 = not sent.
+	RebootAfter time.Duration `json:"reboot_after,omitempty"`
+}
+
+// Action is what a rule decides for a client.
+type Action struct {
+	// Ignore: send nothing to this client (a proxy stays silent, a lab
+	// server gives no boot data... and no address).
+	Ignore bool `json:"ignore,omitempty"`
+	// BootFile is the boot file name (TFTP) or URL (iPXE, HTTP boot).
+	BootFile *Template `json:"boot_file,omitempty"`
+	// NextServer is the TFTP server (siaddr); invalid = the server's own address.
+	NextServer netip.Addr `json:"next_server,omitzero"`
+	// ServerName is the TFTP server name (sname and option 66).
+	ServerName string `json:"server_name,omitempty"`
+	// Options are added to the reply as given (they replace options the
+	// reply would otherwise carry with the same code).
+	Options []Option `json:"options,omitempty"`
+	// PXE sub-options for option 43, sent to PXE (not HTTP) clients.
+	PXE *PXEOptions `json:"pxe,omitempty"`
+	// PXELinux options 208-211.
+	PXELinux *PXELinux `json:"pxelinux,omitempty"`
+}
+
+// Rule is one entry of a [Policy].
+type Rule struct {
+	Name   string `json:"name"`
+	Match  Match  `json:"match"`
+	Action Action `json:"action"`
+}
+
+// Policy is an ordered list of rules; the first rule that matches decides.
+// A Policy is immutable and safe for concurrent use; build it with
+// [NewPolicy].
+type Policy struct {
+	rules []Rule
+	why   []string
+	byMAC map[macKey][]int32 // rules whose MAC patterns are all exact
+	scan  []int32            // all other rules, in order
+}
+
+// NewPolicy checks the rules and builds a policy. Rule names must be
+// non-empty and unique (they explain decisions).
+func NewPolicy(rules ...Rule) (*Policy, error) {
+	p := &Policy{rules: slices.Clone(rules), why: make([]string, len(rules))}
+	seen := make(map[string]bool, len(rules))
+	for i := range p.rules {
+		r := &p.rules[i]
+		if r.Name == "" {
+			return nil, fmt.Errorf("dhcpboot: rule %d has no name", i)
+		}
+		if seen[r.Name] {
+			return nil, fmt.Errorf("dhcpboot: two rules named %q", r.Name)
+		}
+		seen[r.Name] = true
+		if err := r.check(); err != nil {
+			return nil, fmt.Errorf("dhcpboot: rule %q: %w", r.Name, err)
+		}
+		p.why[i] = fmt.Sprintf("rule %q (#%d) matched: %s", r.Name, i+1, r.Match.describe())
+		exact := len(r.Match.MAC) > 0
+		for _, m := range r.Match.MAC {
+			exact = exact && m.Exact()
+		}
+		if !exact {
+			p.scan = append(p.scan, int32(i))
+			continue
+		}
+		if p.byMAC == nil {
+			p.byMAC = make(map[macKey][]int32)
+		}
+		for _, m := range r.Match.MAC {
+			k := macKey{n: m.n, b: m.addr}
+			if l := p.byMAC[k]; len(l) == 0 || l[len(l)-1] != int32(i) {
+				p.byMAC[k] = append(l, int32(i))
+			}
+		}
+	}
+	return p, nil
+}
+
+// MustNewPolicy is like [NewPolicy] but panics on error.
+func MustNewPolicy(rules ...Rule) *Policy {
+	p, err := NewPolicy(rules...)
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
+// Rules returns a copy of the policy's rules.
+func (p *Policy) Rules() []Rule { return slices.Clone(p.rules) }
+
+func (r *Rule) check() error {
+	for _, m := range r.Match.MAC {
+		if m.n == 0 {
+			return errors.New("zero MACPattern (use ParseMACPattern)")
+		}
+	}
+	for _, pf := range r.Match.RelayNet {
+		if !pf.IsValid() {
+			return errors.New("invalid relay prefix")
+		}
+	}
+	a := &r.Action
+	if a.Ignore {
+		return nil
+	}
+	if a.ServerName != "" && len(a.ServerName) > 63 {
+		return errors.New("server name longer than 63 bytes")
+	}
+	if a.NextServer.IsValid() && !a.NextServer.Unmap().Is4() {
+		return errors.New("next server must be IPv4")
+	}
+	for _, o := range a.Options {
+		if o.Code == 0 || o.Code == 255 {
+			return fmt.Errorf("option code %d cannot be set", o.Code)
+		}
+		if len(o.Value) > 255 {
+			return fmt.Errorf("option %d longer than 255 bytes", o.Code)
+		}
+	}
+	if a.PXE != nil {
+		if _, err := a.PXE.encode(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Decision is the outcome of [Policy.Decide].
+type Decision struct {
+	// Rule is the matching rule, nil when none matched.
+	Rule *Rule
+	// Why says which rule matched and on what, or that none did.
+	Why string
+}
+
+// Matched reports whether a rule matched.
+func (d Decision) Matched() bool { return d.Rule != nil }
+
+// Boot reports whether the decision gives the client boot data: a rule
+// matched and does not ignore the client.
+func (d Decision) Boot() bool { return d.Rule != nil && !d.Rule.Action.Ignore }
+
+// String returns Why.
+func (d Decision) String() string { return d.Why }
+
+const noMatch = "no rule matched"
+
+// Decide returns the first rule that matches r. It does not allocate.
+func (p *Policy) Decide(r *Request) Decision {
+	if p == nil {
+		return Decision{Why: noMatch}
+	}
+	var cand []int32
+	if p.byMAC != nil {
+		if k, ok := keyOf(r.Client.MAC); ok {
+			cand = p.byMAC[k]
+		}
+	}
+	si, ci := 0, 0
+	for si < len(p.scan) || ci < len(cand) {
+		var i int32
+		indexed := false
+		if ci < len(cand) && (si >= len(p.scan) || cand[ci] < p.scan[si]) {
+			i, indexed = cand[ci], true
+			ci++
+		} else {
+			i = p.scan[si]
+			si++
+		}
+		if p.rules[i].Match.matches(r, indexed) {
+			return Decision{Rule: &p.rules[i], Why: p.why[i]}
+		}
+	}
+	return Decision{Why: noMatch}
+}
+
+// Matches reports whether r satisfies m.
+func (m *Match) Matches(r *Request) bool { return m.matches(r, false) }
+
+func (m *Match) matches(r *Request, macDone bool) bool {
+	c := &r.Client
+	if len(m.Archs) > 0 && (!c.HasArch || !slices.Contains(m.Archs, c.Arch)) {
+		return false
+	}
+	if len(m.Firmware) > 0 && !slices.Contains(m.Firmware, c.Firmware) {
+		return false
+	}
+	if len(m.CPU) > 0 && !slices.Contains(m.CPU, c.CPU) {
+		return false
+	}
+	if len(m.Transport) > 0 && !slices.Contains(m.Transport, c.Transport) {
+		return false
+	}
+	if !m.IPXE.ok(c.IPXE) || !m.Relayed.ok(r.Relay.IsValid() && !r.Relay.IsUnspecified()) {
+		return false
+	}
+	if len(m.UserClass) > 0 && !matchUserClass(m.UserClass, c) {
+		return false
+	}
+	for _, f := range m.IPXEFeatures {
+		if !slices.Contains(c.IPXEInfo.Features, f) {
+			return false
+		}
+	}
+	if !macDone && len(m.MAC) > 0 {
+		ok := false
+		for i := range m.MAC {
+			if m.MAC[i].Match(c.MAC) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	if len(m.VendorClass) > 0 {
+		ok := false
+		for _, v := range m.VendorClass {
+			if strings.HasPrefix(c.VendorClass.Raw, v) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	if len(m.UUID) > 0 {
+		ok := false
+		for _, u := range m.UUID {
+			if c.UUID != "" && strings.EqualFold(u, c.UUID) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	if len(m.RelayNet) > 0 {
+		ok := false
+		relay := r.Relay.Unmap()
+		for _, pf := range m.RelayNet {
+			if pf.Contains(relay) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	if len(m.Interface) > 0 && !slices.Contains(m.Interface, r.Interface) {
+		return false
+	}
+	return true
+}
+
+func matchUserClass(want []string, c *archdetect.Client) bool {
+	for _, w := range want {
+		if len(c.UserClassRaw) > 0 && string(c.UserClassRaw) == w {
+			return true
+		}
+		for _, u := range c.UserClasses {
+			if u == w {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// describe renders the match condition for explanations.
+func (m *Match) describe() string {
+	var parts []string
+	add := func(name string, n int, f func(i int) string) {
+		if n == 0 {
+			return
+		}
+		vals := make([]string, n)
+		for i := range vals {
+			vals[i] = f(i)
+		}
+		if n == 1 {
+			parts = append(parts, name+"="+vals[0])
+		} else {
+			parts = append(parts, name+" in {"+strings.Join(vals, ",")+"}")
+		}
+	}
+	add("arch", len(m.Archs), func(i int) string { return strconv.Itoa(int(m.Archs[i])) })
+	add("firmware", len(m.Firmware), func(i int) string { return string(m.Firmware[i]) })
+	add("cpu", len(m.CPU), func(i int) string { return string(m.CPU[i]) })
+	add("transport", len(m.Transport), func(i int) string { return string(m.Transport[i]) })
+	if m.IPXE != Any {
+		parts = append(parts, "ipxe="+m.IPXE.String())
+	}
+	add("user-class", len(m.UserClass), func(i int) string { return strconv.Quote(m.UserClass[i]) })
+	if len(m.IPXEFeatures) > 0 {
+		vals := make([]string, len(m.IPXEFeatures))
+		for i, f := range m.IPXEFeatures {
+			vals[i] = strconv.Itoa(int(f))
+		}
+		parts = append(parts, "ipxe-features all of {"+strings.Join(vals, ",")+"}")
+	}
+	add("mac", len(m.MAC), func(i int) string { return m.MAC[i].String() })
+	add("vendor-class prefix", len(m.VendorClass), func(i int) string { return strconv.Quote(m.VendorClass[i]) })
+	add("uuid", len(m.UUID), func(i int) string { return strings.ToLower(m.UUID[i]) })
+	if m.Relayed != Any {
+		parts = append(parts, "relayed="+m.Relayed.String())
+	}
+	add("relay", len(m.RelayNet), func(i int) string { return m.RelayNet[i].String() })
+	add("interface", len(m.Interface), func(i int) string { return m.Interface[i] })
+	if len(parts) == 0 {
+		return "any client"
+	}
+	return strings.Join(parts, ", ")
+}
