@@ -2,10 +2,12 @@ package dhcpboot
 
 import (
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/insomniacslk/dhcp/iana"
 	"github.com/pxekit/pxekit/archdetect"
 )
@@ -83,6 +85,55 @@ func interimFromDHCPv4(m *dhcpv4.DHCPv4) archdetect.Client {
 		g := u[1:]
 		c.UUID = fmt.Sprintf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
 			g[3], g[2], g[1], g[0], g[5], g[4], g[7], g[6], g[8], g[9], g[10], g[11], g[12], g[13], g[14], g[15])
+	}
+	return c
+}
+
+// classify6 is the DHCPv6 classifier handlers use when none is configured.
+// TODO(archdetect): replace by archdetect.FromDHCPv6 when it is committed.
+var classify6 = interimFromDHCPv6
+
+func interimFromDHCPv6(m dhcpv6.DHCPv6) archdetect.Client {
+	c := archdetect.Client{Source: archdetect.SourceDHCPv6, Firmware: archdetect.FirmwareUnknown,
+		CPU: archdetect.CPUUnknown, Transport: archdetect.TransportUnknown, ArchName: "unknown"}
+	var llAddr net.HardwareAddr
+	if rm, ok := m.(*dhcpv6.RelayMessage); ok {
+		_, llAddr = rm.Options.ClientLinkLayerAddress()
+	}
+	in, err := m.GetInnerMessage()
+	if err != nil {
+		c.Problems = append(c.Problems, err.Error())
+		return c
+	}
+	switch d := in.Options.ClientID().(type) {
+	case *dhcpv6.DUIDLL:
+		c.MAC = d.LinkLayerAddr
+	case *dhcpv6.DUIDLLT:
+		c.MAC = d.LinkLayerAddr
+	}
+	if c.MAC == nil {
+		c.MAC = llAddr
+	}
+	for _, vc := range in.Options.VendorClass(enterprisePXE) {
+		v4 := &dhcpv4.DHCPv4{Options: dhcpv4.Options{}}
+		v4.UpdateOption(dhcpv4.OptClassIdentifier(string(vc)))
+		cc := interimFromDHCPv4(v4)
+		c.VendorClass = cc.VendorClass
+		break
+	}
+	if archs := in.Options.ArchTypes(); len(archs) > 0 {
+		v4 := &dhcpv4.DHCPv4{Options: dhcpv4.Options{}}
+		v4.UpdateOption(dhcpv4.OptClientArch(archs...))
+		v4.UpdateOption(dhcpv4.OptClassIdentifier(c.VendorClass.Raw))
+		cc := interimFromDHCPv4(v4)
+		c.Archs, c.Arch, c.HasArch, c.ArchName = cc.Archs, cc.Arch, cc.HasArch, cc.ArchName
+		c.Firmware, c.CPU, c.Transport = cc.Firmware, cc.CPU, cc.Transport
+	}
+	for _, uc := range in.Options.UserClasses() {
+		c.UserClasses = append(c.UserClasses, string(uc))
+		if string(uc) == "iPXE" {
+			c.IPXE = true
+		}
 	}
 	return c
 }

@@ -171,6 +171,8 @@ type Action struct {
 	PXE *PXEOptions `json:"pxe,omitempty"`
 	// PXELinux options 208-211.
 	PXELinux *PXELinux `json:"pxelinux,omitempty"`
+	// BootParams are DHCPv6 option 60 boot file parameters.
+	BootParams []string `json:"boot_params,omitempty"`
 }
 
 // Rule is one entry of a [Policy].
