@@ -5,6 +5,26 @@
 // It reads DHCPv4 requests (*dhcpv4.DHCPv4), DHCPv6 messages (relayed or not)
 // and the HTTP requests that iPXE scripts send, and reports what it found in a
 // [Client]. Codes it does not know are reported as unknown, never guessed.
+//
+//	c := archdetect.FromDHCPv4(req)
+//	if c.IPXE && c.IPXEInfo.Has(archdetect.FeatureHTTP) {
+//		// hand out an http:// script URL
+//	} else if file, ok := c.BootFile(nil); ok {
+//		// hand out undionly.kpxe, ipxe.efi, snp.efi, ...
+//	}
+//
+// Architecture codes 0x00–0x29 follow the IANA registry ([Registry]). Code 9
+// is "EBC" in the registry, but RFC 4578 as first published called 9 x86-64
+// UEFI (errata 4624) and some firmware still sends it on x86-64 machines; like
+// pixiecore, this package treats 9 as x86-64 UEFI and keeps the raw code in
+// [Client.Arch].
+//
+// UUIDs (DHCPv4 option 97, DHCPv6 DUID-UUID) are read in EFI GUID byte order,
+// first three fields little-endian, as iPXE and EDK2 send them, and printed in
+// the canonical form: QEMU -uuid 00112233-4455-6677-8899-aabbccddeeff, sent as
+// 33 22 11 00 55 44 77 66 88 99 aa bb cc dd ee ff, gives
+// "00112233-4455-6677-8899-aabbccddeeff" (what iPXE's ${uuid} prints).
+// [Client.UUIDRaw] keeps the bytes as sent.
 package archdetect
 
 import (
@@ -35,13 +55,15 @@ type CPU string
 
 // CPU families. The values are the lower-case names used in JSON output.
 const (
-	CPUUnknown     CPU = "unknown"
-	CPUX86         CPU = "x86"
-	CPUX8664       CPU = "x86_64"
-	CPUIA64        CPU = "ia64"
-	CPUAlpha       CPU = "alpha"
-	CPUARM32       CPU = "arm32"
-	CPUARM64       CPU = "arm64"
+	CPUUnknown CPU = "unknown"
+	CPUX86     CPU = "x86"
+	CPUX8664   CPU = "x86_64"
+	CPUIA64    CPU = "ia64"
+	CPUAlpha   CPU = "alpha"
+	CPUARM32   CPU = "arm32"
+	CPUARM64   CPU = "arm64"
+	// CPUARM is an ARM CPU whose width the code does not tell (arm rpiboot).
+	CPUARM         CPU = "arm"
 	CPUEBC         CPU = "ebc"
 	CPUPowerPC     CPU = "powerpc"
 	CPURISCV32     CPU = "riscv32"
@@ -141,9 +163,14 @@ type Client struct {
 	// UNDI and HasUNDI come from option 94 (DHCPv6 62), else the vendor class.
 	UNDI    UNDI
 	HasUNDI bool
-	// UUID is the machine identifier of option 97 (DHCPv6: none) in the
-	// canonical RFC 4122 text form; see the package docs for byte order.
-	UUID        string
+	// UUID is the machine identifier in canonical RFC 4122 text form:
+	// DHCPv4 option 97 or a DHCPv6 DUID-UUID, read in EFI GUID order (see
+	// [MachineID.UUID]), or the uuid value of an HTTP request as written.
+	// Empty when the message carries none.
+	UUID string
+	// UUIDRaw is the 16 bytes of option 97 / DUID-UUID exactly as sent
+	// (nil for HTTP requests and when absent).
+	UUIDRaw     []byte
 	VendorClass VendorClass
 	// UserClasses are the user classes as parsed by RFC 3004 (or, when the
 	// value is not RFC 3004, the whole raw value as one element).
@@ -154,6 +181,11 @@ type Client struct {
 	// user class "iPXE"/"gPXE".
 	IPXE     bool
 	IPXEInfo IPXEInfo
+	// Relayed is true for a DHCPv6 message that came inside Relay-Forward
+	// messages, and for a DHCPv4 message with a relay address (giaddr).
+	Relayed bool
+	// UserAgent is the HTTP User-Agent (FromHTTP only).
+	UserAgent string
 	// Problems lists what could not be decoded (truncated or odd options).
 	Problems []string
 }
