@@ -55,15 +55,13 @@ type CPU string
 
 // CPU families. The values are the lower-case names used in JSON output.
 const (
-	CPUUnknown CPU = "unknown"
-	CPUX86     CPU = "x86"
-	CPUX8664   CPU = "x86_64"
-	CPUIA64    CPU = "ia64"
-	CPUAlpha   CPU = "alpha"
-	CPUARM32   CPU = "arm32"
-	CPUARM64   CPU = "arm64"
-	// CPUARM is an ARM CPU whose width the code does not tell (arm rpiboot).
-	CPUARM         CPU = "arm"
+	CPUUnknown     CPU = "unknown"
+	CPUX86         CPU = "x86"
+	CPUX8664       CPU = "x86_64"
+	CPUIA64        CPU = "ia64"
+	CPUAlpha       CPU = "alpha"
+	CPUARM32       CPU = "arm32"
+	CPUARM64       CPU = "arm64"
 	CPUEBC         CPU = "ebc"
 	CPUPowerPC     CPU = "powerpc"
 	CPURISCV32     CPU = "riscv32"
@@ -76,6 +74,8 @@ const (
 	CPUSunway64    CPU = "sunway64"
 	CPULoongArch32 CPU = "loongarch32"
 	CPULoongArch64 CPU = "loongarch64"
+	// CPUARM is an ARM CPU whose width the code does not tell (arm rpiboot).
+	CPUARM CPU = "arm"
 )
 
 // Transport is how the client expects to fetch its boot file.
