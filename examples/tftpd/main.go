@@ -1,0 +1,112 @@
+// Command tftpd is a read-only TFTP server for network boot built on
+// package tftpserve.
+//
+//	tftpd -root DIR [-addr ADDR:PORT] [-blksize-max N] [-windowsize-max N]
+//	      [-timeout DUR] [-retries N] [-max-transfers N] [-single-port]
+//	      [-cache] [-fold-case] [-log-json] [-v]
+//
+// It serves the regular files under DIR (no escape by "..", absolute names
+// or symbolic links), negotiates blksize, tsize, timeout and windowsize, and
+// logs one line per transfer on standard error. SIGINT or SIGTERM stop it
+// gracefully: running transfers get a few seconds to finish.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/pxekit/pxekit/tftpserve"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "tftpd:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fl := flag.NewFlagSet("tftpd", flag.ContinueOnError)
+	root := fl.String("root", "", "directory to serve (required)")
+	addr := fl.String("addr", tftpserve.DefaultAddr, "UDP address to listen on")
+	fl.StringVar(addr, "listen", tftpserve.DefaultAddr, "alias of -addr")
+	blksize := fl.Int("blksize-max", 0, "largest blksize granted (default 65464, always clamped to the interface MTU)")
+	window := fl.Int("windowsize-max", 0, fmt.Sprintf("largest windowsize granted (default %d)", tftpserve.DefaultMaxWindowSize))
+	timeout := fl.Duration("timeout", 0, fmt.Sprintf("retransmission ceiling when the client sends no timeout option (default %s)", tftpserve.DefaultTimeout))
+	retries := fl.Int("retries", 0, fmt.Sprintf("timeouts without progress before giving up (default %d)", tftpserve.DefaultRetries))
+	maxTransfers := fl.Int("max-transfers", 0, fmt.Sprintf("concurrent transfers (default %d)", tftpserve.DefaultMaxTransfers))
+	single := fl.Bool("single-port", false, "answer from the listening port (NAT, containers)")
+	cache := fl.Bool("cache", false, "serve files from a shared memory cache")
+	foldCase := fl.Bool("fold-case", false, "look names up case-insensitively when the exact name is missing")
+	logJSON := fl.Bool("log-json", false, "log in JSON")
+	verbose := fl.Bool("v", false, "verbose: also log size probes and debug details")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if *root == "" {
+		fl.Usage()
+		return errors.New("-root is required")
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	var h slog.Handler = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})
+	if *logJSON {
+		h = slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})
+	}
+	log := slog.New(h)
+
+	dir, err := tftpserve.OpenDir(*root)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	dir.FoldCase = *foldCase
+	var handler tftpserve.Handler = dir
+	if *cache {
+		handler = tftpserve.NewCache(dir.FS())
+	}
+	srv := &tftpserve.Server{
+		Handler:       handler,
+		Logger:        log,
+		MaxBlockSize:  *blksize,
+		MaxWindowSize: *window,
+		Timeout:       *timeout,
+		Retries:       *retries,
+		MaxTransfers:  *maxTransfers,
+		SinglePort:    *single,
+	}
+	pc, err := net.ListenPacket("udp", *addr)
+	if err != nil {
+		return err
+	}
+	log.Info("tftpd listening", "addr", pc.LocalAddr().String(), "root", *root)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(pc) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("tftpd: transfers aborted at shutdown", "err", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, tftpserve.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,401 @@
+package tftpserve
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+)
+
+// batchWriter is implemented by ipv4.PacketConn and ipv6.PacketConn: one
+// sendmmsg system call for a whole window on Linux.
+type batchWriter interface {
+	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+// newBatchWriter returns a batch writer for c, or nil when c is not a
+// kernel UDP socket.
+func newBatchWriter(c net.PacketConn) batchWriter {
+	u, ok := c.(*net.UDPConn)
+	if !ok {
+		return nil
+	}
+	if isIPv4Socket(u) {
+		return ipv4.NewPacketConn(u)
+	}
+	return ipv6.NewPacketConn(u)
+}
+
+// link is how a transfer talks to its client.
+type link interface {
+	// send writes one packet.
+	send(b []byte) error
+	// sendBatch writes several packets, in order.
+	sendBatch(pkts [][]byte) error
+	// recv waits for a packet until deadline or until ctx is done. from is
+	// the sender; packets from others than the client reach the transfer
+	// only on a per-transfer socket (single-port mode filters them).
+	recv(ctx context.Context, buf []byte, deadline time.Time) (int, netip.AddrPort, error)
+	// sendTo answers a stranger (ERROR 5).
+	sendTo(b []byte, to netip.AddrPort) error
+	close()
+}
+
+// errDeadline is returned by recv on timeout.
+var errDeadline = os.ErrDeadlineExceeded
+
+// sockLink is a per-transfer socket: the server's new TID.
+type sockLink struct {
+	pc     net.PacketConn
+	to     *net.UDPAddr
+	batch  batchWriter
+	msgs   []ipv4.Message
+	stop   func() bool
+	noBatc bool
+}
+
+func newSockLink(ctx context.Context, pc net.PacketConn, client netip.AddrPort) *sockLink {
+	l := &sockLink{pc: pc, to: net.UDPAddrFromAddrPort(client), batch: newBatchWriter(pc)}
+	l.stop = context.AfterFunc(ctx, func() { _ = pc.SetReadDeadline(time.Now()) })
+	return l
+}
+
+func (l *sockLink) send(b []byte) error {
+	_, err := l.pc.WriteTo(b, l.to)
+	return err
+}
+
+func (l *sockLink) sendBatch(pkts [][]byte) error {
+	if l.batch == nil || l.noBatc || len(pkts) == 1 {
+		for _, p := range pkts {
+			if err := l.send(p); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return writeBatch(l.batch, &l.msgs, pkts, l.to, func() { l.noBatc = true }, l.send)
+}
+
+// writeBatch sends pkts with as few system calls as possible; if the batch
+// call is refused outright it falls back to single writes for good.
+func writeBatch(bw batchWriter, msgs *[]ipv4.Message, pkts [][]byte, to net.Addr, disable func(), single func([]byte) error) error {
+	ms := (*msgs)[:0]
+	for _, p := range pkts {
+		ms = append(ms, ipv4.Message{Buffers: [][]byte{p}, Addr: to})
+	}
+	*msgs = ms
+	for len(ms) > 0 {
+		n, err := bw.WriteBatch(ms, 0)
+		if err != nil {
+			if n <= 0 && len(ms) == len(pkts) {
+				disable()
+				for _, p := range pkts {
+					if err := single(p); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			return err
+		}
+		if n <= 0 {
+			return errors.New("tftp: batch write made no progress")
+		}
+		ms = ms[n:]
+	}
+	return nil
+}
+
+func (l *sockLink) recv(ctx context.Context, buf []byte, deadline time.Time) (int, netip.AddrPort, error) {
+	if err := l.pc.SetReadDeadline(deadline); err != nil {
+		return 0, netip.AddrPort{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, netip.AddrPort{}, err
+	}
+	n, from, err := l.pc.ReadFrom(buf)
+	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return 0, netip.AddrPort{}, cerr
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return 0, netip.AddrPort{}, errDeadline
+		}
+		return 0, netip.AddrPort{}, err
+	}
+	return n, addrPortOf(from), nil
+}
+
+func (l *sockLink) sendTo(b []byte, to netip.AddrPort) error {
+	_, err := l.pc.WriteTo(b, net.UDPAddrFromAddrPort(to))
+	return err
+}
+
+func (l *sockLink) close() {
+	l.stop()
+	_ = l.pc.Close()
+}
+
+// portLink is a transfer in single-port mode: packets arrive through the
+// server's demultiplexer and leave from the listening socket.
+type portLink struct {
+	srv   *serveConn
+	to    *net.UDPAddr
+	in    chan []byte
+	msgs  []ipv4.Message
+	timer *time.Timer
+}
+
+func (l *portLink) send(b []byte) error {
+	_, err := l.srv.pc.WriteTo(b, l.to)
+	return err
+}
+
+func (l *portLink) sendBatch(pkts [][]byte) error {
+	if l.srv.batch == nil || l.srv.noBatch() || len(pkts) == 1 {
+		for _, p := range pkts {
+			if err := l.send(p); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return writeBatch(l.srv.batch, &l.msgs, pkts, l.to, l.srv.disableBatch, l.send)
+}
+
+func (l *portLink) recv(ctx context.Context, buf []byte, deadline time.Time) (int, netip.AddrPort, error) {
+	d := time.Until(deadline)
+	if d <= 0 {
+		select {
+		case p := <-l.in:
+			return l.deliver(buf, p)
+		default:
+			return 0, netip.AddrPort{}, errDeadline
+		}
+	}
+	if l.timer == nil {
+		l.timer = time.NewTimer(d)
+	} else {
+		l.timer.Reset(d)
+	}
+	select {
+	case p := <-l.in:
+		l.timer.Stop()
+		return l.deliver(buf, p)
+	case <-l.timer.C:
+		return 0, netip.AddrPort{}, errDeadline
+	case <-ctx.Done():
+		l.timer.Stop()
+		return 0, netip.AddrPort{}, ctx.Err()
+	}
+}
+
+func (l *portLink) deliver(buf, p []byte) (int, netip.AddrPort, error) {
+	n := copy(buf, p)
+	putSmall(p)
+	return n, l.to.AddrPort(), nil
+}
+
+func (l *portLink) sendTo(b []byte, to netip.AddrPort) error {
+	_, err := l.srv.pc.WriteTo(b, net.UDPAddrFromAddrPort(to))
+	return err
+}
+
+func (l *portLink) close() {}
+
+// smallPool holds buffers for packets routed to single-port transfers.
+var smallPool = sync.Pool{New: func() any { b := make([]byte, 0, 600); return &b }}
+
+func getSmall(p []byte) []byte {
+	bp := smallPool.Get().(*[]byte)
+	return append((*bp)[:0], p...)
+}
+
+func putSmall(p []byte) {
+	if cap(p) >= 600 && cap(p) <= 2048 {
+		p = p[:0]
+		smallPool.Put(&p)
+	}
+}
+
+func addrPortOf(a net.Addr) netip.AddrPort {
+	if u, ok := a.(*net.UDPAddr); ok {
+		ap := u.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// serveConn is the listening socket with destination-address reporting.
+type serveConn struct {
+	pc    net.PacketConn
+	p4    *ipv4.PacketConn
+	p6    *ipv6.PacketConn
+	local netip.Addr // the bound address when specific
+	batch batchWriter
+
+	mu       sync.Mutex
+	batchOff bool
+}
+
+func newServeConn(pc net.PacketConn) *serveConn {
+	s := &serveConn{pc: pc}
+	if la, ok := pc.LocalAddr().(*net.UDPAddr); ok {
+		if a, ok := netip.AddrFromSlice(la.IP); ok && !a.IsUnspecified() {
+			s.local = a.Unmap().WithZone(la.Zone)
+		}
+	}
+	if u, ok := pc.(*net.UDPConn); ok {
+		if isIPv4Socket(u) {
+			p := ipv4.NewPacketConn(u)
+			if p.SetControlMessage(ipv4.FlagDst|ipv4.FlagInterface, true) == nil {
+				s.p4 = p
+			}
+			s.batch = p
+		} else {
+			p := ipv6.NewPacketConn(u)
+			if p.SetControlMessage(ipv6.FlagDst|ipv6.FlagInterface, true) == nil {
+				s.p6 = p
+			}
+			s.batch = p
+		}
+	}
+	return s
+}
+
+func (s *serveConn) noBatch() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.batchOff
+}
+
+func (s *serveConn) disableBatch() {
+	s.mu.Lock()
+	s.batchOff = true
+	s.mu.Unlock()
+}
+
+// read returns one datagram with its sender, the local address it was sent
+// to (when known) and the interface index (0 when unknown).
+func (s *serveConn) read(b []byte) (int, netip.AddrPort, netip.Addr, int, error) {
+	switch {
+	case s.p4 != nil:
+		n, cm, from, err := s.p4.ReadFrom(b)
+		if err != nil {
+			return 0, netip.AddrPort{}, netip.Addr{}, 0, err
+		}
+		dst, ifi := s.local, 0
+		if cm != nil {
+			if a, ok := netip.AddrFromSlice(cm.Dst); ok && !a.IsUnspecified() {
+				dst = a.Unmap()
+			}
+			ifi = cm.IfIndex
+		}
+		return n, addrPortOf(from), dst, ifi, nil
+	case s.p6 != nil:
+		n, cm, from, err := s.p6.ReadFrom(b)
+		if err != nil {
+			return 0, netip.AddrPort{}, netip.Addr{}, 0, err
+		}
+		dst, ifi := s.local, 0
+		if cm != nil {
+			if a, ok := netip.AddrFromSlice(cm.Dst); ok && !a.IsUnspecified() {
+				dst = a.Unmap()
+				if dst.Is6() && (dst.IsLinkLocalUnicast() || dst.IsLinkLocalMulticast()) && cm.IfIndex > 0 {
+					if ifc, err := net.InterfaceByIndex(cm.IfIndex); err == nil {
+						dst = dst.WithZone(ifc.Name)
+					}
+				}
+			}
+			ifi = cm.IfIndex
+		}
+		return n, addrPortOf(from), dst, ifi, nil
+	}
+	n, from, err := s.pc.ReadFrom(b)
+	if err != nil {
+		return 0, netip.AddrPort{}, netip.Addr{}, 0, err
+	}
+	return n, addrPortOf(from), s.local, 0, nil
+}
+
+// mtuCache remembers interface MTUs for a short while.
+type mtuCache struct {
+	mu     sync.Mutex
+	at     time.Time
+	byIdx  map[int]int
+	byAddr map[netip.Addr]int
+}
+
+const mtuCacheTTL = 10 * time.Second
+
+func (m *mtuCache) refresh() {
+	if time.Since(m.at) < mtuCacheTTL && m.byIdx != nil {
+		return
+	}
+	m.byIdx, m.byAddr = map[int]int{}, map[netip.Addr]int{}
+	m.at = time.Now()
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return
+	}
+	for _, ifc := range ifs {
+		m.byIdx[ifc.Index] = ifc.MTU
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			if p, err := netip.ParsePrefix(a.String()); err == nil {
+				m.byAddr[p.Addr().Unmap()] = ifc.MTU
+			}
+		}
+	}
+}
+
+// mtu returns the MTU of the interface that carries traffic between local
+// and remote, or 0 when unknown.
+func (m *mtuCache) mtu(ifIndex int, local, remote netip.Addr) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.refresh()
+	if v, ok := m.byIdx[ifIndex]; ok && ifIndex > 0 {
+		return v
+	}
+	if local.IsValid() {
+		if v, ok := m.byAddr[local.WithZone("")]; ok {
+			return v
+		}
+	}
+	// Ask the routing table which source address reaches remote: a
+	// connected UDP socket sends nothing.
+	if remote.IsValid() {
+		network := "udp4"
+		if remote.Is6() {
+			network = "udp6"
+		}
+		c, err := net.DialUDP(network, nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(remote, 9)))
+		if err == nil {
+			src := addrPortOf(c.LocalAddr()).Addr()
+			c.Close()
+			if v, ok := m.byAddr[src]; ok {
+				return v
+			}
+		}
+	}
+	return 0
+}
+
+// isIPv4Socket reports whether u is an AF_INET socket (a dual-stack socket
+// reports "::" as its address).
+func isIPv4Socket(u *net.UDPConn) bool {
+	la, _ := u.LocalAddr().(*net.UDPAddr)
+	return la != nil && la.IP.To4() != nil
+}

@@ -1,0 +1,5 @@
+//go:build !unix
+
+package tftpserve
+
+const openFlags = 0

@@ -1,0 +1,611 @@
+package tftpserve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults used when the corresponding Server field is zero.
+const (
+	DefaultAddr               = ":69"
+	DefaultMaxWindowSize      = 64
+	DefaultMaxWindowBytes     = 1 << 20
+	DefaultTimeout            = time.Second
+	DefaultMinRetransmit      = 20 * time.Millisecond
+	DefaultRetries            = 5
+	DefaultMaxTransfers       = 1024
+	DefaultMaxClientTransfers = 32
+	DefaultQueueTimeout       = 2 * time.Second
+)
+
+// Server is a TFTP server for network boot. The zero value serves nothing
+// (every request gets "file not found") on DefaultAddr; set Handler.
+//
+// A Server answers read requests with RFC 2347 option negotiation: blksize
+// (RFC 2348, clamped to the path MTU so nothing is fragmented), tsize and
+// timeout (RFC 2349) and windowsize (RFC 7440). Write requests are refused
+// with an access violation.
+type Server struct {
+	// Addr is the address ListenAndServe listens on; DefaultAddr if empty.
+	Addr string
+	// Handler resolves read requests. nil answers "file not found".
+	Handler Handler
+	// Logger receives one line per transfer and server errors; nil
+	// discards them.
+	Logger *slog.Logger
+
+	// MaxBlockSize caps blksize (8…65464); 0 means 65464. blksize is also
+	// clamped to the MTU of the interface the request came in on (MTU−32
+	// for IPv4, MTU−52 for IPv6) unless AllowFragmentation is set.
+	MaxBlockSize int
+	// AllowFragmentation lets blksize exceed the interface MTU.
+	AllowFragmentation bool
+	// MaxWindowSize caps windowsize; 0 means DefaultMaxWindowSize.
+	MaxWindowSize int
+	// MaxWindowBytes caps windowsize × blksize, the data in flight and the
+	// memory a transfer holds; 0 means DefaultMaxWindowBytes.
+	MaxWindowBytes int
+
+	// Timeout is the retransmission ceiling when the client does not send
+	// the timeout option; 0 means DefaultTimeout. Below it the server
+	// retransmits after an adaptive timeout measured from round trips
+	// (RFC 6298), never less than MinRetransmit.
+	Timeout time.Duration
+	// MinRetransmit is the floor of the adaptive retransmission timeout;
+	// 0 means DefaultMinRetransmit.
+	MinRetransmit time.Duration
+	// Retries is how many timeouts at the ceiling a transfer survives
+	// without progress; 0 means DefaultRetries.
+	Retries int
+	// TransferTimeout bounds the total duration of a transfer; 0 means no
+	// bound (the retry limit still ends silent transfers).
+	TransferTimeout time.Duration
+
+	// MaxTransfers bounds concurrent transfers; 0 means
+	// DefaultMaxTransfers. Requests beyond it wait up to QueueTimeout for a
+	// slot, then get ERROR 0 "server busy".
+	MaxTransfers int
+	// MaxClientTransfers bounds concurrent transfers per client IP; 0 means
+	// DefaultMaxClientTransfers. Requests beyond it get ERROR 0.
+	MaxClientTransfers int
+	// QueueTimeout is how long a request waits for a free slot; 0 means
+	// DefaultQueueTimeout.
+	QueueTimeout time.Duration
+
+	// SinglePort answers from the listening socket instead of a new port
+	// per transfer (for NAT and containers). Transfers are told apart by
+	// the client's address and port; blksize and windowsize are unchanged.
+	SinglePort bool
+
+	// Tune, if set, may lower the limits for one request, for example by
+	// client address or by what archdetect learnt about the firmware. The
+	// request has its addresses, names and options but no negotiated values
+	// yet.
+	Tune func(r *Request, l *Limits)
+	// OnTransfer, if set, is called once per finished transfer.
+	OnTransfer func(TransferInfo)
+	// ListenPacket opens sockets (the listening socket of ListenAndServe
+	// and one per transfer); nil means net.ListenPacket.
+	ListenPacket func(network, address string) (net.PacketConn, error)
+
+	initOnce sync.Once
+	ctx      context.Context
+	cancel   context.CancelFunc
+	mtus     mtuCache
+
+	mu       sync.Mutex
+	conns    map[*serveConn]bool // listening sockets; true = single-port
+	sessions map[netip.AddrPort]*session
+	perIP    map[netip.Addr]int
+	queued   int
+	closing  bool
+	active   sync.WaitGroup
+	sem      chan struct{}
+}
+
+// session is a transfer the server tracks by client address and port.
+type session struct {
+	raw    string // the request bytes, to recognise a retransmitted RRQ
+	cancel context.CancelFunc
+	heard  atomic.Bool // the client answered on the transfer: it knows our TID
+	in     chan []byte // single-port mode
+}
+
+func (s *Server) init() {
+	s.initOnce.Do(func() {
+		s.ctx, s.cancel = context.WithCancel(context.Background())
+		s.conns = map[*serveConn]bool{}
+		s.sessions = map[netip.AddrPort]*session{}
+		s.perIP = map[netip.Addr]int{}
+		s.sem = make(chan struct{}, orDefault(s.MaxTransfers, DefaultMaxTransfers))
+	})
+}
+
+func orDefault[T int | time.Duration](v, d T) T {
+	if v <= 0 {
+		return d
+	}
+	return v
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
+}
+
+func (s *Server) listen(network, address string) (net.PacketConn, error) {
+	if s.ListenPacket != nil {
+		return s.ListenPacket(network, address)
+	}
+	return net.ListenPacket(network, address)
+}
+
+// ListenAndServe listens on s.Addr (UDP, IPv4 and IPv6 when the address
+// allows) and serves until Shutdown or Close. It always returns a non-nil
+// error; ErrServerClosed after Shutdown or Close.
+func (s *Server) ListenAndServe() error {
+	s.init()
+	if s.isClosing() {
+		return ErrServerClosed
+	}
+	addr := s.Addr
+	if addr == "" {
+		addr = DefaultAddr
+	}
+	pc, err := s.listen("udp", addr)
+	if err != nil {
+		return fmt.Errorf("tftp: listen %s: %w", addr, err)
+	}
+	return s.Serve(pc)
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// Serve answers requests arriving on pc until Shutdown or Close, which
+// close pc. A daemon can pass a socket it was handed (systemd socket
+// activation). It returns ErrServerClosed after Shutdown or Close.
+func (s *Server) Serve(pc net.PacketConn) error {
+	s.init()
+	sc := newServeConn(pc)
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		pc.Close()
+		return ErrServerClosed
+	}
+	s.conns[sc] = s.SinglePort
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, sc)
+		s.mu.Unlock()
+	}()
+
+	buf := make([]byte, 65536)
+	var tempDelay time.Duration
+	for {
+		n, from, dst, ifi, err := sc.read(buf)
+		if err != nil {
+			if s.isClosing() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			// Transient errors (ICMP-induced ECONNREFUSED, ENOBUFS): back off.
+			tempDelay = min(max(2*tempDelay, 5*time.Millisecond), time.Second)
+			s.logger().Debug("tftp: read error", "err", err)
+			time.Sleep(tempDelay)
+			continue
+		}
+		tempDelay = 0
+		s.dispatch(sc, buf[:n], from, dst, ifi)
+	}
+}
+
+// dispatch handles one datagram that arrived on a listening socket.
+func (s *Server) dispatch(sc *serveConn, b []byte, from netip.AddrPort, dst netip.Addr, ifi int) {
+	if len(b) < 2 || !from.IsValid() || from.Port() == 0 {
+		return
+	}
+	op := Opcode(uint16(b[0])<<8 | uint16(b[1]))
+	if op != OpRRQ && op != OpWRQ {
+		if s.SinglePort {
+			s.mu.Lock()
+			sess := s.sessions[from]
+			s.mu.Unlock()
+			if sess != nil && sess.in != nil {
+				select {
+				case sess.in <- getSmall(b[:min(len(b), 600)]):
+				default: // the transfer is not keeping up: drop, it will retransmit
+				}
+				return
+			}
+		}
+		if op < OpRRQ || op > OpOACK {
+			s.reply(sc, from, CodeIllegalOp, "unknown opcode")
+		}
+		return // stray DATA/ACK/ERROR/OACK on the server port: ignore
+	}
+	p, err := parsePacket(b)
+	if err != nil {
+		s.reply(sc, from, CodeIllegalOp, err.Error())
+		return
+	}
+	if op == OpWRQ {
+		s.reply(sc, from, CodeAccess, "writes are not allowed")
+		s.logger().Info("tftp: write refused", "client", from.String(), "file", p.filename)
+		return
+	}
+	s.startRead(sc, p, string(b), from, dst, ifi)
+}
+
+// reply sends an ERROR from the listening socket.
+func (s *Server) reply(sc *serveConn, to netip.AddrPort, code ErrorCode, msg string) {
+	_, _ = sc.pc.WriteTo(appendError(nil, code, msg), net.UDPAddrFromAddrPort(to))
+}
+
+// startRead registers a read session and starts its goroutine.
+func (s *Server) startRead(sc *serveConn, p packet, raw string, from netip.AddrPort, dst netip.Addr, ifi int) {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return
+	}
+	if old, ok := s.sessions[from]; ok {
+		if old.raw == raw && !old.heard.Load() {
+			s.mu.Unlock()
+			return // the client retransmitted its request: the transfer is answering it
+		}
+		// The client moved on (same port, new request): end the old transfer.
+		old.cancel()
+	}
+	if s.perIP[from.Addr()] >= orDefault(s.MaxClientTransfers, DefaultMaxClientTransfers) {
+		s.mu.Unlock()
+		s.reply(sc, from, CodeUndefined, "too many transfers from this address")
+		s.logger().Warn("tftp: per-client limit reached", "client", from.String(), "file", p.filename)
+		return
+	}
+	if s.queued >= cap(s.sem) {
+		s.mu.Unlock()
+		s.reply(sc, from, CodeUndefined, "server busy")
+		s.logger().Warn("tftp: server busy", "client", from.String(), "file", p.filename)
+		return
+	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	sess := &session{raw: raw, cancel: cancel}
+	if s.SinglePort {
+		sess.in = make(chan []byte, 128)
+	}
+	s.sessions[from] = sess
+	s.perIP[from.Addr()]++
+	s.queued++
+	s.active.Add(1)
+	s.mu.Unlock()
+	go s.serveRead(ctx, sc, sess, p, from, dst, ifi)
+}
+
+func (s *Server) endSession(from netip.AddrPort, sess *session) {
+	s.mu.Lock()
+	if s.sessions[from] == sess {
+		delete(s.sessions, from)
+	}
+	if s.perIP[from.Addr()]--; s.perIP[from.Addr()] <= 0 {
+		delete(s.perIP, from.Addr())
+	}
+	s.mu.Unlock()
+	sess.cancel()
+	s.active.Done()
+}
+
+// serveRead runs one read transfer.
+func (s *Server) serveRead(ctx context.Context, sc *serveConn, sess *session, p packet, from netip.AddrPort, dst netip.Addr, ifi int) {
+	defer s.endSession(from, sess)
+	// Wait for a slot.
+	select {
+	case s.sem <- struct{}{}:
+	default:
+		t := time.NewTimer(orDefault(s.QueueTimeout, DefaultQueueTimeout))
+		select {
+		case s.sem <- struct{}{}:
+			t.Stop()
+		case <-t.C:
+			s.mu.Lock()
+			s.queued--
+			s.mu.Unlock()
+			s.reply(sc, from, CodeUndefined, "server busy")
+			s.logger().Warn("tftp: server busy", "client", from.String(), "file", p.filename)
+			return
+		case <-ctx.Done():
+			s.mu.Lock()
+			s.queued--
+			s.mu.Unlock()
+			return
+		}
+	}
+	s.mu.Lock()
+	s.queued--
+	s.mu.Unlock()
+	defer func() { <-s.sem }()
+
+	if s.TransferTimeout > 0 {
+		var c context.CancelFunc
+		ctx, c = context.WithTimeout(ctx, s.TransferTimeout)
+		defer c()
+	}
+	req := &Request{
+		RemoteAddr: from,
+		LocalAddr:  dst,
+		Filename:   p.filename,
+		Mode:       lower(p.mode),
+		Options:    p.options,
+		BlockSize:  512,
+		WindowSize: 1,
+		ctx:        ctx,
+	}
+	t := &transfer{
+		srv:  s,
+		req:  req,
+		ctx:  ctx,
+		size: -1,
+		rbuf: make([]byte, 1024),
+		info: TransferInfo{Client: from, Filename: p.filename, Size: -1, BlockSize: 512, WindowSize: 1, Start: time.Now()},
+	}
+
+	// The transfer's own socket: its TID.
+	if s.SinglePort {
+		t.link = &portLink{srv: sc, to: net.UDPAddrFromAddrPort(from), in: sess.in}
+	} else {
+		pc, err := s.openTransferSocket(from, dst)
+		if err != nil {
+			s.reply(sc, from, CodeUndefined, "server error")
+			t.info.Outcome, t.info.Err = OutcomeFailed, fmt.Errorf("open transfer socket: %w", err)
+			s.report(&t.info)
+			return
+		}
+		t.link = newSockLink(ctx, pc, from)
+	}
+	defer t.link.close()
+	t.link = &heardLink{link: t.link, sess: sess}
+
+	t.serveRequest()
+	t.info.Duration = time.Since(t.info.Start)
+	s.report(&t.info)
+}
+
+// heardLink notes when the client first answers on the transfer's TID.
+type heardLink struct {
+	link
+	sess *session
+}
+
+func (h *heardLink) recv(ctx context.Context, buf []byte, deadline time.Time) (int, netip.AddrPort, error) {
+	n, from, err := h.link.recv(ctx, buf, deadline)
+	if err == nil && !h.sess.heard.Load() {
+		h.sess.heard.Store(true)
+	}
+	return n, from, err
+}
+
+// openTransferSocket opens the socket of a new transfer on the address the
+// request arrived on, so the reply comes from where the client sent to.
+func (s *Server) openTransferSocket(client netip.AddrPort, local netip.Addr) (net.PacketConn, error) {
+	network := "udp4"
+	if client.Addr().Is6() {
+		network = "udp6"
+	}
+	laddr := ":0"
+	if local.IsValid() && !local.IsUnspecified() && local.Is4() == client.Addr().Is4() {
+		laddr = netip.AddrPortFrom(local, 0).String()
+	}
+	return s.listen(network, laddr)
+}
+
+// serveRequest validates and negotiates the request, then runs the handler.
+func (t *transfer) serveRequest() {
+	s, req := t.srv, t.req
+	if req.Mode != "octet" && req.Mode != "netascii" {
+		t.refuse(&Error{Code: CodeIllegalOp, Message: "unsupported mode " + quoteShort(req.Mode)})
+		return
+	}
+	path, err := CleanPath(req.Filename)
+	if err != nil {
+		t.refuse(&Error{Code: CodeAccess, Message: "access violation: invalid file name"})
+		t.info.Err = err
+		return
+	}
+	req.Path = path
+	t.info.Path = path
+
+	lim := s.limits(req)
+	neg, err := negotiate(req.Options, lim, req.Mode)
+	if err != nil {
+		t.refuse(err)
+		return
+	}
+	maxBytes := orDefault(s.MaxWindowBytes, DefaultMaxWindowBytes)
+	neg.window = max(1, min(neg.window, maxBytes/neg.blksize))
+	t.neg = neg
+	req.BlockSize, req.WindowSize, req.Timeout, req.WantSize = neg.blksize, neg.window, neg.timeoutDuration(), neg.wantSize
+	t.blksize, t.window = neg.blksize, neg.window
+	t.info.BlockSize, t.info.WindowSize = neg.blksize, neg.window
+	t.maxRetries = lim.Retries
+	t.maxRTO = orDefault(s.Timeout, DefaultTimeout)
+	if neg.timeout > 0 {
+		t.maxRTO = neg.timeoutDuration()
+	}
+	t.minRTO = min(orDefault(s.MinRetransmit, DefaultMinRetransmit), t.maxRTO)
+	t.rto = min(t.maxRTO, 500*time.Millisecond)
+
+	h := s.Handler
+	if h == nil {
+		t.WriteError(ErrNotFound)
+		return
+	}
+	func() {
+		defer func() {
+			if v := recover(); v != nil {
+				s.logger().Error("tftp: handler panic", "file", req.Filename, "panic", v, "stack", string(debug.Stack()))
+				t.WriteError(errors.New("handler panic"))
+				t.fail(OutcomeFailed, fmt.Errorf("handler panic: %v", v))
+			}
+		}()
+		h.ServeTFTP(t, req)
+	}()
+	t.finish()
+}
+
+// refuse sends an ERROR for a request that never reached the handler.
+func (t *transfer) refuse(err error) {
+	t.WriteError(err)
+}
+
+func quoteShort(s string) string {
+	if len(s) > 20 {
+		s = s[:20]
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+// limits computes the limits for one request: server settings, MTU, Tune.
+func (s *Server) limits(req *Request) Limits {
+	mtuCap := MaxBlockSize
+	if !s.AllowFragmentation {
+		if mtu := s.mtus.mtu(0, req.LocalAddr, req.RemoteAddr.Addr()); mtu > 0 {
+			overhead := 32
+			if req.RemoteAddr.Addr().Is6() {
+				overhead = 52
+			}
+			mtuCap = max(MinBlockSize, mtu-overhead)
+		}
+	}
+	lim := Limits{
+		BlockSize:  min(orDefault(s.MaxBlockSize, MaxBlockSize), mtuCap, MaxBlockSize),
+		WindowSize: min(orDefault(s.MaxWindowSize, DefaultMaxWindowSize), MaxWindowSize),
+		MaxTimeout: MaxTimeout,
+		Retries:    orDefault(s.Retries, DefaultRetries),
+	}
+	if s.Tune != nil {
+		s.Tune(req, &lim)
+	}
+	lim.BlockSize = max(MinBlockSize, min(lim.BlockSize, MaxBlockSize, mtuCap))
+	// Half the sequence space at most, so ACK numbers stay unambiguous
+	// across rollover.
+	lim.WindowSize = max(1, min(lim.WindowSize, 32768))
+	lim.MaxTimeout = max(0, min(lim.MaxTimeout, MaxTimeout))
+	lim.Retries = max(1, lim.Retries)
+	return lim
+}
+
+// report logs a finished transfer and calls OnTransfer.
+func (s *Server) report(info *TransferInfo) {
+	if info.Duration == 0 {
+		info.Duration = time.Since(info.Start)
+	}
+	if info.Outcome == "" {
+		info.Outcome = OutcomeFailed
+	}
+	log := s.logger()
+	level := slog.LevelInfo
+	switch info.Outcome {
+	case OutcomeSizeProbe:
+		level = slog.LevelDebug
+	case OutcomeTimeout, OutcomeFailed:
+		level = slog.LevelWarn
+	}
+	if log.Enabled(context.Background(), level) {
+		attrs := []slog.Attr{
+			slog.String("client", info.Client.String()),
+			slog.String("file", info.Filename),
+			slog.String("outcome", string(info.Outcome)),
+			slog.Int64("size", info.Size),
+			slog.Int64("bytes", info.Bytes),
+			slog.Int("blksize", info.BlockSize),
+			slog.Int("windowsize", info.WindowSize),
+			slog.Duration("duration", info.Duration),
+			slog.Int64("packets", info.Packets),
+			slog.Int64("retransmits", info.Retransmits),
+		}
+		if info.Outcome == OutcomeRefused || info.Outcome == OutcomeAborted || info.Outcome == OutcomeSizeProbe {
+			attrs = append(attrs, slog.Int("code", int(info.ErrorCode)))
+		}
+		if info.Err != nil {
+			attrs = append(attrs, slog.String("err", info.Err.Error()))
+		}
+		log.LogAttrs(context.Background(), level, "tftp transfer", attrs...)
+	}
+	if s.OnTransfer != nil {
+		s.OnTransfer(*info)
+	}
+}
+
+// Shutdown stops accepting requests and waits for running transfers to
+// finish. When ctx ends first, the remaining transfers are aborted (their
+// clients get ERROR 0) and Shutdown returns ctx's error.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.init()
+	s.mu.Lock()
+	s.closing = true
+	var single []*serveConn
+	for sc, sp := range s.conns {
+		if sp {
+			// Keep reading: running transfers still need their ACKs. New
+			// requests are ignored from now on.
+			single = append(single, sc)
+		} else {
+			sc.pc.Close()
+		}
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		s.active.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		s.cancel()
+	}
+	for _, sc := range single {
+		sc.pc.Close()
+	}
+	if err == nil {
+		s.cancel()
+	}
+	return err
+}
+
+// Close stops the server at once: listening sockets are closed and running
+// transfers aborted. It does not wait for their goroutines.
+func (s *Server) Close() error {
+	s.init()
+	s.mu.Lock()
+	s.closing = true
+	for sc := range s.conns {
+		sc.pc.Close()
+	}
+	s.mu.Unlock()
+	s.cancel()
+	return nil
+}

@@ -1,0 +1,547 @@
+package tftpserve
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Outcome says how a transfer ended.
+type Outcome string
+
+// Transfer outcomes reported in TransferInfo.
+const (
+	OutcomeOK        Outcome = "ok"         // every block acknowledged
+	OutcomeSizeProbe Outcome = "size-probe" // client ended after the OACK (EDK2, iPXE size query): normal
+	OutcomeAborted   Outcome = "aborted"    // client sent ERROR during the transfer
+	OutcomeRefused   Outcome = "refused"    // server sent ERROR (not found, access, bad option…)
+	OutcomeTimeout   Outcome = "timeout"    // client stopped answering; retries exhausted
+	OutcomeFailed    Outcome = "failed"     // local error (read error, socket error, handler panic)
+	OutcomeCanceled  Outcome = "canceled"   // server shut down or transfer time limit reached
+)
+
+// TransferInfo describes one finished transfer. Server.OnTransfer receives
+// it and the server logs it.
+type TransferInfo struct {
+	Client     netip.AddrPort
+	Filename   string // as requested
+	Path       string // normalised ("" when refused before normalisation)
+	Size       int64  // content size when known, else -1
+	Bytes      int64  // payload bytes acknowledged by the client
+	BlockSize  int
+	WindowSize int
+	Start      time.Time
+	Duration   time.Duration
+	// Packets counts DATA packets sent, Retransmits those sent again.
+	Packets, Retransmits int64
+	Outcome              Outcome
+	// ErrorCode is the code of the ERROR sent (OutcomeRefused) or received
+	// (OutcomeAborted, OutcomeSizeProbe).
+	ErrorCode ErrorCode
+	// Err describes failures; nil for OutcomeOK and OutcomeSizeProbe.
+	Err error
+}
+
+// transfer is one read transfer: the engine that sends blocks and the
+// ResponseWriter the handler uses.
+type transfer struct {
+	srv    *Server
+	link   link
+	req    *Request
+	neg    negotiation
+	ctx    context.Context
+	cancel context.CancelFunc
+	info   TransferInfo
+
+	blksize, window int
+	minRTO, maxRTO  time.Duration
+	rto             time.Duration
+	srtt, rttvar    time.Duration
+	haveRTT         bool
+	retries         int
+	maxRetries      int
+
+	ring   []slot
+	pkts   [][]byte
+	rbuf   []byte
+	obuf   []byte // OACK/ERROR scratch
+	base   int64  // highest block acknowledged
+	sent   int64  // highest block sent
+	last   int64  // number of the final (short) block, 0 while unknown
+	state  int
+	size   int64 // announced size, -1 unknown
+	mu     sync.Mutex
+	pw     *io.PipeWriter
+	done   chan struct{}
+	runErr error
+}
+
+// slot holds one block of the current window: header + payload.
+type slot struct {
+	block int64
+	n     int
+	buf   []byte
+}
+
+const (
+	stateNew      = iota // nothing sent yet
+	stateRunning         // transfer in progress or finished
+	stateErrored         // ERROR sent
+	stateFinished        // engine returned
+)
+
+// source yields blocks by number (1-based).
+type source interface {
+	readBlock(p []byte, i int64, bs int) (int, error)
+}
+
+// atSource reads blocks by offset.
+type atSource struct {
+	ra   io.ReaderAt
+	size int64 // < 0 unknown
+}
+
+func (s atSource) readBlock(p []byte, i int64, bs int) (int, error) {
+	off := (i - 1) * int64(bs)
+	want := bs
+	if s.size >= 0 {
+		if off >= s.size {
+			return 0, nil
+		}
+		want = int(min(int64(bs), s.size-off))
+	}
+	n, err := s.ra.ReadAt(p[:want], off)
+	if err == io.EOF || (err == nil && n == want) {
+		if s.size >= 0 && n < want {
+			return n, fmt.Errorf("content shorter than its size %d", s.size)
+		}
+		return n, nil
+	}
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	return n, err
+}
+
+// streamSource reads blocks in order from a stream.
+type streamSource struct {
+	r    io.Reader
+	next int64
+	eof  bool
+}
+
+func (s *streamSource) readBlock(p []byte, i int64, bs int) (int, error) {
+	if s.next == 0 {
+		s.next = 1
+	}
+	if i != s.next {
+		return 0, fmt.Errorf("internal: stream block %d read out of order (want %d)", i, s.next)
+	}
+	s.next++
+	if s.eof {
+		return 0, nil
+	}
+	n, err := io.ReadFull(s.r, p[:bs])
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		s.eof = true
+		return n, nil
+	}
+	return n, err
+}
+
+// Engine ----------------------------------------------------------------
+
+// start sends the OACK (if any) and waits for ACK 0. It returns false when
+// the transfer ended during the handshake.
+func (t *transfer) handshake(size int64) error {
+	opts := t.neg.oack(t.req.Options, size)
+	if len(opts) == 0 {
+		return nil
+	}
+	t.obuf = appendOACK(t.obuf[:0], opts)
+	retransmitted := false
+	for {
+		if err := t.link.send(t.obuf); err != nil {
+			return t.fail(OutcomeFailed, fmt.Errorf("send OACK: %w", err))
+		}
+		sentAt := time.Now()
+		deadline := sentAt.Add(t.rto)
+		for {
+			p, err := t.receive(deadline)
+			if err != nil {
+				if errors.Is(err, errDeadline) {
+					break
+				}
+				return err
+			}
+			switch p.op {
+			case OpACK:
+				if p.block == 0 {
+					if !retransmitted {
+						t.sample(time.Since(sentAt))
+					}
+					t.retries = 0
+					return nil
+				}
+			case OpERROR:
+				t.info.ErrorCode = p.code
+				if p.code == CodeOptionRefused || p.code == CodeUndefined {
+					t.info.Outcome = OutcomeSizeProbe
+					if !t.req.WantSize {
+						t.info.Outcome = OutcomeAborted
+						t.info.Err = fmt.Errorf("%w after OACK: code %d %q", ErrClientAborted, p.code, p.msg)
+					}
+					return errEnded
+				}
+				return t.fail(OutcomeAborted, fmt.Errorf("%w: code %d %q", ErrClientAborted, p.code, p.msg))
+			}
+		}
+		if err := t.timedOut(); err != nil {
+			return err
+		}
+		retransmitted = true
+	}
+}
+
+// errEnded stops the engine after t.info has been filled in.
+var errEnded = errors.New("transfer ended")
+
+func (t *transfer) fail(o Outcome, err error) error {
+	if t.info.Outcome == "" {
+		t.info.Outcome = o
+		t.info.Err = err
+	}
+	return errEnded
+}
+
+// timedOut backs off and counts a retry; it ends the transfer when the
+// retries are exhausted or the time limit is reached.
+func (t *transfer) timedOut() error {
+	// Backing off from a small RTO costs little and is not counted: only
+	// timeouts at the ceiling count, so a client gets Retries full
+	// timeouts before the server gives up.
+	if t.rto >= t.maxRTO {
+		t.retries++
+	}
+	if t.retries > t.maxRetries {
+		t.sendError(CodeUndefined, "timeout: no acknowledgement")
+		return t.fail(OutcomeTimeout, fmt.Errorf("%w after %d retries", ErrTimeout, t.retries-1))
+	}
+	t.rto = min(t.rto*2, t.maxRTO)
+	return nil
+}
+
+// sample feeds one round-trip measurement into the RFC 6298 estimator.
+func (t *transfer) sample(rtt time.Duration) {
+	if !t.haveRTT {
+		t.srtt, t.rttvar, t.haveRTT = rtt, rtt/2, true
+	} else {
+		d := t.srtt - rtt
+		if d < 0 {
+			d = -d
+		}
+		t.rttvar = (3*t.rttvar + d) / 4
+		t.srtt = (7*t.srtt + rtt) / 8
+	}
+	t.rto = min(max(t.srtt+4*t.rttvar, t.minRTO), t.maxRTO)
+}
+
+// receive waits for the next packet from the client until deadline. Packets
+// from other ports get ERROR 5 (RFC 1350) and are otherwise ignored;
+// malformed packets are ignored.
+func (t *transfer) receive(deadline time.Time) (packet, error) {
+	for {
+		n, from, err := t.link.recv(t.ctx, t.rbuf, deadline)
+		if err != nil {
+			if errors.Is(err, errDeadline) {
+				return packet{}, err
+			}
+			if t.ctx.Err() != nil {
+				t.sendError(CodeUndefined, "server shutting down")
+				return packet{}, t.fail(OutcomeCanceled, context.Cause(t.ctx))
+			}
+			return packet{}, t.fail(OutcomeFailed, err)
+		}
+		if from != t.req.RemoteAddr {
+			if n >= 2 && binary.BigEndian.Uint16(t.rbuf) != uint16(OpERROR) {
+				b := appendError(nil, CodeUnknownTID, "unknown transfer ID")
+				_ = t.link.sendTo(b, from)
+			}
+			continue
+		}
+		p, err := parsePacket(t.rbuf[:n])
+		if err != nil {
+			continue
+		}
+		return p, nil
+	}
+}
+
+func (t *transfer) sendError(code ErrorCode, msg string) {
+	t.obuf = appendError(t.obuf[:0], code, msg)
+	_ = t.link.send(t.obuf)
+}
+
+// fill returns the packet for block i, reading it into its ring slot if
+// the slot holds another block.
+func (t *transfer) fill(src source, i int64) (*slot, error) {
+	s := &t.ring[i%int64(len(t.ring))]
+	if s.block == i {
+		return s, nil
+	}
+	if s.buf == nil {
+		s.buf = make([]byte, 4+t.blksize)
+	}
+	n, err := src.readBlock(s.buf[4:], i, t.blksize)
+	if err != nil {
+		s.block = 0
+		return nil, err
+	}
+	appendDataHeader(s.buf[:0], uint16(i)) // wraps 65535 → 0
+	s.block, s.n = i, n
+	return s, nil
+}
+
+// run transfers the content of src (RFC 7440 windows; lock-step when the
+// window is 1). size is the content size when known, else -1.
+func (t *transfer) run(src source, size int64) error {
+	if err := t.handshake(size); err != nil {
+		return err
+	}
+	W := int64(t.window)
+	t.ring = make([]slot, W)
+	fresh := true // the window in flight was sent once (Karn's rule)
+	for {
+		// Send blocks base+1 … base+W, stopping after the final block.
+		end := t.base + W
+		if t.last > 0 && end > t.last {
+			end = t.last
+		}
+		t.pkts = t.pkts[:0]
+		for i := t.base + 1; i <= end; i++ {
+			s, err := t.fill(src, i)
+			if err != nil {
+				t.sendError(CodeUndefined, "read error")
+				return t.fail(OutcomeFailed, fmt.Errorf("read block %d: %w", i, err))
+			}
+			t.pkts = append(t.pkts, s.buf[:4+s.n])
+			if i <= t.sent {
+				t.info.Retransmits++
+				fresh = false
+			}
+			if s.n < t.blksize {
+				t.last = i
+				end = i
+			}
+		}
+		if err := t.link.sendBatch(t.pkts); err != nil {
+			return t.fail(OutcomeFailed, fmt.Errorf("send: %w", err))
+		}
+		t.info.Packets += int64(len(t.pkts))
+		t.sent = max(t.sent, end)
+		sentAt := time.Now()
+		deadline := sentAt.Add(t.rto)
+
+		// Wait for an ACK that moves the window. Duplicate and stale ACKs are
+		// ignored: only the timer retransmits (no Sorcerer's Apprentice).
+		advanced := false
+		for !advanced {
+			p, err := t.receive(deadline)
+			if err != nil {
+				if errors.Is(err, errDeadline) {
+					if err := t.timedOut(); err != nil {
+						return err
+					}
+					fresh = false
+					break
+				}
+				return err
+			}
+			switch p.op {
+			case OpACK:
+				k := t.base + int64(p.block-uint16(t.base))
+				if k <= t.base || k > t.sent {
+					continue // duplicate or stale
+				}
+				if fresh && k == end {
+					t.sample(time.Since(sentAt))
+				}
+				t.base = k
+				t.retries = 0
+				advanced = true
+				fresh = true
+			case OpERROR:
+				t.info.ErrorCode = p.code
+				return t.fail(OutcomeAborted, fmt.Errorf("%w at block %d: code %d %q", ErrClientAborted, t.base+1, p.code, p.msg))
+			}
+		}
+		if t.last > 0 && t.base >= t.last {
+			t.info.Bytes = (t.last-1)*int64(t.blksize) + int64(t.ring[t.last%W].n)
+			t.info.Outcome = OutcomeOK
+			return nil
+		}
+	}
+}
+
+// ResponseWriter ----------------------------------------------------------
+
+func (t *transfer) SetSize(size int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.state == stateNew {
+		t.size = size
+	}
+}
+
+// begin claims the transfer for one way of sending; false if it was
+// already claimed.
+func (t *transfer) begin() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.state != stateNew {
+		return false
+	}
+	t.state = stateRunning
+	return true
+}
+
+func (t *transfer) ServeContent(content io.ReaderAt, size int64) error {
+	if !t.begin() {
+		return errWriterDone
+	}
+	return t.serve(content, nil, size)
+}
+
+// serve runs the engine on a ReaderAt or a stream.
+func (t *transfer) serve(ra io.ReaderAt, r io.Reader, size int64) error {
+	var src source
+	switch {
+	case t.req.Mode == "netascii":
+		if r == nil {
+			if size >= 0 {
+				r = io.NewSectionReader(ra, 0, size)
+			} else {
+				r = io.NewSectionReader(ra, 0, 1<<62)
+			}
+		}
+		src, size = &streamSource{r: newNetasciiReader(r)}, -1
+	case ra != nil:
+		src = atSource{ra: ra, size: size}
+	default:
+		src = &streamSource{r: r}
+	}
+	t.info.Size = size
+	if !t.req.WantSize {
+		size = -1
+	}
+	err := t.run(src, size)
+	t.runErr = err
+	if err != nil {
+		return t.info.Err
+	}
+	return nil
+}
+
+func (t *transfer) ReadFrom(r io.Reader) (int64, error) {
+	if !t.begin() {
+		return 0, errWriterDone
+	}
+	size := t.size
+	ra, isAt := r.(io.ReaderAt)
+	if isAt && t.req.Mode == "octet" {
+		if sz, ok := readerSize(r); ok {
+			size = sz
+			err := t.serve(ra, nil, size)
+			return t.info.Bytes, err
+		}
+	}
+	err := t.serve(nil, r, size)
+	return t.info.Bytes, err
+}
+
+// readerSize finds the size of readers that know it: *bytes.Reader,
+// *strings.Reader, *io.SectionReader (Size) and files (Stat).
+func readerSize(r io.Reader) (int64, bool) {
+	switch v := r.(type) {
+	case interface{ Size() int64 }:
+		return v.Size(), true
+	case interface{ Stat() (fs.FileInfo, error) }:
+		if fi, err := v.Stat(); err == nil && fi.Mode().IsRegular() {
+			return fi.Size(), true
+		}
+	}
+	return 0, false
+}
+
+func (t *transfer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	switch t.state {
+	case stateNew:
+		t.state = stateRunning
+		pr, pw := io.Pipe()
+		t.pw = pw
+		t.done = make(chan struct{})
+		size := t.size
+		t.mu.Unlock()
+		go func() {
+			defer close(t.done)
+			err := t.serve(nil, pr, size)
+			if err == nil {
+				err = errWriterDone
+			}
+			pr.CloseWithError(err)
+		}()
+	case stateRunning:
+		t.mu.Unlock()
+		if t.pw == nil {
+			return 0, errWriterDone
+		}
+	default:
+		t.mu.Unlock()
+		return 0, errWriterDone
+	}
+	return t.pw.Write(p)
+}
+
+func (t *transfer) WriteError(err error) {
+	t.mu.Lock()
+	if t.state != stateNew {
+		t.mu.Unlock()
+		return
+	}
+	t.state = stateErrored
+	t.mu.Unlock()
+	code, msg := errorPacket(err)
+	t.sendError(code, msg)
+	t.info.Outcome = OutcomeRefused
+	t.info.ErrorCode = code
+	t.info.Err = err
+}
+
+// finish completes what the handler left: an open stream is closed and
+// drained, nothing at all becomes an empty file.
+func (t *transfer) finish() {
+	t.mu.Lock()
+	st := t.state
+	if st == stateNew {
+		t.state = stateRunning
+	}
+	t.mu.Unlock()
+	switch {
+	case st == stateNew:
+		_ = t.serve(nil, eofReader{}, 0)
+	case t.pw != nil:
+		t.pw.Close()
+		<-t.done
+	}
+}
+
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
