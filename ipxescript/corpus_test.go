@@ -1,0 +1,226 @@
+package ipxescript
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// sharedDir finds ../shared beside the repository root ($PXEKIT_SHARED
+// overrides).
+func sharedDir(t testing.TB) string {
+	t.Helper()
+	if d := os.Getenv("PXEKIT_SHARED"); d != "" {
+		return d
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return filepath.Join(dir, "..", "shared")
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Skip("repository root not found; set PXEKIT_SHARED")
+		}
+		dir = parent
+	}
+}
+
+type corpusFile struct {
+	name string
+	src  []byte
+}
+
+func loadCorpus(t testing.TB) []corpusFile {
+	t.Helper()
+	dir := filepath.Join(sharedDir(t), "corpus", "ipxe")
+	names, err := filepath.Glob(filepath.Join(dir, "*.ipxe"))
+	if err != nil || len(names) == 0 {
+		t.Skipf("iPXE corpus not found in %s (set PXEKIT_SHARED)", dir)
+	}
+	sort.Strings(names)
+	var out []corpusFile
+	for _, n := range names {
+		b, err := os.ReadFile(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, corpusFile{filepath.Base(n), b})
+	}
+	return out
+}
+
+// naiveTokens is an independent reading of the spec (§1, §2) written with
+// the strings package: each logical line gives its label (as ":name") and
+// its tokens up to the first one that starts with "#". Lines with nothing
+// left are omitted. It shares no code with the parser.
+func naiveTokens(src string) [][]string {
+	var out [][]string
+	isSp := func(r rune) bool { return strings.ContainsRune(" \t\n\v\f\r", r) }
+	phys := strings.Split(src, "\n")
+	if strings.HasSuffix(src, "\n") {
+		phys = phys[:len(phys)-1]
+	}
+	var acc []byte
+	for _, p := range phys {
+		acc = append(acc, p...)
+		if n := len(acc); n > 0 && acc[n-1] == '\r' {
+			acc = acc[:n-1]
+		}
+		if n := len(acc); n > 0 && acc[n-1] == '\\' {
+			acc = acc[:n-1]
+			continue
+		}
+		line := string(acc)
+		acc = acc[:0]
+		if i := strings.IndexByte(line, 0); i >= 0 {
+			line = line[:i]
+		}
+		fields := strings.FieldsFunc(line, isSp)
+		var toks []string
+		for i, f := range fields {
+			if i == 0 && strings.HasPrefix(f, ":") {
+				toks = append(toks, f)
+				continue
+			}
+			if strings.HasPrefix(f, "#") {
+				break
+			}
+			toks = append(toks, f)
+		}
+		if len(toks) > 0 {
+			out = append(out, toks)
+		}
+	}
+	return out
+}
+
+// shape is the parser's view of a file for comparisons: per non-blank line,
+// label, operators and word texts, and comment.
+func shape(f *File) []string {
+	var out []string
+	for _, l := range f.Lines {
+		if l.IsBlank() {
+			continue
+		}
+		var b strings.Builder
+		if l.Label != nil {
+			b.WriteString(":" + l.Label.Name + " ")
+		}
+		for _, c := range l.Cmds {
+			b.WriteString("[" + c.Op.String() + "]")
+			for _, w := range c.Words {
+				b.WriteString(" <" + w.Text() + ">")
+			}
+		}
+		if l.Comment != nil {
+			b.WriteString(" #=" + strings.TrimRight(l.Comment.Text, " \t\r\v\f"))
+		}
+		out = append(out, b.String())
+	}
+	return out
+}
+
+func dryRun(t *testing.T, f *File, fail bool) [][]string {
+	t.Helper()
+	r := &Runner{MaxSteps: 2000}
+	if fail {
+		r.Command = func([]string) error { return errors.New("fails") }
+		r.Prompt = func(string) error { return nil }
+		r.Read = func(s string) (string, error) { return "x-" + s, nil }
+	}
+	res, err := r.Run(f)
+	if err != nil && !errors.Is(err, ErrStepLimit) {
+		t.Fatalf("dry run: %v", err)
+	}
+	out := res.Argv()
+	for i, s := range res.Steps {
+		if s.Err != nil {
+			out[i] = append(out[i], "=> "+s.Err.Error())
+		}
+	}
+	return out
+}
+
+func TestCorpus(t *testing.T) {
+	for _, cf := range loadCorpus(t) {
+		t.Run(cf.name, func(t *testing.T) {
+			f, err := Parse(cf.src, cf.name)
+			if err != nil {
+				t.Fatalf("parse: %v", err)
+			}
+			var out bytes.Buffer
+			if err := Fprint(&out, f); err != nil {
+				t.Fatalf("print: %v", err)
+			}
+			g, err := Parse(out.Bytes(), cf.name)
+			if err != nil {
+				t.Fatalf("reparse printed: %v\n%s", err, out.Bytes())
+			}
+			if !reflect.DeepEqual(shape(f), shape(g)) {
+				diffLines(t, "shape", shape(f), shape(g))
+			}
+			if a, b := naiveTokens(string(cf.src)), naiveTokens(out.String()); !reflect.DeepEqual(a, b) {
+				t.Errorf("independent tokenizer sees different tokens after printing")
+				diffTokens(t, a, b)
+			}
+			if g.Header != f.Header {
+				t.Errorf("header %v became %v", f.Header, g.Header)
+			}
+			var again bytes.Buffer
+			if err := Fprint(&again, g); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(out.Bytes(), again.Bytes()) {
+				t.Errorf("printing is not idempotent")
+			}
+			for _, fail := range []bool{false, true} {
+				if a, b := dryRun(t, f, fail), dryRun(t, g, fail); !reflect.DeepEqual(a, b) {
+					t.Errorf("dry run (commands fail=%v) differs: %q vs %q", fail, a, b)
+				}
+			}
+		})
+	}
+}
+
+func diffLines(t *testing.T, what string, a, b []string) {
+	t.Helper()
+	for i := 0; i < len(a) || i < len(b); i++ {
+		var x, y string
+		if i < len(a) {
+			x = a[i]
+		}
+		if i < len(b) {
+			y = b[i]
+		}
+		if x != y {
+			t.Errorf("%s line %d:\n  before: %q\n  after:  %q", what, i, x, y)
+			return
+		}
+	}
+}
+
+func diffTokens(t *testing.T, a, b [][]string) {
+	t.Helper()
+	for i := 0; i < len(a) || i < len(b); i++ {
+		var x, y []string
+		if i < len(a) {
+			x = a[i]
+		}
+		if i < len(b) {
+			y = b[i]
+		}
+		if !reflect.DeepEqual(x, y) {
+			t.Errorf("logical line %d:\n  before: %q\n  after:  %q", i, x, y)
+			return
+		}
+	}
+}

@@ -1,0 +1,358 @@
+package ipxescript
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Step is one command the Runner executed (or decided the status of).
+type Step struct {
+	Line int  // source line of the command's first word
+	Pos  Pos  // position of the command's first word
+	Argv []string
+	// Err is nil when the command succeeded.
+	Err error
+}
+
+// Menu is a menu built by "menu" and "item" during a dry run.
+type Menu struct {
+	Name  string
+	Title string
+	Items []MenuItem
+}
+
+// MenuItem is one "item" of a Menu.
+type MenuItem struct {
+	Name    string // "" for a --gap separator
+	Text    string
+	Key     string
+	Default bool
+	Gap     bool
+}
+
+// Runner is a dry-run interpreter: it follows a script as iPXE would,
+// expanding settings per token (after splitting, never re-splitting),
+// evaluating the operators, goto, exit and the commands that only touch
+// script state (echo, set, clear, inc, isset, iseq, menu, item, choose,
+// read, prompt, sleep), and asks Command for the status of everything
+// else (dhcp, chain, kernel, ...). The zero value is ready to use.
+type Runner struct {
+	// Settings are read and written by the script. nil: an empty store.
+	Settings *Settings
+	// Command decides the status of commands the Runner does not evaluate
+	// itself. nil: they all succeed. Returning ErrExit-style control is not
+	// needed: the Runner already handles goto and exit.
+	Command func(argv []string) error
+	// Choose answers "choose"; nil picks the --default item, else the
+	// item marked --default, else the first selectable item.
+	Choose func(m *Menu, def string) (string, error)
+	// Read answers "read <setting>"; nil fails the command (no input).
+	Read func(setting string) (string, error)
+	// Prompt answers "prompt"; nil fails (nobody pressed a key).
+	Prompt func(text string) error
+	// MaxSteps bounds the number of commands run (default 10000).
+	MaxSteps int
+	// Out receives what "echo" prints; nil discards it.
+	Out *strings.Builder
+}
+
+// Result is the outcome of a dry run.
+type Result struct {
+	Steps []Step
+	// Status is 0 when the script ran to its end or exited with 0, the
+	// argument of "exit" otherwise, or 1 when a line failed.
+	Status int
+	// Failed is the step whose failure stopped the script, if any.
+	Failed *Step
+}
+
+// Argv returns the argv of every step.
+func (r *Result) Argv() [][]string {
+	out := make([][]string, len(r.Steps))
+	for i, s := range r.Steps {
+		out[i] = s.Argv
+	}
+	return out
+}
+
+// ErrStepLimit is returned when a dry run exceeds Runner.MaxSteps.
+var ErrStepLimit = errors.New("ipxescript: step limit reached (endless loop?)")
+
+// ErrCommandNotFound is the status of an unknown command.
+var ErrCommandNotFound = errors.New("command not found")
+
+// errFalse is the status of a test that is false.
+var errFalse = errors.New("false")
+
+type control int
+
+const (
+	ctlNone control = iota
+	ctlGoto
+	ctlExit
+)
+
+type runState struct {
+	r      *Runner
+	f      *File
+	s      *Settings
+	res    *Result
+	menus  []*Menu
+	ctl    control
+	target string
+	exit   int
+}
+
+// Run executes f from its first line. It returns an error only when the run
+// cannot complete (step limit, an expansion that never terminates); a
+// script that fails is reported in Result.Failed and Result.Status.
+func (r *Runner) Run(f *File) (*Result, error) {
+	st := &runState{r: r, f: f, s: r.Settings, res: &Result{}}
+	if st.s == nil {
+		st.s = &Settings{}
+	}
+	max := r.MaxSteps
+	if max <= 0 {
+		max = 10000
+	}
+	for li := 0; li < len(f.Lines); li++ {
+		l := f.Lines[li]
+		err, stop := st.line(l, max)
+		if stop != nil {
+			return st.res, stop
+		}
+		switch st.ctl {
+		case ctlExit:
+			st.res.Status = st.exit
+			return st.res, nil
+		case ctlGoto:
+			st.ctl = ctlNone
+			found := -1
+			for j, m := range f.Lines {
+				if m.Label != nil && m.Label.Name == st.target {
+					found = j
+					break
+				}
+			}
+			// goto already checked the label exists
+			li = found - 1
+			continue
+		}
+		if err != nil {
+			st.res.Status = 1
+			st.res.Failed = &st.res.Steps[len(st.res.Steps)-1]
+			return st.res, nil
+		}
+	}
+	return st.res, nil
+}
+
+// line runs one line and returns its status.
+func (st *runState) line(l *Line, max int) (status error, stop error) {
+	var rc error
+	for _, c := range l.Cmds {
+		run := true
+		switch c.Op {
+		case OpAnd:
+			run = rc == nil
+		case OpOr:
+			run = rc != nil
+		}
+		if !run {
+			continue
+		}
+		if len(c.Words) == 0 {
+			rc = nil
+			continue
+		}
+		if len(st.res.Steps) >= max {
+			return nil, ErrStepLimit
+		}
+		argv := make([]string, len(c.Words))
+		for j, w := range c.Words {
+			v, err := st.s.Expand(w.Text())
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", w.Pos(), err)
+			}
+			argv[j] = v
+		}
+		rc = st.exec(argv)
+		st.res.Steps = append(st.res.Steps, Step{Line: c.Words[0].Pos().Line, Pos: c.Words[0].Pos(), Argv: argv, Err: rc})
+		if st.ctl != ctlNone {
+			return rc, nil
+		}
+	}
+	return rc, nil
+}
+
+func (st *runState) exec(argv []string) error {
+	name := argv[0]
+	spec, ok := LookupCommand(name)
+	if !ok {
+		return ErrCommandNotFound
+	}
+	a, err := spec.ParseArgs(argv)
+	if err != nil {
+		return err
+	}
+	if a.Help {
+		return errors.New("help requested")
+	}
+	pos := a.Positional
+	switch name {
+	case "echo":
+		if st.r.Out != nil {
+			st.r.Out.WriteString(strings.Join(pos, " "))
+			if _, n := a.Get("n"); !n {
+				st.r.Out.WriteByte('\n')
+			}
+		}
+		return nil
+	case "goto":
+		for _, l := range st.f.Lines {
+			if l.Label != nil && l.Label.Name == pos[0] {
+				st.ctl, st.target = ctlGoto, pos[0]
+				return nil
+			}
+		}
+		return fmt.Errorf("goto: no such label %q", pos[0])
+	case "exit":
+		st.ctl = ctlExit
+		if len(pos) > 0 {
+			n, err := ParseInteger(pos[0])
+			if err != nil {
+				st.ctl = ctlNone
+				return err
+			}
+			st.exit = int(int32(uint32(n)))
+		}
+		return nil
+	case "isset":
+		if pos[0] == "" {
+			return errFalse
+		}
+		return nil
+	case "iseq":
+		if pos[0] != pos[1] {
+			return errFalse
+		}
+		return nil
+	case "sleep":
+		_, err := ParseInteger(pos[0])
+		return err
+	case "set":
+		return st.s.Set(pos[0], strings.Join(pos[1:], " "))
+	case "clear":
+		st.s.Clear(pos[0])
+		return nil
+	case "inc":
+		inc := uint64(1)
+		if len(pos) > 1 {
+			n, err := ParseInteger(pos[1])
+			if err != nil {
+				return err
+			}
+			inc = n
+		}
+		cur := int64(0)
+		r := ParseSettingRef(pos[0])
+		if v, ok := st.s.lookup(r); ok {
+			s, _ := formatTyped("int32", v.raw)
+			if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+				cur = n
+			}
+		}
+		return st.s.Set(pos[0]+":int32", strconv.FormatInt(int64(int32(cur+int64(inc))), 10))
+	case "menu":
+		n, _ := a.Get("name")
+		if _, del := a.Get("delete"); del {
+			return nil
+		}
+		st.menus = append(st.menus, &Menu{Name: n, Title: strings.Join(pos, " ")})
+		return nil
+	case "item":
+		m := st.menu(a)
+		if m == nil {
+			return errors.New("item: no menu")
+		}
+		it := MenuItem{}
+		it.Key, _ = a.Get("key")
+		_, it.Default = a.Get("default")
+		_, it.Gap = a.Get("gap")
+		if it.Gap {
+			it.Text = strings.Join(pos, " ")
+		} else if len(pos) > 0 {
+			it.Name, it.Text = pos[0], strings.Join(pos[1:], " ")
+		}
+		m.Items = append(m.Items, it)
+		return nil
+	case "choose":
+		m := st.menu(a)
+		if m == nil {
+			return errors.New("choose: no menu")
+		}
+		def, _ := a.Get("default")
+		var choice string
+		var err error
+		if st.r.Choose != nil {
+			choice, err = st.r.Choose(m, def)
+		} else {
+			choice, err = defaultChoice(m, def)
+		}
+		if err != nil {
+			return err
+		}
+		return st.s.Set(pos[0], choice)
+	case "read":
+		if st.r.Read == nil {
+			return errors.New("read: no input")
+		}
+		v, err := st.r.Read(pos[0])
+		if err != nil {
+			return err
+		}
+		return st.s.Set(pos[0], v)
+	case "prompt":
+		if st.r.Prompt == nil {
+			return errors.New("prompt: no key pressed")
+		}
+		return st.r.Prompt(strings.Join(pos, " "))
+	}
+	if st.r.Command != nil {
+		return st.r.Command(argv)
+	}
+	return nil
+}
+
+func (st *runState) menu(a *Args) *Menu {
+	name, named := a.Get("menu")
+	for i := len(st.menus) - 1; i >= 0; i-- {
+		if !named || st.menus[i].Name == name {
+			return st.menus[i]
+		}
+	}
+	return nil
+}
+
+func defaultChoice(m *Menu, def string) (string, error) {
+	if def != "" {
+		for _, it := range m.Items {
+			if !it.Gap && it.Name == def {
+				return def, nil
+			}
+		}
+	}
+	for _, it := range m.Items {
+		if it.Default && !it.Gap {
+			return it.Name, nil
+		}
+	}
+	for _, it := range m.Items {
+		if !it.Gap {
+			return it.Name, nil
+		}
+	}
+	return "", errors.New("choose: empty menu")
+}

@@ -1,0 +1,312 @@
+package ipxescript
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Pos is a position in the source of a script. Offset counts bytes from the
+// start of the file (0-based); Line and Col are 1-based, Col counting bytes.
+// The zero Pos means "no position" (nodes made by a builder).
+type Pos struct {
+	Offset int
+	Line   int
+	Col    int
+}
+
+// IsValid reports whether p is a real source position.
+func (p Pos) IsValid() bool { return p.Line > 0 }
+
+// String formats p as "line:col", or "-" when it is not valid.
+func (p Pos) String() string {
+	if !p.IsValid() {
+		return "-"
+	}
+	return fmt.Sprintf("%d:%d", p.Line, p.Col)
+}
+
+// Node is implemented by every node of the syntax tree.
+type Node interface {
+	// Pos is the position of the first byte of the node.
+	Pos() Pos
+}
+
+// Header says which magic line, if any, starts a script.
+type Header int
+
+const (
+	// HeaderNone: the file does not start with a valid magic line; iPXE
+	// will not run it as a script.
+	HeaderNone Header = iota
+	// HeaderIPXE: the file starts with "#!ipxe" and a whitespace byte.
+	HeaderIPXE
+	// HeaderGPXE: the file starts with "#!gpxe" and a whitespace byte.
+	HeaderGPXE
+)
+
+// String returns "#!ipxe", "#!gpxe" or "none".
+func (h Header) String() string {
+	switch h {
+	case HeaderIPXE:
+		return "#!ipxe"
+	case HeaderGPXE:
+		return "#!gpxe"
+	}
+	return "none"
+}
+
+// File is a parsed script: a list of logical lines. The magic line, if
+// present, is the first line (a comment).
+type File struct {
+	Name   string
+	Header Header
+	Lines  []*Line
+}
+
+// Pos returns the position of the first line.
+func (f *File) Pos() Pos {
+	if len(f.Lines) > 0 {
+		return f.Lines[0].Pos()
+	}
+	return Pos{}
+}
+
+// Line is one logical line: physical lines joined by backslash
+// continuations. It holds an optional label, a chain of commands joined by
+// operators and an optional trailing comment. A blank line has none of them.
+type Line struct {
+	Start Pos // first byte of the logical line
+	// Indented records that the line started with whitespace. The printer
+	// keeps the fact (as one indentation level), not the width.
+	Indented bool
+	Label    *Label
+	// Cmds is the command chain; Cmds[0].Op is OpNone. It is empty when the
+	// line holds no command word and no operator (blank, label-only or
+	// comment-only lines).
+	Cmds    []*Cmd
+	Comment *Comment
+	// Truncated is valid when the line contained a NUL byte: iPXE handles
+	// lines as C strings, so everything from the NUL to the end of the
+	// logical line is ignored, and the printer drops it.
+	Truncated Pos
+}
+
+// Pos returns the start of the line.
+func (l *Line) Pos() Pos { return l.Start }
+
+// IsBlank reports whether the line has no label, command or comment.
+func (l *Line) IsBlank() bool { return l.Label == nil && len(l.Cmds) == 0 && l.Comment == nil }
+
+// Label is a ":name" at the start of a line. Name may be empty (":" alone).
+type Label struct {
+	Colon Pos
+	Name  string
+}
+
+// Pos returns the position of the colon.
+func (l *Label) Pos() Pos { return l.Colon }
+
+// Op is the operator between two commands of a line.
+type Op int
+
+const (
+	// OpNone precedes the first command of a line.
+	OpNone Op = iota
+	// OpAnd ("&&") runs the next command only if the last status is success.
+	OpAnd
+	// OpOr ("||") runs the next command only if the last status is failure.
+	OpOr
+	// OpSemi (";") always runs the next command.
+	OpSemi
+)
+
+// String returns the operator's token, or "" for OpNone.
+func (o Op) String() string {
+	switch o {
+	case OpAnd:
+		return "&&"
+	case OpOr:
+		return "||"
+	case OpSemi:
+		return ";"
+	}
+	return ""
+}
+
+// Cmd is one command of a chain: the operator before it and its words.
+// Words may be empty: the empty command (as after a trailing "||")
+// succeeds.
+type Cmd struct {
+	Op    Op
+	OpPos Pos // position of the operator token (invalid for OpNone)
+	// OpCont records that a backslash continuation came just before the
+	// operator; the printer keeps the line break there.
+	OpCont bool
+	Words  []*Word
+}
+
+// Pos returns the position of the operator, or of the first word.
+func (c *Cmd) Pos() Pos {
+	if c.Op != OpNone {
+		return c.OpPos
+	}
+	if len(c.Words) > 0 {
+		return c.Words[0].Pos()
+	}
+	return Pos{}
+}
+
+// Name returns the literal command name (the first word) or "" when the
+// command is empty or its name contains an expansion.
+func (c *Cmd) Name() string {
+	if len(c.Words) == 0 {
+		return ""
+	}
+	s, ok := c.Words[0].Literal()
+	if !ok {
+		return ""
+	}
+	return s
+}
+
+// Word is one whitespace-separated token: literal text and setting
+// expansions. Its text never contains whitespace or NUL, is not exactly an
+// operator and does not start with "#".
+type Word struct {
+	Parts []WordPart
+	// Cont records that a backslash continuation came just before the
+	// word (between it and the previous token).
+	Cont bool
+}
+
+// Pos returns the position of the first part.
+func (w *Word) Pos() Pos {
+	if len(w.Parts) > 0 {
+		return w.Parts[0].Pos()
+	}
+	return Pos{}
+}
+
+// Text returns the source text of the word: what iPXE expands.
+func (w *Word) Text() string {
+	var b strings.Builder
+	writeParts(&b, w.Parts)
+	return b.String()
+}
+
+// Literal returns the text of a word made only of literal parts.
+func (w *Word) Literal() (string, bool) {
+	for _, p := range w.Parts {
+		if _, ok := p.(*Lit); !ok {
+			return "", false
+		}
+	}
+	return w.Text(), true
+}
+
+func writeParts(b *strings.Builder, parts []WordPart) {
+	for _, p := range parts {
+		switch p := p.(type) {
+		case *Lit:
+			b.WriteString(p.Value)
+		case *Expansion:
+			b.WriteString("${")
+			writeParts(b, p.Parts)
+			b.WriteString("}")
+		}
+	}
+}
+
+// WordPart is a *Lit or an *Expansion.
+type WordPart interface {
+	Node
+	wordPart()
+}
+
+// Lit is literal text inside a word (it may hold a lone "$", "{", "}" or
+// a "${" that no "}" closes).
+type Lit struct {
+	ValuePos Pos
+	Value    string
+}
+
+// Pos returns the position of the first byte.
+func (l *Lit) Pos() Pos { return l.ValuePos }
+func (*Lit) wordPart()  {}
+
+// Expansion is a setting expansion "${...}". Its inside is itself made of
+// parts because expansions nest: "${a${b}}" expands "${b}" first. Use
+// Ref to read "[scope/]name[:type]" when the inside is literal.
+type Expansion struct {
+	Dollar Pos // position of "$"
+	Rbrace Pos // position of "}"
+	Parts  []WordPart
+}
+
+// Pos returns the position of the "$".
+func (e *Expansion) Pos() Pos { return e.Dollar }
+func (*Expansion) wordPart() {}
+
+// Ref returns the setting reference inside a literal expansion. ok is
+// false when the inside contains a nested expansion.
+func (e *Expansion) Ref() (ref SettingRef, ok bool) {
+	for _, p := range e.Parts {
+		if _, isLit := p.(*Lit); !isLit {
+			return SettingRef{}, false
+		}
+	}
+	var b strings.Builder
+	writeParts(&b, e.Parts)
+	return ParseSettingRef(b.String()), true
+}
+
+// SettingRef is a parsed "[scope/]name[:type]".
+type SettingRef struct {
+	Scope string
+	Name  string
+	Type  string
+}
+
+// ParseSettingRef splits s as iPXE does: the first "/" ends the scope and
+// the first ":" after it starts the type.
+func ParseSettingRef(s string) SettingRef {
+	var r SettingRef
+	if i := strings.IndexByte(s, '/'); i >= 0 {
+		r.Scope, s = s[:i], s[i+1:]
+	}
+	if i := strings.IndexByte(s, ':'); i >= 0 {
+		r.Type, s = s[i+1:], s[:i]
+	}
+	r.Name = s
+	return r
+}
+
+// String reassembles the reference.
+func (r SettingRef) String() string {
+	s := r.Name
+	if r.Scope != "" {
+		s = r.Scope + "/" + s
+	}
+	if r.Type != "" {
+		s += ":" + r.Type
+	}
+	return s
+}
+
+// Comment is the text from a token that starts with "#" to the end of the
+// logical line (backslash continuations already joined).
+type Comment struct {
+	Hash Pos
+	Text string // includes the leading "#"
+	// Cont records that a backslash continuation came just before the
+	// comment.
+	Cont bool
+	// Breaks are the offsets in Text where the source continued the
+	// comment on the next physical line with a backslash; the printer
+	// keeps them so that a commented-out multi-line command stays
+	// readable. They do not change what iPXE runs.
+	Breaks []int
+}
+
+// Pos returns the position of the "#".
+func (c *Comment) Pos() Pos { return c.Hash }

@@ -1,0 +1,310 @@
+package ipxescript
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"sort"
+)
+
+// ParseError is a syntax error. iPXE accepts almost any text, so the only
+// syntax error is a script whose last line ends in a backslash
+// continuation (iPXE fails such a script with EINVAL).
+type ParseError struct {
+	Filename string
+	Pos      Pos
+	Msg      string
+}
+
+// Error formats the error as "file:line:col: msg".
+func (e *ParseError) Error() string {
+	name := e.Filename
+	if name == "" {
+		name = "<input>"
+	}
+	return fmt.Sprintf("%s:%s: %s", name, e.Pos, e.Msg)
+}
+
+// ParserOption configures Parse.
+type ParserOption func(*parser)
+
+// KeepComments sets whether comments are kept in the tree (default true).
+// Without them a script still parses to the same commands.
+func KeepComments(keep bool) ParserOption {
+	return func(p *parser) { p.dropComments = !keep }
+}
+
+// Parse parses a whole script. It follows iPXE's own reader
+// (src/image/script.c and src/core/exec.c): lines split on "\n", one
+// trailing "\r" removed, a final "\" joins the next physical line with no
+// separator, an optional ":label", tokens split at whitespace with no
+// quoting, a token starting with "#" begins a comment and "||", "&&", ";"
+// separate commands only as whole tokens. name is used in errors.
+func Parse(src []byte, name string, opts ...ParserOption) (*File, error) {
+	p := &parser{src: src, name: name}
+	for _, o := range opts {
+		o(p)
+	}
+	return p.parse()
+}
+
+// ParseReader reads r to the end and parses it.
+func ParseReader(r io.Reader, name string, opts ...ParserOption) (*File, error) {
+	src, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("ipxescript: read %s: %w", name, err)
+	}
+	return Parse(src, name, opts...)
+}
+
+type segment struct {
+	logical int // index in the logical line buffer
+	src     int // source offset of that byte
+}
+
+type parser struct {
+	src          []byte
+	name         string
+	dropComments bool
+	newlines     []int // offsets of '\n'
+	buf          []byte
+	segs         []segment
+	segCur       int // cursor in segs for contBetween
+}
+
+// isSpace is C isspace in the "C" locale, which iPXE uses.
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
+}
+
+func (p *parser) posOf(off int) Pos {
+	// line = number of newlines before off
+	n := sort.SearchInts(p.newlines, off)
+	col := off + 1
+	if n > 0 {
+		col = off - p.newlines[n-1]
+	}
+	return Pos{Offset: off, Line: n + 1, Col: col}
+}
+
+// lpos maps an index in the logical line buffer to a source position.
+func (p *parser) lpos(i int) Pos {
+	j := sort.Search(len(p.segs), func(k int) bool { return p.segs[k].logical > i }) - 1
+	if j < 0 {
+		j = 0
+	}
+	s := p.segs[j]
+	return p.posOf(s.src + i - s.logical)
+}
+
+// contBetween reports whether a physical line break lies in [from, to].
+// Calls for one line must come with increasing from.
+func (p *parser) contBetween(from, to int) bool {
+	for p.segCur < len(p.segs) && p.segs[p.segCur].logical < from {
+		p.segCur++
+	}
+	return p.segCur < len(p.segs) && p.segs[p.segCur].logical <= to
+}
+
+func headerOf(src []byte) Header {
+	if len(src) < 7 || !isSpace(src[6]) {
+		return HeaderNone
+	}
+	switch string(src[:6]) {
+	case "#!ipxe":
+		return HeaderIPXE
+	case "#!gpxe":
+		return HeaderGPXE
+	}
+	return HeaderNone
+}
+
+func (p *parser) parse() (*File, error) {
+	f := &File{Name: p.name, Header: headerOf(p.src)}
+	for i, c := range p.src {
+		if c == '\n' {
+			p.newlines = append(p.newlines, i)
+		}
+	}
+	off := 0
+	for {
+		p.buf = p.buf[:0]
+		p.segs = p.segs[:0]
+		start := off
+		for {
+			frag := p.src[off:]
+			if i := bytes.IndexByte(frag, '\n'); i >= 0 {
+				frag = frag[:i]
+			}
+			p.segs = append(p.segs, segment{logical: len(p.buf), src: off})
+			p.buf = append(p.buf, frag...)
+			off += len(frag) + 1
+			if n := len(p.buf); n > 0 && p.buf[n-1] == '\r' {
+				p.buf = p.buf[:n-1]
+			}
+			if n := len(p.buf); n > 0 && p.buf[n-1] == '\\' {
+				p.buf = p.buf[:n-1]
+				if off >= len(p.src) {
+					return nil, &ParseError{Filename: p.name, Pos: p.lpos(n - 1),
+						Msg: "script ends with a backslash continuation (iPXE fails it)"}
+				}
+				continue
+			}
+			break
+		}
+		f.Lines = append(f.Lines, p.line(start))
+		if off >= len(p.src) {
+			break
+		}
+	}
+	return f, nil
+}
+
+func (p *parser) line(start int) *Line {
+	l := &Line{Start: p.posOf(start)}
+	p.segCur = 1
+	buf := p.buf
+	if i := bytes.IndexByte(buf, 0); i >= 0 {
+		l.Truncated = p.lpos(i)
+		buf = buf[:i]
+	}
+	i := 0
+	for i < len(buf) && isSpace(buf[i]) {
+		i++
+	}
+	l.Indented = i > 0
+	if i < len(buf) && buf[i] == ':' {
+		colon := i
+		i++
+		for i < len(buf) && !isSpace(buf[i]) {
+			i++
+		}
+		l.Label = &Label{Colon: p.lpos(colon), Name: string(buf[colon+1 : i])}
+	}
+	var cur *Cmd
+	prevEnd := -1
+	if l.Label != nil {
+		prevEnd = i
+	}
+	for {
+		for i < len(buf) && isSpace(buf[i]) {
+			i++
+		}
+		if i >= len(buf) {
+			break
+		}
+		ts := i
+		for i < len(buf) && !isSpace(buf[i]) {
+			i++
+		}
+		tok := buf[ts:i]
+		cont := prevEnd >= 0 && p.contBetween(prevEnd, ts)
+		prevEnd = i
+		if tok[0] == '#' {
+			if !p.dropComments {
+				end := len(buf)
+				for end > ts && isSpace(buf[end-1]) {
+					end--
+				}
+				c := &Comment{Hash: p.lpos(ts), Text: string(buf[ts:end]), Cont: cont}
+				for _, sg := range p.segs[1:] {
+					if sg.logical > ts && sg.logical < end {
+						c.Breaks = append(c.Breaks, sg.logical-ts)
+					}
+				}
+				l.Comment = c
+			}
+			break
+		}
+		op := OpNone
+		switch string(tok) {
+		case "||":
+			op = OpOr
+		case "&&":
+			op = OpAnd
+		case ";":
+			op = OpSemi
+		}
+		if op != OpNone {
+			if cur == nil {
+				cur = &Cmd{}
+				l.Cmds = append(l.Cmds, cur)
+			}
+			cur = &Cmd{Op: op, OpPos: p.lpos(ts), OpCont: cont}
+			l.Cmds = append(l.Cmds, cur)
+			continue
+		}
+		if cur == nil {
+			cur = &Cmd{}
+			l.Cmds = append(l.Cmds, cur)
+		}
+		w := p.word(ts, i)
+		w.Cont = cont
+		cur.Words = append(cur.Words, w)
+	}
+	return l
+}
+
+type frame struct {
+	dollar int
+	parts  []WordPart
+}
+
+// word splits buf[from:to] into literal parts and expansions, matching
+// iPXE's expand_settings: the first "}" that follows some "${" closes the
+// last "${" before it; a "${" that no "}" closes stays literal.
+func (p *parser) word(from, to int) *Word {
+	stack := []frame{{dollar: -1}}
+	litStart := -1
+	flush := func(end int) {
+		if litStart >= 0 && end > litStart {
+			top := &stack[len(stack)-1]
+			top.parts = append(top.parts, &Lit{ValuePos: p.lpos(litStart), Value: string(p.buf[litStart:end])})
+		}
+		litStart = -1
+	}
+	for i := from; i < to; {
+		c := p.buf[i]
+		switch {
+		case c == '$' && i+1 < to && p.buf[i+1] == '{':
+			flush(i)
+			stack = append(stack, frame{dollar: i})
+			i += 2
+		case c == '}' && len(stack) > 1:
+			flush(i)
+			fr := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			e := &Expansion{Dollar: p.lpos(fr.dollar), Rbrace: p.lpos(i), Parts: fr.parts}
+			top := &stack[len(stack)-1]
+			top.parts = append(top.parts, e)
+			i++
+		default:
+			if litStart < 0 {
+				litStart = i
+			}
+			i++
+		}
+	}
+	flush(to)
+	for len(stack) > 1 {
+		fr := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		top := &stack[len(stack)-1]
+		top.parts = appendLit(top.parts, &Lit{ValuePos: p.lpos(fr.dollar), Value: "${"})
+		for _, part := range fr.parts {
+			top.parts = appendLit(top.parts, part)
+		}
+	}
+	return &Word{Parts: stack[0].parts}
+}
+
+// appendLit appends part, merging it into a preceding literal.
+func appendLit(parts []WordPart, part WordPart) []WordPart {
+	if l, ok := part.(*Lit); ok && len(parts) > 0 {
+		if prev, ok := parts[len(parts)-1].(*Lit); ok {
+			parts[len(parts)-1] = &Lit{ValuePos: prev.ValuePos, Value: prev.Value + l.Value}
+			return parts
+		}
+	}
+	return append(parts, part)
+}

@@ -1,0 +1,228 @@
+package ipxescript
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestParseShapes(t *testing.T) {
+	tests := []struct {
+		name string
+		src  string
+		want []string // shape(f)
+	}{
+		{"plain", "#!ipxe\necho hello world\n", []string{" #=#!ipxe", "[] <echo> <hello> <world>"}},
+		{"no quoting", `echo "a b" 'c' \d` + "\n", []string{`[] <echo> <"a> <b"> <'c'> <\d>`}},
+		{"operators", "a || b && c ; d\n", []string{"[] <a>[||] <b>[&&] <c>[;] <d>"}},
+		{"operators only as whole tokens", "a||b a&&b a;b\n", []string{"[] <a||b> <a&&b> <a;b>"}},
+		{"trailing or", "iseq a b && goto x ||\n", []string{"[] <iseq> <a> <b>[&&] <goto> <x>[||]"}},
+		{"leading operator", "|| echo x\n", []string{"[][||] <echo> <x>"}},
+		{"comment token", "echo a#b # c  d  \n", []string{"[] <echo> <a#b> #=# c  d"}},
+		{"comment glued", "echo a #c\n", []string{"[] <echo> <a> #=#c"}},
+		{"comment only", "  # hi\n", []string{" #=# hi"}},
+		{"crlf", "echo a\r\necho b\r\n", []string{"[] <echo> <a>", "[] <echo> <b>"}},
+		{"only one cr removed", "echo a\r\r\n", []string{"[] <echo> <a>"}},
+		{"continuation with space", "echo a \\\nb\n", []string{"[] <echo> <a> <b>"}},
+		{"continuation joins token", "echo a\\\nb\n", []string{"[] <echo> <ab>"}},
+		{"continuation crlf", "echo a\\\r\nb\r\n", []string{"[] <echo> <ab>"}},
+		{"continuation into comment", "# x \\\necho hidden\necho shown\n", []string{" #=# x echo hidden", "[] <echo> <shown>"}},
+		// iPXE tests the accumulated buffer, so "a\\" continues twice.
+		{"double backslash then empty line", "echo a\\\\\n\necho b\n", []string{"[] <echo> <aecho> <b>"}},
+		{"label", ":start\n", []string{":start "}},
+		{"label with command", "  :retry dhcp || goto retry\n", []string{":retry [] <dhcp>[||] <goto> <retry>"}},
+		{"empty label", ": echo x\n", []string{": [] <echo> <x>"}},
+		{"label swallows hash", ":a#b\n", []string{":a#b "}},
+		{"label not after continuation start", "echo \\\n:x\n", []string{"[] <echo> <:x>"}},
+		{"tabs and vt", "echo\ta\vb\fc\n", []string{"[] <echo> <a> <b> <c>"}},
+		{"nested expansion", "echo ${a${b}}x\n", []string{"[] <echo> <${a${b}}x>"}},
+		{"nul truncates", "echo a\x00b c\necho d\n", []string{"[] <echo> <a>", "[] <echo> <d>"}},
+		{"no final newline", "echo a", []string{"[] <echo> <a>"}},
+		{"non-utf8", "echo \xff\xfe\n", []string{"[] <echo> <\xff\xfe>"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := Parse([]byte(tt.src), "t")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := shape(f); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("shape\n got %q\nwant %q", got, tt.want)
+			}
+			if got, want := shape(f), naiveShape(tt.src); len(want) != len(nonComment(got)) {
+				t.Errorf("independent tokenizer: %q vs %q", want, got)
+			}
+		})
+	}
+}
+
+func nonComment(s []string) []string {
+	var out []string
+	for _, x := range s {
+		if !strings.HasPrefix(x, " #=") {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func naiveShape(src string) [][]string { return naiveTokens(src) }
+
+func TestParseHeader(t *testing.T) {
+	tests := []struct {
+		src  string
+		want Header
+	}{
+		{"#!ipxe\n", HeaderIPXE},
+		{"#!gpxe\n", HeaderGPXE},
+		{"#!ipxe\r\n", HeaderIPXE},
+		{"#!ipxe extra\n", HeaderIPXE},
+		{"#!ipxe", HeaderNone},   // shorter than 7 bytes
+		{"#!ipxe2\n", HeaderNone}, // byte 6 is not whitespace
+		{" #!ipxe\n", HeaderNone},
+		{"\xef\xbb\xbf#!ipxe\n", HeaderNone},
+		{"\n#!ipxe\n", HeaderNone},
+		{"#!IPXE\n", HeaderNone},
+	}
+	for _, tt := range tests {
+		f, err := Parse([]byte(tt.src), "t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Header != tt.want {
+			t.Errorf("%q: header %v, want %v", tt.src, f.Header, tt.want)
+		}
+	}
+}
+
+func TestParseError(t *testing.T) {
+	for _, src := range []string{"echo a \\", "echo a \\\n", "echo a \\\r\n", "#!ipxe\necho \\\n\\\n"} {
+		_, err := Parse([]byte(src), "x.ipxe")
+		var pe *ParseError
+		if !errors.As(err, &pe) {
+			t.Errorf("%q: got %v, want *ParseError", src, err)
+			continue
+		}
+		if !pe.Pos.IsValid() || !strings.HasPrefix(pe.Error(), "x.ipxe:") || !strings.Contains(pe.Error(), "continuation") {
+			t.Errorf("%q: bad error %q", src, pe.Error())
+		}
+	}
+}
+
+func TestPositions(t *testing.T) {
+	src := "#!ipxe\r\n:l1 echo ab${x/y:z}c \\\n  d ${a${b}} # note\n"
+	f, err := Parse([]byte(src), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := f.Lines[1]
+	check := func(what string, got Pos, line, col int) {
+		t.Helper()
+		if got.Line != line || got.Col != col {
+			t.Errorf("%s at %v, want %d:%d", what, got, line, col)
+		}
+		if got.IsValid() && src[got.Offset:][:1] == "" {
+			t.Errorf("%s: offset out of range", what)
+		}
+	}
+	check("line", l.Pos(), 2, 1)
+	check("label", l.Label.Pos(), 2, 1)
+	words := l.Cmds[0].Words
+	check("echo", words[0].Pos(), 2, 5)
+	check("word ab", words[1].Pos(), 2, 10)
+	exp := words[1].Parts[1].(*Expansion)
+	check("expansion", exp.Pos(), 2, 12)
+	check("rbrace", exp.Rbrace, 2, 19)
+	if r, ok := exp.Ref(); !ok || r != (SettingRef{"x", "y", "z"}) {
+		t.Errorf("ref = %+v %v", r, ok)
+	}
+	check("d after continuation", words[2].Pos(), 3, 3)
+	if !words[2].Cont {
+		t.Error("continuation before d not recorded")
+	}
+	outer := words[3].Parts[0].(*Expansion)
+	check("outer", outer.Pos(), 3, 5)
+	check("inner", outer.Parts[1].Pos(), 3, 8)
+	check("comment", l.Comment.Pos(), 3, 14)
+	if src[l.Comment.Hash.Offset] != '#' || src[exp.Dollar.Offset] != '$' {
+		t.Error("offsets do not point at the node")
+	}
+}
+
+func TestWordParts(t *testing.T) {
+	tests := []struct {
+		word string
+		want string // parts rendered as L(...)/E(...)
+	}{
+		{"abc", "L(abc)"},
+		{"${a}", "E(L(a))"},
+		{"${}", "E()"},
+		{"$${a}", "L($)E(L(a))"},
+		{"${a${b}}", "E(L(a)E(L(b)))"},
+		{"${a${b}", "L(${a)E(L(b))"},
+		{"${a", "L(${a)"},
+		{"a}b", "L(a}b)"},
+		{"${a}}", "E(L(a))L(})"},
+		{"${${a}}", "E(E(L(a)))"},
+		{"x${${a}", "L(x${)E(L(a))"},
+		{"$", "L($)"},
+		{"{}", "L({})"},
+	}
+	var render func([]WordPart) string
+	render = func(ps []WordPart) string {
+		var b strings.Builder
+		for _, p := range ps {
+			switch p := p.(type) {
+			case *Lit:
+				b.WriteString("L(" + p.Value + ")")
+			case *Expansion:
+				b.WriteString("E(" + render(p.Parts) + ")")
+			}
+		}
+		return b.String()
+	}
+	for _, tt := range tests {
+		f, err := Parse([]byte("echo "+tt.word+"\n"), "t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := f.Lines[0].Cmds[0].Words[1]
+		if got := render(w.Parts); got != tt.want {
+			t.Errorf("%s: parts %s, want %s", tt.word, got, tt.want)
+		}
+		if w.Text() != tt.word {
+			t.Errorf("%s: text %q", tt.word, w.Text())
+		}
+	}
+}
+
+func TestWalk(t *testing.T) {
+	f, err := Parse([]byte("#!ipxe\n:a echo ${x${y}} || goto a # c\n"), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	Walk(f, func(n Node) bool {
+		if n != nil {
+			kinds = append(kinds, strings.TrimPrefix(reflect.TypeOf(n).String(), "*ipxescript."))
+		}
+		return true
+	})
+	want := "File Line Comment Line Label Cmd Word Lit Word Expansion Lit Expansion Lit Cmd Word Lit Word Lit Comment"
+	if got := strings.Join(kinds, " "); got != want {
+		t.Errorf("walk order\n got %s\nwant %s", got, want)
+	}
+	// Returning false prunes children.
+	n := 0
+	Walk(f, func(node Node) bool {
+		if node != nil {
+			n++
+		}
+		_, isLine := node.(*Line)
+		return !isLine
+	})
+	if n != 3 {
+		t.Errorf("pruned walk visited %d nodes, want 3", n)
+	}
+}

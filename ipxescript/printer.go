@@ -1,0 +1,231 @@
+package ipxescript
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// PrinterOption configures a Printer.
+type PrinterOption func(*Printer)
+
+// Indent sets the width of one indentation level in spaces; 0 means a tab.
+// The default is 4 spaces.
+func Indent(spaces uint) PrinterOption {
+	return func(p *Printer) {
+		if spaces == 0 {
+			p.indent = "\t"
+		} else {
+			p.indent = strings.Repeat(" ", int(spaces))
+		}
+	}
+}
+
+// Printer writes a syntax tree in the canonical format:
+//
+//   - "\n" line ends, a final newline, no trailing whitespace;
+//   - tokens separated by one space, operators written " || ", " && ",
+//     " ; ";
+//   - a line that was indented gets exactly one indentation level, a label
+//     always starts in column 1 (a command after it stays on its line);
+//   - a backslash continuation between two tokens is kept as " \" and the
+//     next physical line is indented one more level; a continuation inside a
+//     token is joined (iPXE joins with no separator, so the token is the
+//     same);
+//   - comments are kept verbatim (trailing whitespace removed), runs of
+//     blank lines become one, blank lines at the end are dropped;
+//   - text after a NUL byte in a line (which iPXE never sees) is dropped;
+//   - if a printed line would end in "\" (a word or comment ending in a
+//     backslash), one space follows it so that it does not become a
+//     continuation.
+//
+// Printing never changes the argv of any command: every word is written
+// with its exact text. Print(Parse(Print(Parse(x)))) == Print(Parse(x)).
+type Printer struct {
+	indent string
+}
+
+// NewPrinter returns a Printer with the given options.
+func NewPrinter(opts ...PrinterOption) *Printer {
+	p := &Printer{indent: "    "}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
+}
+
+// Print writes f to w. It fails, writing nothing, if the tree holds a node
+// that cannot be written faithfully (e.g. a word containing whitespace, a
+// word that is an operator, a comment without "#").
+func (p *Printer) Print(w io.Writer, f *File) error {
+	var out bytes.Buffer
+	if err := p.appendFile(&out, f); err != nil {
+		return err
+	}
+	_, err := w.Write(out.Bytes())
+	return err
+}
+
+// Fprint prints f to w with the default Printer.
+func Fprint(w io.Writer, f *File) error { return NewPrinter().Print(w, f) }
+
+// Format parses src and prints it in the canonical format.
+func Format(src []byte, name string) ([]byte, error) {
+	f, err := Parse(src, name)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	if err := Fprint(&b, f); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// PrintError reports a tree node that cannot be printed.
+type PrintError struct {
+	Pos Pos
+	Msg string
+}
+
+// Error returns "line:col: msg".
+func (e *PrintError) Error() string { return fmt.Sprintf("ipxescript: print: %s: %s", e.Pos, e.Msg) }
+
+func (p *Printer) appendFile(out *bytes.Buffer, f *File) error {
+	lines := f.Lines
+	for len(lines) > 0 && lines[len(lines)-1].IsBlank() {
+		lines = lines[:len(lines)-1]
+	}
+	prevBlank := false
+	for _, l := range lines {
+		blank := l.IsBlank()
+		if blank && prevBlank {
+			continue
+		}
+		prevBlank = blank
+		if err := p.appendLine(out, l); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *Printer) appendLine(out *bytes.Buffer, l *Line) error {
+	if l.IsBlank() {
+		out.WriteByte('\n')
+		return nil
+	}
+	lineStart := out.Len()
+	base := ""
+	if l.Indented && l.Label == nil {
+		base = p.indent
+	}
+	out.WriteString(base)
+	started := false
+	sep := func(cont bool) {
+		if !started {
+			started = true
+			return
+		}
+		if cont {
+			out.WriteString(" \\\n")
+			lineStart = out.Len()
+			out.WriteString(base)
+			out.WriteString(p.indent)
+		} else {
+			out.WriteByte(' ')
+		}
+	}
+	if l.Label != nil {
+		if err := checkLabel(l.Label); err != nil {
+			return err
+		}
+		out.WriteByte(':')
+		out.WriteString(l.Label.Name)
+		started = true
+	}
+	for i, c := range l.Cmds {
+		if i > 0 && c.Op == OpNone {
+			return &PrintError{c.Pos(), "command after the first has no operator"}
+		}
+		if c.Op != OpNone {
+			if i == 0 {
+				return &PrintError{c.Pos(), "first command of a line has an operator"}
+			}
+			sep(c.OpCont)
+			out.WriteString(c.Op.String())
+		}
+		for j, w := range c.Words {
+			text := w.Text()
+			if err := checkWord(w, text, i == 0 && j == 0 && l.Label == nil); err != nil {
+				return err
+			}
+			sep(w.Cont)
+			out.WriteString(text)
+		}
+	}
+	if c := l.Comment; c != nil {
+		if !strings.HasPrefix(c.Text, "#") || strings.ContainsAny(c.Text, "\n\x00") {
+			return &PrintError{c.Hash, fmt.Sprintf("invalid comment %q", c.Text)}
+		}
+		sep(c.Cont)
+		text := strings.TrimRight(c.Text, " \t\n\v\f\r")
+		last := 0
+		for _, b := range c.Breaks {
+			if b <= last || b >= len(text) {
+				continue
+			}
+			out.WriteString(text[last:b])
+			out.WriteString("\\\n")
+			lineStart = out.Len()
+			last = b
+		}
+		out.WriteString(text[last:])
+	}
+	if b := out.Bytes(); out.Len() > lineStart && b[len(b)-1] == '\\' {
+		out.WriteByte(' ')
+	}
+	out.WriteByte('\n')
+	return nil
+}
+
+func checkLabel(l *Label) error {
+	for i := 0; i < len(l.Name); i++ {
+		if isSpace(l.Name[i]) || l.Name[i] == 0 {
+			return &PrintError{l.Colon, fmt.Sprintf("label %q contains whitespace or NUL", l.Name)}
+		}
+	}
+	return nil
+}
+
+func checkWord(w *Word, text string, first bool) error {
+	if err := tokenProblem(text); err != "" {
+		return &PrintError{w.Pos(), fmt.Sprintf("word %q: %s", text, err)}
+	}
+	if first && text[0] == ':' {
+		return &PrintError{w.Pos(), fmt.Sprintf("word %q at the start of a line would be a label", text)}
+	}
+	return nil
+}
+
+// tokenProblem says why text cannot be written as one script token, or "".
+func tokenProblem(text string) string {
+	switch {
+	case text == "":
+		return "empty word (write ${} for an empty argument)"
+	case text[0] == '#':
+		return "starts with '#' (a comment)"
+	case text == "||" || text == "&&" || text == ";":
+		return "is an operator"
+	}
+	for i := 0; i < len(text); i++ {
+		if isSpace(text[i]) {
+			return "contains whitespace"
+		}
+		if text[i] == 0 {
+			return "contains a NUL byte"
+		}
+	}
+	return ""
+}
