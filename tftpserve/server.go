@@ -19,7 +19,7 @@ const (
 	DefaultMaxWindowSize      = 64
 	DefaultMaxWindowBytes     = 1 << 20
 	DefaultTimeout            = time.Second
-	DefaultMinRetransmit      = 20 * time.Millisecond
+	DefaultMinRetransmit      = 50 * time.Millisecond
 	DefaultRetries            = 5
 	DefaultMaxTransfers       = 1024
 	DefaultMaxClientTransfers = 32
