@@ -9,8 +9,8 @@ import (
 
 // Step is one command the Runner executed (or decided the status of).
 type Step struct {
-	Line int  // source line of the command's first word
-	Pos  Pos  // position of the command's first word
+	Line int // source line of the command's first word
+	Pos  Pos // position of the command's first word
 	Argv []string
 	// Err is nil when the command succeeded.
 	Err error

@@ -245,7 +245,7 @@ type Expansion struct {
 
 // Pos returns the position of the "$".
 func (e *Expansion) Pos() Pos { return e.Dollar }
-func (*Expansion) wordPart() {}
+func (*Expansion) wordPart()  {}
 
 // Ref returns the setting reference inside a literal expansion. ok is
 // false when the inside contains a nested expansion.

@@ -78,7 +78,7 @@ func TestParseHeader(t *testing.T) {
 		{"#!gpxe\n", HeaderGPXE},
 		{"#!ipxe\r\n", HeaderIPXE},
 		{"#!ipxe extra\n", HeaderIPXE},
-		{"#!ipxe", HeaderNone},   // shorter than 7 bytes
+		{"#!ipxe", HeaderNone},    // shorter than 7 bytes
 		{"#!ipxe2\n", HeaderNone}, // byte 6 is not whitespace
 		{" #!ipxe\n", HeaderNone},
 		{"\xef\xbb\xbf#!ipxe\n", HeaderNone},
