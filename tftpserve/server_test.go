@@ -490,11 +490,11 @@ func TestPerClientLimit(t *testing.T) {
 }
 
 func TestTuneHookAndMTU(t *testing.T) {
-	var seen *Request
+	seenc := make(chan Request, 1)
 	srv := &Server{
 		Handler: ContentFunc(func(r *Request) ([]byte, error) { return []byte(r.Path), nil }),
 		Tune: func(r *Request, l *Limits) {
-			seen = r
+			seenc <- *r
 			l.BlockSize, l.WindowSize = 1024, 2
 		},
 	}
@@ -510,7 +510,8 @@ func TestTuneHookAndMTU(t *testing.T) {
 		t.Fatalf("data %q", d.data)
 	}
 	c.ack(1)
-	if seen == nil || seen.Filename != `\boot\x.efi` || seen.Path != "boot/x.efi" || seen.RemoteAddr != addrPortOf(c.pc.LocalAddr()) {
+	seen := <-seenc
+	if seen.Filename != `\boot\x.efi` || seen.Path != "boot/x.efi" || seen.RemoteAddr != addrPortOf(c.pc.LocalAddr()) {
 		t.Fatalf("Tune saw %+v", seen)
 	}
 	// The MTU clamp: a fake 1500-byte interface gives 1468 (IPv4) and
