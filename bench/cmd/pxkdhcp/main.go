@@ -1,0 +1,67 @@
+// Command pxkdhcp runs dhcpboot's ProxyServer or LabServer with the default
+// policy on one interface: the pxekit side of the DHCP benchmarks.
+//
+//	pxkdhcp -iface IFACE -mode proxy|lab [-range FIRST-LAST -subnet CIDR]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/pxekit/pxekit/dhcpboot"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "pxkdhcp:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	iface := flag.String("iface", "", "interface to serve (required)")
+	mode := flag.String("mode", "proxy", "proxy or lab")
+	pool := flag.String("range", "10.99.0.10-10.99.0.250", "lab mode: dynamic range FIRST-LAST")
+	subnet := flag.String("subnet", "10.99.0.0/24", "lab mode: subnet served")
+	flag.Parse()
+	if *iface == "" {
+		return fmt.Errorf("-iface is required")
+	}
+	policy, err := dhcpboot.DefaultPolicy(dhcpboot.DefaultConfig{})
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	switch *mode {
+	case "proxy":
+		s := &dhcpboot.ProxyServer{Policy: policy, Interface: *iface}
+		return s.ListenAndServe(ctx)
+	case "lab":
+		first, last, ok := strings.Cut(*pool, "-")
+		if !ok {
+			return fmt.Errorf("-range wants FIRST-LAST")
+		}
+		start, err := netip.ParseAddr(first)
+		if err != nil {
+			return err
+		}
+		end, err := netip.ParseAddr(last)
+		if err != nil {
+			return err
+		}
+		prefix, err := netip.ParsePrefix(*subnet)
+		if err != nil {
+			return err
+		}
+		s := &dhcpboot.LabServer{Policy: policy, Interface: *iface, Subnet: prefix, RangeStart: start, RangeEnd: end}
+		return s.ListenAndServe(ctx)
+	}
+	return fmt.Errorf("unknown -mode %q", *mode)
+}
