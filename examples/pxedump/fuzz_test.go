@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
+)
+
+// fuzzSeeds returns small captures holding one real DHCP client message
+// each (frame 6 of bios-ipxe-rom-http, frame 16 of the DHCPv6 capture), as
+// pcap and as pcapng. Small seeds keep the fuzzer's minimisation quick.
+func fuzzSeeds() [][]byte {
+	d, ok := sharedPath()
+	if !ok {
+		return nil
+	}
+	var seeds [][]byte
+	for _, s := range []struct {
+		name  string
+		frame int
+	}{{"bios-ipxe-rom-http.pcapng", 6}, {"ovmf-no-dhcpv4-answer-dhcpv6.pcapng", 16}} {
+		f, err := os.Open(filepath.Join(d, "captures", s.name))
+		if err != nil {
+			continue
+		}
+		r, err := pcapgo.NewNgReader(f, pcapgo.DefaultNgReaderOptions)
+		if err != nil {
+			f.Close()
+			continue
+		}
+		var data []byte
+		var ci gopacket.CaptureInfo
+		for i := 0; i < s.frame && err == nil; i++ {
+			data, ci, err = r.ReadPacketData()
+		}
+		f.Close()
+		if err != nil {
+			continue
+		}
+		var p bytes.Buffer
+		w := pcapgo.NewWriter(&p)
+		if w.WriteFileHeader(65535, layers.LinkTypeEthernet) == nil && w.WritePacket(ci, data) == nil {
+			seeds = append(seeds, p.Bytes())
+		}
+		var ng bytes.Buffer
+		if nw, err := pcapgo.NewNgWriter(&ng, layers.LinkTypeEthernet); err == nil {
+			ci.InterfaceIndex = 0
+			if nw.WritePacket(ci, data) == nil && nw.Flush() == nil {
+				seeds = append(seeds, ng.Bytes())
+			}
+		}
+	}
+	return seeds
+}
+
+// FuzzDump feeds arbitrary bytes to the capture reader and decoder: any
+// input must give output lines and/or an error, never a panic, a hang or a
+// huge allocation.
+func FuzzDump(f *testing.F) {
+	for _, s := range fuzzSeeds() {
+		f.Add(s)
+	}
+	f.Add([]byte{0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0})
+	f.Add([]byte{0x0a, 0x0d, 0x0d, 0x0a, 28, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 28, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var out bytes.Buffer
+		d := &dumper{out: &out, errOut: io.Discard, json: len(b)%2 == 0}
+		err := d.dump(bytes.NewReader(b))
+		if errors.Is(err, errTooBig) {
+			t.Fatal("small input reported as too big")
+		}
+		if out.Len() > 0 && out.Bytes()[out.Len()-1] != '\n' {
+			t.Fatal("output does not end in a newline")
+		}
+	})
+}
+
+func TestFuzzSeedsDecode(t *testing.T) {
+	captureFile(t, "bios-ipxe-rom-http.pcapng")
+	seeds := fuzzSeeds()
+	if len(seeds) != 4 {
+		t.Fatalf("%d seeds, want 4", len(seeds))
+	}
+	for i, s := range seeds {
+		code, out, errOut := runCmd(t, bytes.NewReader(s), "-json")
+		if ls := parseLines(t, out); code != 0 || errOut != "" || len(ls) != 1 {
+			t.Errorf("seed %d: exit %d, stderr %q, %d lines", i, code, errOut, len(ls))
+		}
+	}
+}

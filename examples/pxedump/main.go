@@ -1,0 +1,77 @@
+// Command pxedump reads a packet capture (pcap or pcapng) and prints one line
+// per DHCPv4 or DHCPv6 client message: who is booting, as package archdetect
+// sees it, and what the default boot file table would hand it.
+//
+// Usage:
+//
+//	pxedump [-json] [FILE|-]
+//
+// With no FILE, or with "-", it reads standard input. With -json it prints one
+// JSON object per line with the keys mac, msg_type, arch (number, null when
+// the message tells none), arch_name, firmware, cpu, transport, ipxe,
+// ipxe_features, vendor_class, user_class, uuid, undi and bootfile, plus
+// frame, time, proto, archs, relayed, ipxe_version and problems.
+//
+// Malformed packets are reported on standard error and skipped. The exit
+// status is 0 unless the input cannot be read as a capture (1) or the
+// command line is wrong (2).
+//
+// Example, on a capture taken with `tcpdump -w boot.pcap port 67 or port 547`:
+//
+//	$ pxedump boot.pcap
+//	#6 dhcpv4 DISCOVER 52:54:00:77:00:0a arch=0 (x86 BIOS) bios/x86/pxe ipxe=1.0.0[http,iscsi,...] ... -> boot.ipxe
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run is the whole command; it returns the exit status.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("pxedump", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	jsonOut := fs.Bool("json", false, "print one JSON object per line")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: pxedump [-json] [FILE|-]")
+		fmt.Fprintln(stderr, "Prints one line per DHCPv4/DHCPv6 client message in a pcap or pcapng capture.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 1 {
+		fs.Usage()
+		return 2
+	}
+	name := "-"
+	if fs.NArg() == 1 {
+		name = fs.Arg(0)
+	}
+	in := stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			fmt.Fprintf(stderr, "pxedump: %v\n", err)
+			return 1
+		}
+		defer f.Close()
+		in = f
+	}
+	d := &dumper{out: stdout, errOut: stderr, json: *jsonOut}
+	if err := d.dump(in); err != nil {
+		fmt.Fprintf(stderr, "pxedump: %s: %v\n", name, err)
+		return 1
+	}
+	return 0
+}

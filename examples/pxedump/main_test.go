@@ -1,0 +1,485 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
+)
+
+// TestMain lets the test binary act as pxedump itself, so that a test can
+// run the real command with a real stdin pipe.
+func TestMain(m *testing.M) {
+	if os.Getenv("PXEDUMP_TEST_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// sharedPath finds ../shared beside the repository root; $PXEKIT_SHARED
+// overrides.
+func sharedPath() (string, bool) {
+	if d := os.Getenv("PXEKIT_SHARED"); d != "" {
+		return d, true
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", false
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return filepath.Join(dir, "..", "shared"), true
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", false
+		}
+		dir = parent
+	}
+}
+
+func captureFile(t testing.TB, name string) string {
+	t.Helper()
+	d, ok := sharedPath()
+	if !ok {
+		t.Skip("repository root (go.mod) not found; set PXEKIT_SHARED to the shared reference dir")
+	}
+	p := filepath.Join(d, "captures", name)
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("capture %s missing (%v): set PXEKIT_SHARED to the shared reference dir", p, err)
+	}
+	return p
+}
+
+// runCmd runs the command in-process.
+func runCmd(t testing.TB, stdin io.Reader, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var o, e bytes.Buffer
+	if stdin == nil {
+		stdin = strings.NewReader("")
+	}
+	code = run(args, stdin, &o, &e)
+	return code, o.String(), e.String()
+}
+
+// line is the part of a -json line the tests check.
+type line struct {
+	Frame        int      `json:"frame"`
+	Proto        string   `json:"proto"`
+	MAC          string   `json:"mac"`
+	MsgType      string   `json:"msg_type"`
+	Arch         *int     `json:"arch"`
+	ArchName     string   `json:"arch_name"`
+	Firmware     string   `json:"firmware"`
+	CPU          string   `json:"cpu"`
+	Transport    string   `json:"transport"`
+	IPXE         bool     `json:"ipxe"`
+	IPXEFeatures []string `json:"ipxe_features"`
+	VendorClass  string   `json:"vendor_class"`
+	UserClass    []string `json:"user_class"`
+	UUID         string   `json:"uuid"`
+	UNDI         string   `json:"undi"`
+	Bootfile     string   `json:"bootfile"`
+}
+
+func parseLines(t testing.TB, out string) []line {
+	t.Helper()
+	var ls []line
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		var l line
+		dec := json.NewDecoder(strings.NewReader(sc.Text()))
+		if err := dec.Decode(&l); err != nil {
+			t.Fatalf("bad JSON line %q: %v", sc.Text(), err)
+		}
+		// Every required key is present.
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{"mac", "msg_type", "arch", "arch_name", "firmware", "cpu", "transport", "ipxe",
+			"ipxe_features", "vendor_class", "user_class", "uuid", "undi", "bootfile"} {
+			if _, ok := m[k]; !ok {
+				t.Fatalf("line %q lacks key %q", sc.Text(), k)
+			}
+		}
+		ls = append(ls, l)
+	}
+	return ls
+}
+
+// stage is one kind of client message a capture holds. Values from
+// ../shared/captures/README.md (see the archdetect capture tests for where
+// the README is silent or wrong, checked with tshark).
+type stage struct {
+	arch      int
+	firmware  string
+	cpu       string
+	transport string
+	ipxe      bool
+	undi      string
+	vc        string
+	feature   string // one ipxe feature that must be listed
+	bootfile  string
+}
+
+var (
+	ipxeBIOS = stage{0, "bios", "x86", "pxe", true, "2.1", "PXEClient:Arch:00000:UNDI:002001", "http", "boot.ipxe"}
+	ovmfPXE  = stage{7, "uefi", "x86_64", "pxe", false, "3.0", "PXEClient:Arch:00007:UNDI:003000", "", "ipxe.efi"}
+	ipxeEFI  = stage{7, "uefi", "x86_64", "pxe", true, "3.10", "PXEClient:Arch:00007:UNDI:003010", "efi", "boot.ipxe"}
+	ovmfHTTP = stage{16, "uefi", "x86_64", "http", false, "3.0", "HTTPClient:Arch:00016:UNDI:003000", "", "ipxe.efi"}
+)
+
+var captures = []struct {
+	file   string
+	mac    string
+	stages []stage
+	v6     bool // holds DHCPv6 Solicits
+}{
+	{"bios-ipxe-rom-http.pcapng", "52:54:00:77:00:0a", []stage{ipxeBIOS}, false},
+	{"bios-ipxe-rom-tftp-undionly-chain.pcapng", "52:54:00:77:00:0c", []stage{ipxeBIOS}, false},
+	{"ovmf-pxe-tftp-ipxe-efi.pcapng", "52:54:00:77:00:0b", []stage{ovmfPXE, ipxeEFI}, false},
+	{"ovmf-pxe-tftp-windowsize4.pcapng", "52:54:00:77:00:0b", []stage{ovmfPXE, ipxeEFI}, false},
+	// README says :0d, the frames carry :0b.
+	{"ovmf-httpboot-ipxe-efi.pcapng", "52:54:00:77:00:0b", []stage{ovmfHTTP, ipxeEFI}, false},
+	{"ovmf-no-dhcpv4-answer-dhcpv6.pcapng", "52:54:00:77:00:0b", []stage{ovmfPXE, ovmfHTTP}, true},
+}
+
+func (s stage) matches(l line) bool {
+	return l.Arch != nil && *l.Arch == s.arch && l.Firmware == s.firmware && l.CPU == s.cpu &&
+		l.Transport == s.transport && l.IPXE == s.ipxe && l.UNDI == s.undi && l.VendorClass == s.vc &&
+		l.Bootfile == s.bootfile && (s.feature == "" || slices.Contains(l.IPXEFeatures, s.feature)) &&
+		(s.ipxe == (len(l.IPXEFeatures) > 0)) && (s.ipxe == slices.Equal(l.UserClass, []string{"iPXE"}))
+}
+
+// tsharkCount counts DHCP client messages with tshark, an independent
+// decoder, or returns -1 when tshark is not installed.
+func tsharkCount(t *testing.T, path string) int {
+	if _, err := exec.LookPath("tshark"); err != nil {
+		return -1
+	}
+	out, err := exec.Command("tshark", "-r", path, "-Y", "(dhcp.type == 1) or (dhcpv6 and udp.dstport == 547)", "-T", "fields", "-e", "frame.number").Output()
+	if err != nil {
+		t.Logf("tshark: %v", err)
+		return -1
+	}
+	return len(strings.Fields(string(out)))
+}
+
+func TestCapturesJSON(t *testing.T) {
+	for _, tc := range captures {
+		t.Run(tc.file, func(t *testing.T) {
+			path := captureFile(t, tc.file)
+			code, out, errOut := runCmd(t, nil, "-json", path)
+			if code != 0 || errOut != "" {
+				t.Fatalf("exit %d, stderr %q", code, errOut)
+			}
+			ls := parseLines(t, out)
+			switch n := tsharkCount(t, path); {
+			case n < 0:
+				t.Log("tshark not installed: line count not cross-checked")
+			case n != len(ls):
+				t.Errorf("%d lines, tshark sees %d client messages", len(ls), n)
+			}
+			seen := make([]int, len(tc.stages))
+			var v6 int
+			for _, l := range ls {
+				if l.MAC != tc.mac {
+					t.Errorf("frame %d: mac %s, want %s", l.Frame, l.MAC, tc.mac)
+				}
+				if l.Proto == "dhcpv6" {
+					v6++
+					if l.MsgType != "SOLICIT" {
+						t.Errorf("frame %d: DHCPv6 %s, want SOLICIT (OVMF gets no answer)", l.Frame, l.MsgType)
+					}
+				} else if l.MsgType != "DISCOVER" && l.MsgType != "REQUEST" {
+					t.Errorf("frame %d: msg_type %s", l.Frame, l.MsgType)
+				}
+				i := slices.IndexFunc(tc.stages, func(s stage) bool { return s.matches(l) })
+				if i < 0 {
+					t.Errorf("frame %d fits no stage: %+v", l.Frame, l)
+					continue
+				}
+				seen[i]++
+			}
+			for i, n := range seen {
+				if n == 0 {
+					t.Errorf("stage %+v never seen", tc.stages[i])
+				}
+			}
+			if (v6 > 0) != tc.v6 {
+				t.Errorf("%d DHCPv6 lines, want some: %v", v6, tc.v6)
+			}
+		})
+	}
+}
+
+func TestTextOutput(t *testing.T) {
+	path := captureFile(t, "ovmf-httpboot-ipxe-efi.pcapng")
+	code, out, _ := runCmd(t, nil, path)
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("%d lines, want 4 (HTTP boot DISCOVER/REQUEST, iPXE DISCOVER/REQUEST):\n%s", len(lines), out)
+	}
+	for i, want := range []string{"arch=16 (x64 uefi boot from http) uefi/x86_64/http", "arch=16", "ipxe=1.0.0[", "ipxe=1.0.0["} {
+		if !strings.Contains(lines[i], want) {
+			t.Errorf("line %d %q lacks %q", i, lines[i], want)
+		}
+	}
+	if !strings.HasSuffix(lines[0], "-> ipxe.efi") || !strings.HasSuffix(lines[3], "-> boot.ipxe") {
+		t.Errorf("boot files: %q / %q", lines[0], lines[3])
+	}
+}
+
+func TestStdin(t *testing.T) {
+	path := captureFile(t, "bios-ipxe-rom-http.pcapng")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, want, _ := runCmd(t, nil, "-json", path)
+	for _, args := range [][]string{{"-json", "-"}, {"-json"}} {
+		code, got, errOut := runCmd(t, bytes.NewReader(data), args...)
+		if code != 0 || errOut != "" || got != want || got == "" {
+			t.Errorf("%q: exit %d stderr %q, output differs from the file run", args, code, errOut)
+		}
+	}
+	// The real command, reading a pipe.
+	cmd := exec.Command(os.Args[0], "-json", "-")
+	cmd.Env = append(os.Environ(), "PXEDUMP_TEST_MAIN=1")
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd.Stdin = f
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%v: %s", err, stderr.String())
+	}
+	if string(out) != want {
+		t.Errorf("piped run printed %q, want %q", out, want)
+	}
+	if n := len(parseLines(t, string(out))); n != 3 {
+		t.Errorf("%d lines, want 3 (README: DISCOVER ×2, REQUEST)", n)
+	}
+}
+
+// toPcap rewrites a pcapng capture as classic pcap with pcapgo's writer.
+func toPcap(t testing.TB, path string, nanos bool) []byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := pcapgo.NewNgReader(f, pcapgo.DefaultNgReaderOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	w := pcapgo.NewWriter(&buf)
+	if nanos {
+		w = pcapgo.NewWriterNanos(&buf)
+	}
+	if err := w.WriteFileHeader(65535, r.LinkType()); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		data, ci, err := r.ReadPacketData()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.WritePacket(ci, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return buf.Bytes()
+}
+
+func dropTime(s string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if i := strings.Index(l, `"time":"`); i >= 0 {
+			j := strings.Index(l[i+8:], `"`)
+			l = l[:i] + l[i+8+j+2:]
+		}
+		out = append(out, l)
+	}
+	return strings.Join(out, "\n")
+}
+
+func TestPcapFormat(t *testing.T) {
+	path := captureFile(t, "ovmf-pxe-tftp-ipxe-efi.pcapng")
+	_, want, _ := runCmd(t, nil, "-json", path)
+	for _, nanos := range []bool{false, true} {
+		code, got, errOut := runCmd(t, bytes.NewReader(toPcap(t, path, nanos)), "-json")
+		if code != 0 || errOut != "" {
+			t.Fatalf("nanos=%v: exit %d stderr %q", nanos, code, errOut)
+		}
+		if nanos && got != want {
+			t.Errorf("pcap (ns) output differs from pcapng output")
+		}
+		if dropTime(got) != dropTime(want) {
+			t.Errorf("pcap (µs) output differs from pcapng output beyond timestamps")
+		}
+	}
+}
+
+// udpFrame builds an Ethernet/IPv4/UDP frame.
+func udpFrame(t testing.TB, src, dst uint16, payload []byte) []byte {
+	t.Helper()
+	eth := &layers.Ethernet{SrcMAC: []byte{0x52, 0x54, 0, 1, 2, 3}, DstMAC: []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, EthernetType: layers.EthernetTypeIPv4}
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: []byte{0, 0, 0, 0}, DstIP: []byte{255, 255, 255, 255}}
+	udp := &layers.UDP{SrcPort: layers.UDPPort(src), DstPort: layers.UDPPort(dst)}
+	if err := udp.SetNetworkLayerForChecksum(ip); err != nil {
+		t.Fatal(err)
+	}
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, udp, gopacket.Payload(payload)); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func pcapOf(t testing.TB, frames ...[]byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w := pcapgo.NewWriter(&buf)
+	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range frames {
+		ci := gopacket.CaptureInfo{Timestamp: time.Unix(int64(i), 0), CaptureLength: len(f), Length: len(f)}
+		if err := w.WritePacket(ci, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return buf.Bytes()
+}
+
+func TestMalformedAndErrors(t *testing.T) {
+	// A valid DISCOVER from the BIOS capture, to surround the bad packets.
+	path := captureFile(t, "bios-ipxe-rom-http.pcapng")
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := pcapgo.NewNgReader(f, pcapgo.DefaultNgReaderOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var good []byte
+	for i := 1; i <= 6; i++ {
+		if good, _, err = r.ReadPacketData(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cap := pcapOf(t,
+		udpFrame(t, 68, 67, []byte{1, 1, 6}),            // truncated BOOTP
+		udpFrame(t, 546, 547, []byte{1}),                 // truncated DHCPv6
+		good,                                             // frame 6 of the capture
+		udpFrame(t, 68, 67, bytes.Repeat([]byte{0}, 10)), // garbage
+		udpFrame(t, 1234, 53, []byte("not dhcp")),        // ignored
+	)
+	code, out, errOut := runCmd(t, bytes.NewReader(cap), "-json")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	ls := parseLines(t, out)
+	if len(ls) != 1 || ls[0].Frame != 3 || ls[0].MAC != "52:54:00:77:00:0a" || !ls[0].IPXE {
+		t.Errorf("lines %+v", ls)
+	}
+	for _, want := range []string{"frame 1: malformed DHCPv4", "frame 2: malformed DHCPv6", "frame 4: malformed DHCPv4"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr %q lacks %q", errOut, want)
+		}
+	}
+	if strings.Contains(errOut, "frame 5") {
+		t.Errorf("non-DHCP frame reported: %q", errOut)
+	}
+
+	// A capture cut in the middle of a packet: the packets before it print.
+	code, out, errOut = runCmd(t, bytes.NewReader(cap[:len(cap)-20]), "-json")
+	if code != 0 || len(parseLines(t, out)) != 1 || !strings.Contains(errOut, "frame 5") {
+		t.Errorf("truncated pcap: exit %d out %q err %q", code, out, errOut)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = runCmd(t, bytes.NewReader(data[:len(data)*2/3]), "-json")
+	if code != 0 || len(parseLines(t, out)) == 0 || errOut == "" {
+		t.Errorf("truncated pcapng: exit %d, %d lines, stderr %q", code, len(parseLines(t, out)), errOut)
+	}
+
+	tests := []struct {
+		name  string
+		stdin []byte
+		args  []string
+		code  int
+		err   string
+	}{
+		{"not a capture", []byte("hello, world"), nil, 1, "not a pcap or pcapng capture"},
+		{"empty input", nil, nil, 1, "not a pcap or pcapng capture"},
+		{"bad pcap header", []byte{0xd4, 0xc3, 0xb2, 0xa1, 1}, nil, 1, "pcap"},
+		{"bad pcapng header", []byte{0x0a, 0x0d, 0x0d, 0x0a, 1, 2, 3, 4, 5, 6, 7, 8}, nil, 1, "pcapng"},
+		{"missing file", nil, []string{filepath.Join(t.TempDir(), "nope.pcap")}, 1, "no such file"},
+		{"two files", nil, []string{"a", "b"}, 2, "usage"},
+		{"bad flag", nil, []string{"-frobnicate"}, 2, "usage"},
+	}
+	for _, tt := range tests {
+		code, out, errOut := runCmd(t, bytes.NewReader(tt.stdin), tt.args...)
+		if code != tt.code || out != "" || !strings.Contains(errOut, tt.err) {
+			t.Errorf("%s: exit %d out %q err %q, want exit %d and %q", tt.name, code, out, errOut, tt.code, tt.err)
+		}
+	}
+}
+
+func TestCheckPcapng(t *testing.T) {
+	path := captureFile(t, "ovmf-httpboot-ipxe-efi.pcapng")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := checkPcapng(data); n != len(data) || err != nil {
+		t.Fatalf("real capture: %d/%d %v", n, len(data), err)
+	}
+	// Find the first enhanced packet block and lie about its captured length.
+	off := 0
+	for off < len(data) && !(data[off] == 6 && data[off+1] == 0 && data[off+2] == 0 && data[off+3] == 0) {
+		off += int(uint32(data[off+4]) | uint32(data[off+5])<<8 | uint32(data[off+6])<<16 | uint32(data[off+7])<<24)
+	}
+	bad := bytes.Clone(data)
+	copy(bad[off+20:], []byte{0xff, 0xff, 0xff, 0x7f})
+	n, err := checkPcapng(bad)
+	if n != off || err == nil {
+		t.Errorf("huge captured length: good=%d (block at %d) err=%v", n, off, err)
+	}
+	code, _, errOut := runCmd(t, bytes.NewReader(bad), "-json")
+	if code != 0 || !strings.Contains(errOut, "captured length exceeds the block") {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+}
