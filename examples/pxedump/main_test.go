@@ -398,9 +398,9 @@ func TestMalformedAndErrors(t *testing.T) {
 		}
 	}
 	cap := pcapOf(t,
-		udpFrame(t, 68, 67, []byte{1, 1, 6}),            // truncated BOOTP
-		udpFrame(t, 546, 547, []byte{1}),                 // truncated DHCPv6
-		good,                                             // frame 6 of the capture
+		udpFrame(t, 68, 67, []byte{1, 1, 6}), // truncated BOOTP
+		udpFrame(t, 546, 547, []byte{1}),     // truncated DHCPv6
+		good,                                 // frame 6 of the capture
 		udpFrame(t, 68, 67, bytes.Repeat([]byte{0}, 10)), // garbage
 		udpFrame(t, 1234, 53, []byte("not dhcp")),        // ignored
 	)
