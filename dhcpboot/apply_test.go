@@ -203,7 +203,7 @@ func TestApplyDetails(t *testing.T) {
 			PXE: &PXEOptions{DiscoveryControl: 0x0b, BootServers: []BootServer{{Type: 0x8000, Addrs: []netip.Addr{tftp}}},
 				Menu: []MenuItem{{Type: 0x8000, Text: "Lab"}}, Prompt: &Prompt{Timeout: 5, Text: "F8"},
 				Raw: []Option{{Code: 71, Value: []byte{0x80, 0, 0, 0}}}},
-			PXELinux: &PXELinux{Magic: true, ConfigFile: "cfg/x", PathPrefix: "/srv/", RebootAfter: 90 * time.Second},
+			PXELinux: &PXELinux{Magic: true, ConfigFile: "cfg/x", PathPrefix: "/srv/", RebootSeconds: 90},
 			Options:  []Option{{Code: 252, Value: []byte("wpad")}, {Code: 54, Value: []byte{10, 77, 0, 1}}},
 		}},
 	)

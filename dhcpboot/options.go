@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"time"
 )
 
 // PXE vendor sub-option codes inside option 43 (PXE 2.1 table 2-1).
@@ -135,12 +134,8 @@ func (p *PXELinux) options() []Option {
 	if p.PathPrefix != "" {
 		out = append(out, Option{210, []byte(p.PathPrefix)})
 	}
-	if p.RebootAfter > 0 {
-		s := p.RebootAfter / time.Second
-		if s > 0xffffffff {
-			s = 0xffffffff
-		}
-		out = append(out, Option{211, binary.BigEndian.AppendUint32(nil, uint32(s))})
+	if p.RebootSeconds > 0 {
+		out = append(out, Option{211, binary.BigEndian.AppendUint32(nil, p.RebootSeconds)})
 	}
 	return out
 }

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/pxekit/pxekit/archdetect"
 )
@@ -149,8 +148,8 @@ type PXELinux struct {
 	Magic      bool   `json:"magic,omitempty"`
 	ConfigFile string `json:"config_file,omitempty"`
 	PathPrefix string `json:"path_prefix,omitempty"`
-	// RebootAfter is option 211 in whole seconds; 0 = not sent.
-	RebootAfter time.Duration `json:"reboot_after,omitempty"`
+	// RebootSeconds is option 211; 0 = not sent.
+	RebootSeconds uint32 `json:"reboot_seconds,omitempty"`
 }
 
 // Action is what a rule decides for a client.
@@ -276,6 +275,9 @@ func (r *Rule) check() error {
 		if _, err := a.PXE.encode(); err != nil {
 			return err
 		}
+	}
+	if l := a.PXELinux; l != nil && (len(l.ConfigFile) > 255 || len(l.PathPrefix) > 255) {
+		return errors.New("PXELINUX option longer than 255 bytes")
 	}
 	return nil
 }
