@@ -111,6 +111,7 @@ type fetchOpts struct {
 	deadline    time.Duration // whole-transfer bound
 	dupAcks     int           // send every ACK this many extra times
 	limitBlocks int64         // stop after this many blocks (0: no limit)
+	edk2        bool          // ACK the last in-order block for every out-of-order packet, as EDK2 does
 }
 
 // fetch runs a complete RFC 7440 download like a careful firmware client:
@@ -181,10 +182,7 @@ func (c *testClient) fetch(name string, fo fetchOpts, opts ...Option) (fetchResu
 			if k != got+1 {
 				if k <= got {
 					res.dupData++
-					if k == got && lastAck == got && int(got)%fo.window != 0 {
-						// nothing
-					}
-				} else if gapAcked != got {
+				} else if gapAcked != got || fo.edk2 {
 					gapAcked = got
 					send(got) // ACK the last in-order block once per gap
 				}
@@ -210,7 +208,7 @@ func (c *testClient) fetch(name string, fo fetchOpts, opts ...Option) (fetchResu
 			if fo.limitBlocks > 0 && got >= fo.limitBlocks {
 				return res, nil
 			}
-			if got%int64(fo.window) == 0 {
+			if got-lastAck >= int64(fo.window) { // RFC 7440: a window since the last ACK
 				send(got)
 			}
 		case OpERROR:
