@@ -275,6 +275,9 @@ func (d *dumper) packet(frame int, ts time.Time, lt layers.LinkType, data []byte
 			d.warn("frame %d: malformed DHCPv6 packet: %v", frame, err)
 			return
 		}
+		if !fromClient(m) {
+			return // a Relay-Reply on its way to a relay, or a server message
+		}
 		c := archdetect.FromDHCPv6(m)
 		if c.MAC == nil && !c.Relayed && len(ethSrc) == 6 {
 			// DUID-UUID and DUID-EN carry no MAC; the frame's sender is the client.
@@ -289,6 +292,28 @@ func (d *dumper) packet(frame int, ts time.Time, lt layers.LinkType, data []byte
 		rec.Time = ts.UTC().Format(time.RFC3339Nano)
 	}
 	d.print(rec)
+}
+
+// fromClient reports whether m is a client message, maybe relayed.
+func fromClient(m dhcpv6.DHCPv6) bool {
+	if m.Type() == dhcpv6.MessageTypeRelayForward {
+		r, ok := m.(*dhcpv6.RelayMessage)
+		if !ok {
+			return false
+		}
+		in, err := r.GetInnerMessage()
+		if err != nil || in == nil {
+			return true // let archdetect report what is wrong with it
+		}
+		m = in
+	}
+	switch m.Type() {
+	case dhcpv6.MessageTypeSolicit, dhcpv6.MessageTypeRequest, dhcpv6.MessageTypeConfirm,
+		dhcpv6.MessageTypeRenew, dhcpv6.MessageTypeRebind, dhcpv6.MessageTypeRelease,
+		dhcpv6.MessageTypeDecline, dhcpv6.MessageTypeInformationRequest:
+		return true
+	}
+	return false
 }
 
 // innerType names the client message inside any relay wrapping.

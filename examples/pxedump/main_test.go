@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,8 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
+	"github.com/insomniacslk/dhcp/dhcpv6"
+	"github.com/insomniacslk/dhcp/iana"
 )
 
 // TestMain lets the test binary act as pxedump itself, so that a test can
@@ -481,5 +484,112 @@ func TestCheckPcapng(t *testing.T) {
 	code, _, errOut := runCmd(t, bytes.NewReader(bad), "-json")
 	if code != 0 || !strings.Contains(errOut, "captured length exceeds the block") {
 		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+func udp6Frame(t testing.TB, src, dst uint16, payload []byte) []byte {
+	t.Helper()
+	eth := &layers.Ethernet{SrcMAC: []byte{0x02, 0, 0, 0, 0, 0x99}, DstMAC: []byte{0x33, 0x33, 0, 1, 0, 2}, EthernetType: layers.EthernetTypeIPv6}
+	ip := &layers.IPv6{Version: 6, HopLimit: 8, NextHeader: layers.IPProtocolUDP, SrcIP: net.ParseIP("2001:db8::1"), DstIP: net.ParseIP("2001:db8::547")}
+	udp := &layers.UDP{SrcPort: layers.UDPPort(src), DstPort: layers.UDPPort(dst)}
+	if err := udp.SetNetworkLayerForChecksum(ip); err != nil {
+		t.Fatal(err)
+	}
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, udp, gopacket.Payload(payload)); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestDHCPv6Relay(t *testing.T) {
+	sol, err := dhcpv6.NewMessage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sol.MessageType = dhcpv6.MessageTypeSolicit
+	sol.AddOption(dhcpv6.OptClientID(&dhcpv6.DUIDUUID{UUID: [16]byte{1, 2, 3}}))
+	sol.AddOption(dhcpv6.OptClientArchType(iana.EFI_ARM64_HTTP))
+	sol.AddOption(&dhcpv6.OptVendorClass{EnterpriseNumber: 343, Data: [][]byte{[]byte("HTTPClient:Arch:00019:UNDI:003000")}})
+	fwd, err := dhcpv6.EncapsulateRelay(sol, dhcpv6.MessageTypeRelayForward, net.ParseIP("2001:db8::1"), net.ParseIP("fe80::5054:ff:fe00:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fwd.AddOption(dhcpv6.OptClientLinkLayerAddress(iana.HWTypeEthernet, net.HardwareAddr{0x52, 0x54, 0, 0, 0, 1}))
+	adv, err := dhcpv6.NewAdvertiseFromSolicit(sol, dhcpv6.WithServerID(&dhcpv6.DUIDLL{HWType: iana.HWTypeEthernet, LinkLayerAddr: net.HardwareAddr{2, 0, 0, 0, 0, 0x99}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	repl, err := dhcpv6.EncapsulateRelay(adv, dhcpv6.MessageTypeRelayReply, net.ParseIP("2001:db8::1"), net.ParseIP("fe80::5054:ff:fe00:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cap := pcapOf(t,
+		udp6Frame(t, 547, 547, fwd.ToBytes()),
+		udp6Frame(t, 547, 547, repl.ToBytes()), // server -> relay: not a client message
+		udp6Frame(t, 547, 547, adv.ToBytes()),
+	)
+	code, out, errOut := runCmd(t, bytes.NewReader(cap), "-json")
+	if code != 0 || errOut != "" {
+		t.Fatalf("exit %d stderr %q", code, errOut)
+	}
+	ls := parseLines(t, out)
+	if len(ls) != 1 {
+		t.Fatalf("%d lines, want 1 (the Relay-Forward):\n%s", len(ls), out)
+	}
+	l := ls[0]
+	// The relay's Ethernet address (02:..:99) must not be taken for the client's.
+	if l.MAC != "52:54:00:00:00:01" || l.MsgType != "SOLICIT" || l.Arch == nil || *l.Arch != 19 ||
+		l.CPU != "arm64" || l.Transport != "http" || l.Bootfile != "snp.efi" || !strings.Contains(out, `"relayed":true`) {
+		t.Errorf("got %+v\n%s", l, out)
+	}
+}
+
+func TestLinkTypes(t *testing.T) {
+	path := captureFile(t, "bios-ipxe-rom-http.pcapng")
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := pcapgo.NewNgReader(f, pcapgo.DefaultNgReaderOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var frame []byte
+	for i := 0; i < 6; i++ {
+		if frame, _, err = r.ReadPacketData(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ipPacket := frame[14:]
+	// Linux cooked capture (tcpdump -i any): 16-byte header, then IPv4.
+	sll := append([]byte{0, 0, 0, 1, 0, 6, 0x52, 0x54, 0, 0x77, 0, 0x0a, 0, 0, 0x08, 0x00}, ipPacket...)
+	vlan := append(append(bytes.Clone(frame[:12]), 0x81, 0x00, 0x00, 0x05), frame[12:]...)
+	for _, tc := range []struct {
+		name string
+		lt   layers.LinkType
+		data []byte
+		mac  string
+	}{
+		{"ethernet", layers.LinkTypeEthernet, frame, "52:54:00:77:00:0a"},
+		{"802.1Q", layers.LinkTypeEthernet, vlan, "52:54:00:77:00:0a"},
+		{"linux sll", layers.LinkTypeLinuxSLL, sll, "52:54:00:77:00:0a"},
+		{"raw ip", layers.LinkTypeRaw, ipPacket, "52:54:00:77:00:0a"},
+		{"ipv4", layers.LinkTypeIPv4, ipPacket, "52:54:00:77:00:0a"},
+	} {
+		var buf bytes.Buffer
+		w := pcapgo.NewWriter(&buf)
+		if err := w.WriteFileHeader(65535, tc.lt); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.WritePacket(gopacket.CaptureInfo{CaptureLength: len(tc.data), Length: len(tc.data)}, tc.data); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errOut := runCmd(t, &buf, "-json")
+		ls := parseLines(t, out)
+		if code != 0 || errOut != "" || len(ls) != 1 || ls[0].MAC != tc.mac || ls[0].Arch == nil || *ls[0].Arch != 0 || !ls[0].IPXE {
+			t.Errorf("%s: exit %d stderr %q lines %+v", tc.name, code, errOut, ls)
+		}
 	}
 }
