@@ -71,3 +71,58 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzQuote checks that any string the builder accepts comes back through
+// the dry-run interpreter as one identical argument, and that the only
+// strings it refuses are those Check refuses (NUL, "${...}").
+func FuzzQuote(f *testing.F) {
+	for _, s := range hostile {
+		f.Add(s, false)
+	}
+	f.Add("${x}", true)
+	f.Fuzz(func(t *testing.T, v string, b64 bool) {
+		b := NewBuilder()
+		if b64 {
+			b.Encoding = Base64
+		}
+		b.Cmd("chain", Flag("autofree"), Value(v), Value(v))
+		b.Cmd("imgfetch", Opt("name", Value(v)), Raw("u"))
+		script, err := b.Script()
+		if cerr := Check(v); cerr != nil {
+			if err == nil {
+				t.Fatalf("builder accepted %q that Check refuses (%v)", v, cerr)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("builder refused %q: %v", v, err)
+		}
+		f, err := Parse(script, "q")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := (&Runner{}).Run(f)
+		if err != nil || res.Failed != nil {
+			t.Fatalf("run: %v %+v\n%s", err, res.Failed, script)
+		}
+		var chain, fetch []string
+		for _, st := range res.Argv() {
+			switch st[0] {
+			case "chain":
+				chain = st
+			case "imgfetch":
+				fetch = st
+			}
+		}
+		spec, _ := LookupCommand("chain")
+		a, err := spec.ParseArgs(chain)
+		if err != nil || len(a.Positional) != 2 || a.Positional[0] != v || a.Positional[1] != v {
+			t.Fatalf("chain argv %q (%v) for %q\n%s", chain, err, v, script)
+		}
+		spec, _ = LookupCommand("imgfetch")
+		a, err = spec.ParseArgs(fetch)
+		if name, _ := a.Get("name"); err != nil || name != v {
+			t.Fatalf("imgfetch --name %q (%v) for %q", name, err, v)
+		}
+	})
+}
