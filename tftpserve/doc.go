@@ -1,0 +1,43 @@
+// Package tftpserve is a TFTP server tuned for network boot: PXE ROMs,
+// iPXE, UEFI (EDK2/OVMF) PXE, PXELINUX and U-Boot.
+//
+// It has the shape of net/http: a [Server] with documented fields and safe
+// zero values, [Server.ListenAndServe], [Server.Serve] for a socket handed
+// in by a daemon, [Server.Shutdown] that drains transfers, and a [Handler]
+// interface with a [HandlerFunc] adapter. Handlers that wrap each other
+// cover the common cases: [Dir] (files under an os.Root, nothing escapes
+// it), [FS] (any fs.FS, such as an embed.FS), [Cache] (one shared in-memory
+// copy of hot files that notices changes), [ContentFunc] (generated content
+// such as pxelinux.cfg/01-<mac> or iPXE scripts) and [ServeMux] with
+// [StripPrefix]. Request names are normalised by [CleanPath] first.
+//
+// What boot clients need, and what the engine does:
+//   - Option negotiation (RFC 2347) with blksize (RFC 2348; clamped to the
+//     path MTU so nothing is fragmented), tsize and timeout (RFC 2349) and
+//     windowsize (RFC 7440, asked for by EDK2). Only options the client
+//     asked for are acknowledged, in its spelling; invalid values are
+//     refused with ERROR 8; no options means plain RFC 1350.
+//   - RFC 7440 windows: an ACK for block k restarts the window at k+1;
+//     duplicate and stale ACKs are ignored, so the Sorcerer's Apprentice
+//     bug cannot happen. Only the timer retransmits, with an adaptive
+//     timeout (RFC 6298) bounded by the client's timeout option, and a
+//     bounded number of retries.
+//   - Block numbers roll over from 65535 to 0, as every boot client expects.
+//   - An ERROR right after the OACK (the EDK2 and iPXE size probe) ends the
+//     transfer as [OutcomeSizeProbe], not as a failure.
+//   - Each transfer answers from its own port (its TID); packets from other
+//     ports get ERROR 5. [Server.SinglePort] answers from the listening
+//     port instead, for NAT and containers, without giving up blksize or
+//     windowsize.
+//   - [Server.Tune] lowers blksize, windowsize or timeout per client;
+//     [Server.OnTransfer] and [Server.Logger] see one record per transfer.
+//
+// The shortest real use:
+//
+//	dir, err := tftpserve.OpenDir("/srv/tftp")
+//	if err != nil { … }
+//	srv := &tftpserve.Server{Handler: dir, Logger: slog.Default()}
+//	log.Fatal(srv.ListenAndServe())
+//
+// Write requests are refused with an access violation.
+package tftpserve
