@@ -1,0 +1,80 @@
+package dhcpboot
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv6"
+	"github.com/insomniacslk/dhcp/dhcpv6/nclient6"
+	"github.com/insomniacslk/dhcp/dhcpv6/server6"
+	"github.com/pxekit/pxekit/internal/netlab"
+)
+
+// waitLinkLocal waits (at most 5 s) until iface has a usable link-local
+// address (DAD done).
+func waitLinkLocal(t *testing.T, ns *netlab.NS, iface string) {
+	t.Helper()
+	for i := 0; i < 50; i++ {
+		out := ns.Run(t, "ip", "-6", "addr", "show", "dev", iface, "scope", "link")
+		if strings.Contains(out, "fe80::") && !strings.Contains(out, "tentative") {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s: no link-local IPv6 address", iface)
+}
+
+func TestInteropDHCPv6BootURL(t *testing.T) {
+	netlab.Require(t)
+	p := netlab.NewPair(t)
+	p.Server.Run(t, "ip", "-6", "addr", "add", "fd00:99::1/64", "dev", p.ServerIf, "nodad")
+	waitLinkLocal(t, p.Server, p.ServerIf)
+	waitLinkLocal(t, p.Client, p.ClientIf)
+
+	policy, _ := DefaultPolicy(DefaultConfig{})
+	h := &Handler6{Policy: policy, ServerIP: netip.MustParseAddr("fd00:99::1"), Interface: p.ServerIf, Logger: testLogger(t)}
+	var srv *server6.Server
+	if err := p.Server.Do(func() (err error) { srv, err = server6.NewServer(p.ServerIf, nil, h.ServeDHCP6); return err }); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve() }()
+	t.Cleanup(func() { srv.Close() })
+
+	var c *nclient6.Client
+	if err := p.Client.Do(func() (err error) {
+		c, err = nclient6.New(p.ClientIf, nclient6.WithTimeout(2*time.Second), nclient6.WithRetry(2))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sol := captureSolicit(t)
+	var mods []dhcpv6.Modifier
+	for _, code := range []dhcpv6.OptionCode{dhcpv6.OptionClientArchType, dhcpv6.OptionNII, dhcpv6.OptionVendorClass} {
+		if o := sol.GetOneOption(code); o != nil {
+			mods = append(mods, dhcpv6.WithOption(o))
+		}
+	}
+	mods = append(mods, dhcpv6.WithRequestedOptions(dhcpv6.OptionBootfileURL, dhcpv6.OptionBootfileParam))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	adv, err := c.Solicit(ctx, mods...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := adv.Options.BootFileURL(); got != "tftp://[fd00:99::1]/ipxe.efi" {
+		t.Errorf("option 59 = %q", got)
+	}
+	if vc := adv.Options.VendorClass(enterprisePXE); len(vc) != 1 || string(vc[0]) != "PXEClient" {
+		t.Errorf("option 16 = %q", vc)
+	}
+	// A Solicit without boot options gets no answer from a boot-only server.
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel2()
+	if _, err := c.Solicit(ctx2); err == nil {
+		t.Error("plain DHCPv6 client got an Advertise")
+	}
+}
