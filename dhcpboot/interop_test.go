@@ -31,7 +31,7 @@ func (w tWriter) Write(b []byte) (int, error) {
 }
 
 // listenIn opens a DHCP socket (ListenUDP4) inside ns.
-func listenIn(t *testing.T, ns *netlab.NS, iface string, port int) net.PacketConn {
+func listenIn(t testing.TB, ns *netlab.NS, iface string, port int) net.PacketConn {
 	t.Helper()
 	var c net.PacketConn
 	if err := ns.Do(func() (err error) { c, err = ListenUDP4(iface, port); return err }); err != nil {
