@@ -224,3 +224,26 @@ func diffTokens(t *testing.T, a, b [][]string) {
 		}
 	}
 }
+
+// TestCorpusLint: lint never reports a syntax problem on the corpus (every
+// file parses, unknown commands are findings), and every finding has a
+// position inside the file, a code and a message.
+func TestCorpusLint(t *testing.T) {
+	codes := map[string]int{}
+	for _, cf := range loadCorpus(t) {
+		f, err := Parse(cf.src, cf.name)
+		if err != nil {
+			t.Fatalf("%s: %v", cf.name, err)
+		}
+		for _, fd := range Lint(f) {
+			codes[fd.Code]++
+			if !fd.Pos.IsValid() || fd.Pos.Offset > len(cf.src) || fd.Code == "" || fd.Message == "" {
+				t.Errorf("%s: bad finding %+v", cf.name, fd)
+			}
+		}
+	}
+	t.Logf("findings by code: %v", codes)
+	if codes[CodeUnknownCommand] == 0 {
+		t.Error("the corpus has misspelt commands (chian, isseq); lint found none")
+	}
+}

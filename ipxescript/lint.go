@@ -1,0 +1,318 @@
+package ipxescript
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Lint finding codes.
+const (
+	CodeMissingHeader    = "missing-header"     // no "#!ipxe"/"#!gpxe" at byte 0: iPXE will not run it as a script
+	CodeUnknownCommand   = "unknown-command"    // not a built-in command
+	CodeUnknownOption    = "unknown-option"     // option the command does not have
+	CodeOptionArgument   = "option-argument"    // missing, unexpected or invalid option value
+	CodeHelpOption       = "help-option"        // --help/-h prints usage and fails the command
+	CodeArgCount         = "arg-count"          // wrong number of positional arguments
+	CodeLateOption       = "late-option"        // an option after the first positional is an ordinary argument
+	CodeBadInteger       = "bad-integer"        // integer/timeout/key iPXE cannot parse (e.g. 08)
+	CodeUndefinedLabel   = "undefined-label"    // goto to a label that does not exist
+	CodeDuplicateLabel   = "duplicate-label"    // a second definition is never reached by goto
+	CodeUndefinedDefault = "undefined-default"  // choose --default names no item
+	CodeItemNoLabel      = "item-without-label" // "choose x" + "goto ${x}" but an item has no label
+	CodeItemNoMenu       = "item-without-menu"  // item before any menu
+	CodeUnknownType      = "unknown-type"       // ${name:type} with an unknown type (expands to "")
+	CodeUnterminated     = "unterminated-expansion"
+	CodeStatusTrap       = "status-trap" // the line fails, and stops the script, when a test is false
+	CodeNUL              = "nul-byte"    // iPXE ignores the rest of the line
+)
+
+// Finding is one lint result.
+type Finding struct {
+	Pos     Pos
+	Code    string
+	Message string
+}
+
+// String returns "line:col: code: message".
+func (f Finding) String() string { return fmt.Sprintf("%s: %s: %s", f.Pos, f.Code, f.Message) }
+
+// testCommands fail as a normal "false" answer.
+var testCommands = map[string]bool{"isset": true, "iseq": true, "prompt": true, "cpuid": true}
+
+type linter struct {
+	f      *File
+	out    []Finding
+	labels map[string]Pos
+	items  map[string]bool
+}
+
+func (l *linter) add(p Pos, code, format string, v ...any) {
+	l.out = append(l.out, Finding{Pos: p, Code: code, Message: fmt.Sprintf(format, v...)})
+}
+
+// Lint checks a parsed script against iPXE's rules and the command
+// schemas and returns the findings sorted by position.
+func Lint(f *File) []Finding {
+	l := &linter{f: f, labels: map[string]Pos{}, items: map[string]bool{}}
+	if f.Header == HeaderNone {
+		l.add(Pos{Offset: 0, Line: 1, Col: 1}, CodeMissingHeader, `script does not start with "#!ipxe" followed by whitespace; iPXE will not run it as a script`)
+	}
+	for _, ln := range f.Lines {
+		if ln.Label != nil {
+			if first, dup := l.labels[ln.Label.Name]; dup {
+				l.add(ln.Label.Colon, CodeDuplicateLabel, "label %q already defined at %s; goto always finds the first", ln.Label.Name, first)
+			} else {
+				l.labels[ln.Label.Name] = ln.Label.Colon
+			}
+		}
+		for _, c := range ln.Cmds {
+			if c.Name() == "item" {
+				if spec, ok := LookupCommand("item"); ok {
+					a, err := spec.ParseArgs(texts(c.Words))
+					if _, gap := a.Get("gap"); err == nil && !gap && len(a.Positional) > 0 {
+						l.items[a.Positional[0]] = true
+					}
+				}
+			}
+		}
+	}
+	chosen := map[string]bool{} // settings written by choose and used by goto ${x}
+	for _, ln := range f.Lines {
+		for _, c := range ln.Cmds {
+			if c.Name() == "goto" && len(c.Words) == 2 {
+				if ps := c.Words[1].Parts; len(ps) == 1 {
+					if e, ok := ps[0].(*Expansion); ok {
+						if r, ok := e.Ref(); ok && r.Scope == "" {
+							chosen[r.Name] = true
+						}
+					}
+				}
+			}
+		}
+	}
+	var menuItems []*Word // items of the current menu, for item-without-label
+	for _, ln := range f.Lines {
+		if ln.Truncated.IsValid() {
+			l.add(ln.Truncated, CodeNUL, "NUL byte: iPXE ignores the rest of this line")
+		}
+		for _, c := range ln.Cmds {
+			for _, w := range c.Words {
+				l.word(w)
+			}
+			switch c.Name() {
+			case "menu":
+				menuItems = nil
+			case "item":
+				if spec, ok := LookupCommand("item"); ok {
+					a, err := spec.ParseArgs(texts(c.Words))
+					if _, gap := a.Get("gap"); err == nil && !gap && len(a.Positional) > 0 {
+						menuItems = append(menuItems, c.Words[a.PositionalIndex])
+					}
+				}
+			case "choose":
+				spec, _ := LookupCommand("choose")
+				if a, err := spec.ParseArgs(texts(c.Words)); err == nil && len(a.Positional) == 1 {
+					if r := ParseSettingRef(a.Positional[0]); chosen[r.Name] {
+						for _, it := range menuItems {
+							if name, ok := it.Literal(); ok {
+								if _, has := l.labels[name]; !has {
+									l.add(it.Pos(), CodeItemNoLabel, "item %q has no label :%s, but the choice is used by goto ${%s}", name, name, r.Name)
+								}
+							}
+						}
+					}
+				}
+			}
+			l.cmd(c)
+		}
+		l.statusTrap(ln)
+	}
+	sort.SliceStable(l.out, func(i, j int) bool { return l.out[i].Pos.Offset < l.out[j].Pos.Offset })
+	return l.out
+}
+
+func texts(ws []*Word) []string {
+	out := make([]string, len(ws))
+	for i, w := range ws {
+		out[i] = w.Text()
+	}
+	return out
+}
+
+func (l *linter) word(w *Word) {
+	var walk func(parts []WordPart)
+	walk = func(parts []WordPart) {
+		for _, p := range parts {
+			switch p := p.(type) {
+			case *Lit:
+				if i := strings.Index(p.Value, "${"); i >= 0 {
+					pos := p.ValuePos
+					pos.Offset += i
+					pos.Col += i
+					l.add(pos, CodeUnterminated, "%q has no closing }: it stays literal text", p.Value[i:])
+				}
+			case *Expansion:
+				if r, ok := p.Ref(); ok && r.Type != "" && !IsSettingType(r.Type) {
+					l.add(p.Dollar, CodeUnknownType, "unknown setting type %q: ${%s} expands to an empty string", r.Type, r)
+				}
+				walk(p.Parts)
+			}
+		}
+	}
+	walk(w.Parts)
+}
+
+func (l *linter) cmd(c *Cmd) {
+	if len(c.Words) == 0 {
+		return
+	}
+	name, ok := c.Words[0].Literal()
+	if !ok {
+		return
+	}
+	spec, ok := LookupCommand(name)
+	if !ok {
+		l.add(c.Words[0].Pos(), CodeUnknownCommand, "unknown command %q (iPXE: command not found)", name)
+		return
+	}
+	argv := texts(c.Words)
+	a, err := spec.ParseArgs(argv)
+	if err != nil {
+		ae := err.(*ArgError)
+		p := c.Words[0].Pos()
+		if ae.Index > 0 {
+			p = c.Words[ae.Index].Pos()
+		}
+		code := CodeOptionArgument
+		switch {
+		case ae.Index < 0:
+			code = CodeArgCount
+		case strings.Contains(ae.Msg, "unrecognized") || strings.Contains(ae.Msg, "invalid option"):
+			code = CodeUnknownOption
+		}
+		l.add(p, code, "%s", ae.Error())
+		return
+	}
+	if a.Help {
+		l.add(c.Words[0].Pos(), CodeHelpOption, "%s --help prints usage and fails the command", name)
+		return
+	}
+	// Option values.
+	for _, o := range a.Options {
+		if !o.Spec.HasArg || strings.Contains(o.Value, "${") {
+			continue
+		}
+		l.checkValue(c.Words[o.Index].Pos(), name, "--"+o.Spec.Long, o.Spec.Kind, o.Value)
+		if name == "choose" && o.Spec.Long == "default" && !l.items[o.Value] {
+			l.add(c.Words[o.Index].Pos(), CodeUndefinedDefault, "choose --default %q: no item with that name", o.Value)
+		}
+	}
+	for i, v := range a.Positional {
+		w := c.Words[a.PositionalIndex+i]
+		if strings.Contains(v, "${") {
+			continue
+		}
+		kind := spec.ArgKindAt(i)
+		l.checkValue(w.Pos(), name, fmt.Sprintf("argument %d", i+1), kind, v)
+		if kind == ArgLabel {
+			if _, ok := l.labels[v]; !ok {
+				l.add(w.Pos(), CodeUndefinedLabel, "goto %q: no label :%s in this script", v, v)
+			}
+		}
+		if i > 0 && strings.HasPrefix(v, "--") && len(v) > 2 {
+			if _, isOpt := spec.Option(strings.SplitN(v[2:], "=", 2)[0]); isOpt {
+				l.add(w.Pos(), CodeLateOption, "%s after the first argument is not an option (iPXE stops at the first non-option); move it before", v)
+			}
+		}
+	}
+}
+
+func (l *linter) checkValue(p Pos, cmd, what string, kind ArgKind, v string) {
+	switch kind {
+	case ArgInt, ArgTimeout, ArgSeconds:
+		if _, err := ParseInteger(v); err != nil {
+			l.add(p, CodeBadInteger, "%s %s: %q is not an integer iPXE accepts (decimal, 0x hex, leading 0 = octal)", cmd, what, v)
+		}
+	case ArgKey:
+		if len(v) > 1 {
+			if _, err := ParseInteger(v); err != nil {
+				l.add(p, CodeBadInteger, "%s %s: %q is neither one character nor a key code", cmd, what, v)
+			}
+		}
+	case ArgSetting:
+		if r := ParseSettingRef(v); r.Type != "" && !IsSettingType(r.Type) {
+			l.add(p, CodeUnknownType, "%s %s: unknown setting type %q", cmd, what, r.Type)
+		}
+	}
+}
+
+// outcome of a command for status analysis.
+type outcome uint8
+
+const (
+	okStatus outcome = 1 << iota
+	falseStatus
+	failStatus
+)
+
+// statusTrap finds lines whose final status can be a test's "false": iPXE
+// then stops the whole script (e.g. "iseq a b && goto x").
+func (l *linter) statusTrap(ln *Line) {
+	if len(ln.Cmds) == 0 {
+		return
+	}
+	state := okStatus
+	var falseFrom *Cmd
+	for _, c := range ln.Cmds {
+		var run outcome
+		switch c.Op {
+		case OpAnd:
+			run = state & okStatus
+		case OpOr:
+			run = state & (falseStatus | failStatus)
+		default:
+			run = state
+		}
+		if run == 0 {
+			continue
+		}
+		skip := state &^ run
+		name := c.Name()
+		var res outcome
+		switch {
+		case len(c.Words) == 0:
+			res = okStatus
+		case name == "goto" || name == "exit":
+			res = 0 // the line ends (successfully) or the script ends
+		case name == "prompt" && !promptCanFail(c):
+			res = okStatus
+		case testCommands[name]:
+			res = okStatus | falseStatus
+			falseFrom = c
+		default:
+			res = okStatus | failStatus
+		}
+		state = skip | res
+		if state == 0 {
+			return
+		}
+	}
+	if state&falseStatus != 0 && falseFrom != nil {
+		l.add(falseFrom.Words[0].Pos(), CodeStatusTrap,
+			"when %s is false this line fails and iPXE stops the script; end the line with \"||\" or handle it with \"|| goto ...\"", falseFrom.Name())
+	}
+}
+
+// promptCanFail: without --key or --timeout, prompt waits for any key and
+// succeeds.
+func promptCanFail(c *Cmd) bool {
+	spec, _ := LookupCommand("prompt")
+	a, err := spec.ParseArgs(texts(c.Words))
+	if err != nil {
+		return true
+	}
+	_, k := a.Get("key")
+	_, t := a.Get("timeout")
+	return k || t
+}
