@@ -55,6 +55,14 @@ func InterfaceIPv4(name string) (netip.Addr, error) {
 //
 // Set Policy (and Interface or the connections); the other fields have safe
 // zero values.
+//
+// Beside a DHCP server on the same host, both bind UDP 67 (ListenUDP4 sets
+// SO_REUSEPORT; dnsmasq does so with --bind-interfaces): broadcasts reach
+// both, but the kernel spreads unicast datagrams (a client's renewal) over
+// the two sockets, and the proxy drops the ones it gets, so such clients
+// renew only when they rebind by broadcast. Prefer another host or address
+// for the proxy, or Only4011 when the DHCP server itself sends PXE clients
+// to port 4011.
 type ProxyServer struct {
 	// Policy decides who boots what. Required.
 	Policy *Policy
