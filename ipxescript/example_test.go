@@ -108,6 +108,7 @@ func ExampleBootScript() {
 	// :dhcp-ok-3
 	// echo Booting ${net0/mac} arch ${buildarch} platform ${platform} uuid ${uuid}
 	// chain --autofree http://10.0.0.1:8080/ipxe/boot.ipxe?mac=${net0/mac:hexhyp}&arch=${buildarch:uristring}&platform=${platform:uristring}&uuid=${uuid} || goto chain-failed-5
+	// exit
 	// :chain-failed-5
 	// echo Chainload failed, starting over in 5 s
 	// sleep 5
@@ -135,6 +136,7 @@ func ExampleBuilder_ChainWithRetry() {
 	// exit 1
 	// :dhcp-ok-2
 	// chain --autofree http://${next-server}/menu.ipxe || goto chain-failed-4
+	// exit
 	// :chain-failed-4
 	// echo Chainload failed
 	// exit 1

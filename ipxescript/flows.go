@@ -52,8 +52,11 @@ type BootConfig struct {
 
 // BootScript returns the default boot script: DHCP with retry, a line
 // saying who booted, then chain URL?mac=${net0/mac:hexhyp}&arch=
-// ${buildarch}&platform=${platform}&uuid=${uuid}. If the chain fails the
-// script waits and starts over from DHCP (bounded by the DHCP loop).
+// ${buildarch}&platform=${platform}&uuid=${uuid}. If the chained script
+// returns, the script exits with success; if the chain fails it waits 5 s
+// and starts over from DHCP, for as long as the machine is on (a boot
+// server wants a machine to keep trying; DHCP itself gives up after
+// Attempts and exits 1).
 func BootScript(c BootConfig) ([]byte, error) {
 	if c.URL == "" {
 		return nil, errors.New("ipxescript: BootScript: URL is empty")
@@ -79,6 +82,7 @@ func BootScript(c BootConfig) ([]byte, error) {
 		Raw("&uuid="), Setting("uuid"))
 	failed := b.NewLabel("chain-failed")
 	b.Cmd("chain", Flag("autofree"), url).Or("goto", Raw(failed))
+	b.Cmd("exit")
 	b.Label(failed)
 	b.Cmd("echo", Raw("Chainload"), Raw("failed,"), Raw("starting"), Raw("over"), Raw("in"), Raw("5"), Raw("s"))
 	b.Cmd("sleep", Raw("5"))
@@ -93,6 +97,7 @@ func (b *Builder) ChainWithRetry(url Arg, attempts, delay int) *Builder {
 	b.DHCPRetry(attempts, delay)
 	failed := b.NewLabel("chain-failed")
 	b.Cmd("chain", Flag("autofree"), url).Or("goto", Raw(failed))
+	b.Cmd("exit")
 	b.Label(failed)
 	b.Cmd("echo", Raw("Chainload"), Raw("failed"))
 	return b.Cmd("exit", Raw("1"))

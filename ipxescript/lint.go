@@ -92,6 +92,7 @@ func Lint(f *File) []Finding {
 		}
 	}
 	var menuItems []*Word // items of the current menu, for item-without-label
+	menuSeen := false
 	for _, ln := range f.Lines {
 		if ln.Truncated.IsValid() {
 			l.add(ln.Truncated, CodeNUL, "NUL byte: iPXE ignores the rest of this line")
@@ -103,7 +104,11 @@ func Lint(f *File) []Finding {
 			switch c.Name() {
 			case "menu":
 				menuItems = nil
+				menuSeen = true
 			case "item":
+				if !menuSeen {
+					l.add(c.Words[0].Pos(), CodeItemNoMenu, "item before any menu command: iPXE fails it")
+				}
 				if spec, ok := LookupCommand("item"); ok {
 					a, err := spec.ParseArgs(texts(c.Words))
 					if _, gap := a.Get("gap"); err == nil && !gap && len(a.Positional) > 0 {

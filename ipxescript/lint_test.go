@@ -29,6 +29,7 @@ func TestLint(t *testing.T) {
 		{"duplicate label", "#!ipxe\n:a\n:b\n  :a echo\n", []string{"4:3 duplicate-label"}},
 		{"choose default", "#!ipxe\nmenu\nitem one One\nchoose --default two x\n", []string{"4:8 undefined-default"}},
 		{"item without label", "#!ipxe\nmenu\nitem one One\nitem --gap Sep\nitem two Two\nchoose x\ngoto ${x}\n:one\n", []string{"5:6 item-without-label"}},
+		{"item without menu", "#!ipxe\nitem a A\nmenu\nitem b B\n", []string{"2:1 item-without-menu"}},
 		{"unknown type", "#!ipxe\necho ${x:strnig}\nset y:bogus 1\n", []string{"2:6 unknown-type", "3:5 unknown-type"}},
 		{"unterminated", "#!ipxe\necho a${b\n", []string{"2:7 unterminated-expansion"}},
 		{"status trap", "#!ipxe\n:x\niseq a b && goto x\n", []string{"3:1 status-trap"}},

@@ -198,9 +198,13 @@ func parseTyped(typ, v string) ([]byte, error) {
 		b := a.As16()
 		return b[:], nil
 	case "int8", "int16", "int32", "uint8", "uint16", "uint32":
-		n, err := ParseInteger(v)
+		neg := strings.HasPrefix(v, "-") // strtoul accepts and negates a sign
+		n, err := ParseInteger(strings.TrimPrefix(v, "-"))
 		if err != nil {
 			return nil, err
+		}
+		if neg {
+			n = -n
 		}
 		size := map[string]int{"int8": 1, "uint8": 1, "int16": 2, "uint16": 2, "int32": 4, "uint32": 4}[typ]
 		var b [8]byte
