@@ -33,13 +33,13 @@ func TestExpand(t *testing.T) {
 		{"${ref}", "A"},        // expanded text is scanned again
 		{"${unset}", ""},
 		{"${}", ""},
-		{"${a:bogus}", ""},        // unknown type
-		{"${nosuch/a}", ""},       // unknown scope
-		{"$", "$"},                // lone $
-		{"${a", "${a"},            // no closing brace
-		{"a}b{", "a}b{"},          //
-		{"${a}}", "A}"},           //
-		{"$${a}", "$A"},           //
+		{"${a:bogus}", ""},  // unknown type
+		{"${nosuch/a}", ""}, // unknown scope
+		{"$", "$"},          // lone $
+		{"${a", "${a"},      // no closing brace
+		{"a}b{", "a}b{"},    //
+		{"${a}}", "A}"},     //
+		{"$${a}", "$A"},     //
 		{"${net0/mac}", "52:54:00:12:34:56"},
 		{"${mac}", "52:54:00:12:34:56"}, // unscoped search finds net0's
 		{"${netX/mac:hexhyp}", "52-54-00-12-34-56"},
