@@ -474,7 +474,12 @@ func (m *Machine) WaitConsole(ctx context.Context, text string) (string, error) 
 	defer tick.Stop()
 	for {
 		exited := m.Exited() // read before the console, so a last line written at exit counts
-		for _, l := range m.Console() {
+		raw, _ := os.ReadFile(m.Serial)
+		if !exited {
+			// Only whole lines: QEMU may be half-way through writing the last one.
+			raw = raw[:bytes.LastIndexAny(raw, "\r\n")+1]
+		}
+		for _, l := range Clean(raw) {
 			if i := strings.Index(l, text); i >= 0 {
 				return l[i:], nil
 			}

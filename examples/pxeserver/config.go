@@ -1,0 +1,251 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// Config is everything pxeserver is told on its command line.
+type Config struct {
+	Iface string     // interface to serve on (DHCP binds to it)
+	Addr  netip.Addr // this server's IPv4 address on Iface
+
+	DHCP    string        // "lab" (full DHCP server), "proxy" (proxyDHCP) or "off"
+	Pool    [2]netip.Addr // first and last address leased in lab mode
+	Netmask netip.Addr    // lab mode subnet mask
+	Router  netip.Addr    // lab mode router (option 3); invalid = none
+
+	TFTPRoot string // directory served over TFTP ("" = no TFTP server)
+	HTTPAddr string // host:port of the HTTP server
+	HTTPRoot string // directory served over HTTP (default TFTPRoot)
+	Script   string // iPXE script file served as /boot.ipxe ("" = built-in)
+
+	BootBIOS, BootUEFIX64, BootUEFIIA32, BootARM64 string // iPXE builds per firmware
+
+	LogJSON bool
+}
+
+// HTTPBase returns "http://host:port" for URLs handed to clients.
+func (c *Config) HTTPBase() string {
+	host, port, err := net.SplitHostPort(c.HTTPAddr)
+	if err != nil || host == "" || host == "0.0.0.0" || host == "::" {
+		host = c.Addr.String()
+	}
+	if port == "" {
+		port = "80"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// usage is printed by -h and after flag errors.
+const usage = `pxeserver: network boot server built from pxekit (DHCP + TFTP + HTTP + iPXE scripts)
+
+usage: pxeserver -iface IFACE -addr IP [-dhcp proxy|lab|off] [-pool FIRST-LAST]
+                 [-netmask MASK] [-router IP] [-tftp-root DIR] [-http-addr ADDR:PORT]
+                 [-http-root DIR] [-script FILE] [-bootfile-bios NAME]
+                 [-bootfile-uefi-x64 NAME] [-bootfile-uefi-ia32 NAME]
+                 [-bootfile-arm64 NAME] [-log-json]
+
+Default policy (breaks the iPXE chainload loop):
+  BIOS PXE (arch 0)          -> TFTP -bootfile-bios (undionly.kpxe)
+  UEFI x64 PXE (arch 7, 9)   -> TFTP -bootfile-uefi-x64 (ipxe.efi)
+  UEFI HTTP boot (arch 16)   -> http://ADDR:PORT/ipxe.efi from -http-root
+  iPXE (option 175/user class iPXE) -> http://ADDR:PORT/boot.ipxe
+/boot.ipxe is -script, or a built-in script that chains the per-machine URL
+/machine/MAC?buildarch=..&platform=..&uuid=..; that serves
+HTTP-ROOT/machines/MAC.ipxe (MAC as aa-bb-cc-dd-ee-ff) when it exists, else
+a script that prints "PXEKIT-BOOTED mac buildarch platform" and exits.
+
+Needs root (DHCP port 67, TFTP port 69). Flags:
+`
+
+// parseConfig parses the command line. Errors name the flag at fault.
+func parseConfig(args []string, stderr io.Writer) (*Config, error) {
+	c := &Config{}
+	fs := flag.NewFlagSet("pxeserver", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	var addr, pool, netmask, router string
+	fs.StringVar(&c.Iface, "iface", "", "network interface to serve on (required)")
+	fs.StringVar(&addr, "addr", "", "this server's IPv4 address on -iface (required)")
+	fs.StringVar(&c.DHCP, "dhcp", "proxy", "DHCP mode: proxy (beside an existing DHCP server), lab (full DHCP server for a private lab) or off")
+	fs.StringVar(&pool, "pool", "", "lab mode: addresses to lease, FIRST-LAST (default .100-.199 of -addr's /24)")
+	fs.StringVar(&netmask, "netmask", "255.255.255.0", "lab mode: subnet mask")
+	fs.StringVar(&router, "router", "", "lab mode: default router handed out (default none)")
+	fs.StringVar(&c.TFTPRoot, "tftp-root", "", "directory served over TFTP (the iPXE binaries); empty = no TFTP server")
+	fs.StringVar(&c.HTTPAddr, "http-addr", "", "HTTP listen address ADDR:PORT (default -addr:8080)")
+	fs.StringVar(&c.HTTPRoot, "http-root", "", "directory served over HTTP (default -tftp-root)")
+	fs.StringVar(&c.Script, "script", "", "iPXE script served as /boot.ipxe (default: built-in)")
+	fs.StringVar(&c.BootBIOS, "bootfile-bios", "undionly.kpxe", "boot file for BIOS PXE clients")
+	fs.StringVar(&c.BootUEFIX64, "bootfile-uefi-x64", "ipxe.efi", "boot file for x86-64 UEFI clients (PXE over TFTP, HTTP boot over HTTP)")
+	fs.StringVar(&c.BootUEFIIA32, "bootfile-uefi-ia32", "ipxe-i386.efi", "boot file for 32-bit x86 UEFI clients")
+	fs.StringVar(&c.BootARM64, "bootfile-arm64", "snp.efi", "boot file for ARM64 UEFI clients")
+	fs.BoolVar(&c.LogJSON, "log-json", false, "log JSON lines instead of text")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (flags only)", fs.Arg(0))
+	}
+	if c.Iface == "" {
+		return nil, errors.New("-iface is required: the interface to serve on")
+	}
+	a, err := netip.ParseAddr(addr)
+	if err != nil || !a.Is4() {
+		return nil, fmt.Errorf("-addr %q: want this server's IPv4 address on %s", addr, c.Iface)
+	}
+	c.Addr = a
+	switch c.DHCP {
+	case "lab", "proxy", "off":
+	default:
+		return nil, fmt.Errorf("-dhcp %q: want proxy, lab or off", c.DHCP)
+	}
+	if c.Netmask, err = netip.ParseAddr(netmask); err != nil || !c.Netmask.Is4() || maskBits(c.Netmask) < 0 {
+		return nil, fmt.Errorf("-netmask %q: want a dotted IPv4 mask such as 255.255.255.0", netmask)
+	}
+	if router != "" {
+		if c.Router, err = netip.ParseAddr(router); err != nil || !c.Router.Is4() {
+			return nil, fmt.Errorf("-router %q: want an IPv4 address", router)
+		}
+	}
+	if c.Pool, err = parsePool(pool, a, c.Netmask); err != nil {
+		return nil, fmt.Errorf("-pool: %w", err)
+	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = net.JoinHostPort(a.String(), "8080")
+	}
+	if _, port, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		return nil, fmt.Errorf("-http-addr %q: want ADDR:PORT", c.HTTPAddr)
+	} else if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
+		return nil, fmt.Errorf("-http-addr %q: bad port", c.HTTPAddr)
+	}
+	if c.HTTPRoot == "" {
+		c.HTTPRoot = c.TFTPRoot
+	}
+	for _, d := range []struct{ flag, dir string }{{"-tftp-root", c.TFTPRoot}, {"-http-root", c.HTTPRoot}} {
+		if d.dir == "" {
+			continue
+		}
+		if fi, err := os.Stat(d.dir); err != nil {
+			return nil, fmt.Errorf("%s: %w", d.flag, err)
+		} else if !fi.IsDir() {
+			return nil, fmt.Errorf("%s %s: not a directory", d.flag, d.dir)
+		}
+	}
+	if c.Script != "" {
+		if _, err := os.Stat(c.Script); err != nil {
+			return nil, fmt.Errorf("-script: %w", err)
+		}
+	}
+	for _, f := range []struct{ flag, name string }{
+		{"-bootfile-bios", c.BootBIOS}, {"-bootfile-uefi-x64", c.BootUEFIX64},
+		{"-bootfile-uefi-ia32", c.BootUEFIIA32}, {"-bootfile-arm64", c.BootARM64},
+	} {
+		if f.name == "" || strings.ContainsAny(f.name, " \t\r\n\x00") {
+			return nil, fmt.Errorf("%s %q: want a file name without spaces", f.flag, f.name)
+		}
+	}
+	return c, nil
+}
+
+// maskBits returns the prefix length of a contiguous IPv4 mask, or -1.
+func maskBits(m netip.Addr) int {
+	b := m.As4()
+	ones, size := net.IPMask(b[:]).Size()
+	if size == 0 {
+		return -1
+	}
+	return ones
+}
+
+// parsePool parses "FIRST-LAST"; "" means .100-.199 of addr's subnet (or
+// the subnet's usable range when that is smaller).
+func parsePool(s string, addr, mask netip.Addr) ([2]netip.Addr, error) {
+	bits := maskBits(mask)
+	prefix := netip.PrefixFrom(addr, bits).Masked()
+	if s == "" {
+		a4 := prefix.Addr().As4()
+		if bits <= 24 {
+			a4[3] = 100
+			first := netip.AddrFrom4(a4)
+			a4[3] = 199
+			return [2]netip.Addr{first, netip.AddrFrom4(a4)}, nil
+		}
+		first := prefix.Addr().Next()
+		last := first
+		for n := last.Next(); prefix.Contains(n.Next()); n = n.Next() {
+			last = n
+		}
+		return [2]netip.Addr{first, last}, nil
+	}
+	lo, hi, ok := strings.Cut(s, "-")
+	if !ok {
+		return [2]netip.Addr{}, fmt.Errorf("%q: want FIRST-LAST", s)
+	}
+	first, err1 := netip.ParseAddr(strings.TrimSpace(lo))
+	last, err2 := netip.ParseAddr(strings.TrimSpace(hi))
+	if err1 != nil || err2 != nil || !first.Is4() || !last.Is4() {
+		return [2]netip.Addr{}, fmt.Errorf("%q: want two IPv4 addresses FIRST-LAST", s)
+	}
+	if last.Less(first) {
+		return [2]netip.Addr{}, fmt.Errorf("%q: last address before first", s)
+	}
+	if !prefix.Contains(first) || !prefix.Contains(last) {
+		return [2]netip.Addr{}, fmt.Errorf("%q: not inside %s", s, prefix)
+	}
+	if first.Compare(addr) <= 0 && addr.Compare(last) <= 0 {
+		return [2]netip.Addr{}, fmt.Errorf("%q contains the server's own address %s", s, addr)
+	}
+	return [2]netip.Addr{first, last}, nil
+}
+
+// preflight checks what the server needs from the system and says what is
+// missing: root for ports 67 and 69, the interface, the address on it.
+func preflight(c *Config) error {
+	var missing []string
+	if os.Geteuid() != 0 && (c.DHCP != "off" || c.TFTPRoot != "") {
+		missing = append(missing, "root privileges (DHCP listens on port 67 and TFTP on port 69; run with sudo, or use -dhcp off without -tftp-root)")
+	}
+	ifi, err := net.InterfaceByName(c.Iface)
+	if err != nil {
+		var names []string
+		if all, err := net.Interfaces(); err == nil {
+			for _, i := range all {
+				names = append(names, i.Name)
+			}
+		}
+		missing = append(missing, fmt.Sprintf("interface %q (this system has: %s)", c.Iface, strings.Join(names, ", ")))
+	} else {
+		addrs, _ := ifi.Addrs()
+		found := false
+		var have []string
+		for _, a := range addrs {
+			if p, err := netip.ParsePrefix(a.String()); err == nil {
+				have = append(have, p.String())
+				if p.Addr() == c.Addr {
+					found = true
+				}
+			}
+		}
+		if !found {
+			missing = append(missing, fmt.Sprintf("address %s on interface %s (it has: %s)", c.Addr, c.Iface, strings.Join(have, ", ")))
+		}
+		if ifi.Flags&net.FlagUp == 0 {
+			missing = append(missing, fmt.Sprintf("interface %s is down (ip link set %s up)", c.Iface, c.Iface))
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("cannot start: missing %s", strings.Join(missing, "; "))
+	}
+	return nil
+}

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseConfig(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "f")
+	require.NoError(t, os.WriteFile(file, []byte("#!ipxe\n"), 0o644))
+	base := []string{"-iface", "br0", "-addr", "10.77.0.1"}
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+		check   func(t *testing.T, c *Config)
+	}{
+		{"defaults", base, "", func(t *testing.T, c *Config) {
+			assert.Equal(t, "proxy", c.DHCP)
+			assert.Equal(t, "10.77.0.1:8080", c.HTTPAddr)
+			assert.Equal(t, "http://10.77.0.1:8080", c.HTTPBase())
+			assert.Equal(t, [2]netip.Addr{netip.MustParseAddr("10.77.0.100"), netip.MustParseAddr("10.77.0.199")}, c.Pool)
+			assert.Equal(t, "undionly.kpxe", c.BootBIOS)
+			assert.Equal(t, "ipxe.efi", c.BootUEFIX64)
+		}},
+		{"lab with pool and roots", append(base, "-dhcp", "lab", "-pool", "10.77.0.10-10.77.0.20", "-tftp-root", dir, "-router", "10.77.0.254"), "", func(t *testing.T, c *Config) {
+			assert.Equal(t, "lab", c.DHCP)
+			assert.Equal(t, netip.MustParseAddr("10.77.0.20"), c.Pool[1])
+			assert.Equal(t, dir, c.HTTPRoot, "http root defaults to tftp root")
+			assert.Equal(t, netip.MustParseAddr("10.77.0.254"), c.Router)
+		}},
+		{"small subnet pool", append(base, "-netmask", "255.255.255.248"), "", func(t *testing.T, c *Config) {
+			assert.Equal(t, netip.MustParseAddr("10.77.0.1"), c.Pool[0])
+			assert.Equal(t, netip.MustParseAddr("10.77.0.6"), c.Pool[1])
+		}},
+		{"http addr any", append(base, "-http-addr", ":9000"), "", func(t *testing.T, c *Config) {
+			assert.Equal(t, "http://10.77.0.1:9000", c.HTTPBase())
+		}},
+		{"no iface", []string{"-addr", "10.0.0.1"}, "-iface is required", nil},
+		{"no addr", []string{"-iface", "x"}, "-addr", nil},
+		{"ipv6 addr", []string{"-iface", "x", "-addr", "fd00::1"}, "IPv4", nil},
+		{"bad mode", append(base, "-dhcp", "full"), "-dhcp", nil},
+		{"bad mask", append(base, "-netmask", "255.0.255.0"), "-netmask", nil},
+		{"pool outside", append(base, "-pool", "10.78.0.1-10.78.0.9"), "not inside", nil},
+		{"pool reversed", append(base, "-pool", "10.77.0.9-10.77.0.1"), "before first", nil},
+		{"pool holds server", append(base, "-pool", "10.77.0.1-10.77.0.9"), "server's own address", nil},
+		{"pool syntax", append(base, "-pool", "10.77.0.1"), "FIRST-LAST", nil},
+		{"missing root", append(base, "-tftp-root", filepath.Join(dir, "nope")), "-tftp-root", nil},
+		{"root is file", append(base, "-http-root", file), "not a directory", nil},
+		{"missing script", append(base, "-script", filepath.Join(dir, "nope")), "-script", nil},
+		{"bad http addr", append(base, "-http-addr", "nohost"), "-http-addr", nil},
+		{"bad http port", append(base, "-http-addr", "1.2.3.4:99999"), "bad port", nil},
+		{"boot file with space", append(base, "-bootfile-bios", "a b"), "-bootfile-bios", nil},
+		{"stray argument", append(base, "extra"), "unexpected argument", nil},
+		{"unknown flag", append(base, "-nope"), "not defined", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parseConfig(tt.args, io.Discard)
+			if tt.wantErr != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			tt.check(t, c)
+		})
+	}
+}
+
+func TestPreflightMissingInterface(t *testing.T) {
+	c, err := parseConfig([]string{"-iface", "pxk-no-such-if0", "-addr", "10.77.0.1", "-dhcp", "off"}, io.Discard)
+	require.NoError(t, err)
+	err = preflight(c)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `interface "pxk-no-such-if0"`)
+	assert.Contains(t, err.Error(), "lo", "lists the interfaces there are")
+}
+
+func TestPreflightAddressNotOnInterface(t *testing.T) {
+	c, err := parseConfig([]string{"-iface", "lo", "-addr", "10.77.0.1", "-dhcp", "off"}, io.Discard)
+	require.NoError(t, err)
+	err = preflight(c)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "address 10.77.0.1 on interface lo")
+	assert.Contains(t, err.Error(), "127.0.0.1/8")
+}
+
+func TestPreflightNeedsRoot(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("running as root: the missing-root message cannot show")
+	}
+	c, err := parseConfig([]string{"-iface", "lo", "-addr", "127.0.0.1", "-dhcp", "lab"}, io.Discard)
+	require.NoError(t, err)
+	err = preflight(c)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "root privileges")
+}
+
+func TestRunExitCodes(t *testing.T) {
+	var stderr strings.Builder
+	assert.Equal(t, 2, run(t.Context(), []string{"-dhcp", "x"}, io.Discard, &stderr))
+	assert.Contains(t, stderr.String(), "pxeserver: ")
+	stderr.Reset()
+	assert.Equal(t, 0, run(t.Context(), []string{"-h"}, io.Discard, &stderr))
+	assert.Contains(t, stderr.String(), "usage: pxeserver")
+	stderr.Reset()
+	assert.Equal(t, 1, run(t.Context(), []string{"-iface", "pxk-no-such-if0", "-addr", "10.0.0.1", "-dhcp", "off"}, io.Discard, &stderr))
+	assert.Contains(t, stderr.String(), "missing interface")
+}

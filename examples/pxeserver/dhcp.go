@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/iana"
+	"github.com/pxekit/pxekit/archdetect"
+	"github.com/pxekit/pxekit/dhcpboot"
+)
+
+// bootPolicy is dhcpboot's default loop-breaking policy with pxeserver's
+// URLs and boot file names, plus rules for 32-bit x86 UEFI (PXE and HTTP).
+func bootPolicy(cfg *Config) (*dhcpboot.Policy, error) {
+	base := cfg.HTTPBase()
+	rules, err := dhcpboot.DefaultRules(dhcpboot.DefaultConfig{
+		// The MAC and arch in the script URL let the HTTP log tie the
+		// request to the DHCP decision; iPXE ignores the query.
+		ScriptURL: base + "/boot.ipxe?mac={{mac_hyphen}}&arch={{arch}}",
+		HTTPBase:  base + "/",
+		BIOSFile:  cfg.BootBIOS,
+		X64File:   cfg.BootUEFIX64,
+		ARM64File: cfg.BootARM64,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ia32, err := dhcpboot.ParseTemplate(cfg.BootUEFIIA32)
+	if err != nil {
+		return nil, fmt.Errorf("-bootfile-uefi-ia32: %w", err)
+	}
+	ia32HTTP, err := dhcpboot.ParseTemplate(base + "/" + cfg.BootUEFIIA32)
+	if err != nil {
+		return nil, fmt.Errorf("-bootfile-uefi-ia32: %w", err)
+	}
+	rules = append(rules,
+		dhcpboot.Rule{Name: "http-ia32", Match: dhcpboot.Match{Archs: []archdetect.Arch{iana.EFI_X86_HTTP}},
+			Action: dhcpboot.Action{BootFile: ia32HTTP}},
+		dhcpboot.Rule{Name: "uefi-ia32", Match: dhcpboot.Match{Archs: []archdetect.Arch{iana.EFI_IA32}},
+			Action: dhcpboot.Action{BootFile: ia32}},
+	)
+	return dhcpboot.NewPolicy(rules...)
+}
+
+// dhcpServer reads DHCP requests on its sockets, answers them with answer
+// and logs one "dhcp" line per request: who asked, which rule decided, what
+// was answered.
+type dhcpServer struct {
+	cfg    *Config
+	log    *slog.Logger
+	decide *dhcpboot.Handler // classifies and decides, for the log line
+	answer func(m *dhcpv4.DHCPv4, port4011 bool) (*dhcpv4.DHCPv4, error)
+	mode   string
+	conns  []net.PacketConn
+	ports  []bool // port4011 per conn
+
+	closeOnce sync.Once
+}
+
+// newDHCP opens the DHCP sockets (bound to the interface) for cfg.DHCP mode:
+// "lab" answers on port 67 as a full DHCP server (dhcpboot.LabServer),
+// "proxy" answers PXE and HTTP-boot clients on ports 67 and 4011 beside the
+// site's DHCP server (dhcpboot's proxy replies).
+func newDHCP(cfg *Config, log *slog.Logger) (service, error) {
+	policy, err := bootPolicy(cfg)
+	if err != nil {
+		return service{}, err
+	}
+	s := &dhcpServer{
+		cfg:    cfg,
+		log:    log,
+		decide: &dhcpboot.Handler{Policy: policy, ServerIP: cfg.Addr, Interface: cfg.Iface},
+		mode:   cfg.DHCP,
+	}
+	switch cfg.DHCP {
+	case "lab":
+		lab := &dhcpboot.LabServer{
+			Policy:     policy,
+			Interface:  cfg.Iface,
+			ServerIP:   cfg.Addr,
+			Subnet:     netip.PrefixFrom(cfg.Addr, maskBits(cfg.Netmask)).Masked(),
+			RangeStart: cfg.Pool[0],
+			RangeEnd:   cfg.Pool[1],
+			Router:     cfg.Router,
+		}
+		s.answer = func(m *dhcpv4.DHCPv4, _ bool) (*dhcpv4.DHCPv4, error) { return lab.Respond(m) }
+		c, err := dhcpboot.ListenUDP4(cfg.Iface, dhcpv4.ServerPort)
+		if err != nil {
+			return service{}, err
+		}
+		s.conns, s.ports = []net.PacketConn{c}, []bool{false}
+	case "proxy":
+		h := &dhcpboot.Handler{Policy: policy, ServerIP: cfg.Addr, Interface: cfg.Iface}
+		h.Reply.ServerIP = cfg.Addr
+		s.answer = func(m *dhcpv4.DHCPv4, port4011 bool) (*dhcpv4.DHCPv4, error) {
+			resp, _, err := h.ProxyReply(m, port4011)
+			return resp, err
+		}
+		c67, err := dhcpboot.ListenUDP4(cfg.Iface, dhcpv4.ServerPort)
+		if err != nil {
+			return service{}, err
+		}
+		c4011, err := dhcpboot.ListenUDP4(cfg.Iface, dhcpboot.PXEPort)
+		if err != nil {
+			c67.Close()
+			return service{}, err
+		}
+		s.conns, s.ports = []net.PacketConn{c67, c4011}, []bool{false, true}
+	default:
+		return service{}, fmt.Errorf("unknown DHCP mode %q", cfg.DHCP)
+	}
+	return service{name: "dhcp", serve: s.serve, shutdown: s.shutdown}, nil
+}
+
+func (s *dhcpServer) serve() error {
+	var wg sync.WaitGroup
+	errc := make(chan error, len(s.conns))
+	for i, c := range s.conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 65536)
+			for {
+				n, peer, err := c.ReadFrom(buf)
+				if err != nil {
+					if !errors.Is(err, net.ErrClosed) {
+						errc <- err
+					}
+					return
+				}
+				s.handle(c, append([]byte(nil), buf[:n]...), peer, s.ports[i])
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	return <-errc
+}
+
+func (s *dhcpServer) shutdown(context.Context) error {
+	s.closeOnce.Do(func() {
+		for _, c := range s.conns {
+			c.Close()
+		}
+	})
+	return nil
+}
+
+// handle answers one datagram and logs the decision.
+func (s *dhcpServer) handle(conn net.PacketConn, b []byte, peer net.Addr, port4011 bool) {
+	m, err := dhcpv4.FromBytes(b)
+	if err != nil {
+		s.log.Debug("dhcp: malformed message", slog.String("peer", peer.String()), slog.String("error", err.Error()))
+		return
+	}
+	if m.OpCode != dhcpv4.OpcodeBootRequest {
+		return
+	}
+	r, d := s.decide.Decide4(m)
+	c := &r.Client
+	port := 67
+	if port4011 {
+		port = dhcpboot.PXEPort
+	}
+	attrs := []any{
+		slog.String("mode", s.mode),
+		slog.Int("port", port),
+		slog.String("mac", m.ClientHWAddr.String()),
+		slog.String("xid", m.TransactionID.String()),
+		slog.String("type", m.MessageType().String()),
+		slog.Int("arch", int(c.Arch)),
+		slog.String("arch_name", c.ArchName),
+		slog.String("firmware", string(c.Firmware)),
+		slog.String("transport", string(c.Transport)),
+		slog.String("vendor_class", c.VendorClass.Raw),
+		slog.String("user_class", strings.Join(c.UserClasses, ",")),
+		slog.Bool("ipxe", c.IPXE),
+	}
+	if c.UUID != "" {
+		attrs = append(attrs, slog.String("uuid", c.UUID))
+	}
+	rule := ""
+	if d.Rule != nil {
+		rule = d.Rule.Name
+	}
+	attrs = append(attrs, slog.String("rule", rule), slog.String("why", d.Why))
+
+	resp, err := s.answer(m, port4011)
+	if err != nil || resp == nil {
+		reason := "no answer"
+		if err != nil {
+			reason = err.Error()
+		}
+		s.log.Info("dhcp", append(attrs, slog.String("reply", "none"), slog.String("reason", reason))...)
+		return
+	}
+	dst := peer
+	if !port4011 {
+		dst = dhcpboot.ReplyAddr(m, resp)
+	}
+	attrs = append(attrs,
+		slog.String("reply", strings.TrimPrefix(resp.MessageType().String(), "DHCP")),
+		slog.String("yiaddr", resp.YourIPAddr.String()),
+		slog.String("siaddr", resp.ServerIPAddr.String()),
+		slog.String("bootfile", resp.BootFileNameOption()),
+		slog.String("to", dst.String()))
+	if _, err := conn.WriteTo(resp.ToBytes(), dst); err != nil {
+		s.log.Warn("dhcp", append(attrs, slog.String("error", err.Error()))...)
+		return
+	}
+	s.log.Info("dhcp", attrs...)
+}

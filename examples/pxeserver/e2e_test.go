@@ -1,0 +1,427 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pxekit/pxekit/internal/qemulab"
+	"github.com/stretchr/testify/require"
+)
+
+// mainEnv makes the test binary run pxeserver's main instead of the tests,
+// so that the end-to-end tests run the real command inside the lab
+// namespace without a separate build step.
+const mainEnv = "PXESERVER_RUN_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(mainEnv) == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// logLine is one JSON log line of pxeserver.
+type logLine map[string]any
+
+func (l logLine) str(k string) string {
+	switch v := l[k].(type) {
+	case string:
+		return v
+	case float64:
+		return fmt.Sprint(v)
+	case bool:
+		return fmt.Sprint(v)
+	}
+	return ""
+}
+
+func (l logLine) num(k string) float64 {
+	v, _ := l[k].(float64)
+	return v
+}
+
+func (l logLine) flag(k string) bool {
+	v, _ := l[k].(bool)
+	return v
+}
+
+// serverProc is pxeserver running inside a lab namespace, its JSON log
+// decoded as it arrives.
+type serverProc struct {
+	mu     sync.Mutex
+	lines  []logLine
+	raw    []string
+	notify chan struct{}
+	exited chan struct{}
+}
+
+func (s *serverProc) snapshot() []logLine {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]logLine(nil), s.lines...)
+}
+
+func (s *serverProc) changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.notify
+}
+
+func (s *serverProc) read(r io.Reader) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var l logLine
+		err := json.Unmarshal(sc.Bytes(), &l)
+		s.mu.Lock()
+		s.raw = append(s.raw, sc.Text())
+		if err == nil {
+			s.lines = append(s.lines, l)
+		}
+		close(s.notify)
+		s.notify = make(chan struct{})
+		s.mu.Unlock()
+	}
+}
+
+// startServer runs pxeserver with args inside lab's namespace and waits for
+// its "ready" line.
+func startServer(t *testing.T, lab *qemulab.Lab, args ...string) *serverProc {
+	t.Helper()
+	// PXESERVER_BIN names a built pxeserver (make demo builds one); by
+	// default the test binary runs pxeserver's main itself.
+	exe := os.Getenv("PXESERVER_BIN")
+	if exe == "" {
+		var err error
+		exe, err = os.Executable()
+		require.NoError(t, err)
+	}
+	s := &serverProc{notify: make(chan struct{}), exited: make(chan struct{})}
+	cmd := lab.NS.Command(context.Background(), exe, append([]string{"-log-json"}, args...)...)
+	cmd.Env = append(os.Environ(), mainEnv+"=1")
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
+	lab.NS.Track(cmd)
+	require.NoError(t, cmd.Start())
+	go func() {
+		s.read(out)
+		_ = cmd.Wait()
+		close(s.exited)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-s.exited:
+		case <-time.After(5 * time.Second):
+		}
+		if t.Failed() {
+			s.mu.Lock()
+			t.Logf("pxeserver log:\n%s\nstderr:\n%s", strings.Join(s.raw, "\n"), stderr.String())
+			s.mu.Unlock()
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for {
+		for _, l := range s.snapshot() {
+			if l.str("msg") == "ready" {
+				return s
+			}
+		}
+		select {
+		case <-s.exited:
+			t.Fatalf("pxeserver exited before it was ready: %s", stderr.String())
+		case <-ctx.Done():
+			t.Fatalf("pxeserver not ready after 20 s: %s", stderr.String())
+		case <-s.changed():
+		}
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// milestone is one thing the server must see a booting machine do, in order.
+type milestone struct {
+	name  string
+	match func(st *bootState, l logLine) bool
+}
+
+// bootState follows one machine through the server's log: the addresses the
+// server leased it identify its TFTP and HTTP requests.
+type bootState struct {
+	mac string
+	ips map[string]bool
+}
+
+func (st *bootState) fromClient(l logLine) bool {
+	remote := l.str("remote")
+	if i := strings.LastIndexByte(remote, ':'); i > 0 {
+		remote = remote[:i]
+	}
+	return st.ips[remote]
+}
+
+// track records the address of every DHCP reply to the machine.
+func (st *bootState) track(l logLine) {
+	if l.str("msg") == "dhcp" && l.str("mac") == st.mac && l.str("yiaddr") != "" && l.str("yiaddr") != "0.0.0.0" {
+		st.ips[l.str("yiaddr")] = true
+	}
+}
+
+func dhcpAck(arch int, ipxe bool, bootfile string) func(*bootState, logLine) bool {
+	return func(st *bootState, l logLine) bool {
+		return l.str("msg") == "dhcp" && l.str("mac") == st.mac && l.str("reply") == "ACK" &&
+			int(l.num("arch")) == arch && l.flag("ipxe") == ipxe && strings.Contains(l.str("bootfile"), bootfile)
+	}
+}
+
+func httpGet(path, kind string, q map[string]string) func(*bootState, logLine) bool {
+	return func(st *bootState, l logLine) bool {
+		if l.str("msg") != "http" || l.str("method") != "GET" || l.num("status") != 200 || !st.fromClient(l) {
+			return false
+		}
+		if !strings.HasPrefix(l.str("path"), path) || l.str("kind") != kind {
+			return false
+		}
+		for k, v := range q {
+			if l.str(k) != v {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+func tftpDone(file, outcome string, blksize, windowsize int) func(*bootState, logLine) bool {
+	return func(st *bootState, l logLine) bool {
+		return l.str("msg") == "tftp" && l.str("file") == file && l.str("outcome") == outcome && st.fromClient(l) &&
+			(blksize == 0 || int(l.num("blksize")) == blksize) &&
+			(windowsize == 0 || int(l.num("windowsize")) == windowsize)
+	}
+}
+
+// check walks the milestones in log order and returns how many were reached.
+func check(st *bootState, lines []logLine, ms []milestone) (int, []int) {
+	st.ips = map[string]bool{}
+	reached, at := 0, make([]int, len(ms))
+	for i, l := range lines {
+		st.track(l)
+		if reached < len(ms) && ms[reached].match(st, l) {
+			at[reached] = i
+			reached++
+		}
+	}
+	return reached, at
+}
+
+// scenarioSpec is what one scenario must show: server milestones and the
+// console marker's words after the MAC.
+type scenarioSpec struct {
+	milestones []milestone
+	console    []string
+}
+
+func specs(mac, uuid string, sizes map[string]int64) map[qemulab.Scenario]scenarioSpec {
+	bios := map[string]string{"mac": mac, "buildarch": "i386", "platform": "pcbios", "uuid": uuid}
+	efi := map[string]string{"mac": mac, "buildarch": "x86_64", "platform": "efi", "uuid": uuid}
+	return map[qemulab.Scenario]scenarioSpec{
+		qemulab.BIOSiPXE: {
+			milestones: []milestone{
+				{"DHCP: iPXE ROM (arch 0, iPXE) is given the script URL", dhcpAck(0, true, "/boot.ipxe")},
+				{"HTTP: GET /boot.ipxe", httpGet("/boot.ipxe", "script", nil)},
+				{"HTTP: per-machine URL with MAC, i386, pcbios, UUID", httpGet("/machine/", "machine", bios)},
+			},
+			console: []string{"i386", "pcbios"},
+		},
+		qemulab.BIOSUndionly: {
+			milestones: []milestone{
+				{"DHCP: iPXE ROM is given the script URL", dhcpAck(0, true, "/boot.ipxe")},
+				{"HTTP: GET /boot.ipxe (ROM)", httpGet("/boot.ipxe", "script", nil)},
+				{"HTTP: per-machine script (ROM) chains undionly.kpxe", httpGet("/machine/", "machine", bios)},
+				{"TFTP: undionly.kpxe sent whole", func(st *bootState, l logLine) bool {
+					return tftpDone("undionly.kpxe", "ok", 0, 0)(st, l) && int64(l.num("bytes")) == sizes["undionly.kpxe"]
+				}},
+				{"DHCP: iPXE from undionly is given the script URL", dhcpAck(0, true, "/boot.ipxe")},
+				{"HTTP: GET /boot.ipxe (undionly)", httpGet("/boot.ipxe", "script", nil)},
+				{"HTTP: per-machine URL with chip=undionly", func(st *bootState, l logLine) bool {
+					return httpGet("/machine/", "machine", bios)(st, l) && strings.Contains(l.str("query"), "chip=undionly")
+				}},
+			},
+			console: []string{"i386", "pcbios", "undionly"},
+		},
+		qemulab.UEFIPXE: {
+			milestones: []milestone{
+				{"DHCP: OVMF PXE (arch 7, not iPXE) is given ipxe.efi", dhcpAck(7, false, "ipxe.efi")},
+				{"TFTP: tsize probe ended by the client (ERROR 8)", tftpDone("ipxe.efi", "size-probe", 0, 0)},
+				{"TFTP: ipxe.efi sent whole with blksize 1468, windowsize 4", func(st *bootState, l logLine) bool {
+					return tftpDone("ipxe.efi", "ok", 1468, 4)(st, l) && int64(l.num("bytes")) == sizes["ipxe.efi"]
+				}},
+				{"DHCP: iPXE (arch 7) is given the script URL", dhcpAck(7, true, "/boot.ipxe")},
+				{"HTTP: GET /boot.ipxe", httpGet("/boot.ipxe", "script", nil)},
+				{"HTTP: per-machine URL with MAC, x86_64, efi, UUID", httpGet("/machine/", "machine", efi)},
+			},
+			console: []string{"x86_64", "efi"},
+		},
+		qemulab.UEFIHTTP: {
+			milestones: []milestone{
+				{"DHCP: OVMF HTTP boot (arch 16) is given the URL of ipxe.efi", dhcpAck(16, false, ":8080/ipxe.efi")},
+				{"HTTP: GET /ipxe.efi by UefiHttpBoot, whole file", func(st *bootState, l logLine) bool {
+					return httpGet("/ipxe.efi", "file", nil)(st, l) && strings.HasPrefix(l.str("user_agent"), "UefiHttpBoot") &&
+						int64(l.num("bytes")) == sizes["ipxe.efi"]
+				}},
+				{"DHCP: iPXE (arch 7) is given the script URL", dhcpAck(7, true, "/boot.ipxe")},
+				{"HTTP: GET /boot.ipxe", httpGet("/boot.ipxe", "script", nil)},
+				{"HTTP: per-machine URL with MAC, x86_64, efi, UUID", httpGet("/machine/", "machine", efi)},
+			},
+			console: []string{"x86_64", "efi"},
+		},
+	}
+}
+
+// a2Script is the per-machine script of scenario A2's machine: the iPXE ROM
+// chain-loads undionly.kpxe over TFTP, and iPXE running from it boots on.
+const a2Script = `#!ipxe
+iseq ${net0/chip} undionly || chain tftp://${next-server}/undionly.kpxe
+echo PXEKIT-BOOTED ${net0/mac} ${buildarch} ${platform} ${net0/chip}
+exit
+`
+
+// labFiles fills a boot root with Debian's iPXE builds and A2's machine
+// script and returns the file sizes.
+func labFiles(t *testing.T, fw qemulab.Firmware, dir string) map[string]int64 {
+	t.Helper()
+	require.NoError(t, fw.CopyBootFiles(dir))
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "machines"), 0o755))
+	a2 := strings.ReplaceAll(qemulab.BIOSUndionly.DefaultMAC().String(), ":", "-")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "machines", a2+".ipxe"), []byte(a2Script), 0o644))
+	sizes := map[string]int64{}
+	for _, f := range []string{"undionly.kpxe", "ipxe.efi"} {
+		fi, err := os.Stat(filepath.Join(dir, f))
+		require.NoError(t, err)
+		sizes[f] = fi.Size()
+	}
+	return sizes
+}
+
+// bootAndCheck boots one scenario and waits (at most limit) for the console
+// marker and every server milestone, logging each milestone as it is seen.
+func bootAndCheck(t *testing.T, lab *qemulab.Lab, srv *serverProc, sc qemulab.Scenario, sizes map[string]int64, limit time.Duration) {
+	t.Helper()
+	start := len(srv.snapshot())
+	m := lab.Boot(t, sc, qemulab.Options{})
+	mac := m.MAC.String()
+	spec := specs(mac, qemulab.DefaultUUID, sizes)[sc]
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+
+	type consoleResult struct {
+		line string
+		err  error
+	}
+	cons := make(chan consoleResult, 1)
+	go func() {
+		l, err := m.WaitConsole(ctx, "PXEKIT-BOOTED "+mac)
+		cons <- consoleResult{l, err}
+	}()
+	st := &bootState{mac: mac}
+	logged := 0
+	var console *consoleResult
+	for {
+		lines := srv.snapshot()[start:]
+		reached, at := check(st, lines, spec.milestones)
+		for ; logged < reached; logged++ {
+			t.Logf("  [ok] %-60s (%s)", spec.milestones[logged].name, summary(lines[at[logged]]))
+		}
+		if reached == len(spec.milestones) && console != nil {
+			break
+		}
+		select {
+		case r := <-cons:
+			console = &r
+			require.NoError(t, r.err, "console")
+			t.Logf("  [ok] console: %q after %s", r.line, time.Since(m.Started).Round(100*time.Millisecond))
+		case <-srv.changed():
+		case <-srv.exited:
+			t.Fatal("pxeserver exited")
+		case <-ctx.Done():
+			for i := reached; i < len(spec.milestones); i++ {
+				t.Errorf("  [missing] %s", spec.milestones[i].name)
+			}
+			if console == nil {
+				t.Errorf("  [missing] console line PXEKIT-BOOTED %s", mac)
+			}
+			t.FailNow()
+		}
+	}
+	words := strings.Fields(console.line)
+	require.GreaterOrEqual(t, len(words), 2+len(spec.console), console.line)
+	require.Equal(t, spec.console, words[2:2+len(spec.console)], "console marker: %q", console.line)
+}
+
+// summary renders a log line's interesting fields for the test log.
+func summary(l logLine) string {
+	var parts []string
+	for _, k := range []string{"msg", "reply", "rule", "arch", "ipxe", "bootfile", "file", "outcome", "blksize", "windowsize", "bytes", "method", "path", "user_agent"} {
+		if v := l.str(k); v != "" {
+			parts = append(parts, k+"="+v)
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// TestFirmwareBoot boots the four scenarios one after another against
+// pxeserver in lab DHCP mode.
+func TestFirmwareBoot(t *testing.T) {
+	fw := qemulab.Require(t)
+	lab := qemulab.NewLab(t, fw)
+	lab.AdvertiseIPv6(t)
+	root := filepath.Join(lab.Dir, "boot")
+	sizes := labFiles(t, fw, root)
+	srv := startServer(t, lab, "-iface", lab.Bridge, "-addr", lab.ServerIP.String(), "-dhcp", "lab", "-tftp-root", root)
+	var table []string
+	for _, sc := range qemulab.Scenarios() {
+		start := time.Now()
+		ran := false
+		ok := t.Run(string(sc), func(t *testing.T) {
+			ran = true
+			t.Logf("%s (MAC %s)", sc.Describe(), sc.DefaultMAC())
+			bootAndCheck(t, lab, srv, sc, sizes, 120*time.Second)
+		})
+		if !ran {
+			continue
+		}
+		result := "BOOTED"
+		if !ok {
+			result = "FAILED"
+		}
+		table = append(table, fmt.Sprintf("  %-3s %-7s %6.1fs  %s", sc, result, time.Since(start).Seconds(), sc.Describe()))
+	}
+	t.Logf("summary:\n  %-3s %-7s %7s  %s\n%s", "", "result", "time", "path", strings.Join(table, "\n"))
+}

@@ -1,0 +1,157 @@
+// Command pxeserver is a network boot server made of pxekit's packages: DHCP
+// (dhcpboot, lab or proxy mode), TFTP (tftpserve), HTTP, and iPXE scripts
+// (ipxescript). It boots BIOS PXE, UEFI PXE and UEFI HTTP boot machines into
+// iPXE and hands iPXE a script, which breaks the iPXE chainload loop.
+//
+//	sudo pxeserver -iface br0 -addr 10.77.0.1 -dhcp lab -tftp-root /srv/ipxe
+//
+// It logs one line per DHCP decision, TFTP transfer and HTTP request (JSON
+// with -log-json). `make demo` boots real firmware under QEMU against it.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+)
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main without os.Exit: it returns the exit status (0 after a clean
+// shutdown on SIGINT/SIGTERM, 1 when serving fails, 2 for bad flags).
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, err := parseConfig(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "pxeserver: %v\n", err)
+		return 2
+	}
+	if err := preflight(cfg); err != nil {
+		fmt.Fprintf(stderr, "pxeserver: %v\n", err)
+		return 1
+	}
+	var h slog.Handler
+	if cfg.LogJSON {
+		h = slog.NewJSONHandler(stdout, nil)
+	} else {
+		h = slog.NewTextHandler(stdout, nil)
+	}
+	log := slog.New(h)
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, cfg, log); err != nil {
+		log.Error("stopped", slog.String("error", err.Error()))
+		fmt.Fprintf(stderr, "pxeserver: %v\n", err)
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}
+
+// service is one of the servers pxeserver runs.
+type service struct {
+	name     string
+	serve    func() error                    // blocks until shut down
+	shutdown func(ctx context.Context) error // makes serve return
+}
+
+// serve starts every service, logs "ready" and runs until ctx ends or one
+// service fails; then it shuts all of them down.
+func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
+	sc, err := newScripts(cfg)
+	if err != nil {
+		return err
+	}
+	var services []service
+	defer func() {
+		// services not started yet still hold sockets
+		for _, s := range services {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = s.shutdown(sctx)
+			cancel()
+		}
+	}()
+
+	web, err := newWebServer(cfg, log, sc)
+	if err != nil {
+		return fmt.Errorf("http root: %w", err)
+	}
+	defer web.Close()
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("http: %w", err)
+	}
+	hs := &http.Server{
+		Handler:           web,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	services = append(services, service{
+		name:     "http",
+		serve:    func() error { return hs.Serve(ln) },
+		shutdown: hs.Shutdown,
+	})
+
+	if cfg.TFTPRoot != "" {
+		s, err := newTFTP(cfg, log)
+		if err != nil {
+			return fmt.Errorf("tftp: %w", err)
+		}
+		services = append(services, s)
+	}
+	if cfg.DHCP != "off" {
+		s, err := newDHCP(cfg, log)
+		if err != nil {
+			return fmt.Errorf("dhcp: %w", err)
+		}
+		services = append(services, s)
+	}
+
+	errc := make(chan error, len(services))
+	var wg sync.WaitGroup
+	for _, s := range services {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.serve(); err != nil && ctx.Err() == nil {
+				errc <- fmt.Errorf("%s: %w", s.name, err)
+			}
+		}()
+	}
+	log.Info("ready",
+		slog.String("iface", cfg.Iface), slog.String("addr", cfg.Addr.String()),
+		slog.String("dhcp", cfg.DHCP), slog.String("tftp_root", cfg.TFTPRoot),
+		slog.String("http", cfg.HTTPBase()), slog.String("http_root", cfg.HTTPRoot),
+		slog.String("script", sc.bootURL()))
+	var first error
+	select {
+	case <-ctx.Done():
+	case first = <-errc:
+	}
+	all := services
+	services = nil
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, s := range all {
+		if err := s.shutdown(sctx); err != nil && first == nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Warn("shutdown", slog.String("service", s.name), slog.String("error", err.Error()))
+		}
+	}
+	wg.Wait()
+	return first
+}
