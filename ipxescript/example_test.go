@@ -9,7 +9,7 @@ import (
 )
 
 func ExampleFormat() {
-	src := "#!ipxe\r\n  :retry   dhcp||goto retry   \r\n\r\n\r\nchain   http://${next-server}/boot.ipxe  # next\r\n"
+	src := "#!ipxe\r\n  :retry   dhcp  ||  goto retry   \r\n\r\n\r\nchain   http://${next-server}/boot.ipxe  # next\r\n"
 	out, err := ipxescript.Format([]byte(src), "boot.ipxe")
 	if err != nil {
 		fmt.Println(err)
@@ -18,7 +18,7 @@ func ExampleFormat() {
 	fmt.Print(string(out))
 	// Output:
 	// #!ipxe
-	// :retry dhcp||goto retry
+	// :retry dhcp || goto retry
 	//
 	// chain http://${next-server}/boot.ipxe # next
 }

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const messy = "#!ipxe\r\n  :retry   dhcp  ||  goto retry   \r\n\r\n\r\nchain   http://${next-server}/boot.ipxe  # next\r\n"
+const tidy = "#!ipxe\n:retry dhcp || goto retry\n\nchain http://${next-server}/boot.ipxe # next\n"
+
+func runCmd(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(args, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func writeFile(t *testing.T, dir, name, content string, mode os.FileMode) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestStdin(t *testing.T) {
+	code, out, errs := runCmd(t, messy)
+	if code != 0 || out != tidy || errs != "" {
+		t.Errorf("code %d out %q err %q", code, out, errs)
+	}
+	code, out, _ = runCmd(t, messy, "-indent", "0")
+	if code != 0 || out != tidy {
+		t.Errorf("indent 0: %d %q", code, out)
+	}
+	if code, _, errs := runCmd(t, messy, "-w"); code != 2 || !strings.Contains(errs, "standard input") {
+		t.Errorf("-w on stdin: %d %q", code, errs)
+	}
+}
+
+func TestParseErrorExit2(t *testing.T) {
+	dir := t.TempDir()
+	bad := writeFile(t, dir, "bad.ipxe", "#!ipxe\necho a \\\n", 0o644)
+	code, out, errs := runCmd(t, "", "-w", bad)
+	if code != 2 || out != "" || !strings.Contains(errs, bad+":2:8:") {
+		t.Errorf("code %d out %q err %q", code, out, errs)
+	}
+	if b, _ := os.ReadFile(bad); string(b) != "#!ipxe\necho a \\\n" {
+		t.Errorf("file with a parse error was changed: %q", b)
+	}
+	if code, _, errs := runCmd(t, "", filepath.Join(dir, "missing.ipxe")); code != 2 || errs == "" {
+		t.Errorf("missing file: %d %q", code, errs)
+	}
+}
+
+func TestListAndWrite(t *testing.T) {
+	dir := t.TempDir()
+	a := writeFile(t, dir, "a.ipxe", messy, 0o640)
+	b := writeFile(t, dir, "b.ipxe", tidy, 0o644)
+	sub := filepath.Join(dir, "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c := writeFile(t, sub, "c.ipxe", "echo  x\n", 0o644)
+	writeFile(t, sub, "notes.txt", "echo  x\n", 0o644) // not .ipxe: ignored in a directory walk
+
+	code, out, errs := runCmd(t, "", "-l", dir)
+	if code != 0 || out != a+"\n"+c+"\n" || errs != "" {
+		t.Errorf("-l: %d %q %q", code, out, errs)
+	}
+	code, out, _ = runCmd(t, "", "-l", b)
+	if code != 0 || out != "" {
+		t.Errorf("-l on tidy file: %d %q", code, out)
+	}
+	code, out, errs = runCmd(t, "", "-w", a, b)
+	if code != 0 || out != "" || errs != "" {
+		t.Errorf("-w: %d %q %q", code, out, errs)
+	}
+	got, _ := os.ReadFile(a)
+	if string(got) != tidy {
+		t.Errorf("-w wrote %q", got)
+	}
+	if fi, _ := os.Stat(a); fi.Mode().Perm() != 0o640 {
+		t.Errorf("-w changed the mode to %v", fi.Mode())
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, ".*ipxefmt*"))
+	if len(left) != 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+}
+
+func TestDiffAppliesWithPatch(t *testing.T) {
+	dir := t.TempDir()
+	a := writeFile(t, dir, "a.ipxe", messy+"echo end", 0o644)
+	code, out, _ := runCmd(t, "", "-d", a)
+	if code != 0 || !strings.HasPrefix(out, "--- "+a+".orig\n+++ "+a+"\n@@ ") {
+		t.Fatalf("-d: %d %q", code, out)
+	}
+	if _, err := exec.LookPath("patch"); err != nil {
+		t.Skip("patch(1) not installed")
+	}
+	cmd := exec.Command("patch", "-s", a)
+	cmd.Stdin = strings.NewReader(out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("patch: %v %s", err, b)
+	}
+	got, _ := os.ReadFile(a)
+	if string(got) != tidy+"echo end\n" {
+		t.Errorf("patched file %q", got)
+	}
+}
+
+func TestLint(t *testing.T) {
+	dir := t.TempDir()
+	a := writeFile(t, dir, "a.ipxe", "echo  hi\nchian http://x\n", 0o644)
+	code, out, _ := runCmd(t, "", "-lint", a)
+	want := a + ":1:1: missing-header: "
+	if code != 1 || !strings.HasPrefix(out, want) || !strings.Contains(out, a+":2:1: unknown-command: ") {
+		t.Errorf("-lint: %d %q", code, out)
+	}
+	code, out, _ = runCmd(t, tidy, "-lint")
+	if code != 0 || out != "" {
+		t.Errorf("-lint clean stdin: %d %q", code, out)
+	}
+	code, out, _ = runCmd(t, "", "-lint", "-l", a)
+	if code != 1 || !strings.HasSuffix(out, a+"\n") {
+		t.Errorf("-lint -l: %d %q", code, out)
+	}
+}
+
+// Every corpus file formats; -l then lists nothing after -w.
+func TestCorpusRewrite(t *testing.T) {
+	src := filepath.Join("..", "..", "..", "shared", "corpus", "ipxe")
+	if d := os.Getenv("PXEKIT_SHARED"); d != "" {
+		src = filepath.Join(d, "corpus", "ipxe")
+	}
+	names, _ := filepath.Glob(filepath.Join(src, "*.ipxe"))
+	if len(names) == 0 {
+		t.Skip("corpus not found (set PXEKIT_SHARED)")
+	}
+	dir := t.TempDir()
+	for _, n := range names {
+		b, err := os.ReadFile(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, dir, filepath.Base(n), string(b), 0o644)
+	}
+	if code, _, errs := runCmd(t, "", "-w", dir); code != 0 {
+		t.Fatalf("-w corpus: %d %s", code, errs)
+	}
+	if code, out, _ := runCmd(t, "", "-l", dir); code != 0 || out != "" {
+		t.Errorf("after -w, -l lists %q", out)
+	}
+}
