@@ -152,7 +152,9 @@ type Client struct {
 	// Archs are all the architecture codes the client offered, in order.
 	Archs []Arch
 	// Arch is the chosen architecture: the first code offered, else the one
-	// in the vendor class. HasArch is false when the message carries neither.
+	// in the vendor class; for HTTP requests, a numeric arch value or the
+	// code iPXE sends for ${platform}/${buildarch}. HasArch is false when
+	// the message tells none.
 	Arch    Arch
 	HasArch bool
 	// ArchName is the IANA name of Arch, or "unknown".
