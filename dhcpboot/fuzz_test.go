@@ -37,6 +37,8 @@ func FuzzRequestPath(f *testing.F) {
 	clock := &fakeClock{time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	lab := &LabServer{Policy: policy, ServerIP: netip.MustParseAddr("10.99.0.1"), Subnet: netip.MustParsePrefix("10.99.0.0/24"),
 		RangeStart: netip.MustParseAddr("10.99.0.100"), RangeEnd: netip.MustParseAddr("10.99.0.200"), Now: clock.Now}
+	lab6 := &LabServer6{Policy: policy, ServerIP: netip.MustParseAddr("fd00::1"), RangeStart: netip.MustParseAddr("fd00::100"),
+		RangeEnd: netip.MustParseAddr("fd00::1ff"), Now: clock.Now}
 	check4 := func(t *testing.T, m *dhcpv4.DHCPv4) {
 		if m == nil {
 			return
@@ -55,6 +57,11 @@ func FuzzRequestPath(f *testing.F) {
 			if err == nil {
 				if _, err := dhcpv6.FromBytes(resp.ToBytes()); err != nil {
 					t.Fatalf("DHCPv6 reply does not decode: %v", err)
+				}
+			}
+			if resp, err := lab6.Respond(m); err == nil {
+				if _, err := dhcpv6.FromBytes(resp.ToBytes()); err != nil {
+					t.Fatalf("lab DHCPv6 reply does not decode: %v", err)
 				}
 			}
 			if in, err := m.GetInnerMessage(); err == nil {
