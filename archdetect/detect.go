@@ -289,10 +289,12 @@ var platformFirmware = map[string]Firmware{
 //
 // Values still missing are looked for in the path segments: a segment that
 // is exactly a known buildarch or platform, a MAC or a UUID. The User-Agent
-// "iPXE/x.y.z" (or "gPXE/") marks iPXE and gives its version; "UefiHttpBoot/"
-// marks UEFI firmware. A value left unexpanded ("${...}") is reported in
+// "iPXE/x.y.z" (or "gPXE/") marks iPXE and gives its version, as do platform
+// or buildarch query values (unless the User-Agent is "UefiHttpBoot/", which
+// marks UEFI firmware). A value left unexpanded ("${...}") is reported in
 // Problems and ignored. Archs stays empty: an HTTP request offers no codes;
-// Arch is derived from platform and buildarch when both are known.
+// for iPXE, Arch is the code its build sends, derived from platform and
+// buildarch when both are known.
 func FromHTTP(r *http.Request) Client {
 	c := newClient(SourceHTTP)
 	if r == nil {
@@ -350,6 +352,10 @@ func FromHTTP(r *http.Request) Client {
 	if v := get("version"); v != "" {
 		c.IPXEInfo.Version, c.IPXEInfo.HasVersion = parseVersion(v)
 	}
+	// Only iPXE expands ${platform} and ${buildarch}: query values with those
+	// names mark iPXE, unless the User-Agent says otherwise. Path segments
+	// are weaker evidence (a server may lay files out by arch for any client).
+	settingsInQuery := platform != "" || buildarch != ""
 	// Path segments fill what the query did not give.
 	if r.URL != nil {
 		for _, seg := range strings.Split(r.URL.Path, "/") {
@@ -392,10 +398,12 @@ func FromHTTP(r *http.Request) Client {
 		if !c.IPXEInfo.HasVersion {
 			c.IPXEInfo.Version, c.IPXEInfo.HasVersion = parseVersion(ua[5:])
 		}
-	case platform != "" || buildarch != "":
-		c.IPXE = true // only iPXE expands ${platform} and ${buildarch}
+	case settingsInQuery && !strings.HasPrefix(ua, "UefiHttpBoot/"):
+		c.IPXE = true
 	}
-	if !c.HasArch {
+	// The code that iPXE build sends in option 93; other clients fetching a
+	// file laid out by platform and arch get no code (only firmware and CPU).
+	if !c.HasArch && c.IPXE {
 		if a, ok := httpArchs[[2]string{platform, buildarch}]; ok {
 			c.Arch, c.HasArch = a, true
 		}
