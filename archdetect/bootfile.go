@@ -3,14 +3,23 @@ package archdetect
 import "github.com/insomniacslk/dhcp/iana"
 
 // DefaultBootFiles is a starting table of which iPXE binary each architecture
-// boots first, named as the iPXE project builds them (bin/undionly.kpxe,
-// bin-x86_64-efi/ipxe.efi, bin-i386-efi/ipxe.efi saved as ipxe-i386.efi,
-// bin-arm64-efi/snp.efi, ...). HTTP-boot codes map to the same binary as
-// their TFTP twin: a server hands it out as a URL instead of a file name.
-// Code 9 maps like 7 (see the package docs on RFC 4578 errata 4624).
+// boots first. Names are iPXE's build targets; where two builds share a name
+// in iPXE's tree, the non-x86-64 one gets a suffix so that all fit in one
+// TFTP root:
+//
+//	bin/undionly.kpxe          undionly.kpxe     (BIOS, uses the ROM's UNDI)
+//	bin-x86_64-efi/ipxe.efi    ipxe.efi          (x86-64 UEFI; Debian ships it)
+//	bin-i386-efi/ipxe.efi      ipxe-i386.efi
+//	bin-arm64-efi/snp.efi      snp.efi
+//	bin-arm32-efi/snp.efi      snp-arm32.efi
+//	bin-riscv64-efi/snp.efi    snp-riscv64.efi   (riscv32, loong64 alike)
+//
+// HTTP-boot codes map to the same binary as their TFTP twin: a server hands
+// it out as a URL instead of a file name. Code 9 maps like 7 (see the
+// package docs on RFC 4578 errata 4624). Architectures iPXE does not build
+// for are absent.
 //
 // It is data, not policy: copy it with maps.Clone and change the copy.
-// Architectures iPXE does not build for are absent.
 var DefaultBootFiles = map[Arch]string{
 	iana.INTEL_X86PC:        "undionly.kpxe",
 	iana.INTEL_X86PC_HTTP:   "undionly.kpxe",
