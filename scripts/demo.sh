@@ -60,7 +60,7 @@ CI=1 PXESERVER_BIN="$WORK/pxeserver" \
 	sed -u -E \
 		-e 's/^=== RUN   TestFirmwareBoot\/(.*)$/\n== Scenario \1/' \
 		-e '/^=== RUN   TestFirmwareBoot$/d' \
-		-e '/^=== (PAUSE|CONT)/d' \
+		-e '/^=== (PAUSE|CONT|NAME)/d' \
 		-e 's/^ *[a-z0-9_]+\.go:[0-9]+: ?/   /' \
 		-e 's/^ *--- (PASS|FAIL): TestFirmwareBoot\/([A-Z0-9]+) \((.*)\)$/   => \2: \1 (\3)/' \
 		-e 's/^--- (PASS|FAIL): TestFirmwareBoot \((.*)\)$/\n== \1 (\2)/'

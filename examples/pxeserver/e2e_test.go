@@ -3,17 +3,23 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/pxekit/pxekit/internal/qemulab"
+	"github.com/pxekit/pxekit/ipxescript"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -424,4 +430,126 @@ func TestFirmwareBoot(t *testing.T) {
 		table = append(table, fmt.Sprintf("  %-3s %-7s %6.1fs  %s", sc, result, time.Since(start).Seconds(), sc.Describe()))
 	}
 	t.Logf("summary:\n  %-3s %-7s %7s  %s\n%s", "", "result", "time", "path", strings.Join(table, "\n"))
+}
+
+// hostile are values a script must pass through iPXE unchanged: iPXE's
+// word splitting, comments, operators, quotes, line ends, option parsing
+// and setting expansion all get a chance to break them.
+var hostile = []string{
+	"two words  and  double spaces",
+	"# not a comment",
+	"a || b && c",
+	"x ; y",
+	`"double" 'single' \backslash`,
+	"line one\nline two",
+	"-leading-dash",
+	"--",
+	"${unclosed",
+	"50% & a=b?c/d",
+	"ünïcödé",
+}
+
+// injectionScript makes iPXE set one setting per hostile value (the
+// builder quotes them) and send each back: one request per value with
+// ${name:uristring} (one value per query, so that characters this iPXE
+// leaves unescaped cannot split it), then one request with all of them as
+// ${name:hex}, which is unambiguous whatever the bytes.
+func injectionScript(t *testing.T, base string) []byte {
+	t.Helper()
+	b := ipxescript.NewBuilder()
+	hexParts := []ipxescript.Arg{ipxescript.Value(base + "/probe.txt?")}
+	for i, h := range hostile {
+		name := fmt.Sprintf("pk%d", i)
+		b.Cmd("set", ipxescript.Raw(name), ipxescript.Value(h))
+		b.Cmd("imgfetch", ipxescript.Concat(ipxescript.Value(base+"/probe.txt?u"+strconv.Itoa(i)+"="), ipxescript.Setting(name+":uristring")))
+		if i > 0 {
+			hexParts = append(hexParts, ipxescript.Raw("&"))
+		}
+		hexParts = append(hexParts, ipxescript.Raw("h"+strconv.Itoa(i)+"="), ipxescript.Setting(name+":hex"))
+	}
+	b.Cmd("imgfetch", ipxescript.Concat(hexParts...))
+	b.Cmd("echo", ipxescript.Raw(BootedMarker), ipxescript.Setting("net0/mac"), ipxescript.Raw("injection-probe-done"))
+	b.Cmd("exit")
+	s, err := b.Script()
+	require.NoError(t, err)
+	return s
+}
+
+// isASCII reports whether s has only 7-bit bytes.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// TestScriptInjectionSafety runs a builder-made script with hostile values
+// in the real iPXE (the BIOS option ROM) and checks that the server gets
+// every value back exactly.
+//
+// What Debian's iPXE (1.0.0+git-20190125) does with ${x:uristring}: it
+// escapes space, "#", "%", "?" and control bytes but not "&", "=", ";",
+// "|", quotes or "/", so a uristring is safe as a whole query or path
+// segment only when the server knows where it ends; and it prints bytes
+// >= 0x80 sign-extended ("%FFFFFFFFFFFFC3" for 0xC3). ${x:hex} is exact.
+func TestScriptInjectionSafety(t *testing.T) {
+	fw := qemulab.Require(t)
+	lab := qemulab.NewLab(t, fw)
+	lab.AdvertiseIPv6(t)
+	root := filepath.Join(lab.Dir, "boot")
+	labFiles(t, fw, root)
+	mac := net.HardwareAddr{0x52, 0x54, 0x00, 0x77, 0x00, 0x1a}
+	script := injectionScript(t, "http://"+lab.ServerIP.String()+":8080")
+	require.NoError(t, os.WriteFile(filepath.Join(root, machineFile(mac)), script, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "probe.txt"), []byte("ok\n"), 0o644))
+	srv := startServer(t, lab, "-iface", lab.Bridge, "-addr", lab.ServerIP.String(), "-dhcp", "lab", "-tftp-root", root)
+
+	m := lab.Boot(t, qemulab.BIOSiPXE, qemulab.Options{MAC: mac})
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	line, err := m.WaitConsole(ctx, BootedMarker+" "+mac.String())
+	if err != nil {
+		t.Fatalf("%v\nscript:\n%s", err, script)
+	}
+	require.Contains(t, line, "injection-probe-done")
+
+	st := &bootState{mac: mac.String(), ips: map[string]bool{}}
+	uri := map[string]string{}
+	var hexQuery string
+	for _, l := range srv.snapshot() {
+		st.track(l)
+		if l.str("msg") != "http" || l.str("path") != "/probe.txt" || !st.fromClient(l) {
+			continue
+		}
+		q := l.str("query")
+		if strings.HasPrefix(q, "h0=") {
+			hexQuery = q
+			continue
+		}
+		if k, v, ok := strings.Cut(q, "="); ok {
+			uri[k] = v
+		}
+	}
+	require.NotEmpty(t, hexQuery, "GET /probe.txt with the hex values")
+	q, err := url.ParseQuery(hexQuery)
+	require.NoError(t, err)
+	assert.Len(t, q, len(hostile), "no hex value split into extra parameters")
+	for i, h := range hostile {
+		hx := q.Get("h" + strconv.Itoa(i))
+		got, err := hex.DecodeString(strings.ReplaceAll(hx, ":", ""))
+		require.NoError(t, err, "h%d=%q", i, hx)
+		assert.Equal(t, h, string(got), "value %d through ${:hex}", i)
+
+		raw, ok := uri["u"+strconv.Itoa(i)]
+		if !assert.True(t, ok, "request for value %d through ${:uristring}", i) || !isASCII(h) {
+			continue // see above: this iPXE mangles bytes >= 0x80 in uristring
+		}
+		dec, err := url.PathUnescape(raw)
+		require.NoError(t, err, "u%d=%q", i, raw)
+		assert.Equal(t, h, dec, "value %d through ${:uristring} (sent as %q)", i, raw)
+		assert.NotContains(t, raw, " ", "spaces are escaped")
+		assert.NotContains(t, raw, "#", "# is escaped")
+	}
 }
