@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -17,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pxekit/pxekit/internal/netlab"
 	"github.com/pxekit/pxekit/internal/qemulab"
 	"github.com/pxekit/pxekit/ipxescript"
 	"github.com/stretchr/testify/assert"
@@ -184,9 +187,15 @@ type milestone struct {
 type bootState struct {
 	mac string
 	ips map[string]bool
+	// anyIP accepts requests from any address (proxy mode: the addresses
+	// come from another server; one machine boots at a time).
+	anyIP bool
 }
 
 func (st *bootState) fromClient(l logLine) bool {
+	if st.anyIP {
+		return true
+	}
 	remote := l.str("remote")
 	if i := strings.LastIndexByte(remote, ':'); i > 0 {
 		remote = remote[:i]
@@ -235,7 +244,9 @@ func tftpDone(file, outcome string, blksize, windowsize int) func(*bootState, lo
 
 // check walks the milestones in log order and returns how many were reached.
 func check(st *bootState, lines []logLine, ms []milestone) (int, []int) {
-	st.ips = map[string]bool{}
+	if st.ips == nil {
+		st.ips = map[string]bool{}
+	}
 	reached, at := 0, make([]int, len(ms))
 	for i, l := range lines {
 		st.track(l)
@@ -551,5 +562,153 @@ func TestScriptInjectionSafety(t *testing.T) {
 		assert.Equal(t, h, dec, "value %d through ${:uristring} (sent as %q)", i, raw)
 		assert.NotContains(t, raw, " ", "spaces are escaped")
 		assert.NotContains(t, raw, "#", "# is escaped")
+	}
+}
+
+// startSiteDHCP runs dnsmasq as the site's DHCP server (addresses only, no
+// boot data) in its own namespace, plugged into the lab bridge by a veth
+// pair, as another host on the same network would be.
+func startSiteDHCP(t *testing.T, lab *qemulab.Lab) {
+	t.Helper()
+	if _, err := exec.LookPath("dnsmasq"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("dnsmasq (package dnsmasq-base) is not installed (CI is set)")
+		}
+		t.Skip("skipping: dnsmasq (package dnsmasq-base) is not installed")
+	}
+	site := netlab.NewNS(t)
+	netlab.Veth(t, lab.NS, "site0", "", site, "eth0", "10.77.0.2/24")
+	lab.NS.Attach(t, "site0", lab.Bridge)
+	dir := t.TempDir()
+	conf := fmt.Sprintf(`port=0
+interface=eth0
+bind-interfaces
+except-interface=lo
+user=root
+group=root
+pid-file=%[1]s/dnsmasq.pid
+dhcp-leasefile=%[1]s/dnsmasq.leases
+log-dhcp
+dhcp-range=10.77.0.150,10.77.0.199,255.255.255.0,10m
+dhcp-authoritative
+no-ping
+`, dir)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "dnsmasq.conf"), []byte(conf), 0o644))
+	logf := &lockedBuffer{}
+	cmd := site.Command(context.Background(), "dnsmasq", "-k", "--log-facility=-", "--conf-file="+filepath.Join(dir, "dnsmasq.conf"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	site.Track(cmd)
+	require.NoError(t, cmd.Start())
+	go func() { _ = cmd.Wait() }()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("site dnsmasq log:\n%s", logf.String())
+		}
+	})
+}
+
+func proxyReply(port int, arch int, ipxe bool, bootfile string) func(*bootState, logLine) bool {
+	return func(st *bootState, l logLine) bool {
+		r := l.str("reply")
+		return l.str("msg") == "dhcp" && l.str("mac") == st.mac && (r == "OFFER" || r == "ACK") &&
+			int(l.num("port")) == port && int(l.num("arch")) == arch && l.flag("ipxe") == ipxe &&
+			strings.Contains(l.str("bootfile"), bootfile)
+	}
+}
+
+// fromSite reports whether an HTTP request came from an address the site's
+// DHCP server leases (10.77.0.150-199), not one of pxeserver's.
+func fromSite(l logLine) bool {
+	host, _, err := net.SplitHostPort(l.str("remote"))
+	if err != nil {
+		return false
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Is4() && a.As4()[3] >= 150 && a.As4()[3] <= 199 && strings.HasPrefix(host, "10.77.0.")
+}
+
+// TestFirmwareBootProxy boots UEFI PXE (B) and the BIOS iPXE ROM (A) with
+// dnsmasq giving the addresses and pxeserver -dhcp proxy the boot answer.
+func TestFirmwareBootProxy(t *testing.T) {
+	fw := qemulab.Require(t)
+	lab := qemulab.NewLab(t, fw)
+	lab.AdvertiseIPv6(t)
+	startSiteDHCP(t, lab)
+	root := filepath.Join(lab.Dir, "boot")
+	sizes := labFiles(t, fw, root)
+	srv := startServer(t, lab, "-iface", lab.Bridge, "-addr", lab.ServerIP.String(), "-dhcp", "proxy", "-tftp-root", root)
+	efi := func(mac string) map[string]string {
+		return map[string]string{"mac": mac, "buildarch": "x86_64", "platform": "efi", "uuid": qemulab.DefaultUUID}
+	}
+	bios := func(mac string) map[string]string {
+		return map[string]string{"mac": mac, "buildarch": "i386", "platform": "pcbios", "uuid": qemulab.DefaultUUID}
+	}
+	siteGet := func(path, kind string, q map[string]string) func(*bootState, logLine) bool {
+		return func(st *bootState, l logLine) bool { return fromSite(l) && httpGet(path, kind, q)(st, l) }
+	}
+	tests := []struct {
+		sc         qemulab.Scenario
+		milestones func(mac string) []milestone
+		console    []string
+	}{
+		{qemulab.UEFIPXE, func(mac string) []milestone {
+			return []milestone{
+				{"proxyDHCP: OVMF PXE (arch 7) gets a proxy offer on port 67", proxyReply(67, 7, false, "")},
+				{"proxyDHCP: its port 4011 request is answered with ipxe.efi", proxyReply(4011, 7, false, "ipxe.efi")},
+				{"TFTP: tsize probe ended by the client (ERROR 8)", tftpDone("ipxe.efi", "size-probe", 0, 0)},
+				{"TFTP: ipxe.efi sent whole with blksize 1468, windowsize 4", func(st *bootState, l logLine) bool {
+					return tftpDone("ipxe.efi", "ok", 1468, 4)(st, l) && int64(l.num("bytes")) == sizes["ipxe.efi"]
+				}},
+				{"proxyDHCP: iPXE is given the script URL", proxyReply(67, 7, true, "/boot.ipxe")},
+				{"HTTP: GET /boot.ipxe from a site-leased address", siteGet("/boot.ipxe", "script", nil)},
+				{"HTTP: per-machine URL with MAC, x86_64, efi, UUID", siteGet("/machine/", "machine", efi(mac))},
+			}
+		}, []string{"x86_64", "efi"}},
+		{qemulab.BIOSiPXE, func(mac string) []milestone {
+			return []milestone{
+				{"proxyDHCP: iPXE ROM (arch 0) is given the script URL", proxyReply(67, 0, true, "/boot.ipxe")},
+				{"HTTP: GET /boot.ipxe from a site-leased address", siteGet("/boot.ipxe", "script", nil)},
+				{"HTTP: per-machine URL with MAC, i386, pcbios, UUID", siteGet("/machine/", "machine", bios(mac))},
+			}
+		}, []string{"i386", "pcbios"}},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.sc), func(t *testing.T) {
+			start := len(srv.snapshot())
+			m := lab.Boot(t, tt.sc, qemulab.Options{})
+			mac := m.MAC.String()
+			ms := tt.milestones(mac)
+			ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+			defer cancel()
+			line, err := m.WaitConsole(ctx, BootedMarker+" "+mac)
+			require.NoError(t, err)
+			assert.Equal(t, tt.console, strings.Fields(line)[2:], line)
+			// The console line comes after the last request; give the log a moment.
+			var reached int
+			for {
+				st := &bootState{mac: mac, anyIP: true}
+				lines := srv.snapshot()[start:]
+				reached, _ = check(st, lines, ms)
+				if reached == len(ms) || ctx.Err() != nil {
+					for _, l := range lines {
+						if l.str("msg") == "dhcp" && l.str("yiaddr") != "" && l.str("yiaddr") != "0.0.0.0" {
+							t.Errorf("proxy mode gave an address: %s", summary(l))
+						}
+					}
+					break
+				}
+				select {
+				case <-srv.changed():
+				case <-ctx.Done():
+				}
+			}
+			for i, ms := range ms {
+				if i < reached {
+					t.Logf("  [ok] %s", ms.name)
+				} else {
+					t.Errorf("  [missing] %s", ms.name)
+				}
+			}
+		})
 	}
 }
