@@ -247,3 +247,49 @@ func TestCorpusLint(t *testing.T) {
 		t.Error("the corpus has misspelt commands (chian, isseq); lint found none")
 	}
 }
+
+// BenchmarkParsePrintCorpus measures parse + print throughput over the
+// whole corpus (bytes of input per second).
+func BenchmarkParsePrintCorpus(b *testing.B) {
+	files := loadCorpus(b)
+	total := 0
+	for _, cf := range files {
+		total += len(cf.src)
+	}
+	b.SetBytes(int64(total))
+	b.ReportAllocs()
+	var out bytes.Buffer
+	p := NewPrinter()
+	for b.Loop() {
+		for _, cf := range files {
+			f, err := Parse(cf.src, cf.name)
+			if err != nil {
+				b.Fatal(err)
+			}
+			out.Reset()
+			if err := p.Print(&out, f); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// BenchmarkLintCorpus measures Lint over the parsed corpus.
+func BenchmarkLintCorpus(b *testing.B) {
+	var parsed []*File
+	total := 0
+	for _, cf := range loadCorpus(b) {
+		f, err := Parse(cf.src, cf.name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		parsed = append(parsed, f)
+		total += len(cf.src)
+	}
+	b.SetBytes(int64(total))
+	for b.Loop() {
+		for _, f := range parsed {
+			Lint(f)
+		}
+	}
+}

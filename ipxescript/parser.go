@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 )
 
 // ParseError is a syntax error. iPXE accepts almost any text, so the only
@@ -69,7 +70,8 @@ type parser struct {
 	newlines     []int // offsets of '\n'
 	buf          []byte
 	segs         []segment
-	segCur       int // cursor in segs for contBetween
+	segCur       int    // cursor in segs for contBetween
+	str          string // the current logical line as a string
 }
 
 // isSpace is C isspace in the "C" locale, which iPXE uses.
@@ -168,6 +170,7 @@ func (p *parser) line(start int) *Line {
 		l.Truncated = p.lpos(i)
 		buf = buf[:i]
 	}
+	p.str = string(buf) // one allocation per line; tokens are substrings
 	i := 0
 	for i < len(buf) && isSpace(buf[i]) {
 		i++
@@ -179,7 +182,7 @@ func (p *parser) line(start int) *Line {
 		for i < len(buf) && !isSpace(buf[i]) {
 			i++
 		}
-		l.Label = &Label{Colon: p.lpos(colon), Name: string(buf[colon+1 : i])}
+		l.Label = &Label{Colon: p.lpos(colon), Name: p.str[colon+1 : i]}
 	}
 	var cur *Cmd
 	prevEnd := -1
@@ -206,7 +209,7 @@ func (p *parser) line(start int) *Line {
 				for end > ts && isSpace(buf[end-1]) {
 					end--
 				}
-				c := &Comment{Hash: p.lpos(ts), Text: string(buf[ts:end]), Cont: cont}
+				c := &Comment{Hash: p.lpos(ts), Text: p.str[ts:end], Cont: cont}
 				for _, sg := range p.segs[1:] {
 					if sg.logical > ts && sg.logical < end {
 						c.Breaks = append(c.Breaks, sg.logical-ts)
@@ -254,12 +257,24 @@ type frame struct {
 // iPXE's expand_settings: the first "}" that follows some "${" closes the
 // last "${" before it; a "${" that no "}" closes stays literal.
 func (p *parser) word(from, to int) *Word {
+	if !strings.Contains(p.str[from:to], "${") {
+		// Fast path: one literal; a single allocation for all three nodes.
+		n := &struct {
+			w     Word
+			l     Lit
+			parts [1]WordPart
+		}{}
+		n.l = Lit{ValuePos: p.lpos(from), Value: p.str[from:to]}
+		n.parts[0] = &n.l
+		n.w.Parts = n.parts[:]
+		return &n.w
+	}
 	stack := []frame{{dollar: -1}}
 	litStart := -1
 	flush := func(end int) {
 		if litStart >= 0 && end > litStart {
 			top := &stack[len(stack)-1]
-			top.parts = append(top.parts, &Lit{ValuePos: p.lpos(litStart), Value: string(p.buf[litStart:end])})
+			top.parts = append(top.parts, &Lit{ValuePos: p.lpos(litStart), Value: p.str[litStart:end]})
 		}
 		litStart = -1
 	}
