@@ -10,6 +10,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/pxekit/pxekit/dhcpboot"
 )
 
 // Config is everything pxeserver is told on its command line.
@@ -30,6 +32,14 @@ type Config struct {
 	BootBIOS, BootUEFIX64, BootUEFIIA32, BootARM64 string // iPXE builds per firmware
 
 	LogJSON bool
+
+	// From the config file only (-config).
+	ConfigFile   string
+	LeaseFile    string                 // lab mode lease file ("" = memory only)
+	Reservations []dhcpboot.Reservation // lab mode fixed addresses
+	Rules        []dhcpboot.Rule        // checked before the default rules
+	Machines     map[string][]byte      // per-MAC scripts by MAC (aa:bb:...)
+	TFTP         tftpTuning
 }
 
 // HTTPBase returns "http://host:port" for URLs handed to clients.
@@ -51,7 +61,7 @@ usage: pxeserver -iface IFACE -addr IP [-dhcp proxy|lab|off] [-pool FIRST-LAST]
                  [-netmask MASK] [-router IP] [-tftp-root DIR] [-http-addr ADDR:PORT]
                  [-http-root DIR] [-script FILE] [-bootfile-bios NAME]
                  [-bootfile-uefi-x64 NAME] [-bootfile-uefi-ia32 NAME]
-                 [-bootfile-arm64 NAME] [-log-json]
+                 [-bootfile-arm64 NAME] [-config FILE] [-log-json]
 
 Default policy (breaks the iPXE chainload loop):
   BIOS PXE (arch 0)          -> TFTP -bootfile-bios (undionly.kpxe)
@@ -62,6 +72,9 @@ Default policy (breaks the iPXE chainload loop):
 /machine/MAC?buildarch=..&platform=..&uuid=..; that serves
 HTTP-ROOT/machines/MAC.ipxe (MAC as aa-bb-cc-dd-ee-ff) when it exists, else
 a script that prints "PXEKIT-BOOTED mac buildarch platform" and exits.
+
+-config FILE reads YAML with the same settings plus per-MAC/arch/class rules,
+per-MAC scripts, lab reservations and TFTP caps; flags given win over it.
 
 Needs root (DHCP port 67, TFTP port 69). Flags:
 `
@@ -91,11 +104,31 @@ func parseConfig(args []string, stderr io.Writer) (*Config, error) {
 	fs.StringVar(&c.BootUEFIIA32, "bootfile-uefi-ia32", "ipxe-i386.efi", "boot file for 32-bit x86 UEFI clients")
 	fs.StringVar(&c.BootARM64, "bootfile-arm64", "snp.efi", "boot file for ARM64 UEFI clients")
 	fs.BoolVar(&c.LogJSON, "log-json", false, "log JSON lines instead of text")
+	fs.StringVar(&c.ConfigFile, "config", "", "YAML config file: flag settings plus rules, per-MAC scripts, reservations, TFTP caps (go doc ./examples/pxeserver); flags given override it")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q (flags only)", fs.Arg(0))
+	}
+	if c.ConfigFile != "" {
+		fc, err := loadConfigFile(c.ConfigFile)
+		if err != nil {
+			return nil, fmt.Errorf("-config: %w", err)
+		}
+		given := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+		for name, v := range fc.flagValues() {
+			if v == "" || given[name] {
+				continue
+			}
+			if err := fs.Set(name, v); err != nil {
+				return nil, fmt.Errorf("-config: %s: %w", name, err)
+			}
+		}
+		if err := fc.apply(c); err != nil {
+			return nil, fmt.Errorf("-config %s: %w", c.ConfigFile, err)
+		}
 	}
 	if c.Iface == "" {
 		return nil, errors.New("-iface is required: the interface to serve on")

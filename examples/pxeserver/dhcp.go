@@ -40,7 +40,7 @@ func bootPolicy(cfg *Config) (*dhcpboot.Policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("-bootfile-uefi-ia32: %w", err)
 	}
-	rules = append(rules,
+	rules = append(append(append([]dhcpboot.Rule(nil), cfg.Rules...), rules...),
 		dhcpboot.Rule{Name: "http-ia32", Match: dhcpboot.Match{Archs: []archdetect.Arch{iana.EFI_X86_HTTP}},
 			Action: dhcpboot.Action{BootFile: ia32HTTP}},
 		dhcpboot.Rule{Name: "uefi-ia32", Match: dhcpboot.Match{Archs: []archdetect.Arch{iana.EFI_IA32}},
@@ -89,6 +89,9 @@ func newDHCP(cfg *Config, log *slog.Logger) (service, error) {
 			RangeStart: cfg.Pool[0],
 			RangeEnd:   cfg.Pool[1],
 			Router:     cfg.Router,
+			// Reservations must lie in the subnet; LabServer checks.
+			Reservations: cfg.Reservations,
+			LeaseFile:    cfg.LeaseFile,
 		}
 		s.answer = func(m *dhcpv4.DHCPv4, _ bool) (*dhcpv4.DHCPv4, error) { return lab.Respond(m) }
 		c, err := dhcpboot.ListenUDP4(cfg.Iface, dhcpv4.ServerPort)

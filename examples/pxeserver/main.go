@@ -7,6 +7,37 @@
 //
 // It logs one line per DHCP decision, TFTP transfer and HTTP request (JSON
 // with -log-json). `make demo` boots real firmware under QEMU against it.
+//
+// HTTP paths: /boot.ipxe is -script or a built-in script (made with the
+// ipxescript builder) that chains /machine/MAC?buildarch=..&platform=..&uuid=..;
+// that serves the config file's script for the MAC, else
+// HTTP-ROOT/machines/aa-bb-cc-dd-ee-ff.ipxe, else a script that prints
+// "PXEKIT-BOOTED mac buildarch platform" and exits. Other paths are files
+// under -http-root (default -tftp-root).
+//
+// -config reads YAML: every flag by its name with "_" for "-" (tftp_root,
+// http_addr, ...; boot files under boot_files: bios, uefi_x64, uefi_ia32,
+// arm64), flags given on the command line winning, plus:
+//
+//	lease_file: /var/lib/pxeserver/leases       # lab mode
+//	reservations:                               # lab mode fixed addresses
+//	  - {mac: "52:54:00:12:34:56", ip: 10.77.0.50}
+//	rules:                                      # dhcpboot rules, before the defaults
+//	  - name: old-uefi-box                      # per MAC
+//	    match: {mac: ["52:54:00:12:34:56"], archs: [7]}
+//	    action: {boot_file: snponly.efi}
+//	  - name: arm-lab                           # per class
+//	    match: {user_class: [lab-arm]}
+//	    action: {boot_file: "http://{{server}}:8080/arm.ipxe"}
+//	machines:                                   # per-MAC scripts at /machine/MAC
+//	  - mac: "52:54:00:12:34:56"
+//	    script: |
+//	      #!ipxe
+//	      chain http://10.77.0.1:8080/installer.ipxe
+//	tftp: {max_block_size: 1468, max_window_size: 8, max_transfers: 64}
+//
+// Rules use dhcpboot's JSON field names (dhcpboot.ParsePolicy); unknown keys
+// are errors, so that a typo cannot silently change what machines boot.
 package main
 
 import (

@@ -65,9 +65,13 @@ func machineFile(mac net.HardwareAddr) string {
 	return "machines/" + strings.ReplaceAll(mac.String(), ":", "-") + ".ipxe"
 }
 
-// machine returns the per-machine script: machines/MAC.ipxe under the HTTP
-// root when it exists (it must parse), else the built-in one.
+// machine returns the per-machine script: the config file's script for
+// the MAC, else machines/MAC.ipxe under the HTTP root when it exists (it
+// must parse), else the built-in one.
 func (s *scripts) machine(root *os.Root, mac net.HardwareAddr) ([]byte, error) {
+	if b, ok := s.cfg.Machines[mac.String()]; ok {
+		return b, nil
+	}
 	if root != nil {
 		name := machineFile(mac)
 		b, err := root.ReadFile(name)

@@ -29,6 +29,10 @@ func newTFTP(cfg *Config, log *slog.Logger) (service, error) {
 	// transfer is reported (TransferInfo holds only what was granted).
 	var asked sync.Map // netip.AddrPort -> string
 	s := &tftpserve.Server{
+		MaxBlockSize:       cfg.TFTP.MaxBlockSize,
+		MaxWindowSize:      cfg.TFTP.MaxWindowSize,
+		MaxTransfers:       cfg.TFTP.MaxTransfers,
+		MaxClientTransfers: cfg.TFTP.MaxClientTransfers,
 		Handler: tftpserve.HandlerFunc(func(w tftpserve.ResponseWriter, r *tftpserve.Request) {
 			asked.Store(r.RemoteAddr, formatOptions(r.Options))
 			dir.ServeTFTP(w, r)

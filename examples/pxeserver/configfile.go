@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+
+	"github.com/pxekit/pxekit/dhcpboot"
+	"go.yaml.in/yaml/v3"
+)
+
+// fileConfig is the YAML config file (-config); see the package docs.
+// Unknown keys are errors.
+type fileConfig struct {
+	Iface     string `json:"iface"`
+	Addr      string `json:"addr"`
+	DHCP      string `json:"dhcp"`
+	Pool      string `json:"pool"`
+	Netmask   string `json:"netmask"`
+	Router    string `json:"router"`
+	TFTPRoot  string `json:"tftp_root"`
+	HTTPAddr  string `json:"http_addr"`
+	HTTPRoot  string `json:"http_root"`
+	Script    string `json:"script"`
+	LogJSON   *bool  `json:"log_json"`
+	BootFiles struct {
+		BIOS     string `json:"bios"`
+		UEFIX64  string `json:"uefi_x64"`
+		UEFIIA32 string `json:"uefi_ia32"`
+		ARM64    string `json:"arm64"`
+	} `json:"boot_files"`
+	LeaseFile    string `json:"lease_file"`
+	Reservations []struct {
+		MAC string `json:"mac"`
+		IP  string `json:"ip"`
+	} `json:"reservations"`
+	Rules    []dhcpboot.Rule `json:"rules"`
+	Machines []struct {
+		MAC    string `json:"mac"`
+		Script string `json:"script"`
+	} `json:"machines"`
+	TFTP tftpTuning `json:"tftp"`
+}
+
+// tftpTuning caps what TFTP clients may negotiate (0 = tftpserve's default).
+type tftpTuning struct {
+	MaxBlockSize       int `json:"max_block_size"`
+	MaxWindowSize      int `json:"max_window_size"`
+	MaxTransfers       int `json:"max_transfers"`
+	MaxClientTransfers int `json:"max_client_transfers"`
+}
+
+// maxConfigFile bounds the size of a config file.
+const maxConfigFile = 16 << 20
+
+// loadConfigFile reads a YAML config file. YAML is turned into JSON and
+// decoded with unknown fields refused, so that the rules read exactly as
+// dhcpboot's JSON policies do.
+func loadConfigFile(path string) (*fileConfig, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxConfigFile {
+		return nil, fmt.Errorf("%s: larger than 16 MiB", path)
+	}
+	var doc any
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if doc == nil {
+		return &fileConfig{}, nil
+	}
+	switch doc.(type) {
+	case map[string]any:
+	case map[any]any:
+		return nil, fmt.Errorf("%s: every key must be a string (setting names)", path)
+	default:
+		return nil, fmt.Errorf("%s: want a mapping of settings at the top", path)
+	}
+	j, err := json.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w (keys must be strings)", path, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(j))
+	dec.DisallowUnknownFields()
+	var fc fileConfig
+	if err := dec.Decode(&fc); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &fc, nil
+}
+
+// flagValues returns the file's values for flags, by flag name ("" = unset).
+func (fc *fileConfig) flagValues() map[string]string {
+	v := map[string]string{
+		"iface": fc.Iface, "addr": fc.Addr, "dhcp": fc.DHCP, "pool": fc.Pool,
+		"netmask": fc.Netmask, "router": fc.Router, "tftp-root": fc.TFTPRoot,
+		"http-addr": fc.HTTPAddr, "http-root": fc.HTTPRoot, "script": fc.Script,
+		"bootfile-bios": fc.BootFiles.BIOS, "bootfile-uefi-x64": fc.BootFiles.UEFIX64,
+		"bootfile-uefi-ia32": fc.BootFiles.UEFIIA32, "bootfile-arm64": fc.BootFiles.ARM64,
+	}
+	if fc.LogJSON != nil {
+		v["log-json"] = strconv.FormatBool(*fc.LogJSON)
+	}
+	return v
+}
+
+// apply copies what only the file can say into c and checks it.
+func (fc *fileConfig) apply(c *Config) error {
+	c.LeaseFile = fc.LeaseFile
+	c.TFTP = fc.TFTP
+	if fc.TFTP.MaxBlockSize != 0 && (fc.TFTP.MaxBlockSize < 8 || fc.TFTP.MaxBlockSize > 65464) {
+		return fmt.Errorf("tftp.max_block_size %d: want 8-65464", fc.TFTP.MaxBlockSize)
+	}
+	if fc.TFTP.MaxWindowSize < 0 || fc.TFTP.MaxWindowSize > 65535 || fc.TFTP.MaxTransfers < 0 || fc.TFTP.MaxClientTransfers < 0 {
+		return errors.New("tftp: limits must be positive (window size at most 65535)")
+	}
+	for i, r := range fc.Reservations {
+		mac, err := net.ParseMAC(r.MAC)
+		if err != nil {
+			return fmt.Errorf("reservations[%d]: mac %q: %w", i, r.MAC, err)
+		}
+		ip, err := netip.ParseAddr(r.IP)
+		if err != nil || !ip.Is4() {
+			return fmt.Errorf("reservations[%d]: ip %q: want an IPv4 address", i, r.IP)
+		}
+		c.Reservations = append(c.Reservations, dhcpboot.Reservation{MAC: mac, IP: ip})
+	}
+	c.Rules = fc.Rules
+	if len(c.Rules) > 0 {
+		// Names must be unique and rules valid; the full policy is checked again with the defaults.
+		if _, err := dhcpboot.NewPolicy(c.Rules...); err != nil {
+			return fmt.Errorf("rules: %w", err)
+		}
+	}
+	for i, m := range fc.Machines {
+		mac, err := net.ParseMAC(m.MAC)
+		if err != nil {
+			return fmt.Errorf("machines[%d]: mac %q: %w", i, m.MAC, err)
+		}
+		if err := checkScript([]byte(m.Script), "machines["+strconv.Itoa(i)+"] "+mac.String()); err != nil {
+			return fmt.Errorf("machines[%d]: %w", i, err)
+		}
+		if c.Machines == nil {
+			c.Machines = map[string][]byte{}
+		}
+		if _, dup := c.Machines[mac.String()]; dup {
+			return fmt.Errorf("machines[%d]: %s given twice", i, mac)
+		}
+		c.Machines[mac.String()] = []byte(m.Script)
+	}
+	return nil
+}
