@@ -166,6 +166,7 @@ func (c *testClient) fetch(name string, fo fetchOpts, opts ...Option) (fetchResu
 			}
 			c.tid = from
 			res.oack = p.options
+			blksize, fo.window = 512, 1 // what the OACK does not grant is not in force
 			for _, o := range p.options {
 				switch lower(o.Name) {
 				case "blksize":

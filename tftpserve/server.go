@@ -17,7 +17,7 @@ import (
 const (
 	DefaultAddr               = ":69"
 	DefaultMaxWindowSize      = 64
-	DefaultMaxWindowBytes     = 1 << 20
+	DefaultMaxWindowBytes     = 128 << 10
 	DefaultTimeout            = time.Second
 	DefaultMinRetransmit      = 50 * time.Millisecond
 	DefaultRetries            = 5
@@ -51,7 +51,9 @@ type Server struct {
 	// MaxWindowSize caps windowsize; 0 means DefaultMaxWindowSize.
 	MaxWindowSize int
 	// MaxWindowBytes caps windowsize × blksize, the data in flight and the
-	// memory a transfer holds; 0 means DefaultMaxWindowBytes.
+	// memory a transfer holds; 0 means DefaultMaxWindowBytes (128 KiB:
+	// 64 blocks of 1468 bytes fit, and a client's default socket buffer
+	// is not overrun by one window of large blocks).
 	MaxWindowBytes int
 
 	// Timeout is the retransmission ceiling when the client does not send

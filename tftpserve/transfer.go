@@ -350,22 +350,44 @@ func (t *transfer) run(src source, size int64) error {
 
 		// Wait for an ACK that moves the window. Duplicate and stale ACKs are
 		// ignored: only the timer retransmits (no Sorcerer's Apprentice).
-		advanced := false
+		advanced, probed := false, false
+	wait:
 		for !advanced {
 			p, err := t.receive(deadline)
 			if err != nil {
-				if errors.Is(err, errDeadline) {
-					if err := t.timedOut(); err != nil {
-						return err
-					}
-					fresh = false
-					break
+				if !errors.Is(err, errDeadline) {
+					return err
 				}
-				return err
+				if err := t.timedOut(); err != nil {
+					return err
+				}
+				fresh = false
+				if s := &t.ring[t.sent%W]; !probed && t.sent-t.base > 1 && s.block == t.sent {
+					// Tail probe: resend only the newest block. A client that
+					// lost the end of the window (a receive buffer overrun)
+					// sees a gap and ACKs where it stands; one that lost only
+					// this block completes its window and ACKs it.
+					if err := t.link.send(s.buf[:4+s.n]); err != nil {
+						return t.fail(OutcomeFailed, fmt.Errorf("send: %w", err))
+					}
+					t.info.Packets++
+					t.info.Retransmits++
+					probed = true
+					deadline = time.Now().Add(t.rto)
+					continue
+				}
+				break // resend the window
 			}
 			switch p.op {
 			case OpACK:
 				k := t.base + int64(p.block-uint16(t.base))
+				if k == t.base && probed {
+					// The client answered the probe and still waits for
+					// base+1: resend the window now. At most once per probe,
+					// and probes come from the timer, so duplicates cannot
+					// multiply traffic.
+					break wait
+				}
 				if k <= t.base || k > t.sent {
 					continue // duplicate or stale
 				}
@@ -376,6 +398,13 @@ func (t *transfer) run(src source, size int64) error {
 				t.retries = 0
 				advanced = true
 				fresh = true
+				// Progress ends the backoff: go back to the estimate. Loss
+				// on a LAN is mostly a receive-buffer overrun, not
+				// congestion, and a backed-off timer would stall every later
+				// loss.
+				if t.haveRTT {
+					t.rto = min(max(t.srtt+4*t.rttvar, t.minRTO), t.maxRTO)
+				}
 			case OpERROR:
 				t.info.ErrorCode = p.code
 				return t.fail(OutcomeAborted, fmt.Errorf("%w at block %d: code %d %q", ErrClientAborted, t.base+1, p.code, p.msg))
