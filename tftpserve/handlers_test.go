@@ -172,7 +172,6 @@ type memWriter struct {
 	buf     bytes.Buffer
 	err     error
 	served  bool
-	content []byte
 }
 
 func (w *memWriter) SetSize(n int64)                     { w.size = n }

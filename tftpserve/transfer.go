@@ -56,7 +56,6 @@ type transfer struct {
 	req    *Request
 	neg    negotiation
 	ctx    context.Context
-	cancel context.CancelFunc
 	info   TransferInfo
 
 	blksize, window int
