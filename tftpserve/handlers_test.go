@@ -168,10 +168,10 @@ func TestDirFoldCase(t *testing.T) {
 
 // memWriter is a ResponseWriter that collects what a handler sends.
 type memWriter struct {
-	size    int64
-	buf     bytes.Buffer
-	err     error
-	served  bool
+	size   int64
+	buf    bytes.Buffer
+	err    error
+	served bool
 }
 
 func (w *memWriter) SetSize(n int64)                     { w.size = n }

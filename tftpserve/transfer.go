@@ -51,12 +51,12 @@ type TransferInfo struct {
 // transfer is one read transfer: the engine that sends blocks and the
 // ResponseWriter the handler uses.
 type transfer struct {
-	srv    *Server
-	link   link
-	req    *Request
-	neg    negotiation
-	ctx    context.Context
-	info   TransferInfo
+	srv  *Server
+	link link
+	req  *Request
+	neg  negotiation
+	ctx  context.Context
+	info TransferInfo
 
 	blksize, window int
 	minRTO, maxRTO  time.Duration
