@@ -28,17 +28,6 @@ func TestRealIPXEQuoting(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots QEMU")
 	}
-	qemu, err := exec.LookPath("qemu-system-x86_64")
-	rom := "/usr/lib/ipxe/qemu/efi-virtio.rom"
-	if err == nil {
-		_, err = os.Stat(rom)
-	}
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("QEMU or the iPXE ROM is missing (%v); CI must run this test", err)
-		}
-		t.Skipf("skipping: %v (apt-get install qemu-system-x86 ipxe-qemu)", err)
-	}
 	b := NewBuilder()
 	for i, v := range hostile {
 		if i == len(hostile)/2 {
@@ -64,39 +53,7 @@ func TestRealIPXEQuoting(t *testing.T) {
 	// not reach iseq as one argument, or this test could not fail.
 	script = bytes.Replace(script, []byte("echo END-OF-QUOTING-TEST"),
 		[]byte("set ref:hex 61:20:62\niseq a b ${ref:string} && echo CTRL-EQ || echo CTRL-NE\necho END-OF-QUOTING-TEST"), 1)
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "q.ipxe"), script, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	serial := filepath.Join(dir, "serial.txt")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, qemu, "-accel", "tcg", "-nographic", "-no-reboot",
-		"-monitor", "none", "-serial", "file:"+serial, "-m", "128", "-machine", "pc", "-boot", "n",
-		"-netdev", "user,id=n0,restrict=on,tftp="+dir+",bootfile=q.ipxe",
-		"-device", "virtio-net-pci,netdev=n0") // QEMU's default ROM: Debian's iPXE
-
-	var qout bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &qout, &qout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	}()
-	var transcript string
-	for {
-		raw, _ := os.ReadFile(serial)
-		transcript = clean(raw)
-		if strings.Contains(transcript, "END-OF-QUOTING-TEST") {
-			break
-		}
-		if ctx.Err() != nil || strings.Contains(transcript, "No bootable device") {
-			t.Fatalf("iPXE did not finish the script in time; console:\n%s\nqemu: %s", tail(transcript, 3000), qout.String())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	transcript := bootIPXE(t, script, "END-OF-QUOTING-TEST")
 	// The console wraps at 80 columns: join everything before matching.
 	joined := strings.NewReplacer("\r", "", "\n", "").Replace(transcript)
 	rx := regexp.MustCompile(`R(\d+):([0-9a-f]*):E`)
@@ -144,4 +101,125 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+// bootIPXE boots Debian's iPXE option ROM under QEMU (TCG, user-mode
+// network with restrict=on: QEMU's built-in DHCP and TFTP serve script and
+// nothing leaves the process), waits until the console shows end, and
+// returns the console transcript without ANSI escapes.
+func bootIPXE(t *testing.T, script []byte, end string) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("boots QEMU")
+	}
+	qemu, err := exec.LookPath("qemu-system-x86_64")
+	if err == nil {
+		_, err = os.Stat("/usr/lib/ipxe/qemu/efi-virtio.rom")
+	}
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("QEMU or the iPXE ROM is missing (%v); CI must run this test", err)
+		}
+		t.Skipf("skipping: %v (apt-get install qemu-system-x86 ipxe-qemu)", err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "q.ipxe"), script, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	serial := filepath.Join(dir, "serial.txt")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, qemu, "-accel", "tcg", "-nographic", "-no-reboot",
+		"-monitor", "none", "-serial", "file:"+serial, "-m", "128", "-machine", "pc", "-boot", "n",
+		"-netdev", "user,id=n0,restrict=on,tftp="+dir+",bootfile=q.ipxe",
+		"-device", "virtio-net-pci,netdev=n0") // QEMU's default ROM: Debian's iPXE
+	var qout bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &qout, &qout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}()
+	for {
+		raw, _ := os.ReadFile(serial)
+		transcript := clean(raw)
+		if strings.Contains(transcript, end) {
+			return transcript
+		}
+		if ctx.Err() != nil || strings.Contains(transcript, "No bootable device") {
+			t.Fatalf("iPXE did not finish the script; console:\n%s\nqemu: %s", tail(transcript, 3000), qout.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestRealIPXEInterpreter runs one script in real iPXE and in Runner and
+// compares what "echo" printed: expansion (nesting, rescanning, empty and
+// unknown settings, types), operators, goto on a label line, comments,
+// continuations. Debian's ROM is iPXE 1.0.0+git-20190125; it does not
+// percent-encode "+" in uristring (current iPXE, which Runner follows,
+// does), so the uristring value here avoids "+".
+func TestRealIPXEInterpreter(t *testing.T) {
+	src := `#!ipxe
+set a A
+set b B
+set aB nested
+set ref:hex 24:7b:61:7d
+echo O:1 x${a}y
+echo O:2 ${a${b}}
+echo O:3 ${ref:string}
+echo O:4 [${unset}] [${}] [${a:bogus}] [${nosuch/a}]
+echo O:5 $ ${a ${a}} $${a} a#b }{ ${a}}
+set n:int32 -5
+echo O:6 ${n} ${n:uint32} ${n:hex}
+inc n 7
+echo O:7 ${n}
+set u:uint16 0x1f
+echo O:8 ${u} ${u:int16} ${u:hexhyp}
+set ip:ipv4 10.0.0.1
+echo O:9 ${ip} ${ip:hex} ${ip:hexhyp} ${ip:hexraw}
+set sp:hex 61:20:62:2f:63:3f:64:25:7e:3a:40:3d:26
+echo O:10 ${sp:uristring}
+set by:hex 00:ff:10
+echo O:11 ${by:base64} ${by:hexraw}
+iseq a b && echo O:12-bad || echo O:12 or-ran
+iseq a a && echo O:13 and-ran ||
+isset ${unset} || echo O:14 unset
+goto skip ; echo O:15-bad
+echo O:15-bad
+  :skip echo O:16 label-line
+echo O:17 a||b a&&b ;x # comment
+echo -n O:18 no-newline${}
+echo O:18b
+set m:hex 7b:7d
+echo O:19 ${m:string}   continuedjoined
+set j one   two	three
+echo O:20 ${j}
+clear j
+echo O:21 [${j}]
+echo O:END
+`
+	f, err := Parse([]byte(src), "interp.ipxe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	res, err := (&Runner{Out: &out}).Run(f)
+	if err != nil || res.Failed != nil {
+		t.Fatalf("runner: %v %+v", err, res.Failed)
+	}
+	want := strings.Split(strings.TrimSpace(out.String()), "\n")
+	transcript := bootIPXE(t, []byte(src), "O:END")
+	var got []string
+	for _, l := range strings.Split(transcript, "\n") {
+		l = strings.TrimRight(l, "\r ")
+		if i := strings.Index(l, "O:"); i >= 0 {
+			got = append(got, l[i:])
+		}
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("real iPXE and Runner differ\n got (iPXE):\n%s\nwant (Runner):\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }

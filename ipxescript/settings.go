@@ -310,7 +310,8 @@ func indexNUL(b []byte) int {
 	return -1
 }
 
-// uriEscaped reports whether iPXE's uristring format percent-encodes c.
+// uriEscaped reports whether iPXE's uristring format percent-encodes c
+// (current iPXE; builds from 2019 and earlier leave "+" as is).
 func uriEscaped(c byte) bool {
 	return c <= 0x20 || c >= 0x7f || strings.IndexByte("%/#:@?=&+", c) >= 0
 }
