@@ -28,7 +28,8 @@ type Handler struct {
 	// default next server). When invalid, CoreDHCP uses the reply's option
 	// 54 and ServeDHCP4 the socket's local address.
 	ServerIP netip.Addr
-	// Reply tunes replies; its Mode is set by each method.
+	// Reply tunes replies; each method sets its Mode, and an invalid
+	// Reply.ServerIP defaults to ServerIP.
 	Reply ReplyOptions
 	// Interface names the interface requests arrive on (for rules that match
 	// interfaces).
@@ -175,7 +176,11 @@ func (h *Handler) ServeDHCP4(conn net.PacketConn, peer net.Addr, m *dhcpv4.DHCPv
 	}
 	resp, d, err := hh.ProxyReply(m, port4011)
 	if err != nil {
-		h.log(context.Background(), slog.LevelDebug, "dhcpboot: no proxy answer", "peer", peer.String(), "mac", m.ClientHWAddr.String(), "err", err)
+		level := slog.LevelDebug
+		if !hh.ServerIP.IsValid() && !hh.Reply.ServerIP.IsValid() {
+			level = slog.LevelWarn // a configuration error, not a client's
+		}
+		h.log(context.Background(), level, "dhcpboot: no proxy answer", "peer", peer.String(), "mac", m.ClientHWAddr.String(), "err", err)
 		return
 	}
 	dst := peer

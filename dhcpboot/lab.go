@@ -78,6 +78,8 @@ type LabServer struct {
 	byIP    map[netip.Addr]string // address -> MAC of its lease
 	reserve map[string]netip.Addr
 	resIP   map[netip.Addr]string
+	// broadcast is the subnet's broadcast address, never given out.
+	broadcast netip.Addr
 }
 
 func (s *LabServer) now() time.Time {
@@ -118,6 +120,11 @@ func (s *LabServer) doSetup() error {
 		}
 	}
 	s.Subnet = s.Subnet.Masked()
+	b := s.Subnet.Addr().As4()
+	for i := s.Subnet.Bits(); i < 32; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	s.broadcast = netip.AddrFrom4(b)
 	if s.LeaseTime <= 0 {
 		s.LeaseTime = time.Hour
 	}
@@ -175,7 +182,7 @@ func (s *LabServer) Leases() []Lease {
 
 // free reports whether ip may be given to mac. Called with s.mu held.
 func (s *LabServer) free(ip netip.Addr, mac string, now time.Time) bool {
-	if ip == s.ServerIP || ip == s.Router || ip == s.Subnet.Addr() || !s.Subnet.Contains(ip) {
+	if ip == s.ServerIP || ip == s.Router || ip == s.Subnet.Addr() || ip == s.broadcast || !s.Subnet.Contains(ip) {
 		return false
 	}
 	if owner, ok := s.resIP[ip]; ok && owner != mac {

@@ -279,3 +279,25 @@ func FuzzParseLeases(f *testing.F) {
 		}
 	})
 }
+
+func TestLabServerSkipsSpecialAddresses(t *testing.T) {
+	clock := &fakeClock{time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)}
+	s := newLab(t, "", clock)
+	s.Subnet = netip.MustParsePrefix("10.99.0.0/30")
+	s.ServerIP, s.Router, s.Reservations = netip.MustParseAddr("10.99.0.1"), netip.Addr{}, nil
+	s.RangeStart, s.RangeEnd = netip.MustParseAddr("10.99.0.0"), netip.MustParseAddr("10.99.0.3")
+	var got []string
+	for i := range 3 {
+		d, _ := dhcpv4.NewDiscovery(net.HardwareAddr{2, 0, 0, 0, 1, byte(i)})
+		o, err := s.Respond(d)
+		if err != nil {
+			got = append(got, "none")
+			continue
+		}
+		got = append(got, o.YourIPAddr.String())
+	}
+	// .0 network, .1 server, .3 broadcast: only .2 is given.
+	if strings.Join(got, " ") != "10.99.0.2 none none" {
+		t.Errorf("got %v", got)
+	}
+}
