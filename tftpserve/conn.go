@@ -80,15 +80,15 @@ func (l *sockLink) sendBatch(pkts [][]byte) error {
 		}
 		return nil
 	}
-	return writeBatch(l.batch, &l.msgs, pkts, l.to, func() { l.noBatc = true }, l.send)
+	return writeBatch(l.batch, &l.msgs, pkts, l.to, nil, func() { l.noBatc = true }, l.send)
 }
 
 // writeBatch sends pkts with as few system calls as possible; if the batch
 // call is refused outright it falls back to single writes for good.
-func writeBatch(bw batchWriter, msgs *[]ipv4.Message, pkts [][]byte, to net.Addr, disable func(), single func([]byte) error) error {
+func writeBatch(bw batchWriter, msgs *[]ipv4.Message, pkts [][]byte, to net.Addr, oob []byte, disable func(), single func([]byte) error) error {
 	ms := (*msgs)[:0]
 	for _, p := range pkts {
-		ms = append(ms, ipv4.Message{Buffers: [][]byte{p}, Addr: to})
+		ms = append(ms, ipv4.Message{Buffers: [][]byte{p}, OOB: oob, Addr: to})
 	}
 	*msgs = ms
 	for len(ms) > 0 {
@@ -148,18 +148,27 @@ func (l *sockLink) close() {
 type portLink struct {
 	srv   *serveConn
 	to    *net.UDPAddr
+	oob   []byte // source address control message (wildcard listener)
 	in    chan []byte
 	msgs  []ipv4.Message
 	timer *time.Timer
 }
 
 func (l *portLink) send(b []byte) error {
+	if l.oob != nil && l.srv.batch != nil && !l.srv.noBatch() {
+		return l.sendBatch([][]byte{b})
+	}
+	_, err := l.srv.pc.WriteTo(b, l.to)
+	return err
+}
+
+func (l *portLink) plainSend(b []byte) error {
 	_, err := l.srv.pc.WriteTo(b, l.to)
 	return err
 }
 
 func (l *portLink) sendBatch(pkts [][]byte) error {
-	if l.srv.batch == nil || l.srv.noBatch() || len(pkts) == 1 {
+	if l.srv.batch == nil || l.srv.noBatch() || (len(pkts) == 1 && l.oob == nil) {
 		for _, p := range pkts {
 			if err := l.send(p); err != nil {
 				return err
@@ -167,7 +176,7 @@ func (l *portLink) sendBatch(pkts [][]byte) error {
 		}
 		return nil
 	}
-	return writeBatch(l.srv.batch, &l.msgs, pkts, l.to, l.srv.disableBatch, l.send)
+	return writeBatch(l.srv.batch, &l.msgs, pkts, l.to, l.oob, l.srv.disableBatch, l.plainSend)
 }
 
 func (l *portLink) recv(ctx context.Context, buf []byte, deadline time.Time) (int, netip.AddrPort, error) {
@@ -269,6 +278,19 @@ func newServeConn(pc net.PacketConn) *serveConn {
 		}
 	}
 	return s
+}
+
+// sourceOOB returns the control message that makes a reply leave from
+// local (the address a request was sent to) when the listening socket is a
+// wildcard; nil when not needed or not possible.
+func (s *serveConn) sourceOOB(local netip.Addr, ifIndex int) []byte {
+	if s.local.IsValid() || !local.IsValid() || local.IsUnspecified() || s.batch == nil {
+		return nil
+	}
+	if local.Is4() {
+		return (&ipv4.ControlMessage{Src: local.AsSlice()}).Marshal()
+	}
+	return (&ipv6.ControlMessage{Src: local.WithZone("").AsSlice(), IfIndex: ifIndex}).Marshal()
 }
 
 func (s *serveConn) noBatch() bool {

@@ -374,7 +374,7 @@ func (s *Server) serveRead(ctx context.Context, sc *serveConn, sess *session, p 
 
 	// The transfer's own socket: its TID.
 	if s.SinglePort {
-		t.link = &portLink{srv: sc, to: net.UDPAddrFromAddrPort(from), in: sess.in}
+		t.link = &portLink{srv: sc, to: net.UDPAddrFromAddrPort(from), in: sess.in, oob: sc.sourceOOB(dst, ifi)}
 	} else {
 		pc, err := s.openTransferSocket(from, dst)
 		if err != nil {
