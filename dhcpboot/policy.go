@@ -473,3 +473,39 @@ func (m *Match) describe() string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// Explain returns Why followed by the facts about the client that rules can
+// match on, in one line for logs and pxedump.
+func (d Decision) Explain(r *Request) string {
+	c := &r.Client
+	var b strings.Builder
+	b.WriteString(d.Why)
+	b.WriteString(" [mac=")
+	b.WriteString(c.MAC.String())
+	if c.HasArch {
+		fmt.Fprintf(&b, " arch=%d", c.Arch)
+	} else {
+		b.WriteString(" arch=none")
+	}
+	fmt.Fprintf(&b, " firmware=%s cpu=%s transport=%s ipxe=%t", c.Firmware, c.CPU, c.Transport, c.IPXE)
+	if c.VendorClass.Raw != "" {
+		fmt.Fprintf(&b, " vendor-class=%q", c.VendorClass.Raw)
+	}
+	if len(c.UserClasses) > 0 {
+		fmt.Fprintf(&b, " user-class=%q", c.UserClasses)
+	}
+	if len(c.IPXEInfo.Features) > 0 {
+		fmt.Fprintf(&b, " ipxe-features=%v", c.IPXEInfo.Features)
+	}
+	if c.UUID != "" {
+		b.WriteString(" uuid=" + c.UUID)
+	}
+	if r.Relay.IsValid() {
+		b.WriteString(" relay=" + r.Relay.String())
+	}
+	if r.Interface != "" {
+		b.WriteString(" interface=" + r.Interface)
+	}
+	b.WriteString("]")
+	return b.String()
+}
