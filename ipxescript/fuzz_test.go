@@ -126,3 +126,27 @@ func FuzzQuote(f *testing.F) {
 		}
 	})
 }
+
+// FuzzLintRun checks that Lint and a bounded dry run never panic or hang
+// on anything that parses, and that every finding has a valid position.
+func FuzzLintRun(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add([]byte(s))
+	}
+	f.Add([]byte("#!ipxe\nset a:hex 24:7b:61:7d:24:7b:61:7d\necho ${a}\n"))
+	f.Add([]byte("#!ipxe\nmenu\nitem --key 08 a A\nchoose --default b x && goto ${x}\n:a inc n 0x10 ; exit ${n}\n"))
+	addCorpusSeeds(f)
+	f.Fuzz(func(t *testing.T, src []byte) {
+		file, err := Parse(src, "fuzz")
+		if err != nil {
+			return
+		}
+		for _, fd := range Lint(file) {
+			if !fd.Pos.IsValid() || fd.Pos.Offset > len(src) || fd.Code == "" || fd.Message == "" {
+				t.Fatalf("bad finding %+v", fd)
+			}
+		}
+		r := &Runner{MaxSteps: 300, Read: func(string) (string, error) { return "x", nil }}
+		_, _ = r.Run(file)
+	})
+}

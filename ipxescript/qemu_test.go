@@ -199,6 +199,13 @@ set j one   two	three
 echo O:20 ${j}
 clear j
 echo O:21 [${j}]
+echo O:22 a\\\\
+
+echo O:22b
+echo O:23 crlf` + "\r\n" + `echo O:24 nul` + "\x00" + ` hidden
+echo O:25 cr` + "\r\r\n" + `goto tab
+echo O:26-bad
+:tab` + "\t" + `echo O:26 tab-label
 echo O:END
 `
 	f, err := Parse([]byte(src), "interp.ipxe")
@@ -219,6 +226,7 @@ echo O:END
 			got = append(got, l[i:])
 		}
 	}
+	t.Logf("iPXE printed:\n%s", strings.Join(got, "\n"))
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("real iPXE and Runner differ\n got (iPXE):\n%s\nwant (Runner):\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}

@@ -48,8 +48,8 @@ var ErrExpansionLoop = errors.New("ipxescript: setting expansion does not termin
 
 // maxExpansions bounds the expansion loop.
 const (
-	maxExpansions  = 4096
-	maxExpandedLen = 1 << 20
+	maxExpansions  = 1024
+	maxExpandedLen = 256 << 10
 )
 
 func key(r SettingRef) string {
