@@ -66,11 +66,17 @@ func loadConfigFile(path string) (*fileConfig, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseConfigFile(b, path)
+}
+
+// parseConfigFile decodes the YAML text b of the file named path.
+func parseConfigFile(b []byte, path string) (*fileConfig, error) {
 	if len(b) > maxConfigFile {
 		return nil, fmt.Errorf("%s: larger than 16 MiB", path)
 	}
 	var doc any
 	if err := yaml.Unmarshal(b, &doc); err != nil {
+		// yaml.v3 reports positions; keep its message.
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if doc == nil {

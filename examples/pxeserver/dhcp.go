@@ -69,9 +69,37 @@ type dhcpServer struct {
 // "proxy" answers PXE and HTTP-boot clients on ports 67 and 4011 beside the
 // site's DHCP server (dhcpboot's proxy replies).
 func newDHCP(cfg *Config, log *slog.Logger) (service, error) {
-	policy, err := bootPolicy(cfg)
+	s, err := buildDHCP(cfg, log)
 	if err != nil {
 		return service{}, err
+	}
+	switch cfg.DHCP {
+	case "lab":
+		c, err := dhcpboot.ListenUDP4(cfg.Iface, dhcpv4.ServerPort)
+		if err != nil {
+			return service{}, err
+		}
+		s.conns, s.ports = []net.PacketConn{c}, []bool{false}
+	case "proxy":
+		c67, err := dhcpboot.ListenUDP4(cfg.Iface, dhcpv4.ServerPort)
+		if err != nil {
+			return service{}, err
+		}
+		c4011, err := dhcpboot.ListenUDP4(cfg.Iface, dhcpboot.PXEPort)
+		if err != nil {
+			c67.Close()
+			return service{}, err
+		}
+		s.conns, s.ports = []net.PacketConn{c67, c4011}, []bool{false, true}
+	}
+	return service{name: "dhcp", serve: s.serve, shutdown: s.shutdown}, nil
+}
+
+// buildDHCP makes the DHCP side for cfg.DHCP mode without opening sockets.
+func buildDHCP(cfg *Config, log *slog.Logger) (*dhcpServer, error) {
+	policy, err := bootPolicy(cfg)
+	if err != nil {
+		return nil, err
 	}
 	s := &dhcpServer{
 		cfg:    cfg,
@@ -94,11 +122,6 @@ func newDHCP(cfg *Config, log *slog.Logger) (service, error) {
 			LeaseFile:    cfg.LeaseFile,
 		}
 		s.answer = func(m *dhcpv4.DHCPv4, _ bool) (*dhcpv4.DHCPv4, error) { return lab.Respond(m) }
-		c, err := dhcpboot.ListenUDP4(cfg.Iface, dhcpv4.ServerPort)
-		if err != nil {
-			return service{}, err
-		}
-		s.conns, s.ports = []net.PacketConn{c}, []bool{false}
 	case "proxy":
 		h := &dhcpboot.Handler{Policy: policy, ServerIP: cfg.Addr, Interface: cfg.Iface}
 		h.Reply.ServerIP = cfg.Addr
@@ -106,20 +129,10 @@ func newDHCP(cfg *Config, log *slog.Logger) (service, error) {
 			resp, _, err := h.ProxyReply(m, port4011)
 			return resp, err
 		}
-		c67, err := dhcpboot.ListenUDP4(cfg.Iface, dhcpv4.ServerPort)
-		if err != nil {
-			return service{}, err
-		}
-		c4011, err := dhcpboot.ListenUDP4(cfg.Iface, dhcpboot.PXEPort)
-		if err != nil {
-			c67.Close()
-			return service{}, err
-		}
-		s.conns, s.ports = []net.PacketConn{c67, c4011}, []bool{false, true}
 	default:
-		return service{}, fmt.Errorf("unknown DHCP mode %q", cfg.DHCP)
+		return nil, fmt.Errorf("unknown DHCP mode %q", cfg.DHCP)
 	}
-	return service{name: "dhcp", serve: s.serve, shutdown: s.shutdown}, nil
+	return s, nil
 }
 
 func (s *dhcpServer) serve() error {

@@ -400,6 +400,18 @@ func bootAndCheck(t *testing.T, lab *qemulab.Lab, srv *serverProc, sc qemulab.Sc
 	words := strings.Fields(console.line)
 	require.GreaterOrEqual(t, len(words), 2+len(spec.console), console.line)
 	require.Equal(t, spec.console, words[2:2+len(spec.console)], "console marker: %q", console.line)
+
+	// What iPXE printed on its console along the way: its DHCP, the boot
+	// script's own greeting (built-in script) and the script fetches.
+	text := strings.Join(m.Console(), "\n")
+	for _, want := range []string{
+		"Configuring (net0 " + mac + ")... ok",
+		"pxekit: booting " + mac + " as " + spec.console[0] + " " + spec.console[1],
+		"/boot.ipxe... ok",
+		"/machine/" + strings.ReplaceAll(mac, ":", "-") + "... ok",
+	} {
+		require.Contains(t, text, want, "console")
+	}
 }
 
 // summary renders a log line's interesting fields for the test log.

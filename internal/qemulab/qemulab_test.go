@@ -274,3 +274,18 @@ func TestBootStandIn(t *testing.T) {
 		})
 	}
 }
+
+// FuzzClean checks that any console bytes give lines without escapes,
+// carriage returns or blank lines, and never panic.
+func FuzzClean(f *testing.F) {
+	f.Add([]byte("\x1b[0mhello\r\n"))
+	f.Add([]byte("a\b\b\bb\x1bc\x1b[2J\x00"))
+	f.Add([]byte("\xff\xfe\b\r\r\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, l := range Clean(b) {
+			if strings.ContainsAny(l, "\r\n\b\x00") || strings.TrimSpace(l) == "" {
+				t.Fatalf("line %q from %q", l, b)
+			}
+		}
+	})
+}
