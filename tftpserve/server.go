@@ -17,7 +17,7 @@ import (
 const (
 	DefaultAddr               = ":69"
 	DefaultMaxWindowSize      = 64
-	DefaultMaxWindowBytes     = 128 << 10
+	DefaultMaxWindowBytes     = 160 << 10
 	DefaultTimeout            = time.Second
 	DefaultMinRetransmit      = 50 * time.Millisecond
 	DefaultRetries            = 5
@@ -50,10 +50,12 @@ type Server struct {
 	AllowFragmentation bool
 	// MaxWindowSize caps windowsize; 0 means DefaultMaxWindowSize.
 	MaxWindowSize int
-	// MaxWindowBytes caps windowsize × blksize, the data in flight and the
-	// memory a transfer holds; 0 means DefaultMaxWindowBytes (128 KiB:
-	// 64 blocks of 1468 bytes fit, and a client's default socket buffer
-	// is not overrun by one window of large blocks).
+	// MaxWindowBytes caps the receive buffer one window needs on the
+	// client: windowsize × the block's datagram size rounded up to a power
+	// of two (kernels store datagrams in such buffers). 0 means
+	// DefaultMaxWindowBytes, 160 KiB: windowsize 64 at blksize 1468, 10 at
+	// 8192, so that a window fits Linux's default 208 KiB socket buffer
+	// instead of overrunning it every time.
 	MaxWindowBytes int
 
 	// Timeout is the retransmission ceiling when the client does not send
@@ -444,7 +446,7 @@ func (t *transfer) serveRequest() {
 		return
 	}
 	maxBytes := orDefault(s.MaxWindowBytes, DefaultMaxWindowBytes)
-	neg.window = max(1, min(neg.window, maxBytes/neg.blksize))
+	neg.window = max(1, min(neg.window, maxBytes/blockCost(neg.blksize)))
 	t.neg = neg
 	req.BlockSize, req.WindowSize, req.Timeout, req.WantSize = neg.blksize, neg.window, neg.timeoutDuration(), neg.wantSize
 	t.blksize, t.window = neg.blksize, neg.window
@@ -473,6 +475,16 @@ func (t *transfer) serveRequest() {
 		h.ServeTFTP(t, req)
 	}()
 	t.finish()
+}
+
+// blockCost is the receive-buffer space a DATA datagram of blksize takes:
+// payload plus headers, rounded up to a power of two.
+func blockCost(blksize int) int {
+	c := 1
+	for c < blksize+32 {
+		c <<= 1
+	}
+	return c
 }
 
 // refuse sends an ERROR for a request that never reached the handler.
