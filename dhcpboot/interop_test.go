@@ -510,3 +510,48 @@ func TestInteropServer4Handler(t *testing.T) {
 		t.Fatalf("4011 ACK: %v", got)
 	}
 }
+
+// nclient4 does the port-4011 exchange with ProxyServer in 4011-only mode,
+// the way iPXE does it (from its address, port 68).
+func TestInteropNclient4Proxy4011(t *testing.T) {
+	netlab.Require(t)
+	p := netlab.NewPair(t)
+	policy, _ := DefaultPolicy(DefaultConfig{})
+	proxy := &ProxyServer{Policy: policy, Interface: p.ServerIf, ServerIP: p.ServerIP, Only4011: true, Logger: testLogger(t)}
+	c4011 := listenIn(t, p.Server, p.ServerIf, PXEPort)
+	serveInBackground(t, func(ctx context.Context) error { return proxy.Serve(ctx, nil, c4011) })
+
+	conn, err := p.Client.ListenPacket("udp4", p.ClientIP.String()+":68")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hw := netInterfaceMAC(t, p.Client, p.ClientIf)
+	server := &net.UDPAddr{IP: net.IP(p.ServerIP.AsSlice()), Port: PXEPort}
+	c, err := nclient4.NewWithConn(conn, hw, nclient4.WithServerAddr(server), nclient4.WithTimeout(2*time.Second), nclient4.WithRetry(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ovmf := captureRequest(t, "ovmf-pxe-tftp-ipxe-efi.pcapng", 16)
+	req, _ := dhcpv4.New(dhcpv4.WithHwAddr(hw), dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest), dhcpv4.WithClientIP(net.IP(p.ClientIP.AsSlice())))
+	for _, m := range withOptionsOf(ovmf, pxeOptions...) {
+		m(req)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ack, err := c.SendAndRead(ctx, server, req, nclient4.IsMessageType(dhcpv4.MessageTypeAck))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ack.BootFileNameOption() != "ipxe.efi" || ack.BootFileName != "ipxe.efi" || ack.ClassIdentifier() != "PXEClient" ||
+		!ack.ServerIPAddr.Equal(server.IP) || !ack.ClientIPAddr.Equal(req.ClientIPAddr) {
+		t.Errorf("4011 ACK: %s", ack.Summary())
+	}
+	// A DISCOVER to 4011 gets nothing.
+	d, _ := dhcpv4.NewDiscovery(hw, withOptionsOf(ovmf, pxeOptions...)...)
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel2()
+	if m, err := c.SendAndRead(ctx2, server, d, nil); err == nil {
+		t.Errorf("DISCOVER on 4011 answered: %s", m.Summary())
+	}
+}
