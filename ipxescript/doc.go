@@ -4,21 +4,50 @@
 // builder and a dry-run interpreter.
 //
 // The layout follows mvdan.cc/sh/v3/syntax: nodes.go (the tree), parser.go,
-// printer.go, walk.go, quote.go, builder.go, schema.go, lint.go, interp.go.
+// printer.go, walk.go, quote.go, builder.go and flows.go, schema.go,
+// lint.go, settings.go (expansion) and interp.go (Runner).
+//
+// # The language
 //
 // iPXE has no quoting: a line is split at whitespace, a token starting with
 // "#" starts a comment, "||", "&&" and ";" separate commands only as whole
-// tokens, and settings ("${name}") are expanded per token after splitting.
+// tokens, a final "\" joins the next physical line with no separator, and
+// settings ("${scope/name:type}") are expanded per token after splitting,
+// with the result scanned again for "${...}". A line whose last command
+// fails stops the script, so "iseq a b && goto x" aborts it when a ≠ b
+// (Lint reports this as status-trap).
+//
+// # Passing caller data safely
+//
 // The only way to pass an arbitrary string as one argument is through a
-// setting; Quote and the Builder do that for every caller value:
+// setting ("set v:hex ..." then "${v:string}"). Quote does that; the Builder
+// does it for every Value, puts "--" before a first argument that could look
+// like an option, and writes option values as "--name=value" when needed.
+// NUL bytes and values holding "${...}" cannot be passed by any iPXE
+// (ErrNUL, ErrExpansion); URIValue percent-encodes data for URLs instead.
+// Raw and Setting are trusted script text and are only validated.
 //
 //	b := ipxescript.NewBuilder()
-//	b.Cmd("echo", ipxescript.Value("hello # world || ${x}"))
+//	b.Cmd("echo", ipxescript.Value("hello # world || ${x"))
+//	b.Cmd("chain", ipxescript.Concat(ipxescript.Value(baseURL),
+//		ipxescript.Raw("?mac="), ipxescript.Setting("net0/mac:hexhyp")))
 //	script, err := b.Script()
 //
-// Parse and Format read and rewrite existing scripts:
+// BootScript gives a boot server's default script; DHCPRetry,
+// ChainWithRetry, AskStaticIP, BootKernel, Menu, SANBoot and EmbeddedScript
+// are the other flows seen in the field.
+//
+// # Reading and rewriting scripts
 //
 //	f, err := ipxescript.Parse(src, "boot.ipxe")
-//	findings := ipxescript.Lint(f)
-//	err = ipxescript.Fprint(os.Stdout, f)
+//	for _, finding := range ipxescript.Lint(f) { ... }
+//	err = ipxescript.Fprint(os.Stdout, f) // canonical format, see Printer
+//
+// The Runner follows a script along one path (settings, operators, goto,
+// exit, menus; other commands' status comes from a callback) and records the
+// argv of every command: a dry run for users, and the oracle the tests use
+// to show that printing keeps every argv and that quoted values arrive
+// intact. The tests also run the Builder's quoting and a Runner
+// cross-check in real iPXE (Debian's option ROM under QEMU) when QEMU is
+// installed.
 package ipxescript

@@ -42,8 +42,8 @@ type Runner struct {
 	// Settings are read and written by the script. nil: an empty store.
 	Settings *Settings
 	// Command decides the status of commands the Runner does not evaluate
-	// itself. nil: they all succeed. Returning ErrExit-style control is not
-	// needed: the Runner already handles goto and exit.
+	// itself (argv is fully expanded). nil: they all succeed. A successful
+	// imgexec/chain/boot with --replace ends the script, as in iPXE.
 	Command func(argv []string) error
 	// Choose answers "choose"; nil picks the --default item, else the
 	// item marked --default, else the first selectable item.
@@ -321,7 +321,12 @@ func (st *runState) exec(argv []string) error {
 		return st.r.Prompt(strings.Join(pos, " "))
 	}
 	if st.r.Command != nil {
-		return st.r.Command(argv)
+		if err := st.r.Command(argv); err != nil {
+			return err
+		}
+	}
+	if _, replace := a.Get("replace"); replace && (spec.Name == "imgexec" || spec.Canonical == "imgexec") {
+		st.ctl, st.exit = ctlExit, 0 // tail call: the current script is replaced
 	}
 	return nil
 }

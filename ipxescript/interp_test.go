@@ -98,6 +98,7 @@ func TestRunnerStatus(t *testing.T) {
 		{"no resplit after expansion", "#!ipxe\nset v:hex 61:20:7c:7c:20:23:62\necho ${v:string}\n", []string{"set v:hex 61:20:7c:7c:20:23:62", "echo a || #b"}, 0},
 		{"comment token only at start", "#!ipxe\necho a#b # c\n", []string{"echo a#b"}, 0},
 		{"inc counts", "#!ipxe\ninc n\ninc n 5\necho ${n}\n", []string{"inc n", "inc n 5", "echo 6"}, 0},
+		{"chain --replace ends the script", "#!ipxe\nchain --replace http://x\necho never\n", []string{"chain --replace http://x"}, 0},
 		{"empty arg kept", "#!ipxe\niseq ${} ${x}\n", []string{"iseq  "}, 0},
 	}
 	for _, tt := range tests {
