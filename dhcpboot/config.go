@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/pxekit/pxekit/archdetect"
 )
 
 // policyJSON is the JSON form of a policy.
@@ -101,5 +103,45 @@ func (o *Option) UnmarshalJSON(b []byte) error {
 	default:
 		*o = Option{Code: j.Code, Value: []byte{}}
 	}
+	return nil
+}
+
+// IPXEFeatures is a list of iPXE feature codes; in JSON it is a list of
+// names ("http", "https", "efi", ...), numbers also accepted.
+type IPXEFeatures []archdetect.IPXEFeature
+
+// MarshalJSON writes the feature names.
+func (f IPXEFeatures) MarshalJSON() ([]byte, error) {
+	names := make([]string, len(f))
+	for i, x := range f {
+		names[i] = x.String()
+	}
+	return json.Marshal(names)
+}
+
+// UnmarshalJSON reads names or numbers.
+func (f *IPXEFeatures) UnmarshalJSON(b []byte) error {
+	var raw []json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	out := make(IPXEFeatures, 0, len(raw))
+	for _, r := range raw {
+		var n uint8
+		if err := json.Unmarshal(r, &n); err == nil {
+			out = append(out, archdetect.IPXEFeature(n))
+			continue
+		}
+		var s string
+		if err := json.Unmarshal(r, &s); err != nil {
+			return fmt.Errorf("iPXE feature %s: want a name or a number 0-255", r)
+		}
+		x, err := archdetect.ParseIPXEFeature(s)
+		if err != nil {
+			return err
+		}
+		out = append(out, x)
+	}
+	*f = out
 	return nil
 }

@@ -13,7 +13,7 @@ const samplePolicy = `{"rules": [
    "action": {"boot_file": "ipxe.efi", "next_server": "10.0.0.5",
               "options": [{"code": 252, "text": "wpad"}, {"code": 150, "hex": "0a000005"}],
               "pxe": {"discovery_control": 8}, "pxelinux": {"config_file": "x", "reboot_seconds": 30}}},
-  {"name": "ipxe", "match": {"ipxe": "yes", "firmware": ["uefi"], "ipxe_features": [19]},
+  {"name": "ipxe", "match": {"ipxe": "yes", "firmware": ["uefi"], "ipxe_features": [19, "efi"]},
    "action": {"boot_file": "http://{{server}}/boot.ipxe?mac={{mac_hyphen}}"}},
   {"name": "rest", "action": {"ignore": true}}
 ]}`
@@ -32,6 +32,9 @@ func TestParsePolicy(t *testing.T) {
 	d := p.Decide(&Request{Client: c, Relay: netip.MustParseAddr("10.1.1.1")})
 	if d.Rule == nil || d.Rule.Name != "lab-uefi" {
 		t.Errorf("decision %v", d)
+	}
+	if f := rules[1].Match.IPXEFeatures; len(f) != 2 || f[0] != 19 || f[1] != 36 {
+		t.Errorf("features %v", f)
 	}
 	// Round trip.
 	out, err := json.Marshal(p)
@@ -56,6 +59,8 @@ func TestParsePolicy(t *testing.T) {
 		`{"rules": [{"name": "a"}, {"name": "a"}]}`,
 		`{"rules": []} {}`,
 		`[`,
+		`{"rules": [{"name": "a", "match": {"ipxe_features": ["warp-drive"]}}]}`,
+		`{"rules": [{"name": "a", "match": {"ipxe_features": [true]}}]}`,
 	} {
 		if _, err := ParsePolicy([]byte(bad)); err == nil {
 			t.Errorf("accepted %s", bad)

@@ -85,7 +85,7 @@ type Match struct {
 	// equals one of these (case-sensitive, as iPXE and ISC dhcpd compare).
 	UserClass []string `json:"user_class,omitempty"`
 	// IPXEFeatures: the client announces all of these option 175 features.
-	IPXEFeatures []archdetect.IPXEFeature `json:"ipxe_features,omitempty"`
+	IPXEFeatures IPXEFeatures `json:"ipxe_features,omitempty"`
 	// MAC: the hardware address matches one of these. Rules whose MAC
 	// patterns are all exact are found through a map, whatever their number.
 	MAC []MACPattern `json:"mac,omitempty"`
