@@ -115,10 +115,15 @@ type Server struct {
 	sem      chan struct{}
 }
 
+// errSuperseded ends a transfer whose client sent a new, different request
+// from the same port: the client has moved on (EDK2 reuses its port after
+// the size probe). The old transfer ends without sending anything.
+var errSuperseded = errors.New("tftp: superseded by a new request from the same client port")
+
 // session is a transfer the server tracks by client address and port.
 type session struct {
 	raw    string // the request bytes, to recognise a retransmitted RRQ
-	cancel context.CancelFunc
+	cancel context.CancelCauseFunc
 	heard  atomic.Bool // the client answered on the transfer: it knows our TID
 	in     chan []byte // single-port mode
 }
@@ -280,7 +285,7 @@ func (s *Server) startRead(sc *serveConn, p packet, raw string, from netip.AddrP
 			return // the client retransmitted its request: the transfer is answering it
 		}
 		// The client moved on (same port, new request): end the old transfer.
-		old.cancel()
+		old.cancel(errSuperseded)
 	}
 	if s.perIP[from.Addr()] >= orDefault(s.MaxClientTransfers, DefaultMaxClientTransfers) {
 		s.mu.Unlock()
@@ -294,7 +299,7 @@ func (s *Server) startRead(sc *serveConn, p packet, raw string, from netip.AddrP
 		s.logger().Warn("tftp: server busy", "client", from.String(), "file", p.filename)
 		return
 	}
-	ctx, cancel := context.WithCancel(s.ctx)
+	ctx, cancel := context.WithCancelCause(s.ctx)
 	sess := &session{raw: raw, cancel: cancel}
 	if s.SinglePort {
 		sess.in = make(chan []byte, 128)
@@ -316,7 +321,7 @@ func (s *Server) endSession(from netip.AddrPort, sess *session) {
 		delete(s.perIP, from.Addr())
 	}
 	s.mu.Unlock()
-	sess.cancel()
+	sess.cancel(nil)
 	s.active.Done()
 }
 

@@ -227,6 +227,54 @@ func TestEDK2Sequence(t *testing.T) {
 	if info := logs.next(t); info.Outcome != OutcomeOK || info.WindowSize != 4 {
 		t.Fatalf("read reported %+v", info)
 	}
+
+	// The probe's ERROR 8 is lost: the next request from the same port
+	// supersedes the probe, which ends quietly (no ERROR reaches the client
+	// from the old TID) and the read completes.
+	c2 := newTestClient(t, addr)
+	c2.rrq("ipxe.efi", "octet", Option{"tsize", "0"}, Option{"blksize", "1468"}, Option{"windowsize", "4"})
+	c2.expect(OpOACK)
+	probeTID := c2.tid
+	c2.tid = netip.AddrPort{}
+	c2.rrq("ipxe.efi", "octet", Option{"blksize", "1468"}, Option{"windowsize", "4"})
+	var got []byte
+	for blk := uint16(1); ; {
+		p, from, ok := c2.recv(2 * time.Second)
+		if !ok {
+			t.Fatal("read stalled")
+		}
+		if from == probeTID {
+			if p.op == OpERROR {
+				t.Fatalf("superseded probe sent ERROR %d %q", p.code, p.msg)
+			}
+			continue // a late OACK retransmission is harmless
+		}
+		c2.tid = from
+		if p.op == OpOACK {
+			c2.ack(0)
+			continue
+		}
+		if p.op != OpDATA || p.block != blk {
+			continue
+		}
+		got = append(got, p.data...)
+		if len(p.data) < 1468 {
+			c2.ack(blk)
+			break
+		}
+		if blk%4 == 0 {
+			c2.ack(blk)
+		}
+		blk++
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("content differs after superseded probe")
+	}
+	for i := 0; i < 2; i++ {
+		if info := logs.next(t); info.Outcome != OutcomeSizeProbe && info.Outcome != OutcomeOK {
+			t.Fatalf("reported %+v", info)
+		}
+	}
 }
 
 // TestDuplicateACKsDoNotDoubleTraffic: a client that sends every ACK three

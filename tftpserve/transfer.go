@@ -177,6 +177,11 @@ func (t *transfer) handshake(size int64) error {
 				if errors.Is(err, errDeadline) {
 					break
 				}
+				if errors.Is(context.Cause(t.ctx), errSuperseded) && t.req.WantSize {
+					// A size probe whose ERROR 8 was lost or overtaken by the
+					// client's next request.
+					t.info.Outcome, t.info.Err = OutcomeSizeProbe, nil
+				}
 				return err
 			}
 			switch p.op {
@@ -262,8 +267,13 @@ func (t *transfer) receive(deadline time.Time) (packet, error) {
 				return packet{}, err
 			}
 			if t.ctx.Err() != nil {
+				cause := context.Cause(t.ctx)
+				if errors.Is(cause, errSuperseded) {
+					// Quietly: an ERROR now would reach the client's new transfer.
+					return packet{}, t.fail(OutcomeAborted, cause)
+				}
 				t.sendError(CodeUndefined, "server shutting down")
-				return packet{}, t.fail(OutcomeCanceled, context.Cause(t.ctx))
+				return packet{}, t.fail(OutcomeCanceled, cause)
 			}
 			return packet{}, t.fail(OutcomeFailed, err)
 		}
