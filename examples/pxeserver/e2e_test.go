@@ -242,6 +242,13 @@ func tftpDone(file, outcome string, blksize, windowsize int) func(*bootState, lo
 	}
 }
 
+// tftpProbe matches EDK2's size probe of ipxe.efi: the client ends the
+// transfer after the OACK with ERROR 8, which the server counts as normal.
+func tftpProbe(st *bootState, l logLine) bool {
+	return tftpDone("ipxe.efi", "size-probe", 0, 0)(st, l) && int(l.num("error_code")) == 8 && l.num("bytes") == 0 &&
+		strings.Contains(l.str("requested"), "tsize=0")
+}
+
 // check walks the milestones in log order and returns how many were reached.
 func check(st *bootState, lines []logLine, ms []milestone) (int, []int) {
 	if st.ips == nil {
@@ -296,7 +303,7 @@ func specs(mac, uuid string, sizes map[string]int64) map[qemulab.Scenario]scenar
 		qemulab.UEFIPXE: {
 			milestones: []milestone{
 				{"DHCP: OVMF PXE (arch 7, not iPXE) is given ipxe.efi", dhcpAck(7, false, "ipxe.efi")},
-				{"TFTP: tsize probe ended by the client (ERROR 8)", tftpDone("ipxe.efi", "size-probe", 0, 0)},
+				{"TFTP: tsize probe ended by the client (ERROR 8)", tftpProbe},
 				{"TFTP: ipxe.efi sent whole with blksize 1468, windowsize 4", func(st *bootState, l logLine) bool {
 					return tftpDone("ipxe.efi", "ok", 1468, 4)(st, l) && int64(l.num("bytes")) == sizes["ipxe.efi"]
 				}},
@@ -667,7 +674,7 @@ func TestFirmwareBootProxy(t *testing.T) {
 			return []milestone{
 				{"proxyDHCP: OVMF PXE (arch 7) gets a proxy offer on port 67", proxyReply(67, 7, false, "")},
 				{"proxyDHCP: its port 4011 request is answered with ipxe.efi", proxyReply(4011, 7, false, "ipxe.efi")},
-				{"TFTP: tsize probe ended by the client (ERROR 8)", tftpDone("ipxe.efi", "size-probe", 0, 0)},
+				{"TFTP: tsize probe ended by the client (ERROR 8)", tftpProbe},
 				{"TFTP: ipxe.efi sent whole with blksize 1468, windowsize 4", func(st *bootState, l logLine) bool {
 					return tftpDone("ipxe.efi", "ok", 1468, 4)(st, l) && int64(l.num("bytes")) == sizes["ipxe.efi"]
 				}},
