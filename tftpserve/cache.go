@@ -40,6 +40,7 @@ type Cache struct {
 
 	mu      sync.Mutex
 	entries map[string]*cacheEntry
+	loading map[string]*loadCall
 	lru     list.List // of *cacheEntry, most recent first
 	total   int64
 	loads   int64
@@ -57,7 +58,7 @@ type cacheEntry struct {
 // NewCache returns a cache over fsys. Use Dir.FS to cache a directory
 // opened through os.Root.
 func NewCache(fsys fs.FS) *Cache {
-	return &Cache{fsys: fsys, entries: map[string]*cacheEntry{}}
+	return &Cache{fsys: fsys, entries: map[string]*cacheEntry{}, loading: map[string]*loadCall{}}
 }
 
 // Loads returns how many times a file was read into memory (for tests and
@@ -101,29 +102,50 @@ func (c *Cache) Get(name string) ([]byte, error) {
 	}
 
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	// Loads are serialised per cache under the lock: readers of a file that
-	// is loading wait for it instead of reading it again.
 	if e := c.entries[name]; e != nil && e.size == fi.Size() && e.mod.Equal(fi.ModTime()) {
 		e.checked = time.Now()
 		c.lru.MoveToFront(e.elem)
+		c.mu.Unlock()
 		return e.data, nil
 	}
+	// One load per file at a time: readers that arrive while it loads wait
+	// for it and share its result. Other files are not held up.
+	if call := c.loading[name]; call != nil {
+		c.mu.Unlock()
+		<-call.done
+		return call.data, call.err
+	}
+	call := &loadCall{done: make(chan struct{})}
+	c.loading[name] = call
+	c.mu.Unlock()
+
 	data, err := c.load(name, fi)
-	if err != nil {
-		return nil, err
+
+	c.mu.Lock()
+	delete(c.loading, name)
+	if err == nil {
+		c.removeLocked(name)
+		e := &cacheEntry{name: name, data: data, size: int64(len(data)), mod: fi.ModTime(), checked: time.Now()}
+		e.elem = c.lru.PushFront(e)
+		c.entries[name] = e
+		c.total += int64(len(data))
+		c.loads++
+		for c.total > c.maxBytes() && c.lru.Len() > 1 {
+			old := c.lru.Back().Value.(*cacheEntry)
+			c.removeLocked(old.name)
+		}
 	}
-	c.removeLocked(name)
-	e = &cacheEntry{name: name, data: data, size: fi.Size(), mod: fi.ModTime(), checked: time.Now()}
-	e.elem = c.lru.PushFront(e)
-	c.entries[name] = e
-	c.total += int64(len(data))
-	c.loads++
-	for c.total > c.maxBytes() && c.lru.Len() > 1 {
-		old := c.lru.Back().Value.(*cacheEntry)
-		c.removeLocked(old.name)
-	}
-	return data, nil
+	c.mu.Unlock()
+	call.data, call.err = data, err
+	close(call.done)
+	return data, err
+}
+
+// loadCall is a load in progress.
+type loadCall struct {
+	done chan struct{}
+	data []byte
+	err  error
 }
 
 // load reads a file whose stat result is fi; a file that changes while it
