@@ -36,6 +36,8 @@ func Indent(spaces uint) PrinterOption {
 //   - comments are kept verbatim (trailing whitespace removed), runs of
 //     blank lines become one, blank lines at the end are dropped;
 //   - text after a NUL byte in a line (which iPXE never sees) is dropped;
+//   - a parsed file without a valid magic line never gains one (a blank
+//     line is kept first if continuations would form "#!ipxe" at byte 0);
 //   - if a printed line would end in "\" (a word or comment ending in a
 //     backslash), one space follows it so that it does not become a
 //     continuation.
@@ -98,6 +100,18 @@ func (p *Printer) appendFile(out *bytes.Buffer, f *File) error {
 		lines = lines[:len(lines)-1]
 	}
 	prevBlank := false
+	start := out.Len()
+	defer func() {
+		// A parsed file that iPXE would not run as a script must not become
+		// one: if joining continuations produced a magic line at byte 0,
+		// keep a blank line before it.
+		if len(f.Lines) > 0 && f.Lines[0].Start.IsValid() && f.Header == HeaderNone &&
+			headerOf(out.Bytes()[start:]) != HeaderNone {
+			b := append([]byte("\n"), out.Bytes()[start:]...)
+			out.Truncate(start)
+			out.Write(b)
+		}
+	}()
 	for _, l := range lines {
 		blank := l.IsBlank()
 		if blank && prevBlank {

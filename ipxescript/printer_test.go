@@ -28,6 +28,10 @@ func TestFormat(t *testing.T) {
 		{"nul tail dropped", "echo a\x00 b\n", "echo a\n"},
 		{"leading blank kept (not a script)", "\n\n#!ipxe\n", "\n#!ipxe\n"},
 		{"empty", "", ""},
+		{"comment break kept", "#!ip\\\nxe\n", "#!ip\\\nxe\n"},
+		{"no header stays no header", "#!ipxe\\\n\n", "\n#!ipxe\n"},
+		{"no header stays no header (NUL)", "#!ipxe\x00 x\n", "\n#!ipxe\n"},
+		{"header through continuation", "#!ipxe \\\necho\n", "#!ipxe \\\necho\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
