@@ -112,6 +112,7 @@ type fetchOpts struct {
 	dupAcks     int           // send every ACK this many extra times
 	limitBlocks int64         // stop after this many blocks (0: no limit)
 	edk2        bool          // ACK the last in-order block for every out-of-order packet, as EDK2 does
+	sink        func([]byte)  // if set, receives the data instead of fetchResult.data
 }
 
 // fetch runs a complete RFC 7440 download like a careful firmware client:
@@ -189,7 +190,11 @@ func (c *testClient) fetch(name string, fo fetchOpts, opts ...Option) (fetchResu
 				}
 				continue
 			}
-			res.data = append(res.data, p.data...)
+			if fo.sink != nil {
+				fo.sink(p.data)
+			} else {
+				res.data = append(res.data, p.data...)
+			}
 			got = k
 			if len(p.data) < blksize {
 				send(got)

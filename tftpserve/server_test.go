@@ -654,6 +654,51 @@ func TestRollover(t *testing.T) {
 	}
 }
 
+// patternReader is deterministic content of any size without memory.
+type patternReader struct{ size int64 }
+
+func (p patternReader) ReadAt(b []byte, off int64) (int, error) {
+	if off >= p.size {
+		return 0, io.EOF
+	}
+	n := 0
+	for ; n < len(b) && off+int64(n) < p.size; n++ {
+		x := uint64(off+int64(n)) * 0x9E3779B97F4A7C15
+		b[n] = byte(x >> 56)
+	}
+	if n < len(b) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// TestRollover1468 sends more than 65535 blocks of 1468 bytes (96 MB) to
+// a windowed client; block numbers wrap to 0 and every byte is checked.
+func TestRollover1468(t *testing.T) {
+	if testing.Short() {
+		t.Skip("96 MB transfer")
+	}
+	size := int64(1468)*65536 + 3000
+	content := patternReader{size}
+	srv := &Server{Handler: HandlerFunc(func(w ResponseWriter, r *Request) { _ = w.ServeContent(content, size) })}
+	addr := startServer(t, srv, "udp4")
+	want := sha256.New()
+	if _, err := io.Copy(want, io.NewSectionReader(content, 0, size)); err != nil {
+		t.Fatal(err)
+	}
+	got := sha256.New()
+	var n int64
+	c := newTestClient(t, addr)
+	_, err := c.fetch("big", fetchOpts{window: 64, deadline: 120 * time.Second, sink: func(b []byte) { got.Write(b); n += int64(len(b)) }},
+		Option{"blksize", "1468"}, Option{"windowsize", "64"}, Option{"tsize", "0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != size || !bytes.Equal(got.Sum(nil), want.Sum(nil)) {
+		t.Fatalf("got %d bytes, want %d (sha256 differs)", n, size)
+	}
+}
+
 // TestNoGoroutineLeak runs hostile and normal traffic, then checks that the
 // server's goroutines are all gone after Shutdown.
 func TestNoGoroutineLeak(t *testing.T) {
