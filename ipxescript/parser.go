@@ -301,25 +301,46 @@ func (p *parser) word(from, to int) *Word {
 		}
 	}
 	flush(to)
-	for len(stack) > 1 {
-		fr := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		top := &stack[len(stack)-1]
-		top.parts = appendLit(top.parts, &Lit{ValuePos: p.lpos(fr.dollar), Value: "${"})
-		for _, part := range fr.parts {
-			top.parts = appendLit(top.parts, part)
-		}
+	if len(stack) == 1 {
+		return &Word{Parts: stack[0].parts}
 	}
-	return &Word{Parts: stack[0].parts}
+	// Unclosed "${" stay literal. The remaining frames are in text order:
+	// outer parts, "${", first frame's parts, "${", ... Flatten them and
+	// merge runs of literals in one pass.
+	flat := stack[0].parts
+	for _, fr := range stack[1:] {
+		flat = append(flat, &Lit{ValuePos: p.lpos(fr.dollar), Value: "${"})
+		flat = append(flat, fr.parts...)
+	}
+	return &Word{Parts: mergeLits(flat)}
 }
 
-// appendLit appends part, merging it into a preceding literal.
-func appendLit(parts []WordPart, part WordPart) []WordPart {
-	if l, ok := part.(*Lit); ok && len(parts) > 0 {
-		if prev, ok := parts[len(parts)-1].(*Lit); ok {
-			parts[len(parts)-1] = &Lit{ValuePos: prev.ValuePos, Value: prev.Value + l.Value}
-			return parts
+// mergeLits joins runs of adjacent literals.
+func mergeLits(parts []WordPart) []WordPart {
+	out := parts[:0:0]
+	var run []*Lit
+	emit := func() {
+		switch len(run) {
+		case 0:
+		case 1:
+			out = append(out, run[0])
+		default:
+			var b strings.Builder
+			for _, l := range run {
+				b.WriteString(l.Value)
+			}
+			out = append(out, &Lit{ValuePos: run[0].ValuePos, Value: b.String()})
 		}
+		run = run[:0]
 	}
-	return append(parts, part)
+	for _, part := range parts {
+		if l, ok := part.(*Lit); ok {
+			run = append(run, l)
+			continue
+		}
+		emit()
+		out = append(out, part)
+	}
+	emit()
+	return out
 }
