@@ -375,7 +375,7 @@ func (s *Server) serveRead(ctx context.Context, sc *serveConn, sess *session, p 
 		req:  req,
 		ctx:  ctx,
 		size: -1,
-		rbuf: make([]byte, 1024),
+		rbuf: getBuf(1024),
 		info: TransferInfo{Client: from, Filename: p.filename, Size: -1, BlockSize: 512, WindowSize: 1, Start: time.Now()},
 	}
 
@@ -396,6 +396,7 @@ func (s *Server) serveRead(ctx context.Context, sc *serveConn, sess *session, p 
 	t.link = &heardLink{link: t.link, sess: sess}
 
 	t.serveRequest()
+	t.release()
 	t.info.Duration = time.Since(t.info.Start)
 	s.report(&t.info)
 }

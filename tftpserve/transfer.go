@@ -305,7 +305,7 @@ func (t *transfer) fill(src source, i int64) (*slot, error) {
 		return s, nil
 	}
 	if s.buf == nil {
-		s.buf = make([]byte, 4+t.blksize)
+		s.buf = getBuf(4 + t.blksize)
 	}
 	n, err := src.readBlock(s.buf[4:], i, t.blksize)
 	if err != nil {
