@@ -356,7 +356,7 @@ type mtuCache struct {
 	byAddr map[netip.Addr]int
 }
 
-const mtuCacheTTL = 10 * time.Second
+const mtuCacheTTL = time.Second
 
 func (m *mtuCache) refresh() {
 	if time.Since(m.at) < mtuCacheTTL && m.byIdx != nil {
