@@ -48,6 +48,17 @@ type BootConfig struct {
 	Attempts, Delay int
 	// Message is printed before chaining (caller value, optional).
 	Message string
+	// Query adds parameters after the standard ones, e.g.
+	// {Key: "serial", Value: Setting("serial:uristring")} or
+	// {Key: "site", Value: URIValue(site)}.
+	Query []Param
+}
+
+// Param is one URL query parameter: Key is percent-encoded, Value is an Arg
+// (use URIValue for caller data, Setting("name:uristring") for a setting).
+type Param struct {
+	Key   string
+	Value Arg
 }
 
 // BootScript returns the default boot script: DHCP with retry, a line
@@ -80,6 +91,9 @@ func BootScript(c BootConfig) ([]byte, error) {
 		Raw("&arch="), Setting("buildarch:uristring"),
 		Raw("&platform="), Setting("platform:uristring"),
 		Raw("&uuid="), Setting("uuid"))
+	for _, q := range c.Query {
+		url = Concat(url, Raw("&"+QueryEscape(q.Key)+"="), q.Value)
+	}
 	failed := b.NewLabel("chain-failed")
 	b.Cmd("chain", Flag("autofree"), url).Or("goto", Raw(failed))
 	b.Cmd("exit")

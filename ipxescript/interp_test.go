@@ -180,7 +180,8 @@ func TestDHCPRetryFlow(t *testing.T) {
 }
 
 func TestBootScriptRun(t *testing.T) {
-	script, err := BootScript(BootConfig{URL: "http://10.0.0.1/boot.ipxe?x=1", Message: "pxekit  boot"})
+	script, err := BootScript(BootConfig{URL: "http://10.0.0.1/boot.ipxe?x=1", Message: "pxekit  boot",
+		Query: []Param{{"site", URIValue("lab #1")}, {"serial", Setting("serial:uristring")}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +190,7 @@ func TestBootScriptRun(t *testing.T) {
 		t.Errorf("lint: %v", fs)
 	}
 	s := &Settings{}
-	for k, v := range map[string]string{"net0/mac:hex": "52:54:00:aa:bb:cc", "buildarch": "x86_64", "platform": "efi", "uuid:uuid": "8c2a5f3e-0000-4000-8000-00000000abcd"} {
+	for k, v := range map[string]string{"net0/mac:hex": "52:54:00:aa:bb:cc", "buildarch": "x86_64", "platform": "efi", "uuid:uuid": "8c2a5f3e-0000-4000-8000-00000000abcd", "serial": "SN 1"} {
 		if err := s.Set(k, v); err != nil {
 			t.Fatal(err)
 		}
@@ -203,7 +204,7 @@ func TestBootScriptRun(t *testing.T) {
 		t.Errorf("status %d, last %q", res.Status, res.Steps[len(res.Steps)-1].Argv)
 	}
 	last := res.Steps[len(res.Steps)-2].Argv
-	want := []string{"chain", "--autofree", "http://10.0.0.1/boot.ipxe?x=1&mac=52-54-00-aa-bb-cc&arch=x86_64&platform=efi&uuid=8c2a5f3e-0000-4000-8000-00000000abcd"}
+	want := []string{"chain", "--autofree", "http://10.0.0.1/boot.ipxe?x=1&mac=52-54-00-aa-bb-cc&arch=x86_64&platform=efi&uuid=8c2a5f3e-0000-4000-8000-00000000abcd&site=lab%20%231&serial=SN%201"}
 	if !reflect.DeepEqual(last, want) {
 		t.Errorf("chain argv %q", last)
 	}
