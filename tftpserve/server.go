@@ -371,12 +371,13 @@ func (s *Server) serveRead(ctx context.Context, sc *serveConn, sess *session, p 
 		ctx:        ctx,
 	}
 	t := &transfer{
-		srv:  s,
-		req:  req,
-		ctx:  ctx,
-		size: -1,
-		rbuf: getBuf(1024),
-		info: TransferInfo{Client: from, Filename: p.filename, Size: -1, BlockSize: 512, WindowSize: 1, Start: time.Now()},
+		srv:     s,
+		req:     req,
+		ctx:     ctx,
+		size:    -1,
+		rbuf:    getBuf(1024),
+		ifIndex: ifi,
+		info:    TransferInfo{Client: from, Filename: p.filename, Size: -1, BlockSize: 512, WindowSize: 1, Start: time.Now()},
 	}
 
 	// The transfer's own socket: its TID.
@@ -445,7 +446,7 @@ func (t *transfer) serveRequest() {
 	req.Path = path
 	t.info.Path = path
 
-	lim := s.limits(req)
+	lim := s.limits(req, t.ifIndex)
 	neg, err := negotiate(req.Options, lim, req.Mode)
 	if err != nil {
 		t.refuse(err)
@@ -506,10 +507,10 @@ func quoteShort(s string) string {
 }
 
 // limits computes the limits for one request: server settings, MTU, Tune.
-func (s *Server) limits(req *Request) Limits {
+func (s *Server) limits(req *Request, ifIndex int) Limits {
 	mtuCap := MaxBlockSize
 	if !s.AllowFragmentation {
-		if mtu := s.mtus.mtu(0, req.LocalAddr, req.RemoteAddr.Addr()); mtu > 0 {
+		if mtu := s.mtus.mtu(ifIndex, req.LocalAddr, req.RemoteAddr.Addr()); mtu > 0 {
 			overhead := 32
 			if req.RemoteAddr.Addr().Is6() {
 				overhead = 52

@@ -517,6 +517,33 @@ func TestSinglePortAndConcurrency(t *testing.T) {
 	}
 }
 
+func TestQueueAndTransferTimeout(t *testing.T) {
+	logs := newInfoLog()
+	srv := &Server{Handler: FS(fstest.MapFS{"f": {Data: randBytes(5000, 1)}}), OnTransfer: logs.hook,
+		MaxTransfers: 1, QueueTimeout: 300 * time.Millisecond, TransferTimeout: 700 * time.Millisecond}
+	addr := startServer(t, srv, "udp4")
+	a := newTestClient(t, addr)
+	a.rrq("f", "octet")
+	a.expect(OpDATA) // holds the only slot; never ACKs
+	b := newTestClient(t, addr)
+	b.rrq("f", "octet")
+	start := time.Now()
+	if p := b.expect(OpERROR); p.code != CodeUndefined || p.msg != "server busy" {
+		t.Fatalf("queued request got %d %q", p.code, p.msg)
+	}
+	if d := time.Since(start); d < 250*time.Millisecond {
+		t.Fatalf("refused after %v, before the queue timeout", d)
+	}
+	// The stuck transfer hits TransferTimeout; then the slot is free.
+	if info := logs.next(t); info.Outcome != OutcomeCanceled {
+		t.Fatalf("stuck transfer: %+v", info)
+	}
+	c := newTestClient(t, addr)
+	if res, err := c.fetch("f", fetchOpts{}); err != nil || len(res.data) != 5000 {
+		t.Fatalf("after the slot freed: %v", err)
+	}
+}
+
 func TestPerClientLimit(t *testing.T) {
 	srv := &Server{Handler: FS(fstest.MapFS{"f": {Data: randBytes(5000, 1)}}), MaxClientTransfers: 2}
 	addr := startServer(t, srv, "udp4")
@@ -572,7 +599,7 @@ func TestTuneHookAndMTU(t *testing.T) {
 		local, remote string
 		want          int
 	}{{"10.0.0.1", "10.0.0.2", 1468}, {"fd00::1", "fd00::2", 1448}} {
-		lim := srv2.limits(&Request{LocalAddr: netip.MustParseAddr(tc.local), RemoteAddr: netip.AddrPortFrom(netip.MustParseAddr(tc.remote), 1000)})
+		lim := srv2.limits(&Request{LocalAddr: netip.MustParseAddr(tc.local), RemoteAddr: netip.AddrPortFrom(netip.MustParseAddr(tc.remote), 1000)}, 0)
 		if lim.BlockSize != tc.want {
 			t.Errorf("%s: blksize cap %d, want %d", tc.local, lim.BlockSize, tc.want)
 		}

@@ -65,6 +65,7 @@ type transfer struct {
 	haveRTT         bool
 	retries         int
 	maxRetries      int
+	ifIndex         int // interface the request came in on, 0 if unknown
 
 	ring   []slot
 	pkts   [][]byte
@@ -272,7 +273,11 @@ func (t *transfer) receive(deadline time.Time) (packet, error) {
 					// Quietly: an ERROR now would reach the client's new transfer.
 					return packet{}, t.fail(OutcomeAborted, cause)
 				}
-				t.sendError(CodeUndefined, "server shutting down")
+				if errors.Is(cause, context.DeadlineExceeded) {
+					t.sendError(CodeUndefined, "transfer time limit reached")
+				} else {
+					t.sendError(CodeUndefined, "server shutting down")
+				}
 				return packet{}, t.fail(OutcomeCanceled, cause)
 			}
 			return packet{}, t.fail(OutcomeFailed, err)
