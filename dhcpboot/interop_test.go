@@ -437,8 +437,21 @@ func TestInteropProxyBesideDnsmasq(t *testing.T) {
 
 func TestInteropRelayedRequest(t *testing.T) {
 	netlab.Require(t)
+	for _, server := range []string{"lab", "proxy"} {
+		t.Run(server, func(t *testing.T) { testRelayed(t, server) })
+	}
+}
+
+func testRelayed(t *testing.T, server string) {
 	p := netlab.NewPair(t)
-	startLab(t, p)
+	if server == "lab" {
+		startLab(t, p)
+	} else {
+		policy, _ := DefaultPolicy(DefaultConfig{})
+		proxy := &ProxyServer{Policy: policy, Interface: p.ServerIf, ServerIP: p.ServerIP, Logger: testLogger(t)}
+		c67 := listenIn(t, p.Server, p.ServerIf, 67)
+		serveInBackground(t, func(ctx context.Context) error { return proxy.Serve(ctx, c67, nil) })
+	}
 	// The client namespace plays the relay: it listens on 10.99.0.2:67 and
 	// forwards a DISCOVER with giaddr set.
 	relay, err := p.Client.ListenPacket("udp4", p.ClientIP.String()+":67")
@@ -465,7 +478,7 @@ func TestInteropRelayedRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	if m.TransactionID != d.TransactionID || !m.GatewayIPAddr.Equal(d.GatewayIPAddr) || m.BootFileNameOption() != "ipxe.efi" ||
-		from.(*net.UDPAddr).Port != 67 {
+		from.(*net.UDPAddr).Port != 67 || (server == "proxy") != m.YourIPAddr.IsUnspecified() {
 		t.Errorf("relay reply from %v: %s", from, m.Summary())
 	}
 }
