@@ -43,7 +43,7 @@ type LabServer struct {
 	// Interface is the interface to serve; ListenAndServe requires it.
 	Interface string
 	// ServerIP is the server's address on Subnet; zero = the first IPv4
-	// address of Interface.
+	// address of Interface (looked up like ProxyServer.ServerIP).
 	ServerIP netip.Addr
 	// Subnet is the network served (option 1); requests relayed from
 	// elsewhere (giaddr outside Subnet) are ignored.

@@ -70,7 +70,9 @@ type ProxyServer struct {
 	// ListenAndServe requires it; Serve uses it only for rules.
 	Interface string
 	// ServerIP is the proxy's IPv4 address clients reach; zero = the first
-	// IPv4 address of Interface.
+	// IPv4 address of Interface, looked up in the network namespace of the
+	// thread calling Serve (set it explicitly when serving sockets made in
+	// another namespace).
 	ServerIP netip.Addr
 	// Only4011 serves port 4011 only: for a host whose DHCP server already
 	// sends PXE clients to port 4011 (option 60 "PXEClient" without boot
