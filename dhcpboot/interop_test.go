@@ -568,3 +568,29 @@ func TestInteropNclient4Proxy4011(t *testing.T) {
 		t.Errorf("DISCOVER on 4011 answered: %s", m.Summary())
 	}
 }
+
+// A proxy bound to one interface never answers a client on another one.
+func TestInteropProxyIgnoresOtherInterfaces(t *testing.T) {
+	netlab.Require(t)
+	srv, a, b := netlab.NewNS(t), netlab.NewNS(t), netlab.NewNS(t)
+	netlab.Veth(t, srv, "srv0", "10.99.0.1/24", a, "cli0", "10.99.0.2/24")
+	netlab.Veth(t, srv, "srv1", "10.98.0.1/24", b, "cli1", "10.98.0.2/24")
+	policy, _ := DefaultPolicy(DefaultConfig{})
+	proxy := &ProxyServer{Policy: policy, Interface: "srv0", ServerIP: netip.MustParseAddr("10.99.0.1"), Logger: testLogger(t)}
+	c67 := listenIn(t, srv, "srv0", 67)
+	serveInBackground(t, func(ctx context.Context) error { return proxy.Serve(ctx, c67, nil) })
+	ovmf := captureRequest(t, "ovmf-pxe-tftp-ipxe-efi.pcapng", 8)
+	for _, tc := range []struct {
+		ns    *netlab.NS
+		iface string
+		want  int
+	}{{b, "cli1", 0}, {a, "cli0", 1}} {
+		c := &pxeClient{t: t, conn: listenIn(t, tc.ns, tc.iface, 68), hw: netInterfaceMAC(t, tc.ns, tc.iface)}
+		d, _ := dhcpv4.NewDiscovery(c.hw, withOptionsOf(ovmf, pxeOptions...)...)
+		c.send(d, "255.255.255.255:67")
+		if got := c.collect(d.TransactionID, time.Second, 1); len(got) != tc.want {
+			t.Errorf("client on %s: %d replies, want %d", tc.iface, len(got), tc.want)
+		}
+		c.conn.Close()
+	}
+}
