@@ -211,8 +211,10 @@ func ExampleBuilder_Menu() {
 	// goto ${_pxk-choice}
 	// :local
 	// exit 0
+	// exit
 	// :shell
 	// shell
+	// exit
 	// :menu-cancelled-1
 	// exit 1
 }

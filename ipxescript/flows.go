@@ -154,8 +154,9 @@ func (b *Builder) BootKernel(kernel Arg, initrds []Arg, args ...string) *Builder
 }
 
 // MenuItemSpec is one entry of MenuSpec. Name is the item (and label)
-// name; Body adds the commands run when it is chosen (it should end by
-// booting or with a goto).
+// name; Body adds the commands run when it is chosen. Menu ends each body
+// with "exit" so that a body that returns (a chain that comes back) never
+// falls through into the next item.
 type MenuItemSpec struct {
 	Name, Text string
 	Key        string // optional shortcut key
@@ -217,6 +218,7 @@ func (b *Builder) Menu(m MenuSpec) *Builder {
 		if it.Body != nil {
 			it.Body(b)
 		}
+		b.Cmd("exit") // never fall through into the next item
 	}
 	b.Label(cancelled)
 	return b.Cmd("exit", Raw("1"))

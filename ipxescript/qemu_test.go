@@ -109,6 +109,13 @@ func tail(s string, n int) string {
 // returns the console transcript without ANSI escapes.
 func bootIPXE(t *testing.T, script []byte, end string) string {
 	t.Helper()
+	return bootIPXEFiles(t, map[string][]byte{"q.ipxe": script}, end)
+}
+
+// bootIPXEFiles is bootIPXE with more files in the TFTP root; the machine
+// boots q.ipxe and has SMBIOS UUID qemuUUID.
+func bootIPXEFiles(t *testing.T, files map[string][]byte, end string) string {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("boots QEMU")
 	}
@@ -123,14 +130,16 @@ func bootIPXE(t *testing.T, script []byte, end string) string {
 		t.Skipf("skipping: %v (apt-get install qemu-system-x86 ipxe-qemu)", err)
 	}
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "q.ipxe"), script, 0o644); err != nil {
-		t.Fatal(err)
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	serial := filepath.Join(dir, "serial.txt")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, qemu, "-accel", "tcg", "-nographic", "-no-reboot",
-		"-monitor", "none", "-serial", "file:"+serial, "-m", "128", "-machine", "pc", "-boot", "n",
+		"-monitor", "none", "-serial", "file:"+serial, "-m", "128", "-machine", "pc", "-boot", "n", "-uuid", qemuUUID,
 		"-netdev", "user,id=n0,restrict=on,tftp="+dir+",bootfile=q.ipxe",
 		"-device", "virtio-net-pci,netdev=n0") // QEMU's default ROM: Debian's iPXE
 	var qout bytes.Buffer
@@ -229,5 +238,49 @@ echo O:END
 	t.Logf("iPXE printed:\n%s", strings.Join(got, "\n"))
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("real iPXE and Runner differ\n got (iPXE):\n%s\nwant (Runner):\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+const qemuUUID = "8c2a5f3e-1111-4222-8333-444455556666"
+
+// TestRealIPXEFlows runs the Builder's flows in real iPXE: a Menu whose
+// timeout picks the default item, which chains the BootScript (DHCP retry,
+// "Booting ..." line, chain with mac/arch/platform/uuid), which chains a
+// last script over TFTP that prints what iPXE expanded.
+func TestRealIPXEFlows(t *testing.T) {
+	menu := NewBuilder()
+	menu.Menu(MenuSpec{Title: "Test menu", Timeout: 1000, Default: "boot", Items: []MenuItemSpec{
+		{Name: "wrong", Text: "Not this one", Body: func(b *Builder) { b.Cmd("echo", Raw("MENU-WRONG")) }},
+		{Name: "boot", Text: "Boot # default", Body: func(b *Builder) {
+			b.Cmd("echo", Raw("MENU-DEFAULT-OK"))
+			b.Cmd("chain", Raw("tftp://10.0.2.2/boot.ipxe"))
+		}},
+	}})
+	menuScript, err := menu.Script()
+	if err != nil {
+		t.Fatal(err)
+	}
+	boot, err := BootScript(BootConfig{URL: "tftp://10.0.2.2/next.ipxe", Attempts: 2, Delay: 1,
+		Message: "pxekit test  boot # 1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := []byte("#!ipxe\necho NEXT-OK ${net0/mac:hexhyp} ${buildarch} ${platform} ${uuid}\necho FLOWS-END\n")
+	tr := bootIPXEFiles(t, map[string][]byte{"q.ipxe": menuScript, "boot.ipxe": boot, "next.ipxe": next}, "FLOWS-END")
+	for _, want := range []string{
+		"MENU-DEFAULT-OK",
+		"pxekit test  boot # 1",
+		"Booting 52:54:00:12:34:56 arch i386 platform pcbios uuid " + qemuUUID,
+		"NEXT-OK 52-54-00-12-34-56 i386 pcbios " + qemuUUID,
+	} {
+		if !strings.Contains(strings.NewReplacer("\r", "", "\n", "").Replace(tr), want) {
+			t.Errorf("console lacks %q", want)
+		}
+	}
+	if strings.Contains(tr, "MENU-WRONG") || strings.Contains(tr, "Chainload failed") || strings.Contains(tr, "Could not boot") {
+		t.Errorf("wrong path taken")
+	}
+	if t.Failed() {
+		t.Logf("console:\n%s", tail(tr, 3000))
 	}
 }
