@@ -2,10 +2,13 @@ package dhcpboot
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 )
@@ -107,3 +110,39 @@ func TestCoreDHCP(t *testing.T) {
 }
 
 var netipZero netip.Addr
+
+// errConn fails every read with a non-timeout error.
+type errConn struct{ net.PacketConn }
+
+func (errConn) ReadFrom([]byte) (int, net.Addr, error) { return 0, nil, errors.New("boom") }
+func (errConn) Close() error                           { return nil }
+
+func TestProxyServeStopsOnSocketError(t *testing.T) {
+	good, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := DefaultPolicy(DefaultConfig{})
+	s := &ProxyServer{Policy: p, ServerIP: netip.MustParseAddr("127.0.0.1")}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(context.Background(), errConn{}, good) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "boom") {
+			t.Errorf("Serve = %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve kept running after a socket failed")
+	}
+	for _, bad := range []*ProxyServer{{}, {Policy: p}} {
+		if err := bad.Serve(context.Background(), good, nil); err == nil {
+			t.Error("misconfigured proxy served")
+		}
+	}
+	if err := (&ProxyServer{Policy: p}).ListenAndServe(context.Background()); err == nil {
+		t.Error("proxy without interface listened")
+	}
+	if err := (&LabServer{}).ListenAndServe(context.Background()); err == nil {
+		t.Error("lab without interface listened")
+	}
+}

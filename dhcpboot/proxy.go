@@ -113,7 +113,16 @@ func (s *ProxyServer) ListenAndServe(ctx context.Context) error {
 // Serve answers on the given sockets until ctx is done, then closes them and
 // returns nil. conn67 (port 67) may be nil to serve port 4011 only; conn4011
 // may be nil to serve port 67 only. Serve owns the sockets.
-func (s *ProxyServer) Serve(ctx context.Context, conn67, conn4011 net.PacketConn) error {
+func (s *ProxyServer) Serve(ctx context.Context, conn67, conn4011 net.PacketConn) (err error) {
+	defer func() {
+		if err != nil { // also on a configuration error: Serve owns the sockets
+			for _, c := range []net.PacketConn{conn67, conn4011} {
+				if c != nil {
+					c.Close()
+				}
+			}
+		}
+	}()
 	if s.Policy == nil {
 		return errors.New("dhcpboot: ProxyServer.Policy is nil")
 	}
@@ -122,7 +131,6 @@ func (s *ProxyServer) Serve(ctx context.Context, conn67, conn4011 net.PacketConn
 	}
 	server := s.ServerIP
 	if !server.IsValid() && s.Interface != "" {
-		var err error
 		if server, err = InterfaceIPv4(s.Interface); err != nil {
 			return err
 		}
@@ -132,6 +140,9 @@ func (s *ProxyServer) Serve(ctx context.Context, conn67, conn4011 net.PacketConn
 	}
 	h := &Handler{Policy: s.Policy, ServerIP: server, Reply: s.Reply, Interface: s.Interface, Classify: s.Classify, Logger: s.Logger}
 	h.Reply.ServerIP = server
+	// One socket failing stops the other too.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
 	for _, c := range []struct {
@@ -144,16 +155,20 @@ func (s *ProxyServer) Serve(ctx context.Context, conn67, conn4011 net.PacketConn
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs <- serveUDP(ctx, c.conn, s.Logger, func(b []byte, peer net.Addr) {
+			err := serveUDP(ctx, c.conn, s.Logger, func(b []byte, peer net.Addr) {
 				s.handle(ctx, h, c.conn, b, peer, c.port4011)
 			})
+			if err != nil {
+				cancel()
+			}
+			errs <- err
 		}()
 	}
 	wg.Wait()
 	close(errs)
-	for err := range errs {
-		if err != nil {
-			return err
+	for e := range errs {
+		if e != nil {
+			return e
 		}
 	}
 	return nil
