@@ -39,5 +39,7 @@
 //	srv := &tftpserve.Server{Handler: dir, Logger: slog.Default()}
 //	log.Fatal(srv.ListenAndServe())
 //
-// Write requests are refused with an access violation.
+// Write requests are refused with an access violation unless
+// [Server.WriteHandler] is set; then uploads (with the same options and
+// windows) stream to it and the client's final ACK waits for its verdict.
 package tftpserve

@@ -59,7 +59,23 @@ type ResponseWriter interface {
 	WriteError(err error)
 }
 
-// Request is a read request as the server hands it to a Handler.
+// A WriteHandler stores a file a client uploads (WRQ). ReceiveTFTP reads
+// the content from body until io.EOF and returns nil to accept it: the
+// client gets its final ACK only then. A returned error is sent as with
+// ResponseWriter.WriteError (for example an *Error with CodeDiskFull); if
+// the client aborts or stops answering, body returns an error.
+type WriteHandler interface {
+	ReceiveTFTP(r *Request, body io.Reader) error
+}
+
+// WriteHandlerFunc adapts a function to a WriteHandler.
+type WriteHandlerFunc func(r *Request, body io.Reader) error
+
+// ReceiveTFTP calls f(r, body).
+func (f WriteHandlerFunc) ReceiveTFTP(r *Request, body io.Reader) error { return f(r, body) }
+
+// Request is a read or write request as the server hands it to a Handler
+// or WriteHandler.
 type Request struct {
 	// RemoteAddr is the client's address and port (its TID).
 	RemoteAddr netip.AddrPort
@@ -82,6 +98,11 @@ type Request struct {
 	Timeout    time.Duration
 	// WantSize reports whether the client asked for tsize.
 	WantSize bool
+
+	// Write is true for a write request (WRQ), given to a WriteHandler.
+	Write bool
+	// Size is the size a writing client announced with tsize, or -1.
+	Size int64
 
 	ctx context.Context
 }

@@ -81,7 +81,8 @@ func negotiate(opts []Option, lim Limits, mode string) (negotiation, error) {
 			if _, ok := parseSize(o.Value); !ok {
 				return n, optErr(name, o.Value, "a size in octets")
 			}
-			// netascii changes the length: no tsize (as tftp-hpa).
+			// netascii changes the length: no tsize (as tftp-hpa). In a
+			// write request the value is the client's size, echoed.
 			if mode == "octet" {
 				n.wantSize = true
 				n.tsizeIdx = i

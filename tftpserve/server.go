@@ -32,12 +32,15 @@ const (
 // A Server answers read requests with RFC 2347 option negotiation: blksize
 // (RFC 2348, clamped to the path MTU so nothing is fragmented), tsize and
 // timeout (RFC 2349) and windowsize (RFC 7440). Write requests are refused
-// with an access violation.
+// with an access violation unless WriteHandler is set.
 type Server struct {
 	// Addr is the address ListenAndServe listens on; DefaultAddr if empty.
 	Addr string
 	// Handler resolves read requests. nil answers "file not found".
 	Handler Handler
+	// WriteHandler receives write requests (WRQ); nil refuses them with
+	// an access violation (code 2).
+	WriteHandler WriteHandler
 	// Logger receives one line per transfer and server errors; nil
 	// discards them.
 	Logger *slog.Logger
@@ -259,7 +262,7 @@ func (s *Server) dispatch(sc *serveConn, b []byte, from netip.AddrPort, dst neti
 		s.reply(sc, from, CodeIllegalOp, err.Error())
 		return
 	}
-	if op == OpWRQ {
+	if op == OpWRQ && s.WriteHandler == nil {
 		s.reply(sc, from, CodeAccess, "writes are not allowed")
 		s.logger().Info("tftp: write refused", "client", from.String(), "file", p.filename)
 		return
@@ -366,6 +369,8 @@ func (s *Server) serveRead(ctx context.Context, sc *serveConn, sess *session, p 
 		Filename:   p.filename,
 		Mode:       lower(p.mode),
 		Options:    p.options,
+		Write:      p.op == OpWRQ,
+		Size:       -1,
 		BlockSize:  512,
 		WindowSize: 1,
 		ctx:        ctx,
@@ -377,7 +382,7 @@ func (s *Server) serveRead(ctx context.Context, sc *serveConn, sess *session, p 
 		size:    -1,
 		rbuf:    getBuf(1024),
 		ifIndex: ifi,
-		info:    TransferInfo{Client: from, Filename: p.filename, Size: -1, BlockSize: 512, WindowSize: 1, Start: time.Now()},
+		info:    TransferInfo{Client: from, Write: p.op == OpWRQ, Filename: p.filename, Size: -1, BlockSize: 512, WindowSize: 1, Start: time.Now()},
 	}
 
 	// The transfer's own socket: its TID.
@@ -397,9 +402,12 @@ func (s *Server) serveRead(ctx context.Context, sc *serveConn, sess *session, p 
 	t.link = &heardLink{link: t.link, sess: sess}
 
 	t.serveRequest()
-	t.release()
 	t.info.Duration = time.Since(t.info.Start)
 	s.report(&t.info)
+	if t.after != nil {
+		t.after()
+	}
+	t.release()
 }
 
 // heardLink notes when the client first answers on the transfer's TID.
@@ -446,6 +454,10 @@ func (t *transfer) serveRequest() {
 	req.Path = path
 	t.info.Path = path
 
+	if req.Write && req.Mode != "octet" {
+		t.refuse(&Error{Code: CodeIllegalOp, Message: "writes need mode octet"})
+		return
+	}
 	lim := s.limits(req, t.ifIndex)
 	neg, err := negotiate(req.Options, lim, req.Mode)
 	if err != nil {
@@ -465,6 +477,14 @@ func (t *transfer) serveRequest() {
 	}
 	t.minRTO = min(orDefault(s.MinRetransmit, DefaultMinRetransmit), t.maxRTO)
 	t.rto = min(t.maxRTO, 500*time.Millisecond)
+	if req.Write {
+		if neg.tsizeIdx >= 0 {
+			req.Size, _ = parseSize(req.Options[neg.tsizeIdx].Value)
+			t.info.Size = req.Size
+		}
+		t.serveWrite()
+		return
+	}
 
 	h := s.Handler
 	if h == nil {

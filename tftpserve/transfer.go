@@ -30,10 +30,11 @@ const (
 // it and the server logs it.
 type TransferInfo struct {
 	Client     netip.AddrPort
+	Write      bool   // a write request (WRQ)
 	Filename   string // as requested
 	Path       string // normalised ("" when refused before normalisation)
 	Size       int64  // content size when known, else -1
-	Bytes      int64  // payload bytes acknowledged by the client
+	Bytes      int64  // payload bytes acknowledged by the client (received, for writes)
 	BlockSize  int
 	WindowSize int
 	Start      time.Time
@@ -65,7 +66,8 @@ type transfer struct {
 	haveRTT         bool
 	retries         int
 	maxRetries      int
-	ifIndex         int // interface the request came in on, 0 if unknown
+	ifIndex         int    // interface the request came in on, 0 if unknown
+	after           func() // runs after the transfer was reported (write dally)
 
 	ring   []slot
 	pkts   [][]byte
