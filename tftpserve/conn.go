@@ -208,7 +208,7 @@ func (l *portLink) recv(ctx context.Context, buf []byte, deadline time.Time) (in
 
 func (l *portLink) deliver(buf, p []byte) (int, netip.AddrPort, error) {
 	n := copy(buf, p)
-	putSmall(p)
+	putBuf(p)
 	return n, l.to.AddrPort(), nil
 }
 
@@ -218,21 +218,6 @@ func (l *portLink) sendTo(b []byte, to netip.AddrPort) error {
 }
 
 func (l *portLink) close() {}
-
-// smallPool holds buffers for packets routed to single-port transfers.
-var smallPool = sync.Pool{New: func() any { b := make([]byte, 0, 600); return &b }}
-
-func getSmall(p []byte) []byte {
-	bp := smallPool.Get().(*[]byte)
-	return append((*bp)[:0], p...)
-}
-
-func putSmall(p []byte) {
-	if cap(p) >= 600 && cap(p) <= 2048 {
-		p = p[:0]
-		smallPool.Put(&p)
-	}
-}
 
 func addrPortOf(a net.Addr) netip.AddrPort {
 	if u, ok := a.(*net.UDPAddr); ok {

@@ -246,7 +246,7 @@ func (s *Server) dispatch(sc *serveConn, b []byte, from netip.AddrPort, dst neti
 			s.mu.Unlock()
 			if sess != nil && sess.in != nil {
 				select {
-				case sess.in <- getSmall(b[:min(len(b), 600)]):
+				case sess.in <- append(getBuf(len(b))[:0], b...):
 				default: // the transfer is not keeping up: drop, it will retransmit
 				}
 				return

@@ -757,6 +757,30 @@ func TestNoGoroutineLeak(t *testing.T) {
 			t.Fatal(err)
 		}
 		<-errc
+
+		// Writes: one abandoned after its first block, one refused by a
+		// handler that returns early; then Shutdown cuts them off.
+		wsrv := &Server{Timeout: 50 * time.Millisecond, Retries: 1, WriteHandler: WriteHandlerFunc(func(r *Request, body io.Reader) error {
+			if r.Path == "early" {
+				return ErrAccessDenied
+			}
+			_, err := io.Copy(io.Discard, body)
+			return err
+		})}
+		wpc, _ := net.ListenPacket("udp4", "127.0.0.1:0")
+		go func() { errc <- wsrv.Serve(wpc) }()
+		waddr := addrPortOf(wpc.LocalAddr())
+		for _, name := range []string{"abandoned", "early"} {
+			wc := newTestClient(t, waddr)
+			wc.sendTo(waddr, appendRequest(nil, OpWRQ, name, "octet"))
+			wc.expect(OpACK)
+			wc.sendTo(wc.tid, append(appendDataHeader(nil, 1), make([]byte, 512)...))
+		}
+		time.Sleep(100 * time.Millisecond)
+		ctx2, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel2()
+		_ = wsrv.Shutdown(ctx2)
+		<-errc
 	}()
 	deadline := time.Now().Add(3 * time.Second)
 	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {

@@ -156,3 +156,33 @@ func TestWriteRefusals(t *testing.T) {
 		t.Fatalf("stored %q", got)
 	}
 }
+
+// TestSinglePortWrite: uploads with large blocks work in single-port mode.
+func TestSinglePortWrite(t *testing.T) {
+	store := &memStore{files: map[string][]byte{}, limit: 1 << 20}
+	addr := startServer(t, &Server{WriteHandler: store, SinglePort: true}, "udp4")
+	data := randBytes(1468*5+7, 3)
+	c := newTestClient(t, addr)
+	c.sendTo(addr, appendRequest(nil, OpWRQ, "up", "octet", Option{"blksize", "1468"}, Option{"windowsize", "2"}))
+	if p := c.expect(OpOACK); c.tid != addr {
+		t.Fatalf("OACK %v from %v", p.options, c.tid)
+	}
+	for i, blk := 0, uint16(1); ; blk++ {
+		end := min(i+1468, len(data))
+		c.sendTo(c.tid, append(appendDataHeader(nil, blk), data[i:end]...))
+		i = end
+		if blk%2 == 0 || end-i < 1468 && i == len(data) {
+			p := c.expect(OpACK)
+			if p.block != blk {
+				t.Fatalf("ACK %d, want %d", p.block, blk)
+			}
+		}
+		if i == len(data) {
+			break
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	if got := store.get("up"); !bytes.Equal(got, data) {
+		t.Fatalf("stored %d bytes, want %d", len(got), len(data))
+	}
+}
