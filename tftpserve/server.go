@@ -15,15 +15,14 @@ import (
 
 // Defaults used when the corresponding Server field is zero.
 const (
-	DefaultAddr               = ":69"
-	DefaultMaxWindowSize      = 64
-	DefaultMaxWindowBytes     = 160 << 10
-	DefaultTimeout            = time.Second
-	DefaultMinRetransmit      = 50 * time.Millisecond
-	DefaultRetries            = 5
-	DefaultMaxTransfers       = 1024
-	DefaultMaxClientTransfers = 32
-	DefaultQueueTimeout       = 2 * time.Second
+	DefaultAddr           = ":69"
+	DefaultMaxWindowSize  = 64
+	DefaultMaxWindowBytes = 160 << 10
+	DefaultTimeout        = time.Second
+	DefaultMinRetransmit  = 50 * time.Millisecond
+	DefaultRetries        = 5
+	DefaultMaxTransfers   = 1024
+	DefaultQueueTimeout   = 2 * time.Second
 )
 
 // Server is a TFTP server for network boot. The zero value serves nothing
@@ -81,7 +80,9 @@ type Server struct {
 	// slot, then get ERROR 0 "server busy".
 	MaxTransfers int
 	// MaxClientTransfers bounds concurrent transfers per client IP; 0 means
-	// DefaultMaxClientTransfers. Requests beyond it get ERROR 0.
+	// no bound beyond MaxTransfers (clients behind NAT share one address,
+	// and a boot storm may come through one relay). Requests beyond it get
+	// ERROR 0.
 	MaxClientTransfers int
 	// QueueTimeout is how long a request waits for a free slot; 0 means
 	// DefaultQueueTimeout.
@@ -290,7 +291,7 @@ func (s *Server) startRead(sc *serveConn, p packet, raw string, from netip.AddrP
 		// The client moved on (same port, new request): end the old transfer.
 		old.cancel(errSuperseded)
 	}
-	if s.perIP[from.Addr()] >= orDefault(s.MaxClientTransfers, DefaultMaxClientTransfers) {
+	if s.MaxClientTransfers > 0 && s.perIP[from.Addr()] >= s.MaxClientTransfers {
 		s.mu.Unlock()
 		s.reply(sc, from, CodeUndefined, "too many transfers from this address")
 		s.logger().Warn("tftp: per-client limit reached", "client", from.String(), "file", p.filename)

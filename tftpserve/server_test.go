@@ -791,3 +791,39 @@ func TestNoGoroutineLeak(t *testing.T) {
 		t.Fatalf("%d goroutines before, %d after:\n%s", before, n, buf[:runtime.Stack(buf, true)])
 	}
 }
+
+// TestBootStorm: many clients from one address fetch the same file at
+// once through the shared cache; all succeed, the file is loaded once.
+func TestBootStorm(t *testing.T) {
+	data := randBytes(100_000, 8)
+	cache := NewCache(fstest.MapFS{"boot.efi": {Data: data}})
+	logs := newInfoLog()
+	addr := startServer(t, &Server{Handler: cache, OnTransfer: logs.hook}, "udp4")
+	const n = 64
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func(i int) {
+			c := newTestClient(t, addr)
+			win := []int{1, 4, 16}[i%3]
+			res, err := c.fetch("boot.efi", fetchOpts{window: win, deadline: 60 * time.Second},
+				Option{"blksize", "1468"}, Option{"windowsize", strconv.Itoa(win)}, Option{"tsize", "0"})
+			if err == nil && !bytes.Equal(res.data, data) {
+				err = fmt.Errorf("client %d: content differs", i)
+			}
+			errs <- err
+		}(i)
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	for i := 0; i < n; i++ {
+		if info := logs.next(t); info.Outcome != OutcomeOK {
+			t.Errorf("%+v", info)
+		}
+	}
+	if cache.Loads() != 1 {
+		t.Fatalf("%d loads, want 1", cache.Loads())
+	}
+}

@@ -2,7 +2,8 @@
 // package tftpserve.
 //
 //	tftpd -root DIR [-addr ADDR:PORT] [-blksize-max N] [-windowsize-max N]
-//	      [-timeout DUR] [-retries N] [-max-transfers N] [-single-port]
+//	      [-timeout DUR] [-retries N] [-max-transfers N]
+//	      [-max-client-transfers N] [-single-port]
 //	      [-cache] [-fold-case] [-log-json] [-v]
 //
 // It serves the regular files under DIR (no escape by "..", absolute names
@@ -43,6 +44,7 @@ func run(args []string) error {
 	timeout := fl.Duration("timeout", 0, fmt.Sprintf("retransmission ceiling when the client sends no timeout option (default %s)", tftpserve.DefaultTimeout))
 	retries := fl.Int("retries", 0, fmt.Sprintf("timeouts without progress before giving up (default %d)", tftpserve.DefaultRetries))
 	maxTransfers := fl.Int("max-transfers", 0, fmt.Sprintf("concurrent transfers (default %d)", tftpserve.DefaultMaxTransfers))
+	maxClient := fl.Int("max-client-transfers", 0, "concurrent transfers per client IP (default: no limit beyond -max-transfers)")
 	single := fl.Bool("single-port", false, "answer from the listening port (NAT, containers)")
 	cache := fl.Bool("cache", false, "serve files from a shared memory cache")
 	foldCase := fl.Bool("fold-case", false, "look names up case-insensitively when the exact name is missing")
@@ -76,14 +78,15 @@ func run(args []string) error {
 		handler = tftpserve.NewCache(dir.FS())
 	}
 	srv := &tftpserve.Server{
-		Handler:       handler,
-		Logger:        log,
-		MaxBlockSize:  *blksize,
-		MaxWindowSize: *window,
-		Timeout:       *timeout,
-		Retries:       *retries,
-		MaxTransfers:  *maxTransfers,
-		SinglePort:    *single,
+		Handler:            handler,
+		Logger:             log,
+		MaxBlockSize:       *blksize,
+		MaxWindowSize:      *window,
+		Timeout:            *timeout,
+		Retries:            *retries,
+		MaxTransfers:       *maxTransfers,
+		MaxClientTransfers: *maxClient,
+		SinglePort:         *single,
 	}
 	pc, err := net.ListenPacket("udp", *addr)
 	if err != nil {
