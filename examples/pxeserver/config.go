@@ -159,7 +159,7 @@ func parseConfig(args []string, stderr io.Writer) (*Config, error) {
 	}
 	if _, port, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("-http-addr %q: want ADDR:PORT", c.HTTPAddr)
-	} else if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		return nil, fmt.Errorf("-http-addr %q: bad port", c.HTTPAddr)
 	}
 	if c.HTTPRoot == "" {

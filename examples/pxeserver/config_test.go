@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"io"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -115,4 +119,64 @@ func TestRunExitCodes(t *testing.T) {
 	stderr.Reset()
 	assert.Equal(t, 1, run(t.Context(), []string{"-iface", "pxk-no-such-if0", "-addr", "10.0.0.1", "-dhcp", "off"}, io.Discard, &stderr))
 	assert.Contains(t, stderr.String(), "missing interface")
+}
+
+// TestRunServesAndStops runs the whole command on loopback with DHCP and
+// TFTP off (no root needed): it logs ready, serves the boot script over
+// HTTP with URLs that carry the real port, and stops cleanly on cancel.
+func TestRunServesAndStops(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	pr, pw := io.Pipe()
+	var stderr strings.Builder
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"-iface", "lo", "-addr", "127.0.0.1", "-dhcp", "off", "-http-addr", "127.0.0.1:0", "-log-json"}, pw, &stderr)
+		pw.Close()
+	}()
+	// Decode log lines as they come: io.Pipe blocks the writer until read.
+	lines := make(chan map[string]any, 16)
+	go func() {
+		defer close(lines)
+		dec := json.NewDecoder(pr)
+		for {
+			var l map[string]any
+			if dec.Decode(&l) != nil {
+				_, _ = io.Copy(io.Discard, pr)
+				return
+			}
+			lines <- l
+		}
+	}()
+	next := func() map[string]any {
+		select {
+		case l := <-lines:
+			return l
+		case <-time.After(10 * time.Second):
+			t.Fatal("no log line within 10 s")
+			return nil
+		}
+	}
+	ready := next()
+	require.Equal(t, "ready", ready["msg"], stderr.String())
+	base, _ := ready["http"].(string)
+	require.NotContains(t, base, ":0", "the real port is handed out")
+
+	resp, err := http.Get(base + "/boot.ipxe")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Contains(t, string(body), base+"/machine/${net0/mac:hexhyp}")
+	logged := next()
+	assert.Equal(t, "http", logged["msg"])
+	assert.Equal(t, "script", logged["kind"])
+
+	cancel()
+	select {
+	case rc := <-done:
+		assert.Equal(t, 0, rc, stderr.String())
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not return 10 s after cancel")
+	}
 }

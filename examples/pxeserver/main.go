@@ -103,8 +103,16 @@ type service struct {
 // serve starts every service, logs "ready" and runs until ctx ends or one
 // service fails; then it shuts all of them down.
 func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("http: %w", err)
+	}
+	if _, port, _ := net.SplitHostPort(cfg.HTTPAddr); port == "0" {
+		cfg.HTTPAddr = ln.Addr().String() // URLs handed out carry the real port
+	}
 	sc, err := newScripts(cfg)
 	if err != nil {
+		ln.Close()
 		return err
 	}
 	var services []service
@@ -119,13 +127,10 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 
 	web, err := newWebServer(cfg, log, sc)
 	if err != nil {
+		ln.Close()
 		return fmt.Errorf("http root: %w", err)
 	}
 	defer web.Close()
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("http: %w", err)
-	}
 	hs := &http.Server{
 		Handler:           web,
 		ReadHeaderTimeout: 10 * time.Second,
