@@ -30,17 +30,25 @@
 //
 // # Composing them
 //
-// A boot server is the three servers sharing one policy (error handling left
-// out; examples/pxeserver is the full program):
+// A boot server is three servers sharing one policy (error handling left
+// out; Example shows the decisions, examples/pxeserver is the full program):
 //
-//	policy := dhcpboot.DefaultPolicy(...)      // iPXE → script URL, BIOS → undionly.kpxe, UEFI → ipxe.efi
-//	go dhcpServer.Serve(...)                   // dhcpboot.ProxyServer or LabServer with policy
-//	tftp := &tftpserve.Server{Handler: tftpserve.Dir(root)}
-//	go tftp.ListenAndServe(":69")
+//	policy, _ := dhcpboot.DefaultPolicy(dhcpboot.DefaultConfig{
+//		ScriptURL: "http://{{server}}/boot.ipxe", // iPXE gets this: no loop
+//	}) // BIOS → undionly.kpxe, UEFI x64 → ipxe.efi, ARM64 → snp.efi, HTTP boot → URL
+//
+//	dhcp := &dhcpboot.ProxyServer{Policy: policy, Interface: "eth0"} // or LabServer
+//	go dhcp.ListenAndServe(ctx)
+//
+//	files, _ := tftpserve.OpenDir("/srv/tftp") // os.Root: no escape
+//	tftp := &tftpserve.Server{Handler: files, Logger: logger}
+//	go tftp.ListenAndServe()
+//
 //	http.HandleFunc("/boot.ipxe", func(w http.ResponseWriter, r *http.Request) {
-//		client := archdetect.FromHTTP(r)
-//		script := ipxescript.NewBuilder()...    // per-machine script, values quoted
-//		...
+//		client := archdetect.FromHTTP(r) // arch, platform, MAC, UUID from the query
+//		script, _ := ipxescript.BootScript(ipxescript.BootConfig{URL: "http://10.0.0.1/machine"})
+//		w.Write(script) // every value quoted by the builder
+//		_ = client
 //	})
 //
 // Each package stands alone: a tool with its own DHCP server uses dhcpboot's

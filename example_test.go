@@ -1,0 +1,68 @@
+package pxekit_test
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/iana"
+
+	"github.com/pxekit/pxekit/archdetect"
+	"github.com/pxekit/pxekit/dhcpboot"
+	"github.com/pxekit/pxekit/ipxescript"
+)
+
+// discover builds the DHCPDISCOVER a firmware would send.
+func discover(mac string, arch iana.Arch, userClass string) *dhcpv4.DHCPv4 {
+	hw, _ := net.ParseMAC(mac)
+	mods := []dhcpv4.Modifier{
+		dhcpv4.WithOption(dhcpv4.OptClientArch(arch)),
+		dhcpv4.WithOption(dhcpv4.OptClassIdentifier(fmt.Sprintf("PXEClient:Arch:%05d:UNDI:003010", arch))),
+	}
+	if userClass != "" {
+		mods = append(mods, dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionUserClassInformation, []byte(userClass))))
+	}
+	m, _ := dhcpv4.NewDiscovery(hw, mods...)
+	return m
+}
+
+// The whole boot story in one policy: what each stage of a boot is told.
+// archdetect reads the request, dhcpboot decides, ipxescript writes the
+// script iPXE finally gets.
+func Example() {
+	policy, err := dhcpboot.DefaultPolicy(dhcpboot.DefaultConfig{ScriptURL: "http://{{server}}/boot.ipxe"})
+	if err != nil {
+		panic(err)
+	}
+	server := netip.MustParseAddr("10.0.0.1")
+	stages := []struct {
+		what string
+		req  *dhcpv4.DHCPv4
+	}{
+		{"BIOS PXE ROM", discover("52:54:00:00:00:01", iana.INTEL_X86PC, "")},
+		{"UEFI x64 PXE", discover("52:54:00:00:00:02", iana.EFI_X86_64, "")},
+		{"iPXE, chainloaded", discover("52:54:00:00:00:01", iana.INTEL_X86PC, "iPXE")},
+	}
+	for _, s := range stages {
+		client := archdetect.FromDHCPv4(s.req)
+		d := policy.Decide(&dhcpboot.Request{Client: client, ServerIP: server})
+		resp, _ := dhcpv4.NewReplyFromRequest(s.req)
+		if err := dhcpboot.Apply(d, &dhcpboot.Request{Client: client, ServerIP: server}, s.req, resp, dhcpboot.ReplyOptions{ServerIP: server}); err != nil {
+			panic(err)
+		}
+		fmt.Printf("%-18s firmware=%-4s ipxe=%-5v → %s\n", s.what, client.Firmware, client.IPXE, resp.BootFileName)
+	}
+
+	script, err := ipxescript.BootScript(ipxescript.BootConfig{URL: "http://10.0.0.1/machine"})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(strings.Contains(string(script), "chain"), strings.HasPrefix(string(script), "#!ipxe"))
+	// Output:
+	// BIOS PXE ROM       firmware=bios ipxe=false → undionly.kpxe
+	// UEFI x64 PXE       firmware=uefi ipxe=false → ipxe.efi
+	// iPXE, chainloaded  firmware=bios ipxe=true  → http://10.0.0.1/boot.ipxe
+	// true true
+}
