@@ -289,8 +289,9 @@ func specs(mac, uuid string, sizes map[string]int64) map[qemulab.Scenario]scenar
 				{"DHCP: iPXE ROM is given the script URL", dhcpAck(0, true, "/boot.ipxe")},
 				{"HTTP: GET /boot.ipxe (ROM)", httpGet("/boot.ipxe", "script", nil)},
 				{"HTTP: per-machine script (ROM) chains undionly.kpxe", httpGet("/machine/", "machine", bios)},
-				{"TFTP: undionly.kpxe sent whole", func(st *bootState, l logLine) bool {
-					return tftpDone("undionly.kpxe", "ok", 0, 0)(st, l) && int64(l.num("bytes")) == sizes["undionly.kpxe"]
+				{"TFTP: undionly.kpxe sent whole to iPXE's client (blksize 1432, tsize asked)", func(st *bootState, l logLine) bool {
+					return tftpDone("undionly.kpxe", "ok", 1432, 1)(st, l) && int64(l.num("bytes")) == sizes["undionly.kpxe"] &&
+						strings.Contains(l.str("requested"), "tsize=0")
 				}},
 				{"DHCP: iPXE from undionly is given the script URL", dhcpAck(0, true, "/boot.ipxe")},
 				{"HTTP: GET /boot.ipxe (undionly)", httpGet("/boot.ipxe", "script", nil)},
