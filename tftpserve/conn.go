@@ -53,6 +53,9 @@ var errDeadline = os.ErrDeadlineExceeded
 // sockLink is a per-transfer socket: the server's new TID.
 type sockLink struct {
 	pc     net.PacketConn
+	udp    *net.UDPConn // pc when it is one: allocation-free writes
+	toAP   netip.AddrPort
+	dl     time.Time // read deadline currently set
 	to     *net.UDPAddr
 	batch  batchWriter
 	msgs   []ipv4.Message
@@ -61,12 +64,17 @@ type sockLink struct {
 }
 
 func newSockLink(ctx context.Context, pc net.PacketConn, client netip.AddrPort) *sockLink {
-	l := &sockLink{pc: pc, to: net.UDPAddrFromAddrPort(client), batch: newBatchWriter(pc)}
+	l := &sockLink{pc: pc, to: net.UDPAddrFromAddrPort(client), toAP: client, batch: newBatchWriter(pc)}
+	l.udp, _ = pc.(*net.UDPConn)
 	l.stop = context.AfterFunc(ctx, func() { _ = pc.SetReadDeadline(time.Now()) })
 	return l
 }
 
 func (l *sockLink) send(b []byte) error {
+	if l.udp != nil {
+		_, err := l.udp.WriteToUDPAddrPort(b, l.toAP)
+		return err
+	}
 	_, err := l.pc.WriteTo(b, l.to)
 	return err
 }
@@ -114,13 +122,28 @@ func writeBatch(bw batchWriter, msgs *[]ipv4.Message, pkts [][]byte, to net.Addr
 }
 
 func (l *sockLink) recv(ctx context.Context, buf []byte, deadline time.Time) (int, netip.AddrPort, error) {
-	if err := l.pc.SetReadDeadline(deadline); err != nil {
-		return 0, netip.AddrPort{}, err
+	if !deadline.Equal(l.dl) {
+		if err := l.pc.SetReadDeadline(deadline); err != nil {
+			return 0, netip.AddrPort{}, err
+		}
+		l.dl = deadline
 	}
 	if err := ctx.Err(); err != nil {
 		return 0, netip.AddrPort{}, err
 	}
-	n, from, err := l.pc.ReadFrom(buf)
+	var n int
+	var from netip.AddrPort
+	var err error
+	if l.udp != nil {
+		n, from, err = l.udp.ReadFromUDPAddrPort(buf)
+		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+	} else {
+		var a net.Addr
+		n, a, err = l.pc.ReadFrom(buf)
+		if err == nil {
+			from = addrPortOf(a)
+		}
+	}
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			return 0, netip.AddrPort{}, cerr
@@ -130,7 +153,7 @@ func (l *sockLink) recv(ctx context.Context, buf []byte, deadline time.Time) (in
 		}
 		return 0, netip.AddrPort{}, err
 	}
-	return n, addrPortOf(from), nil
+	return n, from, nil
 }
 
 func (l *sockLink) sendTo(b []byte, to netip.AddrPort) error {
