@@ -3,6 +3,9 @@ package tftpserve_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"net"
 	"net/netip"
 	"strings"
@@ -24,8 +27,9 @@ func fetch(addr, name string) string {
 	c.SetTimeout(2 * time.Second)
 	wt, err := c.Receive(name, "octet")
 	if err != nil {
-		if strings.Contains(err.Error(), "code: 1,") {
-			return "error: file not found"
+		// pin/tftp reports "code: N, message: …"; keep the code.
+		if code, _, ok := strings.Cut(strings.TrimPrefix(err.Error(), "code: "), ","); ok {
+			return "error: code " + code
 		}
 		return "error: " + err.Error()
 	}
@@ -77,7 +81,7 @@ func Example() {
 	// # for 52-54-00-12-34-56
 	// #!ipxe
 	// chain http://10.0.0.1/menu.ipxe
-	// error: file not found
+	// error: code 1
 }
 
 // OnTransfer sees one record per transfer: here the EDK2 size probe that
@@ -111,4 +115,67 @@ func ExampleCleanPath() {
 	// "boot/x64/wdsnbp.com" <nil>
 	// "ipxe.efi" <nil>
 	// "" tftp: invalid file name: ".." segment
+}
+
+// Serve a directory from memory: one shared copy per file for all clients,
+// reloaded when the file changes on disk.
+func ExampleNewCache() {
+	root, _ := os.MkdirTemp("", "tftproot")
+	defer os.RemoveAll(root)
+	os.WriteFile(filepath.Join(root, "undionly.kpxe"), []byte("version 1"), 0o644)
+
+	dir, err := tftpserve.OpenDir(root) // os.Root: nothing outside root is reachable
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer dir.Close()
+	cache := tftpserve.NewCache(dir.FS())
+	srv := &tftpserve.Server{Handler: cache}
+	pc, _ := net.ListenPacket("udp4", "127.0.0.1:0")
+	go srv.Serve(pc)
+	defer srv.Shutdown(context.Background())
+
+	addr := pc.LocalAddr().String()
+	fmt.Println(fetch(addr, "undionly.kpxe"))
+	fmt.Println(fetch(addr, "/undionly.kpxe"))
+	os.WriteFile(filepath.Join(root, "undionly.kpxe"), []byte("version 2!"), 0o644)
+	fmt.Println(fetch(addr, "undionly.kpxe"))
+	fmt.Println(fetch(addr, "../etc/passwd"))
+	fmt.Println("loads:", cache.Loads())
+	// Output:
+	// version 1
+	// version 1
+	// version 2!
+	// error: code 2
+	// loads: 2
+}
+
+// Accept uploads (WRQ), for example crash dumps from firmware.
+func ExampleWriteHandlerFunc() {
+	got := make(chan string, 1)
+	srv := &tftpserve.Server{
+		WriteHandler: tftpserve.WriteHandlerFunc(func(r *tftpserve.Request, body io.Reader) error {
+			b, err := io.ReadAll(io.LimitReader(body, 1<<20))
+			if err != nil {
+				return err
+			}
+			got <- r.Path + ": " + string(b)
+			return nil
+		}),
+	}
+	pc, _ := net.ListenPacket("udp4", "127.0.0.1:0")
+	go srv.Serve(pc)
+	defer srv.Shutdown(context.Background())
+
+	c, _ := pintftp.NewClient(pc.LocalAddr().String())
+	rf, err := c.Send("logs/boot.txt", "octet")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	rf.ReadFrom(strings.NewReader("kernel panic"))
+	fmt.Println(<-got)
+	// Output:
+	// logs/boot.txt: kernel panic
 }
