@@ -139,8 +139,12 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 	services = append(services, service{
 		name:     "http",
-		serve:    func() error { return hs.Serve(ln) },
-		shutdown: hs.Shutdown,
+		serve: func() error { return hs.Serve(ln) },
+		shutdown: func(ctx context.Context) error {
+			err := hs.Shutdown(ctx)
+			ln.Close() // not yet served when a later service failed to start
+			return err
+		},
 	})
 
 	if cfg.TFTPRoot != "" {
