@@ -138,7 +138,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	services = append(services, service{
-		name:     "http",
+		name:  "http",
 		serve: func() error { return hs.Serve(ln) },
 		shutdown: func(ctx context.Context) error {
 			err := hs.Shutdown(ctx)
