@@ -518,7 +518,8 @@ func isASCII(s string) bool {
 
 // TestScriptInjectionSafety runs a builder-made script with hostile values
 // in the real iPXE (the BIOS option ROM) and checks that the server gets
-// every value back exactly.
+// every value back exactly. The script and a reserved address come from a
+// -config file, which this also proves.
 //
 // What Debian's iPXE (1.0.0+git-20190125) does with ${x:uristring}: it
 // escapes space, "#", "%", "?" and control bytes but not "&", "=", ";",
@@ -533,9 +534,17 @@ func TestScriptInjectionSafety(t *testing.T) {
 	labFiles(t, fw, root)
 	mac := net.HardwareAddr{0x52, 0x54, 0x00, 0x77, 0x00, 0x1a}
 	script := injectionScript(t, "http://"+lab.ServerIP.String()+":8080")
-	require.NoError(t, os.WriteFile(filepath.Join(root, machineFile(mac)), script, 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(root, "probe.txt"), []byte("ok\n"), 0o644))
-	srv := startServer(t, lab, "-iface", lab.Bridge, "-addr", lab.ServerIP.String(), "-dhcp", "lab", "-tftp-root", root)
+	// The machine's script and a fixed address come from a config file.
+	doc, err := json.Marshal(map[string]any{ // JSON is YAML
+		"iface": lab.Bridge, "addr": lab.ServerIP.String(), "dhcp": "lab", "tftp_root": root,
+		"reservations": []map[string]string{{"mac": mac.String(), "ip": "10.77.0.42"}},
+		"machines":     []map[string]string{{"mac": mac.String(), "script": string(script)}},
+	})
+	require.NoError(t, err)
+	conf := filepath.Join(lab.Dir, "pxeserver.yaml")
+	require.NoError(t, os.WriteFile(conf, doc, 0o644))
+	srv := startServer(t, lab, "-config", conf)
 
 	m := lab.Boot(t, qemulab.BIOSiPXE, qemulab.Options{MAC: mac})
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
@@ -564,6 +573,7 @@ func TestScriptInjectionSafety(t *testing.T) {
 		}
 	}
 	require.NotEmpty(t, hexQuery, "GET /probe.txt with the hex values")
+	assert.Equal(t, map[string]bool{"10.77.0.42": true}, st.ips, "the reserved address from the config file")
 	q, err := url.ParseQuery(hexQuery)
 	require.NoError(t, err)
 	assert.Len(t, q, len(hostile), "no hex value split into extra parameters")
