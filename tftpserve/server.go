@@ -403,6 +403,9 @@ func (s *Server) serveRead(ctx context.Context, sc *serveConn, sess *session, p 
 	t.link = &heardLink{link: t.link, sess: sess}
 
 	t.serveRequest()
+	if !t.info.Write && t.info.Outcome != OutcomeOK && t.base > 0 {
+		t.info.Bytes = t.base * int64(t.blksize) // what the client acknowledged
+	}
 	t.info.Duration = time.Since(t.info.Start)
 	s.report(&t.info)
 	if t.after != nil {
