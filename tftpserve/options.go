@@ -10,7 +10,8 @@ import (
 // its configuration and the path MTU, then calls Server.Tune, which may lower
 // them for a particular client (firmware known to break with large blocks,
 // say). Raising them above the server's values has no effect on the MTU
-// clamp unless Server.AllowFragmentation is set.
+// clamp unless Server.AllowFragmentation is set. Values below the protocol
+// minimum are raised to it (blksize 8, windowsize 1, Retries 1).
 type Limits struct {
 	// BlockSize is the largest blksize granted (8…65464).
 	BlockSize int
