@@ -120,7 +120,7 @@ func TestLossyClientGivesUpCleanly(t *testing.T) {
 	if info.Outcome != OutcomeTimeout || !errors.Is(info.Err, ErrTimeout) {
 		t.Fatalf("%+v", info)
 	}
-	// 500 ms initial RTO capped at 200 ms: 4 timeouts at the ceiling.
+	// The RTO starts at the 200 ms ceiling: 4 timeouts before giving up.
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("took %v", d)
 	}

@@ -480,7 +480,10 @@ func (t *transfer) serveRequest() {
 		t.maxRTO = neg.timeoutDuration()
 	}
 	t.minRTO = min(orDefault(s.MinRetransmit, DefaultMinRetransmit), t.maxRTO)
-	t.rto = min(t.maxRTO, 500*time.Millisecond)
+	// Before a round trip has been measured, wait the full ceiling (1 s by
+	// default, as tftp-hpa): some clients (atftp) abort on a repeated OACK,
+	// and a loaded client may take that long to answer the first packet.
+	t.rto = t.maxRTO
 	if req.Write {
 		if neg.tsizeIdx >= 0 {
 			req.Size, _ = parseSize(req.Options[neg.tsizeIdx].Value)
