@@ -128,7 +128,8 @@ func TestReplayOVMFCapture(t *testing.T) {
 	}
 	data := randBytes(int(size), 77)
 	logs := newInfoLog()
-	addr := startServer(t, &Server{Handler: FS(fstest.MapFS{"ipxe.efi": {Data: data}}), OnTransfer: logs.hook}, "udp4")
+	addr := startServer(t, &Server{Handler: FS(fstest.MapFS{"ipxe.efi": {Data: data}}), OnTransfer: logs.hook,
+		MinRetransmit: time.Second, Timeout: 2 * time.Second}, "udp4") // exact sequence: no retransmissions
 
 	c := newTestClient(t, addr)
 	c.sendTo(addr, rrqs[0])

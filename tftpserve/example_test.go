@@ -101,9 +101,9 @@ func ExampleServer_OnTransfer() {
 	wt, _ := c.Receive("f", "octet")
 	_, _ = wt.WriteTo(new(strings.Builder))
 	i := <-done
-	fmt.Println(i.Outcome, i.Bytes, i.BlockSize, i.Packets)
+	fmt.Println(i.Outcome, i.Bytes, i.BlockSize, i.Size)
 	// Output:
-	// ok 4096 1468 3
+	// ok 4096 1468 4096
 }
 
 func ExampleCleanPath() {

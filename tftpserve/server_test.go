@@ -284,7 +284,7 @@ func TestDuplicateACKsDoNotDoubleTraffic(t *testing.T) {
 	for _, win := range []int{1, 4} {
 		t.Run("window"+strconv.Itoa(win), func(t *testing.T) {
 			logs := newInfoLog()
-			srv := &Server{Handler: FS(fstest.MapFS{"f": {Data: data}}), OnTransfer: logs.hook, MinRetransmit: 200 * time.Millisecond}
+			srv := &Server{Handler: FS(fstest.MapFS{"f": {Data: data}}), OnTransfer: logs.hook, MinRetransmit: time.Second, Timeout: 2 * time.Second}
 			addr := startServer(t, srv, "udp4")
 			c := newTestClient(t, addr)
 			res, err := c.fetch("f", fetchOpts{window: win, dupAcks: 2, timeout: 2 * time.Second}, Option{"windowsize", strconv.Itoa(win)})
@@ -309,7 +309,8 @@ func TestDuplicateACKsDoNotDoubleTraffic(t *testing.T) {
 // transfer goes on.
 func TestUnknownTID(t *testing.T) {
 	data := randBytes(2000, 4)
-	srv := &Server{Handler: FS(fstest.MapFS{"f": {Data: data}})}
+	// Exact packet sequences below: no retransmission on a loaded machine.
+	srv := &Server{Handler: FS(fstest.MapFS{"f": {Data: data}}), MinRetransmit: time.Second, Timeout: 2 * time.Second}
 	addr := startServer(t, srv, "udp4")
 	c := newTestClient(t, addr)
 	c.rrq("f", "octet")
@@ -408,7 +409,7 @@ func TestClientTimeoutIsBounded(t *testing.T) {
 func TestShutdown(t *testing.T) {
 	data := randBytes(100000, 1)
 	t.Run("waits for running transfers", func(t *testing.T) {
-		srv := &Server{Handler: FS(fstest.MapFS{"f": {Data: data}})}
+		srv := &Server{Handler: FS(fstest.MapFS{"f": {Data: data}}), MinRetransmit: time.Second, Timeout: 2 * time.Second}
 		pc, _ := net.ListenPacket("udp4", "127.0.0.1:0")
 		errc := make(chan error, 1)
 		go func() { errc <- srv.Serve(pc) }()
