@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,6 +68,9 @@ func TestMTUClampInNamespace(t *testing.T) {
 	if m := next(); m["msg"] != "tftpd listening" {
 		t.Fatalf("first line %v", m)
 	}
+	// Link-local IPv6 (fe80::/64 on the veth): the reply must leave from
+	// the same scoped address.
+	srvLL := linkLocal(t, p.Server, p.ServerIf)
 	for _, tc := range []struct {
 		mtu        int
 		server     string
@@ -77,6 +81,7 @@ func TestMTUClampInNamespace(t *testing.T) {
 		{1500, "fd00:99::1", 1448, 8},
 		{9000, "10.99.0.1", 8968, 8},
 		{9000, "fd00:99::1", 8948, 8},
+		{1500, srvLL + "%" + p.ClientIf, 1448, 8},
 	} {
 		t.Run(strconv.Itoa(tc.mtu)+"/"+tc.server, func(t *testing.T) {
 			p.Server.Run(t, "ip", "link", "set", "dev", p.ServerIf, "mtu", strconv.Itoa(tc.mtu))
@@ -95,4 +100,23 @@ func TestMTUClampInNamespace(t *testing.T) {
 			}
 		})
 	}
+}
+
+// linkLocal waits for the interface's fe80:: address (after DAD) and
+// returns it.
+func linkLocal(t *testing.T, ns *netlab.NS, ifc string) string {
+	t.Helper()
+	for i := 0; i < 50; i++ {
+		out := ns.Run(t, "ip", "-6", "-o", "addr", "show", "dev", ifc, "scope", "link")
+		if f := strings.Fields(out); len(f) >= 4 && !strings.Contains(out, "tentative") {
+			for j, w := range f {
+				if w == "inet6" && j+1 < len(f) {
+					return strings.SplitN(f[j+1], "/", 2)[0]
+				}
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("no link-local address on %s", ifc)
+	return ""
 }
