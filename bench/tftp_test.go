@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -178,9 +179,12 @@ func (l *lab) start(t *testing.T, srv tftpServer) (*running, error) {
 	}
 }
 
+// fetchSeq names download files uniquely among concurrent fetches.
+var fetchSeq atomic.Uint64
+
 // fetch downloads name with atftp from host:port inside ns and checks its size.
 func (l *lab) fetch(ns *netlab.NS, host string, port int, name string, size int64, window int, timeout time.Duration) (time.Duration, error) {
-	dst := filepath.Join(l.out, "dl-"+strconv.FormatInt(time.Now().UnixNano(), 36))
+	dst := filepath.Join(l.out, "dl-"+strconv.FormatUint(fetchSeq.Add(1), 10))
 	defer os.Remove(dst)
 	argv := []string{"atftp", "--get", "-r", name, "-l", dst, "--option", fmt.Sprintf("blksize %d", blksize)}
 	if window > 0 {
