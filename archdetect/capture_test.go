@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/google/gopacket"
@@ -15,42 +14,14 @@ import (
 	"github.com/google/gopacket/pcapgo"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv6"
+
+	"github.com/pxekit/pxekit/internal/shared"
 )
 
-// sharedPath finds ../shared beside the repository root; $PXEKIT_SHARED
-// overrides. ok is false when the root cannot be found.
-func sharedPath() (string, bool) {
-	if d := os.Getenv("PXEKIT_SHARED"); d != "" {
-		return d, true
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", false
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared"), true
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", false
-		}
-		dir = parent
-	}
-}
-
-// captureFile returns the path of a capture, skipping when it is missing.
+// captureFile returns the path of a capture in the shared directory.
 func captureFile(t testing.TB, name string) string {
 	t.Helper()
-	d, ok := sharedPath()
-	if !ok {
-		t.Skip("repository root (go.mod) not found; set PXEKIT_SHARED to the shared reference dir")
-	}
-	p := filepath.Join(d, "captures", name)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("capture %s missing (%v): set PXEKIT_SHARED to the shared reference dir", p, err)
-	}
-	return p
+	return shared.Path(t, "captures", name)
 }
 
 // clientMessage is one DHCP client message read from a capture.

@@ -11,6 +11,8 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/pxekit/pxekit/archdetect"
+
+	"github.com/pxekit/pxekit/internal/shared"
 )
 
 // seedCaptures adds every client message of the captures to a fuzz corpus.
@@ -31,8 +33,8 @@ func seedCaptures(f *testing.F, v6 bool) {
 // readClientMessagesQuiet loads a capture's client messages, or none when
 // the shared captures are absent (a fuzz target runs without them).
 func readClientMessagesQuiet(f *testing.F, name string) []clientMessage {
-	d, ok := sharedPath()
-	if !ok {
+	d, err := shared.Dir()
+	if err != nil {
 		return nil
 	}
 	out, err := loadClientMessages(filepath.Join(d, "captures", name))

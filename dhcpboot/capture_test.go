@@ -12,23 +12,9 @@ import (
 	"github.com/google/gopacket/pcapgo"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv6"
-)
 
-// sharedDir finds ../shared beside the checkout ($PXEKIT_SHARED overrides).
-func sharedDir(t testing.TB) string {
-	t.Helper()
-	if d := os.Getenv("PXEKIT_SHARED"); d != "" {
-		return d
-	}
-	d, err := filepath.Abs(filepath.Join("..", "..", "shared"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(d, "captures")); err != nil {
-		t.Skipf("shared reference material not found at %s (set PXEKIT_SHARED)", d)
-	}
-	return d
-}
+	"github.com/pxekit/pxekit/internal/shared"
+)
 
 type capPacket struct {
 	Frame            int // 1-based frame number, as tshark shows it
@@ -40,7 +26,7 @@ type capPacket struct {
 // readCapture returns the DHCP packets of a capture in /work/shared/captures.
 func readCapture(t testing.TB, name string) []capPacket {
 	t.Helper()
-	f, err := os.Open(filepath.Join(sharedDir(t), "captures", name))
+	f, err := os.Open(filepath.Join(shared.Path(t), "captures", name))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,30 +9,9 @@ import (
 	"sort"
 	"strings"
 	"testing"
-)
 
-// sharedDir finds ../shared beside the repository root ($PXEKIT_SHARED
-// overrides).
-func sharedDir(t testing.TB) string {
-	t.Helper()
-	if d := os.Getenv("PXEKIT_SHARED"); d != "" {
-		return d
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root not found; set PXEKIT_SHARED")
-		}
-		dir = parent
-	}
-}
+	"github.com/pxekit/pxekit/internal/shared"
+)
 
 type corpusFile struct {
 	name string
@@ -41,7 +20,7 @@ type corpusFile struct {
 
 func loadCorpus(t testing.TB) []corpusFile {
 	t.Helper()
-	dir := filepath.Join(sharedDir(t), "corpus", "ipxe")
+	dir := filepath.Join(shared.Path(t), "corpus", "ipxe")
 	names, err := filepath.Glob(filepath.Join(dir, "*.ipxe"))
 	if err != nil || len(names) == 0 {
 		t.Skipf("iPXE corpus not found in %s (set PXEKIT_SHARED)", dir)

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/pxekit/pxekit/internal/shared"
 )
 
 var fuzzSeeds = []string{
@@ -20,10 +22,11 @@ var fuzzSeeds = []string{
 }
 
 func addCorpusSeeds(f *testing.F) {
-	dir := filepath.Join("..", "..", "shared", "corpus", "ipxe")
-	if d := os.Getenv("PXEKIT_SHARED"); d != "" {
-		dir = filepath.Join(d, "corpus", "ipxe")
+	d, err := shared.Dir()
+	if err != nil {
+		return
 	}
+	dir := filepath.Join(d, "corpus", "ipxe")
 	names, _ := filepath.Glob(filepath.Join(dir, "*.ipxe"))
 	for i, n := range names {
 		if i%8 != 0 { // a sample keeps the seed corpus quick to run

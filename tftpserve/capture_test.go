@@ -15,26 +15,9 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
-)
 
-// sharedDir finds ../shared beside the repository root; $PXEKIT_SHARED
-// overrides.
-func sharedDir(t *testing.T) string {
-	if d := os.Getenv("PXEKIT_SHARED"); d != "" {
-		return d
-	}
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root not found; set PXEKIT_SHARED")
-		}
-		dir = parent
-	}
-}
+	"github.com/pxekit/pxekit/internal/shared"
+)
 
 // capturedTFTP returns the UDP payloads of a pcapng in order, with a flag
 // telling whether the server (port 69 side) sent it.
@@ -44,7 +27,7 @@ type capPkt struct {
 }
 
 func readTFTPCapture(t *testing.T, name string) []capPkt {
-	p := filepath.Join(sharedDir(t), "captures", name)
+	p := filepath.Join(shared.Path(t), "captures", name)
 	f, err := os.Open(p)
 	if err != nil {
 		if os.Getenv("CI") != "" {

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pxekit/pxekit/internal/shared"
 )
 
 const messy = "#!ipxe\r\n  :retry   dhcp  ||  goto retry   \r\n\r\n\r\nchain   http://${next-server}/boot.ipxe  # next\r\n"
@@ -134,13 +136,10 @@ func TestLint(t *testing.T) {
 
 // Every corpus file formats; -l then lists nothing after -w.
 func TestCorpusRewrite(t *testing.T) {
-	src := filepath.Join("..", "..", "..", "shared", "corpus", "ipxe")
-	if d := os.Getenv("PXEKIT_SHARED"); d != "" {
-		src = filepath.Join(d, "corpus", "ipxe")
-	}
+	src := shared.Path(t, "corpus", "ipxe")
 	names, _ := filepath.Glob(filepath.Join(src, "*.ipxe"))
 	if len(names) == 0 {
-		t.Skip("corpus not found (set PXEKIT_SHARED)")
+		t.Fatalf("no scripts in %s", src)
 	}
 	dir := t.TempDir()
 	for _, n := range names {

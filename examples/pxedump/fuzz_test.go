@@ -11,14 +11,16 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
+
+	"github.com/pxekit/pxekit/internal/shared"
 )
 
 // fuzzSeeds returns small captures holding one real DHCP client message
 // each (frame 6 of bios-ipxe-rom-http, frame 16 of the DHCPv6 capture), as
 // pcap and as pcapng. Small seeds keep the fuzzer's minimisation quick.
 func fuzzSeeds() [][]byte {
-	d, ok := sharedPath()
-	if !ok {
+	d, err := shared.Dir()
+	if err != nil {
 		return nil
 	}
 	var seeds [][]byte
