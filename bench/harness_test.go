@@ -38,8 +38,9 @@ func envInt(name string, def int) int {
 // binDir holds our binaries and pintftpd, built by run.sh.
 func binDir() string { return env("BENCH_BIN", "out/bin") }
 
-// peerRoot is where run.sh unpacked the peer servers' .deb files.
-func peerRoot() string { return env("BENCH_PEERS", "out/peers/root") }
+// peerRoot is where run.sh unpacked the peer servers' .deb files, one
+// directory per package.
+func peerRoot() string { return env("BENCH_PEERS", "out/peers") }
 
 func abs(t testing.TB, p string) string {
 	t.Helper()

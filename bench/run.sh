@@ -29,7 +29,9 @@ for p in tftpd-hpa atftpd; do
 		(cd "$out/peers" && apt-get download "$p" 2>/dev/null)
 		deb=$(ls "$out"/peers/${p}_*.deb | head -1)
 	fi
-	dpkg-deb -x "$deb" "$out/peers/root"
+	# Each in its own tree: atftpd also ships a /usr/sbin/in.tftpd.
+	rm -rf "$out/peers/$p"
+	dpkg-deb -x "$deb" "$out/peers/$p"
 	peer_versions+=("$p $(dpkg-deb -f "$deb" Version) (unpacked)")
 done
 
@@ -38,7 +40,7 @@ go build -o "$out/bin/tftpd" ./examples/tftpd
 if [ -d examples/pxeserver ]; then go build -o "$out/bin/pxeserver" ./examples/pxeserver || true; fi
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
-export BENCH_BIN=$out/bin BENCH_PEERS=$out/peers/root BENCH_RESULTS=$root/bench/RESULTS.md
+export BENCH_BIN=$out/bin BENCH_PEERS=$out/peers BENCH_RESULTS=$root/bench/RESULTS.md
 export BENCH_PEER_VERSIONS="$(IFS=,; echo "${peer_versions[*]}")"
 status=0
 (cd bench && go test -tags bench -count=1 -timeout 40m -v .) 2>&1 | tee "$out/peers-$stamp.log" || status=1

@@ -54,17 +54,17 @@ func tftpServers(t testing.TB) []tftpServer {
 		{
 			name: "tftpd-hpa",
 			argv: func(dir string) []string {
-				return []string{filepath.Join(peers, "usr/sbin/in.tftpd"), "-L", "-u", "root", "-a", "0.0.0.0:69", "-s", dir}
+				return []string{filepath.Join(peers, "tftpd-hpa/usr/sbin/in.tftpd"), "-L", "-u", "root", "-a", "0.0.0.0:69", "-s", dir}
 			},
-			available: func() error { return fileExists(filepath.Join(peers, "usr/sbin/in.tftpd")) },
+			available: func() error { return fileExists(filepath.Join(peers, "tftpd-hpa/usr/sbin/in.tftpd")) },
 		},
 		{
 			name: "atftpd", windowed: true,
 			argv: func(dir string) []string {
-				return []string{filepath.Join(peers, "usr/sbin/atftpd"), "--daemon", "--no-fork", "--user", "root", "--group", "root",
+				return []string{filepath.Join(peers, "atftpd/usr/sbin/atftpd"), "--daemon", "--no-fork", "--user", "root", "--group", "root",
 					"--logfile", "/dev/null", "--no-multicast", "--maxthread", "400", "--port", "69", dir}
 			},
-			available: func() error { return fileExists(filepath.Join(peers, "usr/sbin/atftpd")) },
+			available: func() error { return fileExists(filepath.Join(peers, "atftpd/usr/sbin/atftpd")) },
 		},
 		{
 			name: "dnsmasq",
