@@ -7,7 +7,7 @@ GO          ?= go
 GOBIN       := $(shell $(GO) env GOPATH)/bin
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(GOBIN)/staticcheck
-FUZZTIME    ?= 10s
+FUZZTIME    ?= 30000x
 TESTTIMEOUT ?= 50m
 
 .PHONY: all test deps fmt-check vet staticcheck unit fuzz bench demo build clean

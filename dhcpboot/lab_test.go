@@ -254,7 +254,8 @@ func TestParseLeases(t *testing.T) {
 		t.Errorf("%+v", ls)
 	}
 	for _, bad := range []string{"x", "02:00:00:00:00:01 10.0.0.5", "zz 10.0.0.5 2026-11-22T08:00:00Z",
-		"02:00:00:00:00:01 ::1 2026-11-22T08:00:00Z", "02:00:00:00:00:01 10.0.0.5 yesterday", strings.Repeat("a", 5000)} {
+		"02:00:00:00:00:01 ::1 2026-11-22T08:00:00Z", "02:00:00:00:00:01 10.0.0.5 yesterday", strings.Repeat("a", 5000),
+		"02:00:00:00:00:01 10.0.0.5 0000-01-01T00:00:00+01:00", "02:00:00:00:00:01 10.0.0.5 9999-12-31T23:00:00-02:00"} {
 		if _, err := ParseLeases(strings.NewReader(bad)); !errors.Is(err, ErrLeaseFile) {
 			t.Errorf("%.20q: %v", bad, err)
 		}
@@ -276,6 +277,16 @@ func FuzzParseLeases(f *testing.F) {
 		back, err := ParseLeases(&buf)
 		if err != nil || len(back) != len(ls) {
 			t.Fatalf("round trip: %v (%d vs %d)", err, len(back), len(ls))
+		}
+		want := map[string]Lease{}
+		for _, l := range ls {
+			want[l.MAC.String()] = l
+		}
+		for _, l := range back {
+			w, ok := want[l.MAC.String()]
+			if !ok || w.IP != l.IP || !w.Expiry.Equal(l.Expiry) {
+				t.Fatalf("round trip changed lease %v: %+v, was %+v", l.MAC, l, w)
+			}
 		}
 	})
 }

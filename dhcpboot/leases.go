@@ -59,7 +59,11 @@ func ParseLeases(r io.Reader) ([]Lease, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: line %d: %v", ErrLeaseFile, line, err)
 		}
-		l := Lease{MAC: mac, IP: ip, Expiry: exp.UTC()}
+		exp = exp.UTC()
+		if !writableExpiry(exp) {
+			return nil, fmt.Errorf("%w: line %d: expiry %q is outside years 1 to 9999 in UTC", ErrLeaseFile, line, f[2])
+		}
+		l := Lease{MAC: mac, IP: ip, Expiry: exp}
 		if i, ok := idx[string(mac)]; ok {
 			out[i] = l
 		} else {
@@ -73,9 +77,22 @@ func ParseLeases(r io.Reader) ([]Lease, error) {
 	return out, nil
 }
 
+// writableExpiry reports whether t, in UTC, has a year RFC 3339 can write
+// (a zone offset can move year 0 or 10000 out of that range).
+func writableExpiry(t time.Time) bool {
+	y := t.UTC().Year()
+	return y >= 1 && y <= 9999
+}
+
 // WriteLeases writes leases in the format [ParseLeases] reads, sorted by
-// address.
+// address. It fails, writing nothing, when an expiry lies outside the
+// years 1 to 9999 in UTC, which RFC 3339 cannot carry.
 func WriteLeases(w io.Writer, leases []Lease) error {
+	for _, l := range leases {
+		if !writableExpiry(l.Expiry) {
+			return fmt.Errorf("%w: lease %s %s: expiry %v is outside years 1 to 9999", ErrLeaseFile, l.MAC, l.IP, l.Expiry.UTC())
+		}
+	}
 	ls := slices.Clone(leases)
 	slices.SortFunc(ls, func(a, b Lease) int { return a.IP.Compare(b.IP) })
 	bw := bufio.NewWriter(w)
