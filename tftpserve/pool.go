@@ -50,4 +50,8 @@ func (t *transfer) release() {
 		putBuf(t.rbuf)
 		t.rbuf = nil
 	}
+	if t.stage != nil {
+		putBuf(t.stage)
+		t.stage = nil
+	}
 }

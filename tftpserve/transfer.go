@@ -70,6 +70,7 @@ type transfer struct {
 	after           func() // runs after the transfer was reported (write dally)
 
 	ring   []slot
+	stage  []byte // read-ahead buffer of a file source (see atSource)
 	pkts   [][]byte
 	rbuf   []byte
 	obuf   []byte // OACK/ERROR scratch
@@ -104,12 +105,38 @@ type source interface {
 }
 
 // atSource reads blocks by offset.
+//
+// With a stage buffer it reads ahead: one ReadAt fills the stage with the
+// blocks that follow, and later blocks are copied from it. A file read is a
+// system call, and a window of 16 blocks read one by one costs a quarter of
+// the server's CPU on loopback; copying from the stage costs far less.
 type atSource struct {
-	ra   io.ReaderAt
-	size int64 // < 0 unknown
+	ra       io.ReaderAt
+	size     int64 // < 0 unknown
+	stage    []byte
+	stageOff int64 // file offset of stage[0]
+	stageN   int   // valid bytes in stage
 }
 
-func (s atSource) readBlock(p []byte, i int64, bs int) (int, error) {
+// maxStage bounds the read-ahead of one transfer.
+const maxStage = 64 << 10
+
+// stageLen returns the read-ahead buffer length for a transfer reading ra
+// in windows of window blocks of bs bytes, or 0 for none: only for files
+// (a ReadAt that is a system call), windows of 2 blocks or more, and a known
+// size.
+func stageLen(ra io.ReaderAt, size int64, window, bs int) int {
+	if _, isFile := ra.(interface{ Fd() uintptr }); !isFile || size < 0 {
+		return 0
+	}
+	blocks := min(window, maxStage/bs)
+	if blocks < 2 {
+		return 0
+	}
+	return blocks * bs
+}
+
+func (s *atSource) readBlock(p []byte, i int64, bs int) (int, error) {
 	off := (i - 1) * int64(bs)
 	want := bs
 	if s.size >= 0 {
@@ -117,6 +144,21 @@ func (s atSource) readBlock(p []byte, i int64, bs int) (int, error) {
 			return 0, nil
 		}
 		want = int(min(int64(bs), s.size-off))
+	}
+	if len(s.stage) > 0 && s.size >= 0 {
+		if off < s.stageOff || off+int64(want) > s.stageOff+int64(s.stageN) {
+			n := int(min(int64(len(s.stage)), s.size-off))
+			m, err := s.ra.ReadAt(s.stage[:n], off)
+			if m < n {
+				s.stageN = 0
+				if err == nil || err == io.EOF {
+					err = fmt.Errorf("content shorter than its size %d", s.size)
+				}
+				return 0, err
+			}
+			s.stageOff, s.stageN = off, n
+		}
+		return copy(p[:want], s.stage[off-s.stageOff:s.stageN]), nil
 	}
 	n, err := s.ra.ReadAt(p[:want], off)
 	if err == io.EOF || (err == nil && n == want) {
@@ -477,7 +519,12 @@ func (t *transfer) serve(ra io.ReaderAt, r io.Reader, size int64) error {
 		}
 		src, size = &streamSource{r: newNetasciiReader(r)}, -1
 	case ra != nil:
-		src = atSource{ra: ra, size: size}
+		as := &atSource{ra: ra, size: size}
+		if n := stageLen(ra, size, t.window, t.blksize); n > 0 {
+			t.stage = getBuf(n)
+			as.stage = t.stage
+		}
+		src = as
 	default:
 		src = &streamSource{r: r}
 	}

@@ -4,7 +4,7 @@
 //	tftpd -root DIR [-addr ADDR:PORT] [-blksize-max N] [-windowsize-max N]
 //	      [-timeout DUR] [-retries N] [-max-transfers N]
 //	      [-max-client-transfers N] [-single-port]
-//	      [-cache] [-fold-case] [-log-json] [-v]
+//	      [-cache] [-fold-case] [-log-json] [-v] [-cpuprofile FILE]
 //
 // It serves the regular files under DIR (no escape by "..", absolute names
 // or symbolic links), negotiates blksize, tsize, timeout and windowsize, and
@@ -21,6 +21,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -50,8 +51,23 @@ func run(args []string) error {
 	foldCase := fl.Bool("fold-case", false, "look names up case-insensitively when the exact name is missing")
 	logJSON := fl.Bool("log-json", false, "log in JSON")
 	verbose := fl.Bool("v", false, "verbose: also log size probes and debug details")
+	cpuProfile := fl.String("cpuprofile", "", "write a CPU profile to this file until the server stops (go tool pprof)")
 	if err := fl.Parse(args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return err
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
 	}
 	if *root == "" {
 		fl.Usage()
