@@ -36,6 +36,7 @@ for p in tftpd-hpa atftpd; do
 done
 
 go build -o "$out/bin/pintftpd" ./bench/cmd/pintftpd
+go build -o "$out/bin/pinget" ./bench/cmd/pinget
 go build -o "$out/bin/tftpd" ./examples/tftpd
 if [ -d examples/pxeserver ]; then go build -o "$out/bin/pxeserver" ./examples/pxeserver || true; fi
 
