@@ -156,14 +156,16 @@ func (c *Cache) load(name string, fi fs.FileInfo) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		data := make([]byte, 0, fi.Size())
-		buf := bytes.NewBuffer(data)
-		_, err = io.Copy(buf, io.LimitReader(f, c.maxFileSize()+1))
+		// One byte more than the size tells a file that grew; reading into
+		// a buffer of exactly the right size keeps one copy in memory (a
+		// growing buffer would double it while it reads the end).
+		data := make([]byte, fi.Size()+1)
+		n, err := io.ReadFull(f, data)
 		f.Close()
-		if err != nil {
+		if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
 			return nil, err
 		}
-		data = buf.Bytes()
+		data = data[:n:n]
 		after, err := fs.Stat(c.fsys, name)
 		if err != nil {
 			return nil, err

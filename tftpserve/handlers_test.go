@@ -8,12 +8,15 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"testing/fstest"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // hostileTree builds parent/{secret, root/{ok.txt, sub/in.txt, links…}}.
@@ -427,4 +430,20 @@ func TestCleanPath(t *testing.T) {
 			t.Errorf("CleanPath(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
+}
+
+// TestCacheLoadsOneCopy: loading a file allocates about its size once, not
+// the doubled buffer a growing reader would leave behind.
+func TestCacheLoadsOneCopy(t *testing.T) {
+	const size = 4 << 20
+	fsys := fstest.MapFS{"big": {Data: bytes.Repeat([]byte{7}, size)}}
+	c := NewCache(fsys)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	data, err := c.Get("big")
+	runtime.ReadMemStats(&after)
+	require.NoError(t, err)
+	require.Len(t, data, size)
+	allocated := after.TotalAlloc - before.TotalAlloc
+	require.Less(t, allocated, uint64(size+size/4), "load allocated %d bytes for a %d-byte file", allocated, size)
 }
