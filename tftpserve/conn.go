@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/ipv4"
@@ -61,11 +62,27 @@ type sockLink struct {
 	msgs   []ipv4.Message
 	stop   func() bool
 	noBatc bool
+	// raw and spin: see spinRecv. The transfer turns spin on while its
+	// measured RTT is short and few transfers run.
+	raw  syscall.RawConn
+	spin bool
 }
+
+// Busy-polling limits (see spinRecv): a transfer spins only while its
+// smoothed RTT is below spinMaxRTT and no more transfers run than there are
+// processors, and then for at most spinTries non-blocking reads (a few
+// microseconds) per wait, so a boot storm or a slow link never spins.
+const (
+	spinMaxRTT = 100 * time.Microsecond
+	spinTries  = 32
+)
 
 func newSockLink(ctx context.Context, pc net.PacketConn, client netip.AddrPort) *sockLink {
 	l := &sockLink{pc: pc, to: net.UDPAddrFromAddrPort(client), toAP: client, batch: newBatchWriter(pc)}
 	l.udp, _ = pc.(*net.UDPConn)
+	if l.udp != nil && client.Addr().Zone() == "" {
+		l.raw, _ = l.udp.SyscallConn()
+	}
 	l.stop = context.AfterFunc(ctx, func() { _ = pc.SetReadDeadline(time.Now()) })
 	return l
 }
@@ -134,6 +151,11 @@ func (l *sockLink) recv(ctx context.Context, buf []byte, deadline time.Time) (in
 	var n int
 	var from netip.AddrPort
 	var err error
+	if l.spin {
+		if n, from, ok := l.spinRecv(buf); ok {
+			return n, from, nil
+		}
+	}
 	if l.udp != nil {
 		n, from, err = l.udp.ReadFromUDPAddrPort(buf)
 		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())

@@ -31,6 +31,11 @@
 //     windowsize.
 //   - [Server.Tune] lowers blksize, windowsize or timeout per client;
 //     [Server.OnTransfer] and [Server.Logger] see one record per transfer.
+//   - Speed: a window goes out in one sendmmsg call and is read from the
+//     file in one pread; on Linux, a transfer whose RTT is under 100 µs
+//     polls its socket for a few microseconds before it sleeps (only while
+//     no more transfers run than there are processors), which makes
+//     lockstep on loopback and fast LANs about 1.4× faster.
 //
 // The shortest real use:
 //

@@ -397,7 +397,8 @@ func (s *Server) serveRead(ctx context.Context, sc *serveConn, sess *session, p 
 			s.report(&t.info)
 			return
 		}
-		t.link = newSockLink(ctx, pc, from)
+		t.sock = newSockLink(ctx, pc, from)
+		t.link = t.sock
 	}
 	defer t.link.close()
 	t.link = &heardLink{link: t.link, sess: sess}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"net/netip"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -54,6 +55,7 @@ type TransferInfo struct {
 type transfer struct {
 	srv  *Server
 	link link
+	sock *sockLink // link's socket when the transfer has its own, else nil
 	req  *Request
 	neg  negotiation
 	ctx  context.Context
@@ -299,6 +301,9 @@ func (t *transfer) sample(rtt time.Duration) {
 		t.srtt = (7*t.srtt + rtt) / 8
 	}
 	t.rto = min(max(t.srtt+4*t.rttvar, t.minRTO), t.maxRTO)
+	if t.sock != nil {
+		t.sock.spin = t.srtt < spinMaxRTT && len(t.srv.sem) <= runtime.GOMAXPROCS(0)
+	}
 }
 
 // receive waits for the next packet from the client until deadline. Packets
