@@ -37,8 +37,8 @@ done
 
 go build -o "$out/bin/pintftpd" ./bench/cmd/pintftpd
 go build -o "$out/bin/pinget" ./bench/cmd/pinget
+go build -o "$out/bin/pxkdhcp" ./bench/cmd/pxkdhcp
 go build -o "$out/bin/tftpd" ./examples/tftpd
-if [ -d examples/pxeserver ]; then go build -o "$out/bin/pxeserver" ./examples/pxeserver || true; fi
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 export BENCH_BIN=$out/bin BENCH_PEERS=$out/peers BENCH_RESULTS=$root/bench/RESULTS.md
