@@ -64,17 +64,23 @@ type sockLink struct {
 	noBatc bool
 	// raw and spin: see spinRecv. The transfer turns spin on while its
 	// measured RTT is short and few transfers run.
-	raw  syscall.RawConn
-	spin bool
+	raw        syscall.RawConn
+	spin       bool
+	spinMissed int // spins in a row that caught nothing
+	spinRecvs  int
 }
 
 // Busy-polling limits (see spinRecv): a transfer spins only while its
-// smoothed RTT is below spinMaxRTT and no more transfers run than there are
-// processors, and then for at most spinTries non-blocking reads (a few
-// microseconds) per wait, so a boot storm or a slow link never spins.
+// smoothed RTT is below spinMaxRTT and fewer transfers run than there are
+// processors, for at most spinTries non-blocking reads (a few microseconds)
+// per wait, and stops after spinMisses fruitless spins in a row (trying
+// again every spinRetry receives), so a boot storm, a slow link or a client
+// that needs the processor itself does not pay for it.
 const (
 	spinMaxRTT = 100 * time.Microsecond
 	spinTries  = 32
+	spinMisses = 4
+	spinRetry  = 64
 )
 
 func newSockLink(ctx context.Context, pc net.PacketConn, client netip.AddrPort) *sockLink {
@@ -152,8 +158,16 @@ func (l *sockLink) recv(ctx context.Context, buf []byte, deadline time.Time) (in
 	var from netip.AddrPort
 	var err error
 	if l.spin {
-		if n, from, ok := l.spinRecv(buf); ok {
-			return n, from, nil
+		// Spin only while it pays: after spinMisses waits in a row that
+		// the spin did not catch, wait on the poller, and try a spin again
+		// only every spinRetry receives.
+		l.spinRecvs++
+		if l.spinMissed < spinMisses || l.spinRecvs%spinRetry == 0 {
+			if n, from, ok := l.spinRecv(buf); ok {
+				l.spinMissed = 0
+				return n, from, nil
+			}
+			l.spinMissed++
 		}
 	}
 	if l.udp != nil {

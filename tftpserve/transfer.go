@@ -302,7 +302,7 @@ func (t *transfer) sample(rtt time.Duration) {
 	}
 	t.rto = min(max(t.srtt+4*t.rttvar, t.minRTO), t.maxRTO)
 	if t.sock != nil {
-		t.sock.spin = t.srtt < spinMaxRTT && len(t.srv.sem) <= runtime.GOMAXPROCS(0)
+		t.sock.spin = t.srtt < spinMaxRTT && len(t.srv.sem) < runtime.GOMAXPROCS(0)
 	}
 }
 
