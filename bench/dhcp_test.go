@@ -11,8 +11,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/pxekit/pxekit/internal/netlab"
 )
 
 // dhcpServer is a DHCP server under test in the server namespace on srv0.
@@ -92,7 +95,7 @@ func TestDHCPPerf(t *testing.T) {
 		if mode == "lab" {
 			section = "DHCP: lab mode (full DORA), perfdhcp, 200 clients, options 60 and 93"
 		}
-		results.printf(section, "| requested rate/s | server | achieved exchanges/s | sent | received | drops | drop %% | avg delay |\n|---|---|---|---|---|---|---|---|\n")
+		results.printf(section, "| requested rate/s | server | achieved exchanges/s | sent | received | drops | drop %% | avg delay | lost in server's buffer | lost in perfdhcp's buffer |\n|---|---|---|---|---|---|---|---|---|---|\n")
 		rates := []int{1000, 2000, 4000, 8000, 16000}
 		for _, rate := range rates {
 			for _, srv := range dhcpServers(t, mode) {
@@ -113,27 +116,57 @@ func TestDHCPPerf(t *testing.T) {
 				} else {
 					args = append(args, "-R", "200")
 				}
+				srvBuf0, cliBuf0 := udpRcvbufErrors(t, l.pair.Server), udpRcvbufErrors(t, l.pair.Client)
 				_, out, err := runTimed(l.pair.Client, time.Duration(seconds+30)*time.Second, args...)
+				srvBuf, cliBuf := udpRcvbufErrors(t, l.pair.Server)-srvBuf0, udpRcvbufErrors(t, l.pair.Client)-cliBuf0
 				_ = cmd.Process.Kill()
 				_ = cmd.Wait()
 				res, perr := parsePerfdhcp(out)
 				if perr != nil {
 					t.Logf("%s %s rate %d: %v %v; server: %s", srv.name, mode, rate, err, perr, sout.String())
-					results.printf(section, "| %d | %s | FAIL | | | | | |\n", rate, srv.name)
+					results.printf(section, "| %d | %s | FAIL | | | | | | | |\n", rate, srv.name)
 					continue
 				}
 				pct := 0.0
 				if res.sent > 0 {
 					pct = 100 * float64(res.drops) / float64(res.sent)
 				}
-				results.printf(section, "| %d | %s | %.0f | %d | %d | %d | %.3f %% | %.3f ms |\n", rate, srv.name, res.rate, res.sent, res.received, res.drops, pct, res.avgDelayMS)
+				results.printf(section, "| %d | %s | %.0f | %d | %d | %d | %.3f %% | %.3f ms | %d | %d |\n", rate, srv.name, res.rate, res.sent, res.received, res.drops, pct, res.avgDelayMS, srvBuf, cliBuf)
 			}
 		}
 		if mode == "proxy" {
-			results.printf(section, "\nTarget: offers/s ≥ dnsmasq's with ≤ 0.01 %% drops. Up to the rate where both keep up,\nachieved rates are equal (perfdhcp paces them); the highest rate shows which saturates first.\n")
+			results.printf(section, "\nTarget: offers/s ≥ dnsmasq's with ≤ 0.01 %% drops. Up to the rate where both keep up,\nachieved rates are equal (perfdhcp paces them); the highest rate shows which saturates first.\nThe last two columns are the UDP RcvbufErrors of each namespace during the run: datagrams\nthe kernel dropped because the server's or perfdhcp's socket buffer was full.\n")
 		} else {
 			results.printf(section, "\nNo target for lab mode; it is shown beside dnsmasq's full DHCP for comparison.\n")
 		}
 	}
 	_ = os.Remove(filepath.Join(l.out, "probe"))
+}
+
+// udpRcvbufErrors returns the UDP RcvbufErrors counter of ns (/proc/net/snmp
+// read inside it).
+func udpRcvbufErrors(t *testing.T, ns *netlab.NS) int {
+	out, err := ns.Command(context.Background(), "cat", "/proc/net/snmp").Output()
+	if err != nil {
+		t.Logf("read /proc/net/snmp in %s: %v", ns.Name, err)
+		return 0
+	}
+	var head []string
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "Udp:" {
+			continue
+		}
+		if head == nil {
+			head = f
+			continue
+		}
+		for i := range f {
+			if i < len(head) && head[i] == "RcvbufErrors" {
+				v, _ := strconv.Atoi(f[i])
+				return v
+			}
+		}
+	}
+	return 0
 }

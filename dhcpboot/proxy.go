@@ -15,16 +15,24 @@ import (
 )
 
 // ListenUDP4 opens a UDP socket on port for DHCP serving: bound to the
-// interface iface (SO_BINDTODEVICE; "" for none), allowed to broadcast, and
+// interface iface (SO_BINDTODEVICE; "" for none), allowed to broadcast,
 // sharing the port with another DHCP server on the same host
-// (SO_REUSEADDR, SO_REUSEPORT), as proxyDHCP beside dnsmasq needs.
+// (SO_REUSEADDR, SO_REUSEPORT), as proxyDHCP beside dnsmasq needs, and with
+// a receive buffer of ReadBufferSize where the system allows it.
 func ListenUDP4(iface string, port int) (net.PacketConn, error) {
 	c, err := server4.NewIPv4UDPConn(iface, &net.UDPAddr{Port: port})
 	if err != nil {
 		return nil, fmt.Errorf("dhcpboot: listen %s udp/%d: %w", iface, port, err)
 	}
+	growReadBuffer(c, ReadBufferSize)
 	return c, nil
 }
+
+// ReadBufferSize is the receive buffer ListenUDP4 asks for. The kernel's
+// default (about 208 KiB, a few hundred DISCOVERs) overflows when a rack
+// powers on at once and the server pauses for a moment: perfdhcp at 16 000
+// DISCOVERs/s lost 0.2 % of them to it.
+const ReadBufferSize = 4 << 20
 
 // InterfaceIPv4 returns the first IPv4 address of the named interface (in
 // the network namespace of the calling thread).

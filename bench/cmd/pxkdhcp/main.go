@@ -1,7 +1,7 @@
 // Command pxkdhcp runs dhcpboot's ProxyServer or LabServer with the default
 // policy on one interface: the pxekit side of the DHCP benchmarks.
 //
-//	pxkdhcp -iface IFACE -mode proxy|lab [-range FIRST-LAST -subnet CIDR]
+//	pxkdhcp -iface IFACE -mode proxy|lab [-range FIRST-LAST -subnet CIDR] [-cpuprofile FILE]
 package main
 
 import (
@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -29,7 +30,21 @@ func run() error {
 	mode := flag.String("mode", "proxy", "proxy or lab")
 	pool := flag.String("range", "10.99.0.10-10.99.0.250", "lab mode: dynamic range FIRST-LAST")
 	subnet := flag.String("subnet", "10.99.0.0/24", "lab mode: subnet served")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file until the server stops")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
 	if *iface == "" {
 		return fmt.Errorf("-iface is required")
 	}
