@@ -12,7 +12,7 @@ set -euo pipefail
 FUZZTIME=${FUZZTIME:-30000x}
 cd "$(dirname "$0")/.."
 
-if [ "$FUZZTIME" = "0" ] || [ "$FUZZTIME" = "0s" ]; then
+if [ "$FUZZTIME" = "0" ] || [ "$FUZZTIME" = "0s" ] || [ "$FUZZTIME" = "0x" ]; then
 	echo "fuzz: FUZZTIME=$FUZZTIME, skipping"
 	exit 0
 fi
