@@ -122,23 +122,6 @@ func (r *running) stop() {
 	_ = r.cmd.Wait()
 }
 
-// cpu returns the server's user+system CPU time so far.
-func (r *running) cpu() time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", r.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	// utime, stime, and the same for reaped children (tftpd-hpa forks per transfer).
-	var ticks int64
-	for _, i := range []int{11, 12, 13, 14} {
-		v, _ := strconv.ParseInt(f[i], 10, 64)
-		ticks += v
-	}
-	return time.Duration(ticks) * 10 * time.Millisecond // USER_HZ = 100
-}
-
 // peakRSS returns VmHWM in bytes.
 func (r *running) peakRSS() int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", r.cmd.Process.Pid))
@@ -266,9 +249,6 @@ func measure(t *testing.T, l *lab, servers []tftpServer, configs []config, runs 
 	}
 	return res
 }
-
-// direct is the path without relay: the client talks to the server over veth.
-func direct(*testing.T) (string, int, func()) { return "10.99.0.1", 69, func() {} }
 
 // relayed returns a path through a faultnet relay in the client namespace.
 func relayed(l *lab, rates faultnet.Rates, seed int64) func(t *testing.T) (string, int, func()) {
