@@ -3,9 +3,7 @@
 package bench
 
 import (
-	"bytes"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -67,15 +65,10 @@ func TestTFTPClients(t *testing.T) {
 				continue
 			}
 			for _, c := range clients {
-				if res[c.label] == nil {
-					res[c.label] = map[string]*series{}
-				}
-				s := res[c.label][srv.name]
-				if s == nil {
-					s = &series{bytes: int64(size)}
-					res[c.label][srv.name] = s
-				}
-				d, err := fetchWith(loop, c, name, int64(size), time.Minute)
+				s := seriesFor(res, c.label, srv.name, size)
+				d, err := loop.download(loop.pair.Client, int64(size), time.Minute, func(dst string) []string {
+					return c.argv("127.0.0.1", 69, name, dst)
+				})
 				if err != nil {
 					t.Logf("%s with %s run %d: %v", srv.name, c.label, run, err)
 				}
@@ -88,23 +81,4 @@ func TestTFTPClients(t *testing.T) {
 	results.printf(section, "The config column names the client and what it asks for.\n\n")
 	writeTable(section, res, configs, func(string) (string, string) { return "tftpd-hpa", "" })
 	results.printf(section, "No speed target: this table shows that every server serves every client whole\n(failures column) and the ratio to tftpd-hpa with the same client.\n")
-}
-
-// fetchWith downloads name with client c inside l's client namespace and
-// checks the file's size.
-func fetchWith(l *lab, c tftpClient, name string, size int64, timeout time.Duration) (time.Duration, error) {
-	dst := filepath.Join(l.out, "dl-"+strconv.FormatUint(fetchSeq.Add(1), 10))
-	defer os.Remove(dst)
-	d, out, err := runTimed(l.pair.Client, timeout, c.argv("127.0.0.1", 69, name, dst)...)
-	if err != nil {
-		return d, fmt.Errorf("%v: %s", err, bytes.TrimSpace(out))
-	}
-	st, err := os.Stat(dst)
-	if err != nil {
-		return d, fmt.Errorf("%v (client said %q)", err, bytes.TrimSpace(out))
-	}
-	if st.Size() != size {
-		return d, fmt.Errorf("got %d bytes, want %d (client said %q)", st.Size(), size, bytes.TrimSpace(out))
-	}
-	return d, nil
 }

@@ -167,25 +167,46 @@ var fetchSeq atomic.Uint64
 
 // fetch downloads name with atftp from host:port inside ns and checks its size.
 func (l *lab) fetch(ns *netlab.NS, host string, port int, name string, size int64, window int, timeout time.Duration) (time.Duration, error) {
+	return l.download(ns, size, timeout, func(dst string) []string {
+		argv := []string{"atftp", "--get", "-r", name, "-l", dst, "--option", fmt.Sprintf("blksize %d", blksize)}
+		if window > 0 {
+			argv = append(argv, "--option", fmt.Sprintf("windowsize %d", window))
+		}
+		return append(argv, host, strconv.Itoa(port))
+	})
+}
+
+// download runs the client command argv(dst) inside ns, which must write a
+// file of size bytes to dst (a unique name among concurrent downloads), and
+// returns its wall time.
+func (l *lab) download(ns *netlab.NS, size int64, timeout time.Duration, argv func(dst string) []string) (time.Duration, error) {
 	dst := filepath.Join(l.out, "dl-"+strconv.FormatUint(fetchSeq.Add(1), 10))
 	defer os.Remove(dst)
-	argv := []string{"atftp", "--get", "-r", name, "-l", dst, "--option", fmt.Sprintf("blksize %d", blksize)}
-	if window > 0 {
-		argv = append(argv, "--option", fmt.Sprintf("windowsize %d", window))
-	}
-	argv = append(argv, host, strconv.Itoa(port))
-	d, out, err := runTimed(ns, timeout, argv...)
+	d, out, err := runTimed(ns, timeout, argv(dst)...)
 	if err != nil {
 		return d, fmt.Errorf("%v: %s", err, bytes.TrimSpace(out))
 	}
 	st, err := os.Stat(dst)
 	if err != nil {
-		return d, err
+		return d, fmt.Errorf("%v (client said %q)", err, bytes.TrimSpace(out))
 	}
 	if st.Size() != size {
-		return d, fmt.Errorf("got %d bytes, want %d", st.Size(), size)
+		return d, fmt.Errorf("got %d bytes, want %d (client said %q)", st.Size(), size, bytes.TrimSpace(out))
 	}
 	return d, nil
+}
+
+// seriesFor returns the series of server name under label in res, making it.
+func seriesFor(res map[string]map[string]*series, label, name string, size int) *series {
+	if res[label] == nil {
+		res[label] = map[string]*series{}
+	}
+	s := res[label][name]
+	if s == nil {
+		s = &series{bytes: int64(size)}
+		res[label][name] = s
+	}
+	return s
 }
 
 // config is one benchmark configuration on a path.
@@ -229,14 +250,7 @@ func measure(t *testing.T, l *lab, servers []tftpServer, configs []config, runs 
 				if c.window > 0 && !srv.windowed {
 					continue
 				}
-				if res[c.label] == nil {
-					res[c.label] = map[string]*series{}
-				}
-				s := res[c.label][srv.name]
-				if s == nil {
-					s = &series{bytes: int64(c.size)}
-					res[c.label][srv.name] = s
-				}
+				s := seriesFor(res, c.label, srv.name, c.size)
 				d, err := l.fetch(l.pair.Client, host, port, fmt.Sprintf("f%d", c.size), int64(c.size), c.window, timeout)
 				if err != nil {
 					t.Logf("%s %s run %d: %v", srv.name, c.label, run, err)

@@ -147,7 +147,7 @@ func (s *atSource) readBlock(p []byte, i int64, bs int) (int, error) {
 		}
 		want = int(min(int64(bs), s.size-off))
 	}
-	if len(s.stage) > 0 && s.size >= 0 {
+	if len(s.stage) > 0 { // only with a known size (stageLen)
 		if off < s.stageOff || off+int64(want) > s.stageOff+int64(s.stageN) {
 			n := int(min(int64(len(s.stage)), s.size-off))
 			m, err := s.ra.ReadAt(s.stage[:n], off)
