@@ -148,6 +148,9 @@ func (h *Handler) ProxyReply(m *dhcpv4.DHCPv4, port4011 bool) (*dhcpv4.DHCPv4, D
 		return nil, d, err
 	}
 	resp.ClientIPAddr = m.ClientIPAddr
+	if !port4011 {
+		broadcastWithoutAddress(resp)
+	}
 	o := h.Reply
 	o.Mode = mode
 	if !o.ServerIP.IsValid() {
@@ -192,4 +195,15 @@ func (h *Handler) ServeDHCP4(conn net.PacketConn, peer net.Addr, m *dhcpv4.DHCPv
 		return
 	}
 	h.log(context.Background(), slog.LevelDebug, "dhcpboot: answered", "to", dst.String(), "mac", m.ClientHWAddr.String(), "type", resp.MessageType().String(), "why", d.Why)
+}
+
+// broadcastWithoutAddress sets the broadcast flag of a reply that gives the
+// client no address (yiaddr 0: a proxy OFFER, a NAK), as dnsmasq does: a
+// relay agent delivers a reply without the flag by unicast to yiaddr, here
+// 0.0.0.0, and a client without an address cannot take unicast anyway
+// (RFC 2131 §4.1, §4.3.2).
+func broadcastWithoutAddress(resp *dhcpv4.DHCPv4) {
+	if ip := resp.YourIPAddr.To4(); ip == nil || ip.IsUnspecified() {
+		resp.SetBroadcast()
+	}
 }

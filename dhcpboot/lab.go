@@ -298,8 +298,13 @@ func (s *LabServer) Respond(m *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, error) {
 			if sid == nil && !s.Subnet.Contains(want) {
 				return nil, fmt.Errorf("dhcpboot: REQUEST for %v, not ours", want)
 			}
-			return dhcpv4.NewReplyFromRequest(m, dhcpv4.WithMessageType(dhcpv4.MessageTypeNak),
+			nak, err := dhcpv4.NewReplyFromRequest(m, dhcpv4.WithMessageType(dhcpv4.MessageTypeNak),
 				dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.IP(s.ServerIP.AsSlice()))))
+			if err != nil {
+				return nil, err
+			}
+			broadcastWithoutAddress(nak)
+			return nak, nil
 		}
 		s.bind(m.ClientHWAddr, ip, now.Add(s.LeaseTime))
 		save = true

@@ -1,0 +1,116 @@
+package dhcpboot
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/pxekit/pxekit/internal/netlab"
+)
+
+// TestRepliesWithoutAddressAreBroadcast: a reply that gives no address
+// (yiaddr 0: a proxy OFFER, a NAK) has the broadcast flag set, so a relay
+// broadcasts it instead of unicasting to 0.0.0.0 (dnsmasq does the same;
+// RFC 2131 §4.3.2 requires it for a relayed NAK). Issue 12, item 9.
+func TestRepliesWithoutAddressAreBroadcast(t *testing.T) {
+	h := defaultHandler(t)
+	disc := captureRequest(t, "ovmf-pxe-tftp-ipxe-efi.pcapng", 8)
+	disc.SetUnicast()
+	disc.GatewayIPAddr = net.IPv4(10, 77, 5, 1)
+	offer, _, err := h.ProxyReply(disc, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !offer.IsBroadcast() || !offer.YourIPAddr.IsUnspecified() {
+		t.Errorf("relayed proxy OFFER: flags %s, yiaddr %v; want broadcast, 0.0.0.0", offer.FlagsToString(), offer.YourIPAddr)
+	}
+	disc.GatewayIPAddr = nil
+	if offer, _, _ := h.ProxyReply(disc, false); !offer.IsBroadcast() {
+		t.Errorf("proxy OFFER: flags %s, want broadcast", offer.FlagsToString())
+	}
+
+	clock := &fakeClock{time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)}
+	s := newLab(t, "", clock)
+	req, _ := dhcpv4.New(dhcpv4.WithHwAddr(mustMAC("02:00:00:00:00:01")), dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest),
+		dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.IPv4(10, 99, 0, 77))),
+		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.IPv4(10, 99, 0, 1))))
+	req.SetUnicast()
+	req.GatewayIPAddr = net.IPv4(10, 99, 0, 254)
+	nak, err := s.Respond(req)
+	if err != nil || nak.MessageType() != dhcpv4.MessageTypeNak {
+		t.Fatalf("%v %v", nak, err)
+	}
+	if !nak.IsBroadcast() {
+		t.Errorf("relayed NAK: flags %s, want broadcast", nak.FlagsToString())
+	}
+	// An OFFER with an address keeps the client's flag.
+	d, _ := dhcpv4.NewDiscovery(mustMAC("02:00:00:00:00:02"))
+	d.SetUnicast()
+	if o, err := s.Respond(d); err != nil || o.IsBroadcast() {
+		t.Errorf("lab OFFER %v: flags %s, want the client's (unicast)", err, o.FlagsToString())
+	}
+}
+
+// TestProxyRelayedOfferReachesRelay runs a ProxyServer on 127.0.0.1:67 in
+// a private namespace and a fake relay agent on 127.0.0.2:67: the relayed
+// DISCOVER's OFFER goes to giaddr:67 with the broadcast flag set.
+func TestProxyRelayedOfferReachesRelay(t *testing.T) {
+	netlab.Require(t)
+	ns := netlab.NewNS(t)
+	srv, err := ns.ListenPacket("udp4", "127.0.0.1:67")
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay, err := ns.ListenPacket("udp4", "127.0.0.2:67")
+	if err != nil {
+		srv.Close()
+		t.Fatal(err)
+	}
+	defer relay.Close()
+	p, err := DefaultPolicy(DefaultConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	proxy := &ProxyServer{Policy: p, ServerIP: netip.MustParseAddr("127.0.0.1")}
+	go func() { done <- proxy.Serve(ctx, srv, nil) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+
+	disc := captureRequest(t, "ovmf-pxe-tftp-ipxe-efi.pcapng", 8)
+	disc.SetUnicast()
+	disc.GatewayIPAddr = net.IPv4(127, 0, 0, 2)
+	disc.HopCount = 1
+	if _, err := relay.WriteTo(disc.ToBytes(), &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 67}); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1500)
+	if err := relay.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	n, from, err := relay.ReadFrom(buf)
+	if err != nil {
+		t.Fatalf("relay got no OFFER: %v", err)
+	}
+	offer, err := dhcpv4.FromBytes(buf[:n])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if offer.MessageType() != dhcpv4.MessageTypeOffer || offer.TransactionID != disc.TransactionID {
+		t.Fatalf("relay got %s from %v", offer.Summary(), from)
+	}
+	if !offer.GatewayIPAddr.Equal(disc.GatewayIPAddr) || !offer.YourIPAddr.IsUnspecified() {
+		t.Errorf("giaddr %v yiaddr %v", offer.GatewayIPAddr, offer.YourIPAddr)
+	}
+	if !offer.IsBroadcast() {
+		t.Errorf("relayed proxy OFFER has flags %s: a relay would unicast it to yiaddr 0.0.0.0", offer.FlagsToString())
+	}
+}
