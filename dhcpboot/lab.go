@@ -24,6 +24,15 @@ type Reservation struct {
 // offerHold is how long an offered, not yet requested address stays held.
 const offerHold = time.Minute
 
+// declineHold is how long an address a client declined (DHCPDECLINE: it
+// found the address in use) is not given out, as dnsmasq does
+// (DECLINE_BACKOFF, 10 minutes). The hold lives in memory only.
+const declineHold = 10 * time.Minute
+
+// maxPendingAcks bounds the replies Serve holds while their leases are
+// being made durable; beyond it the receive loop waits.
+const maxPendingAcks = 1024
+
 // maxRange bounds the dynamic range (a lab server, not an ISP's).
 const maxRange = 1 << 16
 
@@ -58,14 +67,22 @@ type LabServer struct {
 	// Reservations are fixed addresses by MAC (inside or outside the range,
 	// but inside Subnet).
 	Reservations []Reservation
-	// LeaseFile, when set, is read at start and rewritten (atomically) on
-	// every ACK and RELEASE.
+	// LeaseFile, when set, keeps the leases across restarts: it is read at
+	// start, then every ACK, RELEASE and DECLINE appends one record to it,
+	// made durable (fsync) before the ACK is sent; the file is compacted
+	// (rewritten and renamed, crash-safe) when it has grown to four records
+	// per live lease. Lines it cannot read are skipped and logged (file and
+	// line), and the file is rewritten without them, keeping the old one as
+	// LeaseFile+"~"; a LeaseFile that is not a regular file, cannot be read
+	// or whose directory cannot be written makes the server refuse to start.
+	// See [ReadLeases] for the format.
 	LeaseFile string
 	// Reply tunes boot replies (Mode is always ModeFull).
 	Reply ReplyOptions
 	// Classify overrides the DHCPv4 classifier.
 	Classify func(*dhcpv4.DHCPv4) archdetect.Client
-	// Logger gets debug records per message; nil logs nothing.
+	// Logger gets debug records per message, and warnings about the lease
+	// file (skipped lines, failed saves); nil logs nothing.
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -80,6 +97,9 @@ type LabServer struct {
 	resIP   map[netip.Addr]string
 	// broadcast is the subnet's broadcast address, never given out.
 	broadcast netip.Addr
+	// declined holds addresses clients declined, until when.
+	declined map[netip.Addr]time.Time
+	journal  *leaseJournal // nil without LeaseFile
 }
 
 func (s *LabServer) now() time.Time {
@@ -87,6 +107,12 @@ func (s *LabServer) now() time.Time {
 		return s.Now()
 	}
 	return time.Now()
+}
+
+func (s *LabServer) warn(msg string, args ...any) {
+	if s.Logger != nil {
+		s.Logger.Warn(msg, args...)
+	}
 }
 
 func (s *LabServer) setup() error {
@@ -132,6 +158,7 @@ func (s *LabServer) doSetup() error {
 	s.byIP = map[netip.Addr]string{}
 	s.reserve = map[string]netip.Addr{}
 	s.resIP = map[netip.Addr]string{}
+	s.declined = map[netip.Addr]time.Time{}
 	for _, r := range s.Reservations {
 		if !s.Subnet.Contains(r.IP) || len(r.MAC) == 0 {
 			return fmt.Errorf("dhcpboot: reservation %v %v outside %v", r.MAC, r.IP, s.Subnet)
@@ -143,10 +170,11 @@ func (s *LabServer) doSetup() error {
 		s.resIP[r.IP] = string(r.MAC)
 	}
 	if s.LeaseFile != "" {
-		ls, err := loadLeases(s.LeaseFile)
+		j, ls, err := openJournal(s.LeaseFile, s.warn)
 		if err != nil {
-			return fmt.Errorf("dhcpboot: lease file %s: %w", s.LeaseFile, err)
+			return err
 		}
+		s.journal = j
 		for _, l := range ls {
 			if !s.Subnet.Contains(l.IP) {
 				continue
@@ -188,6 +216,12 @@ func (s *LabServer) free(ip netip.Addr, mac string, now time.Time) bool {
 	if owner, ok := s.resIP[ip]; ok && owner != mac {
 		return false
 	}
+	if until, ok := s.declined[ip]; ok {
+		if now.Before(until) {
+			return false
+		}
+		delete(s.declined, ip)
+	}
 	if owner, ok := s.byIP[ip]; ok && owner != mac && s.leases[owner].Expiry.After(now) {
 		return false
 	}
@@ -202,7 +236,7 @@ func (s *LabServer) inRange(ip netip.Addr) bool {
 // client keeps its address across boot stages), the address it asks for,
 // or the first free one. Called with s.mu held.
 func (s *LabServer) pick(mac string, want netip.Addr, now time.Time) (netip.Addr, bool) {
-	if ip, ok := s.reserve[mac]; ok {
+	if ip, ok := s.reserve[mac]; ok && s.free(ip, mac, now) {
 		return ip, true
 	}
 	if l, ok := s.leases[mac]; ok && s.free(l.IP, mac, now) {
@@ -234,36 +268,52 @@ func (s *LabServer) bind(hw net.HardwareAddr, ip netip.Addr, until time.Time) {
 	s.byIP[ip] = mac
 }
 
-func (s *LabServer) snapshot() []Lease {
-	out := make([]Lease, 0, len(s.leases))
-	for _, l := range s.leases {
-		out = append(out, *l)
-	}
-	return out
+// unbind ends mac's lease (RELEASE, DECLINE) and returns the journal
+// record saying so. Called with s.mu held.
+func (s *LabServer) unbind(mac string, l *Lease) leaseRecord {
+	delete(s.byIP, l.IP)
+	delete(s.leases, mac)
+	return leaseRecord{Lease: *l, remove: true}
 }
 
 // Respond handles one request and returns the reply to send (nil and an
 // error saying why when there is none). Use [ReplyAddr] for the destination.
+// With a LeaseFile, Respond returns once the lease an ACK gives (or a
+// RELEASE ends) is durable in the file; when that fails it returns no reply
+// and the error.
 func (s *LabServer) Respond(m *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, error) {
+	resp, b, err := s.respond(m)
+	if b != nil {
+		if werr := s.journal.wait(b); werr != nil {
+			s.warn("dhcpboot: cannot save lease, no reply sent", "file", s.LeaseFile, "mac", m.ClientHWAddr.String(), "err", werr)
+			return nil, werr
+		}
+	}
+	return resp, err
+}
+
+// respond is Respond without waiting for the lease file: the reply must
+// not be sent before b (when not nil) is durable (s.journal.wait).
+func (s *LabServer) respond(m *dhcpv4.DHCPv4) (_ *dhcpv4.DHCPv4, b *commitBatch, _ error) {
 	if err := s.setup(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if m.OpCode != dhcpv4.OpcodeBootRequest || len(m.ClientHWAddr) == 0 || len(m.ClientHWAddr) > maxHWLen {
-		return nil, ErrNotBootRequest
+		return nil, nil, ErrNotBootRequest
 	}
 	if gi := m.GatewayIPAddr.To4(); gi != nil && !gi.IsUnspecified() && !s.Subnet.Contains(netip.AddrFrom4([4]byte(gi))) {
-		return nil, fmt.Errorf("dhcpboot: relayed from %v, outside %v", gi, s.Subnet)
+		return nil, nil, fmt.Errorf("dhcpboot: relayed from %v, outside %v", gi, s.Subnet)
 	}
 	r, d := s.h.Decide4(m)
 	if d.Matched() && d.Rule.Action.Ignore {
-		return nil, fmt.Errorf("dhcpboot: ignored: %s", d.Why)
+		return nil, nil, fmt.Errorf("dhcpboot: ignored: %s", d.Why)
 	}
 	now := s.now()
 	mac := string(m.ClientHWAddr)
 	var (
 		resp *dhcpv4.DHCPv4
 		err  error
-		save bool
+		recs []leaseRecord // for the lease file
 	)
 	s.mu.Lock()
 	switch mt := m.MessageType(); mt {
@@ -271,7 +321,7 @@ func (s *LabServer) Respond(m *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, error) {
 		ip, ok := s.pick(mac, addrOf(m.RequestedIPAddress()), now)
 		if !ok {
 			s.mu.Unlock()
-			return nil, errors.New("dhcpboot: address range exhausted")
+			return nil, nil, errors.New("dhcpboot: address range exhausted")
 		}
 		if l, has := s.leases[mac]; !has || l.IP != ip || l.Expiry.Before(now.Add(offerHold)) {
 			s.bind(m.ClientHWAddr, ip, now.Add(offerHold))
@@ -286,7 +336,7 @@ func (s *LabServer) Respond(m *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, error) {
 				delete(s.leases, mac)
 			}
 			s.mu.Unlock()
-			return nil, errors.New("dhcpboot: REQUEST for another server")
+			return nil, nil, errors.New("dhcpboot: REQUEST for another server")
 		}
 		want := addrOf(m.RequestedIPAddress())
 		if !want.IsValid() {
@@ -296,29 +346,37 @@ func (s *LabServer) Respond(m *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, error) {
 		if !ok || ip != want {
 			s.mu.Unlock()
 			if sid == nil && !s.Subnet.Contains(want) {
-				return nil, fmt.Errorf("dhcpboot: REQUEST for %v, not ours", want)
+				return nil, nil, fmt.Errorf("dhcpboot: REQUEST for %v, not ours", want)
 			}
 			nak, err := dhcpv4.NewReplyFromRequest(m, dhcpv4.WithMessageType(dhcpv4.MessageTypeNak),
 				dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.IP(s.ServerIP.AsSlice()))))
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			broadcastWithoutAddress(nak)
-			return nak, nil
+			return nak, nil, nil
 		}
 		s.bind(m.ClientHWAddr, ip, now.Add(s.LeaseTime))
-		save = true
+		recs = append(recs, leaseRecord{Lease: *s.leases[mac]})
 		resp, err = s.addressReply(m, dhcpv4.MessageTypeAck, ip)
 	case dhcpv4.MessageTypeRelease:
 		if l, ok := s.leases[mac]; ok && l.IP == addrOf(m.ClientIPAddr) {
-			delete(s.byIP, l.IP)
-			delete(s.leases, mac)
-			save = true
+			recs = append(recs, s.unbind(mac, l))
 		}
 	case dhcpv4.MessageTypeDecline:
-		if l, ok := s.leases[mac]; ok {
-			delete(s.byIP, l.IP)
-			delete(s.leases, mac)
+		// RFC 2131 §4.3.3: the client found the address in use. Only the
+		// holder of the address can take it out of use (as dnsmasq), so a
+		// stray DECLINE cannot empty the range.
+		ip := addrOf(m.RequestedIPAddress())
+		if sid := m.ServerIdentifier(); sid != nil && !sid.Equal(net.IP(s.ServerIP.AsSlice())) {
+			err = errors.New("dhcpboot: DECLINE for another server")
+		} else if l, ok := s.leases[mac]; ok && (l.IP == ip || !ip.IsValid()) {
+			s.declined[l.IP] = now.Add(declineHold)
+			s.h.log(context.Background(), slog.LevelWarn, "dhcpboot: address declined (in use by another host?), not given out for a while",
+				"ip", l.IP.String(), "mac", m.ClientHWAddr.String(), "for", declineHold.String())
+			recs = append(recs, s.unbind(mac, l))
+		} else {
+			err = fmt.Errorf("dhcpboot: DECLINE of %v, not the client's address", ip)
 		}
 	case dhcpv4.MessageTypeInform:
 		resp, err = s.addressReply(m, dhcpv4.MessageTypeAck, netip.Addr{})
@@ -328,18 +386,13 @@ func (s *LabServer) Respond(m *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, error) {
 	default:
 		err = fmt.Errorf("%w: %s", ErrMessageType, mt)
 	}
-	var leases []Lease
-	if save && s.LeaseFile != "" {
-		leases = s.snapshot()
+	if len(recs) > 0 && s.journal != nil {
+		// Queued under s.mu: the file sees changes in the order made.
+		b = s.journal.add(recs...)
 	}
 	s.mu.Unlock()
-	if leases != nil {
-		if serr := saveLeases(s.LeaseFile, leases); serr != nil {
-			s.h.log(context.Background(), slog.LevelWarn, "dhcpboot: cannot save leases", "file", s.LeaseFile, "err", serr)
-		}
-	}
 	if err != nil || resp == nil {
-		return nil, err
+		return nil, b, err
 	}
 	if d.Boot() {
 		if aerr := Apply(d, r, m, resp, s.h.Reply); aerr != nil {
@@ -348,7 +401,7 @@ func (s *LabServer) Respond(m *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, error) {
 	}
 	s.h.log(context.Background(), slog.LevelDebug, "dhcpboot: lab answer", "mac", m.ClientHWAddr.String(),
 		"type", resp.MessageType().String(), "ip", resp.YourIPAddr.String(), "why", d.Why)
-	return resp, nil
+	return resp, b, nil
 }
 
 func addrOf(ip net.IP) netip.Addr {
@@ -408,22 +461,45 @@ func (s *LabServer) Serve(ctx context.Context, conn net.PacketConn) error {
 		conn.Close()
 		return err
 	}
-	return serveUDP(ctx, conn, s.Logger, func(b []byte, peer net.Addr) {
+	// Replies that wait for their lease to be durable are sent by their
+	// own goroutine, so the receive loop goes on and the leases of a burst
+	// are synced together.
+	var pending sync.WaitGroup
+	slots := make(chan struct{}, maxPendingAcks)
+	err := serveUDP(ctx, conn, s.Logger, func(b []byte, peer net.Addr) {
 		m, err := dhcpv4.FromBytes(b)
 		if err != nil {
 			s.h.log(ctx, slog.LevelDebug, "dhcpboot: malformed DHCPv4", "peer", peer.String(), "err", err)
 			return
 		}
-		resp, err := s.Respond(m)
-		if err != nil || resp == nil {
-			if err != nil {
-				s.h.log(ctx, slog.LevelDebug, "dhcpboot: no answer", "peer", peer.String(), "mac", m.ClientHWAddr.String(), "err", err)
+		resp, batch, err := s.respond(m)
+		if err != nil {
+			s.h.log(ctx, slog.LevelDebug, "dhcpboot: no answer", "peer", peer.String(), "mac", m.ClientHWAddr.String(), "err", err)
+		}
+		send := func() {
+			if resp == nil {
+				return
 			}
+			dst := ReplyAddr(m, resp)
+			if _, err := conn.WriteTo(resp.ToBytes(), dst); err != nil {
+				s.h.log(ctx, slog.LevelWarn, "dhcpboot: send failed", "to", dst.String(), "err", err)
+			}
+		}
+		if batch == nil {
+			send()
 			return
 		}
-		dst := ReplyAddr(m, resp)
-		if _, err := conn.WriteTo(resp.ToBytes(), dst); err != nil {
-			s.h.log(ctx, slog.LevelWarn, "dhcpboot: send failed", "to", dst.String(), "err", err)
-		}
+		slots <- struct{}{}
+		pending.Add(1)
+		go func() {
+			defer func() { <-slots; pending.Done() }()
+			if err := s.journal.wait(batch); err != nil {
+				s.warn("dhcpboot: cannot save lease, no reply sent", "file", s.LeaseFile, "mac", m.ClientHWAddr.String(), "err", err)
+				return
+			}
+			send()
+		}()
 	})
+	pending.Wait()
+	return err
 }

@@ -209,16 +209,19 @@ func TestLabServerLeaseFileSurvivesRestart(t *testing.T) {
 		t.Fatalf("release: %v %v", r, err)
 	}
 	data, _ = os.ReadFile(file)
-	if strings.Contains(string(data), "02:00:00:00:00:01") {
-		t.Errorf("released lease still in file:\n%s", data)
+	if ls, err := ParseLeases(bytes.NewReader(data)); err != nil || len(ls) != 1 || ls[0].MAC.String() != "02:00:00:00:00:02" {
+		t.Errorf("released lease still in file (%v):\n%s", err, data)
 	}
-	// A corrupt lease file is an error at start, not a silent reset.
-	if err := os.WriteFile(file, []byte("garbage\n"), 0o644); err != nil {
+	// A lease file that is not a file is an error at start, not a silent reset.
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(file, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	s3 := newLab(t, file, clock)
-	if _, err := s3.Respond(a); err == nil || !errors.Is(err, ErrLeaseFile) {
-		t.Errorf("corrupt file: %v", err)
+	if _, err := s3.Respond(a); err == nil || !strings.Contains(err.Error(), file) {
+		t.Errorf("lease file is a directory: %v", err)
 	}
 }
 

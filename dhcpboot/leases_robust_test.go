@@ -1,0 +1,220 @@
+package dhcpboot
+
+import (
+	"bytes"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/iana"
+)
+
+// logBuffer is a slog handler target safe for concurrent use.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func newLogger(b *logBuffer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// discoverHW is a DISCOVER from a client with any hardware address.
+func discoverHW(t *testing.T, htype iana.HWType, hw net.HardwareAddr) *dhcpv4.DHCPv4 {
+	t.Helper()
+	d, err := dhcpv4.NewDiscovery(hw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.HWType = htype
+	// Through the wire codec, as the server sees it.
+	m, err := dhcpv4.FromBytes(d.ToBytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestLabServerLongHardwareAddressSurvivesRestart: a client with a 16-byte
+// chaddr gets a lease; after a restart on the same lease file it and a
+// reserved client are still answered (issue 12, item 5).
+func TestLabServerLongHardwareAddressSurvivesRestart(t *testing.T) {
+	clock := &fakeClock{time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)}
+	file := filepath.Join(t.TempDir(), "leases")
+	long := net.HardwareAddr{0xa0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 0xff}
+	for _, hw := range []struct {
+		htype iana.HWType
+		addr  net.HardwareAddr
+	}{{iana.HWTypeIEEE802, long}, {iana.HWTypeEthernet, long[:7]}, {iana.HWTypeEthernet, long[:1]}} {
+		s := newLab(t, file, clock)
+		s.RangeEnd = netip.MustParseAddr("10.99.0.120")
+		_, ack := dora(t, s, discoverHW(t, hw.htype, hw.addr))
+		s2 := newLab(t, file, clock)
+		s2.RangeEnd = s.RangeEnd
+		_, ack2 := dora(t, s2, discoverHW(t, hw.htype, hw.addr))
+		if !ack2.YourIPAddr.Equal(ack.YourIPAddr) {
+			t.Errorf("%d-byte client: %v before the restart, %v after", len(hw.addr), ack.YourIPAddr, ack2.YourIPAddr)
+		}
+		reserved, _ := dhcpv4.NewDiscovery(mustMAC("52:54:00:77:00:0a"))
+		o, err := s2.Respond(reserved)
+		if err != nil || o.YourIPAddr.String() != "10.99.0.10" {
+			t.Fatalf("after a restart with a %d-byte client's lease, the reserved client got %v, %v", len(hw.addr), o, err)
+		}
+	}
+}
+
+// TestLabServerCorruptLeaseLines: each corrupt line is skipped and logged
+// (naming the file and line); the good leases around it are kept. A lease
+// path that cannot be a lease file refuses to start, naming it (item 6).
+func TestLabServerCorruptLeaseLines(t *testing.T) {
+	clock := &fakeClock{time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)}
+	good1 := "02:00:00:00:00:01 10.99.0.101 2026-11-22T09:00:00Z\n"
+	good2 := "02:00:00:00:00:02 10.99.0.102 2026-11-22T09:00:00Z\n"
+	tests := []struct {
+		name, bad string
+		badLine   int // line the log must name
+	}{
+		{"truncated line", "02:00:00:00:00:03 10.99.0.1", 2},
+		{"appended garbage", "02:00:00:00:00:03 10.99.0.103 2026-11-22T09:00:00Z trailing garbage", 2},
+		{"bad expiry", "02:00:00:00:00:03 10.99.0.103 2026-13-45T99:00:00Z", 2},
+		{"5000-byte line", strings.Repeat("x", 5000), 2},
+		{"binary", "\x00\xff\xfe\x01", 2},
+		{"bad MAC", "zz:00:00:00:00:03 10.99.0.103 2026-11-22T09:00:00Z", 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "leases")
+			if err := os.WriteFile(file, []byte(good1+tt.bad+"\n"+good2), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var logs logBuffer
+			s := newLab(t, file, clock)
+			s.Logger = newLogger(&logs)
+			for _, c := range []struct{ mac, ip string }{{"02:00:00:00:00:01", "10.99.0.101"}, {"02:00:00:00:00:02", "10.99.0.102"}} {
+				d, _ := dhcpv4.NewDiscovery(mustMAC(c.mac))
+				o, err := s.Respond(d)
+				if err != nil {
+					t.Fatalf("%s: %v (one bad line must not stop the server)", c.mac, err)
+				}
+				if o.YourIPAddr.String() != c.ip {
+					t.Errorf("%s got %v, want its lease %s", c.mac, o.YourIPAddr, c.ip)
+				}
+			}
+			if want := file + ":" + strconv.Itoa(tt.badLine); !strings.Contains(logs.String(), want) {
+				t.Errorf("log does not name %s:\n%s", want, logs.String())
+			}
+		})
+	}
+	t.Run("directory", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "leases")
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		s := newLab(t, dir, clock)
+		d, _ := dhcpv4.NewDiscovery(mustMAC("02:00:00:00:00:01"))
+		if _, err := s.Respond(d); err == nil || !strings.Contains(err.Error(), dir) {
+			t.Errorf("lease path is a directory: %v", err)
+		}
+	})
+}
+
+// TestLabServerAppendsOneRecordPerAck: an ACK appends to the lease file; it
+// does not replace the whole file (issue 12, item 7: the file was rewritten
+// and renamed on every ACK, O(leases) per ACK).
+func TestLabServerAppendsOneRecordPerAck(t *testing.T) {
+	clock := &fakeClock{time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)}
+	file := filepath.Join(t.TempDir(), "leases")
+	s := newLab(t, file, clock)
+	s.RangeStart, s.RangeEnd = netip.MustParseAddr("10.99.0.2"), netip.MustParseAddr("10.99.0.250")
+	inode := func() uint64 {
+		fi, err := os.Stat(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Sys().(*syscall.Stat_t).Ino
+	}
+	var replaced int
+	var last uint64
+	var lastSize int64
+	for i := range 200 {
+		d, _ := dhcpv4.NewDiscovery(net.HardwareAddr{2, 0, 0, 0, byte(i >> 8), byte(i)})
+		dora(t, s, d)
+		ino := inode()
+		fi, _ := os.Stat(file)
+		if i > 0 {
+			if ino != last {
+				replaced++
+			}
+			if grew := fi.Size() - lastSize; grew <= 0 || grew > 128 {
+				t.Fatalf("ACK %d: the lease file grew by %d bytes, want one record", i, grew)
+			}
+		}
+		last, lastSize = ino, fi.Size()
+	}
+	if replaced > 0 {
+		t.Errorf("the lease file was replaced %d times in 199 ACKs, want appends only", replaced)
+	}
+}
+
+// TestLabServerDeclinedAddressNotReoffered: after a DECLINE the address is
+// not offered to the next client (RFC 2131 §4.3.3; issue 12, item 8).
+func TestLabServerDeclinedAddressNotReoffered(t *testing.T) {
+	clock := &fakeClock{time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)}
+	file := filepath.Join(t.TempDir(), "leases")
+	s := newLab(t, file, clock)
+	a, _ := dhcpv4.NewDiscovery(mustMAC("02:00:00:00:00:01"))
+	_, ack := dora(t, s, a)
+	declined := ack.YourIPAddr
+	dec, _ := dhcpv4.New(dhcpv4.WithHwAddr(a.ClientHWAddr), dhcpv4.WithMessageType(dhcpv4.MessageTypeDecline),
+		dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(declined)),
+		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.IPv4(10, 99, 0, 1))))
+	if r, err := s.Respond(dec); r != nil || err != nil {
+		t.Fatalf("DECLINE answered: %v %v", r, err)
+	}
+	b, _ := dhcpv4.NewDiscovery(mustMAC("02:00:00:00:00:02"))
+	o, err := s.Respond(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.YourIPAddr.Equal(declined) {
+		t.Errorf("declined %v offered to the next client", declined)
+	}
+	// Nor to the client that declined it, nor when asked for by name.
+	a2, _ := dhcpv4.NewDiscovery(a.ClientHWAddr, dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(declined)))
+	if o, err := s.Respond(a2); err != nil || o.YourIPAddr.Equal(declined) {
+		t.Errorf("declining client got %v again (%v)", o, err)
+	}
+	// Once the hold is over, the address is used again.
+	clock.t = clock.t.Add(time.Hour)
+	var got []string
+	for i := range 3 {
+		d, _ := dhcpv4.NewDiscovery(net.HardwareAddr{2, 0, 0, 0, 1, byte(i)})
+		if o, err := s.Respond(d); err == nil {
+			got = append(got, o.YourIPAddr.String())
+		}
+	}
+	if !strings.Contains(strings.Join(got, " "), declined.String()) {
+		t.Errorf("after the hold %v is never offered: %v", declined, got)
+	}
+}
