@@ -18,7 +18,7 @@ type fakeClock struct{ t time.Time }
 
 func (c *fakeClock) Now() time.Time { return c.t }
 
-func newLab(t *testing.T, leaseFile string, clock *fakeClock) *LabServer {
+func newLab(t testing.TB, leaseFile string, clock *fakeClock) *LabServer {
 	t.Helper()
 	p, err := DefaultPolicy(DefaultConfig{ScriptURL: "http://{{server}}/boot.ipxe?mac={{mac_hyphen}}&arch={{arch}}"})
 	if err != nil {

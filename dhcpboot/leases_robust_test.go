@@ -218,3 +218,71 @@ func TestLabServerDeclinedAddressNotReoffered(t *testing.T) {
 		t.Errorf("after the hold %v is never offered: %v", declined, got)
 	}
 }
+
+// TestLabServerLeaseSaveFailure: when the lease cannot be written the ACK
+// is withheld and the failure logged with the file name; the next try
+// rewrites the file and succeeds.
+func TestLabServerLeaseSaveFailure(t *testing.T) {
+	clock := &fakeClock{time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)}
+	file := filepath.Join(t.TempDir(), "leases")
+	var logs logBuffer
+	s := newLab(t, file, clock)
+	s.Logger = newLogger(&logs)
+	a, _ := dhcpv4.NewDiscovery(mustMAC("02:00:00:00:00:01"))
+	dora(t, s, a)
+	b, _ := dhcpv4.NewDiscovery(mustMAC("02:00:00:00:00:02"))
+	offer, err := s.Respond(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := dhcpv4.NewRequestFromOffer(offer)
+	s.journal.f.Close() // the disk goes away under the server
+	if ack, err := s.Respond(req); ack != nil || err == nil {
+		t.Fatalf("ACK sent for a lease that was not saved: %v %v", ack, err)
+	}
+	if !strings.Contains(logs.String(), "cannot save lease") || !strings.Contains(logs.String(), file) {
+		t.Errorf("save failure not logged with the file:\n%s", logs.String())
+	}
+	if ack, err := s.Respond(req); err != nil || ack.MessageType() != dhcpv4.MessageTypeAck {
+		t.Fatalf("retry: %v %v", ack, err)
+	}
+	s2 := newLab(t, file, clock)
+	if got := s2.Leases(); len(got) != 2 {
+		t.Errorf("after restart: %v", got)
+	}
+}
+
+// TestLabServerLeaseFileCompacts: a client renewing thousands of times
+// leaves a small file, rewritten only every compactMin-odd records.
+func TestLabServerLeaseFileCompacts(t *testing.T) {
+	clock := &fakeClock{time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)}
+	file := filepath.Join(t.TempDir(), "leases")
+	s := newLab(t, file, clock)
+	a, _ := dhcpv4.NewDiscovery(mustMAC("02:00:00:00:00:01"))
+	_, ack := dora(t, s, a)
+	syncs := 0
+	s.journal.beforeSync = func() { syncs++ }
+	rewrites := s.journal.rewrites
+	const renewals = 3000
+	for range renewals {
+		clock.t = clock.t.Add(time.Second)
+		r, _ := dhcpv4.NewRequestFromOffer(ack)
+		if got, err := s.Respond(r); err != nil || got.MessageType() != dhcpv4.MessageTypeAck {
+			t.Fatalf("renewal: %v %v", got, err)
+		}
+	}
+	if syncs != renewals {
+		t.Errorf("%d fsyncs for %d ACKs", syncs, renewals)
+	}
+	if n := s.journal.rewrites - rewrites; n < 2 || n > renewals/(compactMin-1)+1 {
+		t.Errorf("%d compactions for %d records", n, renewals)
+	}
+	fi, err := os.Stat(file)
+	if err != nil || fi.Size() > compactMin*64 {
+		t.Errorf("lease file %v bytes after compaction (%v)", fi.Size(), err)
+	}
+	s2 := newLab(t, file, clock)
+	if got := s2.Leases(); len(got) != 1 || !got[0].Expiry.Equal(clock.t.Add(s.LeaseTime)) {
+		t.Errorf("after restart: %v", got)
+	}
+}
