@@ -115,6 +115,12 @@ func (s *LabServer) warn(msg string, args ...any) {
 	}
 }
 
+// Init checks the configuration and reads the lease file, once; Respond
+// and Serve call it on first use. Call it at start to refuse to run, with
+// the reason, rather than answer nobody: it fails when the configuration is
+// invalid or LeaseFile cannot be used (see LeaseFile).
+func (s *LabServer) Init() error { return s.setup() }
+
 func (s *LabServer) setup() error {
 	s.once.Do(func() { s.initErr = s.doSetup() })
 	return s.initErr

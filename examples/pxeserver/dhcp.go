@@ -120,6 +120,14 @@ func buildDHCP(cfg *Config, log *slog.Logger) (*dhcpServer, error) {
 			// Reservations must lie in the subnet; LabServer checks.
 			Reservations: cfg.Reservations,
 			LeaseFile:    cfg.LeaseFile,
+			// Lease file warnings (skipped lines, failed saves) and
+			// declined addresses reach the server's log.
+			Logger: log,
+		}
+		// Fail at start (bad pool, unusable lease file), not at the first
+		// request after "ready".
+		if err := lab.Init(); err != nil {
+			return nil, err
 		}
 		s.answer = func(m *dhcpv4.DHCPv4, _ bool) (*dhcpv4.DHCPv4, error) { return lab.Respond(m) }
 	case "proxy":

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -161,4 +163,32 @@ func TestDHCPIgnoresGarbage(t *testing.T) {
 	s.handle(conn, reply.ToBytes(), &net.UDPAddr{}, false)
 	assert.Empty(t, conn.sent)
 	assert.NotContains(t, buf.String(), `"msg":"dhcp"`, "malformed input and replies are not decisions")
+}
+
+// TestDHCPLabLogsLeaseFileProblems: the lab server logs through pxeserver's
+// logger, so a bad lease line (and a failed save) is in the log, not lost.
+func TestDHCPLabLogsLeaseFileProblems(t *testing.T) {
+	cfg, err := parseConfig([]string{"-iface", "br0", "-addr", "10.77.0.1", "-dhcp", "lab"}, nil)
+	require.NoError(t, err)
+	cfg.LeaseFile = filepath.Join(t.TempDir(), "leases")
+	require.NoError(t, os.WriteFile(cfg.LeaseFile, []byte("52:54:00:00:00:01 10.77.0.150 2999-01-01T00:00:00Z\nnot a lease\n"), 0o644))
+	var buf bytes.Buffer
+	s, err := buildDHCP(cfg, slog.New(slog.NewJSONHandler(&buf, nil)))
+	require.NoError(t, err)
+	conn := &fakeConn{}
+	s.handle(conn, discover(t, "52:54:00:00:00:01").ToBytes(), &net.UDPAddr{IP: net.IPv4zero, Port: 68}, false)
+	require.Len(t, conn.sent, 1)
+	assert.Equal(t, "10.77.0.150", conn.sent[0].YourIPAddr.String(), "the good lease is kept")
+	assert.Contains(t, buf.String(), cfg.LeaseFile+":2", "the bad line is logged with file and line")
+}
+
+// TestDHCPLabRefusesUnusableLeaseFile: a lease path that is a directory
+// stops pxeserver at start with the path in the error, before "ready".
+func TestDHCPLabRefusesUnusableLeaseFile(t *testing.T) {
+	cfg, err := parseConfig([]string{"-iface", "br0", "-addr", "10.77.0.1", "-dhcp", "lab"}, nil)
+	require.NoError(t, err)
+	cfg.LeaseFile = t.TempDir()
+	_, err = buildDHCP(cfg, slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil)))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), cfg.LeaseFile)
 }
