@@ -1,9 +1,12 @@
 package dhcpboot
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -113,4 +116,69 @@ func TestProxyRelayedOfferReachesRelay(t *testing.T) {
 	if !offer.IsBroadcast() {
 		t.Errorf("relayed proxy OFFER has flags %s: a relay would unicast it to yiaddr 0.0.0.0", offer.FlagsToString())
 	}
+}
+
+// TestInteropProxyThroughDhcrelay: a PXE client (no broadcast flag) behind
+// ISC dhcrelay gets the proxy OFFER: client ns -- relay ns -- server ns.
+// Without the broadcast flag in the OFFER, dhcrelay sent it by unicast to
+// yiaddr 0.0.0.0 and the client never saw it.
+func TestInteropProxyThroughDhcrelay(t *testing.T) {
+	netlab.Require(t)
+	const dhcrelay = "/usr/sbin/dhcrelay"
+	if _, err := os.Stat(dhcrelay); err != nil {
+		t.Skip("dhcrelay not installed (Debian package isc-dhcp-relay)")
+	}
+	cli, rly, srv := netlab.NewNS(t), netlab.NewNS(t), netlab.NewNS(t)
+	netlab.Veth(t, cli, "cli0", "10.60.0.50/24", rly, "rly0", "10.60.0.1/24")
+	netlab.Veth(t, rly, "rly1", "10.60.1.2/24", srv, "srv0", "10.60.1.1/24")
+	srv.Run(t, "ip", "route", "add", "10.60.0.0/24", "via", "10.60.1.2")
+
+	p, err := DefaultPolicy(DefaultConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := listenIn(t, srv, "srv0", 67)
+	proxy := &ProxyServer{Policy: p, ServerIP: netip.MustParseAddr("10.60.1.1"), Interface: "srv0"}
+	serveInBackground(t, func(ctx context.Context) error { return proxy.Serve(ctx, conn, nil) })
+
+	var relayLog bytes.Buffer
+	relay := rly.Command(context.Background(), dhcrelay, "-4", "-d", "-pf", filepath.Join(t.TempDir(), "dhcrelay.pid"),
+		"-id", "rly0", "-iu", "rly1", "10.60.1.1")
+	relay.Stdout, relay.Stderr = &relayLog, &relayLog
+	rly.Track(relay)
+	if err := relay.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = relay.Wait() }()
+
+	client := listenIn(t, cli, "cli0", 68)
+	defer client.Close()
+	ovmf := captureRequest(t, "ovmf-pxe-tftp-ipxe-efi.pcapng", 8)
+	d, err := dhcpv4.NewDiscovery(netInterfaceMAC(t, cli, "cli0"), withOptionsOf(ovmf, pxeOptions...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.SetUnicast() // as many PXE ROMs send it
+	buf := make([]byte, 2048)
+	for try := 0; try < 10; try++ { // dhcrelay needs a moment to start
+		if _, err := client.WriteTo(d.ToBytes(), &net.UDPAddr{IP: net.IPv4bcast, Port: 67}); err != nil {
+			t.Fatal(err)
+		}
+		_ = client.SetReadDeadline(time.Now().Add(time.Second))
+		for {
+			n, _, err := client.ReadFrom(buf)
+			if err != nil {
+				break
+			}
+			m, err := dhcpv4.FromBytes(buf[:n])
+			if err != nil || m.TransactionID != d.TransactionID || m.MessageType() != dhcpv4.MessageTypeOffer {
+				continue
+			}
+			if m.BootFileNameOption() != "ipxe.efi" || !m.GatewayIPAddr.Equal(net.IPv4(10, 60, 0, 1)) {
+				t.Errorf("OFFER through the relay: %s", m.Summary())
+			}
+			return
+		}
+	}
+	t.Fatalf("no proxy OFFER reached the client through dhcrelay; dhcrelay said:\n%s", relayLog.String())
 }

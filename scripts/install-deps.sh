@@ -23,6 +23,7 @@ pkgs=(
 	ipxe-qemu    # iPXE option ROMs for QEMU NICs
 	ovmf         # UEFI firmware
 	kea-admin    # perfdhcp for DHCP benchmarks
+	isc-dhcp-relay # dhcrelay between client and proxyDHCP namespaces (tests start it themselves)
 )
 
 missing=()
