@@ -40,6 +40,15 @@ func newLogger(b *logBuffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
+// newFileLab is newLab with a lease file in a fresh directory and a clock
+// at a fixed time.
+func newFileLab(t *testing.T) (*LabServer, string, *fakeClock) {
+	t.Helper()
+	clock := &fakeClock{time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)}
+	file := filepath.Join(t.TempDir(), "leases")
+	return newLab(t, file, clock), file, clock
+}
+
 // discoverHW is a DISCOVER from a client with any hardware address.
 func discoverHW(t *testing.T, htype iana.HWType, hw net.HardwareAddr) *dhcpv4.DHCPv4 {
 	t.Helper()
@@ -143,9 +152,7 @@ func TestLabServerCorruptLeaseLines(t *testing.T) {
 // does not replace the whole file (issue 12, item 7: the file was rewritten
 // and renamed on every ACK, O(leases) per ACK).
 func TestLabServerAppendsOneRecordPerAck(t *testing.T) {
-	clock := &fakeClock{time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)}
-	file := filepath.Join(t.TempDir(), "leases")
-	s := newLab(t, file, clock)
+	s, file, _ := newFileLab(t)
 	s.RangeStart, s.RangeEnd = netip.MustParseAddr("10.99.0.2"), netip.MustParseAddr("10.99.0.250")
 	inode := func() uint64 {
 		fi, err := os.Stat(file)
@@ -180,9 +187,7 @@ func TestLabServerAppendsOneRecordPerAck(t *testing.T) {
 // TestLabServerDeclinedAddressNotReoffered: after a DECLINE the address is
 // not offered to the next client (RFC 2131 §4.3.3; issue 12, item 8).
 func TestLabServerDeclinedAddressNotReoffered(t *testing.T) {
-	clock := &fakeClock{time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)}
-	file := filepath.Join(t.TempDir(), "leases")
-	s := newLab(t, file, clock)
+	s, _, clock := newFileLab(t)
 	a, _ := dhcpv4.NewDiscovery(mustMAC("02:00:00:00:00:01"))
 	_, ack := dora(t, s, a)
 	declined := ack.YourIPAddr
@@ -255,9 +260,7 @@ func TestLabServerLeaseSaveFailure(t *testing.T) {
 // TestLabServerLeaseFileCompacts: a client renewing thousands of times
 // leaves a small file, rewritten only every compactMin-odd records.
 func TestLabServerLeaseFileCompacts(t *testing.T) {
-	clock := &fakeClock{time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)}
-	file := filepath.Join(t.TempDir(), "leases")
-	s := newLab(t, file, clock)
+	s, file, clock := newFileLab(t)
 	a, _ := dhcpv4.NewDiscovery(mustMAC("02:00:00:00:00:01"))
 	_, ack := dora(t, s, a)
 	syncs := 0
