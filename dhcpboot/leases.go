@@ -16,7 +16,11 @@ import (
 
 // Lease is an address given to a client by [LabServer]. MAC is the
 // client's hardware address as the BOOTP header carries it (chaddr, hlen
-// bytes: 6 for Ethernet, up to 16).
+// bytes: 6 for Ethernet, up to 16, whatever the htype). LabServer keys
+// leases on it, not on the client identifier (option 61) as ISC dhcpd and
+// dnsmasq do when one is sent: PXE firmware and the iPXE it loads send
+// different client identifiers, or none, and one machine must keep one
+// address through its boot stages (pixiecore and smee key on the MAC too).
 type Lease struct {
 	MAC    net.HardwareAddr
 	IP     netip.Addr

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -38,6 +37,16 @@ func (b *logBuffer) String() string {
 
 func newLogger(b *logBuffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func mustOpen(t *testing.T, name string) *os.File {
+	t.Helper()
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
 }
 
 // newFileLab is newLab with a lease file in a fresh directory and a clock
@@ -133,6 +142,13 @@ func TestLabServerCorruptLeaseLines(t *testing.T) {
 			if want := file + ":" + strconv.Itoa(tt.badLine); !strings.Contains(logs.String(), want) {
 				t.Errorf("log does not name %s:\n%s", want, logs.String())
 			}
+			// The file is rewritten without the bad line; the old one is kept.
+			if old, err := os.ReadFile(file + "~"); err != nil || !strings.Contains(string(old), tt.bad) {
+				t.Errorf("no copy of the file with its bad line: %v", err)
+			}
+			if _, err := ParseLeases(mustOpen(t, file)); err != nil {
+				t.Errorf("rewritten file: %v", err)
+			}
 		})
 	}
 	t.Run("directory", func(t *testing.T) {
@@ -154,30 +170,24 @@ func TestLabServerCorruptLeaseLines(t *testing.T) {
 func TestLabServerAppendsOneRecordPerAck(t *testing.T) {
 	s, file, _ := newFileLab(t)
 	s.RangeStart, s.RangeEnd = netip.MustParseAddr("10.99.0.2"), netip.MustParseAddr("10.99.0.250")
-	inode := func() uint64 {
+	var replaced int
+	var last os.FileInfo
+	for i := range 200 {
+		d, _ := dhcpv4.NewDiscovery(net.HardwareAddr{2, 0, 0, 0, byte(i >> 8), byte(i)})
+		dora(t, s, d)
 		fi, err := os.Stat(file)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return fi.Sys().(*syscall.Stat_t).Ino
-	}
-	var replaced int
-	var last uint64
-	var lastSize int64
-	for i := range 200 {
-		d, _ := dhcpv4.NewDiscovery(net.HardwareAddr{2, 0, 0, 0, byte(i >> 8), byte(i)})
-		dora(t, s, d)
-		ino := inode()
-		fi, _ := os.Stat(file)
-		if i > 0 {
-			if ino != last {
+		if last != nil {
+			if !os.SameFile(fi, last) {
 				replaced++
 			}
-			if grew := fi.Size() - lastSize; grew <= 0 || grew > 128 {
+			if grew := fi.Size() - last.Size(); grew <= 0 || grew > 128 {
 				t.Fatalf("ACK %d: the lease file grew by %d bytes, want one record", i, grew)
 			}
 		}
-		last, lastSize = ino, fi.Size()
+		last = fi
 	}
 	if replaced > 0 {
 		t.Errorf("the lease file was replaced %d times in 199 ACKs, want appends only", replaced)
