@@ -133,9 +133,19 @@ type Error struct {
 	Message string
 }
 
-// Error returns "tftp: code N (meaning): message".
+// Error returns "tftp: " followed by the meaning of the code and the
+// message ("tftp: option refused: bad blksize"). A message that already
+// starts with the code's meaning, as "file not found" does, is not
+// repeated after it.
 func (e *Error) Error() string {
-	return "tftp: " + e.Code.String() + ": " + e.Message
+	meaning := e.Code.String()
+	switch {
+	case e.Message == "":
+		return "tftp: " + meaning
+	case len(e.Message) >= len(meaning) && equalFold(e.Message[:len(meaning)], meaning):
+		return "tftp: " + e.Message
+	}
+	return "tftp: " + meaning + ": " + e.Message
 }
 
 // Errors handlers commonly send.
