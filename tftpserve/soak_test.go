@@ -19,7 +19,7 @@ import (
 func TestSoak(t *testing.T) {
 	const (
 		transfers = 100
-		workers   = 20
+		workers   = 25
 	)
 	rates := faultnet.Rates{Loss: 0.05, Duplicate: 0.02, Reorder: 0.05}
 	for _, win := range []int{1, 8, 16} {
@@ -34,9 +34,10 @@ func TestSoak(t *testing.T) {
 				files["f"+strconv.Itoa(i)] = &fstest.MapFile{Data: randBytes(n, int64(win*1000+i))}
 			}
 			logs := newInfoLog()
-			// A retransmission ceiling of 500 ms keeps lost OACKs and final
-			// ACKs cheap; a transfer still survives 3 s without progress.
-			srv := &Server{Handler: FS(files), OnTransfer: logs.hook, Timeout: 500 * time.Millisecond}
+			// A retransmission ceiling of 200 ms keeps lost OACKs and final
+			// ACKs cheap; with 10 retries a transfer still survives 2 s
+			// without progress on a loaded machine.
+			srv := &Server{Handler: FS(files), OnTransfer: logs.hook, Timeout: 200 * time.Millisecond, Retries: 10}
 			addr := startServer(t, srv, "udp4")
 			relay := relayTo(t, addr, int64(1000+win), rates, rates)
 
@@ -55,9 +56,12 @@ func TestSoak(t *testing.T) {
 							opts = nil // plain RFC 1350: 512-byte blocks, no OACK
 						}
 						c := newTestClient(t, relay.Addr())
-						// The client dallies longer than the server's ceiling, so
-						// a lost final ACK is always answered again.
-						res, err := c.fetch(name, fetchOpts{window: win, timeout: 200 * time.Millisecond, deadline: 40 * time.Second, dally: 600 * time.Millisecond}, opts...)
+						// After its final ACK the client dallies until it has
+						// heard nothing for 1 s: five server retransmission
+						// ceilings, so a lost final ACK is answered again even
+						// when several of the server's retransmissions are lost
+						// too (else the server, never told, reports a timeout).
+						res, err := c.fetch(name, fetchOpts{window: win, timeout: 200 * time.Millisecond, deadline: 40 * time.Second, dally: time.Second}, opts...)
 						if err == nil && !bytes.Equal(res.data, files[name].Data) {
 							err = fmt.Errorf("got %d bytes, want %d (content differs)", len(res.data), len(files[name].Data))
 						}
