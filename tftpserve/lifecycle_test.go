@@ -201,6 +201,7 @@ func TestDuplicateRRQIgnored(t *testing.T) {
 					MinRetransmit: 2 * time.Second, Timeout: 3 * time.Second}
 				addr := startServer(t, srv, "udp4")
 				c := newTestClient(t, addr)
+				stranger := newTestClient(t, addr)
 				c.rrq("f", "octet", opts...)
 				blksize, window := 512, 1
 				if opts != nil {
@@ -230,6 +231,13 @@ func TestDuplicateRRQIgnored(t *testing.T) {
 						// answers it): now the network delivers a copy of the RRQ.
 						c.rrq("f", "octet", opts...)
 						dupSent = true
+						// The server reads its port in order: once it answers a
+						// packet sent after the copy, it has handled the copy,
+						// while the transfer still runs (it waits for our ACK).
+						stranger.sendTo(addr, []byte{0, 9})
+						if q := stranger.expect(OpERROR); q.code != CodeIllegalOp {
+							t.Fatalf("probe answered with code %d", q.code)
+						}
 					}
 					got = append(got, p.data...)
 					last := len(p.data) < blksize
