@@ -90,6 +90,7 @@ type Server struct {
 	// SinglePort answers from the listening socket instead of a new port
 	// per transfer (for NAT and containers). Transfers are told apart by
 	// the client's address and port; blksize and windowsize are unchanged.
+	// DATA, ACK and OACK from a port with no transfer get ERROR 5.
 	SinglePort bool
 
 	// Tune, if set, may lower the limits for one request, for example by
