@@ -573,8 +573,8 @@ func (s *Server) report(info *TransferInfo) {
 	switch info.Outcome {
 	case OutcomeSizeProbe:
 		level = slog.LevelDebug
-	case OutcomeTimeout, OutcomeFailed:
-		level = slog.LevelWarn
+	case OutcomeTimeout, OutcomeFailed, OutcomeCanceled:
+		level = slog.LevelWarn // the client did not get its file
 	}
 	if log.Enabled(context.Background(), level) {
 		attrs := []slog.Attr{
