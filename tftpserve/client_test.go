@@ -113,6 +113,7 @@ type fetchOpts struct {
 	limitBlocks int64         // stop after this many blocks (0: no limit)
 	edk2        bool          // ACK the last in-order block for every out-of-order packet, as EDK2 does
 	sink        func([]byte)  // if set, receives the data instead of fetchResult.data
+	dally       time.Duration // after the final ACK, re-ACK until this long quiet; 0 means 50 ms
 }
 
 // fetch runs a complete RFC 7440 download like a careful firmware client:
@@ -128,6 +129,9 @@ func (c *testClient) fetch(name string, fo fetchOpts, opts ...Option) (fetchResu
 	}
 	if fo.deadline == 0 {
 		fo.deadline = 60 * time.Second
+	}
+	if fo.dally == 0 {
+		fo.dally = 50 * time.Millisecond
 	}
 	blksize := 512
 	end := time.Now().Add(fo.deadline)
@@ -200,7 +204,7 @@ func (c *testClient) fetch(name string, fo fetchOpts, opts ...Option) (fetchResu
 				send(got)
 				// Dally briefly: re-ACK a retransmitted final block.
 				for {
-					q, _, ok := c.recv(50 * time.Millisecond)
+					q, _, ok := c.recv(fo.dally)
 					if !ok {
 						return res, nil
 					}

@@ -28,7 +28,8 @@
 //   - Each transfer answers from its own port (its TID); packets from other
 //     ports get ERROR 5. [Server.SinglePort] answers from the listening
 //     port instead, for NAT and containers, without giving up blksize or
-//     windowsize.
+//     windowsize. A copy of a request from the client's port (retransmitted,
+//     or duplicated by the network) never restarts a running transfer.
 //   - [Server.Tune] lowers blksize, windowsize or timeout per client;
 //     [Server.OnTransfer] and [Server.Logger] see one record per transfer.
 //   - Speed: a window goes out in one sendmmsg call and is read from the

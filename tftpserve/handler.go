@@ -35,10 +35,15 @@ func (f HandlerFunc) ServeTFTP(w ResponseWriter, r *Request) { f(w, r) }
 type ResponseWriter interface {
 	// SetSize announces the exact number of bytes that will be written, so
 	// that a client asking for tsize gets it. Call it before the first Write.
+	// A stream that then ends short of size, or goes beyond it, fails: the
+	// client gets an ERROR, never a file of another size.
 	SetSize(size int64)
 
 	// Write streams content. The first Write sends the option
-	// acknowledgement (with tsize if SetSize was called).
+	// acknowledgement (with tsize if SetSize was called). The file ends
+	// when the handler returns; if the request's context was cancelled by
+	// then (Shutdown, a time limit), the stream counts as cut short and the
+	// client gets an ERROR instead of a final block.
 	Write(p []byte) (int, error)
 
 	// ReadFrom sends everything r yields. When r is an io.ReaderAt with a
@@ -133,9 +138,19 @@ type Error struct {
 	Message string
 }
 
-// Error returns "tftp: code N (meaning): message".
+// Error returns "tftp: " followed by the meaning of the code and the
+// message ("tftp: option refused: bad blksize"). A message that already
+// starts with the code's meaning, as "file not found" does, is not
+// repeated after it.
 func (e *Error) Error() string {
-	return "tftp: " + e.Code.String() + ": " + e.Message
+	meaning := e.Code.String()
+	switch {
+	case e.Message == "":
+		return "tftp: " + meaning
+	case len(e.Message) >= len(meaning) && equalFold(e.Message[:len(meaning)], meaning):
+		return "tftp: " + e.Message
+	}
+	return "tftp: " + meaning + ": " + e.Message
 }
 
 // Errors handlers commonly send.

@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -91,6 +90,7 @@ type Server struct {
 	// SinglePort answers from the listening socket instead of a new port
 	// per transfer (for NAT and containers). Transfers are told apart by
 	// the client's address and port; blksize and windowsize are unchanged.
+	// DATA, ACK and OACK from a port with no transfer get ERROR 5.
 	SinglePort bool
 
 	// Tune, if set, may lower the limits for one request, for example by
@@ -126,9 +126,8 @@ var errSuperseded = errors.New("tftp: superseded by a new request from the same 
 
 // session is a transfer the server tracks by client address and port.
 type session struct {
-	raw    string // the request bytes, to recognise a retransmitted RRQ
+	raw    string // the request bytes, to recognise a copy of the request
 	cancel context.CancelCauseFunc
-	heard  atomic.Bool // the client answered on the transfer: it knows our TID
 	in     chan []byte // single-port mode
 }
 
@@ -253,10 +252,15 @@ func (s *Server) dispatch(sc *serveConn, b []byte, from netip.AddrPort, dst neti
 				return
 			}
 		}
-		if op < OpRRQ || op > OpOACK {
+		switch {
+		case op < OpRRQ || op > OpOACK:
 			s.reply(sc, from, CodeIllegalOp, "unknown opcode")
+		case s.SinglePort && op != OpERROR:
+			// The listening port is every transfer's TID, and this port has
+			// no transfer (RFC 1350). An ERROR is never answered.
+			s.reply(sc, from, CodeUnknownTID, "unknown transfer ID")
 		}
-		return // stray DATA/ACK/ERROR/OACK on the server port: ignore
+		return // else a stray DATA/ACK/ERROR/OACK on the request port: ignore
 	}
 	p, err := parsePacket(b)
 	if err != nil {
@@ -284,9 +288,12 @@ func (s *Server) startRead(sc *serveConn, p packet, raw string, from netip.AddrP
 		return
 	}
 	if old, ok := s.sessions[from]; ok {
-		if old.raw == raw && !old.heard.Load() {
+		if old.raw == raw {
+			// A copy of the request (retransmitted by the client or
+			// duplicated by the network) from the same TID: the running
+			// transfer answers it (RFC 1350). Starting again would kill it.
 			s.mu.Unlock()
-			return // the client retransmitted its request: the transfer is answering it
+			return
 		}
 		// The client moved on (same port, new request): end the old transfer.
 		old.cancel(errSuperseded)
@@ -351,6 +358,10 @@ func (s *Server) serveRead(ctx context.Context, sc *serveConn, sess *session, p 
 			s.mu.Lock()
 			s.queued--
 			s.mu.Unlock()
+			if s.ctx.Err() != nil {
+				s.reply(sc, from, CodeUndefined, "server shutting down")
+				s.logger().Warn("tftp: request dropped at shutdown", "client", from.String(), "file", p.filename)
+			}
 			return
 		}
 	}
@@ -401,7 +412,6 @@ func (s *Server) serveRead(ctx context.Context, sc *serveConn, sess *session, p 
 		t.link = t.sock
 	}
 	defer t.link.close()
-	t.link = &heardLink{link: t.link, sess: sess}
 
 	t.serveRequest()
 	if !t.info.Write && t.info.Outcome != OutcomeOK && t.base > 0 {
@@ -413,20 +423,6 @@ func (s *Server) serveRead(ctx context.Context, sc *serveConn, sess *session, p 
 		t.after()
 	}
 	t.release()
-}
-
-// heardLink notes when the client first answers on the transfer's TID.
-type heardLink struct {
-	link
-	sess *session
-}
-
-func (h *heardLink) recv(ctx context.Context, buf []byte, deadline time.Time) (int, netip.AddrPort, error) {
-	n, from, err := h.link.recv(ctx, buf, deadline)
-	if err == nil && !h.sess.heard.Load() {
-		h.sess.heard.Store(true)
-	}
-	return n, from, err
 }
 
 // openTransferSocket opens the socket of a new transfer on the address the
@@ -577,8 +573,8 @@ func (s *Server) report(info *TransferInfo) {
 	switch info.Outcome {
 	case OutcomeSizeProbe:
 		level = slog.LevelDebug
-	case OutcomeTimeout, OutcomeFailed:
-		level = slog.LevelWarn
+	case OutcomeTimeout, OutcomeFailed, OutcomeCanceled:
+		level = slog.LevelWarn // the client did not get its file
 	}
 	if log.Enabled(context.Background(), level) {
 		attrs := []slog.Attr{
@@ -606,9 +602,18 @@ func (s *Server) report(info *TransferInfo) {
 	}
 }
 
+// abortWait bounds how long Shutdown waits, once its context has ended,
+// for the aborted transfers to tell their clients and report: a transfer
+// does that at once, unless its handler ignores the request's context.
+const abortWait = time.Second
+
 // Shutdown stops accepting requests and waits for running transfers to
-// finish. When ctx ends first, the remaining transfers are aborted (their
-// clients get ERROR 0) and Shutdown returns ctx's error.
+// finish. When ctx ends first, the remaining transfers are aborted: each
+// client gets ERROR 0 "server shutting down" and each transfer is reported
+// (OutcomeCanceled) before Shutdown returns ctx's error, so a daemon that
+// exits next loses neither. Shutdown waits at most one second more for
+// that; a handler that ignores its request's context can hold its
+// transfer longer.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.init()
 	s.mu.Lock()
@@ -635,6 +640,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		err = ctx.Err()
 		s.cancel()
+		// Single-port transfers send their ERROR from the listening
+		// socket: keep it open until they have.
+		t := time.NewTimer(abortWait)
+		select {
+		case <-done:
+		case <-t.C:
+		}
+		t.Stop()
 	}
 	for _, sc := range single {
 		sc.pc.Close()

@@ -306,30 +306,43 @@ func TestDuplicateACKsDoNotDoubleTraffic(t *testing.T) {
 }
 
 // TestUnknownTID: a packet from a foreign port gets ERROR 5 and the
-// transfer goes on.
+// transfer goes on. In single-port mode the listening port is every
+// transfer's TID: DATA, ACK and OACK from a port with no transfer get
+// ERROR 5 there. An ERROR from a stranger is never answered.
 func TestUnknownTID(t *testing.T) {
 	data := randBytes(2000, 4)
-	// Exact packet sequences below: no retransmission on a loaded machine.
-	srv := &Server{Handler: FS(fstest.MapFS{"f": {Data: data}}), MinRetransmit: time.Second, Timeout: 2 * time.Second}
-	addr := startServer(t, srv, "udp4")
-	c := newTestClient(t, addr)
-	c.rrq("f", "octet")
-	p := c.expect(OpDATA)
-	stranger := newTestClient(t, addr)
-	stranger.sendTo(c.tid, appendACK(nil, 1))
-	q, from, ok := stranger.recv(2 * time.Second)
-	if !ok || q.op != OpERROR || q.code != CodeUnknownTID || from != c.tid {
-		t.Fatalf("stranger got %v %d from %v, want ERROR 5 from %v", q.op, q.code, from, c.tid)
-	}
-	got := append([]byte(nil), p.data...)
-	for blk := uint16(1); len(p.data) == 512; blk++ {
-		c.ack(blk)
-		p = c.expect(OpDATA)
-		got = append(got, p.data...)
-	}
-	c.ack(p.block)
-	if !bytes.Equal(got, data) {
-		t.Fatal("content differs")
+	for _, single := range []bool{false, true} {
+		t.Run(fmt.Sprintf("single-port=%v", single), func(t *testing.T) {
+			// Exact packet sequences below: no retransmission on a loaded machine.
+			srv := &Server{Handler: FS(fstest.MapFS{"f": {Data: data}}), SinglePort: single, MinRetransmit: time.Second, Timeout: 2 * time.Second}
+			addr := startServer(t, srv, "udp4")
+			c := newTestClient(t, addr)
+			c.rrq("f", "octet")
+			p := c.expect(OpDATA)
+			for _, pkt := range [][]byte{appendACK(nil, 1), append(appendDataHeader(nil, 1), 'x'), appendOACK(nil, []Option{{"blksize", "512"}})} {
+				stranger := newTestClient(t, addr)
+				stranger.sendTo(c.tid, pkt)
+				q, from, ok := stranger.recv(3 * time.Second)
+				if !ok || q.op != OpERROR || q.code != CodeUnknownTID || from != c.tid {
+					t.Fatalf("stranger's % x got %v code %d from %v (answer %v), want ERROR 5 from %v", pkt[:2], q.op, q.code, from, ok, c.tid)
+				}
+			}
+			stranger := newTestClient(t, addr)
+			stranger.sendTo(c.tid, appendError(nil, CodeUndefined, "x"))
+			if q, _, ok := stranger.recv(300 * time.Millisecond); ok {
+				t.Fatalf("stranger's ERROR answered with %v", q.op)
+			}
+			got := append([]byte(nil), p.data...)
+			for blk := uint16(1); len(p.data) == 512; blk++ {
+				c.ack(blk)
+				p = c.expect(OpDATA)
+				got = append(got, p.data...)
+			}
+			c.ack(p.block)
+			if !bytes.Equal(got, data) {
+				t.Fatal("content differs")
+			}
+		})
 	}
 }
 

@@ -178,6 +178,7 @@ func (s *atSource) readBlock(p []byte, i int64, bs int) (int, error) {
 // streamSource reads blocks in order from a stream.
 type streamSource struct {
 	r    io.Reader
+	ctx  context.Context // the request's: a stream that ends after it did was cut short
 	next int64
 	eof  bool
 }
@@ -195,8 +196,32 @@ func (s *streamSource) readBlock(p []byte, i int64, bs int) (int, error) {
 	}
 	n, err := io.ReadFull(s.r, p[:bs])
 	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		if s.ctx != nil && s.ctx.Err() != nil {
+			// The handler stopped because the transfer is ending (Shutdown,
+			// time limit): what it wrote is not the whole file.
+			return 0, fmt.Errorf("stream ended early: %w", context.Cause(s.ctx))
+		}
 		s.eof = true
 		return n, nil
+	}
+	return n, err
+}
+
+// exactReader passes a stream through and fails unless it yields exactly
+// size bytes: a size announced in tsize must be the size sent.
+type exactReader struct {
+	r       io.Reader
+	size, n int64
+}
+
+func (e *exactReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	e.n += int64(n)
+	switch {
+	case e.n > e.size:
+		return n, fmt.Errorf("content longer than its announced size %d", e.size)
+	case err == io.EOF && e.n < e.size:
+		return n, fmt.Errorf("content ended after %d bytes, short of its announced size %d", e.n, e.size)
 	}
 	return n, err
 }
@@ -317,17 +342,7 @@ func (t *transfer) receive(deadline time.Time) (packet, error) {
 				return packet{}, err
 			}
 			if t.ctx.Err() != nil {
-				cause := context.Cause(t.ctx)
-				if errors.Is(cause, errSuperseded) {
-					// Quietly: an ERROR now would reach the client's new transfer.
-					return packet{}, t.fail(OutcomeAborted, cause)
-				}
-				if errors.Is(cause, context.DeadlineExceeded) {
-					t.sendError(CodeUndefined, "transfer time limit reached")
-				} else {
-					t.sendError(CodeUndefined, "server shutting down")
-				}
-				return packet{}, t.fail(OutcomeCanceled, cause)
+				return packet{}, t.interrupted()
 			}
 			return packet{}, t.fail(OutcomeFailed, err)
 		}
@@ -344,6 +359,22 @@ func (t *transfer) receive(deadline time.Time) (packet, error) {
 		}
 		return p, nil
 	}
+}
+
+// interrupted ends a transfer whose context ended and tells the client
+// why, unless the client itself moved on to a new request.
+func (t *transfer) interrupted() error {
+	cause := context.Cause(t.ctx)
+	if errors.Is(cause, errSuperseded) {
+		// Quietly: an ERROR now would reach the client's new transfer.
+		return t.fail(OutcomeAborted, cause)
+	}
+	if errors.Is(cause, context.DeadlineExceeded) {
+		t.sendError(CodeUndefined, "transfer time limit reached")
+	} else {
+		t.sendError(CodeUndefined, "server shutting down")
+	}
+	return t.fail(OutcomeCanceled, cause)
 }
 
 func (t *transfer) sendError(code ErrorCode, msg string) {
@@ -390,6 +421,9 @@ func (t *transfer) run(src source, size int64) error {
 		for i := t.base + 1; i <= end; i++ {
 			s, err := t.fill(src, i)
 			if err != nil {
+				if t.ctx.Err() != nil {
+					return t.interrupted()
+				}
 				t.sendError(CodeUndefined, "read error")
 				return t.fail(OutcomeFailed, fmt.Errorf("read block %d: %w", i, err))
 			}
@@ -512,17 +546,20 @@ func (t *transfer) ServeContent(content io.ReaderAt, size int64) error {
 
 // serve runs the engine on a ReaderAt or a stream.
 func (t *transfer) serve(ra io.ReaderAt, r io.Reader, size int64) error {
+	if t.req.Mode == "netascii" && r == nil {
+		n := size
+		if n < 0 {
+			n = 1 << 62
+		}
+		r = io.NewSectionReader(ra, 0, n)
+	}
+	if r != nil && size >= 0 {
+		r = &exactReader{r: r, size: size}
+	}
 	var src source
 	switch {
 	case t.req.Mode == "netascii":
-		if r == nil {
-			if size >= 0 {
-				r = io.NewSectionReader(ra, 0, size)
-			} else {
-				r = io.NewSectionReader(ra, 0, 1<<62)
-			}
-		}
-		src, size = &streamSource{r: newNetasciiReader(r)}, -1
+		src, size = &streamSource{r: newNetasciiReader(r), ctx: t.ctx}, -1
 	case ra != nil:
 		as := &atSource{ra: ra, size: size}
 		if n := stageLen(ra, size, t.window, t.blksize); n > 0 {
@@ -531,7 +568,7 @@ func (t *transfer) serve(ra io.ReaderAt, r io.Reader, size int64) error {
 		}
 		src = as
 	default:
-		src = &streamSource{r: r}
+		src = &streamSource{r: r, ctx: t.ctx}
 	}
 	t.info.Size = size
 	if !t.req.WantSize {
@@ -586,8 +623,12 @@ func (t *transfer) Write(p []byte) (int, error) {
 		t.done = make(chan struct{})
 		size := t.size
 		t.mu.Unlock()
+		// When the transfer is cancelled, the engine stops waiting for the
+		// handler's next Write and tells the client at once.
+		stop := context.AfterFunc(t.ctx, func() { pr.CloseWithError(context.Cause(t.ctx)) })
 		go func() {
 			defer close(t.done)
+			defer stop()
 			err := t.serve(nil, pr, size)
 			if err == nil {
 				err = errWriterDone

@@ -3,13 +3,15 @@
 //
 //	tftpd -root DIR [-addr ADDR:PORT] [-blksize-max N] [-windowsize-max N]
 //	      [-timeout DUR] [-retries N] [-max-transfers N]
-//	      [-max-client-transfers N] [-single-port]
+//	      [-max-client-transfers N] [-single-port] [-shutdown-grace DUR]
 //	      [-cache] [-fold-case] [-log-json] [-v] [-cpuprofile FILE]
 //
 // It serves the regular files under DIR (no escape by "..", absolute names
 // or symbolic links), negotiates blksize, tsize, timeout and windowsize, and
 // logs one line per transfer on standard error. SIGINT or SIGTERM stop it
-// gracefully: running transfers get a few seconds to finish.
+// gracefully: running transfers get -shutdown-grace (5s) to finish; those
+// still running then get ERROR 0 "server shutting down" and their log line
+// before tftpd exits.
 package main
 
 import (
@@ -47,6 +49,7 @@ func run(args []string) error {
 	maxTransfers := fl.Int("max-transfers", 0, fmt.Sprintf("concurrent transfers (default %d)", tftpserve.DefaultMaxTransfers))
 	maxClient := fl.Int("max-client-transfers", 0, "concurrent transfers per client IP (default: no limit beyond -max-transfers)")
 	single := fl.Bool("single-port", false, "answer from the listening port (NAT, containers)")
+	grace := fl.Duration("shutdown-grace", 5*time.Second, "on SIGINT or SIGTERM, how long running transfers may finish before they are aborted (0: at once)")
 	cache := fl.Bool("cache", false, "serve files from a shared memory cache")
 	foldCase := fl.Bool("fold-case", false, "look names up case-insensitively when the exact name is missing")
 	logJSON := fl.Bool("log-json", false, "log in JSON")
@@ -119,8 +122,12 @@ func run(args []string) error {
 		return err
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	log.Info("tftpd shutting down", "grace", grace.String())
+	sctx, cancel := context.WithTimeout(context.Background(), *grace)
 	defer cancel()
+	// Shutdown returns once every transfer has been logged (the aborted
+	// ones included), and the log writes straight to standard error, so
+	// nothing is lost when tftpd exits next.
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("tftpd: transfers aborted at shutdown", "err", err)
 	}

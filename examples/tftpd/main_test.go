@@ -5,8 +5,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
+	"fmt"
+	"io"
 	"math/rand"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,10 +37,7 @@ func tool(t *testing.T, name string) string {
 // file with atftp (windowsize 16) and curl, checking bytes and the logs.
 func TestTftpdWithRealClients(t *testing.T) {
 	atftp, curl := tool(t, "atftp"), tool(t, "curl")
-	bin := filepath.Join(t.TempDir(), "tftpd")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildTftpd(t)
 	root := t.TempDir()
 	data := make([]byte, 700_000)
 	rand.New(rand.NewSource(1)).Read(data)
@@ -51,17 +53,7 @@ func TestTftpdWithRealClients(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer cmd.Process.Kill()
-			lines := make(chan map[string]any, 100)
-			go func() {
-				sc := bufio.NewScanner(stderr)
-				for sc.Scan() {
-					var m map[string]any
-					if json.Unmarshal(sc.Bytes(), &m) == nil {
-						lines <- m
-					}
-				}
-				close(lines)
-			}()
+			lines := jsonLines(stderr)
 			next := func() map[string]any {
 				select {
 				case m, ok := <-lines:
@@ -126,6 +118,33 @@ func TestTftpdWithRealClients(t *testing.T) {
 	}
 }
 
+// buildTftpd builds the command into a temporary directory.
+func buildTftpd(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "tftpd")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// jsonLines decodes the JSON log lines read from r (tftpd -log-json); the
+// channel closes at the end of r.
+func jsonLines(r io.Reader) <-chan map[string]any {
+	lines := make(chan map[string]any, 100)
+	go func() {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			var m map[string]any
+			if json.Unmarshal(sc.Bytes(), &m) == nil {
+				lines <- m
+			}
+		}
+		close(lines)
+	}()
+	return lines
+}
+
 func check(t *testing.T, path string, want []byte) {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -147,5 +166,113 @@ func TestFlags(t *testing.T) {
 	}
 	if err := run([]string{"-bogus"}); err == nil {
 		t.Fatal("bad flag accepted")
+	}
+}
+
+// TestSIGTERMAbortsAndLogsEveryTransfer: 20 transfers still running when
+// the shutdown grace ends each get ERROR 0 "server shutting down" and a
+// log line before tftpd exits, in both port modes.
+func TestSIGTERMAbortsAndLogsEveryTransfer(t *testing.T) {
+	const clients = 20
+	bin := buildTftpd(t)
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "big"), make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, extra := range [][]string{nil, {"-single-port"}} {
+		t.Run(strings.Join(append([]string{"flags"}, extra...), " "), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, bin, append([]string{"-root", root, "-addr", "127.0.0.1:0", "-log-json", "-shutdown-grace", "300ms"}, extra...)...)
+			stderr, _ := cmd.StderrPipe()
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cmd.Process.Kill()
+			lines := jsonLines(stderr)
+			var hello map[string]any
+			select {
+			case hello = <-lines:
+			case <-time.After(20 * time.Second):
+				t.Fatal("no log line")
+			}
+			server, err := netip.ParseAddrPort(fmt.Sprint(hello["addr"]))
+			if err != nil {
+				t.Fatalf("first line %v", hello)
+			}
+
+			// Slow clients: one ACK every 20 ms, 2048 blocks of 512 bytes.
+			started := make(chan struct{}, clients)
+			ended := make(chan string, clients)
+			for i := 0; i < clients; i++ {
+				pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer pc.Close()
+				go slowClient(pc, server, started, ended)
+			}
+			for i := 0; i < clients; i++ {
+				select {
+				case <-started:
+				case <-time.After(20 * time.Second):
+					t.Fatalf("only %d of %d transfers started", i, clients)
+				}
+			}
+			cmd.Process.Signal(syscall.SIGTERM)
+			canceled := 0
+			for m := range lines { // until tftpd exits (ctx bounds it)
+				if m["msg"] == "tftp transfer" && m["outcome"] == "canceled" {
+					canceled++
+				}
+			}
+			if err := cmd.Wait(); err != nil {
+				t.Fatalf("exit: %v", err)
+			}
+			told := 0
+			for i := 0; i < clients; i++ {
+				if msg := <-ended; msg == "server shutting down" {
+					told++
+				}
+			}
+			if canceled != clients || told != clients {
+				t.Fatalf("%d/%d transfers logged as canceled, %d/%d clients told", canceled, clients, told, clients)
+			}
+		})
+	}
+}
+
+// slowClient downloads "big" in lockstep, one ACK every 20 ms, until an
+// ERROR (its message goes to ended) or 20 s of silence ("" goes to ended).
+func slowClient(pc net.PacketConn, server netip.AddrPort, started chan<- struct{}, ended chan<- string) {
+	rrq := []byte("\x00\x01big\x00octet\x00")
+	if _, err := pc.WriteTo(rrq, net.UDPAddrFromAddrPort(server)); err != nil {
+		ended <- ""
+		return
+	}
+	buf := make([]byte, 1024)
+	first := true
+	for {
+		_ = pc.SetReadDeadline(time.Now().Add(20 * time.Second))
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			ended <- ""
+			return
+		}
+		if n < 4 {
+			continue
+		}
+		switch binary.BigEndian.Uint16(buf) {
+		case 3: // DATA
+			if first {
+				first = false
+				started <- struct{}{}
+			}
+			time.Sleep(20 * time.Millisecond)
+			_, _ = pc.WriteTo([]byte{0, 4, buf[2], buf[3]}, from)
+		case 5: // ERROR
+			ended <- strings.TrimRight(string(buf[4:n]), "\x00")
+			return
+		}
 	}
 }
