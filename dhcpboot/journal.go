@@ -56,6 +56,11 @@ type commitBatch struct {
 // cannot be written.
 func openJournal(path string, warn func(msg string, args ...any)) (*leaseJournal, []Lease, error) {
 	j := &leaseJournal{path: path, warn: warn, live: newLeaseSet()}
+	// Look before opening: opening a FIFO (or a device) for reading can
+	// block forever. The mode is checked again on the open file below.
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("dhcpboot: lease file %s is not a regular file (%v)", path, fi.Mode().Type())
+	}
 	f, err := os.Open(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
