@@ -152,21 +152,18 @@ func (ws *webServer) route(w http.ResponseWriter, r *http.Request) string {
 	if name == "" {
 		name = "."
 	}
-	f, err := ws.root.Open(name)
+	// Regular files only: a directory, FIFO or device answers 404 (a FIFO
+	// once held every request for it forever).
+	f, fi, err := openRegular(ws.root.OpenFile, name)
 	if err != nil {
 		status := http.StatusNotFound
-		if !errors.Is(err, fs.ErrNotExist) {
+		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, errNotRegular) {
 			status = http.StatusForbidden
 		}
 		http.Error(w, http.StatusText(status), status)
 		return "error"
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() {
-		http.NotFound(w, r)
-		return "error"
-	}
 	// EDK2 HTTP boot takes application/efi (or a .efi name) as an EFI image.
 	switch strings.ToLower(path.Ext(name)) {
 	case ".efi":
