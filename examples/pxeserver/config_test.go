@@ -34,7 +34,18 @@ func TestParseConfig(t *testing.T) {
 			assert.Equal(t, [2]netip.Addr{netip.MustParseAddr("10.77.0.100"), netip.MustParseAddr("10.77.0.199")}, c.Pool)
 			assert.Equal(t, "undionly.kpxe", c.BootBIOS)
 			assert.Equal(t, "ipxe.efi", c.BootUEFIX64)
+			assert.Equal(t, 1024, c.HTTPMaxConns)
+			assert.Equal(t, 60*time.Second, c.HTTPIdleTimeout)
+			assert.Equal(t, 60*time.Second, c.HTTPWriteTimeout)
 		}},
+		{"http limits", append(base, "-http-max-conns", "0", "-http-idle-timeout", "5s", "-http-write-timeout", "0"), "", func(t *testing.T, c *Config) {
+			assert.Equal(t, 0, c.HTTPMaxConns)
+			assert.Equal(t, 5*time.Second, c.HTTPIdleTimeout)
+			assert.Equal(t, time.Duration(0), c.HTTPWriteTimeout)
+		}},
+		{"negative conns", append(base, "-http-max-conns", "-1"), "-http-max-conns", nil},
+		{"zero idle", append(base, "-http-idle-timeout", "0"), "-http-idle-timeout", nil},
+		{"negative write timeout", append(base, "-http-write-timeout", "-1s"), "-http-write-timeout", nil},
 		{"lab with pool and roots", append(base, "-dhcp", "lab", "-pool", "10.77.0.10-10.77.0.20", "-tftp-root", dir, "-router", "10.77.0.254"), "", func(t *testing.T, c *Config) {
 			assert.Equal(t, "lab", c.DHCP)
 			assert.Equal(t, netip.MustParseAddr("10.77.0.20"), c.Pool[1])

@@ -1,9 +1,20 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -81,4 +92,213 @@ func TestNonRegularFiles(t *testing.T) {
 			assert.Contains(t, err.Error(), "not a regular file")
 		}
 	})
+}
+
+// syncBuffer is a bytes.Buffer safe for a server goroutine and a test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// httpLines returns the "http" log lines so far.
+func (s *syncBuffer) httpLines(t *testing.T) []map[string]any {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(s.b.String()), "\n") {
+		var m map[string]any
+		if l != "" && json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "http" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// startHTTP serves root over HTTP on loopback the way pxeserver does,
+// with cfg's limits, and returns the address and the JSON log.
+func startHTTP(t *testing.T, cfg *Config, root string) (string, *syncBuffer) {
+	t.Helper()
+	cfg.HTTPRoot = root
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	cfg.HTTPAddr = ln.Addr().String()
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, nil))
+	sc, err := newScripts(cfg)
+	require.NoError(t, err)
+	web, err := newWebServer(cfg, log, sc)
+	require.NoError(t, err)
+	hs, ln := newHTTPServer(cfg, web, ln, log)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		hs.Serve(ln)
+	}()
+	t.Cleanup(func() {
+		hs.Close()
+		<-done
+		web.Close()
+	})
+	return cfg.HTTPAddr, logs
+}
+
+// get sends a keep-alive GET on c and reads the whole response.
+func get(t *testing.T, c net.Conn, br *bufio.Reader, path string) *http.Response {
+	t.Helper()
+	_, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: test\r\n\r\n", path)
+	require.NoError(t, err)
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(20*time.Second)))
+	resp, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	_, err = io.Copy(io.Discard, resp.Body)
+	require.NoError(t, err)
+	resp.Body.Close()
+	return resp
+}
+
+// TestHTTPConnectionCap: with -http-max-conns 2, two idle keep-alive
+// connections hold both slots and a third is not served until the server
+// closes them after -http-idle-timeout (17 600 idle connections once cost
+// 369 MB).
+func TestHTTPConnectionCap(t *testing.T) {
+	cfg := &Config{HTTPMaxConns: 2, HTTPIdleTimeout: 2 * time.Second, HTTPWriteTimeout: 10 * time.Second}
+	addr, _ := startHTTP(t, cfg, t.TempDir())
+	var held []net.Conn
+	for i := 0; i < 2; i++ {
+		c, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		defer c.Close()
+		assert.Equal(t, 200, get(t, c, bufio.NewReader(c), "/boot.ipxe").StatusCode)
+		held = append(held, c)
+	}
+	extra, err := net.Dial("tcp", addr) // the kernel accepts it into the backlog
+	require.NoError(t, err)
+	defer extra.Close()
+	_, err = fmt.Fprintf(extra, "GET /boot.ipxe HTTP/1.1\r\nHost: test\r\n\r\n")
+	require.NoError(t, err)
+	require.NoError(t, extra.SetReadDeadline(time.Now().Add(time.Second)))
+	var one [1]byte
+	n, err := extra.Read(one[:])
+	var ne net.Error
+	if !assert.True(t, errors.As(err, &ne) && ne.Timeout(), "third connection answered while two are held: %d bytes, %v", n, err) {
+		return
+	}
+	// The idle ones are closed by the server...
+	for i, c := range held {
+		require.NoError(t, c.SetReadDeadline(time.Now().Add(20*time.Second)))
+		_, err := c.Read(one[:])
+		assert.ErrorIs(t, err, io.EOF, "held connection %d not closed after the idle timeout", i)
+	}
+	// ...which frees the slots: the waiting request is answered.
+	require.NoError(t, extra.SetReadDeadline(time.Now().Add(20*time.Second)))
+	resp, err := http.ReadResponse(bufio.NewReader(extra), nil)
+	require.NoError(t, err)
+	assert.Equal(t, 200, resp.StatusCode)
+}
+
+// dialSmallWindow connects with a small receive buffer, so that a client
+// that stops reading soon stops the server's writes.
+func dialSmallWindow(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 64<<10)
+		})
+		return errors.Join(err, serr)
+	}}
+	c, err := d.Dial("tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// bigFile makes a sparse file of size bytes under root.
+func bigFile(t *testing.T, root, name string, size int64) {
+	t.Helper()
+	f, err := os.Create(filepath.Join(root, name))
+	require.NoError(t, err)
+	require.NoError(t, f.Truncate(size))
+	require.NoError(t, f.Close())
+}
+
+// TestHTTPStalledReader: a client that asks for a big image and stops
+// reading is cut off once a write has made no progress for
+// -http-write-timeout (300 such clients once held their connections for
+// good).
+func TestHTTPStalledReader(t *testing.T) {
+	root := t.TempDir()
+	const size = 256 << 20
+	bigFile(t, root, "big.iso", size)
+	cfg := &Config{HTTPMaxConns: 8, HTTPIdleTimeout: time.Minute, HTTPWriteTimeout: time.Second}
+	addr, logs := startHTTP(t, cfg, root)
+	c := dialSmallWindow(t, addr)
+	_, err := fmt.Fprintf(c, "GET /big.iso HTTP/1.1\r\nHost: test\r\n\r\n")
+	require.NoError(t, err)
+	var line map[string]any
+	for deadline := time.Now().Add(30 * time.Second); line == nil; {
+		if ls := logs.httpLines(t); len(ls) > 0 {
+			line = ls[0]
+		} else if time.Now().After(deadline) {
+			t.Fatal("the response to a client that reads nothing is still being written after 30 s")
+		} else {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	assert.Less(t, line["bytes"], float64(size))
+	// What reached the socket buffers can still be read; then the
+	// connection ends.
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(30*time.Second)))
+	n, err := io.Copy(io.Discard, c)
+	var ne net.Error
+	assert.False(t, errors.As(err, &ne) && ne.Timeout(), "connection still open: %v", err)
+	assert.Less(t, n, int64(size))
+}
+
+// TestHTTPSlowProgress: a download that keeps moving is never cut, even
+// when it takes many times -http-write-timeout (a fixed WriteTimeout would
+// kill a slow 1 GB ISO download).
+func TestHTTPSlowProgress(t *testing.T) {
+	root := t.TempDir()
+	const size = 24 << 20
+	bigFile(t, root, "slow.iso", size)
+	cfg := &Config{HTTPMaxConns: 8, HTTPIdleTimeout: time.Minute, HTTPWriteTimeout: time.Second}
+	addr, logs := startHTTP(t, cfg, root)
+	c := dialSmallWindow(t, addr)
+	_, err := fmt.Fprintf(c, "GET /slow.iso HTTP/1.1\r\nHost: test\r\n\r\n")
+	require.NoError(t, err)
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Minute)))
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	// 64 KiB every 15 ms: at least 6 s for 24 MiB, whatever the load, and
+	// no gap near the 1 s limit.
+	var got int64
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := io.ReadFull(resp.Body, buf)
+		got += int64(n)
+		if err != nil {
+			break
+		}
+		time.Sleep(15 * time.Millisecond)
+	}
+	assert.Equal(t, int64(size), got)
+	var line map[string]any
+	for deadline := time.Now().Add(10 * time.Second); line == nil && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if ls := logs.httpLines(t); len(ls) > 0 {
+			line = ls[0]
+		}
+	}
+	require.NotNil(t, line)
+	assert.Equal(t, float64(size), line["bytes"])
+	assert.Greater(t, line["duration_ms"], float64(3*cfg.HTTPWriteTimeout/time.Millisecond), "the download took less than 3 write timeouts: the test proves nothing")
 }

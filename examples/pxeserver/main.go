@@ -54,6 +54,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/net/netutil"
 )
 
 func main() {
@@ -131,12 +133,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		return fmt.Errorf("http root: %w", err)
 	}
 	defer web.Close()
-	hs := &http.Server{
-		Handler:           web,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	hs, ln := newHTTPServer(cfg, web, ln, log)
 	services = append(services, service{
 		name:  "http",
 		serve: func() error { return hs.Serve(ln) },
@@ -194,4 +191,24 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 	wg.Wait()
 	return first
+}
+
+// newHTTPServer returns the HTTP server for web and the listener to serve:
+// ln capped at cfg.HTTPMaxConns connections at once (the others wait in the
+// kernel's accept queue until a slot frees). A client gets 10 s to send its
+// request headers; an idle keep-alive connection is closed after
+// cfg.HTTPIdleTimeout. There is no fixed write timeout, which would cut
+// off slow but moving downloads of big images: webServer instead cuts a
+// response whose writes stall (cfg.HTTPWriteTimeout).
+func newHTTPServer(cfg *Config, web *webServer, ln net.Listener, log *slog.Logger) (*http.Server, net.Listener) {
+	hs := &http.Server{
+		Handler:           web,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       cfg.HTTPIdleTimeout,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if cfg.HTTPMaxConns > 0 {
+		ln = netutil.LimitListener(ln, cfg.HTTPMaxConns)
+	}
+	return hs, ln
 }
