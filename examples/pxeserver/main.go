@@ -120,11 +120,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	var services []service
 	defer func() {
 		// services not started yet still hold sockets
-		for _, s := range services {
-			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_ = s.shutdown(sctx)
-			cancel()
-		}
+		shutdownAll(services, shutdownGrace, log, false)
 	}()
 
 	web, err := newWebServer(cfg, log, sc)
@@ -139,6 +135,9 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		serve: func() error { return hs.Serve(ln) },
 		shutdown: func(ctx context.Context) error {
 			err := hs.Shutdown(ctx)
+			if err != nil {
+				hs.Close() // grace over: drop the connections still busy
+			}
 			ln.Close() // not yet served when a later service failed to start
 			return err
 		},
@@ -182,15 +181,33 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 	all := services
 	services = nil
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for _, s := range all {
-		if err := s.shutdown(sctx); err != nil && first == nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Warn("shutdown", slog.String("service", s.name), slog.String("error", err.Error()))
-		}
-	}
+	shutdownAll(all, shutdownGrace, log, first == nil)
 	wg.Wait()
 	return first
+}
+
+// shutdownGrace is how long each service gets to finish what it is doing.
+const shutdownGrace = 5 * time.Second
+
+// shutdownAll shuts the services down concurrently, each with its own
+// grace period, so that one that hangs (HTTP waiting for a client that
+// never finishes) does not use up the others' time: TFTP still lets its
+// transfers finish or tells their clients. With warn, a service that fails
+// to shut down cleanly is logged.
+func shutdownAll(all []service, grace time.Duration, log *slog.Logger, warn bool) {
+	var wg sync.WaitGroup
+	for _, s := range all {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), grace)
+			defer cancel()
+			if err := s.shutdown(ctx); err != nil && warn && !errors.Is(err, http.ErrServerClosed) {
+				log.Warn("shutdown", slog.String("service", s.name), slog.String("error", err.Error()))
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // newHTTPServer returns the HTTP server for web and the listener to serve:
