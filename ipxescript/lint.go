@@ -25,6 +25,7 @@ const (
 	CodeUnterminated     = "unterminated-expansion"
 	CodeStatusTrap       = "status-trap" // the line fails, and stops the script, when a test is false
 	CodeNUL              = "nul-byte"    // iPXE ignores the rest of the line
+	CodeTooDeep          = "too-deep"    // expansions nested deeper than MaxExpansionDepth (a tree Parse refuses)
 )
 
 // Finding is one lint result.
@@ -55,6 +56,20 @@ func (l *linter) add(p Pos, code, format string, v ...any) {
 // schemas and returns the findings sorted by position.
 func Lint(f *File) []Finding {
 	l := &linter{f: f, labels: map[string]Pos{}, items: map[string]bool{}}
+	// A tree built by hand may nest deeper than Parse allows; the checks
+	// below recurse once per level, so such a tree gets only this finding.
+	for _, ln := range f.Lines {
+		for _, c := range ln.Cmds {
+			for _, w := range c.Words {
+				if tooDeep(w.Parts, MaxExpansionDepth) {
+					l.add(w.Pos(), CodeTooDeep, "settings expansions nested deeper than %d: Parse refuses this word", MaxExpansionDepth)
+				}
+			}
+		}
+	}
+	if len(l.out) > 0 {
+		return l.out
+	}
 	if f.Header == HeaderNone {
 		l.add(Pos{Offset: 0, Line: 1, Col: 1}, CodeMissingHeader, `script does not start with "#!ipxe" followed by whitespace; iPXE will not run it as a script`)
 	}

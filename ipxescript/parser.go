@@ -58,6 +58,15 @@ func ParseReader(r io.Reader, name string, opts ...ParserOption) (*File, error) 
 	return Parse(src, name, opts...)
 }
 
+// MaxExpansionDepth is the deepest nesting of settings expansions that
+// Parse accepts: "${a${b${c}}}" is 3 deep. iPXE itself has no limit (its
+// expand_settings works innermost first, in a loop), but no real script
+// nests more than a few levels, and the tree's users (Lint, the printer,
+// Walk) recurse once per level. Parse fails a deeper word with a
+// *ParseError at the "${" that goes one level too deep. A "${" that no "}"
+// closes stays literal text and does not count.
+const MaxExpansionDepth = 1000
+
 type segment struct {
 	logical int // index in the logical line buffer
 	src     int // source offset of that byte
@@ -154,7 +163,11 @@ func (p *parser) parse() (*File, error) {
 			}
 			break
 		}
-		f.Lines = append(f.Lines, p.line(start))
+		l, err := p.line(start)
+		if err != nil {
+			return nil, err
+		}
+		f.Lines = append(f.Lines, l)
 		if off >= len(p.src) {
 			break
 		}
@@ -162,7 +175,7 @@ func (p *parser) parse() (*File, error) {
 	return f, nil
 }
 
-func (p *parser) line(start int) *Line {
+func (p *parser) line(start int) (*Line, error) {
 	l := &Line{Start: p.posOf(start)}
 	p.segCur = 1
 	buf := p.buf
@@ -241,22 +254,27 @@ func (p *parser) line(start int) *Line {
 			cur = &Cmd{}
 			l.Cmds = append(l.Cmds, cur)
 		}
-		w := p.word(ts, i)
+		w, err := p.word(ts, i)
+		if err != nil {
+			return nil, err
+		}
 		w.Cont = cont
 		cur.Words = append(cur.Words, w)
 	}
-	return l
+	return l, nil
 }
 
 type frame struct {
 	dollar int
 	parts  []WordPart
+	depth  int // deepest nesting among the expansions in parts
 }
 
 // word splits buf[from:to] into literal parts and expansions, matching
 // iPXE's expand_settings: the first "}" that follows some "${" closes the
-// last "${" before it; a "${" that no "}" closes stays literal.
-func (p *parser) word(from, to int) *Word {
+// last "${" before it; a "${" that no "}" closes stays literal. Expansions
+// nested deeper than MaxExpansionDepth are an error.
+func (p *parser) word(from, to int) (*Word, error) {
 	if !strings.Contains(p.str[from:to], "${") {
 		// Fast path: one literal; a single allocation for all three nodes.
 		n := &struct {
@@ -267,7 +285,7 @@ func (p *parser) word(from, to int) *Word {
 		n.l = Lit{ValuePos: p.lpos(from), Value: p.str[from:to]}
 		n.parts[0] = &n.l
 		n.w.Parts = n.parts[:]
-		return &n.w
+		return &n.w, nil
 	}
 	stack := []frame{{dollar: -1}}
 	litStart := -1
@@ -289,9 +307,14 @@ func (p *parser) word(from, to int) *Word {
 			flush(i)
 			fr := stack[len(stack)-1]
 			stack = stack[:len(stack)-1]
+			if fr.depth >= MaxExpansionDepth {
+				return nil, &ParseError{Filename: p.name, Pos: p.lpos(fr.dollar),
+					Msg: fmt.Sprintf("settings expansions nested deeper than %d", MaxExpansionDepth)}
+			}
 			e := &Expansion{Dollar: p.lpos(fr.dollar), Rbrace: p.lpos(i), Parts: fr.parts}
 			top := &stack[len(stack)-1]
 			top.parts = append(top.parts, e)
+			top.depth = max(top.depth, fr.depth+1)
 			i++
 		default:
 			if litStart < 0 {
@@ -302,7 +325,7 @@ func (p *parser) word(from, to int) *Word {
 	}
 	flush(to)
 	if len(stack) == 1 {
-		return &Word{Parts: stack[0].parts}
+		return &Word{Parts: stack[0].parts}, nil
 	}
 	// Unclosed "${" stay literal. The remaining frames are in text order:
 	// outer parts, "${", first frame's parts, "${", ... Flatten them and
@@ -312,7 +335,18 @@ func (p *parser) word(from, to int) *Word {
 		flat = append(flat, &Lit{ValuePos: p.lpos(fr.dollar), Value: "${"})
 		flat = append(flat, fr.parts...)
 	}
-	return &Word{Parts: mergeLits(flat)}
+	return &Word{Parts: mergeLits(flat)}, nil
+}
+
+// tooDeep reports whether parts nest expansions more than limit levels
+// deep. It recurses at most limit+1 levels, however deep the tree.
+func tooDeep(parts []WordPart, limit int) bool {
+	for _, p := range parts {
+		if e, ok := p.(*Expansion); ok && (limit == 0 || tooDeep(e.Parts, limit-1)) {
+			return true
+		}
+	}
+	return false
 }
 
 // mergeLits joins runs of adjacent literals.

@@ -1,7 +1,10 @@
 package ipxescript
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
+	"io"
 	"reflect"
 	"strings"
 	"testing"
@@ -224,5 +227,85 @@ func TestWalk(t *testing.T) {
 	})
 	if n != 3 {
 		t.Errorf("pruned walk visited %d nodes, want 3", n)
+	}
+}
+
+// nested returns "echo " and a word of depth nested expansions:
+// ${${${...a...}}}.
+func nested(depth int) []byte {
+	var b bytes.Buffer
+	b.WriteString("#!ipxe\necho ")
+	b.WriteString(strings.Repeat("${", depth))
+	b.WriteString("a")
+	b.WriteString(strings.Repeat("}", depth))
+	b.WriteString("\n")
+	return b.Bytes()
+}
+
+func TestNestingDepth(t *testing.T) {
+	// At the limit: parses, lints, prints and reparses to the same text.
+	src := nested(MaxExpansionDepth)
+	f, err := Parse(src, "deep.ipxe")
+	if err != nil {
+		t.Fatalf("depth %d: %v", MaxExpansionDepth, err)
+	}
+	Lint(f)
+	out, err := Format(src, "deep.ipxe")
+	if err != nil || !bytes.Equal(out, src) {
+		t.Fatalf("depth %d: format: %v (same text: %v)", MaxExpansionDepth, err, bytes.Equal(out, src))
+	}
+
+	// One deeper, and far deeper (2 000 000 "${" once overflowed the stack
+	// in Lint and in the printer): a clear error naming the position.
+	for _, depth := range []int{MaxExpansionDepth + 1, 2_000_000} {
+		_, err := Parse(nested(depth), "deep.ipxe")
+		var pe *ParseError
+		if !errors.As(err, &pe) {
+			t.Fatalf("depth %d: err %v, want a *ParseError", depth, err)
+		}
+		want := fmt.Sprintf("deep.ipxe:2:%d: settings expansions nested deeper than %d", 6+2*(depth-MaxExpansionDepth-1), MaxExpansionDepth)
+		if !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("depth %d: err %q, want it to start with %q", depth, err, want)
+		}
+	}
+
+	// Unclosed "${" stay literal and do not count; only the closed ones do.
+	deepOpen := []byte("echo " + strings.Repeat("${", 200_000) + "a}\n")
+	f, err = Parse(deepOpen, "open.ipxe")
+	if err != nil {
+		t.Fatalf("unclosed: %v", err)
+	}
+	if got := f.Lines[0].Cmds[0].Words[1].Text(); len(got) != len(deepOpen)-len("echo \n") {
+		t.Errorf("unclosed: word of %d bytes", len(got))
+	}
+	Lint(f)
+
+	// Wide is fine: many expansions side by side, each shallow.
+	wide := []byte("echo " + strings.Repeat("${a${b}}", 100_000) + "\n")
+	if _, err := Parse(wide, "wide.ipxe"); err != nil {
+		t.Errorf("wide: %v", err)
+	}
+}
+
+// TestNestingDepthBuilt gives Lint and the printer a tree built by hand,
+// nested far deeper than Parse allows: a finding and an error, not a
+// stack overflow.
+func TestNestingDepthBuilt(t *testing.T) {
+	pos := Pos{Offset: 5, Line: 1, Col: 6}
+	var part WordPart = &Lit{ValuePos: pos, Value: "a"}
+	for i := 0; i < 2_000_000; i++ {
+		part = &Expansion{Dollar: pos, Rbrace: pos, Parts: []WordPart{part}}
+	}
+	f := &File{Lines: []*Line{{Start: Pos{Line: 1, Col: 1}, Cmds: []*Cmd{{Words: []*Word{
+		{Parts: []WordPart{&Lit{ValuePos: Pos{Line: 1, Col: 1}, Value: "echo"}}},
+		{Parts: []WordPart{part}},
+	}}}}}}
+	fs := Lint(f)
+	if len(fs) != 1 || fs[0].Code != CodeTooDeep || fs[0].Pos != pos {
+		t.Errorf("lint: %v", fs)
+	}
+	var pe *PrintError
+	if err := Fprint(io.Discard, f); !errors.As(err, &pe) || !strings.Contains(err.Error(), "nested deeper than") {
+		t.Errorf("print: %v", err)
 	}
 }

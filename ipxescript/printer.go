@@ -171,6 +171,10 @@ func (p *Printer) appendLine(out *bytes.Buffer, l *Line) error {
 			out.WriteString(c.Op.String())
 		}
 		for j, w := range c.Words {
+			if tooDeep(w.Parts, MaxExpansionDepth) {
+				// Parse would refuse it; and Text recurses once per level.
+				return &PrintError{w.Pos(), fmt.Sprintf("settings expansions nested deeper than %d", MaxExpansionDepth)}
+			}
 			text := w.Text()
 			if err := checkWord(w, text, i == 0 && j == 0 && l.Label == nil); err != nil {
 				return err

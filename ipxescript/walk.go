@@ -4,7 +4,8 @@ package ipxescript
 // f(node); if that returns true, Walk visits each child of node, then calls
 // f(nil). Children are visited in source order: a line's label, commands
 // (and their words, and the parts of each word, recursively into nested
-// expansions) and comment.
+// expansions) and comment. Walk recurses once per level of nesting: trees
+// from Parse nest at most MaxExpansionDepth expansions deep.
 func Walk(node Node, f func(Node) bool) {
 	if node == nil || !f(node) {
 		return

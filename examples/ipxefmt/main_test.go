@@ -156,3 +156,25 @@ func TestCorpusRewrite(t *testing.T) {
 		t.Errorf("after -w, -l lists %q", out)
 	}
 }
+
+// TestDeepNesting feeds 2 000 000 nested "${" (a 6 MB script), which once
+// overflowed the stack in -lint and in plain formatting: now a clear
+// error and exit status 2.
+func TestDeepNesting(t *testing.T) {
+	deep := "#!ipxe\necho " + strings.Repeat("${", 2_000_000) + "a" + strings.Repeat("}", 2_000_000) + "\n"
+	for _, args := range [][]string{{"-lint"}, nil} {
+		code, out, errs := runCmd(t, deep, args...)
+		if code != 2 || out != "" || !strings.Contains(errs, "<standard input>:2:") ||
+			!strings.Contains(errs, "settings expansions nested deeper than 1000") {
+			t.Errorf("%v: exit %d, %d bytes out, stderr %.200q", args, code, len(out), errs)
+		}
+	}
+	// At the limit it formats and lints as usual.
+	ok := "#!ipxe\necho " + strings.Repeat("${", 1000) + "a" + strings.Repeat("}", 1000) + "\n"
+	if code, out, errs := runCmd(t, ok, "-lint"); code != 0 || out != "" || errs != "" {
+		t.Errorf("depth 1000 -lint: exit %d out %q err %q", code, out, errs)
+	}
+	if code, out, _ := runCmd(t, ok); code != 0 || out != ok {
+		t.Errorf("depth 1000: exit %d, output differs: %v", code, out != ok)
+	}
+}

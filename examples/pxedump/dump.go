@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
@@ -20,18 +21,17 @@ import (
 )
 
 const (
-	// maxInput bounds how much of a capture is read into memory.
-	maxInput = 1 << 30
 	// maxPacket bounds one captured packet (pcap snaplen is at most 256 KiB
 	// in libpcap; anything bigger is a broken file).
 	maxPacket = 256 << 10
+	// maxBlock bounds one pcapng block, which is held in memory whole
+	// while it is checked. Packet blocks are bounded by maxPacket; this
+	// leaves room for big option, name resolution or secrets blocks.
+	maxBlock = 16 << 20
 )
 
-// Errors for input that is not a capture.
-var (
-	errNotCapture = errors.New("not a pcap or pcapng capture")
-	errTooBig     = fmt.Errorf("capture larger than %d bytes", maxInput)
-)
+// errNotCapture is returned for input that is not a capture.
+var errNotCapture = errors.New("not a pcap or pcapng capture")
 
 // dumper prints client messages found in a capture.
 type dumper struct {
@@ -45,23 +45,28 @@ type packetSource interface {
 	ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
 }
 
-// dump reads a whole capture and prints its DHCP client messages. It returns
-// an error only when the input cannot be read as a capture at all.
+// dump reads a capture as it streams in and prints its DHCP client
+// messages: the format is checked from the first bytes, and packets are
+// read one at a time, so memory does not grow with the input. It returns an
+// error only when the input cannot be read, or not as a capture at all.
 func (d *dumper) dump(r io.Reader) error {
-	data, err := io.ReadAll(io.LimitReader(r, maxInput+1))
-	if err != nil {
-		return err
+	in := &readErr{r: r}
+	src, linkType, blocks, err := openCapture(bufio.NewReader(in))
+	if in.err != nil {
+		return in.err
 	}
-	if len(data) > maxInput {
-		return errTooBig
-	}
-	src, linkType, err := openCapture(data, d.warn)
 	if err != nil {
 		return err
 	}
 	for frame := 1; ; frame++ {
 		pkt, ci, err := readPacket(src)
+		if in.err != nil {
+			return in.err
+		}
 		if errors.Is(err, io.EOF) {
+			if blocks != nil && blocks.err != nil {
+				d.warn("pcapng: %v; stopping there", blocks.err)
+			}
 			return nil
 		}
 		if err != nil {
@@ -76,6 +81,21 @@ func (d *dumper) dump(r io.Reader) error {
 		}
 		d.packet(frame, ci.Timestamp, lt, pkt)
 	}
+}
+
+// readErr passes reads through and keeps the first error other than
+// io.EOF, which pcapgo may report as a broken capture instead.
+type readErr struct {
+	r   io.Reader
+	err error
+}
+
+func (e *readErr) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
 }
 
 // readPacket reads the next packet, turning a panic inside pcapgo (it
@@ -95,98 +115,138 @@ func (d *dumper) warn(format string, args ...any) {
 }
 
 // openCapture recognises pcap (either byte order, µs or ns) and pcapng by
-// their magic numbers.
-func openCapture(data []byte, warn func(string, ...any)) (src packetSource, lt layers.LinkType, err error) {
+// their magic numbers in the first four bytes, and refuses anything else
+// before reading further. For pcapng it also returns the block checker
+// that pcapgo reads through.
+func openCapture(r *bufio.Reader) (src packetSource, lt layers.LinkType, blocks *ngBlocks, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			src, err = nil, fmt.Errorf("broken capture header: pcapgo: %v", p)
 		}
 	}()
-	if len(data) < 4 {
-		return nil, 0, errNotCapture
+	magic, _ := r.Peek(4)
+	if len(magic) < 4 {
+		return nil, 0, nil, errNotCapture
 	}
-	switch binary.BigEndian.Uint32(data) {
+	switch binary.BigEndian.Uint32(magic) {
 	case 0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1:
-		r, err := pcapgo.NewReader(bytes.NewReader(data))
+		pr, err := pcapgo.NewReader(r)
 		if err != nil {
-			return nil, 0, fmt.Errorf("pcap: %w", err)
+			return nil, 0, nil, fmt.Errorf("pcap: %w", err)
 		}
-		r.SetSnaplen(maxPacket) // bounds what one record can make us allocate
-		return r, r.LinkType(), nil
+		pr.SetSnaplen(maxPacket) // bounds what one record can make us allocate
+		return pr, pr.LinkType(), nil, nil
 	case 0x0a0d0d0a:
-		good, err := checkPcapng(data)
+		blocks := &ngBlocks{r: r}
+		nr, err := pcapgo.NewNgReader(blocks, pcapgo.NgReaderOptions{WantMixedLinkType: true, SkipUnknownVersion: true})
 		if err != nil {
-			if good == 0 {
-				return nil, 0, fmt.Errorf("pcapng: %w", err)
+			if blocks.err != nil {
+				err = blocks.err
 			}
-			warn("pcapng: %v; reading the %d bytes before it", err, good)
+			return nil, 0, nil, fmt.Errorf("pcapng: %w", err)
 		}
-		r, err := pcapgo.NewNgReader(bytes.NewReader(data[:good]), pcapgo.NgReaderOptions{WantMixedLinkType: true, SkipUnknownVersion: true})
-		if err != nil {
-			return nil, 0, fmt.Errorf("pcapng: %w", err)
-		}
-		return r, r.LinkType(), nil
+		return nr, nr.LinkType(), blocks, nil
 	}
-	return nil, 0, errNotCapture
+	return nil, 0, nil, errNotCapture
 }
 
-// checkPcapng walks the pcapng block headers and returns how many leading
-// bytes hold well-formed blocks, with an error describing the first bad one.
-// pcapgo trusts the lengths inside packet blocks and would allocate whatever
-// a broken file says; this walk lets only consistent blocks reach it.
-func checkPcapng(data []byte) (good int, err error) {
-	var order binary.ByteOrder = binary.LittleEndian
-	for off := 0; off < len(data); {
-		if len(data)-off < 12 {
-			return off, fmt.Errorf("block at offset %d: truncated header", off)
+// ngBlocks passes a pcapng stream on block by block, each block checked
+// whole before any of it is read out: pcapgo trusts the lengths inside
+// packet blocks and would allocate whatever a broken file says. At the
+// first bad block Read reports io.EOF, and err says what was wrong; the
+// blocks before it are read normally.
+type ngBlocks struct {
+	r     io.Reader
+	order binary.ByteOrder // of the current section
+	off   int64            // input offset of the next block
+	buf   bytes.Buffer     // the current block
+	rest  []byte           // what of it is not read out yet
+	err   error            // the first bad block
+}
+
+func (b *ngBlocks) Read(p []byte) (int, error) {
+	if len(b.rest) == 0 {
+		if b.err != nil {
+			return 0, io.EOF
 		}
-		typ := binary.LittleEndian.Uint32(data[off:]) // 0x0a0d0d0a reads the same either way
-		if typ == 0x0a0d0d0a {
-			switch {
-			case binary.LittleEndian.Uint32(data[off+8:]) == 0x1a2b3c4d:
-				order = binary.LittleEndian
-			case binary.BigEndian.Uint32(data[off+8:]) == 0x1a2b3c4d:
-				order = binary.BigEndian
-			default:
-				return off, fmt.Errorf("section at offset %d: bad byte-order magic", off)
+		if err := b.next(); err != nil {
+			if err != io.EOF {
+				b.err = err
 			}
-		} else {
-			typ = order.Uint32(data[off:])
+			return 0, io.EOF
 		}
-		n := int64(order.Uint32(data[off+4:]))
-		min := int64(12)
-		if typ == 0x0a0d0d0a {
-			min = 28
-		}
-		if n < min || n%4 != 0 || n > int64(len(data)-off) {
-			return off, fmt.Errorf("block at offset %d: bad length %d", off, n)
-		}
-		if order.Uint32(data[off+int(n)-4:]) != uint32(n) {
-			return off, fmt.Errorf("block at offset %d: trailing length does not match", off)
-		}
-		var capLen int64 = -1
-		switch typ {
-		case 6, 2: // enhanced packet, obsolete packet: 20 bytes of fields then data
-			if n < 32 {
-				return off, fmt.Errorf("packet block at offset %d: too short", off)
-			}
-			capLen = int64(order.Uint32(data[off+20:])) + 32
-		case 3: // simple packet: original length then data
-			if n < 16 {
-				return off, fmt.Errorf("packet block at offset %d: too short", off)
-			}
-			capLen = int64(order.Uint32(data[off+8:])) + 16
-		case 1: // interface description: link type, reserved, snaplen
-			if n < 20 {
-				return off, fmt.Errorf("interface block at offset %d: too short", off)
-			}
-		}
-		if capLen > n || capLen > maxPacket+32 {
-			return off, fmt.Errorf("packet block at offset %d: captured length exceeds the block", off)
-		}
-		off += int(n)
 	}
-	return len(data), nil
+	n := copy(p, b.rest)
+	b.rest = b.rest[n:]
+	return n, nil
+}
+
+// next reads and checks the next block; io.EOF means a clean end.
+func (b *ngBlocks) next() error {
+	off := b.off
+	var hdr [12]byte
+	if n, err := io.ReadFull(b.r, hdr[:]); err != nil {
+		if n == 0 && err == io.EOF {
+			return io.EOF
+		}
+		return fmt.Errorf("block at offset %d: truncated header", off)
+	}
+	typ := binary.LittleEndian.Uint32(hdr[:]) // 0x0a0d0d0a reads the same either way
+	if typ == 0x0a0d0d0a {
+		switch {
+		case binary.LittleEndian.Uint32(hdr[8:]) == 0x1a2b3c4d:
+			b.order = binary.LittleEndian
+		case binary.BigEndian.Uint32(hdr[8:]) == 0x1a2b3c4d:
+			b.order = binary.BigEndian
+		default:
+			return fmt.Errorf("section at offset %d: bad byte-order magic", off)
+		}
+	} else {
+		if b.order == nil {
+			return fmt.Errorf("block at offset %d: no section header before it", off)
+		}
+		typ = b.order.Uint32(hdr[:])
+	}
+	n := int64(b.order.Uint32(hdr[4:]))
+	min := int64(12)
+	if typ == 0x0a0d0d0a {
+		min = 28
+	}
+	if n < min || n%4 != 0 || n > maxBlock {
+		return fmt.Errorf("block at offset %d: bad length %d", off, n)
+	}
+	b.buf.Reset()
+	b.buf.Write(hdr[:])
+	if _, err := io.CopyN(&b.buf, b.r, n-12); err != nil {
+		return fmt.Errorf("block at offset %d: truncated (%d bytes announced)", off, n)
+	}
+	data := b.buf.Bytes()
+	if b.order.Uint32(data[n-4:]) != uint32(n) {
+		return fmt.Errorf("block at offset %d: trailing length does not match", off)
+	}
+	var capLen int64 = -1
+	switch typ {
+	case 6, 2: // enhanced packet, obsolete packet: 20 bytes of fields then data
+		if n < 32 {
+			return fmt.Errorf("packet block at offset %d: too short", off)
+		}
+		capLen = int64(b.order.Uint32(data[20:])) + 32
+	case 3: // simple packet: original length then data
+		if n < 16 {
+			return fmt.Errorf("packet block at offset %d: too short", off)
+		}
+		capLen = int64(b.order.Uint32(data[8:])) + 16
+	case 1: // interface description: link type, reserved, snaplen
+		if n < 20 {
+			return fmt.Errorf("interface block at offset %d: too short", off)
+		}
+	}
+	if capLen > n || capLen > maxPacket+32 {
+		return fmt.Errorf("packet block at offset %d: captured length exceeds the block", off)
+	}
+	b.rest = data
+	b.off += n
+	return nil
 }
 
 // decoder decodes just the layers a DHCP message can sit under: Ethernet

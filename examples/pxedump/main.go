@@ -12,7 +12,11 @@
 // ipxe_features, vendor_class, user_class, uuid, undi and bootfile, plus
 // frame, time, proto, archs, relayed, ipxe_version and problems.
 //
-// Malformed packets are reported on standard error and skipped. The exit
+// The capture is read as it streams in: input that is not a capture is
+// refused after its first bytes, and memory does not grow with its size.
+// Malformed packets are reported on standard error and skipped; a broken
+// pcapng block ends the dump with a warning, after the packets before it.
+// The exit
 // status is 0 unless the input cannot be read as a capture (1) or the
 // command line is wrong (2).
 //

@@ -434,6 +434,16 @@ func TestMalformedAndErrors(t *testing.T) {
 	}
 }
 
+// checkPcapng runs data through ngBlocks and returns how many leading
+// bytes hold well-formed blocks, with the error about the first bad one.
+func checkPcapng(data []byte) (good int, err error) {
+	b := &ngBlocks{r: bytes.NewReader(data)}
+	if _, err := io.Copy(io.Discard, b); err != nil {
+		return 0, err
+	}
+	return int(b.off), b.err
+}
+
 func TestCheckPcapng(t *testing.T) {
 	path := captureFile(t, "ovmf-httpboot-ipxe-efi.pcapng")
 	data, err := os.ReadFile(path)
@@ -564,5 +574,66 @@ func TestLinkTypes(t *testing.T) {
 		if code != 0 || errOut != "" || len(ls) != 1 || ls[0].MAC != tc.mac || ls[0].Arch == nil || *ls[0].Arch != 0 || !ls[0].IPXE {
 			t.Errorf("%s: exit %d stderr %q lines %+v", tc.name, code, errOut, ls)
 		}
+	}
+}
+
+// countingReader yields its prefix, then fill bytes until limit bytes in
+// all, and counts what was read.
+type countingReader struct {
+	prefix []byte
+	fill   byte
+	limit  int64
+	n      int64
+}
+
+func (r *countingReader) Read(p []byte) (int, error) {
+	if r.n >= r.limit {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > r.limit-r.n {
+		p = p[:r.limit-r.n]
+	}
+	for i := range p {
+		if off := r.n + int64(i); off < int64(len(r.prefix)) {
+			p[i] = r.prefix[off]
+		} else {
+			p[i] = r.fill
+		}
+	}
+	r.n += int64(len(p))
+	return len(p), nil
+}
+
+// TestStreamsInput checks the format as the input streams in: input that
+// is not a capture, or goes bad after its header, is refused after a small
+// prefix, not read to the end (600 MB of zeros once took 1.36 GB).
+func TestStreamsInput(t *testing.T) {
+	shb := []byte{0x0a, 0x0d, 0x0d, 0x0a, 28, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0,
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 28, 0, 0, 0}
+	pcapHdr := []byte{0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0}
+	tests := []struct {
+		name   string
+		prefix []byte
+		fill   byte
+		code   int
+		err    string
+	}{
+		{"zeros", nil, 0, 1, "not a pcap or pcapng capture"},
+		{"text", []byte("hello"), 'x', 1, "not a pcap or pcapng capture"},
+		{"pcapng then zeros", shb, 0, 0, "pcapng: block at offset 28: bad length 0; stopping there"},
+		{"pcap then garbage records", pcapHdr, 0xff, 0, "frame 1: capture length exceeds snap length"},
+	}
+	const limit = 64 << 20
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &countingReader{prefix: tt.prefix, fill: tt.fill, limit: limit}
+			code, out, errOut := runCmd(t, r)
+			if code != tt.code || out != "" || !strings.Contains(errOut, tt.err) {
+				t.Errorf("exit %d out %q err %q, want exit %d and %q", code, out, errOut, tt.code, tt.err)
+			}
+			if r.n > 64<<10 {
+				t.Errorf("read %d of %d bytes before refusing the input, want at most 64 KiB", r.n, limit)
+			}
+		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pxekit/pxekit/dhcpboot"
 )
@@ -28,6 +29,10 @@ type Config struct {
 	HTTPAddr string // host:port of the HTTP server
 	HTTPRoot string // directory served over HTTP (default TFTPRoot)
 	Script   string // iPXE script file served as /boot.ipxe ("" = built-in)
+
+	HTTPMaxConns     int           // connections served at once (0 = no cap)
+	HTTPIdleTimeout  time.Duration // keep-alive connection closed after this long idle
+	HTTPWriteTimeout time.Duration // response cut off when one write makes no progress for this long
 
 	BootBIOS, BootUEFIX64, BootUEFIIA32, BootARM64 string // iPXE builds per firmware
 
@@ -59,7 +64,8 @@ const usage = `pxeserver: network boot server built from pxekit (DHCP + TFTP + H
 
 usage: pxeserver -iface IFACE -addr IP [-dhcp proxy|lab|off] [-pool FIRST-LAST]
                  [-netmask MASK] [-router IP] [-tftp-root DIR] [-http-addr ADDR:PORT]
-                 [-http-root DIR] [-script FILE] [-bootfile-bios NAME]
+                 [-http-root DIR] [-http-max-conns N] [-http-idle-timeout D]
+                 [-http-write-timeout D] [-script FILE] [-bootfile-bios NAME]
                  [-bootfile-uefi-x64 NAME] [-bootfile-uefi-ia32 NAME]
                  [-bootfile-arm64 NAME] [-config FILE] [-log-json]
 
@@ -103,6 +109,9 @@ func parseConfig(args []string, stderr io.Writer) (*Config, error) {
 	fs.StringVar(&c.BootUEFIX64, "bootfile-uefi-x64", "ipxe.efi", "boot file for x86-64 UEFI clients (PXE over TFTP, HTTP boot over HTTP)")
 	fs.StringVar(&c.BootUEFIIA32, "bootfile-uefi-ia32", "ipxe-i386.efi", "boot file for 32-bit x86 UEFI clients")
 	fs.StringVar(&c.BootARM64, "bootfile-arm64", "snp.efi", "boot file for ARM64 UEFI clients")
+	fs.IntVar(&c.HTTPMaxConns, "http-max-conns", 1024, "HTTP connections served at once; more wait until one closes (0 = no cap)")
+	fs.DurationVar(&c.HTTPIdleTimeout, "http-idle-timeout", 60*time.Second, "close an idle HTTP keep-alive connection after this long")
+	fs.DurationVar(&c.HTTPWriteTimeout, "http-write-timeout", 60*time.Second, "cut off an HTTP response when the client has taken none of it for this long; a slow download that keeps moving is never cut (0 = never)")
 	fs.BoolVar(&c.LogJSON, "log-json", false, "log JSON lines instead of text")
 	fs.StringVar(&c.ConfigFile, "config", "", "YAML config file: flag settings plus rules, per-MAC scripts, reservations, TFTP caps (go doc ./examples/pxeserver); flags given override it")
 	if err := fs.Parse(args); err != nil {
@@ -161,6 +170,15 @@ func parseConfig(args []string, stderr io.Writer) (*Config, error) {
 		return nil, fmt.Errorf("-http-addr %q: want ADDR:PORT", c.HTTPAddr)
 	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		return nil, fmt.Errorf("-http-addr %q: bad port", c.HTTPAddr)
+	}
+	if c.HTTPMaxConns < 0 {
+		return nil, fmt.Errorf("-http-max-conns %d: want 0 (no cap) or more", c.HTTPMaxConns)
+	}
+	if c.HTTPIdleTimeout <= 0 {
+		return nil, fmt.Errorf("-http-idle-timeout %v: want a positive duration such as 60s", c.HTTPIdleTimeout)
+	}
+	if c.HTTPWriteTimeout < 0 {
+		return nil, fmt.Errorf("-http-write-timeout %v: want 0 (never) or a positive duration such as 60s", c.HTTPWriteTimeout)
 	}
 	if c.HTTPRoot == "" {
 		c.HTTPRoot = c.TFTPRoot

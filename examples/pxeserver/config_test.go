@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -34,7 +35,18 @@ func TestParseConfig(t *testing.T) {
 			assert.Equal(t, [2]netip.Addr{netip.MustParseAddr("10.77.0.100"), netip.MustParseAddr("10.77.0.199")}, c.Pool)
 			assert.Equal(t, "undionly.kpxe", c.BootBIOS)
 			assert.Equal(t, "ipxe.efi", c.BootUEFIX64)
+			assert.Equal(t, 1024, c.HTTPMaxConns)
+			assert.Equal(t, 60*time.Second, c.HTTPIdleTimeout)
+			assert.Equal(t, 60*time.Second, c.HTTPWriteTimeout)
 		}},
+		{"http limits", append(base, "-http-max-conns", "0", "-http-idle-timeout", "5s", "-http-write-timeout", "0"), "", func(t *testing.T, c *Config) {
+			assert.Equal(t, 0, c.HTTPMaxConns)
+			assert.Equal(t, 5*time.Second, c.HTTPIdleTimeout)
+			assert.Equal(t, time.Duration(0), c.HTTPWriteTimeout)
+		}},
+		{"negative conns", append(base, "-http-max-conns", "-1"), "-http-max-conns", nil},
+		{"zero idle", append(base, "-http-idle-timeout", "0"), "-http-idle-timeout", nil},
+		{"negative write timeout", append(base, "-http-write-timeout", "-1s"), "-http-write-timeout", nil},
 		{"lab with pool and roots", append(base, "-dhcp", "lab", "-pool", "10.77.0.10-10.77.0.20", "-tftp-root", dir, "-router", "10.77.0.254"), "", func(t *testing.T, c *Config) {
 			assert.Equal(t, "lab", c.DHCP)
 			assert.Equal(t, netip.MustParseAddr("10.77.0.20"), c.Pool[1])
@@ -121,17 +133,20 @@ func TestRunExitCodes(t *testing.T) {
 	assert.Contains(t, stderr.String(), "missing interface")
 }
 
-// TestRunServesAndStops runs the whole command on loopback with DHCP and
-// TFTP off (no root needed): it logs ready, serves the boot script over
-// HTTP with URLs that carry the real port, and stops cleanly on cancel.
-func TestRunServesAndStops(t *testing.T) {
+// runLocal runs the whole command on loopback with DHCP and TFTP off (no
+// root needed) and the extra flags, and waits for its "ready" line. It
+// returns that line, a function that returns the next log line, and one
+// that cancels the command and returns its exit status.
+func runLocal(t *testing.T, extra ...string) (ready map[string]any, next func() map[string]any, stop func() int) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
+	t.Cleanup(cancel)
 	pr, pw := io.Pipe()
-	var stderr strings.Builder
+	var stderr lockedBuffer
 	done := make(chan int, 1)
+	args := append([]string{"-iface", "lo", "-addr", "127.0.0.1", "-dhcp", "off", "-http-addr", "127.0.0.1:0", "-log-json"}, extra...)
 	go func() {
-		done <- run(ctx, []string{"-iface", "lo", "-addr", "127.0.0.1", "-dhcp", "off", "-http-addr", "127.0.0.1:0", "-log-json"}, pw, &stderr)
+		done <- run(ctx, args, pw, &stderr)
 		pw.Close()
 	}()
 	// Decode log lines as they come: io.Pipe blocks the writer until read.
@@ -148,17 +163,39 @@ func TestRunServesAndStops(t *testing.T) {
 			lines <- l
 		}
 	}()
-	next := func() map[string]any {
+	next = func() map[string]any {
 		select {
 		case l := <-lines:
 			return l
 		case <-time.After(10 * time.Second):
-			t.Fatal("no log line within 10 s")
+			t.Fatalf("no log line within 10 s; stderr %s", stderr.String())
 			return nil
 		}
 	}
-	ready := next()
+	stop = func() int {
+		cancel()
+		go func() {
+			for range lines { // keep the log flowing until run returns
+			}
+		}()
+		select {
+		case rc := <-done:
+			return rc
+		case <-time.After(10 * time.Second):
+			t.Fatal("run did not return 10 s after cancel")
+			return -1
+		}
+	}
+	ready = next()
 	require.Equal(t, "ready", ready["msg"], stderr.String())
+	return ready, next, stop
+}
+
+// TestRunServesAndStops runs the whole command: it logs ready, serves the
+// boot script over HTTP with URLs that carry the real port, and stops
+// cleanly on cancel.
+func TestRunServesAndStops(t *testing.T) {
+	ready, next, stop := runLocal(t)
 	base, _ := ready["http"].(string)
 	require.NotContains(t, base, ":0", "the real port is handed out")
 
@@ -171,12 +208,30 @@ func TestRunServesAndStops(t *testing.T) {
 	logged := next()
 	assert.Equal(t, "http", logged["msg"])
 	assert.Equal(t, "script", logged["kind"])
+	assert.Equal(t, 0, stop())
+}
 
-	cancel()
-	select {
-	case rc := <-done:
-		assert.Equal(t, 0, rc, stderr.String())
-	case <-time.After(10 * time.Second):
-		t.Fatal("run did not return 10 s after cancel")
+// TestRunFIFOWithCurl: curl, a real client, asks the running command for a
+// FIFO under the HTTP root and for a machine script that is a FIFO: each
+// is answered at once (before, each request hung for good).
+func TestRunFIFOWithCurl(t *testing.T) {
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Skip("curl not installed (scripts/install-deps.sh installs it)")
 	}
+	root := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "machines"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "ipxe.efi"), []byte("MZ efi"), 0o644))
+	mkfifo(t, filepath.Join(root, "pipe.efi"))
+	mkfifo(t, filepath.Join(root, "machines", "52-54-00-00-00-03.ipxe"))
+	ready, _, stop := runLocal(t, "-http-root", root, "-http-max-conns", "4")
+	base, _ := ready["http"].(string)
+	for _, tt := range []struct{ path, status string }{
+		{"/pipe.efi", "404"}, {"/machine/52-54-00-00-00-03", "500"}, {"/ipxe.efi", "200"},
+	} {
+		out, err := exec.Command(curl, "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", base+tt.path).Output()
+		assert.NoError(t, err, "curl %s (exit 28 is its timeout)", tt.path)
+		assert.Equal(t, tt.status, string(out), tt.path)
+	}
+	assert.Equal(t, 0, stop())
 }

@@ -17,15 +17,20 @@ import (
 // fileConfig is the YAML config file (-config); see the package docs.
 // Unknown keys are errors.
 type fileConfig struct {
-	Iface     string `json:"iface"`
-	Addr      string `json:"addr"`
-	DHCP      string `json:"dhcp"`
-	Pool      string `json:"pool"`
-	Netmask   string `json:"netmask"`
-	Router    string `json:"router"`
-	TFTPRoot  string `json:"tftp_root"`
-	HTTPAddr  string `json:"http_addr"`
-	HTTPRoot  string `json:"http_root"`
+	Iface    string `json:"iface"`
+	Addr     string `json:"addr"`
+	DHCP     string `json:"dhcp"`
+	Pool     string `json:"pool"`
+	Netmask  string `json:"netmask"`
+	Router   string `json:"router"`
+	TFTPRoot string `json:"tftp_root"`
+	HTTPAddr string `json:"http_addr"`
+	HTTPRoot string `json:"http_root"`
+
+	HTTPMaxConns     *int   `json:"http_max_conns"`
+	HTTPIdleTimeout  string `json:"http_idle_timeout"`
+	HTTPWriteTimeout string `json:"http_write_timeout"`
+
 	Script    string `json:"script"`
 	LogJSON   *bool  `json:"log_json"`
 	BootFiles struct {
@@ -110,6 +115,11 @@ func (fc *fileConfig) flagValues() map[string]string {
 		"http-addr": fc.HTTPAddr, "http-root": fc.HTTPRoot, "script": fc.Script,
 		"bootfile-bios": fc.BootFiles.BIOS, "bootfile-uefi-x64": fc.BootFiles.UEFIX64,
 		"bootfile-uefi-ia32": fc.BootFiles.UEFIIA32, "bootfile-arm64": fc.BootFiles.ARM64,
+	}
+	v["http-idle-timeout"] = fc.HTTPIdleTimeout
+	v["http-write-timeout"] = fc.HTTPWriteTimeout
+	if fc.HTTPMaxConns != nil {
+		v["http-max-conns"] = strconv.Itoa(*fc.HTTPMaxConns)
 	}
 	if fc.LogJSON != nil {
 		v["log-json"] = strconv.FormatBool(*fc.LogJSON)

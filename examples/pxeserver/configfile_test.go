@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
@@ -36,6 +37,8 @@ machines:
       #!ipxe
       echo hello box
 tftp: {max_block_size: 1468, max_window_size: 8, max_transfers: 64}
+http_max_conns: 50
+http_write_timeout: 2m
 `
 
 func writeConfig(t *testing.T, text string) string {
@@ -59,6 +62,9 @@ func TestConfigFile(t *testing.T) {
 	require.Len(t, c.Reservations, 1)
 	assert.Equal(t, netip.MustParseAddr("10.77.0.50"), c.Reservations[0].IP)
 	assert.Equal(t, tftpTuning{MaxBlockSize: 1468, MaxWindowSize: 8, MaxTransfers: 64}, c.TFTP)
+	assert.Equal(t, 50, c.HTTPMaxConns)
+	assert.Equal(t, 2*time.Minute, c.HTTPWriteTimeout)
+	assert.Equal(t, 60*time.Second, c.HTTPIdleTimeout, "the flag's default")
 	assert.Equal(t, "#!ipxe\necho hello box\n", string(c.Machines["52:54:00:12:34:56"]))
 
 	// The file's rule comes before the defaults; other clients keep them.
@@ -99,6 +105,7 @@ func TestConfigFileErrors(t *testing.T) {
 		{"machine twice", "iface: br0\naddr: 10.77.0.1\nmachines: [{mac: '52:54:00:00:00:01', script: \"#!ipxe\\n\"}, {mac: '52-54-00-00-00-01', script: \"#!ipxe\\n\"}]\n", "twice"},
 		{"bad block size", "iface: br0\naddr: 10.77.0.1\ntftp: {max_block_size: 4}\n", "max_block_size"},
 		{"bad flag value", "iface: br0\naddr: 10.77.0.1\ndhcp: full\n", "-dhcp"},
+		{"bad duration", "iface: br0\naddr: 10.77.0.1\nhttp_write_timeout: soon\n", "http-write-timeout"},
 		{"non-string key", "iface: br0\naddr: 10.77.0.1\n1: x\n", "must be a string"},
 	}
 	for _, tt := range tests {

@@ -49,11 +49,25 @@ func (ws *webServer) Close() error {
 	return nil
 }
 
-// statusWriter records the status and body size of a response for the log.
+// statusWriter records the status and body size of a response for the
+// log, and cuts the connection off when a write stalls: before each write
+// (http.ServeContent writes files 32 KiB at a time) the connection's write
+// deadline moves to stall from now, so a client that stops reading is cut
+// off after stall while one that keeps reading, however slowly, is not.
 type statusWriter struct {
 	http.ResponseWriter
+	rc     *http.ResponseController
+	stall  time.Duration // 0: no deadline
 	status int
 	bytes  int64
+	err    error // first write error
+}
+
+// extend moves the write deadline to stall from now.
+func (s *statusWriter) extend() {
+	if s.stall > 0 {
+		_ = s.rc.SetWriteDeadline(time.Now().Add(s.stall)) // ErrNotSupported in tests
+	}
 }
 
 func (s *statusWriter) WriteHeader(code int) {
@@ -67,16 +81,25 @@ func (s *statusWriter) Write(p []byte) (int, error) {
 	if s.status == 0 {
 		s.status = http.StatusOK
 	}
+	s.extend()
 	n, err := s.ResponseWriter.Write(p)
 	s.bytes += int64(n)
+	if err != nil && s.err == nil {
+		s.err = err
+	}
 	return n, err
 }
+
+// Unwrap gives http.ResponseController the underlying writer.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // ServeHTTP routes a request and logs one "http" line for it.
 func (ws *webServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	sw := &statusWriter{ResponseWriter: w}
+	sw := &statusWriter{ResponseWriter: w, rc: http.NewResponseController(w), stall: ws.cfg.HTTPWriteTimeout}
+	sw.extend() // a response without body writes is flushed under it too
 	kind := ws.route(sw, r)
+	sw.extend() // for the final flush after the handler returns
 	if sw.status == 0 {
 		sw.status = http.StatusOK
 	}
@@ -107,6 +130,12 @@ func (ws *webServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(c.Problems) > 0 {
 		attrs = append(attrs, slog.Any("problems", c.Problems))
+	}
+	if sw.err != nil {
+		// The client went away, or stopped reading for the write timeout.
+		attrs = append(attrs, slog.String("error", sw.err.Error()))
+		ws.log.Warn("http", attrs...)
+		return
 	}
 	ws.log.Info("http", attrs...)
 }
@@ -152,21 +181,18 @@ func (ws *webServer) route(w http.ResponseWriter, r *http.Request) string {
 	if name == "" {
 		name = "."
 	}
-	f, err := ws.root.Open(name)
+	// Regular files only: a directory, FIFO or device answers 404 (a FIFO
+	// once held every request for it forever).
+	f, fi, err := openRegular(ws.root.OpenFile, name)
 	if err != nil {
 		status := http.StatusNotFound
-		if !errors.Is(err, fs.ErrNotExist) {
+		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, errNotRegular) {
 			status = http.StatusForbidden
 		}
 		http.Error(w, http.StatusText(status), status)
 		return "error"
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() {
-		http.NotFound(w, r)
-		return "error"
-	}
 	// EDK2 HTTP boot takes application/efi (or a .efi name) as an EFI image.
 	switch strings.ToLower(path.Ext(name)) {
 	case ".efi":

@@ -54,6 +54,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/net/netutil"
 )
 
 func main() {
@@ -118,11 +120,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	var services []service
 	defer func() {
 		// services not started yet still hold sockets
-		for _, s := range services {
-			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_ = s.shutdown(sctx)
-			cancel()
-		}
+		shutdownAll(services, shutdownGrace, log, false)
 	}()
 
 	web, err := newWebServer(cfg, log, sc)
@@ -131,17 +129,15 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		return fmt.Errorf("http root: %w", err)
 	}
 	defer web.Close()
-	hs := &http.Server{
-		Handler:           web,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	hs, ln := newHTTPServer(cfg, web, ln, log)
 	services = append(services, service{
 		name:  "http",
 		serve: func() error { return hs.Serve(ln) },
 		shutdown: func(ctx context.Context) error {
 			err := hs.Shutdown(ctx)
+			if err != nil {
+				hs.Close() // grace over: drop the connections still busy
+			}
 			ln.Close() // not yet served when a later service failed to start
 			return err
 		},
@@ -185,13 +181,51 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 	all := services
 	services = nil
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for _, s := range all {
-		if err := s.shutdown(sctx); err != nil && first == nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Warn("shutdown", slog.String("service", s.name), slog.String("error", err.Error()))
-		}
-	}
+	shutdownAll(all, shutdownGrace, log, first == nil)
 	wg.Wait()
 	return first
+}
+
+// shutdownGrace is how long each service gets to finish what it is doing.
+const shutdownGrace = 5 * time.Second
+
+// shutdownAll shuts the services down concurrently, each with its own
+// grace period, so that one that hangs (HTTP waiting for a client that
+// never finishes) does not use up the others' time: TFTP still lets its
+// transfers finish or tells their clients. With warn, a service that fails
+// to shut down cleanly is logged.
+func shutdownAll(all []service, grace time.Duration, log *slog.Logger, warn bool) {
+	var wg sync.WaitGroup
+	for _, s := range all {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), grace)
+			defer cancel()
+			if err := s.shutdown(ctx); err != nil && warn && !errors.Is(err, http.ErrServerClosed) {
+				log.Warn("shutdown", slog.String("service", s.name), slog.String("error", err.Error()))
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// newHTTPServer returns the HTTP server for web and the listener to serve:
+// ln capped at cfg.HTTPMaxConns connections at once (the others wait in the
+// kernel's accept queue until a slot frees). A client gets 10 s to send its
+// request headers; an idle keep-alive connection is closed after
+// cfg.HTTPIdleTimeout. There is no fixed write timeout, which would cut
+// off slow but moving downloads of big images: webServer instead cuts a
+// response whose writes stall (cfg.HTTPWriteTimeout).
+func newHTTPServer(cfg *Config, web *webServer, ln net.Listener, log *slog.Logger) (*http.Server, net.Listener) {
+	hs := &http.Server{
+		Handler:           web,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       cfg.HTTPIdleTimeout,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if cfg.HTTPMaxConns > 0 {
+		ln = netutil.LimitListener(ln, cfg.HTTPMaxConns)
+	}
+	return hs, ln
 }

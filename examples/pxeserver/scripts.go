@@ -45,12 +45,13 @@ func newScripts(cfg *Config) (*scripts, error) {
 func (s *scripts) bootURL() string { return s.cfg.HTTPBase() + "/boot.ipxe" }
 
 // boot returns /boot.ipxe: the -script file (read at each request, so it
-// can be edited while the server runs; it must parse) or the built-in one.
+// can be edited while the server runs; it must be a regular file and
+// parse) or the built-in one.
 func (s *scripts) boot() ([]byte, error) {
 	if s.cfg.Script == "" {
 		return s.defaultBoot, nil
 	}
-	b, err := os.ReadFile(s.cfg.Script)
+	b, err := readRegular(os.OpenFile, s.cfg.Script)
 	if err != nil {
 		return nil, fmt.Errorf("-script: %w", err)
 	}
@@ -67,14 +68,14 @@ func machineFile(mac net.HardwareAddr) string {
 
 // machine returns the per-machine script: the config file's script for
 // the MAC, else machines/MAC.ipxe under the HTTP root when it exists (it
-// must parse), else the built-in one.
+// must be a regular file and parse), else the built-in one.
 func (s *scripts) machine(root *os.Root, mac net.HardwareAddr) ([]byte, error) {
 	if b, ok := s.cfg.Machines[mac.String()]; ok {
 		return b, nil
 	}
 	if root != nil {
 		name := machineFile(mac)
-		b, err := root.ReadFile(name)
+		b, err := readRegular(root.OpenFile, name)
 		switch {
 		case err == nil:
 			if err := checkScript(b, name); err != nil {

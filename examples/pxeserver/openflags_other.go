@@ -1,0 +1,6 @@
+//go:build !unix
+
+package main
+
+// nonBlock is 0 where open cannot block on a FIFO.
+const nonBlock = 0
