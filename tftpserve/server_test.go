@@ -463,7 +463,7 @@ func TestShutdown(t *testing.T) {
 			if d := time.Since(start); d > time.Second {
 				t.Fatalf("Shutdown took %v", d)
 			}
-			if info := logs.next(t); info.Outcome != OutcomeCanceled {
+			if info := logs.next(t); info.Outcome != OutcomeFailed || !errors.Is(info.Err, ErrTransferTimeLimit) {
 				t.Fatalf("outcome %v", info.Outcome)
 			}
 			if err := <-errc; !errors.Is(err, ErrServerClosed) {
@@ -536,7 +536,7 @@ func TestQueueAndTransferTimeout(t *testing.T) {
 		t.Fatalf("refused after %v, before the queue timeout", d)
 	}
 	// The stuck transfer hits TransferTimeout; then the slot is free.
-	if info := logs.next(t); info.Outcome != OutcomeCanceled {
+	if info := logs.next(t); info.Outcome != OutcomeFailed || !errors.Is(info.Err, ErrTransferTimeLimit) {
 		t.Fatalf("stuck transfer: %+v", info)
 	}
 	c := newTestClient(t, addr)

@@ -23,8 +23,8 @@ const (
 	OutcomeAborted   Outcome = "aborted"    // client sent ERROR during the transfer
 	OutcomeRefused   Outcome = "refused"    // server sent ERROR (not found, access, bad option…)
 	OutcomeTimeout   Outcome = "timeout"    // client stopped answering; retries exhausted
-	OutcomeFailed    Outcome = "failed"     // local error (read error, socket error, handler panic)
-	OutcomeCanceled  Outcome = "canceled"   // server shut down or transfer time limit reached
+	OutcomeFailed    Outcome = "failed"     // local error (read error, socket error, handler panic) or transfer time limit reached
+	OutcomeCanceled  Outcome = "canceled"   // server shut down
 )
 
 // TransferInfo describes one finished transfer. Server.OnTransfer receives
@@ -322,11 +322,11 @@ func (t *transfer) receive(deadline time.Time) (packet, error) {
 					// Quietly: an ERROR now would reach the client's new transfer.
 					return packet{}, t.fail(OutcomeAborted, cause)
 				}
-				if errors.Is(cause, context.DeadlineExceeded) {
+				if errors.Is(cause, ErrTransferTimeLimit) {
 					t.sendError(CodeUndefined, "transfer time limit reached")
-				} else {
-					t.sendError(CodeUndefined, "server shutting down")
+					return packet{}, t.fail(OutcomeFailed, cause)
 				}
+				t.sendError(CodeUndefined, "server shutting down")
 				return packet{}, t.fail(OutcomeCanceled, cause)
 			}
 			return packet{}, t.fail(OutcomeFailed, err)

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/pxekit/pxekit/tftpserve"
 )
@@ -33,6 +34,8 @@ func newTFTP(cfg *Config, log *slog.Logger) (service, error) {
 		MaxWindowSize:      cfg.TFTP.MaxWindowSize,
 		MaxTransfers:       cfg.TFTP.MaxTransfers,
 		MaxClientTransfers: cfg.TFTP.MaxClientTransfers,
+		MaxTimeout:         cfg.TFTP.MaxTimeout,
+		TransferTimeout:    time.Duration(cfg.TFTP.TransferTimeout),
 		Handler: tftpserve.HandlerFunc(func(w tftpserve.ResponseWriter, r *tftpserve.Request) {
 			asked.Store(r.RemoteAddr, formatOptions(r.Options))
 			dir.ServeTFTP(w, r)
