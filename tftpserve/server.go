@@ -623,6 +623,9 @@ func (s *Server) report(info *TransferInfo) {
 			slog.Int64("packets", info.Packets),
 			slog.Int64("retransmits", info.Retransmits),
 		}
+		if info.MinWindowSize > 0 && info.MinWindowSize < info.WindowSize {
+			attrs = append(attrs, slog.Int("windowsize_min", info.MinWindowSize))
+		}
 		if info.Outcome == OutcomeRefused || info.Outcome == OutcomeAborted || info.Outcome == OutcomeSizeProbe {
 			attrs = append(attrs, slog.Int("code", int(info.ErrorCode)))
 		}

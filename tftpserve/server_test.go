@@ -463,7 +463,7 @@ func TestShutdown(t *testing.T) {
 			if d := time.Since(start); d > time.Second {
 				t.Fatalf("Shutdown took %v", d)
 			}
-			if info := logs.next(t); info.Outcome != OutcomeFailed || !errors.Is(info.Err, ErrTransferTimeLimit) {
+			if info := logs.next(t); info.Outcome != OutcomeCanceled {
 				t.Fatalf("outcome %v", info.Outcome)
 			}
 			if err := <-errc; !errors.Is(err, ErrServerClosed) {

@@ -37,9 +37,15 @@ type TransferInfo struct {
 	Size       int64  // content size when known, else -1
 	Bytes      int64  // payload bytes acknowledged by the client (received, for writes)
 	BlockSize  int
-	WindowSize int
-	Start      time.Time
-	Duration   time.Duration
+	WindowSize int // negotiated
+	// MinWindowSize is the smallest window the server fell back to, in a
+	// read, after the client's ACKs kept covering only part of its windows
+	// (a receive ring smaller than the windowsize it asked for; see
+	// transfer.adapt); WindowSize when it never shrank, 0 when no data was
+	// sent.
+	MinWindowSize int
+	Start         time.Time
+	Duration      time.Duration
 	// Packets counts DATA packets sent, Retransmits those sent again.
 	Packets, Retransmits int64
 	Outcome              Outcome
@@ -77,7 +83,11 @@ type transfer struct {
 	rbuf   []byte
 	obuf   []byte // OACK/ERROR scratch
 	base   int64  // highest block acknowledged
-	sent   int64  // highest block sent
+	sent   int64  // highest block sent in a window
+	ahead  int64  // highest block sent as an ACK request (see ackRequest)
+	ew     int64  // effective window: at most the negotiated one
+	good   int    // windows acknowledged whole in a row, since the last change of ew
+	bad    int    // windows acknowledged in part or after a timeout, in a row
 	last   int64  // number of the final (short) block, 0 while unknown
 	state  int
 	size   int64 // announced size, -1 unknown
@@ -379,10 +389,14 @@ func (t *transfer) run(src source, size int64) error {
 	}
 	W := int64(t.window)
 	t.ring = make([]slot, W)
-	fresh := true // the window in flight was sent once (Karn's rule)
+	t.ew = W
+	t.info.MinWindowSize = t.window
+	fresh := true    // the window in flight was sent once (Karn's rule)
+	stalled := false // a timeout since the last ACK that moved the window
 	for {
-		// Send blocks base+1 … base+W, stopping after the final block.
-		end := t.base + W
+		// Send blocks base+1 … base+ew, stopping after the final block.
+		start := t.base
+		end := t.base + t.ew
 		if t.last > 0 && end > t.last {
 			end = t.last
 		}
@@ -397,10 +411,27 @@ func (t *transfer) run(src source, size int64) error {
 			if i <= t.sent {
 				t.info.Retransmits++
 				fresh = false
+			} else if i <= t.ahead {
+				t.info.Retransmits++ // sent before as an ACK request
 			}
 			if s.n < t.blksize {
 				t.last = i
 				end = i
+			}
+		}
+		whole := end == t.base+t.ew // not cut short by the end of the file
+		if whole && t.ew < W {
+			req, err := t.ackRequest(src, end)
+			if err != nil {
+				t.sendError(CodeUndefined, "read error")
+				return t.fail(OutcomeFailed, err)
+			}
+			if req != nil {
+				t.pkts = append(t.pkts, req.buf[:4+req.n])
+				if req.block <= t.ahead {
+					t.info.Retransmits++
+				}
+				t.ahead = max(t.ahead, req.block)
 			}
 		}
 		if err := t.link.sendBatch(t.pkts); err != nil {
@@ -425,6 +456,7 @@ func (t *transfer) run(src source, size int64) error {
 					return err
 				}
 				fresh = false
+				stalled = true
 				if s := &t.ring[t.sent%W]; !probed && t.sent-t.base > 1 && s.block == t.sent {
 					// Tail probe: resend only the newest block. A client that
 					// lost the end of the window (a receive buffer overrun)
@@ -451,16 +483,20 @@ func (t *transfer) run(src source, size int64) error {
 					// multiply traffic.
 					break wait
 				}
-				if k <= t.base || k > t.sent {
+				if k <= t.base || k > max(t.sent, t.ahead) {
 					continue // duplicate or stale
 				}
 				if fresh && k == end {
 					t.sample(time.Since(sentAt))
 				}
+				if whole {
+					t.adapt(k-start, k >= end && !stalled)
+				}
 				t.base = k
 				t.retries = 0
 				advanced = true
 				fresh = true
+				stalled = false
 				// Progress ends the backoff: go back to the estimate. Loss
 				// on a LAN is mostly a receive-buffer overrun, not
 				// congestion, and a backed-off timer would stall every later
@@ -479,6 +515,86 @@ func (t *transfer) run(src source, size int64) error {
 			return nil
 		}
 	}
+}
+
+// Window adaptation -------------------------------------------------------
+//
+// A client may ask for a larger window than its receive ring holds: U-Boot
+// asking windowsize 64 behind a NIC ring of about 31 packets loses the end
+// of every window, ACKs the part it got once the timer probes it, and the
+// next full window overruns it again. RFC 7440 fixes the window at the
+// negotiation, so the server cannot tell the client; it can only send less.
+// When two windows in a row are acknowledged only in part, or only after a
+// timeout, the effective window shrinks to one less than the client took
+// (room for the ACK request below), by at most half at a time. After
+// growAfter windows in a row acknowledged whole and in time, it grows by
+// one block (additive increase), back to the negotiated window.
+//
+// A client ACKs on its own only at the negotiated window's boundary, so a
+// smaller window ends with an ACK request: the block after next (end+2),
+// which the client sees as a gap and answers, as RFC 7440 receivers do, by
+// acknowledging the last block it holds in order (end). The transfer then
+// goes on from there; the request block is sent again in its turn. It
+// costs one packet per window and needs the ring to hold ew+2 blocks, so
+// the effective window is either the negotiated one or at most two less.
+
+// growAfter is how many whole windows in a row let the window grow by one.
+const growAfter = 8
+
+// minAdaptWindow is the smallest negotiated window that adapts: below it a
+// shrunk window and its ACK request do not fit the ring.
+const minAdaptWindow = 4
+
+// adapt updates the effective window after an ACK that moved it: took is
+// how many blocks of the window it acknowledged, whole whether that was
+// all of them, without a timeout.
+func (t *transfer) adapt(took int64, whole bool) {
+	W := int64(t.window)
+	if W < minAdaptWindow {
+		return
+	}
+	if whole {
+		t.bad = 0
+		if t.ew < W {
+			if t.good++; t.good >= growAfter {
+				t.good = 0
+				if t.ew++; t.ew > W-2 {
+					t.ew = W
+				}
+			}
+		}
+		return
+	}
+	t.good = 0
+	if t.bad++; t.bad < 2 {
+		return
+	}
+	t.bad = 0
+	n := max(1, min(max(took-1, t.ew/2), t.ew-1, W-2))
+	t.ew = n
+	t.info.MinWindowSize = min(t.info.MinWindowSize, int(n))
+}
+
+// ackRequest returns the packet that asks the client to acknowledge a
+// window that ends at block end before the negotiated window is complete:
+// block end+2 (end+1 is read too: a stream is read in order). It returns
+// nil when the file ends first; the timer then recovers as usual.
+func (t *transfer) ackRequest(src source, end int64) (*slot, error) {
+	if t.last > 0 && end+2 > t.last {
+		return nil, nil
+	}
+	var s *slot
+	for i := end + 1; i <= end+2; i++ {
+		var err error
+		if s, err = t.fill(src, i); err != nil {
+			return nil, fmt.Errorf("read block %d: %w", i, err)
+		}
+		if s.n < t.blksize {
+			t.last = i
+			return nil, nil // the final block goes out in order, in a window
+		}
+	}
+	return s, nil
 }
 
 // ResponseWriter ----------------------------------------------------------
