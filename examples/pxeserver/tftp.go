@@ -58,6 +58,9 @@ func newTFTP(cfg *Config, log *slog.Logger) (service, error) {
 				slog.Int64("retransmits", ti.Retransmits),
 				slog.Float64("duration_ms", float64(ti.Duration.Microseconds())/1000),
 			}
+			if ti.MinWindowSize > 0 && ti.MinWindowSize < ti.WindowSize {
+				attrs = append(attrs, slog.Int("windowsize_min", ti.MinWindowSize))
+			}
 			if ti.ErrorCode != 0 || ti.Outcome == tftpserve.OutcomeRefused {
 				attrs = append(attrs, slog.Int("error_code", int(ti.ErrorCode)))
 			}
