@@ -65,6 +65,23 @@ func foldTree(t testing.TB, files map[string]string) string {
 	return root
 }
 
+// bigFoldDir opens, with FoldCase, a directory of n empty files named
+// File00000.bin and so on.
+func bigFoldDir(t testing.TB, n int) *Dir {
+	t.Helper()
+	files := map[string]string{}
+	for i := range n {
+		files[fmt.Sprintf("File%05d.bin", i)] = ""
+	}
+	d, err := OpenDir(foldTree(t, files))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	d.FoldCase = true
+	return d
+}
+
 func readName(t *testing.T, d *Dir, name string) (string, error) {
 	t.Helper()
 	f, err := d.Open(name)
@@ -126,17 +143,7 @@ func TestFoldCaseIndex(t *testing.T) {
 // TestFoldCaseReadsDirectoryOnce: looking up missing names in a large
 // directory reads it once, not once per request.
 func TestFoldCaseReadsDirectoryOnce(t *testing.T) {
-	files := map[string]string{}
-	for i := range 2000 {
-		files[fmt.Sprintf("File%05d.bin", i)] = ""
-	}
-	root := foldTree(t, files)
-	d, err := OpenDir(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	d.FoldCase = true
+	d := bigFoldDir(t, 2000)
 	var reads atomic.Int64
 	d.fold = newFoldIndex(countingFS{d.FS(), &reads})
 	const lookups = 200
@@ -158,17 +165,7 @@ func TestFoldCaseReadsDirectoryOnce(t *testing.T) {
 // BenchmarkFoldCaseMissing is the cost of a request for a missing name
 // with FoldCase in a directory of 10 000 files.
 func BenchmarkFoldCaseMissing(b *testing.B) {
-	files := map[string]string{}
-	for i := range 10000 {
-		files[fmt.Sprintf("File%05d.bin", i)] = ""
-	}
-	root := foldTree(b, files)
-	d, err := OpenDir(root)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer d.Close()
-	d.FoldCase = true
+	d := bigFoldDir(b, 10000)
 	for b.Loop() {
 		if _, err := d.Open("Missing.bin"); !errors.Is(err, fs.ErrNotExist) {
 			b.Fatal(err)

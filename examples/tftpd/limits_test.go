@@ -1,13 +1,9 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"encoding/binary"
-	"encoding/json"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,48 +14,13 @@ import (
 // timeout option above the cap is left out of the OACK, and a client that
 // ACKs slowly is cut off with an ERROR and logged as failed.
 func TestTimeLimitFlags(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "tftpd")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildTftpd(t)
 	root := t.TempDir()
 	os.WriteFile(filepath.Join(root, "big"), make([]byte, 512*400), 0o644)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "-root", root, "-addr", "127.0.0.1:0", "-log-json",
-		"-max-timeout", "3", "-transfer-timeout", "1s", "-timeout", "2s")
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	lines := make(chan map[string]any, 100)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			var m map[string]any
-			if json.Unmarshal(sc.Bytes(), &m) == nil {
-				lines <- m
-			}
-		}
-		close(lines)
-	}()
-	next := func() map[string]any {
-		select {
-		case m, ok := <-lines:
-			if !ok {
-				t.Fatal("tftpd exited")
-			}
-			return m
-		case <-time.After(20 * time.Second):
-			t.Fatal("no log line")
-		}
-		return nil
-	}
-	hello := next()
-	server, err := net.ResolveUDPAddr("udp4", hello["addr"].(string))
+	_, next, addr := startTftpd(t, bin, "-root", root, "-max-timeout", "3", "-transfer-timeout", "1s", "-timeout", "2s")
+	server, err := net.ResolveUDPAddr("udp4", addr)
 	if err != nil {
-		t.Fatalf("first line %v: %v", hello, err)
+		t.Fatal(err)
 	}
 	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {

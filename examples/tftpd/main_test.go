@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"math/rand"
 	"os"
 	"os/exec"
@@ -32,10 +30,7 @@ func tool(t *testing.T, name string) string {
 // file with atftp (windowsize 16) and curl, checking bytes and the logs.
 func TestTftpdWithRealClients(t *testing.T) {
 	atftp, curl := tool(t, "atftp"), tool(t, "curl")
-	bin := filepath.Join(t.TempDir(), "tftpd")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildTftpd(t)
 	root := t.TempDir()
 	data := make([]byte, 700_000)
 	rand.New(rand.NewSource(1)).Read(data)
@@ -45,41 +40,8 @@ func TestTftpdWithRealClients(t *testing.T) {
 		t.Run(strings.Join(extra, " "), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, bin, append([]string{"-root", root, "-addr", "127.0.0.1:0", "-log-json", "-v"}, extra...)...)
-			stderr, _ := cmd.StderrPipe()
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer cmd.Process.Kill()
-			lines := make(chan map[string]any, 100)
-			go func() {
-				sc := bufio.NewScanner(stderr)
-				for sc.Scan() {
-					var m map[string]any
-					if json.Unmarshal(sc.Bytes(), &m) == nil {
-						lines <- m
-					}
-				}
-				close(lines)
-			}()
-			next := func() map[string]any {
-				select {
-				case m, ok := <-lines:
-					if !ok {
-						t.Fatal("tftpd exited")
-					}
-					return m
-				case <-time.After(20 * time.Second):
-					t.Fatal("no log line")
-				}
-				return nil
-			}
-			hello := next()
-			addr, _ := hello["addr"].(string)
+			cmd, next, addr := startTftpd(t, bin, append([]string{"-root", root, "-v"}, extra...)...)
 			host, port, _ := strings.Cut(addr, ":")
-			if hello["msg"] != "tftpd listening" || port == "" {
-				t.Fatalf("first line %v", hello)
-			}
 
 			out := filepath.Join(t.TempDir(), "a")
 			if b, err := exec.CommandContext(ctx, atftp, "--option", "blksize 1468", "--option", "windowsize 16", "--option", "tsize 0",

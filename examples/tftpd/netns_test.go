@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"math/rand"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -23,10 +20,7 @@ import (
 func TestMTUClampInNamespace(t *testing.T) {
 	netlab.Require(t)
 	atftp := tool(t, "atftp")
-	bin := filepath.Join(t.TempDir(), "tftpd")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildTftpd(t)
 	root := t.TempDir()
 	os.Chmod(root, 0o755)
 	data := make([]byte, 300_000)
@@ -45,26 +39,7 @@ func TestMTUClampInNamespace(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	lines := make(chan map[string]any, 100)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			var m map[string]any
-			if json.Unmarshal(sc.Bytes(), &m) == nil {
-				lines <- m
-			}
-		}
-		close(lines)
-	}()
-	next := func() map[string]any {
-		select {
-		case m := <-lines:
-			return m
-		case <-time.After(20 * time.Second):
-			t.Fatal("no log line from tftpd")
-		}
-		return nil
-	}
+	next := jsonLogLines(t, stderr)
 	if m := next(); m["msg"] != "tftpd listening" {
 		t.Fatalf("first line %v", m)
 	}
