@@ -86,8 +86,8 @@ type transfer struct {
 	sent   int64  // highest block sent in a window
 	ahead  int64  // highest block sent as an ACK request (see ackRequest)
 	ew     int64  // effective window: at most the negotiated one
-	good   int    // windows acknowledged whole in a row, since the last change of ew
-	bad    int    // windows acknowledged in part or after a timeout, in a row
+	good   int    // windows acknowledged whole and in time since ew last changed (or a stall)
+	stalls int    // windows in a row acknowledged only after a timeout
 	last   int64  // number of the final (short) block, 0 while unknown
 	state  int
 	size   int64 // announced size, -1 unknown
@@ -393,10 +393,19 @@ func (t *transfer) run(src source, size int64) error {
 	t.info.MinWindowSize = t.window
 	fresh := true    // the window in flight was sent once (Karn's rule)
 	stalled := false // a timeout since the last ACK that moved the window
+	resend := false  // the window timed out
 	for {
 		// Send blocks base+1 … base+ew, stopping after the final block.
 		start := t.base
-		end := t.base + t.ew
+		win := t.ew
+		if resend && win < W {
+			// The client ACKs a gap once per position: if the answer to
+			// the ACK request was lost, the same window would go
+			// unanswered. Two blocks more take the client to a new one.
+			win = min(win+2, W-2)
+		}
+		resend = false
+		end := t.base + win
 		if t.last > 0 && end > t.last {
 			end = t.last
 		}
@@ -419,8 +428,8 @@ func (t *transfer) run(src source, size int64) error {
 				end = i
 			}
 		}
-		whole := end == t.base+t.ew // not cut short by the end of the file
-		if whole && t.ew < W {
+		whole := end == t.base+win // not cut short by the end of the file
+		if whole && win < W {
 			req, err := t.ackRequest(src, end)
 			if err != nil {
 				t.sendError(CodeUndefined, "read error")
@@ -471,6 +480,7 @@ func (t *transfer) run(src source, size int64) error {
 					deadline = time.Now().Add(t.rto)
 					continue
 				}
+				resend = true
 				break // resend the window
 			}
 			switch p.op {
@@ -490,7 +500,7 @@ func (t *transfer) run(src source, size int64) error {
 					t.sample(time.Since(sentAt))
 				}
 				if whole {
-					t.adapt(k-start, k >= end && !stalled)
+					t.adapt(k-start, k >= end, stalled)
 				}
 				t.base = k
 				t.retries = 0
@@ -524,38 +534,50 @@ func (t *transfer) run(src source, size int64) error {
 // of every window, ACKs the part it got once the timer probes it, and the
 // next full window overruns it again. RFC 7440 fixes the window at the
 // negotiation, so the server cannot tell the client; it can only send less.
-// When two windows in a row are acknowledged only in part, or only after a
-// timeout, the effective window shrinks to one less than the client took
-// (room for the ACK request below), by at most half at a time. After
-// growAfter windows in a row acknowledged whole and in time, it grows by
-// one block (additive increase), back to the negotiated window.
+// The sign of a ring overrun is a stall: the client took the start of the
+// window, the rest never arrived, so nothing made it answer until the
+// server's timer probed it. When two windows in a row stall, the effective
+// window shrinks to one less than the client took (room for the ACK
+// request below), by at most half at a time. Random loss mostly cuts a
+// window in the middle, which the client answers at once by acknowledging
+// the gap: that changes nothing, as retransmitting serves it better than
+// smaller windows. After growAfter windows acknowledged whole and in time,
+// the window grows by one block (additive increase), back to the
+// negotiated window.
 //
 // A client ACKs on its own only at the negotiated window's boundary, so a
 // smaller window ends with an ACK request: the block after next (end+2),
 // which the client sees as a gap and answers, as RFC 7440 receivers do, by
 // acknowledging the last block it holds in order (end). The transfer then
 // goes on from there; the request block is sent again in its turn. It
-// costs one packet per window and needs the ring to hold ew+2 blocks, so
-// the effective window is either the negotiated one or at most two less.
+// costs one packet per window, and the transfer's ring of negotiated-window
+// slots must hold ew+2 blocks, so the effective window is either the
+// negotiated one or at most two less. Some clients (U-Boot) answer a gap
+// only once per position, so when the answer is lost, the
+// window sent after the timeout is two blocks longer: new blocks move the
+// client to a new position, and the ACK request there is answered.
 
-// growAfter is how many whole windows in a row let the window grow by one.
+// growAfter is how many windows acknowledged whole and in time, since the
+// window last changed, let it grow by one.
 const growAfter = 8
 
-// minAdaptWindow is the smallest negotiated window that adapts: below it a
-// shrunk window and its ACK request do not fit the ring.
-const minAdaptWindow = 4
+// minAdaptWindow is the smallest negotiated window that adapts: in smaller
+// ones a stall is as likely the loss of the last block or of the ACK as an
+// overrun, and an ACK request would be a large share of the packets.
+// (EDK2 asks for 4; U-Boot asks for what its tftpwindowsize says.)
+const minAdaptWindow = 8
 
 // adapt updates the effective window after an ACK that moved it: took is
-// how many blocks of the window it acknowledged, whole whether that was
-// all of them, without a timeout.
-func (t *transfer) adapt(took int64, whole bool) {
+// how many blocks of the window it acknowledged, whole whether that was all
+// of them, stalled whether a timeout came first.
+func (t *transfer) adapt(took int64, whole, stalled bool) {
 	W := int64(t.window)
 	if W < minAdaptWindow {
 		return
 	}
-	if whole {
-		t.bad = 0
-		if t.ew < W {
+	if !stalled {
+		t.stalls = 0
+		if whole && t.ew < W {
 			if t.good++; t.good >= growAfter {
 				t.good = 0
 				if t.ew++; t.ew > W-2 {
@@ -566,10 +588,10 @@ func (t *transfer) adapt(took int64, whole bool) {
 		return
 	}
 	t.good = 0
-	if t.bad++; t.bad < 2 {
+	if t.stalls++; t.stalls < 2 {
 		return
 	}
-	t.bad = 0
+	t.stalls = 0
 	n := max(1, min(max(took-1, t.ew/2), t.ew-1, W-2))
 	t.ew = n
 	t.info.MinWindowSize = min(t.info.MinWindowSize, int(n))
