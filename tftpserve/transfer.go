@@ -40,9 +40,9 @@ type TransferInfo struct {
 	WindowSize int // negotiated
 	// MinWindowSize is the smallest window the server fell back to, in a
 	// read, after the client's ACKs kept covering only part of its windows
-	// (a receive ring smaller than the windowsize it asked for; see
-	// transfer.adapt); WindowSize when it never shrank, 0 when no data was
-	// sent.
+	// (a receive ring smaller than the windowsize it asked for; see the
+	// package documentation); WindowSize when it never shrank, 0 when no
+	// data was sent.
 	MinWindowSize int
 	Start         time.Time
 	Duration      time.Duration
