@@ -22,6 +22,10 @@
 //     bug cannot happen. Only the timer retransmits, with an adaptive
 //     timeout (RFC 6298) bounded by the client's timeout option, and a
 //     bounded number of retries.
+//   - A client that asks for a larger window than its receive ring holds
+//     (U-Boot asking 64 behind a ring of about 31) has its effective window
+//     shrunk to what it takes and grown back one block at a time;
+//     [TransferInfo.MinWindowSize] reports it.
 //   - Block numbers roll over from 65535 to 0, as every boot client expects.
 //   - An ERROR right after the OACK (the EDK2 and iPXE size probe) ends the
 //     transfer as [OutcomeSizeProbe], not as a failure.
@@ -30,6 +34,10 @@
 //     port instead, for NAT and containers, without giving up blksize or
 //     windowsize. A copy of a request from the client's port (retransmitted,
 //     or duplicated by the network) never restarts a running transfer.
+//   - Every transfer has a time limit ([Server.TransferTimeout], 30 minutes
+//     by default) and the timeout option is granted up to
+//     [Server.MaxTimeout] (10 s by default), so no client holds a slot
+//     for long.
 //   - [Server.Tune] lowers blksize, windowsize or timeout per client;
 //     [Server.OnTransfer] and [Server.Logger] see one record per transfer.
 //   - Speed: a window goes out in one sendmmsg call and is read from the

@@ -114,6 +114,7 @@ type Request struct {
 
 // Context returns the request's context. It is cancelled when the transfer
 // ends: the client aborted, the server gave up, or the server shut down.
+// Its deadline is the server's transfer time limit (Server.TransferTimeout).
 func (r *Request) Context() context.Context {
 	if r.ctx == nil {
 		return context.Background()
@@ -167,6 +168,9 @@ var (
 	ErrClientAborted = errors.New("tftp: client aborted the transfer")
 	// ErrTimeout is reported when the client stopped answering.
 	ErrTimeout = errors.New("tftp: client stopped answering")
+	// ErrTransferTimeLimit is reported when a transfer ran longer than
+	// Server.TransferTimeout.
+	ErrTransferTimeLimit = errors.New("tftp: transfer time limit reached")
 	// errWriterDone is returned by writes after the transfer ended.
 	errWriterDone = errors.New("tftp: transfer already finished")
 )

@@ -22,6 +22,13 @@ const (
 	DefaultRetries        = 5
 	DefaultMaxTransfers   = 1024
 	DefaultQueueTimeout   = 2 * time.Second
+	// DefaultTransferTimeout bounds one transfer's wall-clock time: a
+	// 1 GiB image at 600 KB/s (lock-step 512-byte blocks at 1 ms RTT,
+	// the slowest a legacy PXE ROM goes on a LAN) takes 30 minutes.
+	DefaultTransferTimeout = 30 * time.Minute
+	// DefaultMaxTimeout is the largest timeout option granted, in
+	// seconds: twice U-Boot's 5, the only common client that sends one.
+	DefaultMaxTimeout = 10
 )
 
 // Server is a TFTP server for network boot. The zero value serves nothing
@@ -70,9 +77,21 @@ type Server struct {
 	// Retries is how many timeouts at the ceiling a transfer survives
 	// without progress; 0 means DefaultRetries.
 	Retries int
-	// TransferTimeout bounds the total duration of a transfer; 0 means no
-	// bound (the retry limit still ends silent transfers).
+	// TransferTimeout bounds the wall-clock duration of a transfer, from
+	// the moment it gets a slot, so that a client acknowledging just often
+	// enough cannot hold a slot for ever. 0 means DefaultTransferTimeout;
+	// a negative value means no bound (the retry limit still ends silent
+	// transfers). A transfer that reaches it gets ERROR 0 "transfer time
+	// limit reached" and is reported as OutcomeFailed with an error
+	// wrapping ErrTransferTimeLimit.
 	TransferTimeout time.Duration
+	// MaxTimeout is the largest timeout option (RFC 2349, seconds) granted;
+	// 0 means DefaultMaxTimeout, a negative value never grants it. The OACK
+	// may only echo the client's value (U-Boot aborts otherwise), so a
+	// client asking for more gets no timeout option and the server
+	// retransmits on its own Timeout: a client asking for 255 s cannot make
+	// an abandoned transfer hold its slot for Retries × 255 s.
+	MaxTimeout int
 
 	// MaxTransfers bounds concurrent transfers; 0 means
 	// DefaultMaxTransfers. Requests beyond it wait up to QueueTimeout for a
@@ -370,9 +389,9 @@ func (s *Server) serveRead(ctx context.Context, sc *serveConn, sess *session, p 
 	s.mu.Unlock()
 	defer func() { <-s.sem }()
 
-	if s.TransferTimeout > 0 {
+	if limit := orDefault(s.TransferTimeout, DefaultTransferTimeout); s.TransferTimeout >= 0 {
 		var c context.CancelFunc
-		ctx, c = context.WithTimeout(ctx, s.TransferTimeout)
+		ctx, c = context.WithTimeoutCause(ctx, limit, fmt.Errorf("%w (%v)", ErrTransferTimeLimit, limit))
 		defer c()
 	}
 	req := &Request{
@@ -545,7 +564,7 @@ func (s *Server) limits(req *Request, ifIndex int) Limits {
 	lim := Limits{
 		BlockSize:  min(orDefault(s.MaxBlockSize, MaxBlockSize), mtuCap, MaxBlockSize),
 		WindowSize: min(orDefault(s.MaxWindowSize, DefaultMaxWindowSize), MaxWindowSize),
-		MaxTimeout: MaxTimeout,
+		MaxTimeout: s.maxTimeout(),
 		Retries:    orDefault(s.Retries, DefaultRetries),
 	}
 	if s.Tune != nil {
@@ -558,6 +577,17 @@ func (s *Server) limits(req *Request, ifIndex int) Limits {
 	lim.MaxTimeout = max(0, min(lim.MaxTimeout, MaxTimeout))
 	lim.Retries = max(1, lim.Retries)
 	return lim
+}
+
+// maxTimeout is the largest timeout option granted (seconds, 0 = none).
+func (s *Server) maxTimeout() int {
+	switch {
+	case s.MaxTimeout < 0:
+		return 0
+	case s.MaxTimeout == 0:
+		return DefaultMaxTimeout
+	}
+	return min(s.MaxTimeout, MaxTimeout)
 }
 
 // report logs a finished transfer and calls OnTransfer.
@@ -588,6 +618,9 @@ func (s *Server) report(info *TransferInfo) {
 			slog.Duration("duration", info.Duration),
 			slog.Int64("packets", info.Packets),
 			slog.Int64("retransmits", info.Retransmits),
+		}
+		if info.MinWindowSize > 0 && info.MinWindowSize < info.WindowSize {
+			attrs = append(attrs, slog.Int("windowsize_min", info.MinWindowSize))
 		}
 		if info.Outcome == OutcomeRefused || info.Outcome == OutcomeAborted || info.Outcome == OutcomeSizeProbe {
 			attrs = append(attrs, slog.Int("code", int(info.ErrorCode)))

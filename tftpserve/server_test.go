@@ -549,7 +549,7 @@ func TestQueueAndTransferTimeout(t *testing.T) {
 		t.Fatalf("refused after %v, before the queue timeout", d)
 	}
 	// The stuck transfer hits TransferTimeout; then the slot is free.
-	if info := logs.next(t); info.Outcome != OutcomeCanceled {
+	if info := logs.next(t); info.Outcome != OutcomeFailed || !errors.Is(info.Err, ErrTransferTimeLimit) {
 		t.Fatalf("stuck transfer: %+v", info)
 	}
 	c := newTestClient(t, addr)

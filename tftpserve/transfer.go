@@ -23,8 +23,8 @@ const (
 	OutcomeAborted   Outcome = "aborted"    // client sent ERROR during the transfer
 	OutcomeRefused   Outcome = "refused"    // server sent ERROR (not found, access, bad option…)
 	OutcomeTimeout   Outcome = "timeout"    // client stopped answering; retries exhausted
-	OutcomeFailed    Outcome = "failed"     // local error (read error, socket error, handler panic)
-	OutcomeCanceled  Outcome = "canceled"   // server shut down or transfer time limit reached
+	OutcomeFailed    Outcome = "failed"     // local error (read error, socket error, handler panic) or transfer time limit reached
+	OutcomeCanceled  Outcome = "canceled"   // server shut down
 )
 
 // TransferInfo describes one finished transfer. Server.OnTransfer receives
@@ -37,9 +37,15 @@ type TransferInfo struct {
 	Size       int64  // content size when known, else -1
 	Bytes      int64  // payload bytes acknowledged by the client (received, for writes)
 	BlockSize  int
-	WindowSize int
-	Start      time.Time
-	Duration   time.Duration
+	WindowSize int // negotiated
+	// MinWindowSize is the smallest window the server fell back to, in a
+	// read, after the client's ACKs kept covering only part of its windows
+	// (a receive ring smaller than the windowsize it asked for; see the
+	// package documentation); WindowSize when it never shrank, 0 when no
+	// data was sent.
+	MinWindowSize int
+	Start         time.Time
+	Duration      time.Duration
 	// Packets counts DATA packets sent, Retransmits those sent again.
 	Packets, Retransmits int64
 	Outcome              Outcome
@@ -77,7 +83,11 @@ type transfer struct {
 	rbuf   []byte
 	obuf   []byte // OACK/ERROR scratch
 	base   int64  // highest block acknowledged
-	sent   int64  // highest block sent
+	sent   int64  // highest block sent in a window
+	ahead  int64  // highest block sent as an ACK request (see ackRequest)
+	ew     int64  // effective window: at most the negotiated one
+	good   int    // windows acknowledged whole and in time since ew last changed (or a stall)
+	stalls int    // windows in a row acknowledged only after a timeout
 	last   int64  // number of the final (short) block, 0 while unknown
 	state  int
 	size   int64 // announced size, -1 unknown
@@ -369,11 +379,11 @@ func (t *transfer) interrupted() error {
 		// Quietly: an ERROR now would reach the client's new transfer.
 		return t.fail(OutcomeAborted, cause)
 	}
-	if errors.Is(cause, context.DeadlineExceeded) {
+	if errors.Is(cause, ErrTransferTimeLimit) {
 		t.sendError(CodeUndefined, "transfer time limit reached")
-	} else {
-		t.sendError(CodeUndefined, "server shutting down")
+		return t.fail(OutcomeFailed, cause)
 	}
+	t.sendError(CodeUndefined, "server shutting down")
 	return t.fail(OutcomeCanceled, cause)
 }
 
@@ -410,10 +420,23 @@ func (t *transfer) run(src source, size int64) error {
 	}
 	W := int64(t.window)
 	t.ring = make([]slot, W)
-	fresh := true // the window in flight was sent once (Karn's rule)
+	t.ew = W
+	t.info.MinWindowSize = t.window
+	fresh := true    // the window in flight was sent once (Karn's rule)
+	stalled := false // a timeout since the last ACK that moved the window
+	resend := false  // the window timed out
 	for {
-		// Send blocks base+1 … base+W, stopping after the final block.
-		end := t.base + W
+		// Send blocks base+1 … base+ew, stopping after the final block.
+		start := t.base
+		win := t.ew
+		if resend && win < W {
+			// The client ACKs a gap once per position: if the answer to
+			// the ACK request was lost, the same window would go
+			// unanswered. Two blocks more take the client to a new one.
+			win = min(win+2, W-2)
+		}
+		resend = false
+		end := t.base + win
 		if t.last > 0 && end > t.last {
 			end = t.last
 		}
@@ -431,10 +454,27 @@ func (t *transfer) run(src source, size int64) error {
 			if i <= t.sent {
 				t.info.Retransmits++
 				fresh = false
+			} else if i <= t.ahead {
+				t.info.Retransmits++ // sent before as an ACK request
 			}
 			if s.n < t.blksize {
 				t.last = i
 				end = i
+			}
+		}
+		whole := end == t.base+win // not cut short by the end of the file
+		if whole && win < W {
+			req, err := t.ackRequest(src, end)
+			if err != nil {
+				t.sendError(CodeUndefined, "read error")
+				return t.fail(OutcomeFailed, err)
+			}
+			if req != nil {
+				t.pkts = append(t.pkts, req.buf[:4+req.n])
+				if req.block <= t.ahead {
+					t.info.Retransmits++
+				}
+				t.ahead = max(t.ahead, req.block)
 			}
 		}
 		if err := t.link.sendBatch(t.pkts); err != nil {
@@ -459,6 +499,7 @@ func (t *transfer) run(src source, size int64) error {
 					return err
 				}
 				fresh = false
+				stalled = true
 				if s := &t.ring[t.sent%W]; !probed && t.sent-t.base > 1 && s.block == t.sent {
 					// Tail probe: resend only the newest block. A client that
 					// lost the end of the window (a receive buffer overrun)
@@ -473,6 +514,7 @@ func (t *transfer) run(src source, size int64) error {
 					deadline = time.Now().Add(t.rto)
 					continue
 				}
+				resend = true
 				break // resend the window
 			}
 			switch p.op {
@@ -485,16 +527,20 @@ func (t *transfer) run(src source, size int64) error {
 					// multiply traffic.
 					break wait
 				}
-				if k <= t.base || k > t.sent {
+				if k <= t.base || k > max(t.sent, t.ahead) {
 					continue // duplicate or stale
 				}
 				if fresh && k == end {
 					t.sample(time.Since(sentAt))
 				}
+				if whole {
+					t.adapt(k-start, k >= end, stalled)
+				}
 				t.base = k
 				t.retries = 0
 				advanced = true
 				fresh = true
+				stalled = false
 				// Progress ends the backoff: go back to the estimate. Loss
 				// on a LAN is mostly a receive-buffer overrun, not
 				// congestion, and a backed-off timer would stall every later
@@ -513,6 +559,98 @@ func (t *transfer) run(src source, size int64) error {
 			return nil
 		}
 	}
+}
+
+// Window adaptation -------------------------------------------------------
+//
+// A client may ask for a larger window than its receive ring holds: U-Boot
+// asking windowsize 64 behind a NIC ring of about 31 packets loses the end
+// of every window, ACKs the part it got once the timer probes it, and the
+// next full window overruns it again. RFC 7440 fixes the window at the
+// negotiation, so the server cannot tell the client; it can only send less.
+// The sign of a ring overrun is a stall: the client took the start of the
+// window, the rest never arrived, so nothing made it answer until the
+// server's timer probed it. When two windows in a row stall, the effective
+// window shrinks to one less than the client took (room for the ACK
+// request below), by at most half at a time. Random loss mostly cuts a
+// window in the middle, which the client answers at once by acknowledging
+// the gap: that changes nothing, as retransmitting serves it better than
+// smaller windows. After growAfter windows acknowledged whole and in time,
+// the window grows by one block (additive increase), back to the
+// negotiated window.
+//
+// A client ACKs on its own only at the negotiated window's boundary, so a
+// smaller window ends with an ACK request: the block after next (end+2),
+// which the client sees as a gap and answers, as RFC 7440 receivers do, by
+// acknowledging the last block it holds in order (end). The transfer then
+// goes on from there; the request block is sent again in its turn. It
+// costs one packet per window, and the transfer's ring of negotiated-window
+// slots must hold ew+2 blocks, so the effective window is either the
+// negotiated one or at most two less. Some clients (U-Boot) answer a gap
+// only once per position, so when the answer is lost, the
+// window sent after the timeout is two blocks longer: new blocks move the
+// client to a new position, and the ACK request there is answered.
+
+// growAfter is how many windows acknowledged whole and in time, since the
+// window last changed, let it grow by one.
+const growAfter = 8
+
+// minAdaptWindow is the smallest negotiated window that adapts: in smaller
+// ones a stall is as likely the loss of the last block or of the ACK as an
+// overrun, and an ACK request would be a large share of the packets.
+// (EDK2 asks for 4; U-Boot asks for what its tftpwindowsize says.)
+const minAdaptWindow = 8
+
+// adapt updates the effective window after an ACK that moved it: took is
+// how many blocks of the window it acknowledged, whole whether that was all
+// of them, stalled whether a timeout came first.
+func (t *transfer) adapt(took int64, whole, stalled bool) {
+	W := int64(t.window)
+	if W < minAdaptWindow {
+		return
+	}
+	if !stalled {
+		t.stalls = 0
+		if whole && t.ew < W {
+			if t.good++; t.good >= growAfter {
+				t.good = 0
+				if t.ew++; t.ew > W-2 {
+					t.ew = W
+				}
+			}
+		}
+		return
+	}
+	t.good = 0
+	if t.stalls++; t.stalls < 2 {
+		return
+	}
+	t.stalls = 0
+	n := max(1, min(max(took-1, t.ew/2), t.ew-1, W-2))
+	t.ew = n
+	t.info.MinWindowSize = min(t.info.MinWindowSize, int(n))
+}
+
+// ackRequest returns the packet that asks the client to acknowledge a
+// window that ends at block end before the negotiated window is complete:
+// block end+2 (end+1 is read too: a stream is read in order). It returns
+// nil when the file ends first; the timer then recovers as usual.
+func (t *transfer) ackRequest(src source, end int64) (*slot, error) {
+	if t.last > 0 && end+2 > t.last {
+		return nil, nil
+	}
+	var s *slot
+	for i := end + 1; i <= end+2; i++ {
+		var err error
+		if s, err = t.fill(src, i); err != nil {
+			return nil, fmt.Errorf("read block %d: %w", i, err)
+		}
+		if s.n < t.blksize {
+			t.last = i
+			return nil, nil // the final block goes out in order, in a window
+		}
+	}
+	return s, nil
 }
 
 // ResponseWriter ----------------------------------------------------------

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pxekit/pxekit/dhcpboot"
+	"github.com/pxekit/pxekit/tftpserve"
 )
 
 // Config is everything pxeserver is told on its command line.
@@ -67,7 +68,8 @@ usage: pxeserver -iface IFACE -addr IP [-dhcp proxy|lab|off] [-pool FIRST-LAST]
                  [-http-root DIR] [-http-max-conns N] [-http-idle-timeout D]
                  [-http-write-timeout D] [-script FILE] [-bootfile-bios NAME]
                  [-bootfile-uefi-x64 NAME] [-bootfile-uefi-ia32 NAME]
-                 [-bootfile-arm64 NAME] [-config FILE] [-log-json]
+                 [-bootfile-arm64 NAME] [-tftp-max-timeout N]
+                 [-tftp-transfer-timeout DUR] [-config FILE] [-log-json]
 
 Default policy (breaks the iPXE chainload loop):
   BIOS PXE (arch 0)          -> TFTP -bootfile-bios (undionly.kpxe)
@@ -112,6 +114,8 @@ func parseConfig(args []string, stderr io.Writer) (*Config, error) {
 	fs.IntVar(&c.HTTPMaxConns, "http-max-conns", 1024, "HTTP connections served at once; more wait until one closes (0 = no cap)")
 	fs.DurationVar(&c.HTTPIdleTimeout, "http-idle-timeout", 60*time.Second, "close an idle HTTP keep-alive connection after this long")
 	fs.DurationVar(&c.HTTPWriteTimeout, "http-write-timeout", 60*time.Second, "cut off an HTTP response when the client has taken none of it for this long; a slow download that keeps moving is never cut (0 = never)")
+	tftpMaxTimeout := fs.Int("tftp-max-timeout", 0, fmt.Sprintf("largest TFTP timeout option granted, seconds; a client asking more gets none (default %d; -1 never grants it)", tftpserve.DefaultMaxTimeout))
+	tftpTransferTimeout := fs.Duration("tftp-transfer-timeout", 0, fmt.Sprintf("longest a TFTP transfer may take before it is cut off with an ERROR (default %s; -1ns = no limit)", tftpserve.DefaultTransferTimeout))
 	fs.BoolVar(&c.LogJSON, "log-json", false, "log JSON lines instead of text")
 	fs.StringVar(&c.ConfigFile, "config", "", "YAML config file: flag settings plus rules, per-MAC scripts, reservations, TFTP caps (go doc ./examples/pxeserver); flags given override it")
 	if err := fs.Parse(args); err != nil {
@@ -138,6 +142,17 @@ func parseConfig(args []string, stderr io.Writer) (*Config, error) {
 		if err := fc.apply(c); err != nil {
 			return nil, fmt.Errorf("-config %s: %w", c.ConfigFile, err)
 		}
+	}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "tftp-max-timeout":
+			c.TFTP.MaxTimeout = *tftpMaxTimeout
+		case "tftp-transfer-timeout":
+			c.TFTP.TransferTimeout = duration(*tftpTransferTimeout)
+		}
+	})
+	if c.TFTP.MaxTimeout < -1 || c.TFTP.MaxTimeout > 255 {
+		return nil, fmt.Errorf("-tftp-max-timeout %d: want 1-255 seconds (-1: never grant the option)", c.TFTP.MaxTimeout)
 	}
 	if c.Iface == "" {
 		return nil, errors.New("-iface is required: the interface to serve on")

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/pxekit/pxekit/dhcpboot"
 	"go.yaml.in/yaml/v3"
@@ -58,6 +59,27 @@ type tftpTuning struct {
 	MaxWindowSize      int `json:"max_window_size"`
 	MaxTransfers       int `json:"max_transfers"`
 	MaxClientTransfers int `json:"max_client_transfers"`
+	// MaxTimeout is the largest timeout option granted, in seconds (-1:
+	// never); TransferTimeout cuts a transfer off ("30m"; negative: never).
+	MaxTimeout      int      `json:"max_timeout"`
+	TransferTimeout duration `json:"transfer_timeout"`
+}
+
+// duration is a time.Duration written as text in the config file ("30m").
+type duration time.Duration
+
+// UnmarshalJSON parses a Go duration string such as "90s" or "30m".
+func (d *duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("want a duration such as \"30m\", got %s", b)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = duration(v)
+	return nil
 }
 
 // maxConfigFile bounds the size of a config file.
@@ -136,6 +158,9 @@ func (fc *fileConfig) apply(c *Config) error {
 	}
 	if fc.TFTP.MaxWindowSize < 0 || fc.TFTP.MaxWindowSize > 65535 || fc.TFTP.MaxTransfers < 0 || fc.TFTP.MaxClientTransfers < 0 {
 		return errors.New("tftp: limits must be positive (window size at most 65535)")
+	}
+	if fc.TFTP.MaxTimeout < -1 || fc.TFTP.MaxTimeout > 255 {
+		return fmt.Errorf("tftp.max_timeout %d: want 1-255 seconds (-1: never grant the option)", fc.TFTP.MaxTimeout)
 	}
 	for i, r := range fc.Reservations {
 		mac, err := net.ParseMAC(r.MAC)

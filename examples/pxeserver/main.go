@@ -34,7 +34,8 @@
 //	    script: |
 //	      #!ipxe
 //	      chain http://10.77.0.1:8080/installer.ipxe
-//	tftp: {max_block_size: 1468, max_window_size: 8, max_transfers: 64}
+//	tftp: {max_block_size: 1468, max_window_size: 8, max_transfers: 64,
+//	       max_timeout: 10, transfer_timeout: 30m}  # -tftp-max-timeout, -tftp-transfer-timeout
 //
 // Rules use dhcpboot's JSON field names (dhcpboot.ParsePolicy); unknown keys
 // are errors, so that a typo cannot silently change what machines boot.

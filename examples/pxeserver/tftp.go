@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/pxekit/pxekit/tftpserve"
 )
@@ -33,6 +34,8 @@ func newTFTP(cfg *Config, log *slog.Logger) (service, error) {
 		MaxWindowSize:      cfg.TFTP.MaxWindowSize,
 		MaxTransfers:       cfg.TFTP.MaxTransfers,
 		MaxClientTransfers: cfg.TFTP.MaxClientTransfers,
+		MaxTimeout:         cfg.TFTP.MaxTimeout,
+		TransferTimeout:    time.Duration(cfg.TFTP.TransferTimeout),
 		Handler: tftpserve.HandlerFunc(func(w tftpserve.ResponseWriter, r *tftpserve.Request) {
 			asked.Store(r.RemoteAddr, formatOptions(r.Options))
 			dir.ServeTFTP(w, r)
@@ -54,6 +57,9 @@ func newTFTP(cfg *Config, log *slog.Logger) (service, error) {
 				slog.Int64("packets", ti.Packets),
 				slog.Int64("retransmits", ti.Retransmits),
 				slog.Float64("duration_ms", float64(ti.Duration.Microseconds())/1000),
+			}
+			if ti.MinWindowSize > 0 && ti.MinWindowSize < ti.WindowSize {
+				attrs = append(attrs, slog.Int("windowsize_min", ti.MinWindowSize))
 			}
 			if ti.ErrorCode != 0 || ti.Outcome == tftpserve.OutcomeRefused {
 				attrs = append(attrs, slog.Int("error_code", int(ti.ErrorCode)))

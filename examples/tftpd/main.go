@@ -2,7 +2,8 @@
 // package tftpserve.
 //
 //	tftpd -root DIR [-addr ADDR:PORT] [-blksize-max N] [-windowsize-max N]
-//	      [-timeout DUR] [-retries N] [-max-transfers N]
+//	      [-timeout DUR] [-max-timeout N] [-transfer-timeout DUR]
+//	      [-retries N] [-max-transfers N]
 //	      [-max-client-transfers N] [-single-port] [-shutdown-grace DUR]
 //	      [-cache] [-fold-case] [-log-json] [-v] [-cpuprofile FILE]
 //
@@ -45,6 +46,8 @@ func run(args []string) error {
 	blksize := fl.Int("blksize-max", 0, "largest blksize granted (default 65464, always clamped to the interface MTU)")
 	window := fl.Int("windowsize-max", 0, fmt.Sprintf("largest windowsize granted (default %d)", tftpserve.DefaultMaxWindowSize))
 	timeout := fl.Duration("timeout", 0, fmt.Sprintf("retransmission ceiling when the client sends no timeout option (default %s)", tftpserve.DefaultTimeout))
+	maxTimeout := fl.Int("max-timeout", 0, fmt.Sprintf("largest timeout option (seconds) granted; a client asking more gets none and the server's -timeout applies (default %d; -1 never grants it)", tftpserve.DefaultMaxTimeout))
+	transferTimeout := fl.Duration("transfer-timeout", 0, fmt.Sprintf("longest a transfer may take before it is cut off with an ERROR (default %s; -1ns = no limit)", tftpserve.DefaultTransferTimeout))
 	retries := fl.Int("retries", 0, fmt.Sprintf("timeouts without progress before giving up (default %d)", tftpserve.DefaultRetries))
 	maxTransfers := fl.Int("max-transfers", 0, fmt.Sprintf("concurrent transfers (default %d)", tftpserve.DefaultMaxTransfers))
 	maxClient := fl.Int("max-client-transfers", 0, "concurrent transfers per client IP (default: no limit beyond -max-transfers)")
@@ -102,6 +105,8 @@ func run(args []string) error {
 		MaxBlockSize:       *blksize,
 		MaxWindowSize:      *window,
 		Timeout:            *timeout,
+		MaxTimeout:         *maxTimeout,
+		TransferTimeout:    *transferTimeout,
 		Retries:            *retries,
 		MaxTransfers:       *maxTransfers,
 		MaxClientTransfers: *maxClient,

@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand"
 	"net"
 	"net/netip"
@@ -47,31 +44,8 @@ func TestTftpdWithRealClients(t *testing.T) {
 		t.Run(strings.Join(extra, " "), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, bin, append([]string{"-root", root, "-addr", "127.0.0.1:0", "-log-json", "-v"}, extra...)...)
-			stderr, _ := cmd.StderrPipe()
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer cmd.Process.Kill()
-			lines := jsonLines(stderr)
-			next := func() map[string]any {
-				select {
-				case m, ok := <-lines:
-					if !ok {
-						t.Fatal("tftpd exited")
-					}
-					return m
-				case <-time.After(20 * time.Second):
-					t.Fatal("no log line")
-				}
-				return nil
-			}
-			hello := next()
-			addr, _ := hello["addr"].(string)
+			cmd, next, addr := startTftpd(t, bin, append([]string{"-root", root, "-v"}, extra...)...)
 			host, port, _ := strings.Cut(addr, ":")
-			if hello["msg"] != "tftpd listening" || port == "" {
-				t.Fatalf("first line %v", hello)
-			}
 
 			out := filepath.Join(t.TempDir(), "a")
 			if b, err := exec.CommandContext(ctx, atftp, "--option", "blksize 1468", "--option", "windowsize 16", "--option", "tsize 0",
@@ -116,33 +90,6 @@ func TestTftpdWithRealClients(t *testing.T) {
 			}
 		})
 	}
-}
-
-// buildTftpd builds the command into a temporary directory.
-func buildTftpd(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "tftpd")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// jsonLines decodes the JSON log lines read from r (tftpd -log-json); the
-// channel closes at the end of r.
-func jsonLines(r io.Reader) <-chan map[string]any {
-	lines := make(chan map[string]any, 100)
-	go func() {
-		sc := bufio.NewScanner(r)
-		for sc.Scan() {
-			var m map[string]any
-			if json.Unmarshal(sc.Bytes(), &m) == nil {
-				lines <- m
-			}
-		}
-		close(lines)
-	}()
-	return lines
 }
 
 func check(t *testing.T, path string, want []byte) {

@@ -39,16 +39,7 @@ func TestMTUClampInNamespace(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	lines := jsonLines(stderr)
-	next := func() map[string]any {
-		select {
-		case m := <-lines:
-			return m
-		case <-time.After(20 * time.Second):
-			t.Fatal("no log line from tftpd")
-		}
-		return nil
-	}
+	next := jsonLogLines(t, stderr)
 	if m := next(); m["msg"] != "tftpd listening" {
 		t.Fatalf("first line %v", m)
 	}
