@@ -1,6 +1,7 @@
 package ipxescript
 
 import (
+	"encoding/base64"
 	"errors"
 	"strings"
 	"testing"
@@ -59,16 +60,23 @@ func TestConcatCrossJoinExpansion(t *testing.T) {
 				t.Fatalf("accepted; the Runner (like iPXE) prints %q\n%s", out, script)
 			}
 			var qe *QuoteError
-			if !errors.As(err, &qe) {
-				t.Fatalf("error %v (%T) is not a *QuoteError", err, err)
+			if !errors.As(err, &qe) || !errors.Is(err, ErrJoinExpansion) {
+				t.Fatalf("error %v (%T) is not a *QuoteError wrapping ErrJoinExpansion", err, err)
 			}
 		})
 	}
 	// The same check applies to option values.
 	_, err := NewBuilder().Cmd("imgfetch", Opt("name", Concat(Value("$"), Value("{x}"))), Raw("u")).Script()
-	var qe *QuoteError
-	if !errors.As(err, &qe) {
-		t.Errorf("option value: %v, want a *QuoteError", err)
+	if !errors.Is(err, ErrJoinExpansion) {
+		t.Errorf("option value: %v, want ErrJoinExpansion", err)
+	}
+	// Raw text joined to Raw text is trusted, but a "${" it leaves open is
+	// refused even when nothing but Raw text is in the token.
+	if _, err := NewBuilder().Cmd("echo", Concat(Raw("$"), Raw("{x"))).Script(); err == nil {
+		t.Error("Raw $ + Raw {x accepted")
+	}
+	if out, _, err := echoOf(t, Concat(Raw("$"), Raw("{x}"))); err != nil || out != "X" {
+		t.Errorf("Raw $ + Raw {x}: %q, %v", out, err)
 	}
 }
 
@@ -167,6 +175,24 @@ func TestURIValueNUL(t *testing.T) {
 	_, err = NewBuilder().Cmd("imgfetch", Opt("name", URIValue("\x00")), Raw("u")).Script()
 	if !errors.Is(err, ErrNUL) {
 		t.Fatalf("URIValue with NUL in an option: %v, want ErrNUL", err)
+	}
+}
+
+// URIBase64 is the alternative for old iPXE: only base64url characters,
+// which no iPXE escapes or decodes, and it carries NUL.
+func TestURIBase64(t *testing.T) {
+	for _, v := range append([]string{"a\x00b&c=d;e+f/g", "\xff\x80", "-", "?"}, hostile...) {
+		out, script, err := echoOf(t, Concat(Raw("http://h/?d="), URIBase64(v)))
+		if err != nil {
+			t.Fatalf("%q: %v", v, err)
+		}
+		enc := strings.TrimPrefix(out, "http://h/?d=")
+		if strings.Trim(enc, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
+			t.Errorf("%q: %q has characters outside base64url\n%s", v, enc, script)
+		}
+		if dec, err := base64.RawURLEncoding.DecodeString(enc); err != nil || string(dec) != v {
+			t.Errorf("%q: decodes to %q, %v", v, dec, err)
+		}
 	}
 }
 
@@ -354,5 +380,68 @@ func TestBootKernelOneLinuxArgumentEach(t *testing.T) {
 		{"x", str("a\tb;c||d")}, {"console", str("ttyS0,115200n8")}, {"empty", str("")}}
 	if !sameLinuxArgs(got, want) {
 		t.Errorf("Linux sees %s, want %s\n%s", fmtLinuxArgs(got), fmtLinuxArgs(want), script)
+	}
+}
+
+func TestQuoteKernelArg(t *testing.T) {
+	tests := []struct {
+		name, value, want string
+		err               error
+	}{
+		{"hostname", "web01", "hostname=web01", nil},
+		{"hostname", "web 01", `hostname="web 01"`, nil},
+		{"x", "a\tb;c", "x=\"a\tb;c\"", nil},
+		{"x", "à", "x=\"à\"", nil}, // UTF-8 C3 A0: Linux's isspace includes 0xA0
+		{"x", "", "x=", nil},
+		{"x", "a=b c", `x="a=b c"`, nil},
+		{"x", "\n", "x=\"\n\"", nil},
+		{"x", `say "hi"`, "", ErrKernelQuote},
+		{"x", `"`, "", ErrKernelQuote},
+		{"x", "a\x00", "", ErrNUL},
+		{"", "v", "", ErrKernelName},
+		{"a b", "v", "", ErrKernelName},
+		{"a=b", "v", "", ErrKernelName},
+		{`a"`, "v", "", ErrKernelName},
+		{"a\x01", "v", "", ErrKernelName},
+		{"a\xa0", "v", "", ErrKernelName},
+	}
+	for _, tt := range tests {
+		got, err := QuoteKernelArg(tt.name, tt.value)
+		if tt.err != nil {
+			var ke *KernelArgError
+			if !errors.Is(err, tt.err) || !errors.As(err, &ke) {
+				t.Errorf("QuoteKernelArg(%q, %q) = %q, %v; want %v", tt.name, tt.value, got, err, tt.err)
+			}
+			if _, err := NewBuilder().Cmd("kernel", Raw("u"), KernelArg(tt.name, tt.value)).Script(); !errors.Is(err, tt.err) {
+				t.Errorf("KernelArg(%q, %q) in a builder: %v, want %v", tt.name, tt.value, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("QuoteKernelArg(%q, %q) = %q, %v; want %q", tt.name, tt.value, got, err, tt.want)
+		}
+		split := linuxSplit("a " + got + " b")
+		if len(split) != 3 || split[1].param != tt.name || split[1].val == nil || *split[1].val != tt.value {
+			t.Errorf("%q: Linux sees %s", got, fmtLinuxArgs(split))
+		}
+	}
+}
+
+func TestBootKernelRefusesWhatLinuxCannotRead(t *testing.T) {
+	for _, tt := range []struct {
+		arg string
+		err error
+	}{
+		{`x=say "hi"`, ErrKernelQuote},
+		{"a b", ErrKernelName},
+		{"=v", ErrKernelName},
+		{"", ErrKernelName},
+		{"x=a\x00", ErrNUL},
+	} {
+		b := NewBuilder()
+		b.BootKernel(Raw("u"), nil, "quiet", tt.arg)
+		if _, err := b.Script(); !errors.Is(err, tt.err) {
+			t.Errorf("BootKernel(%q): %v, want %v", tt.arg, err, tt.err)
+		}
 	}
 }
