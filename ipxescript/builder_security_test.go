@@ -7,9 +7,13 @@ import (
 	"testing"
 )
 
-// echoOf builds "echo <arg>", runs it through the Runner with a few
-// settings set (so that any expansion a value forms shows in the output)
-// and returns what echo printed, or the builder's error.
+// echoSettings are set when echoOf runs a script, so that a value that
+// formed an expansion would show a setting's value (or lose its text to an
+// unset one) in the output.
+var echoSettings = map[string]string{"net0/mac:hex": "52:54:00:12:34:56", "password": "SECRET", "x": "X", "{": "BRACE"}
+
+// echoOf builds "echo <arg>", runs it through the Runner with
+// echoSettings and returns what echo printed, or the builder's error.
 func echoOf(t *testing.T, arg Arg) (string, []byte, error) {
 	t.Helper()
 	script, err := NewBuilder().Cmd("echo", arg).Script()
@@ -21,7 +25,7 @@ func echoOf(t *testing.T, arg Arg) (string, []byte, error) {
 		t.Fatalf("parse: %v\n%s", err, script)
 	}
 	s := &Settings{}
-	for k, v := range map[string]string{"net0/mac:hex": "52:54:00:12:34:56", "password": "SECRET", "x": "X"} {
+	for k, v := range echoSettings {
 		if err := s.Set(k, v); err != nil {
 			t.Fatal(err)
 		}
