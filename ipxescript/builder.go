@@ -109,7 +109,9 @@ func URIBase64(s string) Arg {
 // "{" after a part that ends in "$", nor sit inside a "${" opened by the
 // parts before it (Raw("$"), Raw("{"), Value(name)); such joins are
 // refused with a *QuoteError wrapping ErrJoinExpansion. Expansions in Raw
-// text are trusted, including what their values expand to.
+// text are trusted, and so is what they expand to: a setting whose value
+// ends in "$", next to a value that starts with "{", would still expand,
+// as it would in any script that uses that setting.
 func Concat(args ...Arg) Arg {
 	var a Arg
 	for _, x := range args {
