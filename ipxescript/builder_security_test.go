@@ -3,6 +3,7 @@ package ipxescript
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -447,5 +448,53 @@ func TestBootKernelRefusesWhatLinuxCannotRead(t *testing.T) {
 		if _, err := b.Script(); !errors.Is(err, tt.err) {
 			t.Errorf("BootKernel(%q): %v, want %v", tt.arg, err, tt.err)
 		}
+	}
+}
+
+// Every hostile value that Linux can represent survives both splits: the
+// builder's quoting for iPXE and Linux's own (linuxSplit).
+func TestHostileKernelArgs(t *testing.T) {
+	b := NewBuilder()
+	var want []linuxArg
+	for i, v := range hostile {
+		if strings.ContainsAny(v, "\"\x00") || strings.Contains(v, "${") {
+			continue // ErrKernelQuote, ErrNUL, ErrExpansion: see TestQuoteKernelArg
+		}
+		name := fmt.Sprintf("k%d", i)
+		b.Cmd("kernel", Raw("http://h/linux"), Raw("quiet"), KernelArg(name, v), Raw("x=1"))
+		v := v
+		want = append(want, linuxArg{name, &v})
+	}
+	script, err := b.Script()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := Parse(script, "built")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []linuxArg
+	r := &Runner{Command: func(argv []string) error {
+		spec, _ := LookupCommand("kernel")
+		a, err := spec.ParseArgs(argv)
+		if err != nil {
+			return err
+		}
+		args := linuxSplit(strings.Join(a.Positional[1:], " "))
+		if len(args) != 3 || args[0].param != "quiet" || args[2].param != "x" {
+			t.Errorf("Linux sees %s", fmtLinuxArgs(args))
+			return nil
+		}
+		got = append(got, args[1])
+		return nil
+	}}
+	if res, err := r.Run(f); err != nil || res.Failed != nil {
+		t.Fatalf("run: %v %+v", err, res.Failed)
+	}
+	if !sameLinuxArgs(got, want) {
+		t.Errorf("Linux sees\n%s\nwant\n%s", fmtLinuxArgs(got), fmtLinuxArgs(want))
+	}
+	if len(want) < 40 {
+		t.Errorf("only %d hostile values tried", len(want))
 	}
 }
