@@ -2,6 +2,7 @@ package ipxescript
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strconv"
@@ -29,36 +30,88 @@ const (
 type argPart struct {
 	kind partKind
 	text string
+	err  error // why this part cannot be used (reported by Script)
 }
 
 // Value is caller data passed as exactly one argument, whatever it holds:
 // spaces, "#", "||", quotes, newlines, a leading "-", non-ASCII. Values
 // that cannot be written as plain text go through a private setting (see
 // Quote). NUL bytes and "${...}" cannot be passed; Script reports them.
-func Value(s string) Arg { return Arg{parts: []argPart{{partValue, s}}} }
+// Inside a Concat a value must not hold "${" at all, nor take part in an
+// expansion with the parts it is joined to (see Concat).
+func Value(s string) Arg { return Arg{parts: []argPart{{kind: partValue, text: s}}} }
 
 // Text is caller text for the trailing arguments of a command that joins
 // them with single spaces (echo, set, prompt, menu and form titles, item
 // text, param values, image command lines). When the words of s are plain
-// and separated by single spaces it is written as those words, which reads
-// better and means the same; otherwise it is one quoted Value.
-func Text(s string) Arg { return Arg{parts: []argPart{{partValue, s}}, text: true} }
+// and separated by single spaces, and they fit in iPXE's limit of 255
+// positional arguments per command (MAX_ARGUMENTS), it is written as those
+// words, which reads better and means the same; otherwise it is one quoted
+// Value, which the command joins to the same text. A Text inside a Concat
+// is a Value.
+//
+// Kernel command lines are a second language: Linux splits them again at
+// spaces, so use KernelArg for them, not Text.
+func Text(s string) Arg { return Arg{parts: []argPart{{kind: partValue, text: s}}, text: true} }
 
 // Raw is trusted script text for one argument, such as "${net0/mac}" or
 // "http://${next-server}/boot". It must be a single token: no
 // whitespace, not an operator, not starting with "#", every "${" closed.
-func Raw(text string) Arg { return Arg{parts: []argPart{{partRaw, text}}} }
+func Raw(text string) Arg { return Arg{parts: []argPart{{kind: partRaw, text: text}}} }
 
 // Setting is the expansion "${ref}" of a setting reference
 // "[scope/]name[:type]", e.g. Setting("net0/mac:hexhyp").
 func Setting(ref string) Arg { return Raw("${" + ref + "}") }
 
 // URIValue is caller data percent-encoded (QueryEscape) for use inside a
-// URL; it never needs a setting and can carry "${".
-func URIValue(s string) Arg { return Arg{parts: []argPart{{partRaw, QueryEscape(s)}}} }
+// URL; it never needs a setting and can carry "${". It cannot carry NUL:
+// iPXE decodes the URL into C strings (uri_decode, src/core/uri.c), so
+// "%00" cuts the field short; Script reports it (ErrNUL).
+//
+// Only current iPXE sends the encoding unchanged. iPXE before commit
+// 1844aacc8 ("[uri] Retain original encodings for path, query, and
+// fragment fields", November 2021; Debian and Ubuntu still ship such
+// builds) decodes the path and query when it parses the URL and encodes
+// them again when it writes the HTTP request, escaping only
+// whitespace, non-printing bytes, "%", "#", ":", "@" and "?" there
+// (uri_character_escaped). So "&", "=", ";", "+" and "/" in the value
+// reach the server bare and change how it splits the query, and bytes
+// >= 0x80 are written as "%FFFFFF80" (uri_encode prints a signed char
+// with "%%%02X"). When the data may hold such bytes and old clients
+// matter, send it as URIBase64 (caller data) or Setting("name:hexraw")
+// (a setting's value) and decode it on the server.
+func URIValue(s string) Arg {
+	p := argPart{kind: partRaw, text: QueryEscape(s)}
+	if i := strings.IndexByte(s, 0); i >= 0 {
+		p.err = &QuoteError{Value: s, Offset: i, Err: ErrNUL}
+	}
+	return Arg{parts: []argPart{p}}
+}
+
+// URIBase64 is caller data encoded as unpadded base64url (RFC 4648 §5:
+// letters, digits, "-" and "_"), for a URL parameter that the server
+// decodes (Go: base64.RawURLEncoding). No iPXE version escapes or decodes
+// these characters, so every byte, NUL and "&=;+/" and bytes >= 0x80
+// included, arrives intact even where URIValue's encoding is rewritten
+// (iPXE before 1844aacc8, see URIValue).
+func URIBase64(s string) Arg {
+	return Raw(base64.RawURLEncoding.EncodeToString([]byte(s)))
+}
 
 // Concat joins several arguments into one token, e.g.
 // Concat(Value(base), Raw("?mac="), Setting("net0/mac:hexhyp")).
+//
+// iPXE expands a token by finding the first "}" after a "${", expanding
+// it and scanning the whole result again from the start
+// (expand_settings, src/core/settings.c, the same in 2019 and master).
+// So Script checks the joined token, not only each part: a caller value
+// must not end in "$" when the next part starts with "{", nor start with
+// "{" after a part that ends in "$", nor sit inside a "${" opened by the
+// parts before it (Raw("$"), Raw("{"), Value(name)); such joins are
+// refused with a *QuoteError wrapping ErrJoinExpansion. Expansions in Raw
+// text are trusted, and so is what they expand to: a setting whose value
+// ends in "$", next to a value that starts with "{", would still expand,
+// as it would in any script that uses that setting.
 func Concat(args ...Arg) Arg {
 	var a Arg
 	for _, x := range args {
@@ -248,6 +301,12 @@ func (b *Builder) nextSetting() string {
 	return p + strconv.Itoa(b.n)
 }
 
+// maxArguments is iPXE's MAX_ARGUMENTS (0xff, src/include/ipxe/parseopt.h,
+// in 2019 and in master): command_descriptor.max_args is a uint8_t and
+// parse_options (src/core/parseopt.c) fails with -ERANGE when more
+// positional arguments remain after the options, so no command takes more.
+const maxArguments = 255
+
 // render returns the text of one command and adds the setup lines its
 // values need to l.
 func (b *Builder) render(l *bline, name string, args []Arg) (string, error) {
@@ -290,7 +349,7 @@ func (b *Builder) render(l *bline, name string, args []Arg) (string, error) {
 			continue
 		}
 		if a.text && spec.MaxArgs < 0 {
-			if ws, ok := plainWords(a.parts[0].text); ok {
+			if ws, ok := plainWords(a.parts[0].text); ok && len(pos)+len(ws) <= maxArguments {
 				if len(pos) == 0 && ws[0][0] == '-' {
 					firstRisky = true
 				}
@@ -310,6 +369,9 @@ func (b *Builder) render(l *bline, name string, args []Arg) (string, error) {
 	if n := len(pos); n < spec.MinArgs || (spec.MaxArgs >= 0 && n > spec.MaxArgs) {
 		return "", fmt.Errorf("ipxescript: builder: %s takes %s positional argument(s), got %d", name, spec.argRange(), n)
 	}
+	if n := len(pos); n > maxArguments {
+		return "", fmt.Errorf("ipxescript: builder: %s: %d positional arguments, iPXE accepts at most %d (MAX_ARGUMENTS)", name, n, maxArguments)
+	}
 	if firstRisky {
 		words = append(words, "--")
 	}
@@ -327,7 +389,11 @@ func (b *Builder) token(l *bline, parts []argPart) (word string, risky, plain bo
 	}
 	plain = true
 	var sb strings.Builder
+	var prev argPart // the last part that wrote text
 	for _, p := range parts {
+		if p.err != nil {
+			return "", false, false, p.err
+		}
 		switch p.kind {
 		case partRaw:
 			if p.text == "" {
@@ -338,6 +404,9 @@ func (b *Builder) token(l *bline, parts []argPart) (word string, risky, plain bo
 			}
 			if unclosedExpansion(p.text) {
 				return "", false, false, fmt.Errorf("raw text %q: unterminated ${", p.text)
+			}
+			if err := joinCheck(prev, p, sb.String()); err != nil {
+				return "", false, false, err
 			}
 			if strings.Contains(p.text, "${") {
 				plain = false
@@ -353,6 +422,9 @@ func (b *Builder) token(l *bline, parts []argPart) (word string, risky, plain bo
 			}
 			if len(parts) > 1 && v == "" {
 				continue
+			}
+			if err := joinCheck(prev, p, sb.String()); err != nil {
+				return "", false, false, err
 			}
 			if sb.Len() == 0 && strings.HasPrefix(v, "-") {
 				risky = true
@@ -373,8 +445,12 @@ func (b *Builder) token(l *bline, parts []argPart) (word string, risky, plain bo
 			}
 			sb.WriteString(q.Word)
 		}
+		prev = p
 	}
 	word = sb.String()
+	if unclosedExpansion(word) {
+		return "", false, false, fmt.Errorf("argument %q: the joined parts leave a ${ unterminated", word)
+	}
 	if word == "" {
 		word, plain = "${}", false
 	}
@@ -385,6 +461,27 @@ func (b *Builder) token(l *bline, parts []argPart) (word string, risky, plain bo
 		return "", false, false, fmt.Errorf("argument %q ends in a backslash", word)
 	}
 	return word, risky, plain, nil
+}
+
+// joinCheck reports whether the part next, written after the text before
+// (the token so far, whose last part was prev), would make a caller value
+// take part in an expansion once iPXE has joined and rescanned the token
+// (see Concat): a value after an unclosed "${", or a "$" and a "{" that
+// meet across the join when either comes from a value. Raw text meeting
+// Raw text is trusted script text.
+func joinCheck(prev, next argPart, before string) error {
+	if next.kind == partValue && unclosedExpansion(before) {
+		return &QuoteError{Value: next.text, Offset: 0, Err: ErrJoinExpansion}
+	}
+	if strings.HasSuffix(prev.text, "$") && strings.HasPrefix(next.text, "{") {
+		if prev.kind == partValue {
+			return &QuoteError{Value: prev.text, Offset: len(prev.text) - 1, Err: ErrJoinExpansion}
+		}
+		if next.kind == partValue {
+			return &QuoteError{Value: next.text, Offset: 0, Err: ErrJoinExpansion}
+		}
+	}
+	return nil
 }
 
 // unclosedExpansion reports whether some "${" in s is never closed.

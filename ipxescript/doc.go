@@ -24,8 +24,13 @@
 // does it for every Value, puts "--" before a first argument that could look
 // like an option, and writes option values as "--name=value" when needed.
 // NUL bytes and values holding "${...}" cannot be passed by any iPXE
-// (ErrNUL, ErrExpansion); URIValue percent-encodes data for URLs instead.
-// Raw and Setting are trusted script text and are only validated.
+// (ErrNUL, ErrExpansion); URIValue percent-encodes data for URLs instead
+// (URIBase64 for iPXE before late 2021, which rewrites URL encodings).
+// Concat checks the joined token, because iPXE rescans it after every
+// expansion: a value never forms "${" with its neighbours
+// (ErrJoinExpansion). Raw and Setting are trusted script text and are only
+// validated. Kernel command lines are split again by Linux: KernelArg
+// (QuoteKernelArg) makes name=value one Linux argument.
 //
 //	b := ipxescript.NewBuilder()
 //	b.Cmd("echo", ipxescript.Value("hello # world || ${x"))

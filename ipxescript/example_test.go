@@ -166,23 +166,81 @@ func ExampleBuilder_AskStaticIP() {
 	// chain --autofree http://192.168.1.10/stage2.ipxe
 }
 
-// Installer style: kernel with arguments, initrd, boot.
+// Installer style: kernel with arguments, initrd, boot. Every argument
+// reaches Linux as one argument: a value with spaces is double-quoted for
+// Linux (which splits the command line again) and then passed through a
+// private setting for iPXE.
 func ExampleBuilder_BootKernel() {
 	b := ipxescript.NewBuilder()
 	base := "http://10.0.0.1/debian"
 	b.BootKernel(ipxescript.Value(base+"/linux"),
 		[]ipxescript.Arg{ipxescript.Value(base + "/initrd.gz")},
-		"auto=true", "priority=critical", "preseed/url="+base+"/preseed.cfg", "hostname=web 01")
+		"auto=true", "priority=critical", "preseed/url="+base+"/preseed.cfg",
+		"hostname=web01", "systemd.setenv=SITE=rack 4", "quiet")
 	fmt.Print(b)
 	// Output:
 	// #!ipxe
-	// set _pxk1:hex 68:6f:73:74:6e:61:6d:65:3d:77:65:62:20:30:31
-	// kernel http://10.0.0.1/debian/linux auto=true priority=critical preseed/url=http://10.0.0.1/debian/preseed.cfg ${_pxk1:string} || goto boot-failed-1
+	// set _pxk1:hex 73:79:73:74:65:6d:64:2e:73:65:74:65:6e:76:3d:22:53:49:54:45:3d:72:61:63:6b:20:34:22
+	// kernel http://10.0.0.1/debian/linux auto=true priority=critical preseed/url=http://10.0.0.1/debian/preseed.cfg hostname=web01 ${_pxk1:string} quiet || goto boot-failed-1
 	// initrd http://10.0.0.1/debian/initrd.gz || goto boot-failed-1
 	// boot || goto boot-failed-1
 	// :boot-failed-1
 	// echo Boot failed
 	// exit 1
+}
+
+// One Linux kernel argument from a name and a caller value; a double quote
+// cannot be written on a Linux command line at all.
+func ExampleQuoteKernelArg() {
+	for _, v := range []string{"web01", "web 01", `say "hi"`} {
+		s, err := ipxescript.QuoteKernelArg("hostname", v)
+		if err != nil {
+			fmt.Println(err)
+			continue
+		}
+		fmt.Println(s)
+	}
+	// Output:
+	// hostname=web01
+	// hostname="web 01"
+	// ipxescript: kernel argument "hostname"="say \"hi\"": contains a double quote (the Linux command line has no escape for it)
+}
+
+// KernelArg in a hand-written kernel line.
+func ExampleKernelArg() {
+	b := ipxescript.NewBuilder()
+	b.Cmd("kernel", ipxescript.Raw("http://${next-server}/vmlinuz"),
+		ipxescript.Raw("console=ttyS0"), ipxescript.KernelArg("pxekit.owner", "Ops team; rack 4"))
+	fmt.Print(b)
+	// Output:
+	// #!ipxe
+	// set _pxk1:hex 70:78:65:6b:69:74:2e:6f:77:6e:65:72:3d:22:4f:70:73:20:74:65:61:6d:3b:20:72:61:63:6b:20:34:22
+	// kernel http://${next-server}/vmlinuz console=ttyS0 ${_pxk1:string}
+}
+
+// Caller data in a URL: URIValue percent-encodes it (enough for iPXE since
+// late 2021); URIBase64 survives every iPXE version, and the server
+// decodes it (base64.RawURLEncoding).
+func ExampleURIBase64() {
+	b := ipxescript.NewBuilder()
+	site := "Zürich & co=1"
+	b.Cmd("chain", ipxescript.Concat(ipxescript.Raw("http://10.0.0.1/boot?site="), ipxescript.URIValue(site),
+		ipxescript.Raw("&site64="), ipxescript.URIBase64(site)))
+	fmt.Print(b)
+	// Output:
+	// #!ipxe
+	// chain http://10.0.0.1/boot?site=Z%C3%BCrich%20%26%20co%3D1&site64=WsO8cmljaCAmIGNvPTE
+}
+
+// Concat checks the joined token: a caller value cannot form "${" with
+// its neighbours, which iPXE would expand after joining.
+func ExampleConcat() {
+	b := ipxescript.NewBuilder()
+	b.Cmd("chain", ipxescript.Concat(ipxescript.Raw("http://10.0.0.1/?p=x$"), ipxescript.Value("{password}")))
+	_, err := b.Script()
+	fmt.Println(err)
+	// Output:
+	// ipxescript: builder: chain argument 1: ipxescript: value "{password}": would form or sit inside "${...}" with the parts it is joined to (iPXE would expand it) (at byte 0)
 }
 
 // A menu with a timeout and a default item.

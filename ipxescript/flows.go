@@ -134,14 +134,18 @@ func (b *Builder) AskStaticIP(iface string, stage2 Arg) *Builder {
 	return b.Cmd("chain", Flag("autofree"), stage2)
 }
 
-// BootKernel adds the installer pattern: kernel with its command line
-// (every element of args is one caller value), each initrd, then boot;
-// any failure jumps to a message and exit 1.
+// BootKernel adds the installer pattern: kernel with its command line,
+// each initrd, then boot; any failure jumps to a message and exit 1.
+// Every element of args is caller data that reaches Linux as exactly one
+// kernel argument: "name=value" (split at the first "=", as Linux does;
+// written by KernelArg, so a value with spaces is double-quoted) or a bare
+// "name". A value holding a double quote or NUL, or a bad name, makes
+// Script fail with a *KernelArgError.
 func (b *Builder) BootKernel(kernel Arg, initrds []Arg, args ...string) *Builder {
 	failed := b.NewLabel("boot-failed")
 	kargs := []Arg{kernel}
 	for _, a := range args {
-		kargs = append(kargs, Value(a))
+		kargs = append(kargs, kernelParam(a))
 	}
 	b.Cmd("kernel", kargs...).Or("goto", Raw(failed))
 	for _, i := range initrds {

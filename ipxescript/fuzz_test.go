@@ -2,10 +2,13 @@ package ipxescript
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/pxekit/pxekit/internal/shared"
 )
@@ -151,5 +154,110 @@ func FuzzLintRun(f *testing.F) {
 		}
 		r := &Runner{MaxSteps: 300, Read: func(string) (string, error) { return "x", nil }}
 		_, _ = r.Run(file)
+	})
+}
+
+// FuzzConcat checks that any sequence of Value, Text and Raw parts (Raw
+// without "$": trusted text cannot form expansions here) either is refused
+// with a *QuoteError or makes echo print exactly the concatenated text in
+// the Runner, whose expansion follows iPXE's expand_settings; and that
+// a concatenation holding no "${" and no NUL is never refused.
+func FuzzConcat(f *testing.F) {
+	f.Add([]byte{0, 0}, "$", "{net0/mac}", "", "")
+	f.Add([]byte{1, 0}, "x$", "{password}", "", "")
+	f.Add([]byte{0, 1}, "a$", "{password}", "", "")
+	f.Add([]byte{0, 1, 0}, "$", "{", "net0/mac}", "")
+	f.Add([]byte{2, 2}, "a $", "{x} b", "", "")
+	f.Add([]byte{0, 0, 0, 0}, "$", "", "", "{x}")
+	f.Add([]byte{1, 0, 1}, "{", "a b", "}", "")
+	f.Add([]byte{2}, "w w w", "", "", "")
+	f.Fuzz(func(t *testing.T, kinds []byte, p0, p1, p2, p3 string) {
+		texts := []string{p0, p1, p2, p3}
+		if len(kinds) == 0 || len(kinds) > len(texts) {
+			return
+		}
+		var parts []Arg
+		var want strings.Builder
+		for i, k := range kinds {
+			s := texts[i]
+			switch k % 3 {
+			case 0:
+				parts = append(parts, Value(s))
+			case 1:
+				// Raw is trusted script text: keep it to bytes that are
+				// valid in any position of a token and form no "${".
+				s = strings.Map(func(r rune) rune {
+					if r == '$' || r == '#' || r == '\\' || r == '|' || r == '&' || r == ';' || r <= ' ' || r == 0x7f || r == utf8.RuneError {
+						return -1
+					}
+					return r
+				}, s)
+				parts = append(parts, Raw(s))
+			default:
+				parts = append(parts, Text(s))
+			}
+			want.WriteString(s)
+		}
+		arg := parts[0]
+		if len(parts) > 1 {
+			arg = Concat(parts...)
+		}
+		got, script, err := echoOf(t, arg)
+		joined := want.String()
+		if err != nil {
+			var qe *QuoteError
+			if !errors.As(err, &qe) {
+				t.Fatalf("refused %q without a *QuoteError: %v", joined, err)
+			}
+			if !strings.Contains(joined, "${") && strings.IndexByte(joined, 0) < 0 {
+				t.Fatalf("refused %q, which holds no ${ and no NUL: %v", joined, err)
+			}
+			return
+		}
+		if got != joined {
+			t.Fatalf("echo printed %q, want %q\n%s", got, joined, script)
+		}
+	})
+}
+
+// FuzzKernelArg checks QuoteKernelArg against Linux's own splitting
+// (linuxSplit, a transcription of next_arg in lib/cmdline.c): whatever it
+// accepts is exactly one argument with the original name and value, even
+// between other arguments; what it refuses holds a '"' or NUL in the value
+// or a bad name, with a *KernelArgError.
+func FuzzKernelArg(f *testing.F) {
+	for _, s := range []string{"web01", "web 01", "a b;c", `"`, "a\"b c\"", "à", "\xa0", "", "=", "--", "\t\n", "a\x00"} {
+		f.Add("hostname", s)
+	}
+	f.Add("", "v")
+	f.Add("a b", "v")
+	f.Add("--", "x")
+	f.Fuzz(func(t *testing.T, name, value string) {
+		got, err := QuoteKernelArg(name, value)
+		if err != nil {
+			var ke *KernelArgError
+			if !errors.As(err, &ke) {
+				t.Fatalf("error %v is not a *KernelArgError", err)
+			}
+			badName := name == ""
+			for i := 0; i < len(name); i++ { // bytes: 0xA0 is a Linux space even inside UTF-8
+				c := name[i]
+				badName = badName || c <= ' ' || c == 0x7f || c == 0xa0 || c == '=' || c == '"'
+			}
+			if !badName && !strings.ContainsAny(value, "\"\x00") {
+				t.Fatalf("refused %q=%q: %v", name, value, err)
+			}
+			return
+		}
+		for _, cmdline := range []string{got, "  a=1 " + got + " b\t", `c="x y" ` + got + " d"} {
+			args := linuxSplit(cmdline)
+			want, i := 3, 1
+			if cmdline == got {
+				want, i = 1, 0
+			}
+			if len(args) != want || args[i].param != name || args[i].val == nil || *args[i].val != value {
+				t.Fatalf("%q=%q written %q: Linux sees %s in %q", name, value, got, fmtLinuxArgs(args), cmdline)
+			}
+		}
 	})
 }

@@ -18,6 +18,12 @@ var (
 	// expanded again; no iPXE version can pass it verbatim. Percent-encode
 	// it for a URL (URIValue) or hand it over another way.
 	ErrExpansion = errors.New(`contains "${" followed by "}" (iPXE would expand it again)`)
+	// ErrJoinExpansion: inside a Concat, the value and the parts it is
+	// joined to would form "${" (a "$" at the end of one part, a "{" at
+	// the start of the next), or the value would sit inside a "${" opened
+	// before it. iPXE rescans the joined token after every expansion, so
+	// the value would be read as (part of) a setting name.
+	ErrJoinExpansion = errors.New(`would form or sit inside "${...}" with the parts it is joined to (iPXE would expand it)`)
 	// ErrSettingName: a private setting name is not usable.
 	ErrSettingName = errors.New("invalid private setting name")
 )
@@ -38,7 +44,7 @@ func (e *QuoteError) Error() string {
 	return fmt.Sprintf("ipxescript: value %q: %v (at byte %d)", v, e.Err, e.Offset)
 }
 
-// Unwrap returns ErrNUL, ErrExpansion or ErrSettingName.
+// Unwrap returns ErrNUL, ErrExpansion, ErrJoinExpansion or ErrSettingName.
 func (e *QuoteError) Unwrap() error { return e.Err }
 
 // Check reports whether iPXE can receive s as exactly one argument at all,
