@@ -1,7 +1,6 @@
 package dhcpboot
 
 import (
-	"bytes"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -9,33 +8,16 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
+
+	"github.com/pxekit/pxekit/internal/syncbuf"
 )
 
-// logBuffer is a slog handler target safe for concurrent use.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func newLogger(b *logBuffer) *slog.Logger {
+func newLogger(b *syncbuf.Buffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
@@ -126,7 +108,7 @@ func TestLabServerCorruptLeaseLines(t *testing.T) {
 			if err := os.WriteFile(file, []byte(good1+tt.bad+"\n"+good2), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			var logs logBuffer
+			var logs syncbuf.Buffer
 			s := newLab(t, file, clock)
 			s.Logger = newLogger(&logs)
 			for _, c := range []struct{ mac, ip string }{{"02:00:00:00:00:01", "10.99.0.101"}, {"02:00:00:00:00:02", "10.99.0.102"}} {
@@ -240,7 +222,7 @@ func TestLabServerDeclinedAddressNotReoffered(t *testing.T) {
 func TestLabServerLeaseSaveFailure(t *testing.T) {
 	clock := &fakeClock{time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)}
 	file := filepath.Join(t.TempDir(), "leases")
-	var logs logBuffer
+	var logs syncbuf.Buffer
 	s := newLab(t, file, clock)
 	s.Logger = newLogger(&logs)
 	a, _ := dhcpv4.NewDiscovery(mustMAC("02:00:00:00:00:01"))

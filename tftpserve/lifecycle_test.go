@@ -8,34 +8,17 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
 
 	pintftp "github.com/pin/tftp/v3"
+
+	"github.com/pxekit/pxekit/internal/syncbuf"
 )
 
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // transferLines returns the "tftp transfer" lines logged so far.
-func (s *syncBuffer) transferLines() []string {
+func transferLines(s *syncbuf.Buffer) []string {
 	var out []string
 	for _, l := range strings.Split(s.String(), "\n") {
 		if strings.Contains(l, `msg="tftp transfer"`) {
@@ -45,7 +28,7 @@ func (s *syncBuffer) transferLines() []string {
 	return out
 }
 
-func textLogger(buf *syncBuffer) *slog.Logger {
+func textLogger(buf *syncbuf.Buffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
@@ -81,7 +64,7 @@ func TestStreamSizeMismatchFails(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			logs := newInfoLog()
-			var logBuf syncBuffer
+			var logBuf syncbuf.Buffer
 			data := randBytes(tc.wr, 3)
 			srv := &Server{
 				Handler: HandlerFunc(func(w ResponseWriter, r *Request) {
@@ -100,7 +83,7 @@ func TestStreamSizeMismatchFails(t *testing.T) {
 			if info.Outcome != OutcomeFailed || info.Err == nil || !strings.Contains(info.Err.Error(), "size") {
 				t.Fatalf("reported %v (%v), want failed with a size error", info.Outcome, info.Err)
 			}
-			if lines := logBuf.transferLines(); len(lines) != 1 || !strings.Contains(lines[0], "outcome=failed") {
+			if lines := transferLines(&logBuf); len(lines) != 1 || !strings.Contains(lines[0], "outcome=failed") {
 				t.Fatalf("log lines %q", lines)
 			}
 		})
@@ -278,7 +261,7 @@ func TestForcedShutdownTellsEveryClient(t *testing.T) {
 	for _, single := range []bool{false, true} {
 		t.Run(fmt.Sprintf("single-port=%v", single), func(t *testing.T) {
 			logs := newInfoLog()
-			var logBuf syncBuffer
+			var logBuf syncbuf.Buffer
 			srv := &Server{Handler: FS(fstest.MapFS{"f": {Data: data}}), SinglePort: single, OnTransfer: logs.hook, Logger: textLogger(&logBuf)}
 			pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 			if err != nil {
@@ -344,7 +327,7 @@ func TestForcedShutdownTellsEveryClient(t *testing.T) {
 				}
 			}
 			logs.mu.Unlock()
-			lines := logBuf.transferLines()
+			lines := transferLines(&logBuf)
 			told := 0
 			for i := 0; i < clients; i++ {
 				select {
@@ -375,7 +358,7 @@ func TestForcedShutdownTellsEveryClient(t *testing.T) {
 // TestRefusalLogText: a refusal is logged with its error once, not with
 // the code's meaning repeated ("file not found: file not found").
 func TestRefusalLogText(t *testing.T) {
-	var logBuf syncBuffer
+	var logBuf syncbuf.Buffer
 	logs := newInfoLog()
 	srv := &Server{Handler: FS(fstest.MapFS{"f": {Data: []byte("x")}}), Logger: textLogger(&logBuf), OnTransfer: logs.hook}
 	addr := startServer(t, srv, "udp4")
@@ -385,7 +368,7 @@ func TestRefusalLogText(t *testing.T) {
 		t.Fatalf("got code %d %q", p.code, p.msg)
 	}
 	logs.next(t)
-	lines := logBuf.transferLines()
+	lines := transferLines(&logBuf)
 	if len(lines) != 1 || !strings.HasSuffix(lines[0], `err="tftp: file not found"`) {
 		t.Fatalf("log lines %q, want one ending in err=\"tftp: file not found\"", lines)
 	}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"testing/fstest"
 	"time"
+
+	"github.com/pxekit/pxekit/internal/syncbuf"
 )
 
 // ringClientResult is what a ringClient download saw.
@@ -110,7 +112,7 @@ func ringDownload(t *testing.T, c *testClient, name string, want, ring int, dead
 func TestWindowShrinksToClientRing(t *testing.T) {
 	data := randBytes(1468*1000+100, 14)
 	logs := newInfoLog()
-	var logBuf syncBuffer
+	var logBuf syncbuf.Buffer
 	srv := &Server{Handler: FS(fstest.MapFS{"u-boot.itb": {Data: data}}), OnTransfer: logs.hook,
 		Logger: slog.New(slog.NewTextHandler(&logBuf, nil))}
 	c := newTestClient(t, startServer(t, srv, "udp4"))

@@ -15,6 +15,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pxekit/pxekit/internal/syncbuf"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -142,7 +144,7 @@ func runLocal(t *testing.T, extra ...string) (ready map[string]any, next func() 
 	ctx, cancel := context.WithCancel(t.Context())
 	t.Cleanup(cancel)
 	pr, pw := io.Pipe()
-	var stderr lockedBuffer
+	var stderr syncbuf.Buffer
 	done := make(chan int, 1)
 	args := append([]string{"-iface", "lo", "-addr", "127.0.0.1", "-dhcp", "off", "-http-addr", "127.0.0.1:0", "-log-json"}, extra...)
 	go func() {

@@ -24,6 +24,8 @@ import (
 	"github.com/pxekit/pxekit/ipxescript"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pxekit/pxekit/internal/syncbuf"
 )
 
 // mainEnv makes the test binary run pxeserver's main instead of the tests,
@@ -120,7 +122,7 @@ func startServer(t *testing.T, lab *qemulab.Lab, args ...string) *serverProc {
 	cmd.Env = append(os.Environ(), mainEnv+"=1")
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	stderr := &lockedBuffer{}
+	stderr := &syncbuf.Buffer{}
 	cmd.Stderr = stderr
 	lab.NS.Track(cmd)
 	require.NoError(t, cmd.Start())
@@ -157,23 +159,6 @@ func startServer(t *testing.T, lab *qemulab.Lab, args ...string) *serverProc {
 		case <-s.changed():
 		}
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // milestone is one thing the server must see a booting machine do, in order.
@@ -624,7 +609,7 @@ dhcp-authoritative
 no-ping
 `, dir)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "dnsmasq.conf"), []byte(conf), 0o644))
-	logf := &lockedBuffer{}
+	logf := &syncbuf.Buffer{}
 	cmd := site.Command(context.Background(), "dnsmasq", "-k", "--log-facility=-", "--conf-file="+filepath.Join(dir, "dnsmasq.conf"))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	site.Track(cmd)

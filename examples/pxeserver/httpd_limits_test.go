@@ -19,6 +19,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pxekit/pxekit/internal/syncbuf"
 )
 
 // mkfifo makes a FIFO at path; cleanup opens it for writing once, which
@@ -93,7 +95,7 @@ func TestNonRegularFiles(t *testing.T) {
 }
 
 // httpLines returns the "http" lines logged to logs so far.
-func httpLines(logs *lockedBuffer) []map[string]any {
+func httpLines(logs *syncbuf.Buffer) []map[string]any {
 	var out []map[string]any
 	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
 		var m map[string]any
@@ -105,7 +107,7 @@ func httpLines(logs *lockedBuffer) []map[string]any {
 }
 
 // firstHTTPLine waits up to limit for the first "http" line; nil if none.
-func firstHTTPLine(logs *lockedBuffer, limit time.Duration) map[string]any {
+func firstHTTPLine(logs *syncbuf.Buffer, limit time.Duration) map[string]any {
 	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if ls := httpLines(logs); len(ls) > 0 {
 			return ls[0]
@@ -116,13 +118,13 @@ func firstHTTPLine(logs *lockedBuffer, limit time.Duration) map[string]any {
 
 // startHTTP serves root over HTTP on loopback the way pxeserver does,
 // with cfg's limits, and returns the address and the JSON log.
-func startHTTP(t *testing.T, cfg *Config, root string) (string, *lockedBuffer) {
+func startHTTP(t *testing.T, cfg *Config, root string) (string, *syncbuf.Buffer) {
 	t.Helper()
 	cfg.HTTPRoot = root
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	cfg.HTTPAddr = ln.Addr().String()
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 	sc, err := newScripts(cfg)
 	require.NoError(t, err)
@@ -200,7 +202,7 @@ func TestHTTPConnectionCap(t *testing.T) {
 // and sends a GET for it on a connection with a small receive buffer, so
 // that a client that stops reading soon stops the server's writes. It
 // returns the connection and the server's log.
-func getBig(t *testing.T, size int64, writeTimeout time.Duration) (net.Conn, *lockedBuffer) {
+func getBig(t *testing.T, size int64, writeTimeout time.Duration) (net.Conn, *syncbuf.Buffer) {
 	t.Helper()
 	root := t.TempDir()
 	f, err := os.Create(filepath.Join(root, "big.iso"))
