@@ -56,6 +56,32 @@ type Runner struct {
 	MaxSteps int
 	// Out receives what "echo" prints; nil discards it.
 	Out *strings.Builder
+	// Version is the iPXE the prediction is for, where iPXE versions
+	// behave differently. The zero value is current master.
+	Version Version
+}
+
+// Version names an iPXE release whose script behaviour the [Runner] can
+// predict.
+type Version int
+
+const (
+	// Master is iPXE's current master branch.
+	Master Version = iota
+	// V2019 is iPXE 1.0.0+git-20190125 (commit 36a4c85f), the build that
+	// Debian and Ubuntu still ship in their ipxe packages.
+	V2019
+)
+
+// String returns the version's name.
+func (v Version) String() string {
+	switch v {
+	case Master:
+		return "master"
+	case V2019:
+		return "2019"
+	}
+	return fmt.Sprintf("Version(%d)", int(v))
 }
 
 // Result is the outcome of a dry run.
