@@ -46,7 +46,8 @@ type ReplyOptions struct {
 	// offer. By default (false) a full-mode reply carries no option 60 for
 	// PXE clients: the conventional siaddr + boot file form that every PXE
 	// ROM since Intel 0.99n boots from, and that never sends EDK2 to port
-	// 4011 (dhcp-pxe.md §2).
+	// 4011 (PXE 2.1: an offer with option 60 "PXEClient" and no boot
+	// file sends the client to boot server discovery).
 	PXEClientInFull bool
 	// DirectUEFI (ModeProxy only) also gives UEFI PXE firmware the
 	// "boot this file" option 43. By default UEFI PXE firmware (not iPXE) gets
@@ -66,7 +67,8 @@ type ReplyOptions struct {
 var ErrNoBoot = errors.New("dhcpboot: decision gives no boot data")
 
 // Apply writes decision d for request r into resp, the reply to req, the way
-// firmware reads it (dhcp-pxe.md):
+// firmware reads it (RFC 2131, RFC 4578 and PXE 2.1 as EDK2, iPXE and
+// legacy PXE ROMs implement them):
 //
 //   - siaddr is always set (the rule's next server, else o.ServerIP);
 //   - the boot file goes into both the BOOTP file field and option 67, the
@@ -204,7 +206,7 @@ func Apply(d Decision, r *Request, req, resp *dhcpv4.DHCPv4, o ReplyOptions) err
 }
 
 // ReplyAddr returns where a server on port 67 sends resp, the reply to req
-// (RFC 2131 §4.1, dhcp-pxe.md §7): the relay (giaddr:67) when relayed, else
+// (RFC 2131 §4.1): the relay (giaddr:67) when relayed, else
 // ciaddr:68 when the client has an address, else broadcast
 // 255.255.255.255:68. (Unicast to yiaddr before the client has an address
 // needs an ARP entry a UDP socket cannot add; broadcast works for every

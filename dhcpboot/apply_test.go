@@ -39,7 +39,8 @@ func replyTo(t *testing.T, p *Policy, req *dhcpv4.DHCPv4, mt dhcpv4.MessageType,
 	return wire, d, nil
 }
 
-// checkBootBasics checks what every boot reply needs (dhcp-pxe.md §1).
+// checkBootBasics checks what every boot reply needs: siaddr, the boot file
+// in the file field and option 67, option 54.
 func checkBootBasics(t *testing.T, m *dhcpv4.DHCPv4, wantFile string, wantSiaddr netip.Addr) {
 	t.Helper()
 	if got := m.BootFileNameOption(); got != wantFile {

@@ -15,7 +15,8 @@
 // [Apply] writes a decision into a *dhcpv4.DHCPv4 reply following the
 // rules real clients need (siaddr always, the same name in BOOTP file and
 // option 67, no option overload, option 60 echoed only where it does not
-// send EDK2 to port 4011, option 43, 54, 97; see dhcp-pxe.md), and
+// send EDK2 to port 4011, option 43, 54, 97 as PXE 2.1 and RFC 4578
+// define them), and
 // [ReplyAddr] says where the reply goes (relay, client or broadcast).
 // [Apply6] does the same for DHCPv6 (options 59, 60, 16).
 //

@@ -188,7 +188,6 @@ func (s *LabServer) doSetup() error {
 			if _, taken := s.byIP[l.IP]; taken {
 				continue
 			}
-			l := l
 			s.leases[string(l.MAC)] = &l
 			s.byIP[l.IP] = string(l.MAC)
 		}

@@ -19,7 +19,7 @@ import (
 const enterprisePXE = 343
 
 // Apply6 writes decision d into a DHCPv6 reply (Advertise or Reply) for the
-// client message req (RFC 5970, dhcp-pxe.md §5):
+// client message req (RFC 5970):
 //
 //   - option 59 is the boot file URL; a plain file name becomes
 //     tftp://[server]/name, the only form EDK2's PXEv6 accepts;

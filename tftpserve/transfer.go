@@ -94,7 +94,6 @@ type transfer struct {
 	mu     sync.Mutex
 	pw     *io.PipeWriter
 	done   chan struct{}
-	runErr error
 }
 
 // slot holds one block of the current window: header + payload.
@@ -105,10 +104,9 @@ type slot struct {
 }
 
 const (
-	stateNew      = iota // nothing sent yet
-	stateRunning         // transfer in progress or finished
-	stateErrored         // ERROR sent
-	stateFinished        // engine returned
+	stateNew     = iota // nothing sent yet
+	stateRunning        // transfer in progress or finished
+	stateErrored        // ERROR sent
 )
 
 // source yields blocks by number (1-based).
@@ -712,9 +710,7 @@ func (t *transfer) serve(ra io.ReaderAt, r io.Reader, size int64) error {
 	if !t.req.WantSize {
 		size = -1
 	}
-	err := t.run(src, size)
-	t.runErr = err
-	if err != nil {
+	if err := t.run(src, size); err != nil {
 		return t.info.Err
 	}
 	return nil

@@ -181,7 +181,7 @@ func (s *dhcpServer) shutdown(context.Context) error {
 func (s *dhcpServer) handle(conn net.PacketConn, b []byte, peer net.Addr, port4011 bool) {
 	m, err := dhcpv4.FromBytes(b)
 	if err != nil {
-		s.log.Debug("dhcp: malformed message", slog.String("peer", peer.String()), slog.String("error", err.Error()))
+		s.log.Debug("dhcp: malformed message", slog.String("peer", peer.String()), slog.String("err", err.Error()))
 		return
 	}
 	if m.OpCode != dhcpv4.OpcodeBootRequest {
@@ -236,7 +236,7 @@ func (s *dhcpServer) handle(conn net.PacketConn, b []byte, peer net.Addr, port40
 		slog.String("bootfile", resp.BootFileNameOption()),
 		slog.String("to", dst.String()))
 	if _, err := conn.WriteTo(resp.ToBytes(), dst); err != nil {
-		s.log.Warn("dhcp", append(attrs, slog.String("error", err.Error()))...)
+		s.log.Warn("dhcp", append(attrs, slog.String("err", err.Error()))...)
 		return
 	}
 	s.log.Info("dhcp", attrs...)

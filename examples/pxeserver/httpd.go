@@ -133,7 +133,7 @@ func (ws *webServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if sw.err != nil {
 		// The client went away, or stopped reading for the write timeout.
-		attrs = append(attrs, slog.String("error", sw.err.Error()))
+		attrs = append(attrs, slog.String("err", sw.err.Error()))
 		ws.log.Warn("http", attrs...)
 		return
 	}
@@ -152,7 +152,7 @@ func (ws *webServer) route(w http.ResponseWriter, r *http.Request) string {
 	case r.URL.Path == "/boot.ipxe":
 		b, err := ws.scripts.boot()
 		if err != nil {
-			ws.log.Error("boot script", slog.String("error", err.Error()))
+			ws.log.Error("boot script", slog.String("err", err.Error()))
 			http.Error(w, "boot script unavailable", http.StatusInternalServerError)
 			return "error"
 		}
@@ -166,7 +166,7 @@ func (ws *webServer) route(w http.ResponseWriter, r *http.Request) string {
 		}
 		b, err := ws.scripts.machine(ws.root, mac)
 		if err != nil {
-			ws.log.Error("machine script", slog.String("mac", mac.String()), slog.String("error", err.Error()))
+			ws.log.Error("machine script", slog.String("mac", mac.String()), slog.String("err", err.Error()))
 			http.Error(w, "machine script unavailable", http.StatusInternalServerError)
 			return "error"
 		}

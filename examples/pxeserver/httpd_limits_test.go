@@ -237,7 +237,7 @@ func TestHTTPStalledReader(t *testing.T) {
 	require.NotNil(t, line, "the response to a client that reads nothing is still being written after 30 s")
 	assert.Less(t, line["bytes"], float64(size))
 	assert.Equal(t, "WARN", line["level"])
-	assert.Contains(t, line["error"], "i/o timeout")
+	assert.Contains(t, line["err"], "i/o timeout")
 	// What reached the socket buffers can still be read; then the
 	// connection ends.
 	require.NoError(t, c.SetReadDeadline(time.Now().Add(30*time.Second)))

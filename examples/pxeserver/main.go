@@ -88,7 +88,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := serve(ctx, cfg, log); err != nil {
-		log.Error("stopped", slog.String("error", err.Error()))
+		log.Error("stopped", slog.String("err", err.Error()))
 		fmt.Fprintf(stderr, "pxeserver: %v\n", err)
 		return 1
 	}
@@ -204,7 +204,7 @@ func shutdownAll(all []service, grace time.Duration, log *slog.Logger, warn bool
 			ctx, cancel := context.WithTimeout(context.Background(), grace)
 			defer cancel()
 			if err := s.shutdown(ctx); err != nil && warn && !errors.Is(err, http.ErrServerClosed) {
-				log.Warn("shutdown", slog.String("service", s.name), slog.String("error", err.Error()))
+				log.Warn("shutdown", slog.String("service", s.name), slog.String("err", err.Error()))
 			}
 		}()
 	}

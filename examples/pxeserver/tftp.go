@@ -65,7 +65,7 @@ func newTFTP(cfg *Config, log *slog.Logger) (service, error) {
 				attrs = append(attrs, slog.Int("error_code", int(ti.ErrorCode)))
 			}
 			if ti.Err != nil {
-				attrs = append(attrs, slog.String("error", ti.Err.Error()))
+				attrs = append(attrs, slog.String("err", ti.Err.Error()))
 			}
 			level := slog.LevelInfo
 			switch ti.Outcome {

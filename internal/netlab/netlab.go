@@ -256,17 +256,6 @@ func (ns *NS) ListenPacket(network, address string) (net.PacketConn, error) {
 	return c, err
 }
 
-// ListenConfigPacket is lc.ListenPacket inside the namespace, for sockets that
-// need a Control function (SO_BINDTODEVICE, SO_BROADCAST, ...).
-func (ns *NS) ListenConfigPacket(ctx context.Context, lc *net.ListenConfig, network, address string) (net.PacketConn, error) {
-	var c net.PacketConn
-	err := ns.Do(func() (err error) {
-		c, err = lc.ListenPacket(ctx, network, address)
-		return err
-	})
-	return c, err
-}
-
 // Listen is net.Listen inside the namespace.
 func (ns *NS) Listen(network, address string) (net.Listener, error) {
 	var l net.Listener
