@@ -1,8 +1,12 @@
 package archdetect
 
-import "github.com/insomniacslk/dhcp/iana"
+import (
+	"maps"
 
-// DefaultBootFiles is a starting table of which iPXE binary each architecture
+	"github.com/insomniacslk/dhcp/iana"
+)
+
+// DefaultBootFiles returns a starting table of which iPXE binary each architecture
 // boots first. Names are iPXE's build targets; where two builds share a name
 // in iPXE's tree, the non-x86-64 one gets a suffix so that all fit in one
 // TFTP root:
@@ -19,8 +23,11 @@ import "github.com/insomniacslk/dhcp/iana"
 // package docs on RFC 4578 errata 4624). Architectures iPXE does not build
 // for are absent.
 //
-// It is data, not policy: copy it with maps.Clone and change the copy.
-var DefaultBootFiles = map[Arch]string{
+// It is data, not policy: each call returns a new map, which the caller
+// may change.
+func DefaultBootFiles() map[Arch]string { return maps.Clone(defaultBootFiles) }
+
+var defaultBootFiles = map[Arch]string{
 	iana.INTEL_X86PC:        "undionly.kpxe",
 	iana.INTEL_X86PC_HTTP:   "undionly.kpxe",
 	iana.EFI_IA32:           "ipxe-i386.efi",
@@ -46,7 +53,7 @@ const DefaultIPXEScript = "boot.ipxe"
 
 // BootFile returns what table gives for c: DefaultIPXEScript when c is
 // already iPXE, else the entry for c.Arch. ok is false when c has no arch
-// or the table has no entry for it. A nil table means DefaultBootFiles.
+// or the table has no entry for it. A nil table means [DefaultBootFiles].
 func (c *Client) BootFile(table map[Arch]string) (file string, ok bool) {
 	if c.IPXE {
 		return DefaultIPXEScript, true
@@ -55,7 +62,7 @@ func (c *Client) BootFile(table map[Arch]string) (file string, ok bool) {
 		return "", false
 	}
 	if table == nil {
-		table = DefaultBootFiles
+		table = defaultBootFiles
 	}
 	file, ok = table[c.Arch]
 	return file, ok

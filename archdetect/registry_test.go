@@ -125,18 +125,24 @@ func TestDefaultBootFiles(t *testing.T) {
 			t.Errorf("arch %d: BootFile = %q %v, want %q", tt.arch, got, ok, tt.file)
 		}
 	}
+	// Each call gives the caller its own table.
+	mine := archdetect.DefaultBootFiles()
+	mine[iana.EFI_X86_64] = "changed.efi"
+	if got, _ := (&archdetect.Client{Arch: iana.EFI_X86_64, HasArch: true}).BootFile(nil); got != "ipxe.efi" {
+		t.Errorf("changing a returned table changed the default: %q", got)
+	}
 	// Every HTTP code with a TFTP twin gets the same binary.
 	for _, info := range archdetect.Registry() {
 		if info.Transport != archdetect.TransportHTTP {
 			continue
 		}
-		f, ok := archdetect.DefaultBootFiles[info.Code]
+		f, ok := archdetect.DefaultBootFiles()[info.Code]
 		if !ok {
 			continue
 		}
 		twin := false
 		for _, o := range archdetect.Registry() {
-			if o.Transport == archdetect.TransportPXE && o.CPU == info.CPU && o.Firmware == info.Firmware && archdetect.DefaultBootFiles[o.Code] == f {
+			if o.Transport == archdetect.TransportPXE && o.CPU == info.CPU && o.Firmware == info.Firmware && archdetect.DefaultBootFiles()[o.Code] == f {
 				twin = true
 			}
 		}

@@ -23,7 +23,8 @@ type capPacket struct {
 	V6               dhcpv6.DHCPv6
 }
 
-// readCapture returns the DHCP packets of a capture in /work/shared/captures.
+// readCapture returns the DHCP packets of a capture in the shared
+// reference captures (see internal/shared).
 func readCapture(t testing.TB, name string) []capPacket {
 	t.Helper()
 	f, err := os.Open(filepath.Join(shared.Path(t), "captures", name))

@@ -475,7 +475,7 @@ func (m *Match) describe() string {
 }
 
 // Explain returns Why followed by the facts about the client that rules can
-// match on, in one line for logs and pxedump.
+// match on, in one line for logs.
 func (d Decision) Explain(r *Request) string {
 	c := &r.Client
 	var b strings.Builder
