@@ -363,7 +363,7 @@ func (st *runState) parseInteger(v string) (uint32, error) {
 // it reads the setting as a number (fetchn_setting), adds the increment
 // and stores the sum with the type it read (storen_setting), so int8 127
 // becomes -128 and uint8 255 becomes 0x0. An unset setting counts as 0 of
-// the named type, else int32. A set value whose type is not an integer
+// the named or predefined type, else int32. A set value whose type is not an integer
 // type (string, hex, ipv4, ...) cannot be stored as a number: inc fails.
 func (st *runState) inc(pos []string) error {
 	r := ParseSettingRef(pos[0])
@@ -378,7 +378,10 @@ func (st *runState) inc(pos []string) error {
 		}
 		inc = n
 	}
-	typ, value := r.Type, uint64(0)
+	typ, value := predefinedType(r.Name, ""), uint32(0)
+	if r.Type != "" {
+		typ = r.Type
+	}
 	if v, ok := st.s.lookup(r); ok {
 		if typ == "" {
 			typ = v.typ
@@ -391,7 +394,7 @@ func (st *runState) inc(pos []string) error {
 	if intWidth(typ) == 0 {
 		return fmt.Errorf("inc: %s: type %s is not a number", pos[0], typ)
 	}
-	st.s.store(r, typ, denumerate(typ, uint32(value)+inc))
+	st.s.store(r, typ, denumerate(typ, value+inc))
 	return nil
 }
 

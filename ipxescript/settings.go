@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -59,10 +60,36 @@ func key(r SettingRef) string {
 	return r.Name
 }
 
+// predefinedTypes are the types of iPXE's predefined settings that are
+// not strings and apply to any settings block (the __setting tables of
+// net/dhcp*.c, net/netdevice.c, net/ipv4.c, core/settings.c and others, the
+// same in 2019 except ntp, peerdist and static-routes). parse_setting_name
+// (core/settings.c) copies the predefined setting, type included, when a
+// name matches: "set ip 10.0.0.5" stores an IPv4 address, and "${ip}"
+// formats as IPv4 whatever type stored it.
+var predefinedTypes = map[string]string{
+	"ip": "ipv4", "netmask": "ipv4", "gateway": "ipv4", "dns": "ipv4", "next-server": "ipv4",
+	"dhcp-server": "ipv4", "syslog": "ipv4", "ntp": "ipv4",
+	"mac": "hex", "hwaddr": "hex", "busid": "hex", "static-routes": "hex", "trust": "hex",
+	"cert": "hex", "privkey": "hex",
+	"priority": "int8", "keep-san": "int8", "skip-san-boot": "int8", "san-retries": "int8",
+	"active-scan": "int8", "peerdist": "int8", "san-drive": "uint8", "mtu": "int16",
+	"busloc": "uint32", "uid": "uint32", "gid": "uint32",
+}
+
+// predefinedType returns the type of the predefined setting name, or def.
+func predefinedType(name, def string) string {
+	if t, ok := predefinedTypes[name]; ok {
+		return t
+	}
+	return def
+}
+
 // Set stores value in the setting named by ref ("[scope/]name[:type]"),
 // parsing it as iPXE's "set" does for the type. Without a type the value
 // is a string, whatever type the setting had (set_core_exec in
-// hci/commands/nvo_cmd.c applies setting_type_string). An empty value
+// hci/commands/nvo_cmd.c applies setting_type_string), unless the name is
+// a predefined setting with a type of its own ("ip" is ipv4, "mac" hex). An empty value
 // deletes the setting. An empty or unknown type ("name:", "name:bogus")
 // fails, as find_setting_type does in parse_setting_name.
 func (s *Settings) Set(ref, value string) error {
@@ -75,7 +102,7 @@ func (s *Settings) Set(ref, value string) error {
 	}
 	typ := r.Type
 	if typ == "" {
-		typ = "string"
+		typ = predefinedType(r.Name, "string")
 	}
 	if value == "" {
 		s.Clear(ref)
@@ -157,7 +184,7 @@ func (s *Settings) Get(ref string) (string, bool) {
 	}
 	typ := r.Type
 	if typ == "" {
-		typ = v.typ
+		typ = predefinedType(r.Name, v.typ)
 	}
 	out, ok := formatTyped(typ, v.raw)
 	return out, ok
@@ -361,24 +388,43 @@ func denumerate(typ string, n uint32) []byte {
 }
 
 // numerate is numerate_int_setting (core/settings.c numeric_setting_value)
-// for an integer type: raw of any length, sign-extended for signed types,
-// at most the 8 bytes of a 64-bit unsigned long unless the extra leading
-// bytes are padding. ok is false for other types and out-of-range raw.
-func numerate(typ string, raw []byte) (n uint64, ok bool) {
+// for an integer type, as 32-bit builds (the i386 BIOS ROM) compute it: raw
+// of any length, sign-extended for signed types, into a 32-bit unsigned
+// long; leading bytes beyond 4 must be padding (0, or 0xff for a negative
+// signed value), else the value is out of range. 64-bit builds (x86_64
+// EFI) accept up to 8 significant bytes there. ok is false for other
+// types and out-of-range raw.
+func numerate(typ string, raw []byte) (n uint32, ok bool) {
 	if intWidth(typ) == 0 {
 		return 0, false
 	}
 	var pad byte
 	if typ[0] != 'u' && len(raw) > 0 && raw[0] >= 0x80 {
-		n, pad = ^uint64(0), 0xff
+		n, pad = ^uint32(0), 0xff
 	}
 	for i, c := range raw {
-		n = n<<8 | uint64(c)
-		if i+8 < len(raw) && c != pad {
+		n = n<<8 | uint32(c)
+		if i+4 < len(raw) && c != pad {
 			return 0, false
 		}
 	}
 	return n, true
+}
+
+// formatLong is iPXE's "%ld" (core/vsprintf.c format_decimal) with a
+// 32-bit long: it negates a negative number before taking digits, and
+// LONG_MIN stays negative, so each of its digits d comes out as the
+// character '0'-d: -2147483648 prints as "-./,),(-*,(" (64-bit builds
+// print this value correctly).
+func formatLong(v int32) string {
+	if v != math.MinInt32 {
+		return strconv.FormatInt(int64(v), 10)
+	}
+	b := []byte("-2147483648")
+	for i := 1; i < len(b); i++ {
+		b[i] = '0' - (b[i] - '0')
+	}
+	return string(b)
 }
 
 func swapGUID(b []byte) {
@@ -425,7 +471,7 @@ func formatTyped(typ string, raw []byte) (string, bool) {
 			// the 0x for zero too ("0x0").
 			return fmt.Sprintf("0x%x", n), true
 		}
-		return strconv.FormatInt(int64(n), 10), true // format_int_setting: "%ld"
+		return formatLong(int32(n)), true // format_int_setting: "%ld"
 	case "uuid", "guid":
 		if len(raw) != 16 {
 			return "", false
