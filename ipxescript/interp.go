@@ -362,9 +362,10 @@ func (st *runState) parseInteger(v string) (uint32, error) {
 // inc is inc_exec (hci/commands/nvo_cmd.c, the same in 2019 and master):
 // it reads the setting as a number (fetchn_setting), adds the increment
 // and stores the sum with the type it read (storen_setting), so int8 127
-// becomes -128 and uint8 255 becomes 0x0. An unset setting counts as 0 of
-// the named or predefined type, else int32. A set value whose type is not an integer
-// type (string, hex, ipv4, ...) cannot be stored as a number: inc fails.
+// becomes -128 and uint8 255 becomes 0x0. An unset setting counts as 0
+// of the named or predefined type, else int32. A value whose type is not
+// an integer type (string, hex, ipv4, ...) cannot be stored as a number:
+// inc fails.
 func (st *runState) inc(pos []string) error {
 	r := ParseSettingRef(pos[0])
 	if err := checkType(pos[0], r); err != nil {
