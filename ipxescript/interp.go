@@ -37,6 +37,11 @@ type MenuItem struct {
 // script state (echo, set, clear, inc, isset, iseq, menu, item, choose,
 // read, prompt, sleep), and asks Command for the status of everything
 // else (dhcp, chain, kernel, ...). The zero value is ready to use.
+//
+// Where iPXE master and the 2019 build differ, the Runner predicts master
+// unless Version is V2019; the Version field lists the rules that differ.
+// Integer settings read from more than 4 bytes are evaluated as 32-bit
+// builds (the i386 BIOS ROM) do; see [Settings].
 type Runner struct {
 	// Settings are read and written by the script. nil: an empty store.
 	Settings *Settings

@@ -32,7 +32,9 @@ func IsSettingType(t string) bool {
 }
 
 // Settings is an in-memory settings store that expands "${...}" the way
-// iPXE does. Keys are "name" or "scope/name"; values are raw bytes plus the
+// iPXE does. Integer types format as 32-bit iPXE builds do (unsigned long
+// is 32 bits on i386): a value of more than 4 significant bytes does not
+// format, and int32 -2147483648 prints as iPXE's "%ld" garbles it. Keys are "name" or "scope/name"; values are raw bytes plus the
 // type they were stored with. The zero value is ready to use.
 type Settings struct {
 	m map[string]setting
