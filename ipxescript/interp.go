@@ -3,7 +3,6 @@ package ipxescript
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 )
 
@@ -38,6 +37,11 @@ type MenuItem struct {
 // script state (echo, set, clear, inc, isset, iseq, menu, item, choose,
 // read, prompt, sleep), and asks Command for the status of everything
 // else (dhcp, chain, kernel, ...). The zero value is ready to use.
+//
+// Where iPXE master and the 2019 build differ, the Runner predicts master
+// unless Version is V2019; the Version field lists the rules that differ.
+// Integer settings read from more than 4 bytes are evaluated as 32-bit
+// builds (the i386 BIOS ROM) do; see [Settings].
 type Runner struct {
 	// Settings are read and written by the script. nil: an empty store.
 	Settings *Settings
@@ -57,7 +61,13 @@ type Runner struct {
 	// Out receives what "echo" prints; nil discards it.
 	Out *strings.Builder
 	// Version is the iPXE the prediction is for, where iPXE versions
-	// behave differently. The zero value is current master.
+	// behave differently. The zero value is current master. The rules
+	// that differ:
+	//   - an empty integer argument (exit, sleep, the increment of inc):
+	//     master fails (parse_integer, core/parseopt.c, since commit
+	//     8830f2f35), 2019 reads it as 0, so "exit ${}" exits 0 there.
+	// Integer parsing is otherwise the same in both: strtoul base 0
+	// (whitespace, sign, "0x", octal), truncated to 32 bits.
 	Version Version
 }
 
@@ -247,12 +257,12 @@ func (st *runState) exec(argv []string) error {
 	case "exit":
 		st.ctl = ctlExit
 		if len(pos) > 0 {
-			n, err := ParseInteger(pos[0])
+			n, err := st.parseInteger(pos[0])
 			if err != nil {
 				st.ctl = ctlNone
 				return err
 			}
-			st.exit = int(int32(uint32(n)))
+			st.exit = int(int32(n))
 		}
 		return nil
 	case "isset":
@@ -266,31 +276,18 @@ func (st *runState) exec(argv []string) error {
 		}
 		return nil
 	case "sleep":
-		_, err := ParseInteger(pos[0])
+		_, err := st.parseInteger(pos[0])
 		return err
 	case "set":
 		return st.s.Set(pos[0], strings.Join(pos[1:], " "))
 	case "clear":
+		if err := checkType(pos[0], ParseSettingRef(pos[0])); err != nil {
+			return err
+		}
 		st.s.Clear(pos[0])
 		return nil
 	case "inc":
-		inc := uint64(1)
-		if len(pos) > 1 {
-			n, err := ParseInteger(pos[1])
-			if err != nil {
-				return err
-			}
-			inc = n
-		}
-		cur := int64(0)
-		r := ParseSettingRef(pos[0])
-		if v, ok := st.s.lookup(r); ok {
-			s, _ := formatTyped("int32", v.raw)
-			if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-				cur = n
-			}
-		}
-		return st.s.Set(pos[0]+":int32", strconv.FormatInt(int64(int32(cur+int64(inc))), 10))
+		return st.inc(pos)
 	case "menu":
 		n, _ := a.Get("name")
 		if _, del := a.Get("delete"); del {
@@ -354,6 +351,56 @@ func (st *runState) exec(argv []string) error {
 	if _, replace := a.Get("replace"); replace && (spec.Name == "imgexec" || spec.Canonical == "imgexec") {
 		st.ctl, st.exit = ctlExit, 0 // tail call: the current script is replaced
 	}
+	return nil
+}
+
+// parseInteger is parse_integer (core/parseopt.c) for the Runner's
+// Version: master rejects empty text, the 2019 build reads it as 0.
+func (st *runState) parseInteger(v string) (uint32, error) {
+	if v == "" && st.r.Version == V2019 {
+		return 0, nil
+	}
+	n, err := ParseInteger(v)
+	return uint32(n), err
+}
+
+// inc is inc_exec (hci/commands/nvo_cmd.c, the same in 2019 and master):
+// it reads the setting as a number (fetchn_setting), adds the increment
+// and stores the sum with the type it read (storen_setting), so int8 127
+// becomes -128 and uint8 255 becomes 0x0. An unset setting counts as 0
+// of the named or predefined type, else int32. A value whose type is not
+// an integer type (string, hex, ipv4, ...) cannot be stored as a number:
+// inc fails.
+func (st *runState) inc(pos []string) error {
+	r := ParseSettingRef(pos[0])
+	if err := checkType(pos[0], r); err != nil {
+		return err
+	}
+	inc := uint32(1)
+	if len(pos) > 1 {
+		n, err := st.parseInteger(pos[1])
+		if err != nil {
+			return err
+		}
+		inc = n
+	}
+	typ, value := predefinedType(r.Name, ""), uint32(0)
+	if r.Type != "" {
+		typ = r.Type
+	}
+	if v, ok := st.s.lookup(r); ok {
+		if typ == "" {
+			typ = v.typ
+		}
+		value, _ = numerate(typ, v.raw) // a failure counts as 0
+	}
+	if typ == "" {
+		typ = "int32"
+	}
+	if intWidth(typ) == 0 {
+		return fmt.Errorf("inc: %s: type %s is not a number", pos[0], typ)
+	}
+	st.s.store(r, typ, denumerate(typ, value+inc))
 	return nil
 }
 

@@ -44,7 +44,7 @@ type CommandSpec struct {
 	Canonical string
 	Options   []OptionSpec
 	// MinArgs and MaxArgs bound the positional arguments; MaxArgs < 0 means
-	// up to iPXE's MAX_ARGUMENTS.
+	// up to iPXE's MAX_ARGUMENTS (255), which ParseArgs enforces.
 	MinArgs, MaxArgs int
 	// Args gives the kind of each positional argument; the last one
 	// repeats.
@@ -306,7 +306,12 @@ func (c *CommandSpec) ParseArgs(argv []string) (*Args, error) {
 			i++
 			break
 		}
-		if len(tok) < 2 || tok[0] != '-' {
+		if tok == "-" {
+			// getopt_long (core/getopt.c) takes any word starting with
+			// "-" as options; a lone "-" matches no short option.
+			return a, errf(i, "a lone \"-\" is an unrecognised option")
+		}
+		if tok == "" || tok[0] != '-' {
 			break
 		}
 		if tok[1] == '-' {
@@ -374,7 +379,11 @@ func (c *CommandSpec) ParseArgs(argv []string) (*Args, error) {
 		return a, nil
 	}
 	n := len(a.Positional)
-	if n < c.MinArgs || (c.MaxArgs >= 0 && n > c.MaxArgs) {
+	max := c.MaxArgs
+	if max < 0 {
+		max = maxArguments // reparse_options (core/parseopt.c): max_args is at most MAX_ARGUMENTS
+	}
+	if n < c.MinArgs || n > max {
 		return a, errf(-1, "%d argument(s), want %s; usage: %s", n, c.argRange(), c.Usage)
 	}
 	return a, nil
@@ -383,7 +392,7 @@ func (c *CommandSpec) ParseArgs(argv []string) (*Args, error) {
 func (c *CommandSpec) argRange() string {
 	switch {
 	case c.MaxArgs < 0:
-		return fmt.Sprintf("at least %d", c.MinArgs)
+		return fmt.Sprintf("%d to %d", c.MinArgs, maxArguments)
 	case c.MinArgs == c.MaxArgs:
 		return fmt.Sprintf("exactly %d", c.MinArgs)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -31,7 +32,9 @@ func IsSettingType(t string) bool {
 }
 
 // Settings is an in-memory settings store that expands "${...}" the way
-// iPXE does. Keys are "name" or "scope/name"; values are raw bytes plus the
+// iPXE does. Integer types format as 32-bit iPXE builds do (unsigned long
+// is 32 bits on i386): a value of more than 4 significant bytes does not
+// format, and int32 -2147483648 prints as iPXE's "%ld" garbles it. Keys are "name" or "scope/name"; values are raw bytes plus the
 // type they were stored with. The zero value is ready to use.
 type Settings struct {
 	m map[string]setting
@@ -59,21 +62,49 @@ func key(r SettingRef) string {
 	return r.Name
 }
 
+// predefinedTypes are the types of iPXE's predefined settings that are
+// not strings and apply to any settings block (the __setting tables of
+// net/dhcp*.c, net/netdevice.c, net/ipv4.c, core/settings.c and others, the
+// same in 2019 except ntp, peerdist and static-routes). parse_setting_name
+// (core/settings.c) copies the predefined setting, type included, when a
+// name matches: "set ip 10.0.0.5" stores an IPv4 address, and "${ip}"
+// formats as IPv4 whatever type stored it.
+var predefinedTypes = map[string]string{
+	"ip": "ipv4", "netmask": "ipv4", "gateway": "ipv4", "dns": "ipv4", "next-server": "ipv4",
+	"dhcp-server": "ipv4", "syslog": "ipv4", "ntp": "ipv4",
+	"mac": "hex", "hwaddr": "hex", "busid": "hex", "static-routes": "hex", "trust": "hex",
+	"cert": "hex", "privkey": "hex",
+	"priority": "int8", "keep-san": "int8", "skip-san-boot": "int8", "san-retries": "int8",
+	"active-scan": "int8", "peerdist": "int8", "san-drive": "uint8", "mtu": "int16",
+	"busloc": "uint32", "uid": "uint32", "gid": "uint32",
+}
+
+// predefinedType returns the type of the predefined setting name, or def.
+func predefinedType(name, def string) string {
+	if t, ok := predefinedTypes[name]; ok {
+		return t
+	}
+	return def
+}
+
 // Set stores value in the setting named by ref ("[scope/]name[:type]"),
-// parsing it as iPXE's "set" does for the type (default string). An empty
-// value deletes the setting.
+// parsing it as iPXE's "set" does for the type. Without a type the value
+// is a string, whatever type the setting had (set_core_exec in
+// hci/commands/nvo_cmd.c applies setting_type_string), unless the name is
+// a predefined setting with a type of its own ("ip" is ipv4, "mac" hex). An empty value
+// deletes the setting. An empty or unknown type ("name:", "name:bogus")
+// fails, as find_setting_type does in parse_setting_name.
 func (s *Settings) Set(ref, value string) error {
 	r := ParseSettingRef(ref)
 	if r.Name == "" {
 		return fmt.Errorf("ipxescript: invalid setting name %q", ref)
 	}
+	if err := checkType(ref, r); err != nil {
+		return err
+	}
 	typ := r.Type
 	if typ == "" {
-		if old, ok := s.lookup(r); ok {
-			typ = old.typ
-		} else {
-			typ = "string"
-		}
+		typ = predefinedType(r.Name, "string")
 	}
 	if value == "" {
 		s.Clear(ref)
@@ -83,11 +114,34 @@ func (s *Settings) Set(ref, value string) error {
 	if err != nil {
 		return fmt.Errorf("ipxescript: set %s: %w", ref, err)
 	}
+	s.store(r, typ, raw)
+	return nil
+}
+
+func (s *Settings) store(r SettingRef, typ string, raw []byte) {
 	if s.m == nil {
 		s.m = map[string]setting{}
 	}
 	s.m[key(r)] = setting{typ: typ, raw: raw}
+}
+
+// checkType fails, as parse_setting_name does, when ref names an empty or
+// unknown type.
+func checkType(ref string, r SettingRef) error {
+	if hasEmptyType(ref) || (r.Type != "" && !IsSettingType(r.Type)) {
+		return fmt.Errorf("ipxescript: %s: unknown setting type %q", ref, r.Type)
+	}
 	return nil
+}
+
+// hasEmptyType reports whether ref names the empty type ("name:"), which
+// iPXE's find_setting_type does not know (core/settings.c).
+func hasEmptyType(ref string) bool {
+	if i := strings.IndexByte(ref, '/'); i >= 0 {
+		ref = ref[i+1:]
+	}
+	i := strings.IndexByte(ref, ':')
+	return i >= 0 && i == len(ref)-1
 }
 
 // Clear deletes a setting.
@@ -127,12 +181,12 @@ func (s *Settings) lookup(r SettingRef) (setting, bool) {
 func (s *Settings) Get(ref string) (string, bool) {
 	r := ParseSettingRef(ref)
 	v, ok := s.lookup(r)
-	if !ok {
+	if !ok || hasEmptyType(ref) {
 		return "", false
 	}
 	typ := r.Type
 	if typ == "" {
-		typ = v.typ
+		typ = predefinedType(r.Name, v.typ)
 	}
 	out, ok := formatTyped(typ, v.raw)
 	return out, ok
@@ -171,12 +225,12 @@ func parseTyped(typ, v string) ([]byte, error) {
 		return []byte(v), nil
 	case "uristring":
 		return uriDecode(v), nil
-	case "hex", "hexhyp", "hexraw":
-		sep := map[string]string{"hex": ":", "hexhyp": "-", "hexraw": ""}[typ]
-		if sep != "" {
-			v = strings.ReplaceAll(v, sep, "")
-		}
-		return hex.DecodeString(v)
+	case "hex":
+		return hexDecode(':', v)
+	case "hexhyp":
+		return hexDecode('-', v)
+	case "hexraw":
+		return hexDecode(0, v)
 	case "base64":
 		b, err := base64.StdEncoding.DecodeString(v)
 		if err != nil {
@@ -198,18 +252,13 @@ func parseTyped(typ, v string) ([]byte, error) {
 		b := a.As16()
 		return b[:], nil
 	case "int8", "int16", "int32", "uint8", "uint16", "uint32":
-		neg := strings.HasPrefix(v, "-") // strtoul accepts and negates a sign
-		n, err := ParseInteger(strings.TrimPrefix(v, "-"))
-		if err != nil {
-			return nil, err
+		// parse_int_setting (core/settings.c): strtoul base 0 with no
+		// empty check (an empty value deletes before it gets here).
+		n, ok := strtoul32(v)
+		if !ok {
+			return nil, fmt.Errorf("invalid integer %q", v)
 		}
-		if neg {
-			n = -n
-		}
-		size := map[string]int{"int8": 1, "uint8": 1, "int16": 2, "uint16": 2, "int32": 4, "uint32": 4}[typ]
-		var b [8]byte
-		binary.BigEndian.PutUint64(b[:], n)
-		return b[8-size:], nil
+		return denumerate(typ, n), nil
 	case "uuid", "guid":
 		h := strings.ReplaceAll(v, "-", "")
 		b, err := hex.DecodeString(h)
@@ -224,17 +273,160 @@ func parseTyped(typ, v string) ([]byte, error) {
 	return nil, fmt.Errorf("unknown setting type %q", typ)
 }
 
-// ParseInteger parses an integer as iPXE's parse_integer (strtoul base 0):
-// decimal, "0x" hex, or octal when it starts with "0". Empty is invalid.
+// ParseInteger parses an integer as iPXE's parse_integer
+// (core/parseopt.c) does for command arguments (exit, sleep, inc, option
+// values): strtoul with base 0 (core/string.c), so leading whitespace, a
+// "+" or "-" sign, "0x" hex (digits optional: "0x" is 0) and octal after a
+// leading "0" are accepted, and the value is truncated to 32 bits ("-1" is
+// 0xffffffff). The whole text must be consumed. Empty text is invalid, as
+// in iPXE master since commit 8830f2f35; the 2019 build reads it as 0
+// (the Runner follows Runner.Version).
 func ParseInteger(v string) (uint64, error) {
 	if v == "" {
 		return 0, errors.New("empty integer")
 	}
-	n, err := strconv.ParseUint(v, 0, 32)
-	if err != nil || (len(v) > 1 && v[0] == '0' && (v[1] == 'o' || v[1] == 'O' || v[1] == 'b' || v[1] == 'B' || v[1] == '_')) || strings.Contains(v, "_") {
+	n, ok := strtoul32(v)
+	if !ok {
 		return 0, fmt.Errorf("invalid integer %q", v)
 	}
-	return n, nil
+	return uint64(n), nil
+}
+
+// strtoul32 is iPXE's strtoul(v, &endp, 0) (core/string.c strtoul and
+// strtoul_pre) reduced to the 32 bits that parse_integer and
+// denumerate_int_setting keep; ok reports that endp reached the end.
+func strtoul32(v string) (n uint32, ok bool) {
+	i := 0
+	for i < len(v) && strings.IndexByte(" \f\n\r\t\v", v[i]) >= 0 { // isspace (core/ctype.c)
+		i++
+	}
+	neg := false
+	if i < len(v) && (v[i] == '-' || v[i] == '+') {
+		neg = v[i] == '-'
+		i++
+	}
+	base := uint32(10)
+	if i < len(v) && v[i] == '0' {
+		i++
+		base = 8
+		if i < len(v) && v[i]&^0x20 == 'X' {
+			i++
+			base = 16
+		}
+	}
+	for ; i < len(v); i++ {
+		d := digitValue(v[i])
+		if d >= base {
+			return 0, false
+		}
+		n = n*base + d // wraps as iPXE's unsigned arithmetic does
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
+}
+
+// digitValue is iPXE's digit_value (core/string.c): 0-9, then letters of
+// either case from 10; anything else is at least 36.
+func digitValue(c byte) uint32 {
+	switch {
+	case c >= '0' && c <= '9':
+		return uint32(c - '0')
+	case c >= 'a' && c <= 'z':
+		return uint32(c-'a') + 10
+	case c >= 'A' && c <= 'Z':
+		return uint32(c-'A') + 10
+	}
+	return 36
+}
+
+// hexDecode is iPXE's hex_decode (core/base16.c) as the hex, hexhyp and
+// hexraw setting types call it (parse_hex_setting and friends in
+// core/settings.c, the same in 2019 and master): pairs of hex digits,
+// exactly one sep between pairs when sep is not 0, nothing else.
+func hexDecode(sep byte, v string) ([]byte, error) {
+	out := make([]byte, 0, len(v)/2)
+	for i := 0; i < len(v); {
+		if len(out) > 0 && sep != 0 {
+			if v[i] != sep {
+				return nil, fmt.Errorf("invalid hex %q", v)
+			}
+			i++
+		}
+		if i+2 > len(v) {
+			return nil, fmt.Errorf("invalid hex %q", v)
+		}
+		hi, lo := digitValue(v[i]), digitValue(v[i+1])
+		if hi >= 16 || lo >= 16 {
+			return nil, fmt.Errorf("invalid hex %q", v)
+		}
+		out = append(out, byte(hi<<4|lo))
+		i += 2
+	}
+	return out, nil
+}
+
+// intWidth is the size in bytes of an integer setting type, 0 for other
+// types (setting_type_int_width, core/settings.c).
+func intWidth(typ string) int {
+	switch typ {
+	case "int8", "uint8":
+		return 1
+	case "int16", "uint16":
+		return 2
+	case "int32", "uint32":
+		return 4
+	}
+	return 0
+}
+
+// denumerate is denumerate_int_setting (core/settings.c): the low bytes of
+// the 32-bit value, big-endian.
+func denumerate(typ string, n uint32) []byte {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], n)
+	return append([]byte(nil), b[4-intWidth(typ):]...)
+}
+
+// numerate is numerate_int_setting (core/settings.c numeric_setting_value)
+// for an integer type, as 32-bit builds (the i386 BIOS ROM) compute it: raw
+// of any length, sign-extended for signed types, into a 32-bit unsigned
+// long; leading bytes beyond 4 must be padding (0, or 0xff for a negative
+// signed value), else the value is out of range. 64-bit builds (x86_64
+// EFI) accept up to 8 significant bytes there. ok is false for other
+// types and out-of-range raw.
+func numerate(typ string, raw []byte) (n uint32, ok bool) {
+	if intWidth(typ) == 0 {
+		return 0, false
+	}
+	var pad byte
+	if typ[0] != 'u' && len(raw) > 0 && raw[0] >= 0x80 {
+		n, pad = ^uint32(0), 0xff
+	}
+	for i, c := range raw {
+		n = n<<8 | uint32(c)
+		if i+4 < len(raw) && c != pad {
+			return 0, false
+		}
+	}
+	return n, true
+}
+
+// formatLong is iPXE's "%ld" (core/vsprintf.c format_decimal) with a
+// 32-bit long: it negates a negative number before taking digits, and
+// LONG_MIN stays negative, so each of its digits d comes out as the
+// character '0'-d: -2147483648 prints as "-./,),(-*,(" (64-bit builds
+// print this value correctly).
+func formatLong(v int32) string {
+	if v != math.MinInt32 {
+		return strconv.FormatInt(int64(v), 10)
+	}
+	b := []byte("-2147483648")
+	for i := 1; i < len(b); i++ {
+		b[i] = '0' - (b[i] - '0')
+	}
+	return string(b)
 }
 
 func swapGUID(b []byte) {
@@ -272,21 +464,16 @@ func formatTyped(typ string, raw []byte) (string, bool) {
 		}
 		return netip.AddrFrom16([16]byte(raw)).String(), true
 	case "int8", "int16", "int32", "uint8", "uint16", "uint32":
-		if len(raw) == 0 || len(raw) > 8 {
+		n, ok := numerate(typ, raw)
+		if !ok {
 			return "", false
 		}
-		var u uint64
-		for _, c := range raw {
-			u = u<<8 | uint64(c)
-		}
 		if typ[0] == 'u' {
-			if u == 0 {
-				return "0", true
-			}
-			return fmt.Sprintf("%#x", u), true
+			// format_uint_setting: "%#lx", and iPXE's vsnprintf writes
+			// the 0x for zero too ("0x0").
+			return fmt.Sprintf("0x%x", n), true
 		}
-		shift := 64 - 8*uint(len(raw))
-		return strconv.FormatInt(int64(u<<shift)>>shift, 10), true
+		return formatLong(int32(n)), true // format_int_setting: "%ld"
 	case "uuid", "guid":
 		if len(raw) != 16 {
 			return "", false
