@@ -232,10 +232,10 @@ func runAgree(t *testing.T, v Version) []string {
 	return markers(out.String())
 }
 
-// TestRunnerAgreesWithIPXE checks the Runner's predictions for issue 13's
+// TestRunnerAgreeCases checks the Runner's predictions for issue 13's
 // items 9-15 against what real iPXE printed (2019) or what master's source
 // gives.
-func TestRunnerAgreesWithIPXE(t *testing.T) {
+func TestRunnerAgreeCases(t *testing.T) {
 	for _, v := range []Version{V2019, Master} {
 		got, want := runAgree(t, v), wantMarkers(v)
 		for i := 0; i < len(got) || i < len(want); i++ {
@@ -255,7 +255,7 @@ func TestRunnerAgreesWithIPXE(t *testing.T) {
 
 // TestRealIPXEAgree runs the same script in real iPXE (Debian's 2019 ROM,
 // see bootIPXEFiles) and checks that it prints the recorded markers, which
-// TestRunnerAgreesWithIPXE compares with the Runner.
+// TestRunnerAgreeCases compares with the Runner.
 func TestRealIPXEAgree(t *testing.T) {
 	files := map[string][]byte{"q.ipxe": []byte(agreeScript())}
 	for n, s := range agreeFiles {

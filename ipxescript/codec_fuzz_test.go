@@ -27,7 +27,7 @@ func FuzzSettingCodecs(f *testing.F) {
 			if err != nil {
 				continue
 			}
-			if out, _ := formatTyped(typ, raw); out != strings.ToLower(v) {
+			if out, _ := formatTyped(typ, raw, Master); out != strings.ToLower(v) {
 				t.Fatalf("%s %q accepted as %x, which prints %q", typ, v, raw, out)
 			}
 		}
@@ -47,7 +47,7 @@ func FuzzSettingCodecs(f *testing.F) {
 			if err != nil {
 				continue
 			}
-			out, ok := formatTyped(typ, raw)
+			out, ok := formatTyped(typ, raw, Master)
 			if !ok {
 				t.Fatalf("%s %q stored %x, which does not print", typ, v, raw)
 			}

@@ -149,6 +149,8 @@ func (r *Runner) Run(f *File) (*Result, error) {
 	if st.s == nil {
 		st.s = &Settings{}
 	}
+	defer func(v Version) { st.s.version = v }(st.s.version)
+	st.s.version = r.Version
 	max := r.MaxSteps
 	if max <= 0 {
 		max = 10000

@@ -38,6 +38,9 @@ func IsSettingType(t string) bool {
 // type they were stored with. The zero value is ready to use.
 type Settings struct {
 	m map[string]setting
+	// version selects the codecs where iPXE versions differ; a Runner
+	// sets it to Runner.Version for the length of a run.
+	version Version
 }
 
 type setting struct {
@@ -188,7 +191,7 @@ func (s *Settings) Get(ref string) (string, bool) {
 	if typ == "" {
 		typ = predefinedType(r.Name, v.typ)
 	}
-	out, ok := formatTyped(typ, v.raw)
+	out, ok := formatTyped(typ, v.raw, s.version)
 	return out, ok
 }
 
@@ -224,7 +227,7 @@ func parseTyped(typ, v string) ([]byte, error) {
 	case "string":
 		return []byte(v), nil
 	case "uristring":
-		return uriDecode(v), nil
+		return uriDecode(v), nil // parse_uristring_setting: uri_decode
 	case "hex":
 		return hexDecode(':', v)
 	case "hexhyp":
@@ -232,17 +235,12 @@ func parseTyped(typ, v string) ([]byte, error) {
 	case "hexraw":
 		return hexDecode(0, v)
 	case "base64":
-		b, err := base64.StdEncoding.DecodeString(v)
-		if err != nil {
-			b, err = base64.RawStdEncoding.DecodeString(v)
-		}
-		return b, err
+		return base64Decode(v)
 	case "ipv4":
-		a, err := netip.ParseAddr(v)
-		if err != nil || !a.Is4() {
+		b, ok := inetAton(v)
+		if !ok {
 			return nil, fmt.Errorf("invalid IPv4 address %q", v)
 		}
-		b := a.As4()
 		return b[:], nil
 	case "ipv6":
 		a, err := netip.ParseAddr(v)
@@ -296,35 +294,8 @@ func ParseInteger(v string) (uint64, error) {
 // strtoul_pre) reduced to the 32 bits that parse_integer and
 // denumerate_int_setting keep; ok reports that endp reached the end.
 func strtoul32(v string) (n uint32, ok bool) {
-	i := 0
-	for i < len(v) && strings.IndexByte(" \f\n\r\t\v", v[i]) >= 0 { // isspace (core/ctype.c)
-		i++
-	}
-	neg := false
-	if i < len(v) && (v[i] == '-' || v[i] == '+') {
-		neg = v[i] == '-'
-		i++
-	}
-	base := uint32(10)
-	if i < len(v) && v[i] == '0' {
-		i++
-		base = 8
-		if i < len(v) && v[i]&^0x20 == 'X' {
-			i++
-			base = 16
-		}
-	}
-	for ; i < len(v); i++ {
-		d := digitValue(v[i])
-		if d >= base {
-			return 0, false
-		}
-		n = n*base + d // wraps as iPXE's unsigned arithmetic does
-	}
-	if neg {
-		n = -n
-	}
-	return n, true
+	n, end := strtoulPrefix(v, 0)
+	return n, end == len(v)
 }
 
 // digitValue is iPXE's digit_value (core/string.c): 0-9, then letters of
@@ -435,7 +406,7 @@ func swapGUID(b []byte) {
 	b[6], b[7] = b[7], b[6]
 }
 
-func formatTyped(typ string, raw []byte) (string, bool) {
+func formatTyped(typ string, raw []byte, v Version) (string, bool) {
 	switch typ {
 	case "string":
 		if i := indexNUL(raw); i >= 0 {
@@ -443,7 +414,7 @@ func formatTyped(typ string, raw []byte) (string, bool) {
 		}
 		return string(raw), true
 	case "uristring":
-		return uriEncode(raw), true
+		return uriEncode(raw, v), true
 	case "hex", "hexhyp", "hexraw":
 		sep := map[string]string{"hex": ":", "hexhyp": "-", "hexraw": ""}[typ]
 		parts := make([]string, len(raw))
@@ -497,38 +468,163 @@ func indexNUL(b []byte) int {
 	return -1
 }
 
-// uriEscaped reports whether iPXE's uristring format percent-encodes c
-// (current iPXE; builds from 2019 and earlier leave "+" as is).
-func uriEscaped(c byte) bool {
-	return c <= 0x20 || c >= 0x7f || strings.IndexByte("%/#:@?=&+", c) >= 0
+// uriEscaped reports whether iPXE's format_uristring_setting escapes c:
+// uri_encode with field 0 (core/uri.c uri_character_escaped) escapes what
+// is not printable (isprint: ' '..'~', so also every byte >= 0x80), space,
+// '%' and "/#:@?=&"; master also escapes '+' (the 2019 build does not).
+func uriEscaped(c byte, v Version) bool {
+	return c <= 0x20 || c >= 0x7f || strings.IndexByte("%/#:@?=&", c) >= 0 || (c == '+' && v != V2019)
 }
 
-func uriEncode(raw []byte) string {
+// uriEncode is iPXE's uri_encode(0, raw, raw_len) as format_uristring_setting
+// calls it, the same in 2019 and master: every byte of the raw value is
+// written, a NUL as "%00". The byte is a (signed, on x86) char passed to
+// "%%%02X", so a byte >= 0x80 comes out sign-extended: 0x80 is
+// "%FFFFFF80" (iPXE builds where char is unsigned, such as ARM, write
+// "%80").
+func uriEncode(raw []byte, v Version) string {
 	var b strings.Builder
 	for _, c := range raw {
-		if c == 0 {
-			break
-		}
-		if uriEscaped(c) {
-			fmt.Fprintf(&b, "%%%02X", c)
-		} else {
+		switch {
+		case !uriEscaped(c, v):
 			b.WriteByte(c)
+		case c >= 0x80:
+			fmt.Fprintf(&b, "%%FFFFFF%02X", c)
+		default:
+			fmt.Fprintf(&b, "%%%02X", c)
 		}
 	}
 	return b.String()
 }
 
+// uriDecode is iPXE's uri_decode (core/uri.c, the same in 2019 and
+// master): after a '%', strtoul(.., 16) reads at most the next two
+// characters; it skips leading whitespace and takes a sign, so "%4" is
+// 0x04, "%4z" is 0x04 'z', "%-1" is 0xFF, "% 4" is 0x04 and "%-z" is 0x00
+// 'z'. When strtoul consumes nothing the '%' stays itself ("%zz").
 func uriDecode(s string) []byte {
 	out := make([]byte, 0, len(s))
 	for i := 0; i < len(s); i++ {
-		if s[i] == '%' && i+2 < len(s)+0 && i+2 <= len(s)-1 {
-			if b, err := hex.DecodeString(s[i+1 : i+3]); err == nil {
-				out = append(out, b[0])
-				i += 2
-				continue
+		c := s[i]
+		if c == '%' {
+			n, skip := strtoulPrefix(s[i+1:min(i+3, len(s))], 16)
+			i += skip
+			if skip > 0 {
+				c = byte(n) // "char decoded = strtoul(...)"
 			}
 		}
-		out = append(out, s[i])
+		out = append(out, c)
 	}
 	return out
+}
+
+// strtoulPrefix is iPXE's strtoul(s, &endp, base) (core/string.c strtoul,
+// strtoul_pre, digit_value) on a 32-bit unsigned long (the BIOS build):
+// leading whitespace and one sign are skipped, base 0 reads "0x" as hex and
+// a leading "0" as octal, then digits follow; end is the offset of endp.
+// Unlike C's strtoul, endp lies after the whitespace, sign and prefix even
+// when no digit follows ("-" gives 0 with end 1). The value wraps.
+func strtoulPrefix(s string, base uint32) (n uint32, end int) {
+	i := 0
+	for i < len(s) && isSpace(s[i]) {
+		i++
+	}
+	neg := false
+	if i < len(s) && (s[i] == '-' || s[i] == '+') {
+		neg = s[i] == '-'
+		i++
+	}
+	if base == 0 {
+		base = 10
+		if i < len(s) && s[i] == '0' {
+			i++
+			base = 8
+			if i < len(s) && s[i]&^0x20 == 'X' {
+				i++
+				base = 16
+			}
+		}
+	}
+	for ; i < len(s); i++ {
+		d := digitValue(s[i])
+		if d >= base {
+			break
+		}
+		n = n*base + d // wraps as iPXE's unsigned arithmetic does
+	}
+	if neg {
+		n = -n
+	}
+	return n, i
+}
+
+// inetAton is iPXE's inet_aton (net/ipv4.c, the same in 2019 and master):
+// exactly four parts separated by '.', each read by strtoul base 0, so
+// "010" is octal 8, "0x0a" is 10, "08" is refused, and a part may be "-",
+// "+" or "0x" (0). A part above 0xff is refused (after 32-bit wrapping, as
+// on the BIOS build).
+func inetAton(s string) ([4]byte, bool) {
+	var b [4]byte
+	for k := range b {
+		n, end := strtoulPrefix(s, 0)
+		if end == 0 || n > 0xff {
+			return b, false
+		}
+		b[k] = byte(n)
+		s = s[end:]
+		if k == 3 {
+			return b, s == ""
+		}
+		if s == "" || s[0] != '.' {
+			return b, false
+		}
+		s = s[1:]
+	}
+	return b, false
+}
+
+// base64Decode is iPXE's base64_decode (core/base64.c, the same rules in
+// 2019 and master): whitespace (isspace) anywhere is skipped, at most two
+// '=' and only at the end, each '=' takes back two bits, and the bits must
+// make whole bytes, so unpadded "QQ" is refused while "QU JD" is "ABC".
+// Bits left over in the last character are dropped ("QR==" is "A").
+func base64Decode(v string) ([]byte, error) {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	var digits []byte
+	pad := 0
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case isSpace(c):
+		case c == '=':
+			if pad >= 2 {
+				return nil, fmt.Errorf("base64 %q: too many pad characters", v)
+			}
+			pad++
+		case pad > 0:
+			return nil, fmt.Errorf("base64 %q: invalid pad sequence", v)
+		default:
+			d := strings.IndexByte(alphabet, c)
+			if d < 0 {
+				return nil, fmt.Errorf("base64 %q: invalid character %q", v, c)
+			}
+			digits = append(digits, byte(d))
+		}
+	}
+	bits := 6*len(digits) - 2*pad
+	if bits < 0 || bits%8 != 0 {
+		return nil, fmt.Errorf("base64 %q: invalid bit length", v)
+	}
+	out := make([]byte, bits/8)
+	for i, d := range digits {
+		bit := 6 * i
+		in := int(d) << 2
+		if off := bit / 8; off < len(out) {
+			out[off] |= byte(in >> (bit % 8))
+			if off+1 < len(out) {
+				out[off+1] |= byte(in << (8 - bit%8))
+			}
+		}
+	}
+	return out, nil
 }
