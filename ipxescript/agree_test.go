@@ -132,7 +132,7 @@ var agreeCases = []agreeCase{
 	{id: "S1", cmd: "set scope/ v", show: "ok", want: "ok"},
 	{id: "S2", cmd: "isset ok", show: "${scope/}|${}", want: "|"},
 	{id: "S3", cmd: "set ${} w", show: "${}|${scope/}", want: "|"},
-	{id: "S5", cmd: "set /x v2", show: "${/x}|${x}", want: "v2|v2"},
+	{id: "S5", cmd: "set /x5 v2", show: "${/x5}|${x5}", want: "v2|v2"}, // an empty block name is the root (find_child_settings)
 	{id: "S7", cmd: "set scope/:hex 41", show: "${scope/}", want: ""},
 	{id: "S7b", cmd: "set scope/:hex zz", show: "ok", want: "FAIL"},
 	{id: "S8", cmd: "clear scope/", show: "${scope/}", want: ""},

@@ -3,6 +3,7 @@ package ipxescript
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -135,7 +136,7 @@ type runState struct {
 	f      *File
 	s      *Settings
 	res    *Result
-	menus  []*Menu
+	menus  []runMenu
 	ctl    control
 	target string
 	exit   int
@@ -291,16 +292,22 @@ func (st *runState) exec(argv []string) error {
 	case "inc":
 		return st.inc(pos)
 	case "menu":
-		n, _ := a.Get("name")
+		// create_menu (core/menu.c; create_dynui in master's core/dynui.c)
+		// first destroys a menu of the same name; --delete then destroys
+		// the new one.
+		n, named := a.Get("name")
+		if i := st.findMenu(n, named); i >= 0 {
+			st.menus = slices.Delete(st.menus, i, i+1)
+		}
 		if _, del := a.Get("delete"); del {
 			return nil
 		}
-		st.menus = append(st.menus, &Menu{Name: n, Title: strings.Join(pos, " ")})
+		st.menus = append(st.menus, runMenu{Menu: &Menu{Name: n, Title: strings.Join(pos, " ")}, named: named})
 		return nil
 	case "item":
 		m := st.menu(a)
 		if m == nil {
-			return errors.New("item: no menu")
+			return errors.New("item: no such menu")
 		}
 		it := MenuItem{}
 		it.Key, _ = a.Get("key")
@@ -314,9 +321,20 @@ func (st *runState) exec(argv []string) error {
 		m.Items = append(m.Items, it)
 		return nil
 	case "choose":
-		m := st.menu(a)
-		if m == nil {
-			return errors.New("choose: no menu")
+		// choose_exec (hci/commands/menu_cmd.c; dynui_cmd.c in master):
+		// the setting name is parsed before the menu is looked up, and
+		// once found the menu is destroyed after the choice, whether it
+		// succeeded or not, unless --keep.
+		if err := checkType(pos[0], ParseSettingRef(pos[0])); err != nil {
+			return err
+		}
+		i := st.findMenu(a.Get("menu"))
+		if i < 0 {
+			return errors.New("choose: no such menu")
+		}
+		m := st.menus[i].Menu
+		if _, keep := a.Get("keep"); !keep {
+			st.menus = slices.Delete(st.menus, i, i+1)
 		}
 		def, _ := a.Get("default")
 		var choice string
@@ -329,7 +347,11 @@ func (st *runState) exec(argv []string) error {
 		if err != nil {
 			return err
 		}
-		return st.s.Set(pos[0], choice)
+		ref := pos[0]
+		if ParseSettingRef(ref).Type == "" {
+			ref += ":string" // "Apply default type if necessary"
+		}
+		return st.s.Set(ref, choice)
 	case "read":
 		if st.r.Read == nil {
 			return errors.New("read: no input")
@@ -406,12 +428,28 @@ func (st *runState) inc(pos []string) error {
 	return nil
 }
 
-func (st *runState) menu(a *Args) *Menu {
-	name, named := a.Get("menu")
-	for i := len(st.menus) - 1; i >= 0; i-- {
-		if !named || st.menus[i].Name == name {
-			return st.menus[i]
+// runMenu is a menu of a run; named tells an unnamed menu from one named "".
+type runMenu struct {
+	*Menu
+	named bool
+}
+
+// findMenu is find_menu (core/menu.c; find_dynui in master): the menu with
+// exactly this name, an unnamed one only for no name; -1 if none. There is
+// at most one, as "menu" replaces a menu of the same name.
+func (st *runState) findMenu(name string, named bool) int {
+	for i, m := range st.menus {
+		if m.named == named && m.Name == name {
+			return i
 		}
+	}
+	return -1
+}
+
+// menu is the menu that "item" with these options adds to.
+func (st *runState) menu(a *Args) *Menu {
+	if i := st.findMenu(a.Get("menu")); i >= 0 {
+		return st.menus[i].Menu
 	}
 	return nil
 }

@@ -96,12 +96,10 @@ func predefinedType(name, def string) string {
 // hci/commands/nvo_cmd.c applies setting_type_string), unless the name is
 // a predefined setting with a type of its own ("ip" is ipv4, "mac" hex). An empty value
 // deletes the setting. An empty or unknown type ("name:", "name:bogus")
-// fails, as find_setting_type does in parse_setting_name.
+// fails, as find_setting_type does in parse_setting_name. An empty name
+// ("scope/") is accepted, as in iPXE, but stores nothing that can be read.
 func (s *Settings) Set(ref, value string) error {
 	r := ParseSettingRef(ref)
-	if r.Name == "" {
-		return fmt.Errorf("ipxescript: invalid setting name %q", ref)
-	}
 	if err := checkType(ref, r); err != nil {
 		return err
 	}
@@ -116,6 +114,13 @@ func (s *Settings) Set(ref, value string) error {
 	raw, err := parseTyped(typ, value)
 	if err != nil {
 		return fmt.Errorf("ipxescript: set %s: %w", ref, err)
+	}
+	if r.Name == "" {
+		// parse_setting_name (core/settings.c) accepts an empty name
+		// ("scope/", or "" itself) and the store succeeds, but
+		// setting_cmp never matches an empty name: the value can never
+		// be read back, so there is nothing to keep.
+		return nil
 	}
 	s.store(r, typ, raw)
 	return nil
