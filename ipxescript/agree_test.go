@@ -1,7 +1,10 @@
 package ipxescript
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -266,5 +269,93 @@ func TestRealIPXEAgree(t *testing.T) {
 	want := wantMarkers(V2019)
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("iPXE printed\n%s\nrecorded\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestTrailingBackslash: iPXE's process_script (image/script.c) runs every
+// line before a final backslash continuation and then fails the script
+// with EINVAL; goto never finds a label on that line. Parse keeps the line
+// (Line.Unterminated), the Runner predicts the failure there, the printer
+// keeps the backslash and Lint reports it.
+func TestTrailingBackslash(t *testing.T) {
+	tests := []struct {
+		name, src string
+		steps     []string // argv joined by space
+		status    int
+		at        string // Failed.Pos of the unterminated line, "" if another step failed
+		printed   string
+		lint      []string
+	}{
+		{"no newline", "#!ipxe\necho a\necho b \\", []string{"echo a"}, 1, "3:8", "#!ipxe\necho a\necho b \\\n", []string{"3:8 trailing-backslash"}},
+		{"newline", "#!ipxe\necho a \\\n", nil, 1, "2:8", "#!ipxe\necho a \\\n", []string{"2:8 trailing-backslash"}},
+		{"crlf", "#!ipxe\necho a\r\necho b\\\r\n", []string{"echo a"}, 1, "3:7", "#!ipxe\necho a\necho b \\\n", []string{"3:7 trailing-backslash"}},
+		{"two physical lines", "#!ipxe\necho \\\n\\\n", nil, 1, "3:1", "#!ipxe\necho \\\n", []string{"3:1 trailing-backslash"}},
+		{"blank", "#!ipxe\necho a\n\n\n\\", []string{"echo a"}, 1, "5:1", "#!ipxe\necho a\n\n\\\n", []string{"5:1 trailing-backslash"}},
+		{"word ending in backslash", "#!ipxe\necho a\\\\", nil, 1, "2:8", "#!ipxe\necho a\\ \\\n", []string{"2:8 trailing-backslash"}},
+		{"comment", "#!ipxe\necho a # c \\", nil, 1, "2:12", "#!ipxe\necho a # c \\\n", []string{"2:12 trailing-backslash"}},
+		{"label never found", "#!ipxe\ngoto x || echo nolabel\n:x echo x \\", []string{"goto x", "echo nolabel"}, 1, "3:11", "#!ipxe\ngoto x || echo nolabel\n:x echo x \\\n",
+			[]string{"2:6 undefined-label", "3:11 trailing-backslash"}},
+		{"earlier failure stops first", "#!ipxe\niseq a b\necho b \\", []string{"iseq a b"}, 1, "", "#!ipxe\niseq a b\necho b \\\n", []string{"2:1 status-trap", "3:8 trailing-backslash"}},
+		{"exit before", "#!ipxe\nexit 0\necho b \\", []string{"exit 0"}, 0, "", "#!ipxe\nexit 0\necho b \\\n", []string{"3:8 trailing-backslash"}},
+		{"no header", "#!ipxe\\", nil, 1, "1:7", "\n#!ipxe \\\n", []string{"1:1 missing-header", "1:7 trailing-backslash"}},
+		{"magic formed by printing", "#!ipxe\\\n\\", nil, 1, "2:1", "\n#!ipxe \\\n", []string{"1:1 missing-header", "2:1 trailing-backslash"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := Parse([]byte(tt.src), "t")
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			res, err := (&Runner{}).Run(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var steps []string
+			for _, a := range res.Argv() {
+				steps = append(steps, strings.Join(a, " "))
+			}
+			if strings.Join(steps, "|") != strings.Join(tt.steps, "|") || res.Status != tt.status {
+				t.Errorf("steps %q status %d; want %q status %d", steps, res.Status, tt.steps, tt.status)
+			}
+			switch {
+			case tt.at == "" && tt.status != 0 && (res.Failed == nil || res.Failed.Argv == nil):
+				t.Errorf("Failed = %+v, want the failing command", res.Failed)
+			case tt.at != "" && (res.Failed == nil || res.Failed.Pos.String() != tt.at || !errors.Is(res.Failed.Err, ErrTrailingBackslash) || res.Failed.Argv != nil):
+				t.Errorf("Failed = %+v, want ErrTrailingBackslash at %s", res.Failed, tt.at)
+			}
+			out, err := Format([]byte(tt.src), "t")
+			if err != nil || string(out) != tt.printed {
+				t.Errorf("Format = %q, %v; want %q", out, err, tt.printed)
+			}
+			if again, err := Format(out, "t"); err != nil || !bytes.Equal(again, out) {
+				t.Errorf("not idempotent: %q -> %q (%v)", out, again, err)
+			}
+			g, err := Parse(out, "t")
+			if err != nil || !reflect.DeepEqual(shape(f), shape(g)) || !g.Lines[len(g.Lines)-1].Unterminated.IsValid() || f.Header != g.Header {
+				t.Errorf("reparsed %q: %v %q, want %q and a last line that is unterminated", out, err, shape(g), shape(f))
+			}
+			var lint []string
+			for _, fd := range Lint(f) {
+				lint = append(lint, fd.Pos.String()+" "+fd.Code)
+			}
+			if strings.Join(lint, "|") != strings.Join(tt.lint, "|") {
+				t.Errorf("lint %q, want %q", lint, tt.lint)
+			}
+		})
+	}
+}
+
+// TestPrintRejectsInnerUnterminated: only the last line of a file can end
+// inside a continuation; a built tree that says otherwise cannot be
+// printed (its backslash would join the next line).
+func TestPrintRejectsInnerUnterminated(t *testing.T) {
+	f, err := Parse([]byte("echo a\necho b\n"), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Lines[0].Unterminated = Pos{Offset: 6, Line: 1, Col: 7}
+	var pe *PrintError
+	if err := Fprint(&bytes.Buffer{}, f); !errors.As(err, &pe) {
+		t.Errorf("Fprint: %v, want a *PrintError", err)
 	}
 }

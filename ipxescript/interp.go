@@ -101,7 +101,10 @@ type Result struct {
 	// Status is 0 when the script ran to its end or exited with 0, the
 	// argument of "exit" otherwise, or 1 when a line failed.
 	Status int
-	// Failed is the step whose failure stopped the script, if any.
+	// Failed is the step whose failure stopped the script, if any. When
+	// the script reached a last line that ends inside a backslash
+	// continuation (Line.Unterminated), Failed is a Step that is not in
+	// Steps, with no Argv, at the backslash, and Err ErrTrailingBackslash.
 	Failed *Step
 }
 
@@ -116,6 +119,12 @@ func (r *Result) Argv() [][]string {
 
 // ErrStepLimit is returned when a dry run exceeds Runner.MaxSteps.
 var ErrStepLimit = errors.New("ipxescript: step limit reached (endless loop?)")
+
+// ErrTrailingBackslash is the status of a script that ends inside a
+// backslash continuation, once the Runner reaches that last line:
+// process_script (image/script.c) never runs the line and fails the
+// script with EINVAL.
+var ErrTrailingBackslash = errors.New("script ends inside a backslash continuation")
 
 // ErrCommandNotFound is the status of an unknown command.
 var ErrCommandNotFound = errors.New("command not found")
@@ -158,6 +167,11 @@ func (r *Runner) Run(f *File) (*Result, error) {
 	}
 	for li := 0; li < len(f.Lines); li++ {
 		l := f.Lines[li]
+		if l.Unterminated.IsValid() {
+			st.res.Status = 1
+			st.res.Failed = &Step{Line: l.Unterminated.Line, Pos: l.Unterminated, Err: ErrTrailingBackslash}
+			return st.res, nil
+		}
 		err, stop := st.line(l, max)
 		if stop != nil {
 			return st.res, stop
@@ -251,7 +265,9 @@ func (st *runState) exec(argv []string) error {
 		return nil
 	case "goto":
 		for _, l := range st.f.Lines {
-			if l.Label != nil && l.Label.Name == pos[0] {
+			// goto_exec's process_script never reaches a label on an
+			// unterminated last line.
+			if l.Label != nil && l.Label.Name == pos[0] && !l.Unterminated.IsValid() {
 				st.ctl, st.target = ctlGoto, pos[0]
 				return nil
 			}

@@ -8,24 +8,25 @@ import (
 
 // Lint finding codes.
 const (
-	CodeMissingHeader    = "missing-header"     // no "#!ipxe"/"#!gpxe" at byte 0: iPXE will not run it as a script
-	CodeUnknownCommand   = "unknown-command"    // not a built-in command
-	CodeUnknownOption    = "unknown-option"     // option the command does not have
-	CodeOptionArgument   = "option-argument"    // missing, unexpected or invalid option value
-	CodeHelpOption       = "help-option"        // --help/-h prints usage and fails the command
-	CodeArgCount         = "arg-count"          // wrong number of positional arguments
-	CodeLateOption       = "late-option"        // an option after the first positional is an ordinary argument
-	CodeBadInteger       = "bad-integer"        // integer/timeout/key iPXE cannot parse (e.g. 08)
-	CodeUndefinedLabel   = "undefined-label"    // goto to a label that does not exist
-	CodeDuplicateLabel   = "duplicate-label"    // a second definition is never reached by goto
-	CodeUndefinedDefault = "undefined-default"  // choose --default names no item
-	CodeItemNoLabel      = "item-without-label" // "choose x" + "goto ${x}" but an item has no label
-	CodeItemNoMenu       = "item-without-menu"  // item before any menu
-	CodeUnknownType      = "unknown-type"       // ${name:type} with an unknown type (expands to "")
-	CodeUnterminated     = "unterminated-expansion"
-	CodeStatusTrap       = "status-trap" // the line fails, and stops the script, when a test is false
-	CodeNUL              = "nul-byte"    // iPXE ignores the rest of the line
-	CodeTooDeep          = "too-deep"    // expansions nested deeper than MaxExpansionDepth (a tree Parse refuses)
+	CodeMissingHeader     = "missing-header"     // no "#!ipxe"/"#!gpxe" at byte 0: iPXE will not run it as a script
+	CodeUnknownCommand    = "unknown-command"    // not a built-in command
+	CodeUnknownOption     = "unknown-option"     // option the command does not have
+	CodeOptionArgument    = "option-argument"    // missing, unexpected or invalid option value
+	CodeHelpOption        = "help-option"        // --help/-h prints usage and fails the command
+	CodeArgCount          = "arg-count"          // wrong number of positional arguments
+	CodeLateOption        = "late-option"        // an option after the first positional is an ordinary argument
+	CodeBadInteger        = "bad-integer"        // integer/timeout/key iPXE cannot parse (e.g. 08)
+	CodeUndefinedLabel    = "undefined-label"    // goto to a label that does not exist
+	CodeDuplicateLabel    = "duplicate-label"    // a second definition is never reached by goto
+	CodeUndefinedDefault  = "undefined-default"  // choose --default names no item
+	CodeItemNoLabel       = "item-without-label" // "choose x" + "goto ${x}" but an item has no label
+	CodeItemNoMenu        = "item-without-menu"  // item before any menu
+	CodeUnknownType       = "unknown-type"       // ${name:type} with an unknown type (expands to "")
+	CodeUnterminated      = "unterminated-expansion"
+	CodeStatusTrap        = "status-trap"        // the line fails, and stops the script, when a test is false
+	CodeNUL               = "nul-byte"           // iPXE ignores the rest of the line
+	CodeTooDeep           = "too-deep"           // expansions nested deeper than MaxExpansionDepth (a tree Parse refuses)
+	CodeTrailingBackslash = "trailing-backslash" // the file ends inside a continuation: iPXE fails the script there
 )
 
 // Finding is one lint result.
@@ -74,7 +75,7 @@ func Lint(f *File) []Finding {
 		l.add(Pos{Offset: 0, Line: 1, Col: 1}, CodeMissingHeader, `script does not start with "#!ipxe" followed by whitespace; iPXE will not run it as a script`)
 	}
 	for _, ln := range f.Lines {
-		if ln.Label != nil {
+		if ln.Label != nil && !ln.Unterminated.IsValid() { // goto never finds it
 			if first, dup := l.labels[ln.Label.Name]; dup {
 				l.add(ln.Label.Colon, CodeDuplicateLabel, "label %q already defined at %s; goto always finds the first", ln.Label.Name, first)
 			} else {
@@ -111,6 +112,9 @@ func Lint(f *File) []Finding {
 	for _, ln := range f.Lines {
 		if ln.Truncated.IsValid() {
 			l.add(ln.Truncated, CodeNUL, "NUL byte: iPXE ignores the rest of this line")
+		}
+		if ln.Unterminated.IsValid() {
+			l.add(ln.Unterminated, CodeTrailingBackslash, "the script ends inside this backslash continuation: iPXE never runs this line and fails the script when it gets here")
 		}
 		for _, c := range ln.Cmds {
 			for _, w := range c.Words {

@@ -89,6 +89,12 @@ type Line struct {
 	// lines as C strings, so everything from the NUL to the end of the
 	// logical line is ignored, and the printer drops it.
 	Truncated Pos
+	// Unterminated is valid (the position of the backslash) when the file
+	// ends inside this line's backslash continuation; only the last line
+	// can. iPXE's process_script (image/script.c) never runs such a line:
+	// it runs the lines before it, then fails the script with EINVAL, and
+	// goto never finds a label on it. The printer keeps the backslash.
+	Unterminated Pos
 }
 
 // Pos returns the start of the line.

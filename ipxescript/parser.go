@@ -8,9 +8,10 @@ import (
 	"strings"
 )
 
-// ParseError is a syntax error. iPXE accepts almost any text, so the only
-// syntax error is a script whose last line ends in a backslash
-// continuation (iPXE fails such a script with EINVAL).
+// ParseError is a syntax error. iPXE accepts any text, so the only syntax
+// error is a word whose expansions nest deeper than MaxExpansionDepth. (A
+// script whose last line ends in a backslash continuation parses: see
+// Line.Unterminated.)
 type ParseError struct {
 	Filename string
 	Pos      Pos
@@ -40,7 +41,9 @@ func KeepComments(keep bool) ParserOption {
 // trailing "\r" removed, a final "\" joins the next physical line with no
 // separator, an optional ":label", tokens split at whitespace with no
 // quoting, a token starting with "#" begins a comment and "||", "&&", ";"
-// separate commands only as whole tokens. name is used in errors.
+// separate commands only as whole tokens. A file that ends inside a
+// continuation gives a last line with Unterminated set, which iPXE never
+// runs. name is used in errors.
 func Parse(src []byte, name string, opts ...ParserOption) (*File, error) {
 	p := &parser{src: src, name: name}
 	for _, o := range opts {
@@ -142,6 +145,7 @@ func (p *parser) parse() (*File, error) {
 		p.buf = p.buf[:0]
 		p.segs = p.segs[:0]
 		start := off
+		var unterminated Pos
 		for {
 			frag := p.src[off:]
 			if i := bytes.IndexByte(frag, '\n'); i >= 0 {
@@ -156,8 +160,10 @@ func (p *parser) parse() (*File, error) {
 			if n := len(p.buf); n > 0 && p.buf[n-1] == '\\' {
 				p.buf = p.buf[:n-1]
 				if off >= len(p.src) {
-					return nil, &ParseError{Filename: p.name, Pos: p.lpos(n - 1),
-						Msg: "script ends with a backslash continuation (iPXE fails it)"}
+					// process_script (image/script.c) leaves its loop
+					// here with rc = -EINVAL: the line never runs.
+					unterminated = p.lpos(n - 1)
+					break
 				}
 				continue
 			}
@@ -167,6 +173,7 @@ func (p *parser) parse() (*File, error) {
 		if err != nil {
 			return nil, err
 		}
+		l.Unterminated = unterminated
 		f.Lines = append(f.Lines, l)
 		if off >= len(p.src) {
 			break

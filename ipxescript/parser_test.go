@@ -99,16 +99,21 @@ func TestParseHeader(t *testing.T) {
 	}
 }
 
-func TestParseError(t *testing.T) {
-	for _, src := range []string{"echo a \\", "echo a \\\n", "echo a \\\r\n", "#!ipxe\necho \\\n\\\n"} {
-		_, err := Parse([]byte(src), "x.ipxe")
-		var pe *ParseError
-		if !errors.As(err, &pe) {
-			t.Errorf("%q: got %v, want *ParseError", src, err)
+// A script that ends inside a backslash continuation is no syntax error:
+// iPXE runs the lines before it (see TestTrailingBackslash).
+func TestParseTrailingBackslash(t *testing.T) {
+	for _, tt := range []struct{ src, at string }{
+		{"echo a \\", "1:8"}, {"echo a \\\n", "1:8"}, {"echo a \\\r\n", "1:8"}, {"#!ipxe\necho \\\n\\\n", "3:1"},
+	} {
+		f, err := Parse([]byte(tt.src), "x.ipxe")
+		if err != nil {
+			t.Errorf("%q: %v", tt.src, err)
 			continue
 		}
-		if !pe.Pos.IsValid() || !strings.HasPrefix(pe.Error(), "x.ipxe:") || !strings.Contains(pe.Error(), "continuation") {
-			t.Errorf("%q: bad error %q", src, pe.Error())
+		for i, l := range f.Lines {
+			if last := i == len(f.Lines)-1; l.Unterminated.IsValid() != last || (last && l.Unterminated.String() != tt.at) {
+				t.Errorf("%q: line %d Unterminated = %v, want %s on the last line only", tt.src, i+1, l.Unterminated, tt.at)
+			}
 		}
 	}
 }

@@ -40,7 +40,10 @@ func Indent(spaces uint) PrinterOption {
 //     line is kept first if continuations would form "#!ipxe" at byte 0);
 //   - if a printed line would end in "\" (a word or comment ending in a
 //     backslash), one space follows it so that it does not become a
-//     continuation.
+//     continuation;
+//   - a last line that the file ends inside of (Line.Unterminated: iPXE
+//     runs the lines before it and then fails the script) is kept, ending
+//     in " \" with no line after it, so the script still fails there.
 //
 // Printing never changes the argv of any command: every word is written
 // with its exact text. Print(Parse(Print(Parse(x)))) == Print(Parse(x)).
@@ -96,7 +99,12 @@ func (e *PrintError) Error() string { return fmt.Sprintf("ipxescript: print: %s:
 
 func (p *Printer) appendFile(out *bytes.Buffer, f *File) error {
 	lines := f.Lines
-	for len(lines) > 0 && lines[len(lines)-1].IsBlank() {
+	for i, l := range lines {
+		if l.Unterminated.IsValid() && i != len(lines)-1 {
+			return &PrintError{l.Unterminated, "only the last line can end inside a backslash continuation"}
+		}
+	}
+	for len(lines) > 0 && lines[len(lines)-1].IsBlank() && !lines[len(lines)-1].Unterminated.IsValid() {
 		lines = lines[:len(lines)-1]
 	}
 	prevBlank := false
@@ -114,7 +122,7 @@ func (p *Printer) appendFile(out *bytes.Buffer, f *File) error {
 	}()
 	for _, l := range lines {
 		blank := l.IsBlank()
-		if blank && prevBlank {
+		if blank && prevBlank && !l.Unterminated.IsValid() {
 			continue
 		}
 		prevBlank = blank
@@ -127,6 +135,9 @@ func (p *Printer) appendFile(out *bytes.Buffer, f *File) error {
 
 func (p *Printer) appendLine(out *bytes.Buffer, l *Line) error {
 	if l.IsBlank() {
+		if l.Unterminated.IsValid() {
+			out.WriteByte('\\')
+		}
 		out.WriteByte('\n')
 		return nil
 	}
@@ -203,6 +214,12 @@ func (p *Printer) appendLine(out *bytes.Buffer, l *Line) error {
 	}
 	if b := out.Bytes(); out.Len() > lineStart && b[len(b)-1] == '\\' {
 		out.WriteByte(' ')
+	}
+	if l.Unterminated.IsValid() {
+		if b := out.Bytes(); out.Len() > lineStart && b[len(b)-1] != ' ' {
+			out.WriteByte(' ')
+		}
+		out.WriteByte('\\')
 	}
 	out.WriteByte('\n')
 	return nil

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/pxekit/pxekit/internal/shared"
+	"github.com/pxekit/pxekit/ipxescript"
 )
 
 const messy = "#!ipxe\r\n  :retry   dhcp  ||  goto retry   \r\n\r\n\r\nchain   http://${next-server}/boot.ipxe  # next\r\n"
@@ -46,13 +47,26 @@ func TestStdin(t *testing.T) {
 
 func TestParseErrorExit2(t *testing.T) {
 	dir := t.TempDir()
-	bad := writeFile(t, dir, "bad.ipxe", "#!ipxe\necho a \\\n", 0o644)
+	deep := "#!ipxe\necho " + strings.Repeat("${", ipxescript.MaxExpansionDepth+1) + "a" + strings.Repeat("}", ipxescript.MaxExpansionDepth+1) + "\n"
+	bad := writeFile(t, dir, "bad.ipxe", deep, 0o644)
 	code, out, errs := runCmd(t, "", "-w", bad)
-	if code != 2 || out != "" || !strings.Contains(errs, bad+":2:8:") {
+	if code != 2 || out != "" || !strings.Contains(errs, bad+":2:6:") {
 		t.Errorf("code %d out %q err %q", code, out, errs)
 	}
-	if b, _ := os.ReadFile(bad); string(b) != "#!ipxe\necho a \\\n" {
-		t.Errorf("file with a parse error was changed: %q", b)
+	if b, _ := os.ReadFile(bad); string(b) != deep {
+		t.Errorf("file with a parse error was changed")
+	}
+	// A script that ends inside a continuation parses (iPXE runs the
+	// lines before it); -lint reports it and -w keeps the backslash.
+	cont := writeFile(t, dir, "cont.ipxe", "#!ipxe\necho  a \\\n", 0o644)
+	if code, out, errs := runCmd(t, "", "-lint", cont); code != 1 || !strings.Contains(out, cont+":2:9: trailing-backslash:") || errs != "" {
+		t.Errorf("-lint: code %d out %q err %q", code, out, errs)
+	}
+	if code, _, errs := runCmd(t, "", "-w", cont); code != 0 || errs != "" {
+		t.Errorf("-w: code %d err %q", code, errs)
+	}
+	if b, _ := os.ReadFile(cont); string(b) != "#!ipxe\necho a \\\n" {
+		t.Errorf("-w wrote %q", b)
 	}
 	if code, _, errs := runCmd(t, "", filepath.Join(dir, "missing.ipxe")); code != 2 || errs == "" {
 		t.Errorf("missing file: %d %q", code, errs)
