@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // agreeCase is one command run in iPXE and in the Runner: setup lines,
@@ -358,4 +359,41 @@ func TestPrintRejectsInnerUnterminated(t *testing.T) {
 	if err := Fprint(&bytes.Buffer{}, f); !errors.As(err, &pe) {
 		t.Errorf("Fprint: %v, want a *PrintError", err)
 	}
+}
+
+// FuzzTextCodecs checks the base64, uristring and ipv4 codecs on any
+// input: no panic; what base64 and ipv4 accept formats to text that they
+// parse back to the same bytes; and uristring's output, for bytes below
+// 0x80 (iPXE writes a byte >= 0x80 as a sign-extended "%FFFFFFxx", which
+// does not decode back, in iPXE too), decodes back to the same bytes.
+func FuzzTextCodecs(f *testing.F) {
+	for _, c := range agreeCases {
+		if v, ok := strings.CutPrefix(c.cmd, "set "); ok {
+			f.Add(v[strings.IndexByte(v, ' ')+1:])
+		}
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		for _, typ := range []string{"base64", "ipv4", "uristring"} {
+			s := &Settings{}
+			if err := s.Set("x:"+typ, v); err != nil || v == "" {
+				continue
+			}
+			raw := s.m["x"].raw
+			text, ok := s.Get("x")
+			if !ok {
+				t.Fatalf("%s %q: stored but does not format", typ, v)
+			}
+			if typ == "uristring" {
+				if bytes.IndexFunc(raw, func(r rune) bool { return r >= 0x80 || r == utf8.RuneError }) >= 0 {
+					continue
+				}
+			}
+			if text == "" {
+				continue // an empty value would delete the setting
+			}
+			if err := s.Set("y:"+typ, text); err != nil || !bytes.Equal(s.m["y"].raw, raw) {
+				t.Fatalf("%s %q: stored %x, formatted %q, which parses to %x (%v)", typ, v, raw, text, s.m["y"].raw, err)
+			}
+		}
+	})
 }

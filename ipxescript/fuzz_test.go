@@ -22,6 +22,8 @@ var fuzzSeeds = []string{
 	"a||b && ; || \x00 x\n",
 	"item --gap -- ---- ${a:hex}\n",
 	"\xef\xbb\xbf#!gpxe\n: \n:\t\n",
+	"#!ipxe\necho a\n:b echo c \\",
+	"#!ipxe\\\n\\\r\n",
 }
 
 func addCorpusSeeds(f *testing.F) {

@@ -67,8 +67,16 @@ type Runner struct {
 	//   - an empty integer argument (exit, sleep, the increment of inc):
 	//     master fails (parse_integer, core/parseopt.c, since commit
 	//     8830f2f35), 2019 reads it as 0, so "exit ${}" exits 0 there.
+	//   - ${x:uristring} escapes "+" as "%2B" in master and leaves it in
+	//     V2019 (core/uri.c uri_character_escaped).
 	// Integer parsing is otherwise the same in both: strtoul base 0
-	// (whitespace, sign, "0x", octal), truncated to 32 bits.
+	// (whitespace, sign, "0x", octal), truncated to 32 bits. Also the same
+	// in both sources: base64, uristring and ipv4 input (base64_decode,
+	// uri_decode, inet_aton), uristring output of NUL ("%00") and of bytes
+	// >= 0x80 ("%FFFFFF80", a sign-extended char on x86), choose destroying
+	// its menu unless --keep (menu_cmd.c in 2019, dynui_cmd.c in master),
+	// empty setting names (parse_setting_name, setting_cmp), and a script
+	// that ends inside a backslash continuation (process_script).
 	Version Version
 }
 
