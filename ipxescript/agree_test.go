@@ -241,19 +241,7 @@ func runAgree(t *testing.T, v Version) []string {
 // gives.
 func TestRunnerAgreeCases(t *testing.T) {
 	for _, v := range []Version{V2019, Master} {
-		got, want := runAgree(t, v), wantMarkers(v)
-		for i := 0; i < len(got) || i < len(want); i++ {
-			var g, w string
-			if i < len(got) {
-				g = got[i]
-			}
-			if i < len(want) {
-				w = want[i]
-			}
-			if g != w {
-				t.Errorf("%v: marker %d: Runner printed %q, iPXE %q", v, i, g, w)
-			}
-		}
+		diffLines(t, v.String()+": Runner (before) and iPXE (after), marker", runAgree(t, v), wantMarkers(v))
 	}
 }
 
