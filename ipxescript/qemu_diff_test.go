@@ -366,3 +366,30 @@ func TestRealIPXEDiff(t *testing.T) {
 	}
 	t.Logf("recorded %d cases for iPXE %s", len(all), version)
 }
+
+// TestParseDiffTranscript reads a console made up in the form SeaBIOS's
+// serial mirror gives it (CR LF, ANSI escapes, 80-column wrap).
+func TestParseDiffTranscript(t *testing.T) {
+	a80, x80 := strings.Repeat("a", 80), strings.Repeat("x", 80)
+	tr := "\x1b[2JiPXE 1.0.0+git-20190125\r\n@@C 0\r\nc0.ipxe... ok\r\n" + a80 + "\r\nbc\r\n" +
+		"Usage:\r\n\n  echo [-n|--n] [...]\r\n\nSee http://ipxe.org/cmd/echo for further information\r\n" +
+		"o\x1b[1mut\r\nCould not boot: Invalid argument (http://ipxe.org/1c162202)\r\n@@S 0x1c162202\r\n" +
+		"@@C 1\r\nc1.ipxe... ok\r\npartial@@S 0x5\r\n" +
+		"@@C 2\r\nc2.ipxe... ok\r\n" + x80 + "\r\n\n@@S ok\r\n@@END\r\n"
+	got := parseDiffTranscript(tr)
+	want := map[int]string{
+		0: "--- v\n> " + a80 + "bc\n! Usage:\n! \n!q \"  echo [-n|--n] [...]\"\n! \n! See http://ipxe.org/cmd/echo for further information\n> out\nstatus error 0x1c162202\n",
+		1: "--- v\n>n partial\nstatus exit 5\n",
+		2: "--- v\n> " + x80 + "\nstatus ok\n",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d cases read, want %d", len(got), len(want))
+	}
+	for i, w := range want {
+		var b strings.Builder
+		formatDiffRec(&b, "v", got[i])
+		if b.String() != w {
+			t.Errorf("case %d:\n%s\nwant\n%s", i, b.String(), w)
+		}
+	}
+}
