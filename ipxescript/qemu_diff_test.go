@@ -314,6 +314,9 @@ func TestRealIPXEDiff(t *testing.T) {
 	if version == "2019" && !strings.Contains(tr, "iPXE 1.0.0+git-20190125") {
 		t.Fatalf("this is not Debian's iPXE 2019 (set PXEKIT_IPXE_VERSION); console:\n%s", tail(tr, 2000))
 	}
+	if version != "2019" && strings.Contains(tr, "iPXE 1.0.0+git-20190125") {
+		t.Fatalf("PXEKIT_IPXE_VERSION=%s but this is Debian's iPXE 2019 (set PXEKIT_IPXE_ROM)", version)
+	}
 	got := parseDiffTranscript(tr)
 	var bad []string
 	for i, c := range all {
