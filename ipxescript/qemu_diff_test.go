@@ -180,8 +180,9 @@ func consoleLines(transcript string) []string {
 // diffDiagRx matches what iPXE itself prints when a command fails
 // (src/core/parseopt.c, src/core/getopt.c, src/core/exec.c,
 // src/hci/commands/*.c, src/usr/imgmgmt.c, src/image/script.c).
-var diffDiagRx = regexp.MustCompile(`^(".*": (invalid integer value|no such network device|no such configurator|no such menu|no such scope|invalid setting|no such parameter list|no such image)` +
-	`|No default (menu|parameter list)|\S+: command not found|Could not .*: .*|No image selected|Not in a script: .*` +
+// Master names menus "user interfaces" (src/core/parseopt.c, parse_dynui).
+var diffDiagRx = regexp.MustCompile(`^(".*": (invalid integer value|invalid UUID|no such network device|no such configurator|no such menu|no such user interface|no such scope|invalid setting|no such parameter list|no such image)` +
+	`|No default (menu|user interface|parameter list)|\S+: command not found|Could not .*: .*|No image selected|Not in a script: .*` +
 	`|Option ".*" (requires an argument|takes no argument)|Unrecognised option ".*"|Usage:` +
 	`|\S+\.\.\. ok)$`) // the last: download progress (src/usr/imgmgmt.c, imgdownload)
 
