@@ -116,6 +116,25 @@ func bootIPXE(t *testing.T, script []byte, end string) string {
 // boots q.ipxe and has SMBIOS UUID qemuUUID.
 func bootIPXEFiles(t *testing.T, files map[string][]byte, end string) string {
 	t.Helper()
+	return bootIPXEWith(t, ipxeBoot{Files: files, End: end})
+}
+
+// ipxeBoot describes one QEMU boot of iPXE for bootIPXEWith.
+type ipxeBoot struct {
+	Files map[string][]byte // TFTP root; the machine boots q.ipxe
+	End   string            // console text that ends the boot
+	// Modern makes the NIC a virtio 1.0 device only
+	// (virtio-net-pci,disable-legacy=on); Debian's iPXE drives it.
+	Modern bool
+	// ROM is the iPXE option ROM (QEMU's romfile=); "" is QEMU's default,
+	// Debian's iPXE.
+	ROM string
+}
+
+// bootIPXEWith boots iPXE as bootIPXE does, with the options of b.
+func bootIPXEWith(t *testing.T, b ipxeBoot) string {
+	t.Helper()
+	files, end := b.Files, b.End
 	if testing.Short() {
 		t.Skip("boots QEMU")
 	}
@@ -129,6 +148,13 @@ func bootIPXEFiles(t *testing.T, files map[string][]byte, end string) string {
 		}
 		t.Skipf("skipping: %v (apt-get install qemu-system-x86 ipxe-qemu)", err)
 	}
+	nic := "virtio-net-pci,netdev=n0" // QEMU's default ROM: Debian's iPXE
+	if b.Modern {
+		nic += ",disable-legacy=on"
+	}
+	if b.ROM != "" {
+		nic += ",romfile=" + b.ROM
+	}
 	dir := t.TempDir()
 	for name, data := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
@@ -141,7 +167,7 @@ func bootIPXEFiles(t *testing.T, files map[string][]byte, end string) string {
 	cmd := exec.CommandContext(ctx, qemu, "-accel", "tcg", "-nographic", "-no-reboot",
 		"-monitor", "none", "-serial", "file:"+serial, "-m", "128", "-machine", "pc", "-boot", "n", "-uuid", qemuUUID,
 		"-netdev", "user,id=n0,restrict=on,tftp="+dir+",bootfile=q.ipxe",
-		"-device", "virtio-net-pci,netdev=n0") // QEMU's default ROM: Debian's iPXE
+		"-device", nic)
 	var qout bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &qout, &qout
 	if err := cmd.Start(); err != nil {
