@@ -10,11 +10,11 @@
 # holds. Takes about 10 minutes (software emulation).
 #
 # Usage: bash scripts/captures.sh [NAME...]   NAME: a file name without
-# .pcapng (default: all six). Needs root.
+# .pcapng (default: all six). Needs root. CAPTURES_OUT=DIR writes elsewhere.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-root=$(pwd)
+out=${CAPTURES_OUT:-$(pwd)/internal/pcaptest/testdata}
 if [ "$(id -u)" -ne 0 ]; then
 	echo "captures: must run as root (network namespaces, tap devices)" >&2
 	exit 2
@@ -36,4 +36,4 @@ fi
 echo "captures: $(qemu-system-x86_64 --version | head -1)"
 echo "captures: $(dpkg-query -W -f='${Package} ${Version}  ' ipxe ipxe-qemu ovmf dnsmasq-base) atftpd $(dpkg-deb -f "$deb" Version)"
 go test -tags captures -count=1 -timeout 40m -v -run "$run" ./internal/pcaptest/ \
-	-args -out "$root/internal/pcaptest/testdata" -atftpd "$work/atftpd/usr/sbin/atftpd"
+	-args -out "$out" -atftpd "$work/atftpd/usr/sbin/atftpd"

@@ -22,26 +22,18 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
+
+	"github.com/pxekit/pxekit/internal/shared"
 )
 
 // Dir returns the directory holding the captures: internal/pcaptest/testdata
-// under the module root, the first directory holding go.mod from the
-// working directory up (go test runs in the package's directory).
+// under the repository root (see shared.Root).
 func Dir() (string, error) {
-	dir, err := os.Getwd()
+	root, err := shared.Root()
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("pcaptest: %w", err)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "internal", "pcaptest", "testdata"), nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("pcaptest: module root (go.mod) not found above the working directory")
-		}
-		dir = parent
-	}
+	return filepath.Join(root, "internal", "pcaptest", "testdata"), nil
 }
 
 // Path returns the path of the capture called name (for example

@@ -3,34 +3,45 @@
 // names. It holds extra material that is not part of the repository (the
 // large third-party iPXE script corpus in corpus/ipxe); tests that use it add
 // coverage and are never the only test of anything. The packet captures the
-// tests decode are the project's own: see internal/pcaptest.
+// tests decode are the project's own: see internal/pcaptest, which finds
+// them from the repository root ([Root]).
 package shared
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 )
 
 // Dir returns the shared reference directory: $PXEKIT_SHARED when set,
-// otherwise ../shared beside the repository root (the directory holding
-// go.mod, found from the working directory up).
+// otherwise ../shared beside the repository root (see [Root]).
 func Dir() (string, error) {
 	if d := os.Getenv("PXEKIT_SHARED"); d != "" {
 		return d, nil
 	}
+	root, err := Root()
+	if err != nil {
+		return "", fmt.Errorf("%w; set PXEKIT_SHARED", err)
+	}
+	return filepath.Join(filepath.Dir(root), "shared"), nil
+}
+
+// Root returns the repository root: the first directory holding go.mod
+// from the working directory up (go test runs in the package's directory).
+func Root() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(filepath.Dir(dir), "shared"), nil
+			return dir, nil
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", errors.New("shared: repository root (go.mod) not found; set PXEKIT_SHARED")
+			return "", errors.New("shared: repository root (go.mod) not found above the working directory")
 		}
 		dir = parent
 	}
