@@ -2,6 +2,7 @@
 #   make demo   boot real firmware (iPXE, OVMF) under QEMU against pxeserver
 #   make test   format, vet, staticcheck, race tests (interop included), fuzzing
 #   make bench  side-by-side benchmarks, results in bench/RESULTS.md
+#   make captures  record the packet captures the tests read (root, QEMU)
 
 GO          ?= go
 GOBIN       := $(shell $(GO) env GOPATH)/bin
@@ -10,7 +11,7 @@ STATICCHECK := $(GOBIN)/staticcheck
 FUZZTIME    ?= 30000x
 TESTTIMEOUT ?= 50m
 
-.PHONY: all test deps fmt-check vet staticcheck unit fuzz bench demo build clean
+.PHONY: all test deps fmt-check vet staticcheck unit fuzz bench demo captures build clean
 
 all: build
 
@@ -40,9 +41,12 @@ staticcheck: $(STATICCHECK)
 	  *) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION);; esac
 	$(STATICCHECK) ./...
 
+# The test run goes through internal/testsummary: plain go test output, then
+# every skipped test with its reason and a line "N skipped".
 unit:
 	@if [ "$$(id -u)" -ne 0 ]; then echo "note: not root: tests that need network namespaces or QEMU will skip"; fi
-	$(GO) test -race -count=1 -timeout $(TESTTIMEOUT) ./...
+	@mkdir -p bin && $(GO) build -o bin/testsummary ./internal/testsummary
+	bash -o pipefail -c '$(GO) test -json -race -count=1 -timeout $(TESTTIMEOUT) ./... 2>&1 | bin/testsummary'
 
 fuzz:
 	@FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
@@ -52,6 +56,9 @@ bench:
 
 demo:
 	@bash scripts/demo.sh
+
+captures:
+	@bash scripts/captures.sh
 
 clean:
 	rm -rf bin bench/out

@@ -14,12 +14,12 @@ import (
 func benchMessages(b *testing.B) (*dhcpv4.DHCPv4, dhcpv6.DHCPv6) {
 	var v4 *dhcpv4.DHCPv4
 	var v6 dhcpv6.DHCPv6
-	for _, m := range readClientMessages(b, captureFile(b, "bios-ipxe-rom-http.pcapng")) {
+	for _, m := range readClientMessages(b, "bios-ipxe-rom-http.pcapng") {
 		if m.frame == 6 {
 			v4 = m.v4
 		}
 	}
-	for _, m := range readClientMessages(b, captureFile(b, "ovmf-no-dhcpv4-answer-dhcpv6.pcapng")) {
+	for _, m := range readClientMessages(b, "ovmf-no-dhcpv4-answer-dhcpv6.pcapng") {
 		if m.frame == 16 {
 			v6 = m.v6
 		}

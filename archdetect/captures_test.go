@@ -9,9 +9,9 @@ import (
 )
 
 // profile is what one kind of client message in a capture must decode to.
-// Expected values come from ../shared/captures/README.md; where the README
-// is silent or does not hold for a file, the value was read with
-// `tshark -V` (an independent decoder) and the comment says so.
+// The captures are the project's own (internal/pcaptest/testdata, made by
+// `make captures`); expected values were read from them with `tshark -V`,
+// an independent decoder, and agree with testdata/README.md.
 type profile struct {
 	name        string
 	source      archdetect.Source
@@ -31,7 +31,7 @@ type profile struct {
 	min         int // at least this many messages
 }
 
-const qemuUUID = "00112233-4455-6677-8899-aabbccddeeff" // README: QEMU -uuid
+const qemuUUID = "00112233-4455-6677-8899-aabbccddeeff" // qemulab.DefaultUUID, QEMU -uuid
 
 var (
 	biosIPXE = profile{
@@ -80,35 +80,29 @@ var captureCases = []struct {
 }{
 	{
 		file: "bios-ipxe-rom-http.pcapng", mac: "52:54:00:77:00:0a",
-		// tshark: this run's option 97 is all zeros (QEMU without -uuid).
-		profiles: []profile{with(biosIPXE, func(p *profile) { p.uuid = "00000000-0000-0000-0000-000000000000" })},
+		profiles: []profile{biosIPXE}, // DISCOVER ×2, REQUEST
 	},
 	{
 		file: "bios-ipxe-rom-tftp-undionly-chain.pcapng", mac: "52:54:00:77:00:0c",
-		// ROM and undionly.kpxe send the same options: one profile, 4 messages.
-		profiles: []profile{with(biosIPXE, func(p *profile) { p.min = 4 })},
+		// ROM and undionly.kpxe send the same options: one profile, 6 messages.
+		profiles: []profile{with(biosIPXE, func(p *profile) { p.min = 6 })},
 	},
 	{
 		file: "ovmf-pxe-tftp-ipxe-efi.pcapng", mac: "52:54:00:77:00:0b",
-		// tshark: this run used -uuid 11111111-2222-3333-4444-66666666666b.
-		profiles: []profile{
-			with(ovmfPXE, func(p *profile) { p.uuid = "11111111-2222-3333-4444-66666666666b" }),
-			with(ipxeEFI, func(p *profile) { p.uuid = "11111111-2222-3333-4444-66666666666b" }),
-		},
+		profiles: []profile{ovmfPXE, ipxeEFI},
 	},
 	{
 		file: "ovmf-pxe-tftp-windowsize4.pcapng", mac: "52:54:00:77:00:0b",
 		profiles: []profile{ovmfPXE, ipxeEFI},
 	},
 	{
-		// README says 52:54:00:77:00:0d; the frames (tshark) carry 00:0b.
-		file: "ovmf-httpboot-ipxe-efi.pcapng", mac: "52:54:00:77:00:0b",
+		file: "ovmf-httpboot-ipxe-efi.pcapng", mac: "52:54:00:77:00:0d",
 		profiles: []profile{ovmfHTTP, ipxeEFI},
 	},
 	{
 		file: "ovmf-no-dhcpv4-answer-dhcpv6.pcapng", mac: "52:54:00:77:00:0b",
-		// README: OVMF tries PXEv4, PXEv6, HTTPv4, HTTPv6 in turn; tshark
-		// shows the HTTPv6 Solicits carry arch 16 and HTTPClient.
+		// Nobody answers: OVMF tries PXE over IPv4 and IPv6, then HTTP boot
+		// over IPv4 and IPv6; the HTTP Solicits carry arch 16 and HTTPClient.
 		profiles: []profile{
 			with(ovmfPXE, func(p *profile) { p.min = 4 }),
 			with(ovmfHTTP, func(p *profile) { p.min = 4 }),
@@ -162,7 +156,7 @@ func (p profile) mismatch(c archdetect.Client) string {
 func TestCaptures(t *testing.T) {
 	for _, tc := range captureCases {
 		t.Run(tc.file, func(t *testing.T) {
-			msgs := readClientMessages(t, captureFile(t, tc.file))
+			msgs := readClientMessages(t, tc.file)
 			if len(msgs) == 0 {
 				t.Fatal("no DHCP client messages found")
 			}
@@ -208,7 +202,7 @@ func TestCaptures(t *testing.T) {
 
 func TestCaptureBootFiles(t *testing.T) {
 	// What the default table gives each firmware stage in the captures, as
-	// the reference demo (shared/reference/qemu-pxe-demo.sh) serves them.
+	// make captures' stand-in servers serve them.
 	want := map[string][]string{
 		"bios-ipxe-rom-tftp-undionly-chain.pcapng": {archdetect.DefaultIPXEScript},
 		"ovmf-pxe-tftp-ipxe-efi.pcapng":            {"ipxe.efi", archdetect.DefaultIPXEScript},
@@ -217,7 +211,7 @@ func TestCaptureBootFiles(t *testing.T) {
 	for file, files := range want {
 		t.Run(file, func(t *testing.T) {
 			var got []string
-			for _, m := range readClientMessages(t, captureFile(t, file)) {
+			for _, m := range readClientMessages(t, file) {
 				c := archdetect.FromDHCPv4(m.v4)
 				f, ok := c.BootFile(nil)
 				if !ok {

@@ -4,22 +4,18 @@ import (
 	"bufio"
 	"bytes"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/pxekit/pxekit/archdetect"
-
-	"github.com/pxekit/pxekit/internal/shared"
 )
 
 // seedCaptures adds every client message of the captures to a fuzz corpus.
 func seedCaptures(f *testing.F, v6 bool) {
 	for _, tc := range captureCases {
-		msgs := readClientMessagesQuiet(f, tc.file)
-		for _, m := range msgs {
+		for _, m := range readClientMessages(f, tc.file) {
 			switch {
 			case !v6 && m.v4 != nil:
 				f.Add(m.v4.ToBytes())
@@ -28,20 +24,6 @@ func seedCaptures(f *testing.F, v6 bool) {
 			}
 		}
 	}
-}
-
-// readClientMessagesQuiet loads a capture's client messages, or none when
-// the shared captures are absent (a fuzz target runs without them).
-func readClientMessagesQuiet(f *testing.F, name string) []clientMessage {
-	d, err := shared.Dir()
-	if err != nil {
-		return nil
-	}
-	out, err := loadClientMessages(filepath.Join(d, "captures", name))
-	if err != nil {
-		f.Logf("no seeds from %s: %v", name, err)
-	}
-	return out
 }
 
 // FuzzFromDHCPv4 feeds whole packets to dhcpv4.FromBytes and FromDHCPv4, and

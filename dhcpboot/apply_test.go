@@ -82,27 +82,27 @@ func TestApplyToCaptures(t *testing.T) {
 		wantNoAddr  bool
 		wantUUIDOpt bool
 	}{
-		{name: "BIOS iPXE ROM, full", capture: "bios-ipxe-rom-http.pcapng", frame: 6, mode: ReplyOptions{Mode: ModeFull, ServerIP: testServer},
+		{name: "BIOS iPXE ROM, full", capture: "bios-ipxe-rom-http.pcapng", frame: 1, mode: ReplyOptions{Mode: ModeFull, ServerIP: testServer},
 			rule: "ipxe", file: "http://10.77.0.1:8080/boot.ipxe", siaddr: testServer, noPXEWait: true, wantUUIDOpt: true},
-		{name: "BIOS iPXE ROM, proxy", capture: "bios-ipxe-rom-http.pcapng", frame: 6, mode: ReplyOptions{Mode: ModeProxy, ServerIP: testServer},
+		{name: "BIOS iPXE ROM, proxy", capture: "bios-ipxe-rom-http.pcapng", frame: 1, mode: ReplyOptions{Mode: ModeProxy, ServerIP: testServer},
 			rule: "ipxe", file: "http://10.77.0.1:8080/boot.ipxe", siaddr: testServer, class: "PXEClient", opt43: minimalPXE43, wantNoAddr: true, wantUUIDOpt: true},
-		{name: "undionly iPXE second DHCP", capture: "bios-ipxe-rom-tftp-undionly-chain.pcapng", frame: 130, mode: ReplyOptions{Mode: ModeFull, ServerIP: testServer},
+		{name: "undionly iPXE second DHCP", capture: "bios-ipxe-rom-tftp-undionly-chain.pcapng", frame: 117, mode: ReplyOptions{Mode: ModeFull, ServerIP: testServer},
 			rule: "ipxe", file: "http://10.77.0.1:8080/boot.ipxe", siaddr: testServer, noPXEWait: true, wantUUIDOpt: true},
-		{name: "OVMF PXE, full (conventional, no 60)", capture: "ovmf-pxe-tftp-ipxe-efi.pcapng", frame: 8, mode: ReplyOptions{Mode: ModeFull, ServerIP: testServer},
+		{name: "OVMF PXE, full (conventional, no 60)", capture: "ovmf-pxe-tftp-ipxe-efi.pcapng", frame: 1, mode: ReplyOptions{Mode: ModeFull, ServerIP: testServer},
 			rule: "uefi-x64", file: "ipxe.efi", siaddr: testServer, wantUUIDOpt: true},
-		{name: "OVMF PXE, full with PXEClient", capture: "ovmf-pxe-tftp-ipxe-efi.pcapng", frame: 8, mode: ReplyOptions{Mode: ModeFull, ServerIP: testServer, PXEClientInFull: true},
+		{name: "OVMF PXE, full with PXEClient", capture: "ovmf-pxe-tftp-ipxe-efi.pcapng", frame: 1, mode: ReplyOptions{Mode: ModeFull, ServerIP: testServer, PXEClientInFull: true},
 			rule: "uefi-x64", file: "ipxe.efi", siaddr: testServer, class: "PXEClient", opt43: minimalPXE43, wantUUIDOpt: true},
-		{name: "OVMF PXE, proxy: sent to 4011 (no 43)", capture: "ovmf-pxe-tftp-ipxe-efi.pcapng", frame: 8, mode: ReplyOptions{Mode: ModeProxy, ServerIP: testServer},
+		{name: "OVMF PXE, proxy: sent to 4011 (no 43)", capture: "ovmf-pxe-tftp-ipxe-efi.pcapng", frame: 1, mode: ReplyOptions{Mode: ModeProxy, ServerIP: testServer},
 			rule: "uefi-x64", file: "ipxe.efi", siaddr: testServer, class: "PXEClient", wantNoAddr: true, wantUUIDOpt: true},
-		{name: "OVMF PXE, proxy, direct", capture: "ovmf-pxe-tftp-ipxe-efi.pcapng", frame: 8, mode: ReplyOptions{Mode: ModeProxy, ServerIP: testServer, DirectUEFI: true},
+		{name: "OVMF PXE, proxy, direct", capture: "ovmf-pxe-tftp-ipxe-efi.pcapng", frame: 1, mode: ReplyOptions{Mode: ModeProxy, ServerIP: testServer, DirectUEFI: true},
 			rule: "uefi-x64", file: "ipxe.efi", siaddr: testServer, class: "PXEClient", opt43: minimalPXE43, wantNoAddr: true, wantUUIDOpt: true},
-		{name: "OVMF PXE REQUEST, 4011 ACK", capture: "ovmf-pxe-tftp-ipxe-efi.pcapng", frame: 16, mode: ReplyOptions{Mode: ModeProxyAck, ServerIP: testServer},
+		{name: "OVMF PXE REQUEST, 4011 ACK", capture: "ovmf-pxe-tftp-ipxe-efi.pcapng", frame: 3, mode: ReplyOptions{Mode: ModeProxyAck, ServerIP: testServer},
 			rule: "uefi-x64", file: "ipxe.efi", siaddr: testServer, class: "PXEClient", opt43: minimalPXE43, wantNoAddr: true, wantUUIDOpt: true},
-		{name: "iPXE EFI second stage", capture: "ovmf-pxe-tftp-ipxe-efi.pcapng", frame: 1194, mode: ReplyOptions{Mode: ModeFull, ServerIP: testServer},
+		{name: "iPXE EFI second stage", capture: "ovmf-pxe-tftp-ipxe-efi.pcapng", frame: 1175, mode: ReplyOptions{Mode: ModeFull, ServerIP: testServer},
 			rule: "ipxe", file: "http://10.77.0.1:8080/boot.ipxe", siaddr: testServer, noPXEWait: true, wantUUIDOpt: true},
-		{name: "OVMF HTTP boot, full", capture: "ovmf-httpboot-ipxe-efi.pcapng", frame: 3, mode: ReplyOptions{Mode: ModeFull, ServerIP: testServer},
+		{name: "OVMF HTTP boot, full", capture: "ovmf-httpboot-ipxe-efi.pcapng", frame: 1, mode: ReplyOptions{Mode: ModeFull, ServerIP: testServer},
 			rule: "http-x64", file: "http://10.77.0.1:8080/ipxe.efi", siaddr: testServer, class: "HTTPClient", wantUUIDOpt: true},
-		{name: "OVMF HTTP boot, proxy", capture: "ovmf-httpboot-ipxe-efi.pcapng", frame: 3, mode: ReplyOptions{Mode: ModeProxy, ServerIP: testServer},
+		{name: "OVMF HTTP boot, proxy", capture: "ovmf-httpboot-ipxe-efi.pcapng", frame: 1, mode: ReplyOptions{Mode: ModeProxy, ServerIP: testServer},
 			rule: "http-x64", file: "http://10.77.0.1:8080/ipxe.efi", siaddr: testServer, class: "HTTPClient", wantNoAddr: true, wantUUIDOpt: true},
 	}
 	for _, tt := range tests {
@@ -173,15 +173,22 @@ func TestApplyAgreesWithCapturedReplies(t *testing.T) {
 			if offer == nil {
 				continue
 			}
+			want := offer.BootFileNameOption()
+			if want == "" {
+				want = offer.BootFileName
+			}
+			if want == "undionly.kpxe" {
+				// The chain's first stage: the iPXE ROM and the iPXE in
+				// undionly.kpxe send the same options, so no policy (ours
+				// included) tells them apart; make captures restarted
+				// dnsmasq with the script for the second stage.
+				continue
+			}
 			m, _, err := replyTo(t, p, pk.V4, dhcpv4.MessageTypeOffer, ReplyOptions{Mode: ModeFull, ServerIP: testServer})
 			if err != nil {
 				t.Fatalf("%s frame %d: %v", name, pk.Frame, err)
 			}
 			compared++
-			want := offer.BootFileNameOption()
-			if want == "" {
-				want = offer.BootFileName
-			}
 			if m.BootFileNameOption() != want || !m.ServerIPAddr.Equal(offer.ServerIPAddr) || m.ClassIdentifier() != offer.ClassIdentifier() {
 				t.Errorf("%s frame %d: ours file %q siaddr %v class %q; captured %q %v %q", name, pk.Frame,
 					m.BootFileNameOption(), m.ServerIPAddr, m.ClassIdentifier(), want, offer.ServerIPAddr, offer.ClassIdentifier())
@@ -194,7 +201,7 @@ func TestApplyAgreesWithCapturedReplies(t *testing.T) {
 }
 
 func TestApplyDetails(t *testing.T) {
-	req := captureRequest(t, "ovmf-pxe-tftp-ipxe-efi.pcapng", 8)
+	req := captureRequest(t, "ovmf-pxe-tftp-ipxe-efi.pcapng", 1)
 	long := "http://{{server}}/" + strings.Repeat("a", 130)
 	tftp := netip.MustParseAddr("10.77.0.9")
 	p := MustNewPolicy(
@@ -253,7 +260,7 @@ func TestApplyDetails(t *testing.T) {
 }
 
 func TestApplyErrors(t *testing.T) {
-	req := captureRequest(t, "ovmf-httpboot-ipxe-efi.pcapng", 3)
+	req := captureRequest(t, "ovmf-httpboot-ipxe-efi.pcapng", 1)
 	r := &Request{Client: classify4(req)}
 	resp, _ := dhcpv4.NewReplyFromRequest(req)
 	p := MustNewPolicy(Rule{Name: "tftp-name", Action: Action{BootFile: lit("ipxe.efi")}}, Rule{Name: "ign", Action: Action{Ignore: true}})
@@ -276,7 +283,7 @@ func TestApplyErrors(t *testing.T) {
 }
 
 func TestApplyEchoesBootItem(t *testing.T) {
-	req := captureRequest(t, "bios-ipxe-rom-http.pcapng", 6)
+	req := captureRequest(t, "bios-ipxe-rom-http.pcapng", 1)
 	req.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation, []byte{71, 4, 0x80, 0x01, 0, 0, 255}))
 	p := MustNewPolicy(Rule{Name: "a", Action: Action{BootFile: lit("x.kpxe")}})
 	m, _, err := replyTo(t, p, req, dhcpv4.MessageTypeAck, ReplyOptions{Mode: ModeProxyAck, ServerIP: testServer})

@@ -1,19 +1,12 @@
 package dhcpboot
 
 import (
-	"errors"
-	"io"
-	"os"
-	"path/filepath"
 	"testing"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv6"
 
-	"github.com/pxekit/pxekit/internal/shared"
+	"github.com/pxekit/pxekit/internal/pcaptest"
 )
 
 type capPacket struct {
@@ -23,45 +16,28 @@ type capPacket struct {
 	V6               dhcpv6.DHCPv6
 }
 
-// readCapture returns the DHCP packets of a capture in the shared
-// reference captures (see internal/shared).
+// readCapture returns the DHCP packets (client and server) of a capture in
+// internal/pcaptest/testdata: real firmware booting against dnsmasq,
+// recorded by make captures.
 func readCapture(t testing.TB, name string) []capPacket {
 	t.Helper()
-	f, err := os.Open(filepath.Join(shared.Path(t), "captures", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := pcapgo.NewNgReader(f, pcapgo.DefaultNgReaderOptions)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []capPacket
-	for frame := 1; ; frame++ {
-		data, _, err := r.ReadPacketData()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("%s frame %d: %v", name, frame, err)
-		}
-		p := gopacket.NewPacket(data, r.LinkType(), gopacket.NoCopy)
-		udp, ok := p.Layer(layers.LayerTypeUDP).(*layers.UDP)
-		if !ok {
+	for _, p := range pcaptest.Read(t, name) {
+		if !p.UDP {
 			continue
 		}
-		cp := capPacket{Frame: frame, SrcPort: uint16(udp.SrcPort), DstPort: uint16(udp.DstPort)}
+		cp := capPacket{Frame: p.Frame, SrcPort: p.Src.Port(), DstPort: p.Dst.Port()}
 		switch {
-		case udp.DstPort == 67 || udp.SrcPort == 67 || udp.DstPort == 4011:
-			m, err := dhcpv4.FromBytes(udp.Payload)
+		case cp.DstPort == 67 || cp.SrcPort == 67 || cp.DstPort == 4011:
+			m, err := dhcpv4.FromBytes(p.Payload)
 			if err != nil {
-				t.Fatalf("%s frame %d: %v", name, frame, err)
+				t.Fatalf("%s frame %d: %v", name, p.Frame, err)
 			}
 			cp.V4 = m
-		case udp.DstPort == 547 || udp.SrcPort == 547:
-			m, err := dhcpv6.FromBytes(udp.Payload)
+		case cp.DstPort == 547 || cp.SrcPort == 547:
+			m, err := dhcpv6.FromBytes(p.Payload)
 			if err != nil {
-				t.Fatalf("%s frame %d: %v", name, frame, err)
+				t.Fatalf("%s frame %d: %v", name, p.Frame, err)
 			}
 			cp.V6 = m
 		default:

@@ -24,8 +24,8 @@ func defaultHandler(t *testing.T) *Handler {
 
 func TestProxyReplyFilters(t *testing.T) {
 	h := defaultHandler(t)
-	ovmfDiscover := captureRequest(t, "ovmf-pxe-tftp-ipxe-efi.pcapng", 8)
-	ovmfRequest := captureRequest(t, "ovmf-pxe-tftp-ipxe-efi.pcapng", 16)
+	ovmfDiscover := captureRequest(t, "ovmf-pxe-tftp-ipxe-efi.pcapng", 1)
+	ovmfRequest := captureRequest(t, "ovmf-pxe-tftp-ipxe-efi.pcapng", 3)
 	plain, _ := dhcpv4.NewDiscovery(mustMAC("02:00:00:00:00:01"))
 	uboot, _ := dhcpv4.NewDiscovery(mustMAC("02:00:00:00:00:02"), dhcpv4.WithOption(dhcpv4.OptClientArch(22)))
 	reply := func() *dhcpv4.DHCPv4 { m, _ := dhcpv4.NewReplyFromRequest(ovmfDiscover); return m }()
@@ -75,7 +75,7 @@ func TestProxyReplyFilters(t *testing.T) {
 func TestCoreDHCP(t *testing.T) {
 	h := defaultHandler(t)
 	h.ServerIP = netipZero
-	req := captureRequest(t, "ovmf-pxe-tftp-ipxe-efi.pcapng", 8)
+	req := captureRequest(t, "ovmf-pxe-tftp-ipxe-efi.pcapng", 1)
 	resp, _ := dhcpv4.NewReplyFromRequest(req, dhcpv4.WithMessageType(dhcpv4.MessageTypeOffer),
 		dhcpv4.WithYourIP(net.IPv4(10, 77, 0, 50)), dhcpv4.WithServerIP(net.IPv4(10, 77, 0, 1)),
 		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.IPv4(10, 77, 0, 1))))

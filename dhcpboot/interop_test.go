@@ -119,7 +119,7 @@ func TestInteropUdhcpcAgainstLabServer(t *testing.T) {
 	const bios = "bios-ipxe-rom-http.pcapng"
 	p := netlab.NewPair(t)
 	s := startLab(t, p)
-	uuid := optHex(t, bios, 6, dhcpv4.OptionClientMachineIdentifier)
+	uuid := optHex(t, bios, 1, dhcpv4.OptionClientMachineIdentifier)
 	tests := []struct {
 		name  string
 		args  []string
@@ -130,8 +130,8 @@ func TestInteropUdhcpcAgainstLabServer(t *testing.T) {
 		{"OVMF x64", []string{"-V", "PXEClient:Arch:00007:UNDI:003000", "-x", "0x5d:0007", "-x", "0x5e:010300", "-x", "0x61:" + uuid}, "ipxe.efi", ""},
 		{"ARM64 UEFI", []string{"-V", "PXEClient:Arch:00011:UNDI:003000", "-x", "0x5d:000b", "-x", "0x5e:010300"}, "snp.efi", ""},
 		{"UEFI HTTP boot", []string{"-V", "HTTPClient:Arch:00016:UNDI:003000", "-x", "0x5d:0010", "-x", "0x5e:010300"}, "http://10.99.0.1/ipxe.efi", "HTTPClient"},
-		{"iPXE", []string{"-V", "PXEClient:Arch:00000:UNDI:002001", "-x", "0x5d:0000", "-x", "0x4d:" + optHex(t, bios, 6, dhcpv4.OptionUserClassInformation),
-			"-x", "0xaf:" + optHex(t, bios, 6, dhcpv4.OptionEtherboot), "-x", "0x61:" + uuid}, "http://10.99.0.1:8080/boot.ipxe?mac=", ""},
+		{"iPXE", []string{"-V", "PXEClient:Arch:00000:UNDI:002001", "-x", "0x5d:0000", "-x", "0x4d:" + optHex(t, bios, 1, dhcpv4.OptionUserClassInformation),
+			"-x", "0xaf:" + optHex(t, bios, 1, dhcpv4.OptionEtherboot), "-x", "0x61:" + uuid}, "http://10.99.0.1:8080/boot.ipxe?mac=", ""},
 		{"plain client", []string{}, "", ""},
 	}
 	for _, tt := range tests {
@@ -207,7 +207,7 @@ func TestInteropNclient4AgainstLabServer(t *testing.T) {
 	startLab(t, p)
 	hw := netInterfaceMAC(t, p.Client, p.ClientIf)
 	c := nclient4In(t, p.Client, p.ClientIf, hw)
-	ovmf := captureRequest(t, "ovmf-pxe-tftp-ipxe-efi.pcapng", 8)
+	ovmf := captureRequest(t, "ovmf-pxe-tftp-ipxe-efi.pcapng", 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	lease, err := c.Request(ctx, withOptionsOf(ovmf, pxeOptions...)...)
@@ -223,7 +223,7 @@ func TestInteropNclient4AgainstLabServer(t *testing.T) {
 		}
 	}
 	// The same machine as iPXE (second stage) keeps its address and gets the script.
-	ipxe := captureRequest(t, "ovmf-pxe-tftp-ipxe-efi.pcapng", 1194)
+	ipxe := captureRequest(t, "ovmf-pxe-tftp-ipxe-efi.pcapng", 1175)
 	lease2, err := c.Request(ctx, withOptionsOf(ipxe, pxeOptions...)...)
 	if err != nil {
 		t.Fatal(err)
@@ -345,7 +345,7 @@ func TestInteropProxyBesideDnsmasq(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // dnsmasq binds its socket
 
 	client := newPXEClient(t, p, dhcpv4.ClientPort)
-	ovmf := captureRequest(t, "ovmf-pxe-tftp-ipxe-efi.pcapng", 8)
+	ovmf := captureRequest(t, "ovmf-pxe-tftp-ipxe-efi.pcapng", 1)
 	// Broadcast flag: dnsmasq would otherwise unicast to the offered address.
 	discover, err := dhcpv4.NewDiscovery(client.hw, append(withOptionsOf(ovmf, pxeOptions...), dhcpv4.WithBroadcast(true))...)
 	if err != nil {
@@ -423,7 +423,7 @@ func TestInteropProxyBesideDnsmasq(t *testing.T) {
 		t.Error("plain client got no offer from dnsmasq")
 	}
 	// iPXE-style 4011 request (from port 68) is answered back to port 68.
-	ipxe := captureRequest(t, "bios-ipxe-rom-http.pcapng", 6)
+	ipxe := captureRequest(t, "bios-ipxe-rom-http.pcapng", 1)
 	ireq, _ := dhcpv4.New(dhcpv4.WithHwAddr(client.hw), dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest), dhcpv4.WithClientIP(ack.YourIPAddr))
 	for _, m := range withOptionsOf(ipxe, pxeOptions...) {
 		m(ireq)
@@ -460,7 +460,7 @@ func testRelayed(t *testing.T, server string) {
 	}
 	defer relay.Close()
 	hw := mustMAC("02:00:00:00:42:01")
-	ovmf := captureRequest(t, "ovmf-pxe-tftp-ipxe-efi.pcapng", 8)
+	ovmf := captureRequest(t, "ovmf-pxe-tftp-ipxe-efi.pcapng", 1)
 	d, _ := dhcpv4.NewDiscovery(hw, withOptionsOf(ovmf, pxeOptions...)...)
 	d.GatewayIPAddr = net.IP(p.ClientIP.AsSlice())
 	d.HopCount = 1
@@ -505,7 +505,7 @@ func TestInteropServer4Handler(t *testing.T) {
 		t.Cleanup(func() { srv.Close() })
 	}
 	client := newPXEClient(t, p, dhcpv4.ClientPort)
-	bios := captureRequest(t, "bios-ipxe-rom-tftp-undionly-chain.pcapng", 3)
+	bios := captureRequest(t, "bios-ipxe-rom-tftp-undionly-chain.pcapng", 1)
 	d, _ := dhcpv4.NewDiscovery(client.hw, withOptionsOf(bios, pxeOptions...)...)
 	client.send(d, "255.255.255.255:67")
 	got := client.collect(d.TransactionID, 2*time.Second, 1)
@@ -545,7 +545,7 @@ func TestInteropNclient4Proxy4011(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	ovmf := captureRequest(t, "ovmf-pxe-tftp-ipxe-efi.pcapng", 16)
+	ovmf := captureRequest(t, "ovmf-pxe-tftp-ipxe-efi.pcapng", 3)
 	req, _ := dhcpv4.New(dhcpv4.WithHwAddr(hw), dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest), dhcpv4.WithClientIP(net.IP(p.ClientIP.AsSlice())))
 	for _, m := range withOptionsOf(ovmf, pxeOptions...) {
 		m(req)
@@ -579,7 +579,7 @@ func TestInteropProxyIgnoresOtherInterfaces(t *testing.T) {
 	proxy := &ProxyServer{Policy: policy, Interface: "srv0", ServerIP: netip.MustParseAddr("10.99.0.1"), Logger: testLogger(t)}
 	c67 := listenIn(t, srv, "srv0", 67)
 	serveInBackground(t, func(ctx context.Context) error { return proxy.Serve(ctx, c67, nil) })
-	ovmf := captureRequest(t, "ovmf-pxe-tftp-ipxe-efi.pcapng", 8)
+	ovmf := captureRequest(t, "ovmf-pxe-tftp-ipxe-efi.pcapng", 1)
 	for _, tc := range []struct {
 		ns    *netlab.NS
 		iface string

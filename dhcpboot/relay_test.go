@@ -20,7 +20,7 @@ import (
 // RFC 2131 §4.3.2 requires it for a relayed NAK). Issue 12, item 9.
 func TestRepliesWithoutAddressAreBroadcast(t *testing.T) {
 	h := defaultHandler(t)
-	disc := captureRequest(t, "ovmf-pxe-tftp-ipxe-efi.pcapng", 8)
+	disc := captureRequest(t, "ovmf-pxe-tftp-ipxe-efi.pcapng", 1)
 	disc.SetUnicast()
 	disc.GatewayIPAddr = net.IPv4(10, 77, 5, 1)
 	offer, _, err := h.ProxyReply(disc, false)
@@ -88,7 +88,7 @@ func TestProxyRelayedOfferReachesRelay(t *testing.T) {
 		}
 	}()
 
-	disc := captureRequest(t, "ovmf-pxe-tftp-ipxe-efi.pcapng", 8)
+	disc := captureRequest(t, "ovmf-pxe-tftp-ipxe-efi.pcapng", 1)
 	disc.SetUnicast()
 	disc.GatewayIPAddr = net.IPv4(127, 0, 0, 2)
 	disc.HopCount = 1
@@ -153,7 +153,7 @@ func TestInteropProxyThroughDhcrelay(t *testing.T) {
 
 	client := listenIn(t, cli, "cli0", 68)
 	defer client.Close()
-	ovmf := captureRequest(t, "ovmf-pxe-tftp-ipxe-efi.pcapng", 8)
+	ovmf := captureRequest(t, "ovmf-pxe-tftp-ipxe-efi.pcapng", 1)
 	d, err := dhcpv4.NewDiscovery(netInterfaceMAC(t, cli, "cli0"), withOptionsOf(ovmf, pxeOptions...)...)
 	if err != nil {
 		t.Fatal(err)

@@ -2,82 +2,48 @@ package tftpserve
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"testing"
 	"testing/fstest"
 	"time"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
-
-	"github.com/pxekit/pxekit/internal/shared"
+	"github.com/pxekit/pxekit/internal/pcaptest"
 )
 
-// capturedTFTP returns the UDP payloads of a pcapng in order, with a flag
-// telling whether the server (port 69 side) sent it.
+// capPkt is one TFTP packet of a capture, with a flag telling whether the
+// client sent it.
 type capPkt struct {
 	payload  []byte
 	toServer bool
 }
 
+// readTFTPCapture returns the TFTP packets of a capture (see
+// internal/pcaptest) in order, from the first RRQ on. DATA payloads may be
+// truncated in the file (make captures keeps their 4-byte header).
 func readTFTPCapture(t *testing.T, name string) []capPkt {
-	p := filepath.Join(shared.Path(t), "captures", name)
-	f, err := os.Open(p)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal(err)
-		}
-		t.Skipf("capture missing: %v", err)
-	}
-	defer f.Close()
-	r, err := pcapgo.NewNgReader(f, pcapgo.DefaultNgReaderOptions)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []capPkt
-	var client string
-	for {
-		data, _, err := r.ReadPacketData()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		pkt := gopacket.NewPacket(data, r.LinkType(), gopacket.Default)
-		udpL, ok := pkt.Layer(layers.LayerTypeUDP).(*layers.UDP)
-		if !ok || pkt.NetworkLayer() == nil {
+	var client netip.Addr
+	for _, p := range pcaptest.Read(t, name) {
+		if !p.UDP || len(p.Payload) < 2 {
 			continue
 		}
-		src := pkt.NetworkLayer().NetworkFlow().Src().String()
-		pl := udpL.Payload
-		if len(pl) < 2 {
+		op := Opcode(binary.BigEndian.Uint16(p.Payload))
+		if p.Dst.Port() == 69 && op == OpRRQ {
+			client = p.Src.Addr()
+		}
+		dhcp := p.Src.Port() == 67 || p.Dst.Port() == 67 || p.Src.Port() == 68 || p.Dst.Port() == 547 || p.Src.Port() == 547
+		if !client.IsValid() || dhcp || op < OpRRQ || op > OpOACK {
 			continue
 		}
-		op := Opcode(binary.BigEndian.Uint16(pl))
-		if udpL.DstPort == 69 && op == OpRRQ {
-			client = src
-		}
-		if client == "" || (udpL.SrcPort != 69 && udpL.DstPort != 69 && udpL.SrcPort < 1024 && udpL.DstPort < 1024) {
-			continue
-		}
-		if op < OpRRQ || op > OpOACK || udpL.SrcPort == 67 || udpL.DstPort == 67 || udpL.SrcPort == 68 {
-			continue
-		}
-		out = append(out, capPkt{payload: append([]byte(nil), pl...), toServer: src == client})
+		out = append(out, capPkt{payload: p.Payload, toServer: p.Src.Addr() == client})
 	}
 	return out
 }
 
 // TestReplayOVMFCapture replays what OVMF's PXE sent in
-// captures/ovmf-pxe-tftp-windowsize4.pcapng (a server that granted
-// windowsize 4): the size probe RRQ and its ERROR 8 byte for byte, then the
+// ovmf-pxe-tftp-windowsize4.pcapng (internal/pcaptest: atftpd 0.8.0, which
+// granted windowsize 4): the size probe RRQ and its ERROR 8 byte for byte, then the
 // read RRQ, ACKing like OVMF (every 4th block). Our OACKs must carry the
 // same options in the same order as the captured server's, and the file
 // must take as many DATA packets.

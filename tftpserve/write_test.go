@@ -57,7 +57,9 @@ func TestWriteRequests(t *testing.T) {
 			clients["atftp"] = []string{p, "--option", "blksize 1468", "--option", "tsize " + strconv.Itoa(n), "-p", "-l", src, "-r", "atftp" + strconv.Itoa(n), host, port}
 			clients["atftp-window"] = []string{p, "--option", "blksize 1024", "--option", "windowsize 8", "-p", "-l", src, "-r", "atftp-window" + strconv.Itoa(n), host, port}
 		}
-		if p, err := exec.LookPath("curl"); err == nil {
+		// curl sends nothing for an empty upload: it has no case for n = 0
+		// (a skip there would be a permanent entry in make test's skip list).
+		if p, err := exec.LookPath("curl"); err == nil && n > 0 {
 			clients["curl"] = []string{p, "-sS", "--tftp-blksize", "1468", "-T", src, "tftp://" + addr.String() + "/curl" + strconv.Itoa(n)}
 		}
 		if p, err := exec.LookPath("tftp"); err == nil {
@@ -71,9 +73,6 @@ func TestWriteRequests(t *testing.T) {
 		}
 		for name, argv := range clients {
 			t.Run(fmt.Sprintf("%s/%d", name, n), func(t *testing.T) {
-				if name == "curl" && n == 0 {
-					t.Skip("curl sends nothing for an empty upload")
-				}
 				runClient(t, 30*time.Second, argv[0], argv[1:]...)
 				remote := name + strconv.Itoa(n)
 				var info TransferInfo

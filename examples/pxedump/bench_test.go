@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// BenchmarkDump measures a whole capture (1200+ frames, mostly TFTP)
+// BenchmarkDump measures a whole capture (about 1200 frames, mostly TFTP)
 // through the reader, the layer decoder and archdetect.
 func BenchmarkDump(b *testing.B) {
 	data, err := os.ReadFile(captureFile(b, "ovmf-pxe-tftp-ipxe-efi.pcapng"))

@@ -3,48 +3,23 @@ package main
 import (
 	"bytes"
 	"io"
-	"os"
-	"path/filepath"
 	"testing"
 
-	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
-
-	"github.com/pxekit/pxekit/internal/shared"
 )
 
 // fuzzSeeds returns small captures holding one real DHCP client message
-// each (frame 6 of bios-ipxe-rom-http, frame 16 of the DHCPv6 capture), as
-// pcap and as pcapng. Small seeds keep the fuzzer's minimisation quick.
-func fuzzSeeds() [][]byte {
-	d, err := shared.Dir()
-	if err != nil {
-		return nil
-	}
+// each (the first DHCPv4 DISCOVER of bios-ipxe-rom-http, the first DHCPv6
+// Solicit of the no-answer capture), as pcap and as pcapng. Small seeds keep
+// the fuzzer's minimisation quick.
+func fuzzSeeds(t testing.TB) [][]byte {
 	var seeds [][]byte
 	for _, s := range []struct {
-		name  string
-		frame int
-	}{{"bios-ipxe-rom-http.pcapng", 6}, {"ovmf-no-dhcpv4-answer-dhcpv6.pcapng", 16}} {
-		f, err := os.Open(filepath.Join(d, "captures", s.name))
-		if err != nil {
-			continue
-		}
-		r, err := pcapgo.NewNgReader(f, pcapgo.DefaultNgReaderOptions)
-		if err != nil {
-			f.Close()
-			continue
-		}
-		var data []byte
-		var ci gopacket.CaptureInfo
-		for i := 0; i < s.frame && err == nil; i++ {
-			data, ci, err = r.ReadPacketData()
-		}
-		f.Close()
-		if err != nil {
-			continue
-		}
+		name string
+		port uint16
+	}{{"bios-ipxe-rom-http.pcapng", 67}, {"ovmf-no-dhcpv4-answer-dhcpv6.pcapng", 547}} {
+		data, ci := firstFrame(t, s.name, s.port)
 		var p bytes.Buffer
 		w := pcapgo.NewWriter(&p)
 		if w.WriteFileHeader(65535, layers.LinkTypeEthernet) == nil && w.WritePacket(ci, data) == nil {
@@ -65,7 +40,7 @@ func fuzzSeeds() [][]byte {
 // input must give output lines and/or an error, never a panic, a hang or a
 // huge allocation.
 func FuzzDump(f *testing.F) {
-	for _, s := range fuzzSeeds() {
+	for _, s := range fuzzSeeds(f) {
 		f.Add(s)
 	}
 	f.Add([]byte{0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0})
@@ -81,8 +56,7 @@ func FuzzDump(f *testing.F) {
 }
 
 func TestFuzzSeedsDecode(t *testing.T) {
-	captureFile(t, "bios-ipxe-rom-http.pcapng")
-	seeds := fuzzSeeds()
+	seeds := fuzzSeeds(t)
 	if len(seeds) != 4 {
 		t.Fatalf("%d seeds, want 4", len(seeds))
 	}

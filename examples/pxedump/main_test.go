@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
 	"io"
 	"net"
 	"os"
@@ -21,7 +20,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/insomniacslk/dhcp/iana"
 
-	"github.com/pxekit/pxekit/internal/shared"
+	"github.com/pxekit/pxekit/internal/pcaptest"
 )
 
 // TestMain lets the test binary act as pxedump itself, so that a test can
@@ -34,10 +33,24 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// captureFile returns the path of a capture in the shared directory.
+// captureFile returns the path of a capture in internal/pcaptest/testdata.
 func captureFile(t testing.TB, name string) string {
 	t.Helper()
-	return shared.Path(t, "captures", name)
+	return pcaptest.Path(t, name)
+}
+
+// firstFrame returns the first Ethernet frame of a capture sent to UDP
+// port, with its capture record: a real client message to build test
+// input from.
+func firstFrame(t testing.TB, name string, port uint16) ([]byte, gopacket.CaptureInfo) {
+	t.Helper()
+	for _, p := range pcaptest.Read(t, name) {
+		if p.UDP && p.Dst.Port() == port {
+			return p.Data, p.Info
+		}
+	}
+	t.Fatalf("%s: no packet to UDP port %d", name, port)
+	return nil, gopacket.CaptureInfo{}
 }
 
 // runCmd runs the command in-process.
@@ -97,9 +110,9 @@ func parseLines(t testing.TB, out string) []line {
 	return ls
 }
 
-// stage is one kind of client message a capture holds. Values from
-// ../shared/captures/README.md (see the archdetect capture tests for where
-// the README is silent or wrong, checked with tshark).
+// stage is one kind of client message a capture holds. Values read from
+// the captures (internal/pcaptest/testdata) with tshark, an independent
+// decoder.
 type stage struct {
 	arch      int
 	firmware  string
@@ -129,8 +142,7 @@ var captures = []struct {
 	{"bios-ipxe-rom-tftp-undionly-chain.pcapng", "52:54:00:77:00:0c", []stage{ipxeBIOS}, false},
 	{"ovmf-pxe-tftp-ipxe-efi.pcapng", "52:54:00:77:00:0b", []stage{ovmfPXE, ipxeEFI}, false},
 	{"ovmf-pxe-tftp-windowsize4.pcapng", "52:54:00:77:00:0b", []stage{ovmfPXE, ipxeEFI}, false},
-	// README says :0d, the frames carry :0b.
-	{"ovmf-httpboot-ipxe-efi.pcapng", "52:54:00:77:00:0b", []stage{ovmfHTTP, ipxeEFI}, false},
+	{"ovmf-httpboot-ipxe-efi.pcapng", "52:54:00:77:00:0d", []stage{ovmfHTTP, ipxeEFI}, false},
 	{"ovmf-no-dhcpv4-answer-dhcpv6.pcapng", "52:54:00:77:00:0b", []stage{ovmfPXE, ovmfHTTP}, true},
 }
 
@@ -210,16 +222,16 @@ func TestTextOutput(t *testing.T) {
 		t.Fatalf("exit %d", code)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 4 {
-		t.Fatalf("%d lines, want 4 (HTTP boot DISCOVER/REQUEST, iPXE DISCOVER/REQUEST):\n%s", len(lines), out)
+	if len(lines) != 5 {
+		t.Fatalf("%d lines, want 5 (HTTP boot DISCOVER/REQUEST, iPXE DISCOVER ×2/REQUEST):\n%s", len(lines), out)
 	}
-	for i, want := range []string{"arch=16 (x64 uefi boot from http) uefi/x86_64/http", "arch=16", "ipxe=1.0.0[", "ipxe=1.0.0["} {
+	for i, want := range []string{"arch=16 (x64 uefi boot from http) uefi/x86_64/http", "arch=16", "ipxe=1.0.0[", "ipxe=1.0.0[", "ipxe=1.0.0["} {
 		if !strings.Contains(lines[i], want) {
 			t.Errorf("line %d %q lacks %q", i, lines[i], want)
 		}
 	}
-	if !strings.HasSuffix(lines[0], "-> ipxe.efi") || !strings.HasSuffix(lines[3], "-> boot.ipxe") {
-		t.Errorf("boot files: %q / %q", lines[0], lines[3])
+	if !strings.HasSuffix(lines[0], "-> ipxe.efi") || !strings.HasSuffix(lines[4], "-> boot.ipxe") {
+		t.Errorf("boot files: %q / %q", lines[0], lines[4])
 	}
 }
 
@@ -255,39 +267,24 @@ func TestStdin(t *testing.T) {
 		t.Errorf("piped run printed %q, want %q", out, want)
 	}
 	if n := len(parseLines(t, string(out))); n != 3 {
-		t.Errorf("%d lines, want 3 (README: DISCOVER ×2, REQUEST)", n)
+		t.Errorf("%d lines, want 3 (DISCOVER ×2, REQUEST)", n)
 	}
 }
 
 // toPcap rewrites a pcapng capture as classic pcap with pcapgo's writer.
-func toPcap(t testing.TB, path string, nanos bool) []byte {
+func toPcap(t testing.TB, name string, nanos bool) []byte {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := pcapgo.NewNgReader(f, pcapgo.DefaultNgReaderOptions)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pkts := pcaptest.Read(t, name)
 	var buf bytes.Buffer
 	w := pcapgo.NewWriter(&buf)
 	if nanos {
 		w = pcapgo.NewWriterNanos(&buf)
 	}
-	if err := w.WriteFileHeader(65535, r.LinkType()); err != nil {
+	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		data, ci, err := r.ReadPacketData()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.WritePacket(ci, data); err != nil {
+	for _, p := range pkts {
+		if err := w.WritePacket(p.Info, p.Data); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -307,10 +304,10 @@ func dropTime(s string) string {
 }
 
 func TestPcapFormat(t *testing.T) {
-	path := captureFile(t, "ovmf-pxe-tftp-ipxe-efi.pcapng")
-	_, want, _ := runCmd(t, nil, "-json", path)
+	const name = "ovmf-pxe-tftp-ipxe-efi.pcapng"
+	_, want, _ := runCmd(t, nil, "-json", captureFile(t, name))
 	for _, nanos := range []bool{false, true} {
-		code, got, errOut := runCmd(t, bytes.NewReader(toPcap(t, path, nanos)), "-json")
+		code, got, errOut := runCmd(t, bytes.NewReader(toPcap(t, name, nanos)), "-json")
 		if code != 0 || errOut != "" {
 			t.Fatalf("nanos=%v: exit %d stderr %q", nanos, code, errOut)
 		}
@@ -358,25 +355,11 @@ func pcapOf(t testing.TB, frames ...[]byte) []byte {
 func TestMalformedAndErrors(t *testing.T) {
 	// A valid DISCOVER from the BIOS capture, to surround the bad packets.
 	path := captureFile(t, "bios-ipxe-rom-http.pcapng")
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := pcapgo.NewNgReader(f, pcapgo.DefaultNgReaderOptions)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var good []byte
-	for i := 1; i <= 6; i++ {
-		if good, _, err = r.ReadPacketData(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	good, _ := firstFrame(t, "bios-ipxe-rom-http.pcapng", 67)
 	cap := pcapOf(t,
 		udpFrame(t, 68, 67, []byte{1, 1, 6}), // truncated BOOTP
 		udpFrame(t, 546, 547, []byte{1}),     // truncated DHCPv6
-		good,                                 // frame 6 of the capture
+		good,                                 // the capture's first DISCOVER
 		udpFrame(t, 68, 67, bytes.Repeat([]byte{0}, 10)), // garbage
 		udpFrame(t, 1234, 53, []byte("not dhcp")),        // ignored
 	)
@@ -529,22 +512,7 @@ func TestDHCPv6Relay(t *testing.T) {
 }
 
 func TestLinkTypes(t *testing.T) {
-	path := captureFile(t, "bios-ipxe-rom-http.pcapng")
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := pcapgo.NewNgReader(f, pcapgo.DefaultNgReaderOptions)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var frame []byte
-	for i := 0; i < 6; i++ {
-		if frame, _, err = r.ReadPacketData(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	frame, _ := firstFrame(t, "bios-ipxe-rom-http.pcapng", 67)
 	ipPacket := frame[14:]
 	// Linux cooked capture (tcpdump -i any): 16-byte header, then IPv4.
 	sll := append([]byte{0, 0, 0, 1, 0, 6, 0x52, 0x54, 0, 0x77, 0, 0x0a, 0, 0, 0x08, 0x00}, ipPacket...)

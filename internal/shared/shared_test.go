@@ -1,8 +1,10 @@
 package shared
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -35,5 +37,62 @@ func TestPath(t *testing.T) {
 	t.Setenv("PXEKIT_SHARED", dir)
 	if p := Path(t, "captures"); p != filepath.Join(dir, "captures") {
 		t.Fatalf("Path = %s", p)
+	}
+}
+
+// fakeTB records how Path ended the test: Fatal and Skip stop it like
+// testing's do (here by panicking out of Path).
+type fakeTB struct {
+	testing.TB
+	how, msg string
+}
+
+type stopped struct{}
+
+func (f *fakeTB) Helper() {}
+func (f *fakeTB) Fatalf(format string, args ...any) {
+	f.how, f.msg = "fatal", fmt.Sprintf(format, args...)
+	panic(stopped{})
+}
+func (f *fakeTB) Skipf(format string, args ...any) {
+	f.how, f.msg = "skip", fmt.Sprintf(format, args...)
+	panic(stopped{})
+}
+
+func (f *fakeTB) Fatal(args ...any) { f.Fatalf("%s", fmt.Sprint(args...)) }
+func (f *fakeTB) Skip(args ...any)  { f.Skipf("%s", fmt.Sprint(args...)) }
+
+func callPath(elem ...string) (f *fakeTB) {
+	f = &fakeTB{}
+	defer func() {
+		if r := recover(); r != nil && r != (stopped{}) {
+			panic(r)
+		}
+	}()
+	Path(f, elem...)
+	f.how = "ok"
+	return f
+}
+
+// Missing optional material skips, with CI set too (a fresh clone has no
+// ../shared); it fails only when PXEKIT_SHARED asks for it.
+func TestPathMissing(t *testing.T) {
+	empty := t.TempDir()
+	t.Chdir(empty) // no go.mod above: Dir fails, like a checkout without shared
+	t.Setenv("CI", "true")
+	t.Setenv("PXEKIT_SHARED", "")
+	if f := callPath("corpus", "ipxe"); f.how != "skip" || !strings.Contains(f.msg, "optional reference material") {
+		t.Errorf("without PXEKIT_SHARED: %s %q, want a skip saying the material is optional", f.how, f.msg)
+	}
+	t.Setenv("PXEKIT_SHARED", filepath.Join(empty, "nope"))
+	if f := callPath("corpus", "ipxe"); f.how != "fatal" || !strings.Contains(f.msg, "PXEKIT_SHARED is set") {
+		t.Errorf("with PXEKIT_SHARED: %s %q, want a failure", f.how, f.msg)
+	}
+	if err := os.MkdirAll(filepath.Join(empty, "corpus", "ipxe"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PXEKIT_SHARED", empty)
+	if f := callPath("corpus", "ipxe"); f.how != "ok" {
+		t.Errorf("present: %s %q", f.how, f.msg)
 	}
 }
