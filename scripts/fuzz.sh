@@ -19,6 +19,7 @@ fi
 
 status=0
 count=0
+failed=0
 while IFS= read -r file; do
 	dir=$(dirname "$file")
 	for fn in $(grep -oE '^func (Fuzz[A-Za-z0-9_]+)\(f \*testing\.F\)' "$file" | sed -E 's/^func (Fuzz[A-Za-z0-9_]+).*/\1/'); do
@@ -29,9 +30,10 @@ while IFS= read -r file; do
 			cat "/tmp/pxekit-fuzz-$fn.log"
 			echo "fuzz: FAIL ./$dir $fn" >&2
 			status=1
+			failed=$((failed + 1))
 		fi
 		echo "fuzz: ./$dir $fn took $((SECONDS - start))s"
 	done
 done < <(grep -rlE '^func Fuzz[A-Za-z0-9_]+\(f \*testing\.F\)' --include='*_test.go' . | sed 's|^\./||' | sort)
-echo "fuzz: ran $count targets"
+echo "fuzz: $((count - failed)) passed, $failed failed"
 exit $status

@@ -43,6 +43,8 @@ type summary struct {
 	out     io.Writer
 	failed  bool
 	skips   []skipped
+	passed  int // tests and subtests
+	nfailed int
 	pending map[string][]string // output of tests still running, by package and test
 }
 
@@ -84,6 +86,9 @@ func (s *summary) handle(e event) {
 			fmt.Fprint(s.out, e.Output)
 		}
 	case "pass":
+		if e.Test != "" {
+			s.passed++
+		}
 		delete(s.pending, key)
 	case "skip":
 		if e.Test != "" {
@@ -93,6 +98,7 @@ func (s *summary) handle(e event) {
 	case "fail":
 		s.failed = true
 		if e.Test != "" {
+			s.nfailed++
 			s.print(s.pending[key])
 			delete(s.pending, key)
 			return
@@ -141,5 +147,6 @@ func (s *summary) report() {
 			fmt.Fprintf(s.out, "  %s %s: %s\n", k.pkg, k.test, k.reason)
 		}
 	}
-	fmt.Fprintf(s.out, "%d skipped\n", len(s.skips))
+	// The plain closing line CI systems read: tests and subtests.
+	fmt.Fprintf(s.out, "tests: %d passed, %d failed, %d skipped\n", s.passed, s.nfailed, len(s.skips))
 }

@@ -43,7 +43,7 @@ func TestSummary(t *testing.T) {
 	code := run(strings.NewReader(stream), &out)
 	want := "    q_test.go:3: boom\n--- FAIL: TestD (0.00s)\nFAIL\nFAIL\tx/p\t0.046s\nok  \tx/q\t0.019s\n" +
 		"go: downloading example.com/m v1.0.0\n" +
-		"\nskipped tests:\n  x/p TestA: p_test.go:3: no data here\n  x/p TestB/s: p_test.go:4: sub reason\n2 skipped\n"
+		"\nskipped tests:\n  x/p TestA: p_test.go:3: no data here\n  x/p TestB/s: p_test.go:4: sub reason\ntests: 1 passed, 1 failed, 2 skipped\n"
 	if code != 1 || out.String() != want {
 		t.Errorf("exit %d, output:\n%s\nwant exit 1 and:\n%s", code, out.String(), want)
 	}
@@ -56,14 +56,14 @@ func TestSummaryCleanRun(t *testing.T) {
 		want     string
 	}{
 		{"all pass", `{"Action":"output","Package":"x/q","Output":"ok  \tx/q\t0.019s\n"}` + "\n" +
-			`{"Action":"pass","Package":"x/q"}` + "\n", 0, "ok  \tx/q\t0.019s\n0 skipped\n"},
+			`{"Action":"pass","Package":"x/q"}` + "\n", 0, "ok  \tx/q\t0.019s\ntests: 0 passed, 0 failed, 0 skipped\n"},
 		{"build failure", `{"ImportPath":"x/q","Action":"build-output","Output":"q.go:1: syntax error\n"}` + "\n" +
-			`{"ImportPath":"x/q","Action":"build-fail"}` + "\n", 1, "q.go:1: syntax error\n0 skipped\n"},
+			`{"ImportPath":"x/q","Action":"build-fail"}` + "\n", 1, "q.go:1: syntax error\ntests: 0 passed, 0 failed, 0 skipped\n"},
 		{"panic while a test runs", `{"Action":"output","Package":"x/q","Test":"TestP","Output":"panic: boom\n"}` + "\n" +
 			`{"Action":"output","Package":"x/q","Output":"FAIL\tx/q\t0.1s\n"}` + "\n" +
-			`{"Action":"fail","Package":"x/q"}` + "\n", 1, "FAIL\tx/q\t0.1s\npanic: boom\n0 skipped\n"},
+			`{"Action":"fail","Package":"x/q"}` + "\n", 1, "FAIL\tx/q\t0.1s\npanic: boom\ntests: 0 passed, 0 failed, 0 skipped\n"},
 		{"skip without reason", `{"Action":"skip","Package":"x/q","Test":"TestS"}` + "\n", 0,
-			"\nskipped tests:\n  x/q TestS: (no reason given)\n1 skipped\n"},
+			"\nskipped tests:\n  x/q TestS: (no reason given)\ntests: 0 passed, 0 failed, 1 skipped\n"},
 	} {
 		var out bytes.Buffer
 		if code := run(strings.NewReader(tc.in), &out); code != tc.code || out.String() != tc.want {
