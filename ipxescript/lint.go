@@ -73,6 +73,8 @@ func Lint(f *File) []Finding {
 	if f.Header == HeaderNone {
 		l.add(Pos{Offset: 0, Line: 1, Col: 1}, CodeMissingHeader, `script does not start with "#!ipxe" followed by whitespace; iPXE will not run it as a script`)
 	}
+	cmds := parseAllArgs(f)
+	k := 0 // index in cmds: every pass below visits the commands in the same order
 	for _, ln := range f.Lines {
 		if ln.Label != nil {
 			if first, dup := l.labels[ln.Label.Name]; dup {
@@ -81,11 +83,12 @@ func Lint(f *File) []Finding {
 				l.labels[ln.Label.Name] = ln.Label.Colon
 			}
 		}
-		for _, c := range ln.Cmds {
-			if c.Name() == "item" {
-				if spec, ok := LookupCommand("item"); ok {
-					a, err := spec.ParseArgs(texts(c.Words))
-					if _, gap := a.Get("gap"); err == nil && !gap && len(a.Positional) > 0 {
+		for range ln.Cmds {
+			lc := &cmds[k]
+			k++
+			if lc.name == "item" {
+				if a := lc.args; lc.err == nil {
+					if _, gap := a.Get("gap"); !gap && len(a.Positional) > 0 {
 						l.items[a.Positional[0]] = true
 					}
 				}
@@ -108,15 +111,20 @@ func Lint(f *File) []Finding {
 	}
 	var menuItems []*Word // items of the current menu, for item-without-label
 	menuSeen := false
+	k = 0
 	for _, ln := range f.Lines {
 		if ln.Truncated.IsValid() {
 			l.add(ln.Truncated, CodeNUL, "NUL byte: iPXE ignores the rest of this line")
 		}
-		for _, c := range ln.Cmds {
+		lineCmds := cmds[k : k+len(ln.Cmds)]
+		k += len(ln.Cmds)
+		for i := range lineCmds {
+			lc := &lineCmds[i]
+			c := lc.cmd
 			for _, w := range c.Words {
 				l.word(w)
 			}
-			switch c.Name() {
+			switch lc.name {
 			case "menu":
 				menuItems = nil
 				menuSeen = true
@@ -124,15 +132,13 @@ func Lint(f *File) []Finding {
 				if !menuSeen {
 					l.add(c.Words[0].Pos(), CodeItemNoMenu, "item before any menu command: iPXE fails it")
 				}
-				if spec, ok := LookupCommand("item"); ok {
-					a, err := spec.ParseArgs(texts(c.Words))
-					if _, gap := a.Get("gap"); err == nil && !gap && len(a.Positional) > 0 {
+				if a := lc.args; lc.err == nil {
+					if _, gap := a.Get("gap"); !gap && len(a.Positional) > 0 {
 						menuItems = append(menuItems, c.Words[a.PositionalIndex])
 					}
 				}
 			case "choose":
-				spec, _ := LookupCommand("choose")
-				if a, err := spec.ParseArgs(texts(c.Words)); err == nil && len(a.Positional) == 1 {
+				if a := lc.args; lc.err == nil && len(a.Positional) == 1 {
 					if r := ParseSettingRef(a.Positional[0]); chosen[r.Name] {
 						for _, it := range menuItems {
 							if name, ok := it.Literal(); ok {
@@ -144,20 +150,52 @@ func Lint(f *File) []Finding {
 					}
 				}
 			}
-			l.cmd(c)
+			l.cmd(lc)
 		}
-		l.statusTrap(ln)
+		l.statusTrap(lineCmds)
 	}
 	sort.SliceStable(l.out, func(i, j int) bool { return l.out[i].Pos.Offset < l.out[j].Pos.Offset })
 	return l.out
 }
 
-func texts(ws []*Word) []string {
-	out := make([]string, len(ws))
-	for i, w := range ws {
-		out[i] = w.Text()
+// lintCmd is a command with its argv and, for a built-in command, its
+// arguments as ParseArgs reads them.
+type lintCmd struct {
+	cmd  *Cmd
+	name string // literal command name, "" if none
+	argv []string
+	spec *CommandSpec // nil: empty, not literal or not a built-in
+	args *Args
+	err  error
+}
+
+// parseAllArgs reads the argv of every command of f once, in file order,
+// with one backing array for all the words.
+func parseAllArgs(f *File) []lintCmd {
+	n, nw := 0, 0
+	for _, ln := range f.Lines {
+		n += len(ln.Cmds)
+		for _, c := range ln.Cmds {
+			nw += len(c.Words)
+		}
 	}
-	return out
+	cmds := make([]lintCmd, 0, n)
+	words := make([]string, 0, nw)
+	for _, ln := range f.Lines {
+		for _, c := range ln.Cmds {
+			start := len(words)
+			for _, w := range c.Words {
+				words = append(words, w.Text())
+			}
+			lc := lintCmd{cmd: c, name: c.Name(), argv: words[start:len(words):len(words)]}
+			if spec, ok := LookupCommand(lc.name); ok && len(c.Words) > 0 {
+				lc.spec = spec
+				lc.args, lc.err = spec.ParseArgs(lc.argv)
+			}
+			cmds = append(cmds, lc)
+		}
+	}
+	return cmds
 }
 
 func (l *linter) word(w *Word) {
@@ -183,7 +221,8 @@ func (l *linter) word(w *Word) {
 	walk(w.Parts)
 }
 
-func (l *linter) cmd(c *Cmd) {
+func (l *linter) cmd(lc *lintCmd) {
+	c := lc.cmd
 	if len(c.Words) == 0 {
 		return
 	}
@@ -191,13 +230,12 @@ func (l *linter) cmd(c *Cmd) {
 	if !ok {
 		return
 	}
-	spec, ok := LookupCommand(name)
-	if !ok {
+	spec := lc.spec
+	if spec == nil {
 		l.add(c.Words[0].Pos(), CodeUnknownCommand, "unknown command %q (iPXE: command not found)", name)
 		return
 	}
-	argv := texts(c.Words)
-	a, err := spec.ParseArgs(argv)
+	a, err := lc.args, lc.err
 	if err != nil {
 		ae := err.(*ArgError)
 		p := c.Words[0].Pos()
@@ -278,13 +316,14 @@ const (
 
 // statusTrap finds lines whose final status can be a test's "false": iPXE
 // then stops the whole script (e.g. "iseq a b && goto x").
-func (l *linter) statusTrap(ln *Line) {
-	if len(ln.Cmds) == 0 {
+func (l *linter) statusTrap(cmds []lintCmd) {
+	if len(cmds) == 0 {
 		return
 	}
 	state := okStatus
 	var falseFrom *Cmd
-	for _, c := range ln.Cmds {
+	for i := range cmds {
+		c := cmds[i].cmd
 		var run outcome
 		switch c.Op {
 		case OpAnd:
@@ -298,14 +337,14 @@ func (l *linter) statusTrap(ln *Line) {
 			continue
 		}
 		skip := state &^ run
-		name := c.Name()
+		name := cmds[i].name
 		var res outcome
 		switch {
 		case len(c.Words) == 0:
 			res = okStatus
 		case name == "goto" || name == "exit":
 			res = 0 // the line ends (successfully) or the script ends
-		case name == "prompt" && !promptCanFail(c):
+		case name == "prompt" && !promptCanFail(&cmds[i]):
 			res = okStatus
 		case testCommands[name]:
 			res = okStatus | falseStatus
@@ -326,9 +365,8 @@ func (l *linter) statusTrap(ln *Line) {
 
 // promptCanFail: without --key or --timeout, prompt waits for any key and
 // succeeds.
-func promptCanFail(c *Cmd) bool {
-	spec, _ := LookupCommand("prompt")
-	a, err := spec.ParseArgs(texts(c.Words))
+func promptCanFail(lc *lintCmd) bool {
+	a, err := lc.args, lc.err
 	if err != nil {
 		return true
 	}

@@ -189,6 +189,11 @@ func (w *Word) Pos() Pos {
 
 // Text returns the source text of the word: what iPXE expands.
 func (w *Word) Text() string {
+	if len(w.Parts) == 1 {
+		if l, ok := w.Parts[0].(*Lit); ok {
+			return l.Value // most words: no copy
+		}
+	}
 	var b strings.Builder
 	writeParts(&b, w.Parts)
 	return b.String()
@@ -196,6 +201,11 @@ func (w *Word) Text() string {
 
 // Literal returns the text of a word made only of literal parts.
 func (w *Word) Literal() (string, bool) {
+	if len(w.Parts) == 1 {
+		if l, ok := w.Parts[0].(*Lit); ok {
+			return l.Value, true
+		}
+	}
 	for _, p := range w.Parts {
 		if _, ok := p.(*Lit); !ok {
 			return "", false
@@ -250,6 +260,11 @@ func (*Expansion) wordPart()  {}
 // Ref returns the setting reference inside a literal expansion. ok is
 // false when the inside contains a nested expansion.
 func (e *Expansion) Ref() (ref SettingRef, ok bool) {
+	if len(e.Parts) == 1 {
+		if l, isLit := e.Parts[0].(*Lit); isLit {
+			return ParseSettingRef(l.Value), true
+		}
+	}
 	for _, p := range e.Parts {
 		if _, isLit := p.(*Lit); !isLit {
 			return SettingRef{}, false
