@@ -2,6 +2,7 @@ package ipxescript
 
 import (
 	"fmt"
+	"io"
 	"strings"
 )
 
@@ -214,7 +215,9 @@ func (w *Word) Literal() (string, bool) {
 	return w.Text(), true
 }
 
-func writeParts(b *strings.Builder, parts []WordPart) {
+// writeParts writes the text of parts to b, a *strings.Builder or a
+// *bytes.Buffer.
+func writeParts[B io.StringWriter](b B, parts []WordPart) {
 	for _, p := range parts {
 		switch p := p.(type) {
 		case *Lit:

@@ -6,6 +6,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // ParseError is a syntax error. iPXE accepts almost any text, so the only
@@ -42,11 +43,36 @@ func KeepComments(keep bool) ParserOption {
 // quoting, a token starting with "#" begins a comment and "||", "&&", ";"
 // separate commands only as whole tokens. name is used in errors.
 func Parse(src []byte, name string, opts ...ParserOption) (*File, error) {
-	p := &parser{src: src, name: name}
+	p := newParser(src, name)
+	defer p.free()
 	for _, o := range opts {
 		o(p)
 	}
 	return p.parse()
+}
+
+// parsers keeps parsers between calls: their scratch buffers and the
+// unused ends of their node slabs serve the next parse.
+var parsers = sync.Pool{New: func() any { return new(parser) }}
+
+func newParser(src []byte, name string) *parser {
+	p := parsers.Get().(*parser)
+	p.src, p.name, p.dropComments = src, name, false
+	p.lnStart, p.lnNo, p.segSrc, p.segLine, p.segCur = 0, 0, 0, 0, 0
+	return p
+}
+
+// free returns p to the pool without references to the source or to the
+// tree it built.
+func (p *parser) free() {
+	p.src, p.srcStr, p.str = nil, "", ""
+	if cap(p.buf) > 64<<10 {
+		p.buf = nil
+	}
+	clear(p.cmdBuf[:cap(p.cmdBuf)])
+	clear(p.wordBuf[:cap(p.wordBuf)])
+	clear(p.partBuf[:cap(p.partBuf)])
+	parsers.Put(p)
 }
 
 // ParseReader reads r to the end and parses it.
@@ -74,13 +100,91 @@ type segment struct {
 
 type parser struct {
 	src          []byte
+	srcStr       string // src as a string: a line without continuations is a substring of it
 	name         string
 	dropComments bool
-	newlines     []int // offsets of '\n'
 	buf          []byte
 	segs         []segment
 	segCur       int    // cursor in segs for contBetween
 	str          string // the current logical line as a string
+	// posOf's cursor: lnStart is the offset where line lnNo starts.
+	lnStart, lnNo int
+	// lpos's cache: the line number of the physical line at offset segSrc.
+	segSrc, segLine int
+	// Nodes come from slabs, a few allocations for the whole file.
+	lines     slab[Line]
+	cmdNodes  slab[Cmd]
+	litWords  slab[litWord]
+	words     slab[Word]
+	lits      slab[Lit]
+	exps      slab[Expansion]
+	comments  slab[Comment]
+	labels    slab[Label]
+	partLists sliceSlab[WordPart]
+	cmdSlices sliceSlab[*Cmd]
+	wordLists sliceSlab[*Word]
+	cmdBuf    []*Cmd     // the commands of the current line
+	wordBuf   []*Word    // the words of the current command
+	stack     []frame    // word's stack of open "${"
+	partBuf   []WordPart // word's stack of parts
+}
+
+// litWord is a word made of one literal, allocated as one object.
+type litWord struct {
+	w     Word
+	l     Lit
+	parts [1]WordPart
+}
+
+// slab hands out pointers into chunks of Ts, so that a parse makes one
+// allocation per chunk instead of one per node. Chunks grow from a size
+// guessed from the input up to maxChunk elements: kept under 32 KiB, a
+// chunk is a small object for the Go allocator (large ones cost more to
+// allocate, clear and give back to the OS).
+const maxChunk = 128 // 128 nodes of at most 96 bytes: 12 KiB
+
+type slab[T any] struct {
+	free []T
+	next int
+}
+
+func (s *slab[T]) alloc() *T {
+	if len(s.free) == 0 {
+		s.free = make([]T, s.grow())
+	}
+	x := &s.free[0]
+	s.free = s.free[1:]
+	return x
+}
+
+func (s *slab[T]) grow() int {
+	n := max(s.next, 16)
+	s.next = min(2*n, maxChunk)
+	return n
+}
+
+// sliceSlab copies short slices into chunks. The copies have no spare
+// capacity, so appending to one reallocates instead of overwriting its
+// neighbour. An empty input gives nil.
+type sliceSlab[E any] struct {
+	free []E
+	next int
+}
+
+func (s *sliceSlab[E]) copy(src []E) []E {
+	n := len(src)
+	if n == 0 {
+		return nil
+	}
+	if n > len(s.free) {
+		c := max(s.next, 16)
+		s.next = min(2*c, 4*maxChunk)
+		s.free = make([]E, max(c, n))
+	}
+	out := s.free[:n:n]
+	s.free = s.free[n:]
+	copy(out, src)
+	return out
 }
 
 // isSpace is C isspace in the "C" locale, which iPXE uses.
@@ -88,24 +192,41 @@ func isSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
 }
 
+// posOf returns the position of source offset off. It moves a cursor
+// from the last line it returned, so its cost is the distance moved: the
+// parser asks for offsets in nearly increasing order.
 func (p *parser) posOf(off int) Pos {
-	// line = number of newlines before off
-	n := sort.SearchInts(p.newlines, off)
-	col := off + 1
-	if n > 0 {
-		col = off - p.newlines[n-1]
+	if p.lnNo == 0 {
+		p.lnStart, p.lnNo = 0, 1
 	}
-	return Pos{Offset: off, Line: n + 1, Col: col}
+	if off >= p.lnStart {
+		gap := p.src[p.lnStart:off]
+		if n := bytes.Count(gap, newline); n > 0 {
+			p.lnNo += n
+			p.lnStart += bytes.LastIndexByte(gap, '\n') + 1
+		}
+	} else {
+		p.lnNo -= bytes.Count(p.src[off:p.lnStart], newline)
+		p.lnStart = bytes.LastIndexByte(p.src[:off], '\n') + 1
+	}
+	return Pos{Offset: off, Line: p.lnNo, Col: off - p.lnStart + 1}
 }
 
+var newline = []byte{'\n'}
+
 // lpos maps an index in the logical line buffer to a source position.
+// Every segment starts a physical line, and segment j is j lines after
+// the first.
 func (p *parser) lpos(i int) Pos {
-	j := sort.Search(len(p.segs), func(k int) bool { return p.segs[k].logical > i }) - 1
-	if j < 0 {
-		j = 0
+	j := 0
+	if len(p.segs) > 1 {
+		j = max(sort.Search(len(p.segs), func(k int) bool { return p.segs[k].logical > i })-1, 0)
 	}
 	s := p.segs[j]
-	return p.posOf(s.src + i - s.logical)
+	if s0 := p.segs[0].src; s0 != p.segSrc || p.segLine == 0 {
+		p.segSrc, p.segLine = s0, p.posOf(s0).Line
+	}
+	return Pos{Offset: s.src + i - s.logical, Line: p.segLine + j, Col: i - s.logical + 1}
 }
 
 // contBetween reports whether a physical line break lies in [from, to].
@@ -132,11 +253,8 @@ func headerOf(src []byte) Header {
 
 func (p *parser) parse() (*File, error) {
 	f := &File{Name: p.name, Header: headerOf(p.src)}
-	for i, c := range p.src {
-		if c == '\n' {
-			p.newlines = append(p.newlines, i)
-		}
-	}
+	p.srcStr = string(p.src)
+	f.Lines = make([]*Line, 0, bytes.Count(p.src, newline)+1) // physical lines: at least as many as logical ones
 	off := 0
 	for {
 		p.buf = p.buf[:0]
@@ -176,14 +294,22 @@ func (p *parser) parse() (*File, error) {
 }
 
 func (p *parser) line(start int) (*Line, error) {
-	l := &Line{Start: p.posOf(start)}
+	l := p.lines.alloc()
+	l.Start = p.posOf(start)
 	p.segCur = 1
 	buf := p.buf
 	if i := bytes.IndexByte(buf, 0); i >= 0 {
 		l.Truncated = p.lpos(i)
 		buf = buf[:i]
 	}
-	p.str = string(buf) // one allocation per line; tokens are substrings
+	if len(p.segs) == 1 && start+len(buf) <= len(p.srcStr) && p.srcStr[start:start+len(buf)] == string(buf) {
+		// No continuation: the line is in the source as is, and tokens
+		// are substrings of it.
+		p.str = p.srcStr[start : start+len(buf)]
+	} else {
+		p.str = string(buf) // tokens are substrings of this copy
+	}
+	p.cmdBuf, p.wordBuf = p.cmdBuf[:0], p.wordBuf[:0]
 	i := 0
 	for i < len(buf) && isSpace(buf[i]) {
 		i++
@@ -195,7 +321,8 @@ func (p *parser) line(start int) (*Line, error) {
 		for i < len(buf) && !isSpace(buf[i]) {
 			i++
 		}
-		l.Label = &Label{Colon: p.lpos(colon), Name: p.str[colon+1 : i]}
+		l.Label = p.labels.alloc()
+		*l.Label = Label{Colon: p.lpos(colon), Name: p.str[colon+1 : i]}
 	}
 	var cur *Cmd
 	prevEnd := -1
@@ -222,7 +349,8 @@ func (p *parser) line(start int) (*Line, error) {
 				for end > ts && isSpace(buf[end-1]) {
 					end--
 				}
-				c := &Comment{Hash: p.lpos(ts), Text: p.str[ts:end], Cont: cont}
+				c := p.comments.alloc()
+				*c = Comment{Hash: p.lpos(ts), Text: p.str[ts:end], Cont: cont}
 				for _, sg := range p.segs[1:] {
 					if sg.logical > ts && sg.logical < end {
 						c.Breaks = append(c.Breaks, sg.logical-ts)
@@ -243,31 +371,43 @@ func (p *parser) line(start int) (*Line, error) {
 		}
 		if op != OpNone {
 			if cur == nil {
-				cur = &Cmd{}
-				l.Cmds = append(l.Cmds, cur)
+				cur = p.cmdNodes.alloc()
+				p.cmdBuf = append(p.cmdBuf, cur)
 			}
-			cur = &Cmd{Op: op, OpPos: p.lpos(ts), OpCont: cont}
-			l.Cmds = append(l.Cmds, cur)
+			p.endCmd(cur)
+			cur = p.cmdNodes.alloc()
+			*cur = Cmd{Op: op, OpPos: p.lpos(ts), OpCont: cont}
+			p.cmdBuf = append(p.cmdBuf, cur)
 			continue
 		}
 		if cur == nil {
-			cur = &Cmd{}
-			l.Cmds = append(l.Cmds, cur)
+			cur = p.cmdNodes.alloc()
+			p.cmdBuf = append(p.cmdBuf, cur)
 		}
 		w, err := p.word(ts, i)
 		if err != nil {
 			return nil, err
 		}
 		w.Cont = cont
-		cur.Words = append(cur.Words, w)
+		p.wordBuf = append(p.wordBuf, w)
 	}
+	if cur != nil {
+		p.endCmd(cur)
+	}
+	l.Cmds = p.cmdSlices.copy(p.cmdBuf)
 	return l, nil
 }
 
+// endCmd gives cur the words collected since the last endCmd.
+func (p *parser) endCmd(cur *Cmd) {
+	cur.Words = p.wordLists.copy(p.wordBuf)
+	p.wordBuf = p.wordBuf[:0]
+}
+
 type frame struct {
-	dollar int
-	parts  []WordPart
-	depth  int // deepest nesting among the expansions in parts
+	dollar int // index of the "$" (-1 for the word itself)
+	base   int // index in the parts stack of the frame's first part
+	depth  int // deepest nesting among the expansions in the frame's parts
 }
 
 // word splits buf[from:to] into literal parts and expansions, matching
@@ -276,44 +416,38 @@ type frame struct {
 // nested deeper than MaxExpansionDepth are an error.
 func (p *parser) word(from, to int) (*Word, error) {
 	if !strings.Contains(p.str[from:to], "${") {
-		// Fast path: one literal; a single allocation for all three nodes.
-		n := &struct {
-			w     Word
-			l     Lit
-			parts [1]WordPart
-		}{}
+		// Fast path: one literal; a single object for all three nodes.
+		n := p.litWords.alloc()
 		n.l = Lit{ValuePos: p.lpos(from), Value: p.str[from:to]}
 		n.parts[0] = &n.l
 		n.w.Parts = n.parts[:]
 		return &n.w, nil
 	}
-	stack := []frame{{dollar: -1}}
+	// The parts of all open frames share one stack, frame after frame;
+	// closing a frame replaces its parts by one Expansion.
+	stack := append(p.stack[:0], frame{dollar: -1})
+	parts := p.partBuf[:0]
+	defer func() { p.stack, p.partBuf = stack[:0], parts[:0] }()
 	litStart := -1
-	flush := func(end int) {
-		if litStart >= 0 && end > litStart {
-			top := &stack[len(stack)-1]
-			top.parts = append(top.parts, &Lit{ValuePos: p.lpos(litStart), Value: p.str[litStart:end]})
-		}
-		litStart = -1
-	}
 	for i := from; i < to; {
 		c := p.buf[i]
 		switch {
 		case c == '$' && i+1 < to && p.buf[i+1] == '{':
-			flush(i)
-			stack = append(stack, frame{dollar: i})
+			parts, litStart = p.flushLit(parts, litStart, i), -1
+			stack = append(stack, frame{dollar: i, base: len(parts)})
 			i += 2
 		case c == '}' && len(stack) > 1:
-			flush(i)
+			parts, litStart = p.flushLit(parts, litStart, i), -1
 			fr := stack[len(stack)-1]
 			stack = stack[:len(stack)-1]
 			if fr.depth >= MaxExpansionDepth {
 				return nil, &ParseError{Filename: p.name, Pos: p.lpos(fr.dollar),
 					Msg: fmt.Sprintf("settings expansions nested deeper than %d", MaxExpansionDepth)}
 			}
-			e := &Expansion{Dollar: p.lpos(fr.dollar), Rbrace: p.lpos(i), Parts: fr.parts}
+			e := p.exps.alloc()
+			*e = Expansion{Dollar: p.lpos(fr.dollar), Rbrace: p.lpos(i), Parts: p.partLists.copy(parts[fr.base:])}
+			parts = append(parts[:fr.base], e)
 			top := &stack[len(stack)-1]
-			top.parts = append(top.parts, e)
 			top.depth = max(top.depth, fr.depth+1)
 			i++
 		default:
@@ -323,19 +457,40 @@ func (p *parser) word(from, to int) (*Word, error) {
 			i++
 		}
 	}
-	flush(to)
+	parts = p.flushLit(parts, litStart, to)
+	w := p.words.alloc()
 	if len(stack) == 1 {
-		return &Word{Parts: stack[0].parts}, nil
+		w.Parts = p.partLists.copy(parts)
+		return w, nil
 	}
-	// Unclosed "${" stay literal. The remaining frames are in text order:
-	// outer parts, "${", first frame's parts, "${", ... Flatten them and
-	// merge runs of literals in one pass.
-	flat := stack[0].parts
-	for _, fr := range stack[1:] {
-		flat = append(flat, &Lit{ValuePos: p.lpos(fr.dollar), Value: "${"})
-		flat = append(flat, fr.parts...)
+	// Unclosed "${" stay literal. The stack holds, in text order, the
+	// word's own parts, then each open frame's: flatten them with a "${"
+	// before each frame's parts, and merge runs of literals.
+	flat := make([]WordPart, 0, len(parts)+len(stack))
+	flat = append(flat, parts[:stack[1].base]...)
+	for k, fr := range stack[1:] {
+		end := len(parts)
+		if k+2 < len(stack) {
+			end = stack[k+2].base
+		}
+		lit := p.lits.alloc()
+		*lit = Lit{ValuePos: p.lpos(fr.dollar), Value: "${"}
+		flat = append(flat, lit)
+		flat = append(flat, parts[fr.base:end]...)
 	}
-	return &Word{Parts: mergeLits(flat)}, nil
+	w.Parts = mergeLits(flat)
+	return w, nil
+}
+
+// flushLit appends the literal str[start:end] to parts, if start >= 0 and
+// it is not empty.
+func (p *parser) flushLit(parts []WordPart, start, end int) []WordPart {
+	if start < 0 || end <= start {
+		return parts
+	}
+	l := p.lits.alloc()
+	*l = Lit{ValuePos: p.lpos(start), Value: p.str[start:end]}
+	return append(parts, l)
 }
 
 // tooDeep reports whether parts nest expansions more than limit levels
