@@ -84,6 +84,47 @@ func ParseReader(r io.Reader, name string, opts ...ParserOption) (*File, error) 
 	return Parse(src, name, opts...)
 }
 
+// ParseWord parses text as one word of a command line, as Parse reads a
+// token: literal text and settings expansions ("${net0/mac}", nested
+// "${a${b}}"; a "${" that no "}" closes stays literal). It is the way to
+// build or replace a word in a tree from text:
+//
+//	w, err := ipxescript.ParseWord("http://${next-server}/boot.ipxe")
+//	cmd.Words[1] = w
+//
+// text must be one token: not empty (write "${}" for an empty argument),
+// without whitespace or NUL, not starting with "#" and not "||", "&&" or
+// ";"; a deeper nesting than MaxExpansionDepth is refused too. The error is
+// a *ParseError whose position is a byte offset in text. The word's nodes
+// have no position (like nodes a Builder makes): it did not come from the
+// file's source. w.Text() == text. A word starting with ":" is an argument,
+// but the printer refuses it as the first word of a line, where iPXE would
+// read a label.
+func ParseWord(text string) (*Word, error) {
+	if msg := tokenProblem(text); msg != "" {
+		off := problemOffset(text)
+		return nil, &ParseError{Pos: Pos{Offset: off, Line: 1, Col: off + 1}, Msg: fmt.Sprintf("word %q: %s", text, msg)}
+	}
+	p := newParser(nil, "")
+	defer p.free()
+	p.buf = append(p.buf[:0], text...)
+	p.src, p.str = p.buf, text
+	p.segs = append(p.segs[:0], segment{})
+	w, err := p.word(0, len(text))
+	if err != nil {
+		return nil, err
+	}
+	for n := range Preorder(w) {
+		switch n := n.(type) {
+		case *Lit:
+			n.ValuePos = Pos{}
+		case *Expansion:
+			n.Dollar, n.Rbrace = Pos{}, Pos{}
+		}
+	}
+	return w, nil
+}
+
 // MaxExpansionDepth is the deepest nesting of settings expansions that
 // Parse accepts: "${a${b${c}}}" is 3 deep. iPXE itself has no limit (its
 // expand_settings works innermost first, in a loop), but no real script

@@ -237,6 +237,17 @@ func checkWord[T string | []byte](w *Word, text T, first bool) error {
 	return nil
 }
 
+// problemOffset returns the offset of the first whitespace or NUL byte
+// of text, or 0 (where tokenProblem's other problems are).
+func problemOffset(text string) int {
+	for i := 0; i < len(text); i++ {
+		if isSpace(text[i]) || text[i] == 0 {
+			return i
+		}
+	}
+	return 0
+}
+
 // tokenProblem says why text cannot be written as one script token, or "".
 func tokenProblem[T string | []byte](text T) string {
 	switch {
