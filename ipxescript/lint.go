@@ -46,6 +46,7 @@ type linter struct {
 	out    []Finding
 	labels map[string]Pos
 	items  map[string]bool
+	argv   []string // parseArgs' buffer
 }
 
 func (l *linter) add(p Pos, code, format string, v ...any) {
@@ -73,8 +74,6 @@ func Lint(f *File) []Finding {
 	if f.Header == HeaderNone {
 		l.add(Pos{Offset: 0, Line: 1, Col: 1}, CodeMissingHeader, `script does not start with "#!ipxe" followed by whitespace; iPXE will not run it as a script`)
 	}
-	cmds := parseAllArgs(f)
-	k := 0 // index in cmds: every pass below visits the commands in the same order
 	for _, ln := range f.Lines {
 		if ln.Label != nil {
 			if first, dup := l.labels[ln.Label.Name]; dup {
@@ -83,11 +82,9 @@ func Lint(f *File) []Finding {
 				l.labels[ln.Label.Name] = ln.Label.Colon
 			}
 		}
-		for range ln.Cmds {
-			lc := &cmds[k]
-			k++
-			if lc.name == "item" {
-				if a := lc.args; lc.err == nil {
+		for _, c := range ln.Cmds {
+			if c.Name() == "item" {
+				if a, err := l.parseArgs(c); err == nil {
 					if _, gap := a.Get("gap"); !gap && len(a.Positional) > 0 {
 						l.items[a.Positional[0]] = true
 					}
@@ -111,20 +108,22 @@ func Lint(f *File) []Finding {
 	}
 	var menuItems []*Word // items of the current menu, for item-without-label
 	menuSeen := false
-	k = 0
 	for _, ln := range f.Lines {
 		if ln.Truncated.IsValid() {
 			l.add(ln.Truncated, CodeNUL, "NUL byte: iPXE ignores the rest of this line")
 		}
-		lineCmds := cmds[k : k+len(ln.Cmds)]
-		k += len(ln.Cmds)
-		for i := range lineCmds {
-			lc := &lineCmds[i]
-			c := lc.cmd
+		for _, c := range ln.Cmds {
 			for _, w := range c.Words {
 				l.word(w)
 			}
-			switch lc.name {
+			name := c.Name()
+			spec, known := LookupCommand(name)
+			if !known {
+				l.cmd(c, nil, nil, nil)
+				continue
+			}
+			a, err := l.parseArgs(c)
+			switch name {
 			case "menu":
 				menuItems = nil
 				menuSeen = true
@@ -132,13 +131,13 @@ func Lint(f *File) []Finding {
 				if !menuSeen {
 					l.add(c.Words[0].Pos(), CodeItemNoMenu, "item before any menu command: iPXE fails it")
 				}
-				if a := lc.args; lc.err == nil {
+				if err == nil {
 					if _, gap := a.Get("gap"); !gap && len(a.Positional) > 0 {
 						menuItems = append(menuItems, c.Words[a.PositionalIndex])
 					}
 				}
 			case "choose":
-				if a := lc.args; lc.err == nil && len(a.Positional) == 1 {
+				if err == nil && len(a.Positional) == 1 {
 					if r := ParseSettingRef(a.Positional[0]); chosen[r.Name] {
 						for _, it := range menuItems {
 							if name, ok := it.Literal(); ok {
@@ -150,79 +149,49 @@ func Lint(f *File) []Finding {
 					}
 				}
 			}
-			l.cmd(lc)
+			l.cmd(c, spec, a, err)
 		}
-		l.statusTrap(lineCmds)
+		l.statusTrap(ln)
 	}
 	sort.SliceStable(l.out, func(i, j int) bool { return l.out[i].Pos.Offset < l.out[j].Pos.Offset })
 	return l.out
 }
 
-// lintCmd is a command with its argv and, for a built-in command, its
-// arguments as ParseArgs reads them.
-type lintCmd struct {
-	cmd  *Cmd
-	name string // literal command name, "" if none
-	argv []string
-	spec *CommandSpec // nil: empty, not literal or not a built-in
-	args *Args
-	err  error
+// parseArgs parses the arguments of c, a built-in command, as iPXE does.
+// The Args' Positional share a buffer with the next call: use them before.
+func (l *linter) parseArgs(c *Cmd) (*Args, error) {
+	spec, _ := LookupCommand(c.Name())
+	l.argv = l.argv[:0]
+	for _, w := range c.Words {
+		l.argv = append(l.argv, w.Text())
+	}
+	return spec.ParseArgs(l.argv)
 }
 
-// parseAllArgs reads the argv of every command of f once, in file order,
-// with one backing array for all the words.
-func parseAllArgs(f *File) []lintCmd {
-	n, nw := 0, 0
-	for _, ln := range f.Lines {
-		n += len(ln.Cmds)
-		for _, c := range ln.Cmds {
-			nw += len(c.Words)
+func (l *linter) word(w *Word) { l.parts(w.Parts) }
+
+func (l *linter) parts(parts []WordPart) {
+	for _, p := range parts {
+		switch p := p.(type) {
+		case *Lit:
+			if i := strings.Index(p.Value, "${"); i >= 0 {
+				pos := p.ValuePos
+				pos.Offset += i
+				pos.Col += i
+				l.add(pos, CodeUnterminated, "%q has no closing }: it stays literal text", p.Value[i:])
+			}
+		case *Expansion:
+			if r, ok := p.Ref(); ok && r.Type != "" && !IsSettingType(r.Type) {
+				l.add(p.Dollar, CodeUnknownType, "unknown setting type %q: ${%s} expands to an empty string", r.Type, r)
+			}
+			l.parts(p.Parts)
 		}
 	}
-	cmds := make([]lintCmd, 0, n)
-	words := make([]string, 0, nw)
-	for _, ln := range f.Lines {
-		for _, c := range ln.Cmds {
-			start := len(words)
-			for _, w := range c.Words {
-				words = append(words, w.Text())
-			}
-			lc := lintCmd{cmd: c, name: c.Name(), argv: words[start:len(words):len(words)]}
-			if spec, ok := LookupCommand(lc.name); ok && len(c.Words) > 0 {
-				lc.spec = spec
-				lc.args, lc.err = spec.ParseArgs(lc.argv)
-			}
-			cmds = append(cmds, lc)
-		}
-	}
-	return cmds
 }
 
-func (l *linter) word(w *Word) {
-	var walk func(parts []WordPart)
-	walk = func(parts []WordPart) {
-		for _, p := range parts {
-			switch p := p.(type) {
-			case *Lit:
-				if i := strings.Index(p.Value, "${"); i >= 0 {
-					pos := p.ValuePos
-					pos.Offset += i
-					pos.Col += i
-					l.add(pos, CodeUnterminated, "%q has no closing }: it stays literal text", p.Value[i:])
-				}
-			case *Expansion:
-				if r, ok := p.Ref(); ok && r.Type != "" && !IsSettingType(r.Type) {
-					l.add(p.Dollar, CodeUnknownType, "unknown setting type %q: ${%s} expands to an empty string", r.Type, r)
-				}
-				walk(p.Parts)
-			}
-		}
-	}
-	walk(w.Parts)
-}
-
-func (l *linter) cmd(lc *lintCmd) {
-	c := lc.cmd
+// cmd checks a command: spec is nil when it is not a built-in, else a
+// and err are what parseArgs returned for it.
+func (l *linter) cmd(c *Cmd, spec *CommandSpec, a *Args, err error) {
 	if len(c.Words) == 0 {
 		return
 	}
@@ -230,12 +199,10 @@ func (l *linter) cmd(lc *lintCmd) {
 	if !ok {
 		return
 	}
-	spec := lc.spec
 	if spec == nil {
 		l.add(c.Words[0].Pos(), CodeUnknownCommand, "unknown command %q (iPXE: command not found)", name)
 		return
 	}
-	a, err := lc.args, lc.err
 	if err != nil {
 		ae := err.(*ArgError)
 		p := c.Words[0].Pos()
@@ -261,7 +228,7 @@ func (l *linter) cmd(lc *lintCmd) {
 		if !o.Spec.HasArg || strings.Contains(o.Value, "${") {
 			continue
 		}
-		l.checkValue(c.Words[o.Index].Pos(), name, "--"+o.Spec.Long, o.Spec.Kind, o.Value)
+		l.checkValue(c.Words[o.Index].Pos(), name, valueName{option: o.Spec.Long}, o.Spec.Kind, o.Value)
 		if name == "choose" && o.Spec.Long == "default" && !l.items[o.Value] {
 			l.add(c.Words[o.Index].Pos(), CodeUndefinedDefault, "choose --default %q: no item with that name", o.Value)
 		}
@@ -272,7 +239,7 @@ func (l *linter) cmd(lc *lintCmd) {
 			continue
 		}
 		kind := spec.ArgKindAt(i)
-		l.checkValue(w.Pos(), name, fmt.Sprintf("argument %d", i+1), kind, v)
+		l.checkValue(w.Pos(), name, valueName{arg: i + 1}, kind, v)
 		if kind == ArgLabel {
 			if _, ok := l.labels[v]; !ok {
 				l.add(w.Pos(), CodeUndefinedLabel, "goto %q: no label :%s in this script", v, v)
@@ -286,7 +253,21 @@ func (l *linter) cmd(lc *lintCmd) {
 	}
 }
 
-func (l *linter) checkValue(p Pos, cmd, what string, kind ArgKind, v string) {
+// valueName names an option ("--timeout") or a positional argument
+// ("argument 2") in findings; it is formatted only when there is one.
+type valueName struct {
+	option string
+	arg    int
+}
+
+func (n valueName) String() string {
+	if n.option != "" {
+		return "--" + n.option
+	}
+	return fmt.Sprintf("argument %d", n.arg)
+}
+
+func (l *linter) checkValue(p Pos, cmd string, what valueName, kind ArgKind, v string) {
 	switch kind {
 	case ArgInt, ArgTimeout, ArgSeconds:
 		if _, err := ParseInteger(v); err != nil {
@@ -316,14 +297,13 @@ const (
 
 // statusTrap finds lines whose final status can be a test's "false": iPXE
 // then stops the whole script (e.g. "iseq a b && goto x").
-func (l *linter) statusTrap(cmds []lintCmd) {
-	if len(cmds) == 0 {
+func (l *linter) statusTrap(ln *Line) {
+	if len(ln.Cmds) == 0 {
 		return
 	}
 	state := okStatus
 	var falseFrom *Cmd
-	for i := range cmds {
-		c := cmds[i].cmd
+	for _, c := range ln.Cmds {
 		var run outcome
 		switch c.Op {
 		case OpAnd:
@@ -337,14 +317,14 @@ func (l *linter) statusTrap(cmds []lintCmd) {
 			continue
 		}
 		skip := state &^ run
-		name := cmds[i].name
+		name := c.Name()
 		var res outcome
 		switch {
 		case len(c.Words) == 0:
 			res = okStatus
 		case name == "goto" || name == "exit":
 			res = 0 // the line ends (successfully) or the script ends
-		case name == "prompt" && !promptCanFail(&cmds[i]):
+		case name == "prompt" && !l.promptCanFail(c):
 			res = okStatus
 		case testCommands[name]:
 			res = okStatus | falseStatus
@@ -365,8 +345,8 @@ func (l *linter) statusTrap(cmds []lintCmd) {
 
 // promptCanFail: without --key or --timeout, prompt waits for any key and
 // succeeds.
-func promptCanFail(lc *lintCmd) bool {
-	a, err := lc.args, lc.err
+func (l *linter) promptCanFail(c *Cmd) bool {
+	a, err := l.parseArgs(c)
 	if err != nil {
 		return true
 	}

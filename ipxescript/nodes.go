@@ -196,8 +196,23 @@ func (w *Word) Text() string {
 		}
 	}
 	var b strings.Builder
+	b.Grow(partsLen(w.Parts))
 	writeParts(&b, w.Parts)
 	return b.String()
+}
+
+// partsLen is the length of the text of parts.
+func partsLen(parts []WordPart) int {
+	n := 0
+	for _, p := range parts {
+		switch p := p.(type) {
+		case *Lit:
+			n += len(p.Value)
+		case *Expansion:
+			n += len("${}") + partsLen(p.Parts)
+		}
+	}
+	return n
 }
 
 // Literal returns the text of a word made only of literal parts.
