@@ -190,15 +190,23 @@ func (w *Word) Pos() Pos {
 
 // Text returns the source text of the word: what iPXE expands.
 func (w *Word) Text() string {
-	if len(w.Parts) == 1 {
-		if l, ok := w.Parts[0].(*Lit); ok {
-			return l.Value // most words: no copy
-		}
+	if s, ok := soleLit(w); ok {
+		return s // most words: no copy
 	}
 	var b strings.Builder
 	b.Grow(partsLen(w.Parts))
 	writeParts(&b, w.Parts)
 	return b.String()
+}
+
+// soleLit returns the value of w's only part if that is a literal.
+func soleLit(w *Word) (string, bool) {
+	if len(w.Parts) == 1 {
+		if l, ok := w.Parts[0].(*Lit); ok {
+			return l.Value, true
+		}
+	}
+	return "", false
 }
 
 // partsLen is the length of the text of parts.
@@ -217,10 +225,8 @@ func partsLen(parts []WordPart) int {
 
 // Literal returns the text of a word made only of literal parts.
 func (w *Word) Literal() (string, bool) {
-	if len(w.Parts) == 1 {
-		if l, ok := w.Parts[0].(*Lit); ok {
-			return l.Value, true
-		}
+	if s, ok := soleLit(w); ok {
+		return s, true
 	}
 	for _, p := range w.Parts {
 		if _, ok := p.(*Lit); !ok {

@@ -187,7 +187,11 @@ func (p *Printer) appendLine(out *bytes.Buffer, l *Line) error {
 			}
 			sep(w.Cont)
 			start := out.Len()
-			writeParts(out, w.Parts)
+			if lit, ok := soleLit(w); ok {
+				out.WriteString(lit) // most words
+			} else {
+				writeParts(out, w.Parts)
+			}
 			if err := checkWord(w, out.Bytes()[start:], i == 0 && j == 0 && l.Label == nil); err != nil {
 				return err
 			}
