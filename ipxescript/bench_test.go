@@ -82,33 +82,55 @@ func TestSyntheticScript(t *testing.T) {
 // BenchmarkParsePrintSynthetic measures parse + print throughput over a
 // generated 1 MB script (bytes of input per second).
 func BenchmarkParsePrintSynthetic(b *testing.B) {
-	src := syntheticScript(1 << 20)
-	b.SetBytes(int64(len(src)))
-	b.ReportAllocs()
-	var out bytes.Buffer
-	p := NewPrinter()
-	for b.Loop() {
-		f, err := Parse(src, "synthetic")
-		if err != nil {
-			b.Fatal(err)
-		}
-		out.Reset()
-		if err := p.Print(&out, f); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchParsePrint(b, []corpusFile{{"synthetic", syntheticScript(1 << 20)}})
 }
 
 // BenchmarkLintSynthetic measures Lint over the parsed synthetic script.
 func BenchmarkLintSynthetic(b *testing.B) {
-	src := syntheticScript(1 << 20)
-	f, err := Parse(src, "synthetic")
-	if err != nil {
-		b.Fatal(err)
+	benchLint(b, []corpusFile{{"synthetic", syntheticScript(1 << 20)}})
+}
+
+// benchParsePrint parses and prints every file once per iteration.
+func benchParsePrint(b *testing.B, files []corpusFile) {
+	total := 0
+	for _, cf := range files {
+		total += len(cf.src)
 	}
-	b.SetBytes(int64(len(src)))
+	b.SetBytes(int64(total))
+	b.ReportAllocs()
+	var out bytes.Buffer
+	p := NewPrinter()
+	for b.Loop() {
+		for _, cf := range files {
+			f, err := Parse(cf.src, cf.name)
+			if err != nil {
+				b.Fatal(err)
+			}
+			out.Reset()
+			if err := p.Print(&out, f); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// benchLint lints every parsed file once per iteration.
+func benchLint(b *testing.B, files []corpusFile) {
+	var parsed []*File
+	total := 0
+	for _, cf := range files {
+		f, err := Parse(cf.src, cf.name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		parsed = append(parsed, f)
+		total += len(cf.src)
+	}
+	b.SetBytes(int64(total))
 	b.ReportAllocs()
 	for b.Loop() {
-		Lint(f)
+		for _, f := range parsed {
+			Lint(f)
+		}
 	}
 }

@@ -64,7 +64,7 @@ func NewPrinter(opts ...PrinterOption) *Printer {
 func (p *Printer) Print(w io.Writer, f *File) error {
 	out := printBuffers.Get().(*bytes.Buffer)
 	defer func() {
-		if out.Cap() <= 1<<20 {
+		if out.Cap() <= 16<<20 { // the pool empties itself at garbage collections
 			out.Reset()
 			printBuffers.Put(out)
 		}
