@@ -69,8 +69,6 @@ func (p *parser) free() {
 	if cap(p.buf) > 64<<10 {
 		p.buf = nil
 	}
-	clear(p.cmdBuf[:cap(p.cmdBuf)])
-	clear(p.wordBuf[:cap(p.wordBuf)])
 	clear(p.partBuf[:cap(p.partBuf)])
 	parsers.Put(p)
 }
@@ -162,10 +160,8 @@ type parser struct {
 	comments  slab[Comment]
 	labels    slab[Label]
 	partLists sliceSlab[WordPart]
-	cmdSlices sliceSlab[*Cmd]
-	wordLists sliceSlab[*Word]
-	cmdBuf    []*Cmd     // the commands of the current line
-	wordBuf   []*Word    // the words of the current command
+	cmdLists  sliceRun[*Cmd]  // the commands of the current line
+	wordLists sliceRun[*Word] // the words of the current command
 	stack     []frame    // word's stack of open "${"
 	partBuf   []WordPart // word's stack of parts
 }
@@ -202,6 +198,38 @@ func (s *slab[T]) grow() int {
 	n := max(s.next, 16)
 	s.next = min(2*n, maxChunk)
 	return n
+}
+
+// sliceRun builds short slices in place at the start of a chunk's free part,
+// moving a run to a new chunk when it outgrows the old one: each element
+// is written once. take returns the run without spare capacity, so that
+// appending to it reallocates instead of overwriting its neighbour; an
+// empty run gives nil.
+type sliceRun[E any] struct {
+	free []E // free[:n] is the run
+	n    int
+	next int
+}
+
+func (r *sliceRun[E]) add(e E) {
+	if r.n == len(r.free) {
+		c := max(r.next, 16)
+		r.next = min(2*c, 4*maxChunk)
+		chunk := make([]E, max(c, 2*r.n))
+		copy(chunk, r.free[:r.n])
+		r.free = chunk
+	}
+	r.free[r.n] = e
+	r.n++
+}
+
+func (r *sliceRun[E]) take() []E {
+	if r.n == 0 {
+		return nil
+	}
+	out := r.free[:r.n:r.n]
+	r.free, r.n = r.free[r.n:], 0
+	return out
 }
 
 // sliceSlab copies short slices into chunks. The copies have no spare
@@ -350,7 +378,7 @@ func (p *parser) line(start int) (*Line, error) {
 	} else {
 		p.str = string(buf) // tokens are substrings of this copy
 	}
-	p.cmdBuf, p.wordBuf = p.cmdBuf[:0], p.wordBuf[:0]
+	p.cmdLists.n, p.wordLists.n = 0, 0 // drop what a failed line left
 	i := 0
 	for i < len(buf) && isSpace(buf[i]) {
 		i++
@@ -413,36 +441,35 @@ func (p *parser) line(start int) (*Line, error) {
 		if op != OpNone {
 			if cur == nil {
 				cur = p.cmdNodes.alloc()
-				p.cmdBuf = append(p.cmdBuf, cur)
+				p.cmdLists.add(cur)
 			}
 			p.endCmd(cur)
 			cur = p.cmdNodes.alloc()
 			*cur = Cmd{Op: op, OpPos: p.lpos(ts), OpCont: cont}
-			p.cmdBuf = append(p.cmdBuf, cur)
+			p.cmdLists.add(cur)
 			continue
 		}
 		if cur == nil {
 			cur = p.cmdNodes.alloc()
-			p.cmdBuf = append(p.cmdBuf, cur)
+			p.cmdLists.add(cur)
 		}
 		w, err := p.word(ts, i)
 		if err != nil {
 			return nil, err
 		}
 		w.Cont = cont
-		p.wordBuf = append(p.wordBuf, w)
+		p.wordLists.add(w)
 	}
 	if cur != nil {
 		p.endCmd(cur)
 	}
-	l.Cmds = p.cmdSlices.copy(p.cmdBuf)
+	l.Cmds = p.cmdLists.take()
 	return l, nil
 }
 
 // endCmd gives cur the words collected since the last endCmd.
 func (p *parser) endCmd(cur *Cmd) {
-	cur.Words = p.wordLists.copy(p.wordBuf)
-	p.wordBuf = p.wordBuf[:0]
+	cur.Words = p.wordLists.take()
 }
 
 type frame struct {
