@@ -69,6 +69,10 @@ func (p *Printer) Print(w io.Writer, f *File) error {
 			printBuffers.Put(out)
 		}
 	}()
+	if n := len(f.Lines); n > 0 && f.Lines[n-1].Start.IsValid() {
+		// A parsed file prints to about its source's size.
+		out.Grow(f.Lines[n-1].Start.Offset + 256)
+	}
 	if err := p.appendFile(out, f); err != nil {
 		return err
 	}
