@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -176,15 +177,16 @@ type nodeSlabs struct {
 	wordLists sliceRun[*Word] // the words of the current command
 }
 
-// size sets the first chunk sizes from the source's length and line
-// count, so that a small script allocates little and a large one starts
-// with full chunks.
+// size estimates how many nodes of each kind a source of srcLen bytes
+// and the given number of lines holds, at the densities of the corpus of
+// real scripts (a one-literal word per 15 bytes, a comment per 8 lines,
+// ...): the first chunks have about that size, so that a script's nodes
+// take few chunks and leave little unused.
 func (s *nodeSlabs) size(srcLen, lines int) {
-	c := func(n int) int { return min(max(n, 4), maxChunk) }
-	s.lines.next, s.cmdNodes.next, s.cmdLists.next = c(lines), c(lines), c(lines)
-	s.litWords.next, s.wordLists.next = c(srcLen/12), c(srcLen/12)
-	s.words.next, s.exps.next, s.lits.next, s.partLists.next = c(srcLen/64), c(srcLen/64), c(srcLen/32), c(srcLen/32)
-	s.comments.next, s.labels.next = c(lines/8), c(lines/8)
+	s.lines.want, s.cmdNodes.want, s.cmdLists.want = lines, lines*4/5, lines*4/5
+	s.litWords.want, s.wordLists.want = srcLen/15, srcLen/13
+	s.words.want, s.exps.want, s.lits.want, s.partLists.want = srcLen/97, srcLen/79, srcLen/52, srcLen/31
+	s.comments.want, s.labels.want = lines/8, lines/10
 }
 
 // litWord is a word made of one literal, allocated as one object.
@@ -194,31 +196,43 @@ type litWord struct {
 	parts [1]WordPart
 }
 
-// slab hands out pointers into chunks of Ts, so that a parse makes one
-// allocation per chunk instead of one per node. Chunks grow from a size
-// guessed from the input up to maxChunk elements: kept under 32 KiB, a
-// chunk is a small object for the Go allocator (large ones cost more to
-// allocate, clear and give back to the OS).
-const maxChunk = 128 // 128 nodes of at most 96 bytes: 12 KiB
+// chunker sizes the chunks of one kind of node: want is the estimate
+// of how many are still to come, got how many chunks have held so far.
+type chunker struct{ want, got int }
 
+// chunkBytes bounds a chunk: up to 32 KiB it is a small object for the Go
+// allocator (large ones cost more to allocate, clear and give back to the
+// OS).
+const chunkBytes = 32 << 10
+
+// next returns the length of the next chunk of elements of size bytes,
+// at least need: the rest of the estimate, or a quarter more than so far
+// once the estimate is used up, within chunkBytes.
+func (c *chunker) next(size uintptr, need int) int {
+	n := c.want
+	if n <= 0 {
+		n = c.got / 4
+	}
+	n = max(min(n, chunkBytes/int(size)), 4, need)
+	c.want -= n
+	c.got += n
+	return n
+}
+
+// slab hands out pointers into chunks of Ts, so that a parse makes one
+// allocation per chunk instead of one per node.
 type slab[T any] struct {
 	free []T
-	next int
+	chunker
 }
 
 func (s *slab[T]) alloc() *T {
 	if len(s.free) == 0 {
-		s.free = make([]T, s.grow())
+		s.free = make([]T, s.next(reflect.TypeFor[T]().Size(), 1))
 	}
 	x := &s.free[0]
 	s.free = s.free[1:]
 	return x
-}
-
-func (s *slab[T]) grow() int {
-	n := max(s.next, 4)
-	s.next = min(2*n, maxChunk)
-	return n
 }
 
 // sliceRun builds short slices in place at the start of a chunk's free part,
@@ -229,14 +243,12 @@ func (s *slab[T]) grow() int {
 type sliceRun[E any] struct {
 	free []E // free[:n] is the run
 	n    int
-	next int
+	chunker
 }
 
 func (r *sliceRun[E]) add(e E) {
 	if r.n == len(r.free) {
-		c := max(r.next, 4)
-		r.next = min(2*c, 4*maxChunk)
-		chunk := make([]E, max(c, 2*r.n))
+		chunk := make([]E, r.next(reflect.TypeFor[E]().Size(), 2*r.n))
 		copy(chunk, r.free[:r.n])
 		r.free = chunk
 	}
@@ -258,7 +270,7 @@ func (r *sliceRun[E]) take() []E {
 // neighbour. An empty input gives nil.
 type sliceSlab[E any] struct {
 	free []E
-	next int
+	chunker
 }
 
 func (s *sliceSlab[E]) copy(src []E) []E {
@@ -267,9 +279,7 @@ func (s *sliceSlab[E]) copy(src []E) []E {
 		return nil
 	}
 	if n > len(s.free) {
-		c := max(s.next, 4)
-		s.next = min(2*c, 4*maxChunk)
-		s.free = make([]E, max(c, n))
+		s.free = make([]E, s.next(reflect.TypeFor[E]().Size(), n))
 	}
 	out := s.free[:n:n]
 	s.free = s.free[n:]
