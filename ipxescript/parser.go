@@ -197,7 +197,8 @@ type litWord struct {
 }
 
 // chunker sizes the chunks of one kind of node: want is the estimate
-// of how many are still to come, got how many chunks have held so far.
+// of how many are still to come, got how many elements the chunks so far
+// held.
 type chunker struct{ want, got int }
 
 // chunkBytes bounds a chunk: up to 32 KiB it is a small object for the Go
