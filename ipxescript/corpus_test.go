@@ -229,46 +229,7 @@ func TestCorpusLint(t *testing.T) {
 
 // BenchmarkParsePrintCorpus measures parse + print throughput over the
 // whole corpus (bytes of input per second).
-func BenchmarkParsePrintCorpus(b *testing.B) {
-	files := loadCorpus(b)
-	total := 0
-	for _, cf := range files {
-		total += len(cf.src)
-	}
-	b.SetBytes(int64(total))
-	b.ReportAllocs()
-	var out bytes.Buffer
-	p := NewPrinter()
-	for b.Loop() {
-		for _, cf := range files {
-			f, err := Parse(cf.src, cf.name)
-			if err != nil {
-				b.Fatal(err)
-			}
-			out.Reset()
-			if err := p.Print(&out, f); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
-}
+func BenchmarkParsePrintCorpus(b *testing.B) { benchParsePrint(b, loadCorpus(b)) }
 
 // BenchmarkLintCorpus measures Lint over the parsed corpus.
-func BenchmarkLintCorpus(b *testing.B) {
-	var parsed []*File
-	total := 0
-	for _, cf := range loadCorpus(b) {
-		f, err := Parse(cf.src, cf.name)
-		if err != nil {
-			b.Fatal(err)
-		}
-		parsed = append(parsed, f)
-		total += len(cf.src)
-	}
-	b.SetBytes(int64(total))
-	for b.Loop() {
-		for _, f := range parsed {
-			Lint(f)
-		}
-	}
-}
+func BenchmarkLintCorpus(b *testing.B) { benchLint(b, loadCorpus(b)) }

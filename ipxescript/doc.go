@@ -4,7 +4,7 @@
 // builder and a dry-run interpreter.
 //
 // The layout follows mvdan.cc/sh/v3/syntax: nodes.go (the tree), parser.go,
-// printer.go, walk.go, quote.go, builder.go and flows.go, schema.go,
+// printer.go, walk.go (Walk, Preorder), quote.go, builder.go and flows.go, schema.go,
 // lint.go, settings.go (expansion) and interp.go (Runner).
 //
 // # The language
@@ -47,6 +47,17 @@
 //	f, err := ipxescript.Parse(src, "boot.ipxe")
 //	for _, finding := range ipxescript.Lint(f) { ... }
 //	err = ipxescript.Fprint(os.Stdout, f) // canonical format, see Printer
+//
+// Walk and Preorder (an iter.Seq) visit the tree. To edit it, build words
+// from text: ParseWord reads one token with its expansions, LitWord makes
+// a literal argument (or refuses a value no bare token can carry), and
+// assigning them to a command's Words replaces its arguments:
+//
+//	for n := range ipxescript.Preorder(f) {
+//		if c, ok := n.(*ipxescript.Cmd); ok && c.Name() == "chain" {
+//			c.Words[1], err = ipxescript.ParseWord("http://${boot-host}/boot.ipxe")
+//		}
+//	}
 //
 // The Runner follows a script along one path (settings, operators, goto,
 // exit, menus; other commands' status comes from a callback) and records the

@@ -1,6 +1,7 @@
 package ipxescript_test
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -343,6 +344,96 @@ func ExampleWalk() {
 	// Output:
 	// 1:14 scope="" name="next-server" type=""
 	// 1:29 scope="net0" name="mac" type="hexhyp"
+}
+
+// ExampleParseWord rewrites the host of every chain URL in a parsed
+// script: Preorder finds the commands, ParseArgs finds the URL after the
+// options, and ParseWord builds the new word from text, so the new host
+// can itself be a settings expansion.
+func ExampleParseWord() {
+	src := `#!ipxe
+dhcp
+chain --autofree http://old.example.com/boot/${net0/mac:hexhyp}.ipxe || goto fallback
+:fallback
+  chain tftp://old.example.com:69/undionly.kpxe
+echo http://old.example.com/ is not a chain
+`
+	f, err := ipxescript.Parse([]byte(src), "boot.ipxe")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	spec, _ := ipxescript.LookupCommand("chain")
+	for n := range ipxescript.Preorder(f) {
+		c, ok := n.(*ipxescript.Cmd)
+		if !ok || c.Name() != "chain" {
+			continue
+		}
+		argv := make([]string, len(c.Words))
+		for i, w := range c.Words {
+			argv[i] = w.Text()
+		}
+		args, err := spec.ParseArgs(argv)
+		if err != nil || len(args.Positional) == 0 {
+			continue
+		}
+		i := args.PositionalIndex
+		w, err := ipxescript.ParseWord(replaceHost(argv[i], "${boot-host}"))
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		w.Cont = c.Words[i].Cont // keep a line break made with "\" before the word
+		c.Words[i] = w
+	}
+	if err := ipxescript.Fprint(os.Stdout, f); err != nil {
+		fmt.Println(err)
+	}
+	// Output:
+	// #!ipxe
+	// dhcp
+	// chain --autofree http://${boot-host}/boot/${net0/mac:hexhyp}.ipxe || goto fallback
+	// :fallback
+	//     chain tftp://${boot-host}:69/undionly.kpxe
+	// echo http://old.example.com/ is not a chain
+}
+
+// replaceHost replaces the host of a "scheme://host[:port]/..." URL,
+// keeping the port.
+func replaceHost(url, host string) string {
+	scheme, rest, ok := strings.Cut(url, "://")
+	if !ok {
+		return url
+	}
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	port := ""
+	if i := strings.LastIndexByte(rest[:end], ':'); i >= 0 {
+		port = rest[i:end]
+	}
+	return scheme + "://" + host + port + rest[end:]
+}
+
+// ExampleLitWord replaces an argument by a plain value: LitWord makes a
+// one-literal word, or refuses a value that is not one bare token.
+func ExampleLitWord() {
+	f, _ := ipxescript.Parse([]byte("#!ipxe\nset hostname old\n"), "x")
+	c := f.Lines[1].Cmds[0]
+	w, err := ipxescript.LitWord("web01.example.com")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	c.Words[2] = w
+	_ = ipxescript.Fprint(os.Stdout, f)
+	_, err = ipxescript.LitWord("web 01")
+	fmt.Println(errors.Is(err, ipxescript.ErrToken))
+	// Output:
+	// #!ipxe
+	// set hostname web01.example.com
+	// true
 }
 
 var _ = os.Stdout

@@ -47,6 +47,7 @@ type linter struct {
 	out    []Finding
 	labels map[string]Pos
 	items  map[string]bool
+	argv   []string // parseArgs' buffer
 }
 
 func (l *linter) add(p Pos, code, format string, v ...any) {
@@ -84,9 +85,8 @@ func Lint(f *File) []Finding {
 		}
 		for _, c := range ln.Cmds {
 			if c.Name() == "item" {
-				if spec, ok := LookupCommand("item"); ok {
-					a, err := spec.ParseArgs(texts(c.Words))
-					if _, gap := a.Get("gap"); err == nil && !gap && len(a.Positional) > 0 {
+				if a, err := l.parseArgs(c); err == nil {
+					if _, gap := a.Get("gap"); !gap && len(a.Positional) > 0 {
 						l.items[a.Positional[0]] = true
 					}
 				}
@@ -120,7 +120,14 @@ func Lint(f *File) []Finding {
 			for _, w := range c.Words {
 				l.word(w)
 			}
-			switch c.Name() {
+			name := c.Name()
+			spec, known := LookupCommand(name)
+			if !known {
+				l.cmd(c, nil, nil, nil)
+				continue
+			}
+			a, err := l.parseArgs(c)
+			switch name {
 			case "menu":
 				menuItems = nil
 				menuSeen = true
@@ -128,15 +135,13 @@ func Lint(f *File) []Finding {
 				if !menuSeen {
 					l.add(c.Words[0].Pos(), CodeItemNoMenu, "item before any menu command: iPXE fails it")
 				}
-				if spec, ok := LookupCommand("item"); ok {
-					a, err := spec.ParseArgs(texts(c.Words))
-					if _, gap := a.Get("gap"); err == nil && !gap && len(a.Positional) > 0 {
+				if err == nil {
+					if _, gap := a.Get("gap"); !gap && len(a.Positional) > 0 {
 						menuItems = append(menuItems, c.Words[a.PositionalIndex])
 					}
 				}
 			case "choose":
-				spec, _ := LookupCommand("choose")
-				if a, err := spec.ParseArgs(texts(c.Words)); err == nil && len(a.Positional) == 1 {
+				if err == nil && len(a.Positional) == 1 {
 					if r := ParseSettingRef(a.Positional[0]); chosen[r.Name] {
 						for _, it := range menuItems {
 							if name, ok := it.Literal(); ok {
@@ -148,7 +153,7 @@ func Lint(f *File) []Finding {
 					}
 				}
 			}
-			l.cmd(c)
+			l.cmd(c, spec, a, err)
 		}
 		l.statusTrap(ln)
 	}
@@ -156,38 +161,41 @@ func Lint(f *File) []Finding {
 	return l.out
 }
 
-func texts(ws []*Word) []string {
-	out := make([]string, len(ws))
-	for i, w := range ws {
-		out[i] = w.Text()
+// parseArgs parses the arguments of c, a built-in command, as iPXE does.
+// The Args' Positional share a buffer with the next call: use them before.
+func (l *linter) parseArgs(c *Cmd) (*Args, error) {
+	spec, _ := LookupCommand(c.Name())
+	l.argv = l.argv[:0]
+	for _, w := range c.Words {
+		l.argv = append(l.argv, w.Text())
 	}
-	return out
+	return spec.ParseArgs(l.argv)
 }
 
-func (l *linter) word(w *Word) {
-	var walk func(parts []WordPart)
-	walk = func(parts []WordPart) {
-		for _, p := range parts {
-			switch p := p.(type) {
-			case *Lit:
-				if i := strings.Index(p.Value, "${"); i >= 0 {
-					pos := p.ValuePos
-					pos.Offset += i
-					pos.Col += i
-					l.add(pos, CodeUnterminated, "%q has no closing }: it stays literal text", p.Value[i:])
-				}
-			case *Expansion:
-				if r, ok := p.Ref(); ok && r.Type != "" && !IsSettingType(r.Type) {
-					l.add(p.Dollar, CodeUnknownType, "unknown setting type %q: ${%s} expands to an empty string", r.Type, r)
-				}
-				walk(p.Parts)
+func (l *linter) word(w *Word) { l.parts(w.Parts) }
+
+func (l *linter) parts(parts []WordPart) {
+	for _, p := range parts {
+		switch p := p.(type) {
+		case *Lit:
+			if i := strings.Index(p.Value, "${"); i >= 0 {
+				pos := p.ValuePos
+				pos.Offset += i
+				pos.Col += i
+				l.add(pos, CodeUnterminated, "%q has no closing }: it stays literal text", p.Value[i:])
 			}
+		case *Expansion:
+			if r, ok := p.Ref(); ok && r.Type != "" && !IsSettingType(r.Type) {
+				l.add(p.Dollar, CodeUnknownType, "unknown setting type %q: ${%s} expands to an empty string", r.Type, r)
+			}
+			l.parts(p.Parts)
 		}
 	}
-	walk(w.Parts)
 }
 
-func (l *linter) cmd(c *Cmd) {
+// cmd checks a command: spec is nil when it is not a built-in, else a
+// and err are what parseArgs returned for it.
+func (l *linter) cmd(c *Cmd, spec *CommandSpec, a *Args, err error) {
 	if len(c.Words) == 0 {
 		return
 	}
@@ -195,13 +203,10 @@ func (l *linter) cmd(c *Cmd) {
 	if !ok {
 		return
 	}
-	spec, ok := LookupCommand(name)
-	if !ok {
+	if spec == nil {
 		l.add(c.Words[0].Pos(), CodeUnknownCommand, "unknown command %q (iPXE: command not found)", name)
 		return
 	}
-	argv := texts(c.Words)
-	a, err := spec.ParseArgs(argv)
 	if err != nil {
 		ae := err.(*ArgError)
 		p := c.Words[0].Pos()
@@ -227,7 +232,7 @@ func (l *linter) cmd(c *Cmd) {
 		if !o.Spec.HasArg || strings.Contains(o.Value, "${") {
 			continue
 		}
-		l.checkValue(c.Words[o.Index].Pos(), name, "--"+o.Spec.Long, o.Spec.Kind, o.Value)
+		l.checkValue(c.Words[o.Index].Pos(), name, valueName{option: o.Spec.Long}, o.Spec.Kind, o.Value)
 		if name == "choose" && o.Spec.Long == "default" && !l.items[o.Value] {
 			l.add(c.Words[o.Index].Pos(), CodeUndefinedDefault, "choose --default %q: no item with that name", o.Value)
 		}
@@ -238,7 +243,7 @@ func (l *linter) cmd(c *Cmd) {
 			continue
 		}
 		kind := spec.ArgKindAt(i)
-		l.checkValue(w.Pos(), name, fmt.Sprintf("argument %d", i+1), kind, v)
+		l.checkValue(w.Pos(), name, valueName{arg: i + 1}, kind, v)
 		if kind == ArgLabel {
 			if _, ok := l.labels[v]; !ok {
 				l.add(w.Pos(), CodeUndefinedLabel, "goto %q: no label :%s in this script", v, v)
@@ -252,7 +257,21 @@ func (l *linter) cmd(c *Cmd) {
 	}
 }
 
-func (l *linter) checkValue(p Pos, cmd, what string, kind ArgKind, v string) {
+// valueName names an option ("--timeout") or a positional argument
+// ("argument 2") in findings; it is formatted only when there is one.
+type valueName struct {
+	option string
+	arg    int
+}
+
+func (n valueName) String() string {
+	if n.option != "" {
+		return "--" + n.option
+	}
+	return fmt.Sprintf("argument %d", n.arg)
+}
+
+func (l *linter) checkValue(p Pos, cmd string, what valueName, kind ArgKind, v string) {
 	switch kind {
 	case ArgInt, ArgTimeout, ArgSeconds:
 		if _, err := ParseInteger(v); err != nil {
@@ -309,7 +328,7 @@ func (l *linter) statusTrap(ln *Line) {
 			res = okStatus
 		case name == "goto" || name == "exit":
 			res = 0 // the line ends (successfully) or the script ends
-		case name == "prompt" && !promptCanFail(c):
+		case name == "prompt" && !l.promptCanFail(c):
 			res = okStatus
 		case testCommands[name]:
 			res = okStatus | falseStatus
@@ -330,9 +349,8 @@ func (l *linter) statusTrap(ln *Line) {
 
 // promptCanFail: without --key or --timeout, prompt waits for any key and
 // succeeds.
-func promptCanFail(c *Cmd) bool {
-	spec, _ := LookupCommand("prompt")
-	a, err := spec.ParseArgs(texts(c.Words))
+func (l *linter) promptCanFail(c *Cmd) bool {
+	a, err := l.parseArgs(c)
 	if err != nil {
 		return true
 	}

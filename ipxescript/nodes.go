@@ -2,6 +2,7 @@ package ipxescript
 
 import (
 	"fmt"
+	"io"
 	"strings"
 )
 
@@ -195,13 +196,44 @@ func (w *Word) Pos() Pos {
 
 // Text returns the source text of the word: what iPXE expands.
 func (w *Word) Text() string {
+	if s, ok := soleLit(w); ok {
+		return s // most words: no copy
+	}
 	var b strings.Builder
+	b.Grow(partsLen(w.Parts))
 	writeParts(&b, w.Parts)
 	return b.String()
 }
 
+// soleLit returns the value of w's only part if that is a literal.
+func soleLit(w *Word) (string, bool) {
+	if len(w.Parts) == 1 {
+		if l, ok := w.Parts[0].(*Lit); ok {
+			return l.Value, true
+		}
+	}
+	return "", false
+}
+
+// partsLen is the length of the text of parts.
+func partsLen(parts []WordPart) int {
+	n := 0
+	for _, p := range parts {
+		switch p := p.(type) {
+		case *Lit:
+			n += len(p.Value)
+		case *Expansion:
+			n += len("${}") + partsLen(p.Parts)
+		}
+	}
+	return n
+}
+
 // Literal returns the text of a word made only of literal parts.
 func (w *Word) Literal() (string, bool) {
+	if s, ok := soleLit(w); ok {
+		return s, true
+	}
 	for _, p := range w.Parts {
 		if _, ok := p.(*Lit); !ok {
 			return "", false
@@ -210,7 +242,9 @@ func (w *Word) Literal() (string, bool) {
 	return w.Text(), true
 }
 
-func writeParts(b *strings.Builder, parts []WordPart) {
+// writeParts writes the text of parts to b, a *strings.Builder or a
+// *bytes.Buffer.
+func writeParts[B io.StringWriter](b B, parts []WordPart) {
 	for _, p := range parts {
 		switch p := p.(type) {
 		case *Lit:
@@ -256,6 +290,11 @@ func (*Expansion) wordPart()  {}
 // Ref returns the setting reference inside a literal expansion. ok is
 // false when the inside contains a nested expansion.
 func (e *Expansion) Ref() (ref SettingRef, ok bool) {
+	if len(e.Parts) == 1 {
+		if l, isLit := e.Parts[0].(*Lit); isLit {
+			return ParseSettingRef(l.Value), true
+		}
+	}
 	for _, p := range e.Parts {
 		if _, isLit := p.(*Lit); !isLit {
 			return SettingRef{}, false

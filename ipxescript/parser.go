@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"reflect"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // ParseError is a syntax error. iPXE accepts any text, so the only syntax
@@ -45,11 +47,39 @@ func KeepComments(keep bool) ParserOption {
 // continuation gives a last line with Unterminated set, which iPXE never
 // runs. name is used in errors.
 func Parse(src []byte, name string, opts ...ParserOption) (*File, error) {
-	p := &parser{src: src, name: name}
+	p := newParser(src, name)
+	defer p.free()
 	for _, o := range opts {
 		o(p)
 	}
 	return p.parse()
+}
+
+// parsers keeps parsers between calls for their scratch buffers. Their
+// node slabs are not kept: a chunk still in use would hold the nodes of
+// earlier trees, and through them more chunks and sources, which the
+// garbage collector would then have to scan again and again (measured on
+// the corpus with GOMAXPROCS=1: 43 MB/s parse + print with reuse, 58
+// without).
+var parsers = sync.Pool{New: func() any { return new(parser) }}
+
+func newParser(src []byte, name string) *parser {
+	p := parsers.Get().(*parser)
+	p.src, p.name, p.dropComments = src, name, false
+	p.lnStart, p.lnNo, p.segSrc, p.segLine, p.segCur = 0, 0, 0, 0, 0
+	return p
+}
+
+// free returns p to the pool without references to the source or to the
+// tree it built.
+func (p *parser) free() {
+	p.src, p.srcStr, p.str = nil, "", ""
+	if cap(p.buf) > 64<<10 {
+		p.buf = nil
+	}
+	clear(p.partBuf[:cap(p.partBuf)])
+	p.nodes = nodeSlabs{}
+	parsers.Put(p)
 }
 
 // ParseReader reads r to the end and parses it.
@@ -59,6 +89,47 @@ func ParseReader(r io.Reader, name string, opts ...ParserOption) (*File, error) 
 		return nil, fmt.Errorf("ipxescript: read %s: %w", name, err)
 	}
 	return Parse(src, name, opts...)
+}
+
+// ParseWord parses text as one word of a command line, as Parse reads a
+// token: literal text and settings expansions ("${net0/mac}", nested
+// "${a${b}}"; a "${" that no "}" closes stays literal). It is the way to
+// build or replace a word in a tree from text:
+//
+//	w, err := ipxescript.ParseWord("http://${next-server}/boot.ipxe")
+//	cmd.Words[1] = w
+//
+// text must be one token: not empty (write "${}" for an empty argument),
+// without whitespace or NUL, not starting with "#" and not "||", "&&" or
+// ";"; a deeper nesting than MaxExpansionDepth is refused too. The error is
+// a *ParseError whose position is a byte offset in text. The word's nodes
+// have no position (like nodes a Builder makes): it did not come from the
+// file's source. w.Text() == text. A word starting with ":" is an argument,
+// but the printer refuses it as the first word of a line, where iPXE would
+// read a label.
+func ParseWord(text string) (*Word, error) {
+	if msg := tokenProblem(text); msg != "" {
+		off := problemOffset(text)
+		return nil, &ParseError{Pos: Pos{Offset: off, Line: 1, Col: off + 1}, Msg: fmt.Sprintf("word %q: %s", text, msg)}
+	}
+	p := newParser(nil, "")
+	defer p.free()
+	p.buf = append(p.buf[:0], text...)
+	p.src, p.str = p.buf, text
+	p.segs = append(p.segs[:0], segment{})
+	w, err := p.word(0, len(text))
+	if err != nil {
+		return nil, err
+	}
+	for n := range Preorder(w) {
+		switch n := n.(type) {
+		case *Lit:
+			n.ValuePos = Pos{}
+		case *Expansion:
+			n.Dollar, n.Rbrace = Pos{}, Pos{}
+		}
+	}
+	return w, nil
 }
 
 // MaxExpansionDepth is the deepest nesting of settings expansions that
@@ -77,13 +148,147 @@ type segment struct {
 
 type parser struct {
 	src          []byte
+	srcStr       string // src as a string: a line without continuations is a substring of it
 	name         string
 	dropComments bool
-	newlines     []int // offsets of '\n'
 	buf          []byte
 	segs         []segment
 	segCur       int    // cursor in segs for contBetween
 	str          string // the current logical line as a string
+	// posOf's cursor: lnStart is the offset where line lnNo starts.
+	lnStart, lnNo int
+	// lpos's cache: the line number of the physical line at offset segSrc.
+	segSrc, segLine int
+	nodes           nodeSlabs
+	stack           []frame    // word's stack of open "${"
+	partBuf         []WordPart // word's stack of parts
+}
+
+// nodeSlabs hands out the nodes of one parse: a few allocations for the
+// whole file.
+type nodeSlabs struct {
+	lines     slab[Line]
+	cmdNodes  slab[Cmd]
+	litWords  slab[litWord]
+	words     slab[Word]
+	lits      slab[Lit]
+	exps      slab[Expansion]
+	comments  slab[Comment]
+	labels    slab[Label]
+	partLists sliceSlab[WordPart]
+	cmdLists  sliceRun[*Cmd]  // the commands of the current line
+	wordLists sliceRun[*Word] // the words of the current command
+}
+
+// size estimates how many nodes of each kind a source of srcLen bytes
+// and the given number of lines holds, at the densities of the corpus of
+// real scripts (a one-literal word per 15 bytes, a comment per 8 lines,
+// ...): the first chunks have about that size, so that a script's nodes
+// take few chunks and leave little unused.
+func (s *nodeSlabs) size(srcLen, lines int) {
+	s.lines.want, s.cmdNodes.want, s.cmdLists.want = lines, lines*4/5, lines*4/5
+	s.litWords.want, s.wordLists.want = srcLen/15, srcLen/13
+	s.words.want, s.exps.want, s.lits.want, s.partLists.want = srcLen/97, srcLen/79, srcLen/52, srcLen/31
+	s.comments.want, s.labels.want = lines/8, lines/10
+}
+
+// litWord is a word made of one literal, allocated as one object.
+type litWord struct {
+	w     Word
+	l     Lit
+	parts [1]WordPart
+}
+
+// chunker sizes the chunks of one kind of node: want is the estimate
+// of how many are still to come, got how many elements the chunks so far
+// held.
+type chunker struct{ want, got int }
+
+// chunkBytes bounds a chunk: up to 32 KiB it is a small object for the Go
+// allocator (large ones cost more to allocate, clear and give back to the
+// OS).
+const chunkBytes = 32 << 10
+
+// next returns the length of the next chunk of elements of size bytes,
+// at least need: the rest of the estimate, or a quarter more than so far
+// once the estimate is used up, within chunkBytes.
+func (c *chunker) next(size uintptr, need int) int {
+	n := c.want
+	if n <= 0 {
+		n = c.got / 4
+	}
+	n = max(min(n, chunkBytes/int(size)), 4, need)
+	c.want -= n
+	c.got += n
+	return n
+}
+
+// slab hands out pointers into chunks of Ts, so that a parse makes one
+// allocation per chunk instead of one per node.
+type slab[T any] struct {
+	free []T
+	chunker
+}
+
+func (s *slab[T]) alloc() *T {
+	if len(s.free) == 0 {
+		s.free = make([]T, s.next(reflect.TypeFor[T]().Size(), 1))
+	}
+	x := &s.free[0]
+	s.free = s.free[1:]
+	return x
+}
+
+// sliceRun builds short slices in place at the start of a chunk's free part,
+// moving a run to a new chunk when it outgrows the old one: each element
+// is written once. take returns the run without spare capacity, so that
+// appending to it reallocates instead of overwriting its neighbour; an
+// empty run gives nil.
+type sliceRun[E any] struct {
+	free []E // free[:n] is the run
+	n    int
+	chunker
+}
+
+func (r *sliceRun[E]) add(e E) {
+	if r.n == len(r.free) {
+		chunk := make([]E, r.next(reflect.TypeFor[E]().Size(), 2*r.n))
+		copy(chunk, r.free[:r.n])
+		r.free = chunk
+	}
+	r.free[r.n] = e
+	r.n++
+}
+
+func (r *sliceRun[E]) take() []E {
+	if r.n == 0 {
+		return nil
+	}
+	out := r.free[:r.n:r.n]
+	r.free, r.n = r.free[r.n:], 0
+	return out
+}
+
+// sliceSlab copies short slices into chunks. The copies have no spare
+// capacity, so appending to one reallocates instead of overwriting its
+// neighbour. An empty input gives nil.
+type sliceSlab[E any] struct {
+	free []E
+	chunker
+}
+
+func (s *sliceSlab[E]) copy(src []E) []E {
+	n := len(src)
+	if n == 0 {
+		return nil
+	}
+	if n > len(s.free) {
+		s.free = make([]E, s.next(reflect.TypeFor[E]().Size(), n))
+	}
+	out := s.free[:n:n]
+	s.free = s.free[n:]
+	copy(out, src)
+	return out
 }
 
 // isSpace is C isspace in the "C" locale, which iPXE uses.
@@ -91,24 +296,41 @@ func isSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
 }
 
+// posOf returns the position of source offset off. It moves a cursor
+// from the last line it returned, so its cost is the distance moved: the
+// parser asks for offsets in nearly increasing order.
 func (p *parser) posOf(off int) Pos {
-	// line = number of newlines before off
-	n := sort.SearchInts(p.newlines, off)
-	col := off + 1
-	if n > 0 {
-		col = off - p.newlines[n-1]
+	if p.lnNo == 0 {
+		p.lnStart, p.lnNo = 0, 1
 	}
-	return Pos{Offset: off, Line: n + 1, Col: col}
+	if off >= p.lnStart {
+		gap := p.src[p.lnStart:off]
+		if n := bytes.Count(gap, newline); n > 0 {
+			p.lnNo += n
+			p.lnStart += bytes.LastIndexByte(gap, '\n') + 1
+		}
+	} else {
+		p.lnNo -= bytes.Count(p.src[off:p.lnStart], newline)
+		p.lnStart = bytes.LastIndexByte(p.src[:off], '\n') + 1
+	}
+	return Pos{Offset: off, Line: p.lnNo, Col: off - p.lnStart + 1}
 }
 
+var newline = []byte{'\n'}
+
 // lpos maps an index in the logical line buffer to a source position.
+// Every segment starts a physical line, and segment j is j lines after
+// the first.
 func (p *parser) lpos(i int) Pos {
-	j := sort.Search(len(p.segs), func(k int) bool { return p.segs[k].logical > i }) - 1
-	if j < 0 {
-		j = 0
+	j := 0
+	if len(p.segs) > 1 {
+		j = max(sort.Search(len(p.segs), func(k int) bool { return p.segs[k].logical > i })-1, 0)
 	}
 	s := p.segs[j]
-	return p.posOf(s.src + i - s.logical)
+	if s0 := p.segs[0].src; s0 != p.segSrc || p.segLine == 0 {
+		p.segSrc, p.segLine = s0, p.posOf(s0).Line
+	}
+	return Pos{Offset: s.src + i - s.logical, Line: p.segLine + j, Col: i - s.logical + 1}
 }
 
 // contBetween reports whether a physical line break lies in [from, to].
@@ -135,11 +357,10 @@ func headerOf(src []byte) Header {
 
 func (p *parser) parse() (*File, error) {
 	f := &File{Name: p.name, Header: headerOf(p.src)}
-	for i, c := range p.src {
-		if c == '\n' {
-			p.newlines = append(p.newlines, i)
-		}
-	}
+	p.srcStr = string(p.src)
+	n := bytes.Count(p.src, newline) + 1 // physical lines: at least as many as logical ones
+	p.nodes.size(len(p.src), n)
+	f.Lines = make([]*Line, 0, n)
 	off := 0
 	for {
 		p.buf = p.buf[:0]
@@ -183,14 +404,22 @@ func (p *parser) parse() (*File, error) {
 }
 
 func (p *parser) line(start int) (*Line, error) {
-	l := &Line{Start: p.posOf(start)}
+	l := p.nodes.lines.alloc()
+	l.Start = p.posOf(start)
 	p.segCur = 1
 	buf := p.buf
 	if i := bytes.IndexByte(buf, 0); i >= 0 {
 		l.Truncated = p.lpos(i)
 		buf = buf[:i]
 	}
-	p.str = string(buf) // one allocation per line; tokens are substrings
+	if len(p.segs) == 1 && start+len(buf) <= len(p.srcStr) && p.srcStr[start:start+len(buf)] == string(buf) {
+		// No continuation: the line is in the source as is, and tokens
+		// are substrings of it.
+		p.str = p.srcStr[start : start+len(buf)]
+	} else {
+		p.str = string(buf) // tokens are substrings of this copy
+	}
+	p.nodes.cmdLists.n, p.nodes.wordLists.n = 0, 0 // drop what a failed line left
 	i := 0
 	for i < len(buf) && isSpace(buf[i]) {
 		i++
@@ -202,7 +431,8 @@ func (p *parser) line(start int) (*Line, error) {
 		for i < len(buf) && !isSpace(buf[i]) {
 			i++
 		}
-		l.Label = &Label{Colon: p.lpos(colon), Name: p.str[colon+1 : i]}
+		l.Label = p.nodes.labels.alloc()
+		*l.Label = Label{Colon: p.lpos(colon), Name: p.str[colon+1 : i]}
 	}
 	var cur *Cmd
 	prevEnd := -1
@@ -229,7 +459,8 @@ func (p *parser) line(start int) (*Line, error) {
 				for end > ts && isSpace(buf[end-1]) {
 					end--
 				}
-				c := &Comment{Hash: p.lpos(ts), Text: p.str[ts:end], Cont: cont}
+				c := p.nodes.comments.alloc()
+				*c = Comment{Hash: p.lpos(ts), Text: p.str[ts:end], Cont: cont}
 				for _, sg := range p.segs[1:] {
 					if sg.logical > ts && sg.logical < end {
 						c.Breaks = append(c.Breaks, sg.logical-ts)
@@ -250,31 +481,42 @@ func (p *parser) line(start int) (*Line, error) {
 		}
 		if op != OpNone {
 			if cur == nil {
-				cur = &Cmd{}
-				l.Cmds = append(l.Cmds, cur)
+				cur = p.nodes.cmdNodes.alloc()
+				p.nodes.cmdLists.add(cur)
 			}
-			cur = &Cmd{Op: op, OpPos: p.lpos(ts), OpCont: cont}
-			l.Cmds = append(l.Cmds, cur)
+			p.endCmd(cur)
+			cur = p.nodes.cmdNodes.alloc()
+			*cur = Cmd{Op: op, OpPos: p.lpos(ts), OpCont: cont}
+			p.nodes.cmdLists.add(cur)
 			continue
 		}
 		if cur == nil {
-			cur = &Cmd{}
-			l.Cmds = append(l.Cmds, cur)
+			cur = p.nodes.cmdNodes.alloc()
+			p.nodes.cmdLists.add(cur)
 		}
 		w, err := p.word(ts, i)
 		if err != nil {
 			return nil, err
 		}
 		w.Cont = cont
-		cur.Words = append(cur.Words, w)
+		p.nodes.wordLists.add(w)
 	}
+	if cur != nil {
+		p.endCmd(cur)
+	}
+	l.Cmds = p.nodes.cmdLists.take()
 	return l, nil
 }
 
+// endCmd gives cur the words collected since the last endCmd.
+func (p *parser) endCmd(cur *Cmd) {
+	cur.Words = p.nodes.wordLists.take()
+}
+
 type frame struct {
-	dollar int
-	parts  []WordPart
-	depth  int // deepest nesting among the expansions in parts
+	dollar int // index of the "$" (-1 for the word itself)
+	base   int // index in the parts stack of the frame's first part
+	depth  int // deepest nesting among the expansions in the frame's parts
 }
 
 // word splits buf[from:to] into literal parts and expansions, matching
@@ -283,44 +525,38 @@ type frame struct {
 // nested deeper than MaxExpansionDepth are an error.
 func (p *parser) word(from, to int) (*Word, error) {
 	if !strings.Contains(p.str[from:to], "${") {
-		// Fast path: one literal; a single allocation for all three nodes.
-		n := &struct {
-			w     Word
-			l     Lit
-			parts [1]WordPart
-		}{}
+		// Fast path: one literal; a single object for all three nodes.
+		n := p.nodes.litWords.alloc()
 		n.l = Lit{ValuePos: p.lpos(from), Value: p.str[from:to]}
 		n.parts[0] = &n.l
 		n.w.Parts = n.parts[:]
 		return &n.w, nil
 	}
-	stack := []frame{{dollar: -1}}
+	// The parts of all open frames share one stack, frame after frame;
+	// closing a frame replaces its parts by one Expansion.
+	stack := append(p.stack[:0], frame{dollar: -1})
+	parts := p.partBuf[:0]
+	defer func() { p.stack, p.partBuf = stack[:0], parts[:0] }()
 	litStart := -1
-	flush := func(end int) {
-		if litStart >= 0 && end > litStart {
-			top := &stack[len(stack)-1]
-			top.parts = append(top.parts, &Lit{ValuePos: p.lpos(litStart), Value: p.str[litStart:end]})
-		}
-		litStart = -1
-	}
 	for i := from; i < to; {
 		c := p.buf[i]
 		switch {
 		case c == '$' && i+1 < to && p.buf[i+1] == '{':
-			flush(i)
-			stack = append(stack, frame{dollar: i})
+			parts, litStart = p.flushLit(parts, litStart, i), -1
+			stack = append(stack, frame{dollar: i, base: len(parts)})
 			i += 2
 		case c == '}' && len(stack) > 1:
-			flush(i)
+			parts, litStart = p.flushLit(parts, litStart, i), -1
 			fr := stack[len(stack)-1]
 			stack = stack[:len(stack)-1]
 			if fr.depth >= MaxExpansionDepth {
 				return nil, &ParseError{Filename: p.name, Pos: p.lpos(fr.dollar),
 					Msg: fmt.Sprintf("settings expansions nested deeper than %d", MaxExpansionDepth)}
 			}
-			e := &Expansion{Dollar: p.lpos(fr.dollar), Rbrace: p.lpos(i), Parts: fr.parts}
+			e := p.nodes.exps.alloc()
+			*e = Expansion{Dollar: p.lpos(fr.dollar), Rbrace: p.lpos(i), Parts: p.nodes.partLists.copy(parts[fr.base:])}
+			parts = append(parts[:fr.base], e)
 			top := &stack[len(stack)-1]
-			top.parts = append(top.parts, e)
 			top.depth = max(top.depth, fr.depth+1)
 			i++
 		default:
@@ -330,19 +566,40 @@ func (p *parser) word(from, to int) (*Word, error) {
 			i++
 		}
 	}
-	flush(to)
+	parts = p.flushLit(parts, litStart, to)
+	w := p.nodes.words.alloc()
 	if len(stack) == 1 {
-		return &Word{Parts: stack[0].parts}, nil
+		w.Parts = p.nodes.partLists.copy(parts)
+		return w, nil
 	}
-	// Unclosed "${" stay literal. The remaining frames are in text order:
-	// outer parts, "${", first frame's parts, "${", ... Flatten them and
-	// merge runs of literals in one pass.
-	flat := stack[0].parts
-	for _, fr := range stack[1:] {
-		flat = append(flat, &Lit{ValuePos: p.lpos(fr.dollar), Value: "${"})
-		flat = append(flat, fr.parts...)
+	// Unclosed "${" stay literal. The stack holds, in text order, the
+	// word's own parts, then each open frame's: flatten them with a "${"
+	// before each frame's parts, and merge runs of literals.
+	flat := make([]WordPart, 0, len(parts)+len(stack))
+	flat = append(flat, parts[:stack[1].base]...)
+	for k, fr := range stack[1:] {
+		end := len(parts)
+		if k+2 < len(stack) {
+			end = stack[k+2].base
+		}
+		lit := p.nodes.lits.alloc()
+		*lit = Lit{ValuePos: p.lpos(fr.dollar), Value: "${"}
+		flat = append(flat, lit)
+		flat = append(flat, parts[fr.base:end]...)
 	}
-	return &Word{Parts: mergeLits(flat)}, nil
+	w.Parts = mergeLits(flat)
+	return w, nil
+}
+
+// flushLit appends the literal str[start:end] to parts, if start >= 0 and
+// it is not empty.
+func (p *parser) flushLit(parts []WordPart, start, end int) []WordPart {
+	if start < 0 || end <= start {
+		return parts
+	}
+	l := p.nodes.lits.alloc()
+	*l = Lit{ValuePos: p.lpos(start), Value: p.str[start:end]}
+	return append(parts, l)
 }
 
 // tooDeep reports whether parts nest expansions more than limit levels

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 )
 
 // PrinterOption configures a Printer.
@@ -64,13 +65,26 @@ func NewPrinter(opts ...PrinterOption) *Printer {
 // that cannot be written faithfully (e.g. a word containing whitespace, a
 // word that is an operator, a comment without "#").
 func (p *Printer) Print(w io.Writer, f *File) error {
-	var out bytes.Buffer
-	if err := p.appendFile(&out, f); err != nil {
+	out := printBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		if out.Cap() <= 16<<20 { // the pool empties itself at garbage collections
+			out.Reset()
+			printBuffers.Put(out)
+		}
+	}()
+	if n := len(f.Lines); n > 0 && f.Lines[n-1].Start.IsValid() {
+		// A parsed file prints to about its source's size.
+		out.Grow(f.Lines[n-1].Start.Offset + 256)
+	}
+	if err := p.appendFile(out, f); err != nil {
 		return err
 	}
 	_, err := w.Write(out.Bytes())
 	return err
 }
+
+// printBuffers keeps Print's output buffers between calls.
+var printBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // Fprint prints f to w with the default Printer.
 func Fprint(w io.Writer, f *File) error { return NewPrinter().Print(w, f) }
@@ -186,12 +200,16 @@ func (p *Printer) appendLine(out *bytes.Buffer, l *Line) error {
 				// Parse would refuse it; and Text recurses once per level.
 				return &PrintError{w.Pos(), fmt.Sprintf("settings expansions nested deeper than %d", MaxExpansionDepth)}
 			}
-			text := w.Text()
-			if err := checkWord(w, text, i == 0 && j == 0 && l.Label == nil); err != nil {
+			sep(w.Cont)
+			start := out.Len()
+			if lit, ok := soleLit(w); ok {
+				out.WriteString(lit) // most words
+			} else {
+				writeParts(out, w.Parts)
+			}
+			if err := checkWord(w, out.Bytes()[start:], i == 0 && j == 0 && l.Label == nil); err != nil {
 				return err
 			}
-			sep(w.Cont)
-			out.WriteString(text)
 		}
 	}
 	if c := l.Comment; c != nil {
@@ -234,7 +252,7 @@ func checkLabel(l *Label) error {
 	return nil
 }
 
-func checkWord(w *Word, text string, first bool) error {
+func checkWord[T string | []byte](w *Word, text T, first bool) error {
 	if err := tokenProblem(text); err != "" {
 		return &PrintError{w.Pos(), fmt.Sprintf("word %q: %s", text, err)}
 	}
@@ -244,14 +262,26 @@ func checkWord(w *Word, text string, first bool) error {
 	return nil
 }
 
+// problemOffset returns the offset of the first whitespace or NUL byte
+// of text, or 0 (where tokenProblem's other problems are).
+func problemOffset(text string) int {
+	for i := 0; i < len(text); i++ {
+		if isSpace(text[i]) || text[i] == 0 {
+			return i
+		}
+	}
+	return 0
+}
+
 // tokenProblem says why text cannot be written as one script token, or "".
-func tokenProblem(text string) string {
+func tokenProblem[T string | []byte](text T) string {
 	switch {
-	case text == "":
+	case len(text) == 0:
 		return "empty word (write ${} for an empty argument)"
 	case text[0] == '#':
 		return "starts with '#' (a comment)"
-	case text == "||" || text == "&&" || text == ";":
+	case len(text) == 1 && text[0] == ';',
+		len(text) == 2 && text[0] == text[1] && (text[0] == '|' || text[0] == '&'):
 		return "is an operator"
 	}
 	for i := 0; i < len(text); i++ {

@@ -24,6 +24,10 @@ var (
 	// before it. iPXE rescans the joined token after every expansion, so
 	// the value would be read as (part of) a setting name.
 	ErrJoinExpansion = errors.New(`would form or sit inside "${...}" with the parts it is joined to (iPXE would expand it)`)
+	// ErrToken: the value cannot be one bare token of a command line: it
+	// holds whitespace, starts with "#" (a comment) or is an operator
+	// ("||", "&&", ";"). Only a setting can carry it (Quote, Builder).
+	ErrToken = errors.New(`holds whitespace, starts with "#" or is an operator: not one bare token`)
 	// ErrSettingName: a private setting name is not usable.
 	ErrSettingName = errors.New("invalid private setting name")
 )
@@ -44,7 +48,8 @@ func (e *QuoteError) Error() string {
 	return fmt.Sprintf("ipxescript: value %q: %v (at byte %d)", v, e.Err, e.Offset)
 }
 
-// Unwrap returns ErrNUL, ErrExpansion, ErrJoinExpansion or ErrSettingName.
+// Unwrap returns ErrNUL, ErrExpansion, ErrJoinExpansion, ErrToken or
+// ErrSettingName.
 func (e *QuoteError) Unwrap() error { return e.Err }
 
 // Check reports whether iPXE can receive s as exactly one argument at all,
@@ -76,6 +81,32 @@ func IsLiteral(s string) bool {
 		}
 	}
 	return true
+}
+
+// LitWord returns a word that iPXE reads as exactly the argument s, to
+// build or replace a word in a tree without going through a setting: one
+// literal part, or for the empty string the word "${}" (an expansion of
+// no setting, which iPXE expands to nothing). It refuses, with a
+// *QuoteError, what no bare token can carry: a NUL byte (ErrNUL), "${"
+// followed by "}" (ErrExpansion: iPXE would expand it), whitespace, a
+// leading "#" or an operator (ErrToken); such values need a setting (Quote,
+// or a Builder's Value). Like Quote, it does not add "--": a value starting
+// with "-" is read as an option where options are allowed. A value
+// starting with ":" is an argument, but cannot be the first word of a
+// line (the printer refuses it there: iPXE would read a label).
+//
+// Use ParseWord instead to build a word that holds expansions.
+func LitWord(s string) (*Word, error) {
+	if err := Check(s); err != nil {
+		return nil, err
+	}
+	if s == "" {
+		return &Word{Parts: []WordPart{&Expansion{}}}, nil
+	}
+	if tokenProblem(s) != "" {
+		return nil, &QuoteError{Value: s, Offset: problemOffset(s), Err: ErrToken}
+	}
+	return &Word{Parts: []WordPart{&Lit{Value: s}}}, nil
 }
 
 // Quoted is s prepared as one argument: Word is the token to write; if

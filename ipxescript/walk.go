@@ -1,5 +1,10 @@
 package ipxescript
 
+import (
+	"iter"
+	"slices"
+)
+
 // Walk traverses the tree rooted at node in depth-first order: it calls
 // f(node); if that returns true, Walk visits each child of node, then calls
 // f(nil). Children are visited in source order: a line's label, commands
@@ -39,4 +44,98 @@ func Walk(node Node, f func(Node) bool) {
 		}
 	}
 	f(nil)
+}
+
+// Preorder returns an iterator over node and every node beneath it, in
+// the depth-first order of Walk (a line's label, commands, their words and
+// the parts of each word, recursively into nested expansions, then the
+// comment). Unlike Walk it keeps its own stack, so it handles trees of any
+// depth, and it reads a node's children only after yielding the node: the
+// loop body may replace them (e.g. assign c.Words[i] when it sees the
+// *Cmd c) and the iterator then visits the new children. A nil node
+// yields nothing.
+//
+//	for n := range ipxescript.Preorder(f) {
+//		if c, ok := n.(*ipxescript.Cmd); ok && c.Name() == "chain" { ... }
+//	}
+func Preorder(node Node) iter.Seq[Node] {
+	return func(yield func(Node) bool) {
+		if isNilNode(node) {
+			return
+		}
+		stack := []Node{node}
+		for len(stack) > 0 {
+			n := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if !yield(n) {
+				return
+			}
+			// Push the children in reverse, so that the first is visited
+			// first.
+			mark := len(stack)
+			switch n := n.(type) {
+			case *File:
+				for _, l := range n.Lines {
+					stack = appendNode(stack, l)
+				}
+			case *Line:
+				if n.Label != nil {
+					stack = append(stack, n.Label)
+				}
+				for _, c := range n.Cmds {
+					stack = appendNode(stack, c)
+				}
+				if n.Comment != nil {
+					stack = append(stack, n.Comment)
+				}
+			case *Cmd:
+				for _, w := range n.Words {
+					stack = appendNode(stack, w)
+				}
+			case *Word:
+				for _, p := range n.Parts {
+					stack = appendNode(stack, p)
+				}
+			case *Expansion:
+				for _, p := range n.Parts {
+					stack = appendNode(stack, p)
+				}
+			}
+			slices.Reverse(stack[mark:])
+		}
+	}
+}
+
+// appendNode appends n unless it is nil (an untyped nil or a nil pointer
+// in a slice of a hand-built tree).
+func appendNode(stack []Node, n Node) []Node {
+	if isNilNode(n) {
+		return stack
+	}
+	return append(stack, n)
+}
+
+// isNilNode reports whether n is nil or a nil pointer of a node type.
+func isNilNode(n Node) bool {
+	switch n := n.(type) {
+	case nil:
+		return true
+	case *File:
+		return n == nil
+	case *Line:
+		return n == nil
+	case *Label:
+		return n == nil
+	case *Cmd:
+		return n == nil
+	case *Word:
+		return n == nil
+	case *Lit:
+		return n == nil
+	case *Expansion:
+		return n == nil
+	case *Comment:
+		return n == nil
+	}
+	return false
 }
