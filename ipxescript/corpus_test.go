@@ -3,6 +3,8 @@ package ipxescript
 import (
 	"bytes"
 	"errors"
+	stdflag "flag"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -18,12 +20,53 @@ type corpusFile struct {
 	src  []byte
 }
 
+// scriptsDir holds the project's own iPXE scripts, written to reach every
+// path of the parser and the printer. NAME.ipxe prints as NAME.printed when
+// that file exists, and unchanged otherwise (TestScriptsPrint).
+const scriptsDir = "testdata/scripts"
+
+// ownScripts returns the scripts in scriptsDir; there must be some.
+func ownScripts(t testing.TB) []corpusFile {
+	t.Helper()
+	files := readScripts(t, scriptsDir, "")
+	if len(files) == 0 {
+		t.Fatalf("no scripts in %s", scriptsDir)
+	}
+	return files
+}
+
+// sharedCorpus returns the optional third-party corpus
+// (../shared/corpus/ipxe), or nil when it is not there. It fails only when
+// $PXEKIT_SHARED asks for the material and it is missing.
+func sharedCorpus(t testing.TB) []corpusFile {
+	t.Helper()
+	d, err := shared.Dir()
+	if err == nil {
+		d = filepath.Join(d, "corpus", "ipxe")
+		_, err = os.Stat(d)
+	}
+	if err != nil {
+		if os.Getenv("PXEKIT_SHARED") != "" {
+			t.Fatalf("PXEKIT_SHARED is set but the iPXE corpus is missing: %v", err)
+		}
+		return nil
+	}
+	return readScripts(t, d, "corpus/")
+}
+
+// loadCorpus returns the project's own scripts, and the shared corpus
+// after them when it is present.
 func loadCorpus(t testing.TB) []corpusFile {
 	t.Helper()
-	dir := filepath.Join(shared.Path(t), "corpus", "ipxe")
+	return append(ownScripts(t), sharedCorpus(t)...)
+}
+
+// readScripts reads dir/*.ipxe in name order, naming each prefix+base.
+func readScripts(t testing.TB, dir, prefix string) []corpusFile {
+	t.Helper()
 	names, err := filepath.Glob(filepath.Join(dir, "*.ipxe"))
-	if err != nil || len(names) == 0 {
-		t.Skipf("iPXE corpus not found in %s (set PXEKIT_SHARED)", dir)
+	if err != nil {
+		t.Fatal(err)
 	}
 	sort.Strings(names)
 	var out []corpusFile
@@ -32,7 +75,7 @@ func loadCorpus(t testing.TB) []corpusFile {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, corpusFile{filepath.Base(n), b})
+		out = append(out, corpusFile{prefix + filepath.Base(n), b})
 	}
 	return out
 }
@@ -204,8 +247,8 @@ func diffTokens(t *testing.T, a, b [][]string) {
 	}
 }
 
-// TestCorpusLint: lint never reports a syntax problem on the corpus (every
-// file parses, unknown commands are findings), and every finding has a
+// TestCorpusLint: lint never reports a syntax problem on the own scripts
+// and the corpus (every file parses, unknown commands are findings), and every finding has a
 // position inside the file, a code and a message.
 func TestCorpusLint(t *testing.T) {
 	codes := map[string]int{}
@@ -223,13 +266,64 @@ func TestCorpusLint(t *testing.T) {
 	}
 	t.Logf("findings by code: %v", codes)
 	if codes[CodeUnknownCommand] == 0 {
-		t.Error("the corpus has misspelt commands (chian, isseq); lint found none")
+		t.Error("the scripts have misspelt commands (chian, isseq); lint found none")
 	}
 }
 
 // BenchmarkParsePrintCorpus measures parse + print throughput over the
-// whole corpus (bytes of input per second).
-func BenchmarkParsePrintCorpus(b *testing.B) { benchParsePrint(b, loadCorpus(b)) }
+// whole third-party corpus (bytes of input per second).
+func BenchmarkParsePrintCorpus(b *testing.B) { benchParsePrint(b, benchCorpus(b)) }
 
-// BenchmarkLintCorpus measures Lint over the parsed corpus.
-func BenchmarkLintCorpus(b *testing.B) { benchLint(b, loadCorpus(b)) }
+// BenchmarkLintCorpus measures Lint over the parsed third-party corpus.
+func BenchmarkLintCorpus(b *testing.B) { benchLint(b, benchCorpus(b)) }
+
+// benchCorpus returns the third-party corpus: the benchmarks' figures
+// (bench/) are for it, so without it they skip.
+func benchCorpus(b *testing.B) []corpusFile {
+	files := sharedCorpus(b)
+	if files == nil {
+		b.Skip("the iPXE corpus (../shared/corpus/ipxe or $PXEKIT_SHARED) is not present")
+	}
+	return files
+}
+
+var updateGolden = stdflag.Bool("update", false, "rewrite testdata/scripts/*.printed from the printer's output")
+
+// TestScriptsPrint: each own script prints exactly as its golden file
+// NAME.printed says, or unchanged when it has none (it is canonical
+// already). -update rewrites the golden files.
+func TestScriptsPrint(t *testing.T) {
+	for _, cf := range ownScripts(t) {
+		t.Run(cf.name, func(t *testing.T) {
+			got, err := Format(cf.src, cf.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden := filepath.Join(scriptsDir, strings.TrimSuffix(cf.name, ".ipxe")+".printed")
+			if *updateGolden {
+				if bytes.Equal(got, cf.src) {
+					err = os.Remove(golden)
+					if errors.Is(err, fs.ErrNotExist) {
+						err = nil
+					}
+				} else {
+					err = os.WriteFile(golden, got, 0o644)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if errors.Is(err, fs.ErrNotExist) {
+				want, err = cf.src, nil
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("printed:\n%q\nwant (%s):\n%q", got, golden, want)
+			}
+		})
+	}
+}
