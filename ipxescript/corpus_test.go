@@ -3,6 +3,7 @@ package ipxescript
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	stdflag "flag"
 	"io/fs"
 	"os"
@@ -324,6 +325,51 @@ func TestScriptsPrint(t *testing.T) {
 			if !bytes.Equal(got, want) {
 				t.Errorf("printed:\n%q\nwant (%s):\n%q", got, golden, want)
 			}
+			checkPrintOptions(t, cf)
 		})
+	}
+}
+
+// checkPrintOptions: other indentations and a parse without comments (read
+// through ParseReader) keep every command of the script.
+func checkPrintOptions(t *testing.T, cf corpusFile) {
+	t.Helper()
+	f, err := Parse(cf.src, cf.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, spaces := range []uint{0, 2} {
+		var out bytes.Buffer
+		if err := NewPrinter(Indent(spaces)).Print(&out, f); err != nil {
+			t.Fatalf("Indent(%d): %v", spaces, err)
+		}
+		g, err := Parse(out.Bytes(), cf.name)
+		if err != nil {
+			t.Fatalf("Indent(%d): reparse: %v", spaces, err)
+		}
+		if !reflect.DeepEqual(shape(f), shape(g)) {
+			diffLines(t, fmt.Sprintf("Indent(%d)", spaces), shape(f), shape(g))
+		}
+	}
+	bare, err := ParseReader(bytes.NewReader(cf.src), cf.name, KeepComments(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	withoutComments := func(f *File) []string {
+		var out []string
+		for _, s := range shape(f) {
+			if s, _, _ = strings.Cut(s, " #="); s != "" {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	if a, b := withoutComments(f), withoutComments(bare); !reflect.DeepEqual(a, b) {
+		diffLines(t, "KeepComments(false)", a, b)
+	}
+	for n := range Preorder(bare) {
+		if _, ok := n.(*Comment); ok {
+			t.Fatalf("KeepComments(false) kept a comment")
+		}
 	}
 }
