@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -148,27 +150,69 @@ func TestLint(t *testing.T) {
 	}
 }
 
-// Every corpus file formats; -l then lists nothing after -w.
+// ownScripts is the ipxescript package's own scripts: NAME.ipxe formats
+// to NAME.printed, or unchanged where that file is missing.
+const ownScripts = "../../ipxescript/testdata/scripts"
+
+// TestCorpusRewrite: every script formats with -w, to the printed form
+// ipxescript's tests check for the own scripts; -l then lists nothing. The
+// scripts are the project's own, plus the optional third-party corpus
+// (../shared/corpus/ipxe) when present.
 func TestCorpusRewrite(t *testing.T) {
-	src := shared.Path(t, "corpus", "ipxe")
-	names, _ := filepath.Glob(filepath.Join(src, "*.ipxe"))
+	names, _ := filepath.Glob(filepath.Join(ownScripts, "*.ipxe"))
 	if len(names) == 0 {
-		t.Fatalf("no scripts in %s", src)
+		t.Fatalf("no scripts in %s", ownScripts)
 	}
-	dir := t.TempDir()
+	want := map[string][]byte{}
 	for _, n := range names {
+		b, err := os.ReadFile(strings.TrimSuffix(n, ".ipxe") + ".printed")
+		if errors.Is(err, fs.ErrNotExist) {
+			b, err = os.ReadFile(n)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[filepath.Base(n)] = b
+	}
+	corpus := optionalCorpus(t)
+	dir := t.TempDir()
+	for _, n := range append(names, corpus...) {
 		b, err := os.ReadFile(n)
 		if err != nil {
 			t.Fatal(err)
 		}
-		writeFile(t, dir, filepath.Base(n), string(b), 0o644)
+		base := filepath.Base(n)
+		if _, own := want[base]; own && !strings.HasPrefix(n, ownScripts) {
+			base = "corpus-" + base // a corpus file with an own script's name
+		}
+		writeFile(t, dir, base, string(b), 0o644)
 	}
+	t.Logf("%d own scripts, %d from the shared corpus", len(names), len(corpus))
 	if code, _, errs := runCmd(t, "", "-w", dir); code != 0 {
-		t.Fatalf("-w corpus: %d %s", code, errs)
+		t.Fatalf("-w: %d %s", code, errs)
+	}
+	for base, w := range want {
+		if got, err := os.ReadFile(filepath.Join(dir, base)); err != nil || !bytes.Equal(got, w) {
+			t.Errorf("%s after -w: %q, want %q (%v)", base, got, w, err)
+		}
 	}
 	if code, out, _ := runCmd(t, "", "-l", dir); code != 0 || out != "" {
 		t.Errorf("after -w, -l lists %q", out)
 	}
+}
+
+// optionalCorpus lists the shared corpus's scripts, or nothing when it is
+// not present; it fails only when $PXEKIT_SHARED asks for it.
+func optionalCorpus(t *testing.T) []string {
+	d, err := shared.Dir()
+	var names []string
+	if err == nil {
+		names, err = filepath.Glob(filepath.Join(d, "corpus", "ipxe", "*.ipxe"))
+	}
+	if len(names) == 0 && os.Getenv("PXEKIT_SHARED") != "" {
+		t.Fatalf("PXEKIT_SHARED is set but %s holds no corpus/ipxe/*.ipxe (%v)", d, err)
+	}
+	return names
 }
 
 // TestDeepNesting feeds 2 000 000 nested "${" (a 6 MB script), which once
