@@ -3,14 +3,10 @@ package ipxescript
 import (
 	"bytes"
 	"errors"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
-
-	"github.com/pxekit/pxekit/internal/shared"
 )
 
 var fuzzSeeds = []string{
@@ -26,19 +22,17 @@ var fuzzSeeds = []string{
 	"#!ipxe\\\n\\\r\n",
 }
 
+// addCorpusSeeds adds the project's own scripts (testdata/scripts) as
+// seeds, and a sample of the shared corpus when it is present.
 func addCorpusSeeds(f *testing.F) {
-	d, err := shared.Dir()
-	if err != nil {
-		return
-	}
-	dir := filepath.Join(d, "corpus", "ipxe")
-	names, _ := filepath.Glob(filepath.Join(dir, "*.ipxe"))
-	for i, n := range names {
-		if i%8 != 0 { // a sample keeps the seed corpus quick to run
-			continue
+	for _, cf := range ownScripts(f) {
+		if len(cf.src) <= 8<<10 { // the fuzzer mutates small inputs best
+			f.Add(cf.src)
 		}
-		if b, err := os.ReadFile(n); err == nil {
-			f.Add(b)
+	}
+	for i, cf := range sharedCorpus(f) {
+		if i%8 == 0 { // a sample keeps the seed corpus quick to run
+			f.Add(cf.src)
 		}
 	}
 }
