@@ -81,8 +81,9 @@ func readScripts(t testing.TB, dir, prefix string) []corpusFile {
 	return out
 }
 
-// naiveTokens is an independent reading of the spec (§1, §2) written with
-// the strings package: each logical line gives its label (as ":name") and
+// naiveTokens is an independent reading of iPXE's line handling
+// (process_script in src/image/script.c, split_command in src/core/exec.c)
+// written with the strings package: each logical line gives its label (as ":name") and
 // its tokens up to the first one that starts with "#". Lines with nothing
 // left are omitted. It shares no code with the parser.
 func naiveTokens(src string) [][]string {

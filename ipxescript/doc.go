@@ -3,9 +3,11 @@
 // Walk, command schemas, lint, safe quoting of arbitrary strings, a script
 // builder and a dry-run interpreter.
 //
-// The layout follows mvdan.cc/sh/v3/syntax: nodes.go (the tree), parser.go,
-// printer.go, walk.go (Walk, Preorder), quote.go, builder.go and flows.go, schema.go,
-// lint.go, settings.go (expansion) and interp.go (Runner).
+// The API follows mvdan.cc/sh/v3/syntax: File, Line, Cmd and Word are the
+// tree; Parse reads it, Printer and Fprint write it, Walk and Preorder visit
+// it. Quote, Builder and the flows (BootScript, Menu, ...) write scripts;
+// LookupCommand gives the command schemas Lint checks against; Settings
+// expands "${...}" and Runner dry-runs a script.
 //
 // # The language
 //

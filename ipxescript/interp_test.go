@@ -7,8 +7,8 @@ import (
 	"testing"
 )
 
-// Expansion cases taken from the spec (§3), which reads iPXE's
-// expand_settings.
+// Expansion cases following iPXE's expand_settings (src/core/settings.c):
+// innermost "${...}" first, rescanning the result.
 func TestExpand(t *testing.T) {
 	s := &Settings{}
 	must := func(err error) {

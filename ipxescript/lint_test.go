@@ -60,7 +60,8 @@ func TestLint(t *testing.T) {
 	}
 }
 
-// Every command in the spec has a schema, and every schema parses its own
+// Every command in iPXE's command tables (src/hci/commands/*.c,
+// src/core/exec.c and src/hci/shell.c) has a schema, and every schema parses its own
 // minimal invocation.
 func TestSchemasCoverSpec(t *testing.T) {
 	spec := []string{"echo", "exit", "goto", "isset", "iseq", "sleep", "prompt", "shell", "help",

@@ -131,8 +131,11 @@ const (
 // Quote turns any string iPXE can represent into script text that iPXE
 // sees as exactly that one argument. A plain value (IsLiteral) is written
 // as is; the empty string becomes "${}"; anything else is stored in the
-// private setting named setting ("set setting:hex ...", spec §6) and
-// written as "${setting:string}". setting must be a private name made of
+// private setting named setting ("set setting:hex ...") and written as
+// "${setting:string}": iPXE splits a line into arguments before it expands
+// settings (system and expand_settings in src/core/exec.c and
+// src/core/settings.c), so an expansion's value, whatever bytes it holds,
+// stays one argument. setting must be a private name made of
 // letters, digits, "_", "-" and ".", starting with a letter or "_".
 //
 // The caller must still put "--" before the first positional argument when
