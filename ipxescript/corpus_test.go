@@ -3,8 +3,8 @@ package ipxescript
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	stdflag "flag"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
