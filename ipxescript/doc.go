@@ -5,7 +5,7 @@
 //
 // The API follows mvdan.cc/sh/v3/syntax: File, Line, Cmd and Word are the
 // tree; Parse reads it, Printer and Fprint write it, Walk and Preorder visit
-// it. Quote, Builder and the flows (BootScript, Menu, ...) write scripts;
+// it. Quote, Builder and the flows (BootScript, Builder.Menu, ...) write scripts;
 // LookupCommand gives the command schemas Lint checks against; Settings
 // expands "${...}" and Runner dry-runs a script.
 //

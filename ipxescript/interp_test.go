@@ -321,3 +321,17 @@ var ipxeRuleCases = []ipxeRuleCase{
 	{"hex good", Master, "set h:hex 41:42 ; echo [${h:hexraw}]\nset h:hexraw 4142 ; echo [${h:hexraw}]\nset h:hexhyp 41-42 ; echo [${h:hexraw}]\nset h:hex aB:Cd ; echo [${h:hexraw}]\n",
 		"[4142]\n[4142]\n[4142]\n[abcd]\n", 0},
 }
+
+// SettingTypes returns a copy: changing it changes neither a later call
+// nor IsSettingType.
+func TestSettingTypesIsACopy(t *testing.T) {
+	types := SettingTypes()
+	if len(types) == 0 || !IsSettingType(types[0]) {
+		t.Fatalf("SettingTypes() = %q", types)
+	}
+	first := types[0]
+	types[0] = "not-a-type"
+	if IsSettingType("not-a-type") || !IsSettingType(first) || SettingTypes()[0] != first {
+		t.Errorf("changing the returned slice changed the known types")
+	}
+}

@@ -8,34 +8,34 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 )
 
-// SettingTypes lists the setting types iPXE knows (src/core/settings.c,
-// dns.c). A type outside this list expands to an empty string.
-var SettingTypes = []string{
+// settingTypes lists the setting types iPXE knows (src/core/settings.c,
+// dns.c).
+var settingTypes = []string{
 	"string", "uristring", "ipv4", "ipv6", "int8", "int16", "int32",
 	"uint8", "uint16", "uint32", "hex", "hexhyp", "hexraw", "base64",
 	"uuid", "guid", "busdevfn", "dnssl",
 }
 
+// SettingTypes returns the setting types iPXE knows (the setting_type
+// definitions in src/core/settings.c and src/net/udp/dns.c), a new slice
+// on each call. A type outside this list expands to an empty string.
+func SettingTypes() []string { return slices.Clone(settingTypes) }
+
 // IsSettingType reports whether t is a known setting type.
-func IsSettingType(t string) bool {
-	for _, s := range SettingTypes {
-		if s == t {
-			return true
-		}
-	}
-	return false
-}
+func IsSettingType(t string) bool { return slices.Contains(settingTypes, t) }
 
 // Settings is an in-memory settings store that expands "${...}" the way
 // iPXE does. Integer types format as 32-bit iPXE builds do (unsigned long
 // is 32 bits on i386): a value of more than 4 significant bytes does not
-// format, and int32 -2147483648 prints as iPXE's "%ld" garbles it. Keys are "name" or "scope/name"; values are raw bytes plus the
-// type they were stored with. The zero value is ready to use.
+// format, and int32 -2147483648 prints as iPXE's "%ld" garbles it. Keys
+// are "name" or "scope/name"; values are raw bytes plus the type they were
+// stored with. The zero value is ready to use.
 type Settings struct {
 	m map[string]setting
 	// version selects the codecs where iPXE versions differ; a Runner
