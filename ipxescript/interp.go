@@ -161,9 +161,13 @@ type runState struct {
 
 // Run executes f from its first line. It returns an error only when the run
 // cannot complete (step limit, an expansion that never terminates); a
-// script that fails is reported in Result.Failed and Result.Status.
+// script that fails is reported in Result.Failed and Result.Status. A
+// tree holding nil nodes does not run: the error wraps ErrNilNode.
 func (r *Runner) Run(f *File) (*Result, error) {
 	st := &runState{r: r, f: f, s: r.Settings, res: &Result{}}
+	if _, msg := findNilNode(f); msg != "" {
+		return st.res, fmt.Errorf("%w: %s", ErrNilNode, msg)
+	}
 	if st.s == nil {
 		st.s = &Settings{}
 	}

@@ -26,6 +26,7 @@ const (
 	CodeStatusTrap        = "status-trap"        // the line fails, and stops the script, when a test is false
 	CodeNUL               = "nul-byte"           // iPXE ignores the rest of the line
 	CodeTooDeep           = "too-deep"           // expansions nested deeper than MaxExpansionDepth (a tree Parse refuses)
+	CodeNilNode           = "nil-node"           // a hand-built tree holds a nil *Line, *Cmd, *Word or word part (or f is nil)
 	CodeTrailingBackslash = "trailing-backslash" // the file ends inside a continuation: iPXE fails the script there
 )
 
@@ -58,6 +59,11 @@ func (l *linter) add(p Pos, code, format string, v ...any) {
 // schemas and returns the findings sorted by position.
 func Lint(f *File) []Finding {
 	l := &linter{f: f, labels: map[string]Pos{}, items: map[string]bool{}}
+	// A tree built by hand may hold nil nodes: it gets only this finding.
+	if pos, msg := findNilNode(f); msg != "" {
+		l.add(pos, CodeNilNode, "%s: not a script iPXE could read", msg)
+		return l.out
+	}
 	// A tree built by hand may nest deeper than Parse allows; the checks
 	// below recurse once per level, so such a tree gets only this finding.
 	for _, ln := range f.Lines {

@@ -63,8 +63,11 @@ func NewPrinter(opts ...PrinterOption) *Printer {
 
 // Print writes f to w. It fails, writing nothing, if the tree holds a node
 // that cannot be written faithfully (e.g. a word containing whitespace, a
-// word that is an operator, a comment without "#").
+// word that is an operator, a comment without "#", a nil node).
 func (p *Printer) Print(w io.Writer, f *File) error {
+	if pos, msg := findNilNode(f); msg != "" {
+		return &PrintError{pos, msg}
+	}
 	out := printBuffers.Get().(*bytes.Buffer)
 	defer func() {
 		if out.Cap() <= 16<<20 { // the pool empties itself at garbage collections

@@ -1,6 +1,8 @@
 package ipxescript
 
 import (
+	"errors"
+	"fmt"
 	"iter"
 	"slices"
 )
@@ -10,9 +12,10 @@ import (
 // f(nil). Children are visited in source order: a line's label, commands
 // (and their words, and the parts of each word, recursively into nested
 // expansions) and comment. Walk recurses once per level of nesting: trees
-// from Parse nest at most MaxExpansionDepth expansions deep.
+// from Parse nest at most MaxExpansionDepth expansions deep. Nil nodes (a
+// nil node, or a nil entry in a hand-built tree) are not visited.
 func Walk(node Node, f func(Node) bool) {
-	if node == nil || !f(node) {
+	if isNilNode(node) || !f(node) {
 		return
 	}
 	switch n := node.(type) {
@@ -138,4 +141,54 @@ func isNilNode(n Node) bool {
 		return n == nil
 	}
 	return false
+}
+
+// ErrNilNode is wrapped by Runner.Run's error for a tree that holds a nil
+// where a node belongs (a nil *Line in File.Lines, a nil *Cmd, *Word or
+// word part). Print refuses such a tree with a *PrintError and Lint with a
+// CodeNilNode finding; Walk and Preorder skip the nil entries.
+var ErrNilNode = errors.New("ipxescript: nil node in the syntax tree")
+
+// findNilNode returns the first nil entry of a hand-built tree, described
+// as "File.Lines[3] is nil", with the start of its line (zero for nodes
+// without positions); or "" when there is none. It keeps its own stack
+// for expansions, so a tree of any depth is fine.
+func findNilNode(f *File) (Pos, string) {
+	if f == nil {
+		return Pos{}, "nil *File"
+	}
+	type parts struct {
+		owner string
+		parts []WordPart
+	}
+	var stack []parts
+	for i, l := range f.Lines {
+		if l == nil {
+			return Pos{}, fmt.Sprintf("File.Lines[%d] is nil", i)
+		}
+		for j, c := range l.Cmds {
+			if c == nil {
+				return l.Start, fmt.Sprintf("Line.Cmds[%d] is nil", j)
+			}
+			for k, w := range c.Words {
+				if w == nil {
+					return l.Start, fmt.Sprintf("Cmd.Words[%d] is nil", k)
+				}
+				stack = append(stack[:0], parts{"Word", w.Parts})
+				for len(stack) > 0 {
+					top := stack[len(stack)-1]
+					stack = stack[:len(stack)-1]
+					for m, p := range top.parts {
+						if isNilNode(p) {
+							return l.Start, fmt.Sprintf("%s.Parts[%d] is nil", top.owner, m)
+						}
+						if e, ok := p.(*Expansion); ok {
+							stack = append(stack, parts{"Expansion", e.Parts})
+						}
+					}
+				}
+			}
+		}
+	}
+	return Pos{}, ""
 }
