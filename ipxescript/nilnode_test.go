@@ -58,6 +58,9 @@ func TestNilNodes(t *testing.T) {
 			if !errors.Is(err, ErrNilNode) || !strings.Contains(err.Error(), tc.want) || res == nil {
 				t.Errorf("Run: %v, %v; want ErrNilNode saying %q", res, err, tc.want)
 			}
+			if tc.f != nil {
+				_ = tc.f.Pos()
+			}
 			var walked, ranged int
 			Walk(tc.f, func(n Node) bool {
 				if n != nil {

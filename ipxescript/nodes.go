@@ -64,9 +64,9 @@ type File struct {
 	Lines  []*Line
 }
 
-// Pos returns the position of the first line.
+// Pos returns the position of the first line (none when it is nil).
 func (f *File) Pos() Pos {
-	if len(f.Lines) > 0 {
+	if len(f.Lines) > 0 && f.Lines[0] != nil {
 		return f.Lines[0].Pos()
 	}
 	return Pos{}
