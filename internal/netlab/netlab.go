@@ -137,7 +137,7 @@ func (ns *NS) Close() error {
 		if err == nil {
 			return nil
 		}
-		last = fmt.Errorf("ip netns del %s: %v: %s", ns.Name, err, bytes.TrimSpace(out))
+		last = fmt.Errorf("netlab: ip netns del %s: %v: %s", ns.Name, err, bytes.TrimSpace(out))
 		time.Sleep(50 * time.Millisecond)
 	}
 	return last
@@ -373,7 +373,7 @@ func Sweep() error {
 		}
 		killNamespacePids(e.Name())
 		if out, err := exec.Command("ip", "netns", "del", e.Name()).CombinedOutput(); err != nil {
-			errs = append(errs, fmt.Errorf("ip netns del %s: %v: %s", e.Name(), err, bytes.TrimSpace(out)))
+			errs = append(errs, fmt.Errorf("netlab: ip netns del %s: %v: %s", e.Name(), err, bytes.TrimSpace(out)))
 		}
 	}
 	return errors.Join(errs...)
