@@ -12,7 +12,6 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -640,45 +639,11 @@ func TestScriptInjectionSafety(t *testing.T) {
 // pair, as another host on the same network would be.
 func startSiteDHCP(t *testing.T, lab *qemulab.Lab) {
 	t.Helper()
-	if _, err := exec.LookPath("dnsmasq"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("dnsmasq (package dnsmasq-base) is not installed (CI is set)")
-		}
-		t.Skip("skipping: dnsmasq (package dnsmasq-base) is not installed")
-	}
 	site := netlab.NewNS(t)
 	netlab.Veth(t, lab.NS, "site0", "", site, "eth0", "10.77.0.2/24")
 	lab.NS.Attach(t, "site0", lab.Bridge)
-	dir := t.TempDir()
-	conf := fmt.Sprintf(`port=0
-interface=eth0
-bind-interfaces
-except-interface=lo
-user=root
-group=root
-pid-file=%[1]s/dnsmasq.pid
-dhcp-leasefile=%[1]s/dnsmasq.leases
-log-dhcp
-dhcp-range=10.77.0.150,10.77.0.199,255.255.255.0,10m
-dhcp-authoritative
-no-ping
-`, dir)
-	if err := os.WriteFile(filepath.Join(dir, "dnsmasq.conf"), []byte(conf), 0o644); err != nil {
-		t.Fatalf("os.WriteFile(filepath.Join(dir, \"dnsmasq.conf\"), []byte(conf), 0o644): %v", err)
-	}
-	logf := &syncbuf.Buffer{}
-	cmd := site.Command(context.Background(), "dnsmasq", "-k", "--log-facility=-", "--conf-file="+filepath.Join(dir, "dnsmasq.conf"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	site.Track(cmd)
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("cmd.Start(): %v", err)
-	}
-	go func() { _ = cmd.Wait() }()
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("site dnsmasq log:\n%s", logf.String())
-		}
-	})
+	qemulab.StartDnsmasq(t, site, "eth0", t.TempDir(),
+		"dhcp-range=10.77.0.150,10.77.0.199,255.255.255.0,10m", "dhcp-authoritative", "no-ping")
 }
 
 func proxyReply(port int, arch int, ipxe bool, bootfile string) func(*bootState, logLine) bool {

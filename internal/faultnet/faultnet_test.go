@@ -355,21 +355,7 @@ func drain(c chan uint32) []uint32 {
 // and a server in two others, and sees the configured delay on every round trip.
 func TestRelayDelayInNamespace(t *testing.T) {
 	p := netlab.NewPair(t)
-	srv, err := p.Server.ListenPacket("udp4", "10.99.0.1:6900")
-	if err != nil {
-		t.Fatalf("p.Server.ListenPacket(\"udp4\", \"10.99.0.1:6900\"): %v", err)
-	}
-	defer srv.Close()
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := srv.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			_, _ = srv.WriteTo(buf[:n], from)
-		}
-	}()
+	p.Server.EchoUDP(t, "10.99.0.1:6900")
 	// The relay runs in the client namespace, on its loopback.
 	r, err := StartRelay(RelayConfig{
 		Listen:       "127.0.0.1:0",

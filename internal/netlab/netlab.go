@@ -256,6 +256,27 @@ func (ns *NS) ListenPacket(network, address string) (net.PacketConn, error) {
 	return c, err
 }
 
+// EchoUDP listens on the UDP address addr ("ip:port") inside the namespace
+// and sends every datagram back to its sender until the test ends.
+func (ns *NS) EchoUDP(t testing.TB, addr string) {
+	t.Helper()
+	srv, err := ns.ListenPacket("udp4", addr)
+	if err != nil {
+		t.Fatalf("netlab: in %s: UDP echo on %s: %v", ns.Name, addr, err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	go func() {
+		buf := make([]byte, 65536)
+		for {
+			n, from, err := srv.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			_, _ = srv.WriteTo(buf[:n], from)
+		}
+	}()
+}
+
 // Listen is net.Listen inside the namespace.
 func (ns *NS) Listen(network, address string) (net.Listener, error) {
 	var l net.Listener

@@ -51,21 +51,7 @@ func TestOwnerPid(t *testing.T) {
 // Go echo server in another, across a veth pair.
 func TestUDPEchoAcrossVeth(t *testing.T) {
 	p := NewPair(t)
-	srv, err := p.Server.ListenPacket("udp4", p.ServerIP.String()+":7007")
-	if err != nil {
-		t.Fatalf("p.Server.ListenPacket(\"udp4\", p.ServerIP.String()+\":7007\"): %v", err)
-	}
-	defer srv.Close()
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, addr, err := srv.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			_, _ = srv.WriteTo(buf[:n], addr)
-		}
-	}()
+	p.Server.EchoUDP(t, p.ServerIP.String()+":7007")
 
 	cli, err := p.Client.ListenPacket("udp4", p.ClientIP.String()+":0")
 	if err != nil {

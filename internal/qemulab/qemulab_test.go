@@ -3,12 +3,10 @@ package qemulab
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -197,12 +195,6 @@ func (s *standIn) requests() []*http.Request {
 
 func startStandIn(t *testing.T, lab *Lab) *standIn {
 	t.Helper()
-	if _, err := exec.LookPath("dnsmasq"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("dnsmasq not installed (CI is set)")
-		}
-		t.Skip("skipping: dnsmasq (package dnsmasq-base) is not installed")
-	}
 	tftp := filepath.Join(lab.Dir, "tftp")
 	web := filepath.Join(lab.Dir, "http")
 	if err := lab.Firmware.CopyBootFiles(tftp); err != nil {
@@ -230,54 +222,24 @@ func startStandIn(t *testing.T, lab *Lab) *standIn {
 		t.Fatalf("os.WriteFile(filepath.Join(web, \"done\"), []byte(\"ok\\n\"), 0o644): %v", err)
 	}
 
-	conf := fmt.Sprintf(`port=0
-interface=%[1]s
-bind-interfaces
-except-interface=lo
-user=root
-group=root
-pid-file=%[2]s/dnsmasq.pid
-dhcp-leasefile=%[2]s/dnsmasq.leases
-log-dhcp
-dhcp-range=10.77.0.100,10.77.0.199,255.255.255.0,10m
-dhcp-authoritative
-no-ping
-dhcp-match=set:ipxe,175
-dhcp-userclass=set:ipxe,iPXE
-dhcp-match=set:bios,option:client-arch,0
-dhcp-match=set:efi64,option:client-arch,7
-dhcp-vendorclass=set:httpclient,HTTPClient
-dhcp-boot=tag:ipxe,%[3]s/boot.ipxe
-dhcp-boot=tag:!ipxe,tag:bios,undionly.kpxe
-dhcp-boot=tag:!ipxe,tag:efi64,tag:!httpclient,ipxe.efi
-dhcp-boot=tag:!ipxe,tag:httpclient,%[3]s/ipxe.efi
-dhcp-option-force=tag:!ipxe,tag:httpclient,60,HTTPClient
-dhcp-option=tag:ipxe,encap:175,176,1b
-enable-tftp
-tftp-root=%[4]s
-`, lab.Bridge, lab.Dir, base, tftp)
-	confPath := filepath.Join(lab.Dir, "dnsmasq.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		t.Fatalf("os.WriteFile(confPath, []byte(conf), 0o644): %v", err)
-	}
-	logf, err := os.Create(filepath.Join(lab.Dir, "dnsmasq.log"))
-	if err != nil {
-		t.Fatalf("os.Create(filepath.Join(lab.Dir, \"dnsmasq.log\")): %v", err)
-	}
-	t.Cleanup(func() { logf.Close() })
-	cmd := lab.NS.Command(context.Background(), "dnsmasq", "-k", "--log-facility=-", "--conf-file="+confPath)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	lab.NS.Track(cmd)
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("cmd.Start(): %v", err)
-	}
-	go func() { _ = cmd.Wait() }()
-	t.Cleanup(func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(logf.Name())
-			t.Logf("dnsmasq log:\n%s", b)
-		}
-	})
+	StartDnsmasq(t, lab.NS, lab.Bridge, lab.Dir,
+		"dhcp-range=10.77.0.100,10.77.0.199,255.255.255.0,10m",
+		"dhcp-authoritative",
+		"no-ping",
+		"dhcp-match=set:ipxe,175",
+		"dhcp-userclass=set:ipxe,iPXE",
+		"dhcp-match=set:bios,option:client-arch,0",
+		"dhcp-match=set:efi64,option:client-arch,7",
+		"dhcp-vendorclass=set:httpclient,HTTPClient",
+		"dhcp-boot=tag:ipxe,"+base+"/boot.ipxe",
+		"dhcp-boot=tag:!ipxe,tag:bios,undionly.kpxe",
+		"dhcp-boot=tag:!ipxe,tag:efi64,tag:!httpclient,ipxe.efi",
+		"dhcp-boot=tag:!ipxe,tag:httpclient,"+base+"/ipxe.efi",
+		"dhcp-option-force=tag:!ipxe,tag:httpclient,60,HTTPClient",
+		"dhcp-option=tag:ipxe,encap:175,176,1b",
+		"enable-tftp",
+		"tftp-root="+tftp,
+	)
 
 	s := &standIn{}
 	ln, err := lab.NS.Listen("tcp4", lab.ServerIP.String()+":8080")
