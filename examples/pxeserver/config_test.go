@@ -267,7 +267,7 @@ func runLocal(t *testing.T, extra ...string) (ready map[string]any, next func() 
 	}
 	ready = next()
 	if ready["msg"] != "ready" {
-		t.Fatalf("%v: ready[\"msg\"] = %q, want \"ready\"", stderr.String(), ready["msg"])
+		t.Fatalf("first log record msg = %q, want \"ready\"; stderr:\n%s", ready["msg"], stderr.String())
 	}
 	return ready, next, stop
 }
@@ -333,7 +333,7 @@ func TestRunFIFOWithCurl(t *testing.T) {
 			t.Errorf("curl %s (exit 28 is its timeout): %v", tt.path, err)
 		}
 		if got := string(out); got != tt.status {
-			t.Errorf("%v: string(out) = %v, want %v", tt.path, got, tt.status)
+			t.Errorf("curl %s: status %s, want %s", tt.path, got, tt.status)
 		}
 	}
 	if got := stop(); got != 0 {

@@ -102,7 +102,7 @@ func TestWebServer(t *testing.T) {
 			ws.ServeHTTP(w, r)
 			body, _ := io.ReadAll(w.Result().Body)
 			if w.Code != tt.status {
-				t.Errorf("%v: w.Code = %v, want %v", string(body), w.Code, tt.status)
+				t.Errorf("%s %s: status %d, want %d; body %q", tt.method, tt.target, w.Code, tt.status, body)
 			}
 			if s := string(body); !strings.Contains(s, tt.bodyHas) {
 				t.Errorf("string(body) = %q, want it to contain %q", s, tt.bodyHas)
@@ -127,7 +127,7 @@ func TestWebServer(t *testing.T) {
 			}
 			for k, v := range tt.logged {
 				if l[k] != v {
-					t.Errorf("%v: l[k] = %v, want %v", k, l[k], v)
+					t.Errorf("log record %s = %v, want %v", k, l[k], v)
 				}
 			}
 		})
