@@ -89,6 +89,28 @@ func Require(t testing.TB) {
 	_ = Sweep()
 }
 
+// RequireTool returns the path of the program name: found in $PATH, or in
+// /usr/sbin or /sbin (which a user's $PATH may lack). Without it the test is
+// skipped, saying so; when the environment variable CI is set it fails
+// instead, because make test installs every tool the tests use.
+func RequireTool(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
+	}
+	for _, dir := range []string{"/usr/sbin", "/sbin"} {
+		if fi, serr := os.Stat(filepath.Join(dir, name)); serr == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
+			return filepath.Join(dir, name)
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s is not installed (CI is set: make test installs it; see scripts/install-deps.sh)", name)
+	}
+	t.Skipf("skipping: %s is not installed (make test as root installs it; see scripts/install-deps.sh)", name)
+	return ""
+}
+
 // NS is a network namespace created for one test.
 type NS struct {
 	// Name is the namespace name as `ip netns` knows it.

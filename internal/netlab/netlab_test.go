@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -260,4 +261,56 @@ func TestSweepAfterKill(t *testing.T) {
 		t.Fatalf("Sweep(): %v", err)
 	}
 	assertGone(t, nsName, pid)
+}
+
+// recordTB is a testing.TB whose Fatalf and Skipf record the outcome and
+// stop the goroutine, as the real ones do.
+type recordTB struct {
+	testing.TB
+	failed, skipped string
+}
+
+func (r *recordTB) Helper() {}
+func (r *recordTB) Fatalf(format string, args ...any) {
+	r.failed = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+func (r *recordTB) Skipf(format string, args ...any) {
+	r.skipped = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+// requireToolIn runs RequireTool(name) on a recordTB in its own goroutine.
+func requireToolIn(t *testing.T, name string) (path string, r *recordTB) {
+	r = &recordTB{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		path = RequireTool(r, name)
+	}()
+	<-done
+	return path, r
+}
+
+// TestRequireTool: a present tool is found, in $PATH or in /usr/sbin (a
+// user's $PATH may lack it); a missing one skips, or fails under CI.
+func TestRequireTool(t *testing.T) {
+	t.Setenv("CI", "")
+	if p, r := requireToolIn(t, "sh"); p == "" || r.failed != "" || r.skipped != "" {
+		t.Errorf("RequireTool(sh) = %q (failed %q, skipped %q), want its path", p, r.failed, r.skipped)
+	}
+	if _, err := os.Stat("/usr/sbin/ip"); err == nil {
+		t.Setenv("PATH", "/nonexistent")
+		if p, r := requireToolIn(t, "ip"); p != "/usr/sbin/ip" {
+			t.Errorf("RequireTool(ip) with $PATH lacking /usr/sbin = %q (failed %q, skipped %q), want /usr/sbin/ip", p, r.failed, r.skipped)
+		}
+	}
+	const missing = "pxk-no-such-tool"
+	if _, r := requireToolIn(t, missing); r.skipped == "" || r.failed != "" || !strings.Contains(r.skipped, missing) {
+		t.Errorf("RequireTool(%s) without CI: skipped %q, failed %q; want a skip naming it", missing, r.skipped, r.failed)
+	}
+	t.Setenv("CI", "true")
+	if _, r := requireToolIn(t, missing); r.failed == "" || r.skipped != "" || !strings.Contains(r.failed, missing) {
+		t.Errorf("RequireTool(%s) under CI: failed %q, skipped %q; want a failure naming it", missing, r.failed, r.skipped)
+	}
 }

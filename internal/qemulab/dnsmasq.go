@@ -3,7 +3,6 @@ package qemulab
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,16 +16,10 @@ import (
 // dir/dnsmasq.conf, has the options every lab needs (no DNS, bound to iface
 // only, run as root, pid and lease files in dir, DHCP logged) and then the
 // lines of extra, one "option=value" each. dnsmasq's log is printed when the
-// test fails. Without dnsmasq the test is skipped, or fails when the
-// environment variable CI is set.
+// test fails. Without dnsmasq the test is skipped (see netlab.RequireTool).
 func StartDnsmasq(t testing.TB, ns *netlab.NS, iface, dir string, extra ...string) {
 	t.Helper()
-	if _, err := exec.LookPath("dnsmasq"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("dnsmasq (package dnsmasq-base) is not installed (CI is set)")
-		}
-		t.Skip("skipping: dnsmasq (package dnsmasq-base) is not installed")
-	}
+	dnsmasq := netlab.RequireTool(t, "dnsmasq")
 	conf := append([]string{
 		"port=0",
 		"interface=" + iface,
@@ -43,7 +36,7 @@ func StartDnsmasq(t testing.TB, ns *netlab.NS, iface, dir string, extra ...strin
 		t.Fatalf("qemulab: dnsmasq configuration: %v", err)
 	}
 	logf := &syncbuf.Buffer{}
-	cmd := ns.Command(context.Background(), "dnsmasq", "-k", "--log-facility=-", "--conf-file="+confPath)
+	cmd := ns.Command(context.Background(), dnsmasq, "-k", "--log-facility=-", "--conf-file="+confPath)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	ns.Track(cmd)
 	if err := cmd.Start(); err != nil {
