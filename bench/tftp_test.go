@@ -373,21 +373,7 @@ func TestTFTPDelay(t *testing.T) {
 
 // measureRTT times small UDP round trips through the relay path.
 func measureRTT(t *testing.T, l *lab, rates faultnet.Rates) time.Duration {
-	srv, err := l.pair.Server.ListenPacket("udp4", "10.99.0.1:7777")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, a, err := srv.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			_, _ = srv.WriteTo(buf[:n], a)
-		}
-	}()
+	l.pair.Server.EchoUDP(t, "10.99.0.1:7777")
 	r, err := faultnet.StartRelay(faultnet.RelayConfig{Listen: "127.0.0.1:0", Upstream: netip.MustParseAddrPort("10.99.0.1:7777"),
 		Up: rates, Down: rates, ListenPacket: l.pair.Client.ListenPacket})
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pxekit/pxekit/internal/netlab"
 	"github.com/pxekit/pxekit/internal/qemulab"
 )
 
@@ -95,15 +96,6 @@ func startBootFiles(t *testing.T, lab *qemulab.Lab, dhcpRange string) *bootFiles
 	return b
 }
 
-func requireDnsmasq(t *testing.T) {
-	if _, err := os.Stat("/usr/sbin/dnsmasq"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("dnsmasq not installed (CI is set)")
-		}
-		t.Skip("dnsmasq not installed")
-	}
-}
-
 func bootAndWait(t *testing.T, lab *qemulab.Lab, files *bootFiles, sc qemulab.Scenario, wantArch string) {
 	t.Helper()
 	m := lab.Boot(t, sc, qemulab.Options{})
@@ -127,7 +119,7 @@ func bootAndWait(t *testing.T, lab *qemulab.Lab, files *bootFiles, sc qemulab.Sc
 // with DefaultPolicy: addresses, boot files, the iPXE loop broken.
 func TestFirmwareBootsFromLabServer(t *testing.T) {
 	fw := qemulab.Require(t)
-	requireDnsmasq(t)
+	netlab.RequireTool(t, "dnsmasq")
 	lab := qemulab.NewLab(t, fw)
 	files := startBootFiles(t, lab, "")
 	policy, err := DefaultPolicy(DefaultConfig{ScriptURL: "http://{{server}}:8080/boot.ipxe?mac={{mac_hyphen}}",
@@ -160,7 +152,7 @@ func TestFirmwareBootsFromLabServer(t *testing.T) {
 // script from the proxy offer.
 func TestFirmwareBootsThroughProxy(t *testing.T) {
 	fw := qemulab.Require(t)
-	requireDnsmasq(t)
+	netlab.RequireTool(t, "dnsmasq")
 	if testing.Short() {
 		t.Skip("UEFI under TCG takes ~30 s")
 	}

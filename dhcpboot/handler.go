@@ -42,10 +42,13 @@ type Handler struct {
 	Logger *slog.Logger
 }
 
-func (h *Handler) log(ctx context.Context, level slog.Level, msg string, args ...any) {
-	if h.Logger != nil {
-		h.Logger.Log(ctx, level, msg, args...)
+// logger returns h.Logger, or a logger that discards everything when it
+// is nil.
+func (h *Handler) logger() *slog.Logger {
+	if h.Logger == nil {
+		return slog.New(slog.DiscardHandler)
 	}
+	return h.Logger
 }
 
 // Decide4 classifies m and runs the policy.
@@ -77,7 +80,7 @@ func (h *Handler) CoreDHCP(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool) {
 		return resp, false
 	}
 	r, d := h.Decide4(req)
-	h.log(context.Background(), slog.LevelDebug, "dhcpboot: decision", "mac", req.ClientHWAddr.String(), "xid", req.TransactionID.String(), "why", d.Why)
+	h.logger().Debug("dhcpboot: decision", "mac", req.ClientHWAddr.String(), "xid", req.TransactionID.String(), "why", d.Why)
 	if d.Matched() && d.Rule.Action.Ignore {
 		return nil, true
 	}
@@ -95,7 +98,7 @@ func (h *Handler) CoreDHCP(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool) {
 		}
 	}
 	if err := Apply(d, r, req, resp, o); err != nil {
-		h.log(context.Background(), slog.LevelWarn, "dhcpboot: cannot apply decision", "mac", req.ClientHWAddr.String(), "why", d.Why, "err", err)
+		h.logger().Warn("dhcpboot: cannot apply decision", "mac", req.ClientHWAddr.String(), "why", d.Why, "err", err)
 	}
 	return resp, false
 }
@@ -183,7 +186,7 @@ func (h *Handler) ServeDHCP4(conn net.PacketConn, peer net.Addr, m *dhcpv4.DHCPv
 		if !hh.ServerIP.IsValid() && !hh.Reply.ServerIP.IsValid() {
 			level = slog.LevelWarn // a configuration error, not a client's
 		}
-		h.log(context.Background(), level, "dhcpboot: no proxy answer", "peer", peer.String(), "mac", m.ClientHWAddr.String(), "err", err)
+		h.logger().Log(context.Background(), level, "dhcpboot: no proxy answer", "peer", peer.String(), "mac", m.ClientHWAddr.String(), "err", err)
 		return
 	}
 	dst := peer
@@ -191,10 +194,10 @@ func (h *Handler) ServeDHCP4(conn net.PacketConn, peer net.Addr, m *dhcpv4.DHCPv
 		dst = ReplyAddr(m, resp)
 	}
 	if _, err := conn.WriteTo(resp.ToBytes(), dst); err != nil {
-		h.log(context.Background(), slog.LevelWarn, "dhcpboot: send failed", "to", dst.String(), "err", err)
+		h.logger().Warn("dhcpboot: send failed", "to", dst.String(), "err", err)
 		return
 	}
-	h.log(context.Background(), slog.LevelDebug, "dhcpboot: answered", "to", dst.String(), "mac", m.ClientHWAddr.String(), "type", resp.MessageType().String(), "why", d.Why)
+	h.logger().Debug("dhcpboot: answered", "to", dst.String(), "mac", m.ClientHWAddr.String(), "type", resp.MessageType().String(), "why", d.Why)
 }
 
 // broadcastWithoutAddress sets the broadcast flag of a reply that gives the

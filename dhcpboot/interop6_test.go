@@ -27,6 +27,31 @@ func waitLinkLocal(t *testing.T, ns *netlab.NS, iface string) {
 	t.Fatalf("%s: no link-local IPv6 address", iface)
 }
 
+// firmwareClient6 returns a DHCPv6 client in p's client namespace (closed
+// when the test ends) and the modifiers that make its Solicit carry the
+// captured UEFI firmware's arch, NII and vendor class options.
+func firmwareClient6(t *testing.T, p *netlab.Pair) (*nclient6.Client, []dhcpv6.Modifier) {
+	t.Helper()
+	var c *nclient6.Client
+	if err := p.Client.Do(func() (err error) {
+		c, err = nclient6.New(p.ClientIf, nclient6.WithTimeout(2*time.Second), nclient6.WithRetry(2))
+		return err
+	}); err != nil {
+		t.Fatalf("DHCPv6 client in %s: %v", p.Client.Name, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	sol := captureSolicit(t)
+	var mods []dhcpv6.Modifier
+	for _, code := range []dhcpv6.OptionCode{dhcpv6.OptionClientArchType, dhcpv6.OptionNII, dhcpv6.OptionVendorClass} {
+		o := sol.GetOneOption(code)
+		if o == nil {
+			t.Fatalf("the captured Solicit has no option %v", code)
+		}
+		mods = append(mods, dhcpv6.WithOption(o))
+	}
+	return c, mods
+}
+
 func TestInteropDHCPv6BootURL(t *testing.T) {
 	netlab.Require(t)
 	p := netlab.NewPair(t)
@@ -43,21 +68,7 @@ func TestInteropDHCPv6BootURL(t *testing.T) {
 	go func() { _ = srv.Serve() }()
 	t.Cleanup(func() { srv.Close() })
 
-	var c *nclient6.Client
-	if err := p.Client.Do(func() (err error) {
-		c, err = nclient6.New(p.ClientIf, nclient6.WithTimeout(2*time.Second), nclient6.WithRetry(2))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	sol := captureSolicit(t)
-	var mods []dhcpv6.Modifier
-	for _, code := range []dhcpv6.OptionCode{dhcpv6.OptionClientArchType, dhcpv6.OptionNII, dhcpv6.OptionVendorClass} {
-		if o := sol.GetOneOption(code); o != nil {
-			mods = append(mods, dhcpv6.WithOption(o))
-		}
-	}
+	c, mods := firmwareClient6(t, p)
 	mods = append(mods, dhcpv6.WithRequestedOptions(dhcpv6.OptionBootfileURL, dhcpv6.OptionBootfileParam))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

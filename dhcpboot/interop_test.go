@@ -309,13 +309,11 @@ func (c *pxeClient) collect(xid dhcpv4.TransactionID, wait time.Duration, want i
 
 func TestInteropProxyBesideDnsmasq(t *testing.T) {
 	netlab.Require(t)
-	if _, err := os.Stat("/usr/sbin/dnsmasq"); err != nil {
-		t.Skip("dnsmasq not installed")
-	}
+	dnsmasq := netlab.RequireTool(t, "dnsmasq")
 	p := netlab.NewPair(t)
 	dir := t.TempDir()
 	// The site's DHCP server: dnsmasq gives addresses and knows nothing of PXE.
-	dns := p.Server.Command(context.Background(), "/usr/sbin/dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=0",
+	dns := p.Server.Command(context.Background(), dnsmasq, "--no-daemon", "--conf-file=/dev/null", "--port=0",
 		"--interface="+p.ServerIf, "--bind-interfaces", "--dhcp-range=10.99.0.100,10.99.0.150,255.255.255.0,1h", "--no-ping",
 		"--dhcp-leasefile="+filepath.Join(dir, "leases"), "--pid-file="+filepath.Join(dir, "pid"), "--user=root", "--group=root",
 		"--log-dhcp")

@@ -109,10 +109,13 @@ func (s *LabServer) now() time.Time {
 	return time.Now()
 }
 
-func (s *LabServer) warn(msg string, args ...any) {
-	if s.Logger != nil {
-		s.Logger.Warn(msg, args...)
+// logger returns s.Logger, or a logger that discards everything when it
+// is nil.
+func (s *LabServer) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
 	}
+	return s.Logger
 }
 
 // Init checks the configuration and reads the lease file, once; Respond
@@ -176,7 +179,7 @@ func (s *LabServer) doSetup() error {
 		s.resIP[r.IP] = string(r.MAC)
 	}
 	if s.LeaseFile != "" {
-		j, ls, err := openJournal(s.LeaseFile, s.warn)
+		j, ls, err := openJournal(s.LeaseFile, s.logger().Warn)
 		if err != nil {
 			return err
 		}
@@ -290,7 +293,7 @@ func (s *LabServer) Respond(m *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, error) {
 	resp, b, err := s.respond(m)
 	if b != nil {
 		if werr := s.journal.wait(b); werr != nil {
-			s.warn("dhcpboot: cannot save lease, no reply sent", "file", s.LeaseFile, "mac", m.ClientHWAddr.String(), "err", werr)
+			s.logger().Warn("dhcpboot: cannot save lease, no reply sent", "file", s.LeaseFile, "mac", m.ClientHWAddr.String(), "err", werr)
 			return nil, werr
 		}
 	}
@@ -377,7 +380,7 @@ func (s *LabServer) respond(m *dhcpv4.DHCPv4) (_ *dhcpv4.DHCPv4, b *commitBatch,
 			err = errors.New("dhcpboot: DECLINE for another server")
 		} else if l, ok := s.leases[mac]; ok && (l.IP == ip || !ip.IsValid()) {
 			s.declined[l.IP] = now.Add(declineHold)
-			s.h.log(context.Background(), slog.LevelWarn, "dhcpboot: address declined (in use by another host?), not given out for a while",
+			s.h.logger().Warn("dhcpboot: address declined (in use by another host?), not given out for a while",
 				"ip", l.IP.String(), "mac", m.ClientHWAddr.String(), "for", declineHold.String())
 			recs = append(recs, s.unbind(mac, l))
 		} else {
@@ -401,10 +404,10 @@ func (s *LabServer) respond(m *dhcpv4.DHCPv4) (_ *dhcpv4.DHCPv4, b *commitBatch,
 	}
 	if d.Boot() {
 		if aerr := Apply(d, r, m, resp, s.h.Reply); aerr != nil {
-			s.h.log(context.Background(), slog.LevelWarn, "dhcpboot: cannot apply decision", "mac", m.ClientHWAddr.String(), "err", aerr)
+			s.h.logger().Warn("dhcpboot: cannot apply decision", "mac", m.ClientHWAddr.String(), "err", aerr)
 		}
 	}
-	s.h.log(context.Background(), slog.LevelDebug, "dhcpboot: lab answer", "mac", m.ClientHWAddr.String(),
+	s.h.logger().Debug("dhcpboot: lab answer", "mac", m.ClientHWAddr.String(),
 		"type", resp.MessageType().String(), "ip", resp.YourIPAddr.String(), "why", d.Why)
 	return resp, b, nil
 }
@@ -471,15 +474,15 @@ func (s *LabServer) Serve(ctx context.Context, conn net.PacketConn) error {
 	// are synced together.
 	var pending sync.WaitGroup
 	slots := make(chan struct{}, maxPendingAcks)
-	err := serveUDP(ctx, conn, s.Logger, func(b []byte, peer net.Addr) {
+	err := serveUDP(ctx, conn, s.logger(), func(b []byte, peer net.Addr) {
 		m, err := dhcpv4.FromBytes(b)
 		if err != nil {
-			s.h.log(ctx, slog.LevelDebug, "dhcpboot: malformed DHCPv4", "peer", peer.String(), "err", err)
+			s.h.logger().DebugContext(ctx, "dhcpboot: malformed DHCPv4", "peer", peer.String(), "err", err)
 			return
 		}
 		resp, batch, err := s.respond(m)
 		if err != nil {
-			s.h.log(ctx, slog.LevelDebug, "dhcpboot: no answer", "peer", peer.String(), "mac", m.ClientHWAddr.String(), "err", err)
+			s.h.logger().DebugContext(ctx, "dhcpboot: no answer", "peer", peer.String(), "mac", m.ClientHWAddr.String(), "err", err)
 		}
 		send := func() {
 			if resp == nil {
@@ -487,7 +490,7 @@ func (s *LabServer) Serve(ctx context.Context, conn net.PacketConn) error {
 			}
 			dst := ReplyAddr(m, resp)
 			if _, err := conn.WriteTo(resp.ToBytes(), dst); err != nil {
-				s.h.log(ctx, slog.LevelWarn, "dhcpboot: send failed", "to", dst.String(), "err", err)
+				s.h.logger().WarnContext(ctx, "dhcpboot: send failed", "to", dst.String(), "err", err)
 			}
 		}
 		if batch == nil {
@@ -499,7 +502,7 @@ func (s *LabServer) Serve(ctx context.Context, conn net.PacketConn) error {
 		go func() {
 			defer func() { <-slots; pending.Done() }()
 			if err := s.journal.wait(batch); err != nil {
-				s.warn("dhcpboot: cannot save lease, no reply sent", "file", s.LeaseFile, "mac", m.ClientHWAddr.String(), "err", err)
+				s.logger().Warn("dhcpboot: cannot save lease, no reply sent", "file", s.LeaseFile, "mac", m.ClientHWAddr.String(), "err", err)
 				return
 			}
 			send()

@@ -210,8 +210,8 @@ func (s *LabServer6) Respond(m dhcpv6.DHCPv6) (dhcpv6.DHCPv6, error) {
 		s.mu.Unlock()
 	}
 	if d.Boot() {
-		if err := Apply6(d, r, in, resp, s.ServerIP); err != nil && s.Logger != nil {
-			s.Logger.Warn("dhcpboot: cannot apply decision", "why", d.Why, "err", err)
+		if err := Apply6(d, r, in, resp, s.ServerIP); err != nil {
+			s.logger().Warn("dhcpboot: cannot apply decision", "why", d.Why, "err", err)
 		}
 	}
 	if rm, ok := m.(*dhcpv6.RelayMessage); ok {
@@ -239,23 +239,28 @@ func (s *LabServer6) Serve(ctx context.Context, conn net.PacketConn) error {
 		conn.Close()
 		return err
 	}
-	return serveUDP(ctx, conn, s.Logger, func(b []byte, peer net.Addr) {
+	return serveUDP(ctx, conn, s.logger(), func(b []byte, peer net.Addr) {
 		m, err := dhcpv6.FromBytes(b)
 		if err != nil {
-			if s.Logger != nil {
-				s.Logger.Debug("dhcpboot: malformed DHCPv6", "peer", peer.String(), "err", err)
-			}
+			s.logger().Debug("dhcpboot: malformed DHCPv6", "peer", peer.String(), "err", err)
 			return
 		}
 		resp, err := s.Respond(m)
 		if err != nil {
-			if s.Logger != nil {
-				s.Logger.Debug("dhcpboot: no DHCPv6 answer", "peer", peer.String(), "err", err)
-			}
+			s.logger().Debug("dhcpboot: no DHCPv6 answer", "peer", peer.String(), "err", err)
 			return
 		}
-		if _, err := conn.WriteTo(resp.ToBytes(), peer); err != nil && s.Logger != nil {
-			s.Logger.Warn("dhcpboot: DHCPv6 send failed", "to", peer.String(), "err", err)
+		if _, err := conn.WriteTo(resp.ToBytes(), peer); err != nil {
+			s.logger().Warn("dhcpboot: DHCPv6 send failed", "to", peer.String(), "err", err)
 		}
 	})
+}
+
+// logger returns s.Logger, or a logger that discards everything when it
+// is nil.
+func (s *LabServer6) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
 }

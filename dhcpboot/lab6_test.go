@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
-	"github.com/insomniacslk/dhcp/dhcpv6/nclient6"
 	"github.com/insomniacslk/dhcp/iana"
 	"github.com/pxekit/pxekit/internal/netlab"
 )
@@ -120,19 +119,7 @@ func TestInteropLabServer6Nclient6(t *testing.T) {
 	}
 	serveInBackground(t, func(ctx context.Context) error { return s.Serve(ctx, conn) })
 
-	var c *nclient6.Client
-	if err := p.Client.Do(func() (err error) {
-		c, err = nclient6.New(p.ClientIf, nclient6.WithTimeout(2*time.Second), nclient6.WithRetry(2))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	sol := captureSolicit(t)
-	var mods []dhcpv6.Modifier
-	for _, code := range []dhcpv6.OptionCode{dhcpv6.OptionClientArchType, dhcpv6.OptionNII, dhcpv6.OptionVendorClass} {
-		mods = append(mods, dhcpv6.WithOption(sol.GetOneOption(code)))
-	}
+	c, mods := firmwareClient6(t, p)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	adv, err := c.Solicit(ctx, mods...)

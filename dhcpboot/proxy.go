@@ -163,7 +163,7 @@ func (s *ProxyServer) Serve(ctx context.Context, conn67, conn4011 net.PacketConn
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := serveUDP(ctx, c.conn, s.Logger, func(b []byte, peer net.Addr) {
+			err := serveUDP(ctx, c.conn, s.logger(), func(b []byte, peer net.Addr) {
 				s.handle(ctx, h, c.conn, b, peer, c.port4011)
 			})
 			if err != nil {
@@ -185,12 +185,12 @@ func (s *ProxyServer) Serve(ctx context.Context, conn67, conn4011 net.PacketConn
 func (s *ProxyServer) handle(ctx context.Context, h *Handler, conn net.PacketConn, b []byte, peer net.Addr, port4011 bool) {
 	m, err := dhcpv4.FromBytes(b)
 	if err != nil {
-		h.log(ctx, slog.LevelDebug, "dhcpboot: malformed DHCPv4", "peer", peer.String(), "err", err)
+		h.logger().DebugContext(ctx, "dhcpboot: malformed DHCPv4", "peer", peer.String(), "err", err)
 		return
 	}
 	resp, d, err := h.ProxyReply(m, port4011)
 	if err != nil {
-		h.log(ctx, slog.LevelDebug, "dhcpboot: no proxy answer", "peer", peer.String(), "mac", m.ClientHWAddr.String(), "err", err)
+		h.logger().DebugContext(ctx, "dhcpboot: no proxy answer", "peer", peer.String(), "mac", m.ClientHWAddr.String(), "err", err)
 		return
 	}
 	dst := peer
@@ -198,10 +198,10 @@ func (s *ProxyServer) handle(ctx context.Context, h *Handler, conn net.PacketCon
 		dst = ReplyAddr(m, resp)
 	}
 	if _, err := conn.WriteTo(resp.ToBytes(), dst); err != nil {
-		h.log(ctx, slog.LevelWarn, "dhcpboot: send failed", "to", dst.String(), "err", err)
+		h.logger().WarnContext(ctx, "dhcpboot: send failed", "to", dst.String(), "err", err)
 		return
 	}
-	h.log(ctx, slog.LevelDebug, "dhcpboot: proxy answer", "to", dst.String(), "mac", m.ClientHWAddr.String(),
+	h.logger().DebugContext(ctx, "dhcpboot: proxy answer", "to", dst.String(), "mac", m.ClientHWAddr.String(),
 		"type", resp.MessageType().String(), "file", resp.BootFileNameOption(), "why", d.Why)
 }
 
@@ -226,11 +226,20 @@ func serveUDP(ctx context.Context, conn net.PacketConn, log *slog.Logger, handle
 		}
 		func() {
 			defer func() {
-				if r := recover(); r != nil && log != nil {
+				if r := recover(); r != nil {
 					log.Error("dhcpboot: handler panic (message dropped)", "peer", peer.String(), "panic", fmt.Sprint(r))
 				}
 			}()
 			handle(buf[:n], peer)
 		}()
 	}
+}
+
+// logger returns s.Logger, or a logger that discards everything when it
+// is nil.
+func (s *ProxyServer) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
 }

@@ -1,7 +1,6 @@
 package dhcpboot
 
 import (
-	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -137,8 +136,8 @@ func (h *Handler6) CoreDHCP6(req, resp dhcpv6.DHCPv6) (dhcpv6.DHCPv6, bool) {
 	if !d.Boot() {
 		return resp, false
 	}
-	if err := Apply6(d, r, inReq, inResp, h.ServerIP); err != nil && h.Logger != nil {
-		h.Logger.Warn("dhcpboot: cannot apply decision", "why", d.Why, "err", err)
+	if err := Apply6(d, r, inReq, inResp, h.ServerIP); err != nil {
+		h.logger().Warn("dhcpboot: cannot apply decision", "why", d.Why, "err", err)
 	}
 	return resp, false
 }
@@ -194,16 +193,21 @@ func (h *Handler6) Reply(m dhcpv6.DHCPv6) (dhcpv6.DHCPv6, Decision, error) {
 func (h *Handler6) ServeDHCP6(conn net.PacketConn, peer net.Addr, m dhcpv6.DHCPv6) {
 	resp, d, err := h.Reply(m)
 	if err != nil {
-		if h.Logger != nil {
-			h.Logger.Log(context.Background(), slog.LevelDebug, "dhcpboot: no DHCPv6 answer", "peer", peer.String(), "err", err)
-		}
+		h.logger().Debug("dhcpboot: no DHCPv6 answer", "peer", peer.String(), "err", err)
 		return
 	}
-	if _, err := conn.WriteTo(resp.ToBytes(), peer); err != nil && h.Logger != nil {
-		h.Logger.Warn("dhcpboot: DHCPv6 send failed", "to", peer.String(), "err", err)
+	if _, err := conn.WriteTo(resp.ToBytes(), peer); err != nil {
+		h.logger().Warn("dhcpboot: DHCPv6 send failed", "to", peer.String(), "err", err)
 		return
 	}
-	if h.Logger != nil {
-		h.Logger.Debug("dhcpboot: DHCPv6 answered", "to", peer.String(), "why", d.Why)
+	h.logger().Debug("dhcpboot: DHCPv6 answered", "to", peer.String(), "why", d.Why)
+}
+
+// logger returns h.Logger, or a logger that discards everything when it
+// is nil.
+func (h *Handler6) logger() *slog.Logger {
+	if h.Logger == nil {
+		return slog.New(slog.DiscardHandler)
 	}
+	return h.Logger
 }

@@ -79,11 +79,11 @@ func (c *Cache) Loads() int64 {
 }
 
 // errTooBig marks a file served without caching.
-var errTooBig = errors.New("file larger than the cache's MaxFileSize or MaxBytes")
+var errTooBig = errors.New("tftpserve: file larger than the cache's MaxFileSize or MaxBytes")
 
 // errNoRoom marks a file not cached because MaxBytes is taken by files in
 // use and loads in progress.
-var errNoRoom = errors.New("no room in the cache: MaxBytes is taken by files in use")
+var errNoRoom = errors.New("tftpserve: no room in the cache: MaxBytes is taken by files in use")
 
 // Bytes returns the memory the cache accounts for: cached files, files
 // that transfers still send after they left the cache, and loads in
@@ -263,7 +263,7 @@ func (c *Cache) load(name string, fi fs.FileInfo) ([]byte, error) {
 			return data, nil
 		}
 		if try == 2 {
-			return nil, fmt.Errorf("tftp: %s keeps changing while read", name)
+			return nil, fmt.Errorf("tftpserve: %s keeps changing while read", name)
 		}
 		fi = after
 		if fi.Size() > c.maxFileSize() {

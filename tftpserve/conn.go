@@ -137,7 +137,7 @@ func writeBatch(bw batchWriter, msgs *[]ipv4.Message, pkts [][]byte, to net.Addr
 			return err
 		}
 		if n <= 0 {
-			return errors.New("tftp: batch write made no progress")
+			return errors.New("tftpserve: batch write made no progress")
 		}
 		ms = ms[n:]
 	}

@@ -30,7 +30,7 @@ type Dir struct {
 func OpenDir(dir string) (*Dir, error) {
 	r, err := os.OpenRoot(dir)
 	if err != nil {
-		return nil, fmt.Errorf("tftp: open root: %w", err)
+		return nil, fmt.Errorf("tftpserve: open root: %w", err)
 	}
 	return &Dir{root: r, fold: newFoldIndex(r.FS())}, nil
 }

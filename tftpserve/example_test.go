@@ -114,7 +114,7 @@ func ExampleCleanPath() {
 	// Output:
 	// "boot/x64/wdsnbp.com" <nil>
 	// "ipxe.efi" <nil>
-	// "" tftp: invalid file name: ".." segment
+	// "" tftpserve: invalid file name: ".." segment
 }
 
 // Serve a directory from memory: one shared copy per file for all clients,

@@ -139,19 +139,19 @@ type Error struct {
 	Message string
 }
 
-// Error returns "tftp: " followed by the meaning of the code and the
-// message ("tftp: option refused: bad blksize"). A message that already
+// Error returns "tftpserve: " followed by the meaning of the code and the
+// message ("tftpserve: option refused: bad blksize"). A message that already
 // starts with the code's meaning, as "file not found" does, is not
 // repeated after it.
 func (e *Error) Error() string {
 	meaning := e.Code.String()
 	switch {
 	case e.Message == "":
-		return "tftp: " + meaning
+		return "tftpserve: " + meaning
 	case len(e.Message) >= len(meaning) && equalFold(e.Message[:len(meaning)], meaning):
-		return "tftp: " + e.Message
+		return "tftpserve: " + e.Message
 	}
-	return "tftp: " + meaning + ": " + e.Message
+	return "tftpserve: " + meaning + ": " + e.Message
 }
 
 // Errors handlers commonly send.
@@ -161,18 +161,18 @@ var (
 	// ErrAccessDenied is sent for names or files a client may not read (code 2).
 	ErrAccessDenied = &Error{Code: CodeAccess, Message: "access violation"}
 	// ErrInvalidPath reports a file name that CleanPath refuses (code 2).
-	ErrInvalidPath = errors.New("tftp: invalid file name")
+	ErrInvalidPath = errors.New("tftpserve: invalid file name")
 	// ErrServerClosed is returned by Serve and ListenAndServe after Shutdown or Close.
-	ErrServerClosed = errors.New("tftp: server closed")
+	ErrServerClosed = errors.New("tftpserve: server closed")
 	// ErrClientAborted is reported when the client ended the transfer with an ERROR.
-	ErrClientAborted = errors.New("tftp: client aborted the transfer")
+	ErrClientAborted = errors.New("tftpserve: client aborted the transfer")
 	// ErrTimeout is reported when the client stopped answering.
-	ErrTimeout = errors.New("tftp: client stopped answering")
+	ErrTimeout = errors.New("tftpserve: client stopped answering")
 	// ErrTransferTimeLimit is reported when a transfer ran longer than
 	// Server.TransferTimeout.
-	ErrTransferTimeLimit = errors.New("tftp: transfer time limit reached")
+	ErrTransferTimeLimit = errors.New("tftpserve: transfer time limit reached")
 	// errWriterDone is returned by writes after the transfer ended.
-	errWriterDone = errors.New("tftp: transfer already finished")
+	errWriterDone = errors.New("tftpserve: transfer already finished")
 )
 
 // errorPacket maps a handler's error to the code and message sent on the wire.

@@ -14,21 +14,8 @@ import (
 	"time"
 
 	pintftp "github.com/pin/tftp/v3"
+	"github.com/pxekit/pxekit/internal/netlab"
 )
-
-// requireTool skips when a client program is missing; on CI (env CI set,
-// where make test installs them) it fails instead.
-func requireTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s not installed (make test installs it): %v", name, err)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return p
-}
 
 // interopFiles are the sizes every client must transfer byte-exact.
 var interopSizes = []int{0, 1, 511, 512, 513, 1468 * 4, 8192 * 2, 1 << 20}
@@ -92,7 +79,7 @@ func hostPort(addr string) (string, string) {
 }
 
 func TestInteropAtftp(t *testing.T) {
-	atftp := requireTool(t, "atftp")
+	atftp := netlab.RequireTool(t, "atftp")
 	_, v4, v6, files := interopServer(t, nil)
 	out := t.TempDir()
 	for _, bs := range []int{512, 1468, 8192} {
@@ -126,7 +113,7 @@ func TestInteropRollover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("33 MB transfer")
 	}
-	atftp := requireTool(t, "atftp")
+	atftp := netlab.RequireTool(t, "atftp")
 	n := 512*65536 + 700
 	_, v4, _, files := interopServer(t, map[string]int{"big": n})
 	host, port := hostPort(v4)
@@ -136,7 +123,7 @@ func TestInteropRollover(t *testing.T) {
 }
 
 func TestInteropCurl(t *testing.T) {
-	curl := requireTool(t, "curl")
+	curl := netlab.RequireTool(t, "curl")
 	_, v4, v6, files := interopServer(t, nil)
 	out := t.TempDir()
 	for _, tc := range []struct {
@@ -174,7 +161,7 @@ func TestInteropCurl(t *testing.T) {
 }
 
 func TestInteropTftpHPA(t *testing.T) {
-	tftp := requireTool(t, "tftp")
+	tftp := netlab.RequireTool(t, "tftp")
 	if out, _ := exec.Command(tftp, "-V").CombinedOutput(); !bytes.Contains(out, []byte("tftp-hpa")) {
 		t.Skipf("%s is not tftp-hpa: %s", tftp, out)
 	}
@@ -198,7 +185,7 @@ func TestInteropTftpHPA(t *testing.T) {
 }
 
 func TestInteropBusybox(t *testing.T) {
-	bb := requireTool(t, "busybox")
+	bb := netlab.RequireTool(t, "busybox")
 	_, v4, _, files := interopServer(t, nil)
 	out := t.TempDir()
 	for _, bs := range []int{0, 1468} {

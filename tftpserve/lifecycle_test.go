@@ -369,18 +369,18 @@ func TestRefusalLogText(t *testing.T) {
 	}
 	logs.next(t)
 	lines := transferLines(&logBuf)
-	if len(lines) != 1 || !strings.HasSuffix(lines[0], `err="tftp: file not found"`) {
-		t.Fatalf("log lines %q, want one ending in err=\"tftp: file not found\"", lines)
+	if len(lines) != 1 || !strings.HasSuffix(lines[0], `err="tftpserve: file not found"`) {
+		t.Fatalf("log lines %q, want one ending in err=\"tftpserve: file not found\"", lines)
 	}
 	for _, tc := range []struct {
 		err  *Error
 		want string
 	}{
-		{ErrNotFound, "tftp: file not found"},
-		{ErrAccessDenied, "tftp: access violation"},
-		{&Error{Code: CodeAccess, Message: "access violation: invalid file name"}, "tftp: access violation: invalid file name"},
-		{&Error{Code: CodeDiskFull}, "tftp: disk full"},
-		{&Error{Code: CodeOptionRefused, Message: "bad blksize"}, "tftp: option refused: bad blksize"},
+		{ErrNotFound, "tftpserve: file not found"},
+		{ErrAccessDenied, "tftpserve: access violation"},
+		{&Error{Code: CodeAccess, Message: "access violation: invalid file name"}, "tftpserve: access violation: invalid file name"},
+		{&Error{Code: CodeDiskFull}, "tftpserve: disk full"},
+		{&Error{Code: CodeOptionRefused, Message: "bad blksize"}, "tftpserve: option refused: bad blksize"},
 	} {
 		if got := tc.err.Error(); got != tc.want {
 			t.Errorf("%+v.Error() = %q, want %q", *tc.err, got, tc.want)

@@ -101,7 +101,7 @@ const (
 )
 
 // errMalformed reports a packet that is not valid TFTP.
-var errMalformed = errors.New("malformed packet")
+var errMalformed = errors.New("tftpserve: malformed packet")
 
 // packet is a decoded TFTP packet. Only the fields of its opcode are set.
 type packet struct {

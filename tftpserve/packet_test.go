@@ -78,7 +78,7 @@ func TestStrings(t *testing.T) {
 	if OpOACK.String() != "OACK" || Opcode(9).String() != "opcode(9)" || CodeOptionRefused.String() != "option refused" || ErrorCode(99).String() != "error(99)" {
 		t.Fatal("names")
 	}
-	if ErrNotFound.Error() != "tftp: file not found" {
+	if ErrNotFound.Error() != "tftpserve: file not found" {
 		t.Fatal(ErrNotFound.Error())
 	}
 }

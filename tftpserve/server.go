@@ -141,7 +141,7 @@ type Server struct {
 // errSuperseded ends a transfer whose client sent a new, different request
 // from the same port: the client has moved on (EDK2 reuses its port after
 // the size probe). The old transfer ends without sending anything.
-var errSuperseded = errors.New("tftp: superseded by a new request from the same client port")
+var errSuperseded = errors.New("tftpserve: superseded by a new request from the same client port")
 
 // session is a transfer the server tracks by client address and port.
 type session struct {
@@ -195,7 +195,7 @@ func (s *Server) ListenAndServe() error {
 	}
 	pc, err := s.listen("udp", addr)
 	if err != nil {
-		return fmt.Errorf("tftp: listen %s: %w", addr, err)
+		return fmt.Errorf("tftpserve: listen %s: %w", addr, err)
 	}
 	return s.Serve(pc)
 }
@@ -243,7 +243,7 @@ func (s *Server) Serve(pc net.PacketConn) error {
 			}
 			// Transient errors (ICMP-induced ECONNREFUSED, ENOBUFS): back off.
 			tempDelay = min(max(2*tempDelay, 5*time.Millisecond), time.Second)
-			s.logger().Debug("tftp: read error", "err", err)
+			s.logger().Debug("tftpserve: read error", "err", err)
 			time.Sleep(tempDelay)
 			continue
 		}
@@ -288,7 +288,7 @@ func (s *Server) dispatch(sc *serveConn, b []byte, from netip.AddrPort, dst neti
 	}
 	if op == OpWRQ && s.WriteHandler == nil {
 		s.reply(sc, from, CodeAccess, "writes are not allowed")
-		s.logger().Info("tftp: write refused", "client", from.String(), "file", p.filename)
+		s.logger().Info("tftpserve: write refused", "client", from.String(), "file", p.filename)
 		return
 	}
 	s.startRead(sc, p, string(b), from, dst, ifi)
@@ -320,13 +320,13 @@ func (s *Server) startRead(sc *serveConn, p packet, raw string, from netip.AddrP
 	if s.MaxClientTransfers > 0 && s.perIP[from.Addr()] >= s.MaxClientTransfers {
 		s.mu.Unlock()
 		s.reply(sc, from, CodeUndefined, "too many transfers from this address")
-		s.logger().Warn("tftp: per-client limit reached", "client", from.String(), "file", p.filename)
+		s.logger().Warn("tftpserve: per-client limit reached", "client", from.String(), "file", p.filename)
 		return
 	}
 	if s.queued >= cap(s.sem) {
 		s.mu.Unlock()
 		s.reply(sc, from, CodeUndefined, "server busy")
-		s.logger().Warn("tftp: server busy", "client", from.String(), "file", p.filename)
+		s.logger().Warn("tftpserve: server busy", "client", from.String(), "file", p.filename)
 		return
 	}
 	ctx, cancel := context.WithCancelCause(s.ctx)
@@ -371,7 +371,7 @@ func (s *Server) serveRead(ctx context.Context, sc *serveConn, sess *session, p 
 			s.queued--
 			s.mu.Unlock()
 			s.reply(sc, from, CodeUndefined, "server busy")
-			s.logger().Warn("tftp: server busy", "client", from.String(), "file", p.filename)
+			s.logger().Warn("tftpserve: server busy", "client", from.String(), "file", p.filename)
 			return
 		case <-ctx.Done():
 			s.mu.Lock()
@@ -379,7 +379,7 @@ func (s *Server) serveRead(ctx context.Context, sc *serveConn, sess *session, p 
 			s.mu.Unlock()
 			if s.ctx.Err() != nil {
 				s.reply(sc, from, CodeUndefined, "server shutting down")
-				s.logger().Warn("tftp: request dropped at shutdown", "client", from.String(), "file", p.filename)
+				s.logger().Warn("tftpserve: request dropped at shutdown", "client", from.String(), "file", p.filename)
 			}
 			return
 		}
@@ -423,7 +423,7 @@ func (s *Server) serveRead(ctx context.Context, sc *serveConn, sess *session, p 
 		pc, err := s.openTransferSocket(from, dst)
 		if err != nil {
 			s.reply(sc, from, CodeUndefined, "server error")
-			t.info.Outcome, t.info.Err = OutcomeFailed, fmt.Errorf("open transfer socket: %w", err)
+			t.info.Outcome, t.info.Err = OutcomeFailed, fmt.Errorf("tftpserve: open transfer socket: %w", err)
 			s.report(&t.info)
 			return
 		}
@@ -517,9 +517,9 @@ func (t *transfer) serveRequest() {
 	func() {
 		defer func() {
 			if v := recover(); v != nil {
-				s.logger().Error("tftp: handler panic", "file", req.Filename, "panic", v, "stack", string(debug.Stack()))
-				t.WriteError(errors.New("handler panic"))
-				t.fail(OutcomeFailed, fmt.Errorf("handler panic: %v", v))
+				s.logger().Error("tftpserve: handler panic", "file", req.Filename, "panic", v, "stack", string(debug.Stack()))
+				t.WriteError(errors.New("tftpserve: handler panic"))
+				t.fail(OutcomeFailed, fmt.Errorf("tftpserve: handler panic: %v", v))
 			}
 		}()
 		h.ServeTFTP(t, req)

@@ -6,9 +6,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
-
-	"github.com/stretchr/testify/require"
 )
 
 // TestAtSourceReadAhead reads a file block by block through the read-ahead
@@ -22,18 +21,28 @@ func TestAtSourceReadAhead(t *testing.T) {
 		content[i] = byte(rng.Uint32())
 	}
 	path := filepath.Join(t.TempDir(), "f")
-	require.NoError(t, os.WriteFile(path, content, 0o644))
+	if err := os.WriteFile(path, content, 0o644); err != nil {
+		t.Fatalf("os.WriteFile(path, content, 0o644): %v", err)
+	}
 	f, err := os.Open(path)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("os.Open(path): %v", err)
+	}
 	defer f.Close()
 
 	for _, window := range []int{1, 2, 16, 64, 512} {
 		n := stageLen(f, int64(len(content)), window, bs)
 		if window == 1 {
-			require.Zero(t, n, "lockstep reads block by block")
+			if n != 0 {
+				t.Fatalf("lockstep reads block by block: n = %v, want 0", n)
+			}
 		} else {
-			require.Positive(t, n)
-			require.LessOrEqual(t, n, maxStage)
+			if n <= 0 {
+				t.Fatalf("n = %v, want > 0", n)
+			}
+			if n > maxStage {
+				t.Fatalf("n = %v, want <= %v", n, maxStage)
+			}
 		}
 		src := &atSource{ra: f, size: int64(len(content)), stage: make([]byte, n)}
 		blocks := int64(len(content)/bs + 1)
@@ -47,14 +56,22 @@ func TestAtSourceReadAhead(t *testing.T) {
 		buf := make([]byte, bs)
 		for _, i := range order {
 			got, err := src.readBlock(buf, i, bs)
-			require.NoError(t, err, "window %d block %d", window, i)
+			if err != nil {
+				t.Fatalf("window %d block %d: %v", window, i, err)
+			}
 			off := (i - 1) * bs
 			want := content[off:min(off+bs, int64(len(content)))]
-			require.True(t, bytes.Equal(want, buf[:got]), "window %d block %d", window, i)
+			if !bytes.Equal(want, buf[:got]) {
+				t.Fatalf("window %d block %d", window, i)
+			}
 		}
 		got, err := src.readBlock(buf, blocks+1, bs)
-		require.NoError(t, err)
-		require.Zero(t, got, "past the end")
+		if err != nil {
+			t.Fatalf("src.readBlock(buf, blocks+1, bs): %v", err)
+		}
+		if got != 0 {
+			t.Fatalf("past the end: got = %v, want 0", got)
+		}
 	}
 }
 
@@ -63,25 +80,39 @@ func TestAtSourceReadAhead(t *testing.T) {
 func TestAtSourceReadAheadShrunkFile(t *testing.T) {
 	const bs = 512
 	path := filepath.Join(t.TempDir(), "f")
-	require.NoError(t, os.WriteFile(path, make([]byte, 100*bs), 0o644))
+	if err := os.WriteFile(path, make([]byte, 100*bs), 0o644); err != nil {
+		t.Fatalf("os.WriteFile(path, make([]byte, 100*bs), 0o644): %v", err)
+	}
 	f, err := os.Open(path)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("os.Open(path): %v", err)
+	}
 	defer f.Close()
 	src := &atSource{ra: f, size: 100 * bs, stage: make([]byte, stageLen(f, 100*bs, 16, bs))}
 	buf := make([]byte, bs)
 	_, err = src.readBlock(buf, 1, bs)
-	require.NoError(t, err)
-	require.NoError(t, os.Truncate(path, 20*bs))
+	if err != nil {
+		t.Fatalf("src.readBlock(buf, 1, bs): %v", err)
+	}
+	if err := os.Truncate(path, 20*bs); err != nil {
+		t.Fatalf("os.Truncate(path, 20*bs): %v", err)
+	}
 	var last error
 	for i := int64(2); i <= 100 && last == nil; i++ {
 		_, last = src.readBlock(buf, i, bs)
 	}
-	require.ErrorContains(t, last, "shorter than its size")
+	if last == nil || !strings.Contains(last.Error(), "shorter than its size") {
+		t.Fatalf("last = %v, want an error containing %q", last, "shorter than its size")
+	}
 }
 
 // A memory reader is not staged: copying it twice would gain nothing.
 func TestStageLenMemory(t *testing.T) {
-	require.Zero(t, stageLen(bytes.NewReader(make([]byte, 1<<20)), 1<<20, 16, 1468))
+	if got := stageLen(bytes.NewReader(make([]byte, 1<<20)), 1<<20, 16, 1468); got != 0 {
+		t.Fatalf("stageLen(bytes.NewReader(make([]byte, 1<<20)), 1<<20, 16, 1468) = %v, want 0", got)
+	}
 	var ra io.ReaderAt = io.NewSectionReader(bytes.NewReader(nil), 0, 0)
-	require.Zero(t, stageLen(ra, 0, 16, 1468))
+	if got := stageLen(ra, 0, 16, 1468); got != 0 {
+		t.Fatalf("stageLen(ra, 0, 16, 1468) = %v, want 0", got)
+	}
 }

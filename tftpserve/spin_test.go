@@ -1,14 +1,14 @@
 package tftpserve
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"runtime"
 	"testing"
 	"time"
-
-	"github.com/stretchr/testify/require"
 )
 
 // TestSpinRecv: with busy-polling on, the transfer socket still reports the
@@ -28,7 +28,9 @@ func TestSpinRecv(t *testing.T) {
 			}
 			defer srv.Close()
 			cli, err := net.ListenPacket(c.clientNet, c.clientAddr)
-			require.NoError(t, err)
+			if err != nil {
+				t.Fatalf("net.ListenPacket(c.clientNet, c.clientAddr): %v", err)
+			}
 			defer cli.Close()
 			cliAP := netip.MustParseAddrPort(cli.LocalAddr().String())
 			l := newSockLink(context.Background(), srv, cliAP)
@@ -41,14 +43,24 @@ func TestSpinRecv(t *testing.T) {
 			for i := range 50 {
 				msg := []byte{0, 4, 0, byte(i)}
 				_, err := cli.WriteTo(msg, to)
-				require.NoError(t, err)
+				if err != nil {
+					t.Fatalf("cli.WriteTo(msg, to): %v", err)
+				}
 				n, from, err := l.recv(context.Background(), buf, time.Now().Add(2*time.Second))
-				require.NoError(t, err)
-				require.Equal(t, msg, buf[:n])
-				require.Equal(t, cliAP, from, "sender as the transfer compares it with the client")
+				if err != nil {
+					t.Fatalf("l.recv: %v", err)
+				}
+				if got := buf[:n]; !bytes.Equal(got, msg) {
+					t.Fatalf("buf[:n] = %v, want %v", got, msg)
+				}
+				if from != cliAP {
+					t.Fatalf("sender as the transfer compares it with the client: from = %v, want %v", from, cliAP)
+				}
 			}
 			_, _, err = l.recv(context.Background(), buf, time.Now().Add(20*time.Millisecond))
-			require.ErrorIs(t, err, errDeadline)
+			if !errors.Is(err, errDeadline) {
+				t.Fatalf("err = %v, want %v", err, errDeadline)
+			}
 		})
 	}
 }
@@ -57,7 +69,9 @@ func TestSpinRecv(t *testing.T) {
 // short RTT with few transfers, and off for a slow link.
 func TestSpinOnlyWhenFastAndFew(t *testing.T) {
 	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("net.ListenPacket(\"udp4\", \"127.0.0.1:0\"): %v", err)
+	}
 	defer pc.Close()
 	srv := &Server{}
 	srv.sem = make(chan struct{}, 1024)
@@ -66,16 +80,22 @@ func TestSpinOnlyWhenFastAndFew(t *testing.T) {
 	defer tr.sock.close()
 
 	tr.sample(40 * time.Microsecond)
-	require.True(t, tr.sock.spin, "loopback RTT")
+	if !tr.sock.spin {
+		t.Fatalf("loopback RTT")
+	}
 	for range 20 {
 		tr.sample(5 * time.Millisecond)
 	}
-	require.False(t, tr.sock.spin, "5 ms RTT")
+	if tr.sock.spin {
+		t.Fatalf("5 ms RTT")
+	}
 
 	tr2 := &transfer{srv: srv, minRTO: time.Millisecond, maxRTO: time.Second, sock: tr.sock}
 	for range runtime.GOMAXPROCS(0) {
 		srv.sem <- struct{}{}
 	}
 	tr2.sample(40 * time.Microsecond)
-	require.False(t, tr.sock.spin, "as many transfers as processors")
+	if tr.sock.spin {
+		t.Fatalf("as many transfers as processors")
+	}
 }

@@ -247,7 +247,7 @@ func (t *transfer) handshake(size int64) error {
 	retransmitted := false
 	for {
 		if err := t.link.send(t.obuf); err != nil {
-			return t.fail(OutcomeFailed, fmt.Errorf("send OACK: %w", err))
+			return t.fail(OutcomeFailed, fmt.Errorf("tftpserve: send OACK: %w", err))
 		}
 		sentAt := time.Now()
 		deadline := sentAt.Add(t.rto)
@@ -294,7 +294,7 @@ func (t *transfer) handshake(size int64) error {
 }
 
 // errEnded stops the engine after t.info has been filled in.
-var errEnded = errors.New("transfer ended")
+var errEnded = errors.New("tftpserve: transfer ended")
 
 func (t *transfer) fail(o Outcome, err error) error {
 	if t.info.Outcome == "" {
@@ -446,7 +446,7 @@ func (t *transfer) run(src source, size int64) error {
 					return t.interrupted()
 				}
 				t.sendError(CodeUndefined, "read error")
-				return t.fail(OutcomeFailed, fmt.Errorf("read block %d: %w", i, err))
+				return t.fail(OutcomeFailed, fmt.Errorf("tftpserve: read block %d: %w", i, err))
 			}
 			t.pkts = append(t.pkts, s.buf[:4+s.n])
 			if i <= t.sent {
@@ -476,7 +476,7 @@ func (t *transfer) run(src source, size int64) error {
 			}
 		}
 		if err := t.link.sendBatch(t.pkts); err != nil {
-			return t.fail(OutcomeFailed, fmt.Errorf("send: %w", err))
+			return t.fail(OutcomeFailed, fmt.Errorf("tftpserve: send: %w", err))
 		}
 		t.info.Packets += int64(len(t.pkts))
 		t.sent = max(t.sent, end)
@@ -504,7 +504,7 @@ func (t *transfer) run(src source, size int64) error {
 					// sees a gap and ACKs where it stands; one that lost only
 					// this block completes its window and ACKs it.
 					if err := t.link.send(s.buf[:4+s.n]); err != nil {
-						return t.fail(OutcomeFailed, fmt.Errorf("send: %w", err))
+						return t.fail(OutcomeFailed, fmt.Errorf("tftpserve: send: %w", err))
 					}
 					t.info.Packets++
 					t.info.Retransmits++
@@ -641,7 +641,7 @@ func (t *transfer) ackRequest(src source, end int64) (*slot, error) {
 	for i := end + 1; i <= end+2; i++ {
 		var err error
 		if s, err = t.fill(src, i); err != nil {
-			return nil, fmt.Errorf("read block %d: %w", i, err)
+			return nil, fmt.Errorf("tftpserve: read block %d: %w", i, err)
 		}
 		if s.n < t.blksize {
 			t.last = i

@@ -29,7 +29,7 @@ func (t *transfer) serveWrite() {
 	if errors.Is(err, errHandlerStopped) {
 		herr := <-verdict
 		if herr == nil {
-			herr = errors.New("write handler returned before the end of the file")
+			herr = errors.New("tftpserve: write handler returned before the end of the file")
 		}
 		t.refuseWrite(herr)
 		return
@@ -123,7 +123,7 @@ func (t *transfer) receiveFile(w io.Writer) error {
 			case k == t.base+1:
 				if len(p.data) > t.blksize {
 					t.sendError(CodeIllegalOp, "DATA larger than blksize")
-					return t.fail(OutcomeFailed, fmt.Errorf("DATA of %d bytes, blksize %d", len(p.data), t.blksize))
+					return t.fail(OutcomeFailed, fmt.Errorf("tftpserve: DATA of %d bytes, blksize %d", len(p.data), t.blksize))
 				}
 				if _, err := w.Write(p.data); err != nil {
 					return errHandlerStopped
@@ -164,4 +164,4 @@ func (t *transfer) receiveFile(w io.Writer) error {
 }
 
 // errHandlerStopped: the WriteHandler returned while data was arriving.
-var errHandlerStopped = errors.New("write handler stopped reading")
+var errHandlerStopped = errors.New("tftpserve: write handler stopped reading")

@@ -13,16 +13,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
-
 	"github.com/pxekit/pxekit/internal/syncbuf"
 )
 
 func TestParseConfig(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "f")
-	require.NoError(t, os.WriteFile(file, []byte("#!ipxe\n"), 0o644))
+	if err := os.WriteFile(file, []byte("#!ipxe\n"), 0o644); err != nil {
+		t.Fatalf("os.WriteFile(file, []byte(\"#!ipxe\\n\"), 0o644): %v", err)
+	}
 	base := []string{"-iface", "br0", "-addr", "10.77.0.1"}
 	tests := []struct {
 		name    string
@@ -31,36 +30,74 @@ func TestParseConfig(t *testing.T) {
 		check   func(t *testing.T, c *Config)
 	}{
 		{"defaults", base, "", func(t *testing.T, c *Config) {
-			assert.Equal(t, "proxy", c.DHCP)
-			assert.Equal(t, "10.77.0.1:8080", c.HTTPAddr)
-			assert.Equal(t, "http://10.77.0.1:8080", c.HTTPBase())
-			assert.Equal(t, [2]netip.Addr{netip.MustParseAddr("10.77.0.100"), netip.MustParseAddr("10.77.0.199")}, c.Pool)
-			assert.Equal(t, "undionly.kpxe", c.BootBIOS)
-			assert.Equal(t, "ipxe.efi", c.BootUEFIX64)
-			assert.Equal(t, 1024, c.HTTPMaxConns)
-			assert.Equal(t, 60*time.Second, c.HTTPIdleTimeout)
-			assert.Equal(t, 60*time.Second, c.HTTPWriteTimeout)
+			if c.DHCP != "proxy" {
+				t.Errorf("c.DHCP = %q, want \"proxy\"", c.DHCP)
+			}
+			if c.HTTPAddr != "10.77.0.1:8080" {
+				t.Errorf("c.HTTPAddr = %q, want \"10.77.0.1:8080\"", c.HTTPAddr)
+			}
+			if got := c.HTTPBase(); got != "http://10.77.0.1:8080" {
+				t.Errorf("c.HTTPBase() = %q, want \"http://10.77.0.1:8080\"", got)
+			}
+			if c.Pool != ([2]netip.Addr{netip.MustParseAddr("10.77.0.100"), netip.MustParseAddr("10.77.0.199")}) {
+				t.Errorf("c.Pool = %v, want %v", c.Pool, [2]netip.Addr{netip.MustParseAddr("10.77.0.100"), netip.MustParseAddr("10.77.0.199")})
+			}
+			if c.BootBIOS != "undionly.kpxe" {
+				t.Errorf("c.BootBIOS = %q, want \"undionly.kpxe\"", c.BootBIOS)
+			}
+			if c.BootUEFIX64 != "ipxe.efi" {
+				t.Errorf("c.BootUEFIX64 = %q, want \"ipxe.efi\"", c.BootUEFIX64)
+			}
+			if c.HTTPMaxConns != 1024 {
+				t.Errorf("c.HTTPMaxConns = %v, want 1024", c.HTTPMaxConns)
+			}
+			if c.HTTPIdleTimeout != 60*time.Second {
+				t.Errorf("c.HTTPIdleTimeout = %v, want %v", c.HTTPIdleTimeout, 60*time.Second)
+			}
+			if c.HTTPWriteTimeout != 60*time.Second {
+				t.Errorf("c.HTTPWriteTimeout = %v, want %v", c.HTTPWriteTimeout, 60*time.Second)
+			}
 		}},
 		{"http limits", append(base, "-http-max-conns", "0", "-http-idle-timeout", "5s", "-http-write-timeout", "0"), "", func(t *testing.T, c *Config) {
-			assert.Equal(t, 0, c.HTTPMaxConns)
-			assert.Equal(t, 5*time.Second, c.HTTPIdleTimeout)
-			assert.Equal(t, time.Duration(0), c.HTTPWriteTimeout)
+			if c.HTTPMaxConns != 0 {
+				t.Errorf("c.HTTPMaxConns = %v, want 0", c.HTTPMaxConns)
+			}
+			if c.HTTPIdleTimeout != 5*time.Second {
+				t.Errorf("c.HTTPIdleTimeout = %v, want %v", c.HTTPIdleTimeout, 5*time.Second)
+			}
+			if c.HTTPWriteTimeout != time.Duration(0) {
+				t.Errorf("c.HTTPWriteTimeout = %v, want %v", c.HTTPWriteTimeout, time.Duration(0))
+			}
 		}},
 		{"negative conns", append(base, "-http-max-conns", "-1"), "-http-max-conns", nil},
 		{"zero idle", append(base, "-http-idle-timeout", "0"), "-http-idle-timeout", nil},
 		{"negative write timeout", append(base, "-http-write-timeout", "-1s"), "-http-write-timeout", nil},
 		{"lab with pool and roots", append(base, "-dhcp", "lab", "-pool", "10.77.0.10-10.77.0.20", "-tftp-root", dir, "-router", "10.77.0.254"), "", func(t *testing.T, c *Config) {
-			assert.Equal(t, "lab", c.DHCP)
-			assert.Equal(t, netip.MustParseAddr("10.77.0.20"), c.Pool[1])
-			assert.Equal(t, dir, c.HTTPRoot, "http root defaults to tftp root")
-			assert.Equal(t, netip.MustParseAddr("10.77.0.254"), c.Router)
+			if c.DHCP != "lab" {
+				t.Errorf("c.DHCP = %q, want \"lab\"", c.DHCP)
+			}
+			if c.Pool[1] != netip.MustParseAddr("10.77.0.20") {
+				t.Errorf("c.Pool[1] = %v, want %v", c.Pool[1], netip.MustParseAddr("10.77.0.20"))
+			}
+			if c.HTTPRoot != dir {
+				t.Errorf("http root defaults to tftp root: c.HTTPRoot = %v, want %v", c.HTTPRoot, dir)
+			}
+			if c.Router != netip.MustParseAddr("10.77.0.254") {
+				t.Errorf("c.Router = %v, want %v", c.Router, netip.MustParseAddr("10.77.0.254"))
+			}
 		}},
 		{"small subnet pool", append(base, "-netmask", "255.255.255.248"), "", func(t *testing.T, c *Config) {
-			assert.Equal(t, netip.MustParseAddr("10.77.0.1"), c.Pool[0])
-			assert.Equal(t, netip.MustParseAddr("10.77.0.6"), c.Pool[1])
+			if c.Pool[0] != netip.MustParseAddr("10.77.0.1") {
+				t.Errorf("c.Pool[0] = %v, want %v", c.Pool[0], netip.MustParseAddr("10.77.0.1"))
+			}
+			if c.Pool[1] != netip.MustParseAddr("10.77.0.6") {
+				t.Errorf("c.Pool[1] = %v, want %v", c.Pool[1], netip.MustParseAddr("10.77.0.6"))
+			}
 		}},
 		{"http addr any", append(base, "-http-addr", ":9000"), "", func(t *testing.T, c *Config) {
-			assert.Equal(t, "http://10.77.0.1:9000", c.HTTPBase())
+			if got := c.HTTPBase(); got != "http://10.77.0.1:9000" {
+				t.Errorf("c.HTTPBase() = %q, want \"http://10.77.0.1:9000\"", got)
+			}
 		}},
 		{"no iface", []string{"-addr", "10.0.0.1"}, "-iface is required", nil},
 		{"no addr", []string{"-iface", "x"}, "-addr", nil},
@@ -84,11 +121,17 @@ func TestParseConfig(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := parseConfig(tt.args, io.Discard)
 			if tt.wantErr != "" {
-				require.Error(t, err)
-				assert.Contains(t, err.Error(), tt.wantErr)
+				if err == nil {
+					t.Fatalf("parseConfig(%q) succeeded, want an error containing %q", tt.args, tt.wantErr)
+				}
+				if s := err.Error(); !strings.Contains(s, tt.wantErr) {
+					t.Errorf("err.Error() = %q, want it to contain %q", s, tt.wantErr)
+				}
 				return
 			}
-			require.NoError(t, err)
+			if err != nil {
+				t.Fatalf("parseConfig(%q): %v", tt.args, err)
+			}
 			tt.check(t, c)
 		})
 	}
@@ -96,20 +139,36 @@ func TestParseConfig(t *testing.T) {
 
 func TestPreflightMissingInterface(t *testing.T) {
 	c, err := parseConfig([]string{"-iface", "pxk-no-such-if0", "-addr", "10.77.0.1", "-dhcp", "off"}, io.Discard)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("parseConfig: %v", err)
+	}
 	err = preflight(c)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), `interface "pxk-no-such-if0"`)
-	assert.Contains(t, err.Error(), "lo", "lists the interfaces there are")
+	if err == nil {
+		t.Fatalf("preflight(c) succeeded, want an error")
+	}
+	if s := err.Error(); !strings.Contains(s, `interface "pxk-no-such-if0"`) {
+		t.Errorf("err.Error() = %q, want it to contain %q", s, `interface "pxk-no-such-if0"`)
+	}
+	if s := err.Error(); !strings.Contains(s, "lo") {
+		t.Errorf("lists the interfaces there are: err.Error() = %q, want it to contain %q", s, "lo")
+	}
 }
 
 func TestPreflightAddressNotOnInterface(t *testing.T) {
 	c, err := parseConfig([]string{"-iface", "lo", "-addr", "10.77.0.1", "-dhcp", "off"}, io.Discard)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("parseConfig: %v", err)
+	}
 	err = preflight(c)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "address 10.77.0.1 on interface lo")
-	assert.Contains(t, err.Error(), "127.0.0.1/8")
+	if err == nil {
+		t.Fatalf("preflight(c) succeeded, want an error")
+	}
+	if s := err.Error(); !strings.Contains(s, "address 10.77.0.1 on interface lo") {
+		t.Errorf("err.Error() = %q, want it to contain %q", s, "address 10.77.0.1 on interface lo")
+	}
+	if s := err.Error(); !strings.Contains(s, "127.0.0.1/8") {
+		t.Errorf("err.Error() = %q, want it to contain %q", s, "127.0.0.1/8")
+	}
 }
 
 func TestPreflightNeedsRoot(t *testing.T) {
@@ -117,22 +176,40 @@ func TestPreflightNeedsRoot(t *testing.T) {
 		t.Skip("running as root: the missing-root message cannot show")
 	}
 	c, err := parseConfig([]string{"-iface", "lo", "-addr", "127.0.0.1", "-dhcp", "lab"}, io.Discard)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("parseConfig: %v", err)
+	}
 	err = preflight(c)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "root privileges")
+	if err == nil {
+		t.Fatalf("preflight(c) succeeded, want an error")
+	}
+	if s := err.Error(); !strings.Contains(s, "root privileges") {
+		t.Errorf("err.Error() = %q, want it to contain %q", s, "root privileges")
+	}
 }
 
 func TestRunExitCodes(t *testing.T) {
 	var stderr strings.Builder
-	assert.Equal(t, 2, run(t.Context(), []string{"-dhcp", "x"}, io.Discard, &stderr))
-	assert.Contains(t, stderr.String(), "pxeserver: ")
+	if got := run(t.Context(), []string{"-dhcp", "x"}, io.Discard, &stderr); got != 2 {
+		t.Errorf("run(t.Context(), []string{\"-dhcp\", \"x\"}, io.Discard, &stderr) = %v, want 2", got)
+	}
+	if s := stderr.String(); !strings.Contains(s, "pxeserver: ") {
+		t.Errorf("stderr.String() = %q, want it to contain %q", s, "pxeserver: ")
+	}
 	stderr.Reset()
-	assert.Equal(t, 0, run(t.Context(), []string{"-h"}, io.Discard, &stderr))
-	assert.Contains(t, stderr.String(), "usage: pxeserver")
+	if got := run(t.Context(), []string{"-h"}, io.Discard, &stderr); got != 0 {
+		t.Errorf("run(t.Context(), []string{\"-h\"}, io.Discard, &stderr) = %v, want 0", got)
+	}
+	if s := stderr.String(); !strings.Contains(s, "usage: pxeserver") {
+		t.Errorf("stderr.String() = %q, want it to contain %q", s, "usage: pxeserver")
+	}
 	stderr.Reset()
-	assert.Equal(t, 1, run(t.Context(), []string{"-iface", "pxk-no-such-if0", "-addr", "10.0.0.1", "-dhcp", "off"}, io.Discard, &stderr))
-	assert.Contains(t, stderr.String(), "missing interface")
+	if got := run(t.Context(), []string{"-iface", "pxk-no-such-if0", "-addr", "10.0.0.1", "-dhcp", "off"}, io.Discard, &stderr); got != 1 {
+		t.Errorf("run(t.Context(), []string{\"-iface\", \"pxk-no-such-if0\", \"-addr\", \"10.0.0.1\", \"-dhcp\", \"off\"}, io.Discard, &stderr) = %v, want 1", got)
+	}
+	if s := stderr.String(); !strings.Contains(s, "missing interface") {
+		t.Errorf("stderr.String() = %q, want it to contain %q", s, "missing interface")
+	}
 }
 
 // runLocal runs the whole command on loopback with DHCP and TFTP off (no
@@ -189,7 +266,9 @@ func runLocal(t *testing.T, extra ...string) (ready map[string]any, next func() 
 		}
 	}
 	ready = next()
-	require.Equal(t, "ready", ready["msg"], stderr.String())
+	if ready["msg"] != "ready" {
+		t.Fatalf("first log record msg = %q, want \"ready\"; stderr:\n%s", ready["msg"], stderr.String())
+	}
 	return ready, next, stop
 }
 
@@ -199,18 +278,32 @@ func runLocal(t *testing.T, extra ...string) (ready map[string]any, next func() 
 func TestRunServesAndStops(t *testing.T) {
 	ready, next, stop := runLocal(t)
 	base, _ := ready["http"].(string)
-	require.NotContains(t, base, ":0", "the real port is handed out")
+	if strings.Contains(base, ":0") {
+		t.Fatalf("the real port is handed out: base = %q, want it not to contain %q", base, ":0")
+	}
 
 	resp, err := http.Get(base + "/boot.ipxe")
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("http.Get(base + \"/boot.ipxe\"): %v", err)
+	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	assert.Equal(t, 200, resp.StatusCode)
-	assert.Contains(t, string(body), base+"/machine/${net0/mac:hexhyp}")
+	if resp.StatusCode != 200 {
+		t.Errorf("resp.StatusCode = %v, want 200", resp.StatusCode)
+	}
+	if s := string(body); !strings.Contains(s, base+"/machine/${net0/mac:hexhyp}") {
+		t.Errorf("string(body) = %q, want it to contain %q", s, base+"/machine/${net0/mac:hexhyp}")
+	}
 	logged := next()
-	assert.Equal(t, "http", logged["msg"])
-	assert.Equal(t, "script", logged["kind"])
-	assert.Equal(t, 0, stop())
+	if logged["msg"] != "http" {
+		t.Errorf("logged[\"msg\"] = %q, want \"http\"", logged["msg"])
+	}
+	if logged["kind"] != "script" {
+		t.Errorf("logged[\"kind\"] = %q, want \"script\"", logged["kind"])
+	}
+	if got := stop(); got != 0 {
+		t.Errorf("stop() = %v, want 0", got)
+	}
 }
 
 // TestRunFIFOWithCurl: curl, a real client, asks the running command for a
@@ -222,8 +315,12 @@ func TestRunFIFOWithCurl(t *testing.T) {
 		t.Skip("curl not installed (scripts/install-deps.sh installs it)")
 	}
 	root := t.TempDir()
-	require.NoError(t, os.MkdirAll(filepath.Join(root, "machines"), 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(root, "ipxe.efi"), []byte("MZ efi"), 0o644))
+	if err := os.MkdirAll(filepath.Join(root, "machines"), 0o755); err != nil {
+		t.Fatalf("os.MkdirAll(filepath.Join(root, \"machines\"), 0o755): %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "ipxe.efi"), []byte("MZ efi"), 0o644); err != nil {
+		t.Fatalf("os.WriteFile(filepath.Join(root, \"ipxe.efi\"), []byte(\"MZ efi\"), 0o644): %v", err)
+	}
 	mkfifo(t, filepath.Join(root, "pipe.efi"))
 	mkfifo(t, filepath.Join(root, "machines", "52-54-00-00-00-03.ipxe"))
 	ready, _, stop := runLocal(t, "-http-root", root, "-http-max-conns", "4")
@@ -232,8 +329,14 @@ func TestRunFIFOWithCurl(t *testing.T) {
 		{"/pipe.efi", "404"}, {"/machine/52-54-00-00-00-03", "500"}, {"/ipxe.efi", "200"},
 	} {
 		out, err := exec.Command(curl, "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", base+tt.path).Output()
-		assert.NoError(t, err, "curl %s (exit 28 is its timeout)", tt.path)
-		assert.Equal(t, tt.status, string(out), tt.path)
+		if err != nil {
+			t.Errorf("curl %s (exit 28 is its timeout): %v", tt.path, err)
+		}
+		if got := string(out); got != tt.status {
+			t.Errorf("curl %s: status %s, want %s", tt.path, got, tt.status)
+		}
 	}
-	assert.Equal(t, 0, stop())
+	if got := stop(); got != 0 {
+		t.Errorf("stop() = %v, want 0", got)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,8 +14,6 @@ import (
 	"github.com/insomniacslk/dhcp/iana"
 	"github.com/pxekit/pxekit/archdetect"
 	"github.com/pxekit/pxekit/dhcpboot"
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 const fullConfig = `
@@ -44,51 +43,103 @@ http_write_timeout: 2m
 func writeConfig(t *testing.T, text string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "pxeserver.yaml")
-	require.NoError(t, os.WriteFile(p, []byte(text), 0o644))
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatalf("os.WriteFile(p, []byte(text), 0o644): %v", err)
+	}
 	return p
 }
 
 func TestConfigFile(t *testing.T) {
 	p := writeConfig(t, fullConfig)
 	c, err := parseConfig([]string{"-config", p, "-addr", "10.77.0.1", "-bootfile-bios", "flag.kpxe"}, io.Discard)
-	require.NoError(t, err)
-	assert.Equal(t, "br0", c.Iface)
-	assert.Equal(t, "lab", c.DHCP)
-	assert.True(t, c.LogJSON)
-	assert.Equal(t, netip.MustParseAddr("10.77.0.20"), c.Pool[1])
-	assert.Equal(t, "flag.kpxe", c.BootBIOS, "a flag given wins over the file")
-	assert.Equal(t, "custom.efi", c.BootUEFIX64)
-	assert.Equal(t, "/tmp/leases", c.LeaseFile)
-	require.Len(t, c.Reservations, 1)
-	assert.Equal(t, netip.MustParseAddr("10.77.0.50"), c.Reservations[0].IP)
-	assert.Equal(t, tftpTuning{MaxBlockSize: 1468, MaxWindowSize: 8, MaxTransfers: 64}, c.TFTP)
-	assert.Equal(t, 50, c.HTTPMaxConns)
-	assert.Equal(t, 2*time.Minute, c.HTTPWriteTimeout)
-	assert.Equal(t, 60*time.Second, c.HTTPIdleTimeout, "the flag's default")
-	assert.Equal(t, "#!ipxe\necho hello box\n", string(c.Machines["52:54:00:12:34:56"]))
+	if err != nil {
+		t.Fatalf("parseConfig: %v", err)
+	}
+	if c.Iface != "br0" {
+		t.Errorf("c.Iface = %q, want \"br0\"", c.Iface)
+	}
+	if c.DHCP != "lab" {
+		t.Errorf("c.DHCP = %q, want \"lab\"", c.DHCP)
+	}
+	if !c.LogJSON {
+		t.Errorf("c.LogJSON is false, want true")
+	}
+	if c.Pool[1] != netip.MustParseAddr("10.77.0.20") {
+		t.Errorf("c.Pool[1] = %v, want %v", c.Pool[1], netip.MustParseAddr("10.77.0.20"))
+	}
+	if c.BootBIOS != "flag.kpxe" {
+		t.Errorf("a flag given wins over the file: c.BootBIOS = %q, want \"flag.kpxe\"", c.BootBIOS)
+	}
+	if c.BootUEFIX64 != "custom.efi" {
+		t.Errorf("c.BootUEFIX64 = %q, want \"custom.efi\"", c.BootUEFIX64)
+	}
+	if c.LeaseFile != "/tmp/leases" {
+		t.Errorf("c.LeaseFile = %q, want \"/tmp/leases\"", c.LeaseFile)
+	}
+	if len(c.Reservations) != 1 {
+		t.Fatalf("len(c.Reservations) = %d, want 1", len(c.Reservations))
+	}
+	if c.Reservations[0].IP != netip.MustParseAddr("10.77.0.50") {
+		t.Errorf("c.Reservations[0].IP = %v, want %v", c.Reservations[0].IP, netip.MustParseAddr("10.77.0.50"))
+	}
+	if c.TFTP != (tftpTuning{MaxBlockSize: 1468, MaxWindowSize: 8, MaxTransfers: 64}) {
+		t.Errorf("c.TFTP = %v, want %v", c.TFTP, tftpTuning{MaxBlockSize: 1468, MaxWindowSize: 8, MaxTransfers: 64})
+	}
+	if c.HTTPMaxConns != 50 {
+		t.Errorf("c.HTTPMaxConns = %v, want 50", c.HTTPMaxConns)
+	}
+	if c.HTTPWriteTimeout != 2*time.Minute {
+		t.Errorf("c.HTTPWriteTimeout = %v, want %v", c.HTTPWriteTimeout, 2*time.Minute)
+	}
+	if c.HTTPIdleTimeout != 60*time.Second {
+		t.Errorf("the flag's default: c.HTTPIdleTimeout = %v, want %v", c.HTTPIdleTimeout, 60*time.Second)
+	}
+	if got := string(c.Machines["52:54:00:12:34:56"]); got != "#!ipxe\necho hello box\n" {
+		t.Errorf("string(c.Machines[\"52:54:00:12:34:56\"]) = %q, want \"#!ipxe\\necho hello box\\n\"", got)
+	}
 
 	// The file's rule comes before the defaults; other clients keep them.
 	pol, err := bootPolicy(c)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("bootPolicy(c): %v", err)
+	}
 	decide := func(mac string, arch iana.Arch) string {
 		hw, _ := net.ParseMAC(mac)
 		m, err := dhcpv4.NewDiscovery(hw, dhcpv4.WithOption(dhcpv4.OptClientArch(arch)))
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatalf("dhcpv4.NewDiscovery: %v", err)
+		}
 		d := pol.Decide(&dhcpboot.Request{Client: archdetect.FromDHCPv4(m), ServerIP: c.Addr})
-		require.NotNil(t, d.Rule, d.Why)
+		if d.Rule == nil {
+			t.Fatalf("%v: d.Rule is nil", d.Why)
+		}
 		return d.Rule.Name + " " + d.Rule.Action.BootFile.String()
 	}
-	assert.Equal(t, "old-box snponly.efi", decide("52:54:00:12:34:56", iana.EFI_X86_64))
-	assert.Equal(t, "uefi-x64 custom.efi", decide("52:54:00:00:00:01", iana.EFI_X86_64))
-	assert.Equal(t, "bios flag.kpxe", decide("52:54:00:12:34:56", iana.INTEL_X86PC))
-	assert.Equal(t, "uefi-ia32 ipxe-i386.efi", decide("52:54:00:00:00:01", iana.EFI_IA32))
+	if got := decide("52:54:00:12:34:56", iana.EFI_X86_64); got != "old-box snponly.efi" {
+		t.Errorf("decide(\"52:54:00:12:34:56\", iana.EFI_X86_64) = %q, want \"old-box snponly.efi\"", got)
+	}
+	if got := decide("52:54:00:00:00:01", iana.EFI_X86_64); got != "uefi-x64 custom.efi" {
+		t.Errorf("decide(\"52:54:00:00:00:01\", iana.EFI_X86_64) = %q, want \"uefi-x64 custom.efi\"", got)
+	}
+	if got := decide("52:54:00:12:34:56", iana.INTEL_X86PC); got != "bios flag.kpxe" {
+		t.Errorf("decide(\"52:54:00:12:34:56\", iana.INTEL_X86PC) = %q, want \"bios flag.kpxe\"", got)
+	}
+	if got := decide("52:54:00:00:00:01", iana.EFI_IA32); got != "uefi-ia32 ipxe-i386.efi" {
+		t.Errorf("decide(\"52:54:00:00:00:01\", iana.EFI_IA32) = %q, want \"uefi-ia32 ipxe-i386.efi\"", got)
+	}
 
 	// The machine's script from the file is served.
 	sc, err := newScripts(c)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("newScripts(c): %v", err)
+	}
 	b, err := sc.machine(nil, net.HardwareAddr{0x52, 0x54, 0, 0x12, 0x34, 0x56})
-	require.NoError(t, err)
-	assert.Equal(t, "#!ipxe\necho hello box\n", string(b))
+	if err != nil {
+		t.Fatalf("sc.machine: %v", err)
+	}
+	if got := string(b); got != "#!ipxe\necho hello box\n" {
+		t.Errorf("string(b) = %q, want \"#!ipxe\\necho hello box\\n\"", got)
+	}
 }
 
 func TestConfigFileErrors(t *testing.T) {
@@ -116,18 +167,30 @@ func TestConfigFileErrors(t *testing.T) {
 				c, _ := parseConfig([]string{"-config", writeConfig(t, tt.text)}, io.Discard)
 				_, err = bootPolicy(c)
 			}
-			require.Error(t, err)
-			assert.Contains(t, err.Error(), tt.want)
+			if err == nil {
+				t.Fatalf("config accepted, want an error")
+			}
+			if s := err.Error(); !strings.Contains(s, tt.want) {
+				t.Errorf("err.Error() = %q, want it to contain %q", s, tt.want)
+			}
 		})
 	}
 	_, err := parseConfig([]string{"-config", "/nonexistent/pxeserver.yaml"}, io.Discard)
-	assert.ErrorContains(t, err, "-config")
+	if err == nil || !strings.Contains(err.Error(), "-config") {
+		t.Errorf("err = %v, want an error containing %q", err, "-config")
+	}
 }
 
 func TestEmptyConfigFileNeedsFlags(t *testing.T) {
 	_, err := parseConfig([]string{"-config", writeConfig(t, "")}, io.Discard)
-	assert.ErrorContains(t, err, "-iface is required")
+	if err == nil || !strings.Contains(err.Error(), "-iface is required") {
+		t.Errorf("err = %v, want an error containing %q", err, "-iface is required")
+	}
 	c, err := parseConfig([]string{"-config", writeConfig(t, "# nothing\n"), "-iface", "x", "-addr", "10.0.0.1"}, io.Discard)
-	require.NoError(t, err)
-	assert.Equal(t, "x", c.Iface)
+	if err != nil {
+		t.Fatalf("parseConfig: %v", err)
+	}
+	if c.Iface != "x" {
+		t.Errorf("c.Iface = %q, want \"x\"", c.Iface)
+	}
 }

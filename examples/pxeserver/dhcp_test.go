@@ -15,8 +15,6 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 // fakeConn records what the DHCP side sends.
@@ -48,19 +46,27 @@ func (f *fakeConn) SetWriteDeadline(time.Time) error       { return nil }
 func testDHCP(t *testing.T, mode string) (*dhcpServer, *bytes.Buffer) {
 	t.Helper()
 	cfg, err := parseConfig([]string{"-iface", "br0", "-addr", "10.77.0.1", "-dhcp", mode}, nil)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("parseConfig: %v", err)
+	}
 	var buf bytes.Buffer
 	s, err := buildDHCP(cfg, slog.New(slog.NewJSONHandler(&buf, nil)))
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("buildDHCP(cfg, slog.New(slog.NewJSONHandler(&buf, nil))): %v", err)
+	}
 	return s, &buf
 }
 
 func discover(t *testing.T, mac string, mods ...dhcpv4.Modifier) *dhcpv4.DHCPv4 {
 	t.Helper()
 	hw, err := net.ParseMAC(mac)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("net.ParseMAC(mac): %v", err)
+	}
 	m, err := dhcpv4.NewDiscovery(hw, mods...)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("dhcpv4.NewDiscovery(hw, mods...): %v", err)
+	}
 	return m
 }
 
@@ -68,8 +74,12 @@ func lastDHCPLog(t *testing.T, buf *bytes.Buffer) map[string]any {
 	t.Helper()
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
 	var l map[string]any
-	require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), &l))
-	require.Equal(t, "dhcp", l["msg"])
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &l); err != nil {
+		t.Fatalf("json.Unmarshal([]byte(lines[len(lines)-1]), &l): %v", err)
+	}
+	if l["msg"] != "dhcp" {
+		t.Fatalf("l[\"msg\"] = %q, want \"dhcp\"", l["msg"])
+	}
 	return l
 }
 
@@ -104,18 +114,38 @@ func TestDHCPLabDecisions(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			conn := &fakeConn{}
 			s.handle(conn, discover(t, tt.mac, tt.mods...).ToBytes(), &net.UDPAddr{IP: net.IPv4zero, Port: 68}, false)
-			require.Len(t, conn.sent, 1)
+			if len(conn.sent) != 1 {
+				t.Fatalf("len(conn.sent) = %d, want 1", len(conn.sent))
+			}
 			r := conn.sent[0]
-			assert.Equal(t, dhcpv4.MessageTypeOffer, r.MessageType())
-			assert.Equal(t, tt.bootfile, r.BootFileNameOption())
-			assert.True(t, netip.MustParsePrefix("10.77.0.0/24").Contains(netip.AddrFrom4([4]byte(r.YourIPAddr.To4()))), r.YourIPAddr)
-			assert.Equal(t, tt.vendor, r.ClassIdentifier())
+			if got := r.MessageType(); got != dhcpv4.MessageTypeOffer {
+				t.Errorf("r.MessageType() = %v, want %v", got, dhcpv4.MessageTypeOffer)
+			}
+			if got := r.BootFileNameOption(); got != tt.bootfile {
+				t.Errorf("r.BootFileNameOption() = %v, want %v", got, tt.bootfile)
+			}
+			if !netip.MustParsePrefix("10.77.0.0/24").Contains(netip.AddrFrom4([4]byte(r.YourIPAddr.To4()))) {
+				t.Errorf("%v", r.YourIPAddr)
+			}
+			if got := r.ClassIdentifier(); got != tt.vendor {
+				t.Errorf("r.ClassIdentifier() = %v, want %v", got, tt.vendor)
+			}
 			l := lastDHCPLog(t, buf)
-			assert.Equal(t, tt.rule, l["rule"])
-			assert.Equal(t, "OFFER", l["reply"])
-			assert.Equal(t, tt.mac, l["mac"])
-			assert.Equal(t, tt.bootfile, l["bootfile"])
-			assert.Equal(t, "lab", l["mode"])
+			if l["rule"] != tt.rule {
+				t.Errorf("l[\"rule\"] = %v, want %v", l["rule"], tt.rule)
+			}
+			if l["reply"] != "OFFER" {
+				t.Errorf("l[\"reply\"] = %q, want \"OFFER\"", l["reply"])
+			}
+			if l["mac"] != tt.mac {
+				t.Errorf("l[\"mac\"] = %v, want %v", l["mac"], tt.mac)
+			}
+			if l["bootfile"] != tt.bootfile {
+				t.Errorf("l[\"bootfile\"] = %v, want %v", l["bootfile"], tt.bootfile)
+			}
+			if l["mode"] != "lab" {
+				t.Errorf("l[\"mode\"] = %q, want \"lab\"", l["mode"])
+			}
 		})
 	}
 }
@@ -125,31 +155,57 @@ func TestDHCPProxy(t *testing.T) {
 	// A plain DHCP client gets nothing from a proxy, and the log says so.
 	conn := &fakeConn{}
 	s.handle(conn, discover(t, "52:54:00:00:00:99").ToBytes(), &net.UDPAddr{IP: net.IPv4zero, Port: 68}, false)
-	assert.Empty(t, conn.sent)
+	if len(conn.sent) != 0 {
+		t.Errorf("conn.sent = %v, want it empty", conn.sent)
+	}
 	l := lastDHCPLog(t, buf)
-	assert.Equal(t, "none", l["reply"])
-	assert.NotEmpty(t, l["reason"])
+	if l["reply"] != "none" {
+		t.Errorf("l[\"reply\"] = %q, want \"none\"", l["reply"])
+	}
+	if s, _ := l["reason"].(string); s == "" {
+		t.Errorf("l[\"reason\"] is empty")
+	}
 
 	// UEFI PXE: a proxy offer without an address on 67, ipxe.efi on 4011.
 	m := discover(t, "52:54:00:77:00:0b", archOpt(iana.EFI_X86_64), pxeVC("PXEClient:Arch:00007:UNDI:003000"))
 	s.handle(conn, m.ToBytes(), &net.UDPAddr{IP: net.IPv4zero, Port: 68}, false)
-	require.Len(t, conn.sent, 1)
-	assert.True(t, conn.sent[0].YourIPAddr.IsUnspecified(), "a proxy gives no address")
-	assert.Equal(t, "PXEClient", conn.sent[0].ClassIdentifier())
+	if len(conn.sent) != 1 {
+		t.Fatalf("len(conn.sent) = %d, want 1", len(conn.sent))
+	}
+	if !conn.sent[0].YourIPAddr.IsUnspecified() {
+		t.Errorf("a proxy gives no address")
+	}
+	if got := conn.sent[0].ClassIdentifier(); got != "PXEClient" {
+		t.Errorf("conn.sent[0].ClassIdentifier() = %q, want \"PXEClient\"", got)
+	}
 	req, err := dhcpv4.NewRequestFromOffer(conn.sent[0])
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("dhcpv4.NewRequestFromOffer(conn.sent[0]): %v", err)
+	}
 	req.UpdateOption(dhcpv4.OptClientArch(iana.EFI_X86_64))
 	req.UpdateOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00007:UNDI:003000"))
 	req.ClientIPAddr = net.IPv4(10, 77, 0, 150)
 	peer := &net.UDPAddr{IP: net.IPv4(10, 77, 0, 150), Port: 4011}
 	s.handle(conn, req.ToBytes(), peer, true)
-	require.Len(t, conn.sent, 2)
-	assert.Equal(t, dhcpv4.MessageTypeAck, conn.sent[1].MessageType())
-	assert.Equal(t, "ipxe.efi", conn.sent[1].BootFileNameOption())
-	assert.Equal(t, peer.String(), conn.to[1].String(), "port 4011 answers go back to the sender")
+	if len(conn.sent) != 2 {
+		t.Fatalf("len(conn.sent) = %d, want 2", len(conn.sent))
+	}
+	if got := conn.sent[1].MessageType(); got != dhcpv4.MessageTypeAck {
+		t.Errorf("conn.sent[1].MessageType() = %v, want %v", got, dhcpv4.MessageTypeAck)
+	}
+	if got := conn.sent[1].BootFileNameOption(); got != "ipxe.efi" {
+		t.Errorf("conn.sent[1].BootFileNameOption() = %q, want \"ipxe.efi\"", got)
+	}
+	if got := conn.to[1].String(); got != peer.String() {
+		t.Errorf("port 4011 answers go back to the sender: conn.to[1].String() = %v, want %v", got, peer.String())
+	}
 	l = lastDHCPLog(t, buf)
-	assert.Equal(t, float64(4011), l["port"])
-	assert.Equal(t, "uefi-x64", l["rule"])
+	if l["port"] != float64(4011) {
+		t.Errorf("l[\"port\"] = %v, want %v", l["port"], float64(4011))
+	}
+	if l["rule"] != "uefi-x64" {
+		t.Errorf("l[\"rule\"] = %q, want \"uefi-x64\"", l["rule"])
+	}
 }
 
 func TestDHCPIgnoresGarbage(t *testing.T) {
@@ -161,34 +217,56 @@ func TestDHCPIgnoresGarbage(t *testing.T) {
 	reply := discover(t, "52:54:00:00:00:01")
 	reply.OpCode = dhcpv4.OpcodeBootReply
 	s.handle(conn, reply.ToBytes(), &net.UDPAddr{}, false)
-	assert.Empty(t, conn.sent)
-	assert.NotContains(t, buf.String(), `"msg":"dhcp"`, "malformed input and replies are not decisions")
+	if len(conn.sent) != 0 {
+		t.Errorf("conn.sent = %v, want it empty", conn.sent)
+	}
+	if s := buf.String(); strings.Contains(s, `"msg":"dhcp"`) {
+		t.Errorf("malformed input and replies are not decisions: buf.String() = %q, want it not to contain %q", s, `"msg":"dhcp"`)
+	}
 }
 
 // TestDHCPLabLogsLeaseFileProblems: the lab server logs through pxeserver's
 // logger, so a bad lease line (and a failed save) is in the log, not lost.
 func TestDHCPLabLogsLeaseFileProblems(t *testing.T) {
 	cfg, err := parseConfig([]string{"-iface", "br0", "-addr", "10.77.0.1", "-dhcp", "lab"}, nil)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("parseConfig: %v", err)
+	}
 	cfg.LeaseFile = filepath.Join(t.TempDir(), "leases")
-	require.NoError(t, os.WriteFile(cfg.LeaseFile, []byte("52:54:00:00:00:01 10.77.0.150 2999-01-01T00:00:00Z\nnot a lease\n"), 0o644))
+	if err := os.WriteFile(cfg.LeaseFile, []byte("52:54:00:00:00:01 10.77.0.150 2999-01-01T00:00:00Z\nnot a lease\n"), 0o644); err != nil {
+		t.Fatalf("os.WriteFile(cfg.LeaseFile, []byte(\"52:54:00:00:00:01 10.77.0.150 2999-01-01T00:00:00Z\\nnot a lease\\n\"), 0o644): %v", err)
+	}
 	var buf bytes.Buffer
 	s, err := buildDHCP(cfg, slog.New(slog.NewJSONHandler(&buf, nil)))
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("buildDHCP(cfg, slog.New(slog.NewJSONHandler(&buf, nil))): %v", err)
+	}
 	conn := &fakeConn{}
 	s.handle(conn, discover(t, "52:54:00:00:00:01").ToBytes(), &net.UDPAddr{IP: net.IPv4zero, Port: 68}, false)
-	require.Len(t, conn.sent, 1)
-	assert.Equal(t, "10.77.0.150", conn.sent[0].YourIPAddr.String(), "the good lease is kept")
-	assert.Contains(t, buf.String(), cfg.LeaseFile+":2", "the bad line is logged with file and line")
+	if len(conn.sent) != 1 {
+		t.Fatalf("len(conn.sent) = %d, want 1", len(conn.sent))
+	}
+	if got := conn.sent[0].YourIPAddr.String(); got != "10.77.0.150" {
+		t.Errorf("the good lease is kept: conn.sent[0].YourIPAddr.String() = %q, want \"10.77.0.150\"", got)
+	}
+	if s := buf.String(); !strings.Contains(s, cfg.LeaseFile+":2") {
+		t.Errorf("the bad line is logged with file and line: buf.String() = %q, want it to contain %q", s, cfg.LeaseFile+":2")
+	}
 }
 
 // TestDHCPLabRefusesUnusableLeaseFile: a lease path that is a directory
 // stops pxeserver at start with the path in the error, before "ready".
 func TestDHCPLabRefusesUnusableLeaseFile(t *testing.T) {
 	cfg, err := parseConfig([]string{"-iface", "br0", "-addr", "10.77.0.1", "-dhcp", "lab"}, nil)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("parseConfig: %v", err)
+	}
 	cfg.LeaseFile = t.TempDir()
 	_, err = buildDHCP(cfg, slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil)))
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), cfg.LeaseFile)
+	if err == nil {
+		t.Fatalf("buildDHCP with a directory as lease file succeeded, want an error")
+	}
+	if s := err.Error(); !strings.Contains(s, cfg.LeaseFile) {
+		t.Errorf("err.Error() = %q, want it to contain %q", s, cfg.LeaseFile)
+	}
 }

@@ -7,12 +7,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/netip"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,8 +23,6 @@ import (
 	"github.com/pxekit/pxekit/internal/netlab"
 	"github.com/pxekit/pxekit/internal/qemulab"
 	"github.com/pxekit/pxekit/ipxescript"
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
 	"github.com/pxekit/pxekit/internal/syncbuf"
 )
@@ -115,17 +114,23 @@ func startServer(t *testing.T, lab *qemulab.Lab, args ...string) *serverProc {
 	if exe == "" {
 		var err error
 		exe, err = os.Executable()
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatalf("os.Executable(): %v", err)
+		}
 	}
 	s := &serverProc{notify: make(chan struct{}), exited: make(chan struct{})}
 	cmd := lab.NS.Command(context.Background(), exe, append([]string{"-log-json"}, args...)...)
 	cmd.Env = append(os.Environ(), mainEnv+"=1")
 	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("cmd.StdoutPipe(): %v", err)
+	}
 	stderr := &syncbuf.Buffer{}
 	cmd.Stderr = stderr
 	lab.NS.Track(cmd)
-	require.NoError(t, cmd.Start())
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("cmd.Start(): %v", err)
+	}
 	go func() {
 		s.read(out)
 		_ = cmd.Wait()
@@ -327,14 +332,22 @@ exit
 // script and returns the file sizes.
 func labFiles(t *testing.T, fw qemulab.Firmware, dir string) map[string]int64 {
 	t.Helper()
-	require.NoError(t, fw.CopyBootFiles(dir))
-	require.NoError(t, os.MkdirAll(filepath.Join(dir, "machines"), 0o755))
+	if err := fw.CopyBootFiles(dir); err != nil {
+		t.Fatalf("fw.CopyBootFiles(dir): %v", err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "machines"), 0o755); err != nil {
+		t.Fatalf("os.MkdirAll(filepath.Join(dir, \"machines\"), 0o755): %v", err)
+	}
 	a2 := strings.ReplaceAll(qemulab.BIOSUndionly.DefaultMAC().String(), ":", "-")
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "machines", a2+".ipxe"), []byte(a2Script), 0o644))
+	if err := os.WriteFile(filepath.Join(dir, "machines", a2+".ipxe"), []byte(a2Script), 0o644); err != nil {
+		t.Fatalf("os.WriteFile(filepath.Join(dir, \"machines\", a2+\".ipxe\"), []byte(a2Script), 0o644): %v", err)
+	}
 	sizes := map[string]int64{}
 	for _, f := range []string{"undionly.kpxe", "ipxe.efi"} {
 		fi, err := os.Stat(filepath.Join(dir, f))
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatalf("os.Stat(filepath.Join(dir, f)): %v", err)
+		}
 		sizes[f] = fi.Size()
 	}
 	return sizes
@@ -375,7 +388,9 @@ func bootAndCheck(t *testing.T, lab *qemulab.Lab, srv *serverProc, sc qemulab.Sc
 		select {
 		case r := <-cons:
 			console = &r
-			require.NoError(t, r.err, "console")
+			if err := r.err; err != nil {
+				t.Fatalf("console: r.err: %v", err)
+			}
 			t.Logf("  [ok] console: %q after %s", r.line, time.Since(m.Started).Round(100*time.Millisecond))
 		case <-srv.changed():
 		case <-srv.exited:
@@ -391,8 +406,12 @@ func bootAndCheck(t *testing.T, lab *qemulab.Lab, srv *serverProc, sc qemulab.Sc
 		}
 	}
 	words := strings.Fields(console.line)
-	require.GreaterOrEqual(t, len(words), 2+len(spec.console), console.line)
-	require.Equal(t, spec.console, words[2:2+len(spec.console)], "console marker: %q", console.line)
+	if got := len(words); got < 2+len(spec.console) {
+		t.Fatalf("%v: len(words) = %v, want >= %v", console.line, got, 2+len(spec.console))
+	}
+	if got := words[2 : 2+len(spec.console)]; !slices.Equal(got, spec.console) {
+		t.Fatalf("console marker: %q: words[2:2+len(spec.console)] = %v, want %v", console.line, got, spec.console)
+	}
 
 	// What iPXE printed on its console along the way: its DHCP, the boot
 	// script's own greeting (built-in script) and the script fetches.
@@ -403,7 +422,9 @@ func bootAndCheck(t *testing.T, lab *qemulab.Lab, srv *serverProc, sc qemulab.Sc
 		"/boot.ipxe... ok",
 		"/machine/" + strings.ReplaceAll(mac, ":", "-") + "... ok",
 	} {
-		require.Contains(t, text, want, "console")
+		if !strings.Contains(text, want) {
+			t.Fatalf("console: text = %q, want it to contain %q", text, want)
+		}
 	}
 }
 
@@ -487,7 +508,9 @@ func injectionScript(t *testing.T, base string) []byte {
 	b.Cmd("echo", ipxescript.Raw(BootedMarker), ipxescript.Setting("net0/mac"), ipxescript.Raw("injection-probe-done"))
 	b.Cmd("exit")
 	s, err := b.Script()
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("b.Script(): %v", err)
+	}
 	return s
 }
 
@@ -519,16 +542,22 @@ func TestScriptInjectionSafety(t *testing.T) {
 	labFiles(t, fw, root)
 	mac := net.HardwareAddr{0x52, 0x54, 0x00, 0x77, 0x00, 0x1a}
 	script := injectionScript(t, "http://"+lab.ServerIP.String()+":8080")
-	require.NoError(t, os.WriteFile(filepath.Join(root, "probe.txt"), []byte("ok\n"), 0o644))
+	if err := os.WriteFile(filepath.Join(root, "probe.txt"), []byte("ok\n"), 0o644); err != nil {
+		t.Fatalf("os.WriteFile(filepath.Join(root, \"probe.txt\"), []byte(\"ok\\n\"), 0o644): %v", err)
+	}
 	// The machine's script and a fixed address come from a config file.
 	doc, err := json.Marshal(map[string]any{ // JSON is YAML
 		"iface": lab.Bridge, "addr": lab.ServerIP.String(), "dhcp": "lab", "tftp_root": root,
 		"reservations": []map[string]string{{"mac": mac.String(), "ip": "10.77.0.42"}},
 		"machines":     []map[string]string{{"mac": mac.String(), "script": string(script)}},
 	})
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("json.Marshal: %v", err)
+	}
 	conf := filepath.Join(lab.Dir, "pxeserver.yaml")
-	require.NoError(t, os.WriteFile(conf, doc, 0o644))
+	if err := os.WriteFile(conf, doc, 0o644); err != nil {
+		t.Fatalf("os.WriteFile(conf, doc, 0o644): %v", err)
+	}
 	srv := startServer(t, lab, "-config", conf)
 
 	m := lab.Boot(t, qemulab.BIOSiPXE, qemulab.Options{MAC: mac})
@@ -538,7 +567,9 @@ func TestScriptInjectionSafety(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\nscript:\n%s", err, script)
 	}
-	require.Contains(t, line, "injection-probe-done")
+	if !strings.Contains(line, "injection-probe-done") {
+		t.Fatalf("line = %q, want it to contain %q", line, "injection-probe-done")
+	}
 
 	st := &bootState{mac: mac.String(), ips: map[string]bool{}}
 	uri := map[string]string{}
@@ -557,26 +588,49 @@ func TestScriptInjectionSafety(t *testing.T) {
 			uri[k] = v
 		}
 	}
-	require.NotEmpty(t, hexQuery, "GET /probe.txt with the hex values")
-	assert.Equal(t, map[string]bool{"10.77.0.42": true}, st.ips, "the reserved address from the config file")
+	if len(hexQuery) == 0 {
+		t.Fatalf("GET /probe.txt with the hex values: hexQuery is empty")
+	}
+	if !maps.Equal(st.ips, map[string]bool{"10.77.0.42": true}) {
+		t.Errorf("the reserved address from the config file: st.ips = %v, want %v", st.ips, map[string]bool{"10.77.0.42": true})
+	}
 	q, err := url.ParseQuery(hexQuery)
-	require.NoError(t, err)
-	assert.Len(t, q, len(hostile), "no hex value split into extra parameters")
+	if err != nil {
+		t.Fatalf("url.ParseQuery(hexQuery): %v", err)
+	}
+	if len(q) != len(hostile) {
+		t.Errorf("no hex value split into extra parameters: len(q) = %d, want %d", len(q), len(hostile))
+	}
 	for i, h := range hostile {
 		hx := q.Get("h" + strconv.Itoa(i))
 		got, err := hex.DecodeString(strings.ReplaceAll(hx, ":", ""))
-		require.NoError(t, err, "h%d=%q", i, hx)
-		assert.Equal(t, h, string(got), "value %d through ${:hex}", i)
+		if err != nil {
+			t.Fatalf("h%d=%q: %v", i, hx, err)
+		}
+		if got := string(got); got != h {
+			t.Errorf("value %d through ${:hex}: string(got) = %v, want %v", i, got, h)
+		}
 
 		raw, ok := uri["u"+strconv.Itoa(i)]
-		if !assert.True(t, ok, "request for value %d through ${:uristring}", i) || !isASCII(h) {
+		if !ok {
+			t.Errorf("no request for value %d through ${:uristring}", i)
+		}
+		if !ok || !isASCII(h) {
 			continue // see above: this iPXE mangles bytes >= 0x80 in uristring
 		}
 		dec, err := url.PathUnescape(raw)
-		require.NoError(t, err, "u%d=%q", i, raw)
-		assert.Equal(t, h, dec, "value %d through ${:uristring} (sent as %q)", i, raw)
-		assert.NotContains(t, raw, " ", "spaces are escaped")
-		assert.NotContains(t, raw, "#", "# is escaped")
+		if err != nil {
+			t.Fatalf("u%d=%q: %v", i, raw, err)
+		}
+		if dec != h {
+			t.Errorf("value %d through ${:uristring} (sent as %q): dec = %v, want %v", i, raw, dec, h)
+		}
+		if strings.Contains(raw, " ") {
+			t.Errorf("spaces are escaped: raw = %q, want it not to contain %q", raw, " ")
+		}
+		if strings.Contains(raw, "#") {
+			t.Errorf("# is escaped: raw = %q, want it not to contain %q", raw, "#")
+		}
 	}
 }
 
@@ -585,41 +639,11 @@ func TestScriptInjectionSafety(t *testing.T) {
 // pair, as another host on the same network would be.
 func startSiteDHCP(t *testing.T, lab *qemulab.Lab) {
 	t.Helper()
-	if _, err := exec.LookPath("dnsmasq"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("dnsmasq (package dnsmasq-base) is not installed (CI is set)")
-		}
-		t.Skip("skipping: dnsmasq (package dnsmasq-base) is not installed")
-	}
 	site := netlab.NewNS(t)
 	netlab.Veth(t, lab.NS, "site0", "", site, "eth0", "10.77.0.2/24")
 	lab.NS.Attach(t, "site0", lab.Bridge)
-	dir := t.TempDir()
-	conf := fmt.Sprintf(`port=0
-interface=eth0
-bind-interfaces
-except-interface=lo
-user=root
-group=root
-pid-file=%[1]s/dnsmasq.pid
-dhcp-leasefile=%[1]s/dnsmasq.leases
-log-dhcp
-dhcp-range=10.77.0.150,10.77.0.199,255.255.255.0,10m
-dhcp-authoritative
-no-ping
-`, dir)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "dnsmasq.conf"), []byte(conf), 0o644))
-	logf := &syncbuf.Buffer{}
-	cmd := site.Command(context.Background(), "dnsmasq", "-k", "--log-facility=-", "--conf-file="+filepath.Join(dir, "dnsmasq.conf"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	site.Track(cmd)
-	require.NoError(t, cmd.Start())
-	go func() { _ = cmd.Wait() }()
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("site dnsmasq log:\n%s", logf.String())
-		}
-	})
+	qemulab.StartDnsmasq(t, site, "eth0", t.TempDir(),
+		"dhcp-range=10.77.0.150,10.77.0.199,255.255.255.0,10m", "dhcp-authoritative", "no-ping")
 }
 
 func proxyReply(port int, arch int, ipxe bool, bootfile string) func(*bootState, logLine) bool {
@@ -696,8 +720,12 @@ func TestFirmwareBootProxy(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 			defer cancel()
 			line, err := m.WaitConsole(ctx, BootedMarker+" "+mac)
-			require.NoError(t, err)
-			assert.Equal(t, tt.console, strings.Fields(line)[2:], line)
+			if err != nil {
+				t.Fatalf("m.WaitConsole(ctx, BootedMarker+\" \"+mac): %v", err)
+			}
+			if got := strings.Fields(line)[2:]; !slices.Equal(got, tt.console) {
+				t.Errorf("%v: strings.Fields(line)[2:] = %v, want %v", line, got, tt.console)
+			}
 			// The console line comes after the last request; give the log a moment.
 			var reached int
 			for {

@@ -17,9 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
-
 	"github.com/pxekit/pxekit/internal/syncbuf"
 )
 
@@ -28,7 +25,9 @@ import (
 // request for it).
 func mkfifo(t *testing.T, path string) {
 	t.Helper()
-	require.NoError(t, syscall.Mkfifo(path, 0o644))
+	if err := syscall.Mkfifo(path, 0o644); err != nil {
+		t.Fatalf("syscall.Mkfifo(path, 0o644): %v", err)
+	}
 	t.Cleanup(func() {
 		if f, err := os.OpenFile(path, os.O_RDWR, 0); err == nil {
 			time.Sleep(100 * time.Millisecond)
@@ -75,8 +74,12 @@ func TestNonRegularFiles(t *testing.T) {
 			within(t, 10*time.Second, "GET "+tt.target, func() {
 				ws.ServeHTTP(w, httptest.NewRequest("GET", tt.target, nil))
 			})
-			assert.Equal(t, tt.status, w.Code)
-			assert.Equal(t, tt.kind, lastLog(t, buf)["kind"])
+			if w.Code != tt.status {
+				t.Errorf("w.Code = %v, want %v", w.Code, tt.status)
+			}
+			if got := lastLog(t, buf)["kind"]; got != tt.kind {
+				t.Errorf("lastLog(t, buf)[\"kind\"] = %v, want %v", got, tt.kind)
+			}
 		})
 	}
 
@@ -88,8 +91,12 @@ func TestNonRegularFiles(t *testing.T) {
 		within(t, 10*time.Second, "newScripts with a FIFO -script", func() {
 			_, err = newScripts(&Config{HTTPAddr: "10.77.0.1:8080", Script: script})
 		})
-		if assert.Error(t, err) {
-			assert.Contains(t, err.Error(), "not a regular file")
+		if err == nil {
+			t.Errorf("newScripts with a FIFO -script succeeded, want an error")
+		} else {
+			if s := err.Error(); !strings.Contains(s, "not a regular file") {
+				t.Errorf("err.Error() = %q, want it to contain %q", s, "not a regular file")
+			}
 		}
 	})
 }
@@ -122,14 +129,20 @@ func startHTTP(t *testing.T, cfg *Config, root string) (string, *syncbuf.Buffer)
 	t.Helper()
 	cfg.HTTPRoot = root
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("net.Listen(\"tcp\", \"127.0.0.1:0\"): %v", err)
+	}
 	cfg.HTTPAddr = ln.Addr().String()
 	logs := &syncbuf.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 	sc, err := newScripts(cfg)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("newScripts(cfg): %v", err)
+	}
 	web, err := newWebServer(cfg, log, sc)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("newWebServer(cfg, log, sc): %v", err)
+	}
 	hs, ln := newHTTPServer(cfg, web, ln, log)
 	done := make(chan struct{})
 	go func() {
@@ -148,12 +161,20 @@ func startHTTP(t *testing.T, cfg *Config, root string) (string, *syncbuf.Buffer)
 func get(t *testing.T, c net.Conn, br *bufio.Reader, path string) *http.Response {
 	t.Helper()
 	_, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: test\r\n\r\n", path)
-	require.NoError(t, err)
-	require.NoError(t, c.SetReadDeadline(time.Now().Add(20*time.Second)))
+	if err != nil {
+		t.Fatalf("fmt.Fprintf: %v", err)
+	}
+	if err := c.SetReadDeadline(time.Now().Add(20 * time.Second)); err != nil {
+		t.Fatalf("c.SetReadDeadline(time.Now().Add(20*time.Second)): %v", err)
+	}
 	resp, err := http.ReadResponse(br, nil)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("http.ReadResponse(br, nil): %v", err)
+	}
 	_, err = io.Copy(io.Discard, resp.Body)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("io.Copy(io.Discard, resp.Body): %v", err)
+	}
 	resp.Body.Close()
 	return resp
 }
@@ -168,34 +189,55 @@ func TestHTTPConnectionCap(t *testing.T) {
 	var held []net.Conn
 	for i := 0; i < 2; i++ {
 		c, err := net.Dial("tcp", addr)
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatalf("net.Dial(\"tcp\", addr): %v", err)
+		}
 		defer c.Close()
-		assert.Equal(t, 200, get(t, c, bufio.NewReader(c), "/boot.ipxe").StatusCode)
+		if got := get(t, c, bufio.NewReader(c), "/boot.ipxe").StatusCode; got != 200 {
+			t.Errorf("get(t, c, bufio.NewReader(c), \"/boot.ipxe\").StatusCode = %v, want 200", got)
+		}
 		held = append(held, c)
 	}
 	extra, err := net.Dial("tcp", addr) // the kernel accepts it into the backlog
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("net.Dial(\"tcp\", addr): %v", err)
+	}
 	defer extra.Close()
 	_, err = fmt.Fprintf(extra, "GET /boot.ipxe HTTP/1.1\r\nHost: test\r\n\r\n")
-	require.NoError(t, err)
-	require.NoError(t, extra.SetReadDeadline(time.Now().Add(time.Second)))
+	if err != nil {
+		t.Fatalf("fmt.Fprintf: %v", err)
+	}
+	if err := extra.SetReadDeadline(time.Now().Add(time.Second)); err != nil {
+		t.Fatalf("extra.SetReadDeadline(time.Now().Add(time.Second)): %v", err)
+	}
 	var one [1]byte
 	n, err := extra.Read(one[:])
 	var ne net.Error
-	if !assert.True(t, errors.As(err, &ne) && ne.Timeout(), "third connection answered while two are held: %d bytes, %v", n, err) {
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Errorf("third connection answered while two are held: %d bytes, %v", n, err)
 		return
 	}
 	// The idle ones are closed by the server...
 	for i, c := range held {
-		require.NoError(t, c.SetReadDeadline(time.Now().Add(20*time.Second)))
+		if err := c.SetReadDeadline(time.Now().Add(20 * time.Second)); err != nil {
+			t.Fatalf("c.SetReadDeadline(time.Now().Add(20*time.Second)): %v", err)
+		}
 		_, err := c.Read(one[:])
-		assert.ErrorIs(t, err, io.EOF, "held connection %d not closed after the idle timeout", i)
+		if !errors.Is(err, io.EOF) {
+			t.Errorf("held connection %d not closed after the idle timeout: err = %v, want %v", i, err, io.EOF)
+		}
 	}
 	// ...which frees the slots: the waiting request is answered.
-	require.NoError(t, extra.SetReadDeadline(time.Now().Add(20*time.Second)))
+	if err := extra.SetReadDeadline(time.Now().Add(20 * time.Second)); err != nil {
+		t.Fatalf("extra.SetReadDeadline(time.Now().Add(20*time.Second)): %v", err)
+	}
 	resp, err := http.ReadResponse(bufio.NewReader(extra), nil)
-	require.NoError(t, err)
-	assert.Equal(t, 200, resp.StatusCode)
+	if err != nil {
+		t.Fatalf("http.ReadResponse(bufio.NewReader(extra), nil): %v", err)
+	}
+	if resp.StatusCode != 200 {
+		t.Errorf("resp.StatusCode = %v, want 200", resp.StatusCode)
+	}
 }
 
 // getBig serves a sparse file of size bytes with the given write timeout
@@ -206,9 +248,15 @@ func getBig(t *testing.T, size int64, writeTimeout time.Duration) (net.Conn, *sy
 	t.Helper()
 	root := t.TempDir()
 	f, err := os.Create(filepath.Join(root, "big.iso"))
-	require.NoError(t, err)
-	require.NoError(t, f.Truncate(size))
-	require.NoError(t, f.Close())
+	if err != nil {
+		t.Fatalf("os.Create(filepath.Join(root, \"big.iso\")): %v", err)
+	}
+	if err := f.Truncate(size); err != nil {
+		t.Fatalf("f.Truncate(size): %v", err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatalf("f.Close(): %v", err)
+	}
 	cfg := &Config{HTTPMaxConns: 8, HTTPIdleTimeout: time.Minute, HTTPWriteTimeout: writeTimeout}
 	addr, logs := startHTTP(t, cfg, root)
 	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
@@ -219,10 +267,14 @@ func getBig(t *testing.T, size int64, writeTimeout time.Duration) (net.Conn, *sy
 		return errors.Join(err, serr)
 	}}
 	c, err := d.Dial("tcp", addr)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("d.Dial(\"tcp\", addr): %v", err)
+	}
 	t.Cleanup(func() { c.Close() })
 	_, err = fmt.Fprintf(c, "GET /big.iso HTTP/1.1\r\nHost: test\r\n\r\n")
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("fmt.Fprintf: %v", err)
+	}
 	return c, logs
 }
 
@@ -234,17 +286,31 @@ func TestHTTPStalledReader(t *testing.T) {
 	const size = 256 << 20
 	c, logs := getBig(t, size, time.Second)
 	line := firstHTTPLine(logs, 30*time.Second)
-	require.NotNil(t, line, "the response to a client that reads nothing is still being written after 30 s")
-	assert.Less(t, line["bytes"], float64(size))
-	assert.Equal(t, "WARN", line["level"])
-	assert.Contains(t, line["err"], "i/o timeout")
+	if line == nil {
+		t.Fatalf("the response to a client that reads nothing is still being written after 30 s: line is nil")
+	}
+	if b, ok := line["bytes"].(float64); !ok || b >= size {
+		t.Errorf("bytes sent to a client that reads nothing: %v, want a number < %d", line["bytes"], size)
+	}
+	if line["level"] != "WARN" {
+		t.Errorf("line[\"level\"] = %q, want \"WARN\"", line["level"])
+	}
+	if s, _ := line["err"].(string); !strings.Contains(s, "i/o timeout") {
+		t.Errorf("line[\"err\"] = %q, want it to contain %q", line["err"], "i/o timeout")
+	}
 	// What reached the socket buffers can still be read; then the
 	// connection ends.
-	require.NoError(t, c.SetReadDeadline(time.Now().Add(30*time.Second)))
+	if err := c.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
+		t.Fatalf("c.SetReadDeadline(time.Now().Add(30*time.Second)): %v", err)
+	}
 	n, err := io.Copy(io.Discard, c)
 	var ne net.Error
-	assert.False(t, errors.As(err, &ne) && ne.Timeout(), "connection still open: %v", err)
-	assert.Less(t, n, int64(size))
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Errorf("connection still open: %v", err)
+	}
+	if n >= int64(size) {
+		t.Errorf("n = %v, want < %v", n, int64(size))
+	}
 }
 
 // TestHTTPSlowProgress: a download that keeps moving is never cut, even
@@ -253,10 +319,14 @@ func TestHTTPStalledReader(t *testing.T) {
 func TestHTTPSlowProgress(t *testing.T) {
 	const size = 24 << 20
 	c, logs := getBig(t, size, time.Second)
-	require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Minute)))
+	if err := c.SetReadDeadline(time.Now().Add(5 * time.Minute)); err != nil {
+		t.Fatalf("c.SetReadDeadline(time.Now().Add(5*time.Minute)): %v", err)
+	}
 	br := bufio.NewReader(c)
 	resp, err := http.ReadResponse(br, nil)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("http.ReadResponse(br, nil): %v", err)
+	}
 	defer resp.Body.Close()
 	// 64 KiB every 15 ms: at least 6 s for 24 MiB, whatever the load, and
 	// no gap near the 1 s limit.
@@ -270,9 +340,17 @@ func TestHTTPSlowProgress(t *testing.T) {
 		}
 		time.Sleep(15 * time.Millisecond)
 	}
-	assert.Equal(t, int64(size), got)
+	if got != int64(size) {
+		t.Errorf("got = %v, want %v", got, int64(size))
+	}
 	line := firstHTTPLine(logs, 10*time.Second)
-	require.NotNil(t, line)
-	assert.Equal(t, float64(size), line["bytes"])
-	assert.Greater(t, line["duration_ms"], float64(3000), "the download took less than 3 write timeouts: the test proves nothing")
+	if line == nil {
+		t.Fatalf("line is nil")
+	}
+	if line["bytes"] != float64(size) {
+		t.Errorf("line[\"bytes\"] = %v, want %v", line["bytes"], float64(size))
+	}
+	if ms, ok := line["duration_ms"].(float64); !ok || ms <= 3000 {
+		t.Errorf("the download took less than 3 write timeouts: the test proves nothing: duration_ms = %v, want > 3000", line["duration_ms"])
+	}
 }

@@ -12,8 +12,6 @@ import (
 	"testing"
 
 	"github.com/pxekit/pxekit/ipxescript"
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 // newTestWeb returns a web server over a temporary HTTP root holding
@@ -23,19 +21,35 @@ func newTestWeb(t *testing.T, script string) (*webServer, *bytes.Buffer, string)
 	t.Helper()
 	dir := t.TempDir()
 	root := filepath.Join(dir, "root")
-	require.NoError(t, os.MkdirAll(filepath.Join(root, "machines"), 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(root, "ipxe.efi"), []byte("MZ efi image"), 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(root, "machines", "52-54-00-00-00-01.ipxe"), []byte("#!ipxe\necho mine\n"), 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(root, "machines", "52-54-00-00-00-02.ipxe"), []byte("echo no magic line\n"), 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "secret"), []byte("secret"), 0o644))
-	require.NoError(t, os.Symlink(filepath.Join(dir, "secret"), filepath.Join(root, "escape")))
+	if err := os.MkdirAll(filepath.Join(root, "machines"), 0o755); err != nil {
+		t.Fatalf("os.MkdirAll(filepath.Join(root, \"machines\"), 0o755): %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "ipxe.efi"), []byte("MZ efi image"), 0o644); err != nil {
+		t.Fatalf("os.WriteFile(filepath.Join(root, \"ipxe.efi\"), []byte(\"MZ efi image\"), 0o644): %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "machines", "52-54-00-00-00-01.ipxe"), []byte("#!ipxe\necho mine\n"), 0o644); err != nil {
+		t.Fatalf("os.WriteFile(filepath.Join(root, \"machines\", \"52-54-00-00-00-01.ipxe\"), []byte(\"#!ipxe\\necho mine\\n\"), 0o644): %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "machines", "52-54-00-00-00-02.ipxe"), []byte("echo no magic line\n"), 0o644); err != nil {
+		t.Fatalf("os.WriteFile(filepath.Join(root, \"machines\", \"52-54-00-00-00-02.ipxe\"), []byte(\"echo no magic line\\n\"), 0o644): %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "secret"), []byte("secret"), 0o644); err != nil {
+		t.Fatalf("os.WriteFile(filepath.Join(dir, \"secret\"), []byte(\"secret\"), 0o644): %v", err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "secret"), filepath.Join(root, "escape")); err != nil {
+		t.Fatalf("os.Symlink(filepath.Join(dir, \"secret\"), filepath.Join(root, \"escape\")): %v", err)
+	}
 	cfg := &Config{HTTPAddr: "10.77.0.1:8080", HTTPRoot: root, Script: script}
 	var buf bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&buf, nil))
 	sc, err := newScripts(cfg)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("newScripts(cfg): %v", err)
+	}
 	ws, err := newWebServer(cfg, log, sc)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("newWebServer(cfg, log, sc): %v", err)
+	}
 	t.Cleanup(func() { ws.Close() })
 	return ws, &buf, dir
 }
@@ -44,7 +58,9 @@ func lastLog(t *testing.T, buf *bytes.Buffer) map[string]any {
 	t.Helper()
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
 	var m map[string]any
-	require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), &m))
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &m); err != nil {
+		t.Fatalf("json.Unmarshal([]byte(lines[len(lines)-1]), &m): %v", err)
+	}
 	return m
 }
 
@@ -85,18 +101,34 @@ func TestWebServer(t *testing.T) {
 			w := httptest.NewRecorder()
 			ws.ServeHTTP(w, r)
 			body, _ := io.ReadAll(w.Result().Body)
-			assert.Equal(t, tt.status, w.Code, string(body))
-			assert.Contains(t, string(body), tt.bodyHas)
+			if w.Code != tt.status {
+				t.Errorf("%s %s: status %d, want %d; body %q", tt.method, tt.target, w.Code, tt.status, body)
+			}
+			if s := string(body); !strings.Contains(s, tt.bodyHas) {
+				t.Errorf("string(body) = %q, want it to contain %q", s, tt.bodyHas)
+			}
 			if tt.ctype != "" {
-				assert.Equal(t, tt.ctype, w.Header().Get("Content-Type"))
+				if got := w.Header().Get("Content-Type"); got != tt.ctype {
+					t.Errorf("w.Header().Get(\"Content-Type\") = %v, want %v", got, tt.ctype)
+				}
 			}
 			l := lastLog(t, buf)
-			assert.Equal(t, "http", l["msg"])
-			assert.Equal(t, tt.kind, l["kind"])
-			assert.Equal(t, float64(tt.status), l["status"])
-			assert.Equal(t, "10.77.0.100:1234", l["remote"])
+			if l["msg"] != "http" {
+				t.Errorf("l[\"msg\"] = %q, want \"http\"", l["msg"])
+			}
+			if l["kind"] != tt.kind {
+				t.Errorf("l[\"kind\"] = %v, want %v", l["kind"], tt.kind)
+			}
+			if l["status"] != float64(tt.status) {
+				t.Errorf("l[\"status\"] = %v, want %v", l["status"], float64(tt.status))
+			}
+			if l["remote"] != "10.77.0.100:1234" {
+				t.Errorf("l[\"remote\"] = %q, want \"10.77.0.100:1234\"", l["remote"])
+			}
 			for k, v := range tt.logged {
-				assert.Equal(t, v, l[k], k)
+				if l[k] != v {
+					t.Errorf("log record %s = %v, want %v", k, l[k], v)
+				}
 			}
 		})
 	}
@@ -105,39 +137,65 @@ func TestWebServer(t *testing.T) {
 func TestCustomScript(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "boot.ipxe")
-	require.NoError(t, os.WriteFile(p, []byte("#!ipxe\necho custom\n"), 0o644))
+	if err := os.WriteFile(p, []byte("#!ipxe\necho custom\n"), 0o644); err != nil {
+		t.Fatalf("os.WriteFile(p, []byte(\"#!ipxe\\necho custom\\n\"), 0o644): %v", err)
+	}
 	ws, _, _ := newTestWeb(t, p)
 	w := httptest.NewRecorder()
 	ws.ServeHTTP(w, httptest.NewRequest("GET", "/boot.ipxe", nil))
-	assert.Equal(t, "#!ipxe\necho custom\n", w.Body.String())
+	if got := w.Body.String(); got != "#!ipxe\necho custom\n" {
+		t.Errorf("w.Body.String() = %q, want \"#!ipxe\\necho custom\\n\"", got)
+	}
 
 	// Edited while running into something that does not parse: 500, not garbage.
-	require.NoError(t, os.WriteFile(p, []byte("#!ipxe\necho broken \\"), 0o644))
+	if err := os.WriteFile(p, []byte("#!ipxe\necho broken \\"), 0o644); err != nil {
+		t.Fatalf("os.WriteFile(p, []byte(\"#!ipxe\\necho broken \\\\\"), 0o644): %v", err)
+	}
 	w = httptest.NewRecorder()
 	ws.ServeHTTP(w, httptest.NewRequest("GET", "/boot.ipxe", nil))
-	assert.Equal(t, 500, w.Code)
+	if w.Code != 500 {
+		t.Errorf("w.Code = %v, want 500", w.Code)
+	}
 
 	// A script that does not parse is refused at start.
 	_, err := newScripts(&Config{HTTPAddr: "1.2.3.4:80", Script: p})
-	assert.Error(t, err)
+	if err == nil {
+		t.Errorf("newScripts with a script that does not parse succeeded, want an error")
+	}
 }
 
 func TestBuiltinScriptsParse(t *testing.T) {
 	b, err := bootScript("http://10.77.0.1:8080")
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("bootScript(\"http://10.77.0.1:8080\"): %v", err)
+	}
 	_, err = ipxescript.Parse(b, "boot.ipxe")
-	require.NoError(t, err)
-	assert.True(t, strings.HasPrefix(string(b), "#!ipxe\n"))
+	if err != nil {
+		t.Fatalf("ipxescript.Parse(b, \"boot.ipxe\"): %v", err)
+	}
+	if !strings.HasPrefix(string(b), "#!ipxe\n") {
+		t.Errorf("strings.HasPrefix(string(b), \"#!ipxe\\n\") is false, want true")
+	}
 	for _, want := range []string{"dhcp", "${net0/mac:hexhyp}", "${buildarch}", "${platform}", "${uuid}", "chain"} {
-		assert.Contains(t, string(b), want)
+		if s := string(b); !strings.Contains(s, want) {
+			t.Errorf("string(b) = %q, want it to contain %q", s, want)
+		}
 	}
 	m, err := machineScript()
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("machineScript(): %v", err)
+	}
 	_, err = ipxescript.Parse(m, "machine.ipxe")
-	require.NoError(t, err)
-	assert.Contains(t, string(m), "echo "+BootedMarker+" ${net0/mac} ${buildarch} ${platform}")
+	if err != nil {
+		t.Fatalf("ipxescript.Parse(m, \"machine.ipxe\"): %v", err)
+	}
+	if s := string(m); !strings.Contains(s, "echo "+BootedMarker+" ${net0/mac} ${buildarch} ${platform}") {
+		t.Errorf("string(m) = %q, want it to contain %q", s, "echo "+BootedMarker+" ${net0/mac} ${buildarch} ${platform}")
+	}
 }
 
 func TestMachineFile(t *testing.T) {
-	assert.Equal(t, "machines/52-54-00-77-00-0c.ipxe", machineFile([]byte{0x52, 0x54, 0, 0x77, 0, 0x0c}))
+	if got := machineFile([]byte{0x52, 0x54, 0, 0x77, 0, 0x0c}); got != "machines/52-54-00-77-00-0c.ipxe" {
+		t.Errorf("machineFile([]byte{0x52, 0x54, 0, 0x77, 0, 0x0c}) = %q, want \"machines/52-54-00-77-00-0c.ipxe\"", got)
+	}
 }

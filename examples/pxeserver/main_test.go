@@ -4,11 +4,10 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/stretchr/testify/assert"
 )
 
 // TestShutdownGraceEach: a service that hangs in shutdown (HTTP with a
@@ -49,13 +48,25 @@ func TestShutdownGraceEach(t *testing.T) {
 	took := time.Since(start)
 	for _, name := range []string{"http", "tftp", "dhcp"} {
 		c, ok := calls[name]
-		if assert.True(t, ok, "%s not shut down", name) {
-			assert.True(t, c.alive, "%s shut down with an expired context", name)
-			assert.Greater(t, c.left, grace/2, "%s got %v of its %v grace", name, c.left, grace)
+		if !ok {
+			t.Errorf("%s not shut down", name)
+		} else {
+			if !c.alive {
+				t.Errorf("%s shut down with an expired context", name)
+			}
+			if c.left <= grace/2 {
+				t.Errorf("%s got %v of its %v grace: c.left = %v, want > %v", name, c.left, grace, c.left, grace/2)
+			}
 		}
 	}
 	// Hung services time out together, not one after the other.
-	assert.Less(t, took, 2*grace-grace/4, "shutdown took %v", took)
-	assert.Contains(t, logs.String(), "service=http")
-	assert.Contains(t, logs.String(), "service=dhcp")
+	if took >= 2*grace-grace/4 {
+		t.Errorf("shutdown took %v: took = %v, want < %v", took, took, 2*grace-grace/4)
+	}
+	if s := logs.String(); !strings.Contains(s, "service=http") {
+		t.Errorf("logs.String() = %q, want it to contain %q", s, "service=http")
+	}
+	if s := logs.String(); !strings.Contains(s, "service=dhcp") {
+		t.Errorf("logs.String() = %q, want it to contain %q", s, "service=dhcp")
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"github.com/pxekit/pxekit/internal/netlab"
 	"math/rand"
 	"net"
 	"net/netip"
@@ -18,22 +19,10 @@ import (
 	"time"
 )
 
-// tool finds a client program; it skips without it, or fails on CI.
-func tool(t *testing.T, name string) string {
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s not installed: %v", name, err)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return p
-}
-
 // TestTftpdWithRealClients builds tftpd, runs it on loopback and fetches a
 // file with atftp (windowsize 16) and curl, checking bytes and the logs.
 func TestTftpdWithRealClients(t *testing.T) {
-	atftp, curl := tool(t, "atftp"), tool(t, "curl")
+	atftp, curl := netlab.RequireTool(t, "atftp"), netlab.RequireTool(t, "curl")
 	bin := buildTftpd(t)
 	root := t.TempDir()
 	data := make([]byte, 700_000)

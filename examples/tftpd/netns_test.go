@@ -19,7 +19,7 @@ import (
 // MTU−52 for IPv6) when atftp asks for 65464, and that the file arrives.
 func TestMTUClampInNamespace(t *testing.T) {
 	netlab.Require(t)
-	atftp := tool(t, "atftp")
+	atftp := netlab.RequireTool(t, "atftp")
 	bin := buildTftpd(t)
 	root := t.TempDir()
 	os.Chmod(root, 0o755)

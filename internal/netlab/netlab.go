@@ -89,6 +89,28 @@ func Require(t testing.TB) {
 	_ = Sweep()
 }
 
+// RequireTool returns the path of the program name: found in $PATH, or in
+// /usr/sbin or /sbin (which a user's $PATH may lack). Without it the test is
+// skipped, saying so; when the environment variable CI is set it fails
+// instead, because make test installs every tool the tests use.
+func RequireTool(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
+	}
+	for _, dir := range []string{"/usr/sbin", "/sbin"} {
+		if fi, serr := os.Stat(filepath.Join(dir, name)); serr == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
+			return filepath.Join(dir, name)
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s is not installed (CI is set: make test installs it; see scripts/install-deps.sh)", name)
+	}
+	t.Skipf("skipping: %s is not installed (make test as root installs it; see scripts/install-deps.sh)", name)
+	return ""
+}
+
 // NS is a network namespace created for one test.
 type NS struct {
 	// Name is the namespace name as `ip netns` knows it.
@@ -137,7 +159,7 @@ func (ns *NS) Close() error {
 		if err == nil {
 			return nil
 		}
-		last = fmt.Errorf("ip netns del %s: %v: %s", ns.Name, err, bytes.TrimSpace(out))
+		last = fmt.Errorf("netlab: ip netns del %s: %v: %s", ns.Name, err, bytes.TrimSpace(out))
 		time.Sleep(50 * time.Millisecond)
 	}
 	return last
@@ -254,6 +276,27 @@ func (ns *NS) ListenPacket(network, address string) (net.PacketConn, error) {
 		return err
 	})
 	return c, err
+}
+
+// EchoUDP listens on the UDP address addr ("ip:port") inside the namespace
+// and sends every datagram back to its sender until the test ends.
+func (ns *NS) EchoUDP(t testing.TB, addr string) {
+	t.Helper()
+	srv, err := ns.ListenPacket("udp4", addr)
+	if err != nil {
+		t.Fatalf("netlab: in %s: UDP echo on %s: %v", ns.Name, addr, err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	go func() {
+		buf := make([]byte, 65536)
+		for {
+			n, from, err := srv.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			_, _ = srv.WriteTo(buf[:n], from)
+		}
+	}()
 }
 
 // Listen is net.Listen inside the namespace.
@@ -373,7 +416,7 @@ func Sweep() error {
 		}
 		killNamespacePids(e.Name())
 		if out, err := exec.Command("ip", "netns", "del", e.Name()).CombinedOutput(); err != nil {
-			errs = append(errs, fmt.Errorf("ip netns del %s: %v: %s", e.Name(), err, bytes.TrimSpace(out)))
+			errs = append(errs, fmt.Errorf("netlab: ip netns del %s: %v: %s", e.Name(), err, bytes.TrimSpace(out)))
 		}
 	}
 	return errors.Join(errs...)

@@ -182,7 +182,7 @@ func CopyFile(dst, src string) error {
 	}
 	if _, err := io.Copy(out, in); err != nil {
 		out.Close()
-		return fmt.Errorf("copy %s to %s: %w", src, dst, err)
+		return fmt.Errorf("qemulab: copy %s to %s: %w", src, dst, err)
 	}
 	return out.Close()
 }
@@ -403,7 +403,7 @@ func (m *Machine) Stop() error {
 	case <-m.done:
 		return nil
 	case <-time.After(10 * time.Second):
-		return fmt.Errorf("QEMU for scenario %s did not exit 10 s after kill", m.Scenario)
+		return fmt.Errorf("qemulab: QEMU for scenario %s did not exit 10 s after kill", m.Scenario)
 	}
 }
 

@@ -1,21 +1,18 @@
 package qemulab
 
 import (
+	"bytes"
 	"context"
-	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 func TestParseScenario(t *testing.T) {
@@ -34,12 +31,20 @@ func TestParseScenario(t *testing.T) {
 	for _, tt := range tests {
 		got, err := ParseScenario(tt.in)
 		if tt.err {
-			assert.Error(t, err, tt.in)
+			if err == nil {
+				t.Errorf("ParseScenario(%q) succeeded, want an error", tt.in)
+			}
 			continue
 		}
-		require.NoError(t, err, tt.in)
-		assert.Equal(t, tt.want, got)
-		assert.NotEqual(t, "unknown scenario", got.Describe())
+		if err != nil {
+			t.Fatalf("%v: %v", tt.in, err)
+		}
+		if got != tt.want {
+			t.Errorf("got = %v, want %v", got, tt.want)
+		}
+		if got := got.Describe(); got == "unknown scenario" {
+			t.Errorf("got.Describe() = %v, want anything but that", got)
+		}
 	}
 }
 
@@ -48,7 +53,9 @@ func TestDefaultMACsDiffer(t *testing.T) {
 	for _, sc := range Scenarios() {
 		m := sc.DefaultMAC().String()
 		_, dup := seen[m]
-		assert.False(t, dup, "scenario %s reuses MAC %s", sc, m)
+		if dup {
+			t.Errorf("scenario %s reuses MAC %s", sc, m)
+		}
 		seen[m] = sc
 	}
 }
@@ -69,7 +76,9 @@ func TestClean(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, Clean([]byte(tt.in)))
+			if got := Clean([]byte(tt.in)); !slices.Equal(got, tt.want) {
+				t.Errorf("Clean([]byte(tt.in)) = %v, want %v", got, tt.want)
+			}
 		})
 	}
 }
@@ -77,49 +86,95 @@ func TestClean(t *testing.T) {
 func TestRouterAdvertisement(t *testing.T) {
 	mac := net.HardwareAddr{2, 0, 0, 0, 0, 1}
 	b := RouterAdvertisement(netip.MustParsePrefix("fd77::/64"), mac)
-	require.Len(t, b, 16+8+32)
-	assert.Equal(t, byte(134), b[0])
-	assert.Equal(t, []byte{1, 1, 2, 0, 0, 0, 0, 1}, b[16:24], "source link-layer option")
+	if len(b) != 16+8+32 {
+		t.Fatalf("len(b) = %d, want %d", len(b), 16+8+32)
+	}
+	if b[0] != byte(134) {
+		t.Errorf("b[0] = %v, want %v", b[0], byte(134))
+	}
+	if got := b[16:24]; !bytes.Equal(got, []byte{1, 1, 2, 0, 0, 0, 0, 1}) {
+		t.Errorf("source link-layer option: b[16:24] = %v, want %v", got, []byte{1, 1, 2, 0, 0, 0, 0, 1})
+	}
 	p := b[24:]
-	assert.Equal(t, []byte{3, 4, 64, 0xc0}, p[:4], "prefix option header")
-	assert.Equal(t, netip.MustParseAddr("fd77::").AsSlice(), p[16:32])
-	assert.Len(t, RouterAdvertisement(netip.MustParsePrefix("fd00:1::/64"), nil), 16+32)
+	if got := p[:4]; !bytes.Equal(got, []byte{3, 4, 64, 0xc0}) {
+		t.Errorf("prefix option header: p[:4] = %v, want %v", got, []byte{3, 4, 64, 0xc0})
+	}
+	if got := p[16:32]; !bytes.Equal(got, netip.MustParseAddr("fd77::").AsSlice()) {
+		t.Errorf("p[16:32] = %v, want %v", got, netip.MustParseAddr("fd77::").AsSlice())
+	}
+	if len(RouterAdvertisement(netip.MustParsePrefix("fd00:1::/64"), nil)) != 16+32 {
+		t.Errorf("len(RouterAdvertisement(netip.MustParsePrefix(\"fd00:1::/64\"), nil)) = %d, want %d", len(RouterAdvertisement(netip.MustParsePrefix("fd00:1::/64"), nil)), 16+32)
+	}
 }
 
 func TestArgs(t *testing.T) {
 	fw := Firmware{QEMU: "qemu", IPXEDir: "/ipxe", OVMFCode: "/code.fd", OVMFVars: filepath.Join(t.TempDir(), "vars.fd")}
-	require.NoError(t, os.WriteFile(fw.OVMFVars, []byte("vars"), 0o644))
+	if err := os.WriteFile(fw.OVMFVars, []byte("vars"), 0o644); err != nil {
+		t.Fatalf("os.WriteFile(fw.OVMFVars, []byte(\"vars\"), 0o644): %v", err)
+	}
 	dir := t.TempDir()
 	for _, sc := range Scenarios() {
 		args, err := fw.Args(sc, "tap9", "/s", dir, Options{})
-		require.NoError(t, err)
-		cl := strings.Join(args, " ")
-		assert.Contains(t, cl, "-accel tcg")
-		assert.Contains(t, cl, "mac="+sc.DefaultMAC().String())
-		assert.Contains(t, cl, "ifname=tap9")
-		if sc.UEFI() {
-			assert.Contains(t, cl, "romfile=,", "UEFI must run EDK2's own network stack")
-			assert.FileExists(t, filepath.Join(dir, "vars-tap9.fd"), "OVMF variables copied")
-		} else {
-			assert.NotContains(t, cl, "romfile=", "BIOS boots QEMU's default iPXE ROM")
+		if err != nil {
+			t.Fatalf("fw.Args(sc, \"tap9\", \"/s\", dir, Options{}): %v", err)
 		}
-		assert.Equal(t, sc == UEFIHTTP, strings.Contains(cl, "IPv4PXESupport,string=no"), sc)
+		cl := strings.Join(args, " ")
+		if !strings.Contains(cl, "-accel tcg") {
+			t.Errorf("cl = %q, want it to contain %q", cl, "-accel tcg")
+		}
+		if !strings.Contains(cl, "mac="+sc.DefaultMAC().String()) {
+			t.Errorf("cl = %q, want it to contain %q", cl, "mac="+sc.DefaultMAC().String())
+		}
+		if !strings.Contains(cl, "ifname=tap9") {
+			t.Errorf("cl = %q, want it to contain %q", cl, "ifname=tap9")
+		}
+		if sc.UEFI() {
+			if !strings.Contains(cl, "romfile=,") {
+				t.Errorf("UEFI must run EDK2's own network stack: cl = %q, want it to contain %q", cl, "romfile=,")
+			}
+			if _, err := os.Stat(filepath.Join(dir, "vars-tap9.fd")); err != nil {
+				t.Errorf("OVMF variables copied: %v", err)
+			}
+		} else {
+			if strings.Contains(cl, "romfile=") {
+				t.Errorf("BIOS boots QEMU's default iPXE ROM: cl = %q, want it not to contain %q", cl, "romfile=")
+			}
+		}
+		if got := strings.Contains(cl, "IPv4PXESupport,string=no"); got != (sc == UEFIHTTP) {
+			t.Errorf("%v: strings.Contains(cl, \"IPv4PXESupport,string=no\") = %v, want %v", sc, got, sc == UEFIHTTP)
+		}
 	}
 	_, err := fw.Args("Z", "tap9", "/s", dir, Options{})
-	assert.Error(t, err)
+	if err == nil {
+		t.Errorf("fw.Args with scenario \"Z\" succeeded, want an error")
+	}
 }
 
 func TestCopyFileFollowsLinks(t *testing.T) {
 	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "real"), []byte("payload"), 0o644))
-	require.NoError(t, os.Symlink(filepath.Join(dir, "real"), filepath.Join(dir, "link")))
-	require.NoError(t, CopyFile(filepath.Join(dir, "copy"), filepath.Join(dir, "link")))
+	if err := os.WriteFile(filepath.Join(dir, "real"), []byte("payload"), 0o644); err != nil {
+		t.Fatalf("os.WriteFile(filepath.Join(dir, \"real\"), []byte(\"payload\"), 0o644): %v", err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "real"), filepath.Join(dir, "link")); err != nil {
+		t.Fatalf("os.Symlink(filepath.Join(dir, \"real\"), filepath.Join(dir, \"link\")): %v", err)
+	}
+	if err := CopyFile(filepath.Join(dir, "copy"), filepath.Join(dir, "link")); err != nil {
+		t.Fatalf("CopyFile(filepath.Join(dir, \"copy\"), filepath.Join(dir, \"link\")): %v", err)
+	}
 	fi, err := os.Lstat(filepath.Join(dir, "copy"))
-	require.NoError(t, err)
-	assert.True(t, fi.Mode().IsRegular())
+	if err != nil {
+		t.Fatalf("os.Lstat(filepath.Join(dir, \"copy\")): %v", err)
+	}
+	if !fi.Mode().IsRegular() {
+		t.Errorf("fi.Mode().IsRegular() is false, want true")
+	}
 	b, _ := os.ReadFile(filepath.Join(dir, "copy"))
-	assert.Equal(t, "payload", string(b))
-	assert.Error(t, CopyFile(filepath.Join(dir, "x"), filepath.Join(dir, "missing")))
+	if got := string(b); got != "payload" {
+		t.Errorf("string(b) = %q, want \"payload\"", got)
+	}
+	if err := CopyFile(filepath.Join(dir, "x"), filepath.Join(dir, "missing")); err == nil {
+		t.Errorf("CopyFile(filepath.Join(dir, \"x\"), filepath.Join(dir, \"missing\")) succeeded, want an error")
+	}
 }
 
 // standIn runs the boot servers of the reference recipe inside the lab:
@@ -140,17 +195,17 @@ func (s *standIn) requests() []*http.Request {
 
 func startStandIn(t *testing.T, lab *Lab) *standIn {
 	t.Helper()
-	if _, err := exec.LookPath("dnsmasq"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("dnsmasq not installed (CI is set)")
-		}
-		t.Skip("skipping: dnsmasq (package dnsmasq-base) is not installed")
-	}
 	tftp := filepath.Join(lab.Dir, "tftp")
 	web := filepath.Join(lab.Dir, "http")
-	require.NoError(t, lab.Firmware.CopyBootFiles(tftp))
-	require.NoError(t, os.MkdirAll(web, 0o755))
-	require.NoError(t, CopyFile(filepath.Join(web, "ipxe.efi"), lab.Firmware.IPXEEFI()))
+	if err := lab.Firmware.CopyBootFiles(tftp); err != nil {
+		t.Fatalf("lab.Firmware.CopyBootFiles(tftp): %v", err)
+	}
+	if err := os.MkdirAll(web, 0o755); err != nil {
+		t.Fatalf("os.MkdirAll(web, 0o755): %v", err)
+	}
+	if err := CopyFile(filepath.Join(web, "ipxe.efi"), lab.Firmware.IPXEEFI()); err != nil {
+		t.Fatalf("CopyFile(filepath.Join(web, \"ipxe.efi\"), lab.Firmware.IPXEEFI()): %v", err)
+	}
 	base := "http://" + lab.ServerIP.String() + ":8080"
 	a2 := BIOSUndionly.DefaultMAC().String()
 	script := "#!ipxe\n" +
@@ -160,55 +215,37 @@ func startStandIn(t *testing.T, lab *Lab) *standIn {
 		":done\n" +
 		"imgfetch " + base + "/done?mac=${net0/mac}&buildarch=${buildarch}&platform=${platform}&chip=${net0/chip}\n" +
 		"echo QEMULAB-BOOTED ${net0/mac} ${buildarch} ${platform} ${net0/chip}\n"
-	require.NoError(t, os.WriteFile(filepath.Join(web, "boot.ipxe"), []byte(script), 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(web, "done"), []byte("ok\n"), 0o644))
+	if err := os.WriteFile(filepath.Join(web, "boot.ipxe"), []byte(script), 0o644); err != nil {
+		t.Fatalf("os.WriteFile(filepath.Join(web, \"boot.ipxe\"), []byte(script), 0o644): %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(web, "done"), []byte("ok\n"), 0o644); err != nil {
+		t.Fatalf("os.WriteFile(filepath.Join(web, \"done\"), []byte(\"ok\\n\"), 0o644): %v", err)
+	}
 
-	conf := fmt.Sprintf(`port=0
-interface=%[1]s
-bind-interfaces
-except-interface=lo
-user=root
-group=root
-pid-file=%[2]s/dnsmasq.pid
-dhcp-leasefile=%[2]s/dnsmasq.leases
-log-dhcp
-dhcp-range=10.77.0.100,10.77.0.199,255.255.255.0,10m
-dhcp-authoritative
-no-ping
-dhcp-match=set:ipxe,175
-dhcp-userclass=set:ipxe,iPXE
-dhcp-match=set:bios,option:client-arch,0
-dhcp-match=set:efi64,option:client-arch,7
-dhcp-vendorclass=set:httpclient,HTTPClient
-dhcp-boot=tag:ipxe,%[3]s/boot.ipxe
-dhcp-boot=tag:!ipxe,tag:bios,undionly.kpxe
-dhcp-boot=tag:!ipxe,tag:efi64,tag:!httpclient,ipxe.efi
-dhcp-boot=tag:!ipxe,tag:httpclient,%[3]s/ipxe.efi
-dhcp-option-force=tag:!ipxe,tag:httpclient,60,HTTPClient
-dhcp-option=tag:ipxe,encap:175,176,1b
-enable-tftp
-tftp-root=%[4]s
-`, lab.Bridge, lab.Dir, base, tftp)
-	confPath := filepath.Join(lab.Dir, "dnsmasq.conf")
-	require.NoError(t, os.WriteFile(confPath, []byte(conf), 0o644))
-	logf, err := os.Create(filepath.Join(lab.Dir, "dnsmasq.log"))
-	require.NoError(t, err)
-	t.Cleanup(func() { logf.Close() })
-	cmd := lab.NS.Command(context.Background(), "dnsmasq", "-k", "--log-facility=-", "--conf-file="+confPath)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	lab.NS.Track(cmd)
-	require.NoError(t, cmd.Start())
-	go func() { _ = cmd.Wait() }()
-	t.Cleanup(func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(logf.Name())
-			t.Logf("dnsmasq log:\n%s", b)
-		}
-	})
+	StartDnsmasq(t, lab.NS, lab.Bridge, lab.Dir,
+		"dhcp-range=10.77.0.100,10.77.0.199,255.255.255.0,10m",
+		"dhcp-authoritative",
+		"no-ping",
+		"dhcp-match=set:ipxe,175",
+		"dhcp-userclass=set:ipxe,iPXE",
+		"dhcp-match=set:bios,option:client-arch,0",
+		"dhcp-match=set:efi64,option:client-arch,7",
+		"dhcp-vendorclass=set:httpclient,HTTPClient",
+		"dhcp-boot=tag:ipxe,"+base+"/boot.ipxe",
+		"dhcp-boot=tag:!ipxe,tag:bios,undionly.kpxe",
+		"dhcp-boot=tag:!ipxe,tag:efi64,tag:!httpclient,ipxe.efi",
+		"dhcp-boot=tag:!ipxe,tag:httpclient,"+base+"/ipxe.efi",
+		"dhcp-option-force=tag:!ipxe,tag:httpclient,60,HTTPClient",
+		"dhcp-option=tag:ipxe,encap:175,176,1b",
+		"enable-tftp",
+		"tftp-root="+tftp,
+	)
 
 	s := &standIn{}
 	ln, err := lab.NS.Listen("tcp4", lab.ServerIP.String()+":8080")
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("lab.NS.Listen(\"tcp4\", lab.ServerIP.String()+\":8080\"): %v", err)
+	}
 	files := http.FileServer(http.Dir(web))
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -248,16 +285,30 @@ func TestBootStandIn(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 			defer cancel()
 			line, err := m.WaitConsole(ctx, "QEMULAB-BOOTED")
-			require.NoError(t, err)
+			if err != nil {
+				t.Fatalf("m.WaitConsole(ctx, \"QEMULAB-BOOTED\"): %v", err)
+			}
 			t.Logf("scenario %s: %q after %s", sc, line, time.Since(m.Started).Round(time.Millisecond))
 			f := strings.Fields(line)
-			require.GreaterOrEqual(t, len(f), 4, line)
-			assert.Equal(t, m.MAC.String(), f[1])
-			assert.Equal(t, want[sc].buildarch, f[2])
-			assert.Equal(t, want[sc].platform, f[3])
+			if got := len(f); got < 4 {
+				t.Fatalf("%v: len(f) = %v, want >= %v", line, got, 4)
+			}
+			if f[1] != m.MAC.String() {
+				t.Errorf("f[1] = %v, want %v", f[1], m.MAC.String())
+			}
+			if f[2] != want[sc].buildarch {
+				t.Errorf("f[2] = %v, want %v", f[2], want[sc].buildarch)
+			}
+			if f[3] != want[sc].platform {
+				t.Errorf("f[3] = %v, want %v", f[3], want[sc].platform)
+			}
 			if want[sc].chip != "" {
-				require.Len(t, f, 5, line)
-				assert.Equal(t, want[sc].chip, f[4])
+				if len(f) != 5 {
+					t.Fatalf("%v: len(f) = %d, want 5", line, len(f))
+				}
+				if f[4] != want[sc].chip {
+					t.Errorf("f[4] = %v, want %v", f[4], want[sc].chip)
+				}
 			}
 			var done, efi bool
 			for _, r := range srv.requests() {
@@ -269,8 +320,12 @@ func TestBootStandIn(t *testing.T) {
 					efi = true
 				}
 			}
-			assert.True(t, done, "GET /done with the machine's values")
-			assert.Equal(t, sc == UEFIHTTP, efi, "ipxe.efi over HTTP only in scenario C")
+			if !done {
+				t.Errorf("GET /done with the machine's values")
+			}
+			if efi != (sc == UEFIHTTP) {
+				t.Errorf("ipxe.efi over HTTP only in scenario C: efi = %v, want %v", efi, sc == UEFIHTTP)
+			}
 		})
 	}
 }
