@@ -275,11 +275,15 @@ func parsePool(s string, addr, mask netip.Addr) ([2]netip.Addr, error) {
 	return [2]netip.Addr{first, last}, nil
 }
 
+// geteuid is os.Geteuid; tests replace it to check the message a user
+// without root sees.
+var geteuid = os.Geteuid
+
 // preflight checks what the server needs from the system and says what is
 // missing: root for ports 67 and 69, the interface, the address on it.
 func preflight(c *Config) error {
 	var missing []string
-	if os.Geteuid() != 0 && (c.DHCP != "off" || c.TFTPRoot != "") {
+	if geteuid() != 0 && (c.DHCP != "off" || c.TFTPRoot != "") {
 		missing = append(missing, "root privileges (DHCP listens on port 67 and TFTP on port 69; run with sudo, or use -dhcp off without -tftp-root)")
 	}
 	ifi, err := net.InterfaceByName(c.Iface)

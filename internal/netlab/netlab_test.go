@@ -163,7 +163,7 @@ func TestDialContext(t *testing.T) {
 func TestChild(t *testing.T) {
 	mode := os.Getenv(childEnv)
 	if mode == "" {
-		t.Skip("helper process for the cleanup tests")
+		return // run directly, it has nothing to do (not a skip: nothing is missing)
 	}
 	ns := NewNS(t)
 	sleeper := ns.Start(t, "sleep", "300")
