@@ -236,8 +236,10 @@ func (e *exactReader) Read(p []byte) (int, error) {
 
 // Engine ----------------------------------------------------------------
 
-// start sends the OACK (if any) and waits for ACK 0. It returns false when
-// the transfer ended during the handshake.
+// handshake sends the OACK (if any) and waits for ACK 0. It returns the
+// transfer's error (already reported in t.info) when the transfer ended
+// during the handshake: the client refused the options, went silent, or
+// only probed the size.
 func (t *transfer) handshake(size int64) error {
 	opts := t.neg.oack(t.req.Options, size)
 	if len(opts) == 0 {
