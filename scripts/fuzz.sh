@@ -20,14 +20,18 @@ fi
 status=0
 count=0
 failed=0
+# Logs go to a directory of this run (a fixed /tmp name left by another
+# user could not be written).
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
 while IFS= read -r file; do
 	dir=$(dirname "$file")
 	for fn in $(grep -oE '^func (Fuzz[A-Za-z0-9_]+)\(f \*testing\.F\)' "$file" | sed -E 's/^func (Fuzz[A-Za-z0-9_]+).*/\1/'); do
 		count=$((count + 1))
 		echo "fuzz: ./$dir $fn for $FUZZTIME"
 		start=$SECONDS
-		if ! go test -run='^$' -fuzz="^${fn}\$" -fuzztime="$FUZZTIME" "./$dir" >"/tmp/pxekit-fuzz-$fn.log" 2>&1; then
-			cat "/tmp/pxekit-fuzz-$fn.log"
+		if ! go test -run='^$' -fuzz="^${fn}\$" -fuzztime="$FUZZTIME" "./$dir" >"$logs/$fn.log" 2>&1; then
+			cat "$logs/$fn.log"
 			echo "fuzz: FAIL ./$dir $fn" >&2
 			status=1
 			failed=$((failed + 1))
