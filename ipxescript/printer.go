@@ -65,8 +65,8 @@ func NewPrinter(opts ...PrinterOption) *Printer {
 // that cannot be written faithfully (e.g. a word containing whitespace, a
 // word that is an operator, a comment without "#", a nil node).
 func (p *Printer) Print(w io.Writer, f *File) error {
-	if pos, msg := findNilNode(f); msg != "" {
-		return &PrintError{pos, msg}
+	if f == nil {
+		return nilNodeError(f)
 	}
 	out := printBuffers.Get().(*bytes.Buffer)
 	defer func() {
@@ -75,15 +75,33 @@ func (p *Printer) Print(w io.Writer, f *File) error {
 			printBuffers.Put(out)
 		}
 	}()
-	if n := len(f.Lines); n > 0 && f.Lines[n-1].Start.IsValid() {
+	if n := len(f.Lines); n > 0 && f.Lines[n-1] != nil && f.Lines[n-1].Start.IsValid() {
 		// A parsed file prints to about its source's size.
 		out.Grow(f.Lines[n-1].Start.Offset + 256)
 	}
 	if err := p.appendFile(out, f); err != nil {
+		// A nil node is the error to report, wherever it is in the tree:
+		// the printer stops at the first problem it meets, and the walk
+		// for nil nodes is only needed on this path.
+		if err := nilNodeError(f); err != nil {
+			return err
+		}
 		return err
 	}
 	_, err := w.Write(out.Bytes())
 	return err
+}
+
+// errNilNode is what the printer returns when it meets a nil node; Print
+// replaces it with nilNodeError's description of the first one.
+var errNilNode = &PrintError{Msg: "nil node"}
+
+// nilNodeError returns a *PrintError for the first nil node of f, or nil.
+func nilNodeError(f *File) error {
+	if pos, msg := findNilNode(f); msg != "" {
+		return &PrintError{pos, msg}
+	}
+	return nil
 }
 
 // printBuffers keeps Print's output buffers between calls.
@@ -117,6 +135,9 @@ func (e *PrintError) Error() string { return fmt.Sprintf("ipxescript: print: %s:
 func (p *Printer) appendFile(out *bytes.Buffer, f *File) error {
 	lines := f.Lines
 	for i, l := range lines {
+		if l == nil {
+			return errNilNode
+		}
 		if l.Unterminated.IsValid() && i != len(lines)-1 {
 			return &PrintError{l.Unterminated, "only the last line can end inside a backslash continuation"}
 		}
@@ -188,6 +209,9 @@ func (p *Printer) appendLine(out *bytes.Buffer, l *Line) error {
 		started = true
 	}
 	for i, c := range l.Cmds {
+		if c == nil {
+			return errNilNode
+		}
 		if i > 0 && c.Op == OpNone {
 			return &PrintError{c.Pos(), "command after the first has no operator"}
 		}
@@ -199,7 +223,13 @@ func (p *Printer) appendLine(out *bytes.Buffer, l *Line) error {
 			out.WriteString(c.Op.String())
 		}
 		for j, w := range c.Words {
-			if tooDeep(w.Parts, MaxExpansionDepth) {
+			if w == nil {
+				return errNilNode
+			}
+			switch partsProblem(w.Parts, MaxExpansionDepth) {
+			case partsNil:
+				return errNilNode
+			case partsTooDeep:
 				// Parse would refuse it; and Text recurses once per level.
 				return &PrintError{w.Pos(), fmt.Sprintf("settings expansions nested deeper than %d", MaxExpansionDepth)}
 			}
@@ -244,6 +274,40 @@ func (p *Printer) appendLine(out *bytes.Buffer, l *Line) error {
 	}
 	out.WriteByte('\n')
 	return nil
+}
+
+// Results of partsProblem.
+const (
+	partsOK = iota
+	partsNil
+	partsTooDeep
+)
+
+// partsProblem reports whether parts hold a nil part (partsNil) or nest
+// expansions more than limit levels deep (partsTooDeep), whichever it
+// meets first. It recurses at most limit+1 levels, however deep the tree.
+func partsProblem(parts []WordPart, limit int) int {
+	for _, p := range parts {
+		switch p := p.(type) {
+		case *Lit:
+			if p == nil {
+				return partsNil
+			}
+		case *Expansion:
+			if p == nil {
+				return partsNil
+			}
+			if limit == 0 {
+				return partsTooDeep
+			}
+			if r := partsProblem(p.Parts, limit-1); r != partsOK {
+				return r
+			}
+		default: // a nil interface
+			return partsNil
+		}
+	}
+	return partsOK
 }
 
 func checkLabel(l *Label) error {
