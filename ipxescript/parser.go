@@ -66,7 +66,7 @@ var parsers = sync.Pool{New: func() any { return new(parser) }}
 func newParser(src []byte, name string) *parser {
 	p := parsers.Get().(*parser)
 	p.src, p.name, p.dropComments = src, name, false
-	p.lnStart, p.lnNo, p.segSrc, p.segLine, p.segCur = 0, 0, 0, 0, 0
+	p.segLine, p.segCur = 1, 0
 	return p
 }
 
@@ -117,7 +117,7 @@ func ParseWord(text string) (*Word, error) {
 	p.buf = append(p.buf[:0], text...)
 	p.src, p.str = p.buf, text
 	p.segs = append(p.segs[:0], segment{})
-	w, err := p.word(0, len(text))
+	w, err := p.word(0, len(text), true)
 	if err != nil {
 		return nil, err
 	}
@@ -155,13 +155,10 @@ type parser struct {
 	segs         []segment
 	segCur       int    // cursor in segs for contBetween
 	str          string // the current logical line as a string
-	// posOf's cursor: lnStart is the offset where line lnNo starts.
-	lnStart, lnNo int
-	// lpos's cache: the line number of the physical line at offset segSrc.
-	segSrc, segLine int
-	nodes           nodeSlabs
-	stack           []frame    // word's stack of open "${"
-	partBuf         []WordPart // word's stack of parts
+	segLine      int    // the line number of the physical line at segs[0]
+	nodes        nodeSlabs
+	stack        []frame    // word's stack of open "${"
+	partBuf      []WordPart // word's stack of parts
 }
 
 // nodeSlabs hands out the nodes of one parse: a few allocations for the
@@ -294,29 +291,21 @@ func (s *sliceSlab[E]) copy(src []E) []E {
 }
 
 // isSpace is C isspace in the "C" locale, which iPXE uses.
-func isSpace(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
+func isSpace(c byte) bool { return byteClass[c]&classSpace != 0 }
+
+// byteClass holds the classes of each byte value for the parser's and
+// the printer's scanning loops.
+var byteClass = [256]uint8{
+	' ': classSpace | classBad, '\t': classSpace | classBad, '\n': classSpace | classBad,
+	'\v': classSpace | classBad, '\f': classSpace | classBad, '\r': classSpace | classBad,
+	0: classBad, '$': classDollar,
 }
 
-// posOf returns the position of source offset off. It moves a cursor
-// from the last line it returned, so its cost is the distance moved: the
-// parser asks for offsets in nearly increasing order.
-func (p *parser) posOf(off int) Pos {
-	if p.lnNo == 0 {
-		p.lnStart, p.lnNo = 0, 1
-	}
-	if off >= p.lnStart {
-		gap := p.src[p.lnStart:off]
-		if n := bytes.Count(gap, newline); n > 0 {
-			p.lnNo += n
-			p.lnStart += bytes.LastIndexByte(gap, '\n') + 1
-		}
-	} else {
-		p.lnNo -= bytes.Count(p.src[off:p.lnStart], newline)
-		p.lnStart = bytes.LastIndexByte(p.src[:off], '\n') + 1
-	}
-	return Pos{Offset: off, Line: p.lnNo, Col: off - p.lnStart + 1}
-}
+const (
+	classSpace  = 1 << iota // C isspace
+	classBad                // whitespace or NUL: not in a token
+	classDollar             // "$", which may start an expansion
+)
 
 var newline = []byte{'\n'}
 
@@ -329,9 +318,6 @@ func (p *parser) lpos(i int) Pos {
 		j = max(sort.Search(len(p.segs), func(k int) bool { return p.segs[k].logical > i })-1, 0)
 	}
 	s := p.segs[j]
-	if s0 := p.segs[0].src; s0 != p.segSrc || p.segLine == 0 {
-		p.segSrc, p.segLine = s0, p.posOf(s0).Line
-	}
 	return Pos{Offset: s.src + i - s.logical, Line: p.segLine + j, Col: i - s.logical + 1}
 }
 
@@ -363,11 +349,12 @@ func (p *parser) parse() (*File, error) {
 	n := bytes.Count(p.src, newline) + 1 // physical lines: at least as many as logical ones
 	p.nodes.size(len(p.src), n)
 	f.Lines = make([]*Line, 0, n)
-	off := 0
+	off, lineNo := 0, 1 // lineNo is the line number of the physical line at off
 	for {
 		p.buf = p.buf[:0]
 		p.segs = p.segs[:0]
 		start := off
+		p.segLine = lineNo
 		var unterminated Pos
 		for {
 			frag := p.src[off:]
@@ -377,6 +364,7 @@ func (p *parser) parse() (*File, error) {
 			p.segs = append(p.segs, segment{logical: len(p.buf), src: off})
 			p.buf = append(p.buf, frag...)
 			off += len(frag) + 1
+			lineNo++
 			if n := len(p.buf); n > 0 && p.buf[n-1] == '\r' {
 				p.buf = p.buf[:n-1]
 			}
@@ -407,7 +395,7 @@ func (p *parser) parse() (*File, error) {
 
 func (p *parser) line(start int) (*Line, error) {
 	l := p.nodes.lines.alloc()
-	l.Start = p.posOf(start)
+	l.Start = Pos{Offset: start, Line: p.segLine, Col: 1} // a logical line starts a physical one
 	p.segCur = 1
 	buf := p.buf
 	if i := bytes.IndexByte(buf, 0); i >= 0 {
@@ -449,7 +437,9 @@ func (p *parser) line(start int) (*Line, error) {
 			break
 		}
 		ts := i
+		var class uint8
 		for i < len(buf) && !isSpace(buf[i]) {
+			class |= byteClass[buf[i]]
 			i++
 		}
 		tok := buf[ts:i]
@@ -496,7 +486,7 @@ func (p *parser) line(start int) (*Line, error) {
 			cur = p.nodes.cmdNodes.alloc()
 			p.nodes.cmdLists.add(cur)
 		}
-		w, err := p.word(ts, i)
+		w, err := p.word(ts, i, class&classDollar != 0)
 		if err != nil {
 			return nil, err
 		}
@@ -525,8 +515,9 @@ type frame struct {
 // iPXE's expand_settings: the first "}" that follows some "${" closes the
 // last "${" before it; a "${" that no "}" closes stays literal. Expansions
 // nested deeper than MaxExpansionDepth are an error.
-func (p *parser) word(from, to int) (*Word, error) {
-	if !strings.Contains(p.str[from:to], "${") {
+// dollar says whether the word may hold a "$".
+func (p *parser) word(from, to int, dollar bool) (*Word, error) {
+	if !dollar || !strings.Contains(p.str[from:to], "${") {
 		// Fast path: one literal; a single object for all three nodes.
 		n := p.nodes.litWords.alloc()
 		n.l = Lit{ValuePos: p.lpos(from), Value: p.str[from:to]}

@@ -352,11 +352,11 @@ func tokenProblem[T string | []byte](text T) string {
 		return "is an operator"
 	}
 	for i := 0; i < len(text); i++ {
-		if isSpace(text[i]) {
+		if byteClass[text[i]]&classBad != 0 {
+			if text[i] == 0 {
+				return "contains a NUL byte"
+			}
 			return "contains whitespace"
-		}
-		if text[i] == 0 {
-			return "contains a NUL byte"
 		}
 	}
 	return ""
