@@ -223,7 +223,9 @@ func (c *chunker) next(size uintptr, need int) int {
 }
 
 // slab hands out pointers into chunks of Ts, so that a parse makes one
-// allocation per chunk instead of one per node.
+// allocation per chunk instead of one per node. The Ts are zero: the
+// parser sets their fields one by one, as a struct assignment copies the
+// whole struct under the garbage collector's write barrier.
 type slab[T any] struct {
 	free []T
 	chunker
@@ -422,7 +424,7 @@ func (p *parser) line(start int) (*Line, error) {
 			i++
 		}
 		l.Label = p.nodes.labels.alloc()
-		*l.Label = Label{Colon: p.lpos(colon), Name: p.str[colon+1 : i]}
+		l.Label.Colon, l.Label.Name = p.lpos(colon), p.str[colon+1:i]
 	}
 	var cur *Cmd
 	prevEnd := -1
@@ -452,7 +454,7 @@ func (p *parser) line(start int) (*Line, error) {
 					end--
 				}
 				c := p.nodes.comments.alloc()
-				*c = Comment{Hash: p.lpos(ts), Text: p.str[ts:end], Cont: cont}
+				c.Hash, c.Text, c.Cont = p.lpos(ts), p.str[ts:end], cont
 				for _, sg := range p.segs[1:] {
 					if sg.logical > ts && sg.logical < end {
 						c.Breaks = append(c.Breaks, sg.logical-ts)
@@ -478,7 +480,7 @@ func (p *parser) line(start int) (*Line, error) {
 			}
 			p.endCmd(cur)
 			cur = p.nodes.cmdNodes.alloc()
-			*cur = Cmd{Op: op, OpPos: p.lpos(ts), OpCont: cont}
+			cur.Op, cur.OpPos, cur.OpCont = op, p.lpos(ts), cont
 			p.nodes.cmdLists.add(cur)
 			continue
 		}
@@ -520,7 +522,7 @@ func (p *parser) word(from, to int, dollar bool) (*Word, error) {
 	if !dollar || !strings.Contains(p.str[from:to], "${") {
 		// Fast path: one literal; a single object for all three nodes.
 		n := p.nodes.litWords.alloc()
-		n.l = Lit{ValuePos: p.lpos(from), Value: p.str[from:to]}
+		n.l.ValuePos, n.l.Value = p.lpos(from), p.str[from:to]
 		n.parts[0] = &n.l
 		n.w.Parts = n.parts[:]
 		return &n.w, nil
@@ -547,7 +549,7 @@ func (p *parser) word(from, to int, dollar bool) (*Word, error) {
 					Msg: fmt.Sprintf("settings expansions nested deeper than %d", MaxExpansionDepth)}
 			}
 			e := p.nodes.exps.alloc()
-			*e = Expansion{Dollar: p.lpos(fr.dollar), Rbrace: p.lpos(i), Parts: p.nodes.partLists.copy(parts[fr.base:])}
+			e.Dollar, e.Rbrace, e.Parts = p.lpos(fr.dollar), p.lpos(i), p.nodes.partLists.copy(parts[fr.base:])
 			parts = append(parts[:fr.base], e)
 			top := &stack[len(stack)-1]
 			top.depth = max(top.depth, fr.depth+1)
@@ -576,7 +578,7 @@ func (p *parser) word(from, to int, dollar bool) (*Word, error) {
 			end = stack[k+2].base
 		}
 		lit := p.nodes.lits.alloc()
-		*lit = Lit{ValuePos: p.lpos(fr.dollar), Value: "${"}
+		lit.ValuePos, lit.Value = p.lpos(fr.dollar), "${"
 		flat = append(flat, lit)
 		flat = append(flat, parts[fr.base:end]...)
 	}
@@ -591,7 +593,7 @@ func (p *parser) flushLit(parts []WordPart, start, end int) []WordPart {
 		return parts
 	}
 	l := p.nodes.lits.alloc()
-	*l = Lit{ValuePos: p.lpos(start), Value: p.str[start:end]}
+	l.ValuePos, l.Value = p.lpos(start), p.str[start:end]
 	return append(parts, l)
 }
 
