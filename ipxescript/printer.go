@@ -2,6 +2,7 @@ package ipxescript
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"strings"
@@ -240,8 +241,10 @@ func (p *Printer) appendLine(out *bytes.Buffer, l *Line) error {
 			} else {
 				writeParts(out, w.Parts)
 			}
-			if err := checkWord(w, out.Bytes()[start:], i == 0 && j == 0 && l.Label == nil); err != nil {
-				return err
+			if text := out.Bytes()[start:]; !plainToken(text) {
+				if err := checkWord(w, text, i == 0 && j == 0 && l.Label == nil); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -317,6 +320,31 @@ func checkLabel(l *Label) error {
 		}
 	}
 	return nil
+}
+
+// plainToken reports, quickly, that text is a token checkWord accepts
+// anywhere: longer than an operator, not starting with "#" or ":", and
+// without a byte below "!" (whitespace and NUL are all below it). It
+// tests eight bytes at a time; false only means "ask checkWord".
+func plainToken(text []byte) bool {
+	if len(text) <= 2 || text[0] == '#' || text[0] == ':' {
+		return false
+	}
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(text); i += 8 {
+		// Nonzero when some byte is below 0x21 (bytes from 0x80 up
+		// never count): "hasless" from Bit Twiddling Hacks.
+		if x := binary.LittleEndian.Uint64(text[i:]); (x-ones*0x21)&^x&highs != 0 {
+			return false
+		}
+	}
+	for ; i < len(text); i++ {
+		if text[i] < 0x21 {
+			return false
+		}
+	}
+	return true
 }
 
 func checkWord[T string | []byte](w *Word, text T, first bool) error {
