@@ -73,7 +73,7 @@ func newParser(src []byte, name string) *parser {
 // free returns p to the pool without references to the source or to the
 // tree it built.
 func (p *parser) free() {
-	p.src, p.srcStr, p.str = nil, "", ""
+	p.src, p.srcStr, p.str, p.line = nil, "", "", nil
 	if cap(p.buf) > 64<<10 {
 		p.buf = nil
 	}
@@ -115,7 +115,7 @@ func ParseWord(text string) (*Word, error) {
 	p := newParser(nil, "")
 	defer p.free()
 	p.buf = append(p.buf[:0], text...)
-	p.src, p.str = p.buf, text
+	p.src, p.str, p.line = p.buf, text, p.buf
 	p.segs = append(p.segs[:0], segment{})
 	w, err := p.word(0, len(text), true)
 	if err != nil {
@@ -151,7 +151,8 @@ type parser struct {
 	srcStr       string // src as a string: a line without continuations is a substring of it
 	name         string
 	dropComments bool
-	buf          []byte
+	buf          []byte // a logical line joined from several physical ones
+	line         []byte // the current logical line: in src, or buf
 	segs         []segment
 	segCur       int    // cursor in segs for contBetween
 	str          string // the current logical line as a string
@@ -353,36 +354,29 @@ func (p *parser) parse() (*File, error) {
 	f.Lines = make([]*Line, 0, n)
 	off, lineNo := 0, 1 // lineNo is the line number of the physical line at off
 	for {
-		p.buf = p.buf[:0]
 		p.segs = p.segs[:0]
 		start := off
 		p.segLine = lineNo
 		var unterminated Pos
-		for {
-			frag := p.src[off:]
-			if i := bytes.IndexByte(frag, '\n'); i >= 0 {
-				frag = frag[:i]
-			}
-			p.segs = append(p.segs, segment{logical: len(p.buf), src: off})
-			p.buf = append(p.buf, frag...)
+		frag := p.src[off:]
+		if i := bytes.IndexByte(frag, '\n'); i >= 0 {
+			frag = frag[:i]
+		}
+		line := frag
+		if n := len(line); n > 0 && line[n-1] == '\r' {
+			line = line[:n-1]
+		}
+		if n := len(line); n == 0 || line[n-1] != '\\' {
+			// One physical line, the common case: no copy.
+			p.segs = append(p.segs, segment{logical: 0, src: off})
+			p.line = line
 			off += len(frag) + 1
 			lineNo++
-			if n := len(p.buf); n > 0 && p.buf[n-1] == '\r' {
-				p.buf = p.buf[:n-1]
-			}
-			if n := len(p.buf); n > 0 && p.buf[n-1] == '\\' {
-				p.buf = p.buf[:n-1]
-				if off >= len(p.src) {
-					// process_script (image/script.c) leaves its loop
-					// here with rc = -EINVAL: the line never runs.
-					unterminated = p.lpos(n - 1)
-					break
-				}
-				continue
-			}
-			break
+		} else {
+			off, lineNo, unterminated = p.joinLines(off, lineNo)
+			p.line = p.buf
 		}
-		l, err := p.line(start)
+		l, err := p.parseLine(start)
 		if err != nil {
 			return nil, err
 		}
@@ -395,16 +389,47 @@ func (p *parser) parse() (*File, error) {
 	return f, nil
 }
 
-func (p *parser) line(start int) (*Line, error) {
+// joinLines reads into p.buf the logical line at off that backslash
+// continuations join from several physical lines, and returns the offset
+// and line number after it. unterminated is the position of the final
+// backslash when the source ends inside the continuation.
+func (p *parser) joinLines(off, lineNo int) (int, int, Pos) {
+	p.buf = p.buf[:0]
+	for {
+		frag := p.src[off:]
+		if i := bytes.IndexByte(frag, '\n'); i >= 0 {
+			frag = frag[:i]
+		}
+		p.segs = append(p.segs, segment{logical: len(p.buf), src: off})
+		p.buf = append(p.buf, frag...)
+		off += len(frag) + 1
+		lineNo++
+		if n := len(p.buf); n > 0 && p.buf[n-1] == '\r' {
+			p.buf = p.buf[:n-1]
+		}
+		if n := len(p.buf); n > 0 && p.buf[n-1] == '\\' {
+			p.buf = p.buf[:n-1]
+			if off >= len(p.src) {
+				// process_script (image/script.c) leaves its loop
+				// here with rc = -EINVAL: the line never runs.
+				return off, lineNo, p.lpos(n - 1)
+			}
+			continue
+		}
+		return off, lineNo, Pos{}
+	}
+}
+
+func (p *parser) parseLine(start int) (*Line, error) {
 	l := p.nodes.lines.alloc()
 	l.Start = Pos{Offset: start, Line: p.segLine, Col: 1} // a logical line starts a physical one
 	p.segCur = 1
-	buf := p.buf
+	buf := p.line
 	if i := bytes.IndexByte(buf, 0); i >= 0 {
 		l.Truncated = p.lpos(i)
 		buf = buf[:i]
 	}
-	if len(p.segs) == 1 && start+len(buf) <= len(p.srcStr) && p.srcStr[start:start+len(buf)] == string(buf) {
+	if len(p.segs) == 1 {
 		// No continuation: the line is in the source as is, and tokens
 		// are substrings of it.
 		p.str = p.srcStr[start : start+len(buf)]
@@ -534,9 +559,9 @@ func (p *parser) word(from, to int, dollar bool) (*Word, error) {
 	defer func() { p.stack, p.partBuf = stack[:0], parts[:0] }()
 	litStart := -1
 	for i := from; i < to; {
-		c := p.buf[i]
+		c := p.line[i]
 		switch {
-		case c == '$' && i+1 < to && p.buf[i+1] == '{':
+		case c == '$' && i+1 < to && p.line[i+1] == '{':
 			parts, litStart = p.flushLit(parts, litStart, i), -1
 			stack = append(stack, frame{dollar: i, base: len(parts)})
 			i += 2
