@@ -66,14 +66,14 @@ var parsers = sync.Pool{New: func() any { return new(parser) }}
 func newParser(src []byte, name string) *parser {
 	p := parsers.Get().(*parser)
 	p.src, p.name, p.dropComments = src, name, false
-	p.lnStart, p.lnNo, p.segSrc, p.segLine, p.segCur = 0, 0, 0, 0, 0
+	p.segLine, p.segCur = 1, 0
 	return p
 }
 
 // free returns p to the pool without references to the source or to the
 // tree it built.
 func (p *parser) free() {
-	p.src, p.srcStr, p.str = nil, "", ""
+	p.src, p.srcStr, p.str, p.line = nil, "", "", nil
 	if cap(p.buf) > 64<<10 {
 		p.buf = nil
 	}
@@ -115,9 +115,9 @@ func ParseWord(text string) (*Word, error) {
 	p := newParser(nil, "")
 	defer p.free()
 	p.buf = append(p.buf[:0], text...)
-	p.src, p.str = p.buf, text
+	p.src, p.str, p.line = p.buf, text, p.buf
 	p.segs = append(p.segs[:0], segment{})
-	w, err := p.word(0, len(text))
+	w, err := p.word(0, len(text), true)
 	if err != nil {
 		return nil, err
 	}
@@ -151,17 +151,15 @@ type parser struct {
 	srcStr       string // src as a string: a line without continuations is a substring of it
 	name         string
 	dropComments bool
-	buf          []byte
+	buf          []byte // a logical line joined from several physical ones
+	line         []byte // the current logical line: in src, or buf
 	segs         []segment
 	segCur       int    // cursor in segs for contBetween
 	str          string // the current logical line as a string
-	// posOf's cursor: lnStart is the offset where line lnNo starts.
-	lnStart, lnNo int
-	// lpos's cache: the line number of the physical line at offset segSrc.
-	segSrc, segLine int
-	nodes           nodeSlabs
-	stack           []frame    // word's stack of open "${"
-	partBuf         []WordPart // word's stack of parts
+	segLine      int    // the line number of the physical line at segs[0]
+	nodes        nodeSlabs
+	stack        []frame    // word's stack of open "${"
+	partBuf      []WordPart // word's stack of parts
 }
 
 // nodeSlabs hands out the nodes of one parse: a few allocations for the
@@ -180,16 +178,18 @@ type nodeSlabs struct {
 	wordLists sliceRun[*Word] // the words of the current command
 }
 
-// size estimates how many nodes of each kind a source of srcLen bytes
-// and the given number of lines holds, at the densities of the corpus of
-// real scripts (a one-literal word per 15 bytes, a comment per 8 lines,
-// ...): the first chunks have about that size, so that a script's nodes
-// take few chunks and leave little unused.
+// size sets the first chunks' sizes from a source of srcLen bytes and the
+// given number of physical lines: about three quarters of the node counts
+// at the densities of the corpus of real scripts (a one-literal word per
+// 15 bytes, a comment per 8 lines, ...; every line for lines). Most
+// scripts then fill their first chunks and take the rest in small ones, so
+// that the unused tails of the chunks, which are allocated and cleared for
+// nothing, stay small (on the corpus, 0.4 MB of 8.2 instead of 0.9).
 func (s *nodeSlabs) size(srcLen, lines int) {
-	s.lines.want, s.cmdNodes.want, s.cmdLists.want = lines, lines*4/5, lines*4/5
-	s.litWords.want, s.wordLists.want = srcLen/15, srcLen/13
-	s.words.want, s.exps.want, s.lits.want, s.partLists.want = srcLen/97, srcLen/79, srcLen/52, srcLen/31
-	s.comments.want, s.labels.want = lines/8, lines/10
+	s.lines.want, s.cmdNodes.want, s.cmdLists.want = lines, lines*3/5, lines*3/5
+	s.litWords.want, s.wordLists.want = srcLen/20, srcLen/17
+	s.words.want, s.exps.want, s.lits.want, s.partLists.want = srcLen/130, srcLen/105, srcLen/70, srcLen/41
+	s.comments.want, s.labels.want = lines/11, lines/13
 }
 
 // litWord is a word made of one literal, allocated as one object.
@@ -210,12 +210,12 @@ type chunker struct{ want, got int }
 const chunkBytes = 32 << 10
 
 // next returns the length of the next chunk of elements of size bytes,
-// at least need: the rest of the estimate, or a quarter more than so far
-// once the estimate is used up, within chunkBytes.
+// at least need: the rest of the estimate, or a sixteenth of what came so
+// far once the estimate is used up, within chunkBytes.
 func (c *chunker) next(size uintptr, need int) int {
 	n := c.want
 	if n <= 0 {
-		n = c.got / 4
+		n = c.got / 16
 	}
 	n = max(min(n, chunkBytes/int(size)), 4, need)
 	c.want -= n
@@ -224,7 +224,9 @@ func (c *chunker) next(size uintptr, need int) int {
 }
 
 // slab hands out pointers into chunks of Ts, so that a parse makes one
-// allocation per chunk instead of one per node.
+// allocation per chunk instead of one per node. The Ts are zero: the
+// parser sets their fields one by one, as a struct assignment copies the
+// whole struct under the garbage collector's write barrier.
 type slab[T any] struct {
 	free []T
 	chunker
@@ -292,29 +294,21 @@ func (s *sliceSlab[E]) copy(src []E) []E {
 }
 
 // isSpace is C isspace in the "C" locale, which iPXE uses.
-func isSpace(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
+func isSpace(c byte) bool { return byteClass[c]&classSpace != 0 }
+
+// byteClass holds the classes of each byte value for the parser's and
+// the printer's scanning loops.
+var byteClass = [256]uint8{
+	' ': classSpace | classBad, '\t': classSpace | classBad, '\n': classSpace | classBad,
+	'\v': classSpace | classBad, '\f': classSpace | classBad, '\r': classSpace | classBad,
+	0: classBad, '$': classDollar,
 }
 
-// posOf returns the position of source offset off. It moves a cursor
-// from the last line it returned, so its cost is the distance moved: the
-// parser asks for offsets in nearly increasing order.
-func (p *parser) posOf(off int) Pos {
-	if p.lnNo == 0 {
-		p.lnStart, p.lnNo = 0, 1
-	}
-	if off >= p.lnStart {
-		gap := p.src[p.lnStart:off]
-		if n := bytes.Count(gap, newline); n > 0 {
-			p.lnNo += n
-			p.lnStart += bytes.LastIndexByte(gap, '\n') + 1
-		}
-	} else {
-		p.lnNo -= bytes.Count(p.src[off:p.lnStart], newline)
-		p.lnStart = bytes.LastIndexByte(p.src[:off], '\n') + 1
-	}
-	return Pos{Offset: off, Line: p.lnNo, Col: off - p.lnStart + 1}
-}
+const (
+	classSpace  = 1 << iota // C isspace
+	classBad                // whitespace or NUL: not in a token
+	classDollar             // "$", which may start an expansion
+)
 
 var newline = []byte{'\n'}
 
@@ -327,9 +321,6 @@ func (p *parser) lpos(i int) Pos {
 		j = max(sort.Search(len(p.segs), func(k int) bool { return p.segs[k].logical > i })-1, 0)
 	}
 	s := p.segs[j]
-	if s0 := p.segs[0].src; s0 != p.segSrc || p.segLine == 0 {
-		p.segSrc, p.segLine = s0, p.posOf(s0).Line
-	}
 	return Pos{Offset: s.src + i - s.logical, Line: p.segLine + j, Col: i - s.logical + 1}
 }
 
@@ -361,36 +352,31 @@ func (p *parser) parse() (*File, error) {
 	n := bytes.Count(p.src, newline) + 1 // physical lines: at least as many as logical ones
 	p.nodes.size(len(p.src), n)
 	f.Lines = make([]*Line, 0, n)
-	off := 0
+	off, lineNo := 0, 1 // lineNo is the line number of the physical line at off
 	for {
-		p.buf = p.buf[:0]
 		p.segs = p.segs[:0]
 		start := off
+		p.segLine = lineNo
 		var unterminated Pos
-		for {
-			frag := p.src[off:]
-			if i := bytes.IndexByte(frag, '\n'); i >= 0 {
-				frag = frag[:i]
-			}
-			p.segs = append(p.segs, segment{logical: len(p.buf), src: off})
-			p.buf = append(p.buf, frag...)
-			off += len(frag) + 1
-			if n := len(p.buf); n > 0 && p.buf[n-1] == '\r' {
-				p.buf = p.buf[:n-1]
-			}
-			if n := len(p.buf); n > 0 && p.buf[n-1] == '\\' {
-				p.buf = p.buf[:n-1]
-				if off >= len(p.src) {
-					// process_script (image/script.c) leaves its loop
-					// here with rc = -EINVAL: the line never runs.
-					unterminated = p.lpos(n - 1)
-					break
-				}
-				continue
-			}
-			break
+		frag := p.src[off:]
+		if i := bytes.IndexByte(frag, '\n'); i >= 0 {
+			frag = frag[:i]
 		}
-		l, err := p.line(start)
+		line := frag
+		if n := len(line); n > 0 && line[n-1] == '\r' {
+			line = line[:n-1]
+		}
+		if n := len(line); n == 0 || line[n-1] != '\\' {
+			// One physical line, the common case: no copy.
+			p.segs = append(p.segs, segment{logical: 0, src: off})
+			p.line = line
+			off += len(frag) + 1
+			lineNo++
+		} else {
+			off, lineNo, unterminated = p.joinLines(off, lineNo)
+			p.line = p.buf
+		}
+		l, err := p.parseLine(start)
 		if err != nil {
 			return nil, err
 		}
@@ -403,16 +389,47 @@ func (p *parser) parse() (*File, error) {
 	return f, nil
 }
 
-func (p *parser) line(start int) (*Line, error) {
+// joinLines reads into p.buf the logical line at off that backslash
+// continuations join from several physical lines, and returns the offset
+// and line number after it. unterminated is the position of the final
+// backslash when the source ends inside the continuation.
+func (p *parser) joinLines(off, lineNo int) (int, int, Pos) {
+	p.buf = p.buf[:0]
+	for {
+		frag := p.src[off:]
+		if i := bytes.IndexByte(frag, '\n'); i >= 0 {
+			frag = frag[:i]
+		}
+		p.segs = append(p.segs, segment{logical: len(p.buf), src: off})
+		p.buf = append(p.buf, frag...)
+		off += len(frag) + 1
+		lineNo++
+		if n := len(p.buf); n > 0 && p.buf[n-1] == '\r' {
+			p.buf = p.buf[:n-1]
+		}
+		if n := len(p.buf); n > 0 && p.buf[n-1] == '\\' {
+			p.buf = p.buf[:n-1]
+			if off >= len(p.src) {
+				// process_script (image/script.c) leaves its loop
+				// here with rc = -EINVAL: the line never runs.
+				return off, lineNo, p.lpos(n - 1)
+			}
+			continue
+		}
+		return off, lineNo, Pos{}
+	}
+}
+
+func (p *parser) parseLine(start int) (*Line, error) {
 	l := p.nodes.lines.alloc()
-	l.Start = p.posOf(start)
+	l.Start = Pos{Offset: start, Line: p.segLine, Col: 1} // a logical line starts a physical one
 	p.segCur = 1
-	buf := p.buf
+	buf := p.line
 	if i := bytes.IndexByte(buf, 0); i >= 0 {
 		l.Truncated = p.lpos(i)
 		buf = buf[:i]
 	}
-	if len(p.segs) == 1 && start+len(buf) <= len(p.srcStr) && p.srcStr[start:start+len(buf)] == string(buf) {
+	if len(p.segs) == 1 {
 		// No continuation: the line is in the source as is, and tokens
 		// are substrings of it.
 		p.str = p.srcStr[start : start+len(buf)]
@@ -432,7 +449,7 @@ func (p *parser) line(start int) (*Line, error) {
 			i++
 		}
 		l.Label = p.nodes.labels.alloc()
-		*l.Label = Label{Colon: p.lpos(colon), Name: p.str[colon+1 : i]}
+		l.Label.Colon, l.Label.Name = p.lpos(colon), p.str[colon+1:i]
 	}
 	var cur *Cmd
 	prevEnd := -1
@@ -447,7 +464,9 @@ func (p *parser) line(start int) (*Line, error) {
 			break
 		}
 		ts := i
+		var class uint8
 		for i < len(buf) && !isSpace(buf[i]) {
+			class |= byteClass[buf[i]]
 			i++
 		}
 		tok := buf[ts:i]
@@ -460,7 +479,7 @@ func (p *parser) line(start int) (*Line, error) {
 					end--
 				}
 				c := p.nodes.comments.alloc()
-				*c = Comment{Hash: p.lpos(ts), Text: p.str[ts:end], Cont: cont}
+				c.Hash, c.Text, c.Cont = p.lpos(ts), p.str[ts:end], cont
 				for _, sg := range p.segs[1:] {
 					if sg.logical > ts && sg.logical < end {
 						c.Breaks = append(c.Breaks, sg.logical-ts)
@@ -486,7 +505,7 @@ func (p *parser) line(start int) (*Line, error) {
 			}
 			p.endCmd(cur)
 			cur = p.nodes.cmdNodes.alloc()
-			*cur = Cmd{Op: op, OpPos: p.lpos(ts), OpCont: cont}
+			cur.Op, cur.OpPos, cur.OpCont = op, p.lpos(ts), cont
 			p.nodes.cmdLists.add(cur)
 			continue
 		}
@@ -494,7 +513,7 @@ func (p *parser) line(start int) (*Line, error) {
 			cur = p.nodes.cmdNodes.alloc()
 			p.nodes.cmdLists.add(cur)
 		}
-		w, err := p.word(ts, i)
+		w, err := p.word(ts, i, class&classDollar != 0)
 		if err != nil {
 			return nil, err
 		}
@@ -523,11 +542,12 @@ type frame struct {
 // iPXE's expand_settings: the first "}" that follows some "${" closes the
 // last "${" before it; a "${" that no "}" closes stays literal. Expansions
 // nested deeper than MaxExpansionDepth are an error.
-func (p *parser) word(from, to int) (*Word, error) {
-	if !strings.Contains(p.str[from:to], "${") {
+// dollar says whether the word may hold a "$".
+func (p *parser) word(from, to int, dollar bool) (*Word, error) {
+	if !dollar || !strings.Contains(p.str[from:to], "${") {
 		// Fast path: one literal; a single object for all three nodes.
 		n := p.nodes.litWords.alloc()
-		n.l = Lit{ValuePos: p.lpos(from), Value: p.str[from:to]}
+		n.l.ValuePos, n.l.Value = p.lpos(from), p.str[from:to]
 		n.parts[0] = &n.l
 		n.w.Parts = n.parts[:]
 		return &n.w, nil
@@ -539,9 +559,9 @@ func (p *parser) word(from, to int) (*Word, error) {
 	defer func() { p.stack, p.partBuf = stack[:0], parts[:0] }()
 	litStart := -1
 	for i := from; i < to; {
-		c := p.buf[i]
+		c := p.line[i]
 		switch {
-		case c == '$' && i+1 < to && p.buf[i+1] == '{':
+		case c == '$' && i+1 < to && p.line[i+1] == '{':
 			parts, litStart = p.flushLit(parts, litStart, i), -1
 			stack = append(stack, frame{dollar: i, base: len(parts)})
 			i += 2
@@ -554,7 +574,7 @@ func (p *parser) word(from, to int) (*Word, error) {
 					Msg: fmt.Sprintf("settings expansions nested deeper than %d", MaxExpansionDepth)}
 			}
 			e := p.nodes.exps.alloc()
-			*e = Expansion{Dollar: p.lpos(fr.dollar), Rbrace: p.lpos(i), Parts: p.nodes.partLists.copy(parts[fr.base:])}
+			e.Dollar, e.Rbrace, e.Parts = p.lpos(fr.dollar), p.lpos(i), p.nodes.partLists.copy(parts[fr.base:])
 			parts = append(parts[:fr.base], e)
 			top := &stack[len(stack)-1]
 			top.depth = max(top.depth, fr.depth+1)
@@ -583,7 +603,7 @@ func (p *parser) word(from, to int) (*Word, error) {
 			end = stack[k+2].base
 		}
 		lit := p.nodes.lits.alloc()
-		*lit = Lit{ValuePos: p.lpos(fr.dollar), Value: "${"}
+		lit.ValuePos, lit.Value = p.lpos(fr.dollar), "${"
 		flat = append(flat, lit)
 		flat = append(flat, parts[fr.base:end]...)
 	}
@@ -598,7 +618,7 @@ func (p *parser) flushLit(parts []WordPart, start, end int) []WordPart {
 		return parts
 	}
 	l := p.nodes.lits.alloc()
-	*l = Lit{ValuePos: p.lpos(start), Value: p.str[start:end]}
+	l.ValuePos, l.Value = p.lpos(start), p.str[start:end]
 	return append(parts, l)
 }
 

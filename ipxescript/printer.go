@@ -2,6 +2,7 @@ package ipxescript
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"strings"
@@ -65,8 +66,8 @@ func NewPrinter(opts ...PrinterOption) *Printer {
 // that cannot be written faithfully (e.g. a word containing whitespace, a
 // word that is an operator, a comment without "#", a nil node).
 func (p *Printer) Print(w io.Writer, f *File) error {
-	if pos, msg := findNilNode(f); msg != "" {
-		return &PrintError{pos, msg}
+	if f == nil {
+		return nilNodeError(f)
 	}
 	out := printBuffers.Get().(*bytes.Buffer)
 	defer func() {
@@ -75,15 +76,33 @@ func (p *Printer) Print(w io.Writer, f *File) error {
 			printBuffers.Put(out)
 		}
 	}()
-	if n := len(f.Lines); n > 0 && f.Lines[n-1].Start.IsValid() {
+	if n := len(f.Lines); n > 0 && f.Lines[n-1] != nil && f.Lines[n-1].Start.IsValid() {
 		// A parsed file prints to about its source's size.
 		out.Grow(f.Lines[n-1].Start.Offset + 256)
 	}
 	if err := p.appendFile(out, f); err != nil {
+		// A nil node is the error to report, wherever it is in the tree:
+		// the printer stops at the first problem it meets, and the walk
+		// for nil nodes is only needed on this path.
+		if err := nilNodeError(f); err != nil {
+			return err
+		}
 		return err
 	}
 	_, err := w.Write(out.Bytes())
 	return err
+}
+
+// errNilNode is what the printer returns when it meets a nil node; Print
+// replaces it with nilNodeError's description of the first one.
+var errNilNode = &PrintError{Msg: "nil node"}
+
+// nilNodeError returns a *PrintError for the first nil node of f, or nil.
+func nilNodeError(f *File) error {
+	if pos, msg := findNilNode(f); msg != "" {
+		return &PrintError{pos, msg}
+	}
+	return nil
 }
 
 // printBuffers keeps Print's output buffers between calls.
@@ -117,6 +136,9 @@ func (e *PrintError) Error() string { return fmt.Sprintf("ipxescript: print: %s:
 func (p *Printer) appendFile(out *bytes.Buffer, f *File) error {
 	lines := f.Lines
 	for i, l := range lines {
+		if l == nil {
+			return errNilNode
+		}
 		if l.Unterminated.IsValid() && i != len(lines)-1 {
 			return &PrintError{l.Unterminated, "only the last line can end inside a backslash continuation"}
 		}
@@ -188,6 +210,9 @@ func (p *Printer) appendLine(out *bytes.Buffer, l *Line) error {
 		started = true
 	}
 	for i, c := range l.Cmds {
+		if c == nil {
+			return errNilNode
+		}
 		if i > 0 && c.Op == OpNone {
 			return &PrintError{c.Pos(), "command after the first has no operator"}
 		}
@@ -199,7 +224,13 @@ func (p *Printer) appendLine(out *bytes.Buffer, l *Line) error {
 			out.WriteString(c.Op.String())
 		}
 		for j, w := range c.Words {
-			if tooDeep(w.Parts, MaxExpansionDepth) {
+			if w == nil {
+				return errNilNode
+			}
+			switch partsProblem(w.Parts, MaxExpansionDepth) {
+			case partsNil:
+				return errNilNode
+			case partsTooDeep:
 				// Parse would refuse it; and Text recurses once per level.
 				return &PrintError{w.Pos(), fmt.Sprintf("settings expansions nested deeper than %d", MaxExpansionDepth)}
 			}
@@ -210,8 +241,10 @@ func (p *Printer) appendLine(out *bytes.Buffer, l *Line) error {
 			} else {
 				writeParts(out, w.Parts)
 			}
-			if err := checkWord(w, out.Bytes()[start:], i == 0 && j == 0 && l.Label == nil); err != nil {
-				return err
+			if text := out.Bytes()[start:]; !plainToken(text) {
+				if err := checkWord(w, text, i == 0 && j == 0 && l.Label == nil); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -246,6 +279,40 @@ func (p *Printer) appendLine(out *bytes.Buffer, l *Line) error {
 	return nil
 }
 
+// Results of partsProblem.
+const (
+	partsOK = iota
+	partsNil
+	partsTooDeep
+)
+
+// partsProblem reports whether parts hold a nil part (partsNil) or nest
+// expansions more than limit levels deep (partsTooDeep), whichever it
+// meets first. It recurses at most limit+1 levels, however deep the tree.
+func partsProblem(parts []WordPart, limit int) int {
+	for _, p := range parts {
+		switch p := p.(type) {
+		case *Lit:
+			if p == nil {
+				return partsNil
+			}
+		case *Expansion:
+			if p == nil {
+				return partsNil
+			}
+			if limit == 0 {
+				return partsTooDeep
+			}
+			if r := partsProblem(p.Parts, limit-1); r != partsOK {
+				return r
+			}
+		default: // a nil interface
+			return partsNil
+		}
+	}
+	return partsOK
+}
+
 func checkLabel(l *Label) error {
 	for i := 0; i < len(l.Name); i++ {
 		if isSpace(l.Name[i]) || l.Name[i] == 0 {
@@ -253,6 +320,31 @@ func checkLabel(l *Label) error {
 		}
 	}
 	return nil
+}
+
+// plainToken reports, quickly, that text is a token checkWord accepts
+// anywhere: longer than an operator, not starting with "#" or ":", and
+// without a byte below "!" (whitespace and NUL are all below it). It
+// tests eight bytes at a time; false only means "ask checkWord".
+func plainToken(text []byte) bool {
+	if len(text) <= 2 || text[0] == '#' || text[0] == ':' {
+		return false
+	}
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(text); i += 8 {
+		// Nonzero when some byte is below 0x21 (bytes from 0x80 up
+		// never count): "hasless" from Bit Twiddling Hacks.
+		if x := binary.LittleEndian.Uint64(text[i:]); (x-ones*0x21)&^x&highs != 0 {
+			return false
+		}
+	}
+	for ; i < len(text); i++ {
+		if text[i] < 0x21 {
+			return false
+		}
+	}
+	return true
 }
 
 func checkWord[T string | []byte](w *Word, text T, first bool) error {
@@ -288,11 +380,11 @@ func tokenProblem[T string | []byte](text T) string {
 		return "is an operator"
 	}
 	for i := 0; i < len(text); i++ {
-		if isSpace(text[i]) {
+		if byteClass[text[i]]&classBad != 0 {
+			if text[i] == 0 {
+				return "contains a NUL byte"
+			}
 			return "contains whitespace"
-		}
-		if text[i] == 0 {
-			return "contains a NUL byte"
 		}
 	}
 	return ""

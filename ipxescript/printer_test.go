@@ -116,3 +116,33 @@ func TestPrintBuiltTree(t *testing.T) {
 		t.Errorf("got %q want %q", b.String(), want)
 	}
 }
+
+// TestPlainToken: plainToken never accepts a token checkWord refuses, and
+// accepts the usual ones, at every offset of the eight-byte steps.
+func TestPlainToken(t *testing.T) {
+	for _, tc := range []struct {
+		text string
+		want bool
+	}{
+		{"", false}, {"a", false}, {"||", false}, {"abc", true}, {"#abc", false}, {":abc", false},
+		{"http://example.com/${a}", true}, {"a\x80\xffbcdefghij", true},
+	} {
+		if got := plainToken([]byte(tc.text)); got != tc.want {
+			t.Errorf("plainToken(%q) = %v, want %v", tc.text, got, tc.want)
+		}
+	}
+	w := &Word{}
+	for n := 3; n <= 20; n++ {
+		for at := 0; at < n; at++ {
+			for _, c := range []byte{0, '\t', '\n', '\v', '\f', '\r', ' ', 0x20, 0x21, 0x7f, 0x80, 0xa0, 0xff} {
+				b := bytes.Repeat([]byte{'x'}, n)
+				b[at] = c
+				bad := checkWord(w, b, true) != nil
+				// Here every token checkWord accepts is plain.
+				if got := plainToken(b); got == bad {
+					t.Errorf("plainToken(%q) = %v, checkWord error %v", b, got, bad)
+				}
+			}
+		}
+	}
+}
