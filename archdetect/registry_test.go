@@ -9,8 +9,9 @@ import (
 	"github.com/pxekit/pxekit/archdetect"
 )
 
-// Expected values typed from ../shared/spec/archdetect.md §1 (IANA names,
-// firmware, CPU, transport), with code 9 as x86-64 per §2.
+// Expected values typed from IANA's Processor Architecture Types registry
+// (RFC 4578 §2.1 and its later additions: names, firmware, CPU, transport),
+// with code 9 as x86-64 as firmware uses it (RFC 4578 errata 4624).
 var registryWant = []struct {
 	code      archdetect.Arch
 	name      string
