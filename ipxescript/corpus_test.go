@@ -41,15 +41,8 @@ func ownScripts(t testing.TB) []corpusFile {
 // $PXEKIT_SHARED asks for the material and it is missing.
 func sharedCorpus(t testing.TB) []corpusFile {
 	t.Helper()
-	d, err := shared.Dir()
-	if err == nil {
-		d = filepath.Join(d, "corpus", "ipxe")
-		_, err = os.Stat(d)
-	}
-	if err != nil {
-		if os.Getenv("PXEKIT_SHARED") != "" {
-			t.Fatalf("PXEKIT_SHARED is set but the iPXE corpus is missing: %v", err)
-		}
+	d, ok := shared.Optional(t, "corpus", "ipxe")
+	if !ok {
 		return nil
 	}
 	return readScripts(t, d, "corpus/")
@@ -279,14 +272,14 @@ func BenchmarkParsePrintCorpus(b *testing.B) { benchParsePrint(b, benchCorpus(b)
 // BenchmarkLintCorpus measures Lint over the parsed third-party corpus.
 func BenchmarkLintCorpus(b *testing.B) { benchLint(b, benchCorpus(b)) }
 
-// benchCorpus returns the third-party corpus: the benchmarks' figures
-// (bench/) are for it, so without it they skip.
+// benchCorpus returns the third-party corpus, which bench/'s figures are
+// for; without it, the project's own scripts (and says so).
 func benchCorpus(b *testing.B) []corpusFile {
-	files := sharedCorpus(b)
-	if files == nil {
-		b.Skip("the iPXE corpus (../shared/corpus/ipxe or $PXEKIT_SHARED) is not present")
+	if files := sharedCorpus(b); files != nil {
+		return files
 	}
-	return files
+	b.Log("third-party corpus not present: measuring the project's own scripts")
+	return ownScripts(b)
 }
 
 var updateGolden = stdflag.Bool("update", false, "rewrite testdata/scripts/*.printed from the printer's output")

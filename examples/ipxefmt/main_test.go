@@ -204,13 +204,13 @@ func TestCorpusRewrite(t *testing.T) {
 // optionalCorpus lists the shared corpus's scripts, or nothing when it is
 // not present; it fails only when $PXEKIT_SHARED asks for it.
 func optionalCorpus(t *testing.T) []string {
-	d, err := shared.Dir()
-	var names []string
-	if err == nil {
-		names, err = filepath.Glob(filepath.Join(d, "corpus", "ipxe", "*.ipxe"))
+	d, ok := shared.Optional(t, "corpus", "ipxe")
+	if !ok {
+		return nil
 	}
-	if len(names) == 0 && os.Getenv("PXEKIT_SHARED") != "" {
-		t.Fatalf("PXEKIT_SHARED is set but %s holds no corpus/ipxe/*.ipxe (%v)", d, err)
+	names, err := filepath.Glob(filepath.Join(d, "*.ipxe"))
+	if err != nil || len(names) == 0 {
+		t.Fatalf("%s holds no *.ipxe (%v)", d, err)
 	}
 	return names
 }
