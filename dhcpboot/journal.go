@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/pxekit/pxekit/internal/regfile"
 )
 
 // Lease persistence: the lease file is a journal. Each change appends one
@@ -56,25 +58,14 @@ type commitBatch struct {
 // cannot be written.
 func openJournal(path string, warn func(msg string, args ...any)) (*leaseJournal, []Lease, error) {
 	j := &leaseJournal{path: path, warn: warn, live: newLeaseSet()}
-	// Look before opening: opening a FIFO (or a device) for reading can
-	// block forever. The mode is checked again on the open file below.
-	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
-		return nil, nil, fmt.Errorf("dhcpboot: lease file %s is not a regular file (%v)", path, fi.Mode().Type())
-	}
-	f, err := os.Open(path)
+	// Opening a FIFO (or a device) for reading could block forever.
+	f, _, err := regfile.Open(os.OpenFile, path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
 		return nil, nil, fmt.Errorf("dhcpboot: lease file: %w", err)
 	default:
 		defer f.Close()
-		fi, err := f.Stat()
-		if err != nil {
-			return nil, nil, fmt.Errorf("dhcpboot: lease file: %w", err)
-		}
-		if !fi.Mode().IsRegular() {
-			return nil, nil, fmt.Errorf("dhcpboot: lease file %s is not a regular file (%v)", path, fi.Mode().Type())
-		}
 		nbad := 0
 		ls, err := ReadLeases(f, func(line int, err error) {
 			nbad++

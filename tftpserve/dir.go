@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/pxekit/pxekit/internal/regfile"
 )
 
 // Dir serves the regular files under a directory. Files are opened through
@@ -56,20 +58,12 @@ func (d *Dir) Open(name string) (*os.File, error) {
 }
 
 func (d *Dir) open(name string) (*os.File, error) {
-	f, err := d.root.OpenFile(name, os.O_RDONLY|openFlags, 0)
-	if err != nil {
-		return nil, err
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		f.Close()
+	f, _, err := regfile.Open(d.root.OpenFile, name)
+	if errors.Is(err, regfile.ErrNotRegular) {
+		// A client is told "access violation", as for any file it may not read.
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrPermission}
 	}
-	return f, nil
+	return f, err
 }
 
 // ServeTFTP serves r.Path from the directory.

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/pxekit/pxekit/archdetect"
+
+	"github.com/pxekit/pxekit/internal/regfile"
 )
 
 // webServer answers iPXE and UEFI HTTP boot clients:
@@ -183,10 +185,10 @@ func (ws *webServer) route(w http.ResponseWriter, r *http.Request) string {
 	}
 	// Regular files only: a directory, FIFO or device answers 404 (a FIFO
 	// once held every request for it forever).
-	f, fi, err := openRegular(ws.root.OpenFile, name)
+	f, fi, err := regfile.Open(ws.root.OpenFile, name)
 	if err != nil {
 		status := http.StatusNotFound
-		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, errNotRegular) {
+		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, regfile.ErrNotRegular) {
 			status = http.StatusForbidden
 		}
 		http.Error(w, http.StatusText(status), status)

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package main
+package regfile
 
 // nonBlock is 0 where open cannot block on a FIFO.
 const nonBlock = 0

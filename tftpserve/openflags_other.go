@@ -1,5 +1,0 @@
-//go:build !unix
-
-package tftpserve
-
-const openFlags = 0
