@@ -267,6 +267,8 @@ func TestParseLeases(t *testing.T) {
 func FuzzParseLeases(f *testing.F) {
 	f.Add([]byte("02:00:00:00:00:01 10.0.0.5 2026-11-22T08:00:00Z\n"))
 	f.Add([]byte("# x\n\n52-54-00-77-00-0a 10.99.0.10 2026-01-01T00:00:00+02:00\n"))
+	f.Add([]byte("02:00:00:00:00:01 10.0.0.5 2026-11-22T08:00:00Z\n02:00:00:00:00:01 10.0.0.5 -\n"))
+	f.Add([]byte("a0:01:02:03:04:05:06:07:08:09:0a:0b:0c:0d:0e:ff 10.0.0.6 2026-11-22T08:00:00Z\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ls, err := ParseLeases(bytes.NewReader(data))
 		if err != nil {
@@ -289,6 +291,37 @@ func FuzzParseLeases(f *testing.F) {
 			if !ok || w.IP != l.IP || !w.Expiry.Equal(l.Expiry) {
 				t.Fatalf("round trip changed lease %v: %+v, was %+v", l.MAC, l, w)
 			}
+		}
+	})
+}
+
+// FuzzReadLeases: reading a lease file that may hold bad lines (as a server
+// does at start) never fails below the line cap, reports every line it
+// drops with its number, and what it keeps writes out and reads back
+// strictly.
+func FuzzReadLeases(f *testing.F) {
+	f.Add([]byte("02:00:00:00:00:01 10.0.0.5 2026-11-22T08:00:00Z\ngarbage\n02:00:00:00:00:02 10.0.0.6 -\n"))
+	f.Add([]byte("02:00:00:00:00:01 10.0.0.5 2026-11-22T08:00:00Z trailing\n\x00\xff\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		last := 0
+		ls, err := ReadLeases(bytes.NewReader(data), func(line int, err error) {
+			if line <= last || err == nil {
+				t.Fatalf("bad line %d (after %d) reported with error %v", line, last, err)
+			}
+			last = line
+		})
+		if err != nil {
+			if bytes.Count(data, []byte("\n")) < maxLeaseLines {
+				t.Fatalf("ReadLeases failed below the line cap: %v", err)
+			}
+			return
+		}
+		var buf bytes.Buffer
+		if err := WriteLeases(&buf, ls); err != nil {
+			t.Fatalf("kept leases cannot be written: %v", err)
+		}
+		if back, err := ParseLeases(&buf); err != nil || len(back) != len(ls) {
+			t.Fatalf("kept leases do not read back: %v (%d vs %d)", err, len(back), len(ls))
 		}
 	})
 }
