@@ -186,8 +186,8 @@ func (l *linter) parts(parts []WordPart) {
 		case *Lit:
 			if i := strings.Index(p.Value, "${"); i >= 0 {
 				pos := p.ValuePos
-				pos.Offset += i
-				pos.Col += i
+				pos.Offset += int32(i)
+				pos.Col += int32(i)
 				l.add(pos, CodeUnterminated, "%q has no closing }: it stays literal text", p.Value[i:])
 			}
 		case *Expansion:

@@ -7,12 +7,18 @@ import (
 )
 
 // Pos is a position in the source of a script. Offset counts bytes from the
-// start of the file (0-based); Line and Col are 1-based, Col counting bytes.
-// The zero Pos means "no position" (nodes made by a builder).
+// start of the file (0-based); Line and Col are 1-based, Col counting bytes
+// from the start of the physical line. The zero Pos means "no position"
+// (nodes made by a builder).
+//
+// The fields are int32 because every node holds at least one Pos: 12 bytes
+// instead of 24 make the tree a quarter smaller, and parsing faster (see
+// Parse). Parse refuses a source of 2 GiB or more ([MaxSourceSize]), so
+// every position of a parsed tree fits.
 type Pos struct {
-	Offset int
-	Line   int
-	Col    int
+	Offset int32
+	Line   int32
+	Col    int32
 }
 
 // IsValid reports whether p is a real source position.

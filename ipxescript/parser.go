@@ -2,8 +2,10 @@ package ipxescript
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"reflect"
 	"sort"
 	"strings"
@@ -46,13 +48,36 @@ func KeepComments(keep bool) ParserOption {
 // separate commands only as whole tokens. A file that ends inside a
 // continuation gives a last line with Unterminated set, which iPXE never
 // runs. name is used in errors.
+//
+// The tree's strings are substrings of one copy of src, so src may be
+// changed afterwards. A source of MaxSourceSize bytes or more is refused
+// with ErrSourceTooLarge: positions count bytes in int32.
 func Parse(src []byte, name string, opts ...ParserOption) (*File, error) {
+	if err := checkSize(len(src), name); err != nil {
+		return nil, err
+	}
 	p := newParser(src, name)
 	defer p.free()
 	for _, o := range opts {
 		o(p)
 	}
 	return p.parse()
+}
+
+// MaxSourceSize is one more than the largest source Parse accepts (2 GiB):
+// a Pos holds byte offsets as int32. A real iPXE script is a few kilobytes.
+const MaxSourceSize = math.MaxInt32 + 1
+
+// ErrSourceTooLarge is returned by Parse and ParseWord for a source of
+// MaxSourceSize bytes or more.
+var ErrSourceTooLarge = errors.New("ipxescript: source of 2 GiB or more (positions would overflow)")
+
+// checkSize refuses a source of n bytes when n is MaxSourceSize or more.
+func checkSize(n int, name string) error {
+	if n >= MaxSourceSize {
+		return fmt.Errorf("%w: %s: %d bytes", ErrSourceTooLarge, name, n)
+	}
+	return nil
 }
 
 // parsers keeps parsers between calls for their scratch buffers. Their
@@ -108,9 +133,12 @@ func ParseReader(r io.Reader, name string, opts ...ParserOption) (*File, error) 
 // but the printer refuses it as the first word of a line, where iPXE would
 // read a label.
 func ParseWord(text string) (*Word, error) {
+	if err := checkSize(len(text), "word"); err != nil {
+		return nil, err
+	}
 	if msg := tokenProblem(text); msg != "" {
 		off := problemOffset(text)
-		return nil, &ParseError{Pos: Pos{Offset: off, Line: 1, Col: off + 1}, Msg: fmt.Sprintf("word %q: %s", text, msg)}
+		return nil, &ParseError{Pos: Pos{Offset: int32(off), Line: 1, Col: int32(off + 1)}, Msg: fmt.Sprintf("word %q: %s", text, msg)}
 	}
 	p := newParser(nil, "")
 	defer p.free()
@@ -321,7 +349,7 @@ func (p *parser) lpos(i int) Pos {
 		j = max(sort.Search(len(p.segs), func(k int) bool { return p.segs[k].logical > i })-1, 0)
 	}
 	s := p.segs[j]
-	return Pos{Offset: s.src + i - s.logical, Line: p.segLine + j, Col: i - s.logical + 1}
+	return Pos{Offset: int32(s.src + i - s.logical), Line: int32(p.segLine + j), Col: int32(i - s.logical + 1)}
 }
 
 // contBetween reports whether a physical line break lies in [from, to].
@@ -422,7 +450,7 @@ func (p *parser) joinLines(off, lineNo int) (int, int, Pos) {
 
 func (p *parser) parseLine(start int) (*Line, error) {
 	l := p.nodes.lines.alloc()
-	l.Start = Pos{Offset: start, Line: p.segLine, Col: 1} // a logical line starts a physical one
+	l.Start = Pos{Offset: int32(start), Line: int32(p.segLine), Col: 1} // a logical line starts a physical one
 	p.segCur = 1
 	buf := p.line
 	if i := bytes.IndexByte(buf, 0); i >= 0 {

@@ -125,7 +125,7 @@ func TestPositions(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := f.Lines[1]
-	check := func(what string, got Pos, line, col int) {
+	check := func(what string, got Pos, line, col int32) {
 		t.Helper()
 		if got.Line != line || got.Col != col {
 			t.Errorf("%s at %v, want %d:%d", what, got, line, col)
@@ -312,5 +312,21 @@ func TestNestingDepthBuilt(t *testing.T) {
 	var pe *PrintError
 	if err := Fprint(io.Discard, f); !errors.As(err, &pe) || !strings.Contains(err.Error(), "nested deeper than") {
 		t.Errorf("print: %v", err)
+	}
+}
+
+// TestSourceTooLarge: a source whose offsets would not fit a Pos is
+// refused with ErrSourceTooLarge (checked on the size alone: nobody
+// allocates 2 GiB in a test).
+func TestSourceTooLarge(t *testing.T) {
+	for _, n := range []int{0, MaxSourceSize - 1} {
+		if err := checkSize(n, "x"); err != nil {
+			t.Errorf("checkSize(%d) = %v, want nil", n, err)
+		}
+	}
+	for _, n := range []int{MaxSourceSize, 1 << 40} {
+		if err := checkSize(n, "x"); !errors.Is(err, ErrSourceTooLarge) {
+			t.Errorf("checkSize(%d) = %v, want ErrSourceTooLarge", n, err)
+		}
 	}
 }

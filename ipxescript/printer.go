@@ -78,7 +78,7 @@ func (p *Printer) Print(w io.Writer, f *File) error {
 	}()
 	if n := len(f.Lines); n > 0 && f.Lines[n-1] != nil && f.Lines[n-1].Start.IsValid() {
 		// A parsed file prints to about its source's size.
-		out.Grow(f.Lines[n-1].Start.Offset + 256)
+		out.Grow(int(f.Lines[n-1].Start.Offset) + 256)
 	}
 	if err := p.appendFile(out, f); err != nil {
 		// A nil node is the error to report, wherever it is in the tree:
