@@ -211,10 +211,11 @@ func (w *Word) Text() string {
 	return b.String()
 }
 
-// soleLit returns the value of w's only part if that is a literal.
+// soleLit returns the value of w's only part if that is a non-nil
+// literal.
 func soleLit(w *Word) (string, bool) {
 	if len(w.Parts) == 1 {
-		if l, ok := w.Parts[0].(*Lit); ok {
+		if l, ok := w.Parts[0].(*Lit); ok && l != nil {
 			return l.Value, true
 		}
 	}

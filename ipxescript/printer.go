@@ -227,17 +227,20 @@ func (p *Printer) appendLine(out *bytes.Buffer, l *Line) error {
 			if w == nil {
 				return errNilNode
 			}
-			switch partsProblem(w.Parts, MaxExpansionDepth) {
-			case partsNil:
-				return errNilNode
-			case partsTooDeep:
-				// Parse would refuse it; and Text recurses once per level.
-				return &PrintError{w.Pos(), fmt.Sprintf("settings expansions nested deeper than %d", MaxExpansionDepth)}
+			lit, sole := soleLit(w) // most words: nothing nested to check
+			if !sole {
+				switch partsProblem(w.Parts, MaxExpansionDepth) {
+				case partsNil:
+					return errNilNode
+				case partsTooDeep:
+					// Parse would refuse it; and Text recurses once per level.
+					return &PrintError{w.Pos(), fmt.Sprintf("settings expansions nested deeper than %d", MaxExpansionDepth)}
+				}
 			}
 			sep(w.Cont)
 			start := out.Len()
-			if lit, ok := soleLit(w); ok {
-				out.WriteString(lit) // most words
+			if sole {
+				out.WriteString(lit)
 			} else {
 				writeParts(out, w.Parts)
 			}
