@@ -254,39 +254,44 @@ func (c *chunker) next(size uintptr, need int) int {
 // slab hands out pointers into chunks of Ts, so that a parse makes one
 // allocation per chunk instead of one per node. The Ts are zero: the
 // parser sets their fields one by one, as a struct assignment copies the
-// whole struct under the garbage collector's write barrier.
+// whole struct under the garbage collector's write barrier. The slabs (and
+// the slice runs below) advance an index into their chunk rather than
+// reslicing it: a counter is not a pointer, so taking a node stores no
+// pointer into the (heap-allocated) parser, which would cost a write
+// barrier whenever a collection is marking.
 type slab[T any] struct {
-	free []T
+	chunk []T
+	used  int // chunk[:used] is handed out
 	chunker
 }
 
 func (s *slab[T]) alloc() *T {
-	if len(s.free) == 0 {
-		s.free = make([]T, s.next(reflect.TypeFor[T]().Size(), 1))
+	if s.used == len(s.chunk) {
+		s.chunk, s.used = make([]T, s.next(reflect.TypeFor[T]().Size(), 1)), 0
 	}
-	x := &s.free[0]
-	s.free = s.free[1:]
+	x := &s.chunk[s.used]
+	s.used++
 	return x
 }
 
-// sliceRun builds short slices in place at the start of a chunk's free part,
-// moving a run to a new chunk when it outgrows the old one: each element
-// is written once. take returns the run without spare capacity, so that
-// appending to it reallocates instead of overwriting its neighbour; an
-// empty run gives nil.
+// sliceRun builds short slices in place in a chunk, moving a run to a new
+// chunk when it outgrows the old one: each element is written once. take
+// returns the run without spare capacity, so that appending to it
+// reallocates instead of overwriting its neighbour; an empty run gives
+// nil.
 type sliceRun[E any] struct {
-	free []E // free[:n] is the run
-	n    int
+	chunk    []E // chunk[start:start+n] is the run
+	start, n int
 	chunker
 }
 
 func (r *sliceRun[E]) add(e E) {
-	if r.n == len(r.free) {
+	if r.start+r.n == len(r.chunk) {
 		chunk := make([]E, r.next(reflect.TypeFor[E]().Size(), 2*r.n))
-		copy(chunk, r.free[:r.n])
-		r.free = chunk
+		copy(chunk, r.chunk[r.start:r.start+r.n])
+		r.chunk, r.start = chunk, 0
 	}
-	r.free[r.n] = e
+	r.chunk[r.start+r.n] = e
 	r.n++
 }
 
@@ -294,8 +299,9 @@ func (r *sliceRun[E]) take() []E {
 	if r.n == 0 {
 		return nil
 	}
-	out := r.free[:r.n:r.n]
-	r.free, r.n = r.free[r.n:], 0
+	end := r.start + r.n
+	out := r.chunk[r.start:end:end]
+	r.start, r.n = end, 0
 	return out
 }
 
@@ -303,7 +309,8 @@ func (r *sliceRun[E]) take() []E {
 // capacity, so appending to one reallocates instead of overwriting its
 // neighbour. An empty input gives nil.
 type sliceSlab[E any] struct {
-	free []E
+	chunk []E
+	used  int // chunk[:used] is handed out
 	chunker
 }
 
@@ -312,11 +319,12 @@ func (s *sliceSlab[E]) copy(src []E) []E {
 	if n == 0 {
 		return nil
 	}
-	if n > len(s.free) {
-		s.free = make([]E, s.next(reflect.TypeFor[E]().Size(), n))
+	if n > len(s.chunk)-s.used {
+		s.chunk, s.used = make([]E, s.next(reflect.TypeFor[E]().Size(), n)), 0
 	}
-	out := s.free[:n:n]
-	s.free = s.free[n:]
+	end := s.used + n
+	out := s.chunk[s.used:end:end]
+	s.used = end
 	copy(out, src)
 	return out
 }
