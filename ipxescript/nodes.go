@@ -12,9 +12,10 @@ import (
 // (nodes made by a builder).
 //
 // The fields are int32 because every node holds at least one Pos: 12 bytes
-// instead of 24 make the tree a quarter smaller, and parsing faster (see
-// Parse). Parse refuses a source of 2 GiB or more ([MaxSourceSize]), so
-// every position of a parsed tree fits.
+// instead of 24 make a parsed tree about a sixth smaller (a line node 80
+// bytes instead of 120), and the garbage collector, which is most of the
+// cost of parsing, runs that much less often. Parse refuses a source of
+// 2 GiB or more ([MaxSourceSize]), so every position of a parsed tree fits.
 type Pos struct {
 	Offset int32
 	Line   int32
