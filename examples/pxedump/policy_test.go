@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -106,5 +107,33 @@ func TestBootfileIsDefaultPolicy(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestUBootLine checks pxedump's line for U-Boot's DHCPDISCOVER (arch 22,
+// option 60 "U-Boot.armv8", as Debian's qemu_arm64 U-Boot sends it): the
+// "uboot" rule boots it with a PXELINUX config file, and no boot file.
+func TestUBootLine(t *testing.T) {
+	m, err := dhcpv4.NewDiscovery(net.HardwareAddr{0x52, 0x54, 0, 0x77, 0, 0x21},
+		dhcpv4.WithOption(dhcpv4.OptClientArch(22)),
+		dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionClientNetworkInterfaceIdentifier, []byte{1, 0, 0})),
+		dhcpv4.WithOption(dhcpv4.OptClassIdentifier("U-Boot.armv8")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := bytes.NewReader(pcapOf(t, udpFrame(t, 68, 67, m.ToBytes())))
+	code, out, errOut := runCmd(t, in, "-server", "10.77.0.1")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	if want := "arch=22 (arm 64 uboot) uboot/arm64/pxe vc=\"U-Boot.armv8\" undi=0.0 -> uboot"; !strings.Contains(out, want) || !strings.HasSuffix(strings.TrimSpace(out), "-> uboot") {
+		t.Errorf("line %q, want it to hold %q and end there", out, want)
+	}
+}
+
+func TestBadServerFlag(t *testing.T) {
+	code, _, errOut := runCmd(t, nil, "-server", "10.77.0", "-")
+	if code != 2 || !strings.Contains(errOut, "-server") {
+		t.Errorf("exit %d, stderr %q; want 2 and a message naming -server", code, errOut)
 	}
 }
