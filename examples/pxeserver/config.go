@@ -77,7 +77,9 @@ Default policy (breaks the iPXE chainload loop):
   UEFI HTTP boot (arch 16)   -> http://ADDR:PORT/ipxe.efi from -http-root
   U-Boot (arch 21-24, option 60 U-Boot.*) -> next server ADDR and option 209
                              pxelinux.cfg/default, which its "pxe get" loads
-  (arch 6, 10, 11, 25, 27, 39 and their HTTP twins: dhcpboot.DefaultBootFiles)
+  other UEFI (arch 6, 10, 11, 25, 27, 39 and their HTTP twins) -> the iPXE
+                             build of dhcpboot.DefaultBootFiles; -bootfile-uefi-ia32
+                             and -bootfile-arm64 name those of arch 6 and 11
   iPXE (option 175/user class iPXE) -> http://ADDR:PORT/boot.ipxe
 /boot.ipxe is -script, or a built-in script that chains the per-machine URL
 /machine/MAC?buildarch=..&platform=..&uuid=..; that serves
