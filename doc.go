@@ -35,7 +35,8 @@
 //
 //	policy, _ := dhcpboot.DefaultPolicy(dhcpboot.DefaultConfig{
 //		ScriptURL: "http://{{server}}/boot.ipxe", // iPXE gets this: no loop
-//	}) // BIOS → undionly.kpxe, UEFI x64 → ipxe.efi, ARM64 → snp.efi, HTTP boot → URL
+//	}) // BIOS → undionly.kpxe, UEFI x64 → ipxe.efi, ARM64 → snp.efi, HTTP boot → URL,
+//	// U-Boot → next server + option 209 pxelinux.cfg/default
 //
 //	dhcp := &dhcpboot.ProxyServer{Policy: policy, Interface: "eth0"} // or LabServer
 //	go dhcp.ListenAndServe(ctx)

@@ -2,7 +2,6 @@ package archdetect_test
 
 import (
 	"fmt"
-	"slices"
 	"testing"
 
 	"github.com/pxekit/pxekit/archdetect"
@@ -195,34 +194,6 @@ func TestCaptures(t *testing.T) {
 				if counts[i] < p.min {
 					t.Errorf("profile %q matched %d messages, want at least %d", p.name, counts[i], p.min)
 				}
-			}
-		})
-	}
-}
-
-func TestCaptureBootFiles(t *testing.T) {
-	// What the default table gives each firmware stage in the captures, as
-	// make captures' stand-in servers serve them.
-	want := map[string][]string{
-		"bios-ipxe-rom-tftp-undionly-chain.pcapng": {archdetect.DefaultIPXEScript},
-		"ovmf-pxe-tftp-ipxe-efi.pcapng":            {"ipxe.efi", archdetect.DefaultIPXEScript},
-		"ovmf-httpboot-ipxe-efi.pcapng":            {"ipxe.efi", archdetect.DefaultIPXEScript},
-	}
-	for file, files := range want {
-		t.Run(file, func(t *testing.T) {
-			var got []string
-			for _, m := range readClientMessages(t, file) {
-				c := archdetect.FromDHCPv4(m.v4)
-				f, ok := c.BootFile(nil)
-				if !ok {
-					t.Fatalf("frame %d: no boot file for arch %d", m.frame, c.Arch)
-				}
-				if !slices.Contains(got, f) {
-					got = append(got, f)
-				}
-			}
-			if !slices.Equal(got, files) {
-				t.Errorf("boot files %q, want %q", got, files)
 			}
 		})
 	}

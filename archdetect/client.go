@@ -7,11 +7,17 @@
 // [Client]. Codes it does not know are reported as unknown, never guessed.
 //
 //	c := archdetect.FromDHCPv4(req)
-//	if c.IPXE && c.IPXEInfo.Has(archdetect.FeatureHTTP) {
-//		// hand out an http:// script URL
-//	} else if file, ok := c.BootFile(nil); ok {
-//		// hand out undionly.kpxe, ipxe.efi, snp.efi, ...
+//	switch {
+//	case c.IPXE && c.IPXEInfo.Has(archdetect.FeatureHTTP):
+//		// iPXE already, with HTTP: it can fetch a script by URL
+//	case c.Firmware == archdetect.FirmwareUBoot:
+//		// U-Boot, whatever arch code it sent
+//	case c.HasArch:
+//		// c.Arch, c.CPU, c.Transport tell which build it can run
 //	}
+//
+// It only detects: which file each client gets is policy, which lives in
+// package dhcpboot (its boot-file table BootFiles and DefaultPolicy).
 //
 // Architecture codes 0x00–0x29 follow the IANA registry ([Registry]). Code 9
 // is "EBC" in the registry, but RFC 4578 as first published called 9 x86-64

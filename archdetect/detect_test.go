@@ -56,6 +56,9 @@ func TestParseVendorClass(t *testing.T) {
 		{"PXEClient:Arch:", "PXEClient", -1, "", false},
 		{"PXEClientX:Arch:00007", "PXEClient", 7, "", false}, // prefix match only, as EDK2
 		{"U-Boot.armv8", "U-Boot", -1, "", false},
+		{"U-boot.armv8.hikey_aemv8a", "U-Boot", -1, "", false}, // U-Boot before 2016 spelled it so
+		{"u-boot", "U-Boot", -1, "", false},
+		{"U-Bootless", "U-Boot", -1, "", false},
 		{"MSFT 5.0", "", -1, "", false},
 		{"pxeclient:Arch:00007", "", -1, "", false}, // case matters on the wire
 		{"", "", -1, "", false},

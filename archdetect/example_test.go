@@ -24,9 +24,8 @@ func request(hw string, opts ...dhcpv4.Option) *dhcpv4.DHCPv4 {
 }
 
 func describe(c archdetect.Client) {
-	file, _ := c.BootFile(nil)
-	fmt.Printf("%s arch %d (%s) firmware=%s cpu=%s transport=%s ipxe=%v undi=%s uuid=%s\n  -> %s\n",
-		c.MAC, c.Arch, c.ArchName, c.Firmware, c.CPU, c.Transport, c.IPXE, c.UNDI, c.UUID, file)
+	fmt.Printf("%s arch %d (%s) firmware=%s cpu=%s transport=%s ipxe=%v undi=%s uuid=%s\n",
+		c.MAC, c.Arch, c.ArchName, c.Firmware, c.CPU, c.Transport, c.IPXE, c.UNDI, c.UUID)
 }
 
 // A legacy BIOS PXE 2.1 option ROM: arch 0, PXEClient, UNDI 2.1.
@@ -39,7 +38,6 @@ func Example_biosPXEROM() {
 	describe(archdetect.FromDHCPv4(m))
 	// Output:
 	// 52:54:00:77:00:01 arch 0 (x86 BIOS) firmware=bios cpu=x86 transport=pxe ipxe=false undi=UNDI 2.1 uuid=
-	//   -> undionly.kpxe
 }
 
 // OVMF's own UEFI PXE client, as in ovmf-pxe-tftp-ipxe-efi.pcapng: arch 7,
@@ -55,12 +53,12 @@ func Example_ovmfUEFIPXE() {
 	describe(archdetect.FromDHCPv4(m))
 	// Output:
 	// 52:54:00:77:00:0b arch 7 (x64 UEFI) firmware=uefi cpu=x86_64 transport=pxe ipxe=false undi=UNDI 3.0 uuid=00112233-4455-6677-8899-aabbccddeeff
-	//   -> ipxe.efi
 }
 
 // iPXE after the chainload (ipxe.efi asking DHCP again): raw user class
-// "iPXE" and option 175 with its features and version. It must get a
-// script, not ipxe.efi again, or the boot loops.
+// "iPXE" and option 175 with its features and version. A server must tell
+// it from the firmware before it (and hand it a script, not ipxe.efi
+// again), or the boot loops.
 func Example_iPXEAfterChainload() {
 	m := request("52:54:00:77:00:0b",
 		dhcpv4.OptClientArch(iana.EFI_X86_64),
@@ -79,7 +77,6 @@ func Example_iPXEAfterChainload() {
 		"https:", c.IPXEInfo.Has(archdetect.FeatureHTTPS))
 	// Output:
 	// 52:54:00:77:00:0b arch 7 (x64 UEFI) firmware=uefi cpu=x86_64 transport=pxe ipxe=true undi=UNDI 3.10 uuid=
-	//   -> boot.ipxe
 	//   [iPXE] [http efi dns] 1.0.0 pci 1af4:1000 https: false
 }
 
@@ -93,13 +90,11 @@ func Example_uefiHTTPBoot() {
 	c := archdetect.FromDHCPv4(m)
 	describe(c)
 	if c.Transport == archdetect.TransportHTTP {
-		file, _ := c.BootFile(nil)
-		fmt.Println("  boot file URL: http://10.77.0.1:8080/" + file)
+		fmt.Println("  needs a boot file URL, not a TFTP name")
 	}
 	// Output:
 	// 52:54:00:77:00:0d arch 16 (x64 uefi boot from http) firmware=uefi cpu=x86_64 transport=http ipxe=false undi=UNDI 3.0 uuid=
-	//   -> ipxe.efi
-	//   boot file URL: http://10.77.0.1:8080/ipxe.efi
+	//   needs a boot file URL, not a TFTP name
 }
 
 // The HTTP request an iPXE script makes with
@@ -111,6 +106,22 @@ func ExampleFromHTTP() {
 	fmt.Println(c.MAC, c.Firmware, c.CPU, c.IPXE, c.IPXEInfo.Platform, c.IPXEInfo.BuildArch, c.IPXEInfo.VersionString(), c.UUID)
 	// Output:
 	// 52:54:00:77:00:0a bios x86 true pcbios i386 1.21.1 00112233-4455-6677-8899-aabbccddeeff
+}
+
+// U-Boot's `dhcp` on qemu_arm64 (2023.01): arch 22 and option 60
+// "U-Boot.armv8"; older U-Boot sends "U-boot.armv8" and arch 0x100, which is
+// no IANA code, and is still U-Boot.
+func Example_uBoot() {
+	for _, o := range [][]dhcpv4.Option{
+		{dhcpv4.OptClientArch(iana.UBOOT_ARM64), dhcpv4.OptClassIdentifier("U-Boot.armv8")},
+		{dhcpv4.OptClientArch(0x100), dhcpv4.OptClassIdentifier("U-boot.armv8.hikey_aemv8a")},
+	} {
+		c := archdetect.FromDHCPv4(request("52:54:00:77:00:21", o...))
+		fmt.Println(int(c.Arch), c.ArchName, c.Firmware, c.CPU, c.VendorClass.Kind)
+	}
+	// Output:
+	// 22 arm 64 uboot uboot arm64 U-Boot
+	// 256 unknown uboot unknown U-Boot
 }
 
 // Code 9 is treated as x86-64 UEFI, keeping the raw code.

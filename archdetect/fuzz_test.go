@@ -36,8 +36,7 @@ func FuzzFromDHCPv4(f *testing.F) {
 	f.Add([]byte("\x04iPXE"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if m, err := dhcpv4.FromBytes(b); err == nil {
-			c := archdetect.FromDHCPv4(m)
-			_, _ = c.BootFile(nil)
+			_ = archdetect.FromDHCPv4(m)
 		}
 		m := &dhcpv4.DHCPv4{OpCode: dhcpv4.OpcodeBootRequest, ClientHWAddr: b[:min(len(b), 16)], Options: dhcpv4.Options{}}
 		for _, code := range []uint8{60, 77, 93, 94, 97, 175} {

@@ -145,7 +145,8 @@ func ParseUserClass(b []byte) []string {
 }
 
 // ParseVendorClass parses a DHCPv4 option 60 (or DHCPv6 option 16 data)
-// value. It matches the prefix only ("PXEClient", "HTTPClient", "U-Boot")
+// value. It matches the prefix only ("PXEClient", "HTTPClient", "U-Boot";
+// the last in any case, as old U-Boot sent "U-boot")
 // and then reads the "Arch:" digits (decimal) and the "UNDI:" digits
 // (3 decimal major + 3 minor) wherever they appear among the ':'-separated
 // fields; anything it cannot read is simply left out, never guessed.
@@ -156,7 +157,8 @@ func ParseVendorClass(s string) VendorClass {
 		v.Kind = "PXEClient"
 	case strings.HasPrefix(s, "HTTPClient"):
 		v.Kind = "HTTPClient"
-	case strings.HasPrefix(s, "U-Boot"):
+	case len(s) >= len("U-Boot") && strings.EqualFold(s[:len("U-Boot")], "U-Boot"):
+		// U-Boot spelled it "U-boot.armv8" until 2016; boards still ship that.
 		v.Kind = "U-Boot"
 		return v
 	default:

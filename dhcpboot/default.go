@@ -5,17 +5,20 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/insomniacslk/dhcp/iana"
 	"github.com/pxekit/pxekit/archdetect"
 )
 
-// Defaults used by [DefaultRules] for empty [DefaultConfig] fields.
+// Defaults used by [DefaultRules] for empty [DefaultConfig] fields; the
+// iPXE builds are in [DefaultBootFiles].
 const (
 	DefaultScriptURL = "http://{{server}}/boot.ipxe?mac={{mac_hyphen}}&arch={{arch}}&uuid={{uuid}}"
 	DefaultHTTPBase  = "http://{{server}}/"
-	DefaultBIOSFile  = "undionly.kpxe"
-	DefaultX64File   = "ipxe.efi"
-	DefaultARM64File = "snp.efi"
+	// DefaultUBootConfig is the PXELINUX config file (option 209) U-Boot
+	// clients get: the catch-all name of PXELINUX and the last one U-Boot's
+	// `pxe get` tries by itself, so a U-Boot too old to read option 209
+	// (before 2023.04) ends up with the same file when no more specific one
+	// (pxelinux.cfg/01-<mac>, <hex IP>, default-<arch>) exists.
+	DefaultUBootConfig = "pxelinux.cfg/default"
 )
 
 // DefaultConfig configures [DefaultRules]. The zero value is usable.
@@ -31,9 +34,13 @@ type DefaultConfig struct {
 	HTTPBase string
 	// NextServer is the TFTP server; invalid = the server itself.
 	NextServer netip.Addr
-	// BIOSFile, X64File and ARM64File are the iPXE builds for BIOS PXE,
-	// x86-64 UEFI and ARM64 UEFI (defaults undionly.kpxe, ipxe.efi, snp.efi).
-	BIOSFile, X64File, ARM64File string
+	// Files are the iPXE builds per architecture, templates like the
+	// other fields; empty fields are those of [DefaultBootFiles].
+	Files BootFiles
+	// UBootConfig is the PXELINUX config file path (option 209, relative
+	// to the TFTP root) handed to U-Boot, whose `pxe get` fetches it from
+	// NextServer (default [DefaultUBootConfig]).
+	UBootConfig string
 }
 
 // DefaultRules returns the rules of [DefaultPolicy], to extend: put your own
@@ -42,11 +49,19 @@ type DefaultConfig struct {
 //  1. "ipxe": iPXE (option 175 or user class iPXE) gets the script URL, which
 //     breaks the chainload loop;
 //  2. "ipxe-marker": the configured user class, likewise;
-//  3. "http-x64", "http-arm64": UEFI HTTP boot (arch 16, 19) gets the URL
-//     of the iPXE binary (option 60 "HTTPClient" is echoed by [Apply]);
-//  4. "bios": arch 0 gets undionly.kpxe over TFTP;
-//  5. "uefi-x64": arch 7 and 9 (9 is x86-64 in practice) get ipxe.efi;
-//  6. "uefi-arm64": arch 11 gets snp.efi.
+//  3. "uboot": U-Boot (arch 21-24, or option 60 "U-Boot.<arch>" whatever
+//     the arch code, as RISC-V U-Boot sends 25/27 and old U-Boot 0x100)
+//     gets the next server (siaddr) and option 209 naming the PXELINUX
+//     config file its `pxe get` loads ([DefaultConfig.UBootConfig]), and
+//     no boot file;
+//  4. "http-ia32", "http-x64", "http-arm32", "http-arm64", "http-riscv32",
+//     "http-riscv64", "http-loong64": UEFI HTTP boot (arch 15, 16, 18,
+//     19, 26, 28, 40) gets the URL of the iPXE binary under HTTPBase
+//     (option 60 "HTTPClient" is echoed by [Apply]);
+//  5. "bios", "uefi-ia32", "uefi-x64", "uefi-arm32", "uefi-arm64",
+//     "uefi-riscv32", "uefi-riscv64", "uefi-loong64": PXE (arch 0, 6, 7
+//     and 9, 10, 11, 25, 27, 39) gets the iPXE binary of [BootFiles] over
+//     TFTP.
 //
 // Other clients match no rule: a proxy ignores them.
 func DefaultRules(cfg DefaultConfig) ([]Rule, error) {
@@ -64,28 +79,9 @@ func DefaultRules(cfg DefaultConfig) ([]Rule, error) {
 	if !strings.HasSuffix(base, "/") {
 		base += "/"
 	}
-	file := func(s string) (*Template, error) { return ParseTemplate(s) }
-	bios, err := file(or(cfg.BIOSFile, DefaultBIOSFile))
-	if err != nil {
+	if t, err := ParseTemplate(base); err != nil {
 		return nil, err
-	}
-	x64, err := file(or(cfg.X64File, DefaultX64File))
-	if err != nil {
-		return nil, err
-	}
-	arm64, err := file(or(cfg.ARM64File, DefaultARM64File))
-	if err != nil {
-		return nil, err
-	}
-	httpX64, err := ParseTemplate(base + x64.String())
-	if err != nil {
-		return nil, err
-	}
-	httpARM64, err := ParseTemplate(base + arm64.String())
-	if err != nil {
-		return nil, err
-	}
-	if !httpX64.IsURL() {
+	} else if !t.IsURL() {
 		return nil, fmt.Errorf("dhcpboot: HTTPBase %q is not a URL", base)
 	}
 	next := cfg.NextServer
@@ -101,14 +97,30 @@ func DefaultRules(cfg DefaultConfig) ([]Rule, error) {
 			Action: Action{BootFile: script},
 		})
 	}
-	rules = append(rules,
-		Rule{Name: "http-x64", Match: Match{Archs: []archdetect.Arch{iana.EFI_X86_64_HTTP}}, Action: Action{BootFile: httpX64}},
-		Rule{Name: "http-arm64", Match: Match{Archs: []archdetect.Arch{iana.EFI_ARM64_HTTP}}, Action: Action{BootFile: httpARM64}},
-		Rule{Name: "bios", Match: Match{Archs: []archdetect.Arch{iana.INTEL_X86PC}}, Action: Action{BootFile: bios, NextServer: next}},
-		Rule{Name: "uefi-x64", Match: Match{Archs: []archdetect.Arch{iana.EFI_X86_64, iana.EFI_BC}}, Action: Action{BootFile: x64, NextServer: next}},
-		Rule{Name: "uefi-arm64", Match: Match{Archs: []archdetect.Arch{iana.EFI_ARM64}}, Action: Action{BootFile: arm64, NextServer: next}},
-	)
-	return rules, nil
+	rules = append(rules, Rule{
+		Name:   "uboot",
+		Match:  Match{Firmware: []archdetect.Firmware{archdetect.FirmwareUBoot}},
+		Action: Action{NextServer: next, PXELinux: &PXELinux{ConfigFile: or(cfg.UBootConfig, DefaultUBootConfig)}},
+	})
+	files := cfg.Files.withDefaults()
+	var pxe []Rule
+	for _, f := range bootFamilies {
+		name := *f.field(&files)
+		file, err := ParseTemplate(name)
+		if err != nil {
+			return nil, fmt.Errorf("dhcpboot: boot file of rule %q: %w", f.pxeRule, err)
+		}
+		pxe = append(pxe, Rule{Name: f.pxeRule, Match: Match{Archs: f.pxe}, Action: Action{BootFile: file, NextServer: next}})
+		if f.http == nil {
+			continue
+		}
+		url, err := ParseTemplate(base + name)
+		if err != nil {
+			return nil, fmt.Errorf("dhcpboot: boot file of rule %q: %w", f.httpRule, err)
+		}
+		rules = append(rules, Rule{Name: f.httpRule, Match: Match{Archs: f.http}, Action: Action{BootFile: url}})
+	}
+	return append(rules, pxe...), nil
 }
 
 // DefaultPolicy returns a policy that boots iPXE everywhere and breaks the

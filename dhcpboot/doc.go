@@ -8,8 +8,9 @@
 // extra options, or "ignore this client". Every [Decision] says which rule
 // matched and on what. Exact-MAC rules are found through a map, so
 // thousands of per-host rules cost nothing. [DefaultPolicy] boots iPXE on
-// BIOS, UEFI and UEFI HTTP boot clients and hands iPXE itself a script URL,
-// which breaks the chainload loop. Policies can be read from JSON
+// BIOS, UEFI and UEFI HTTP boot clients (the builds of the one boot-file
+// table, [BootFiles]), gives U-Boot a PXELINUX config file for `pxe get`,
+// and hands iPXE itself a script URL, which breaks the chainload loop. Policies can be read from JSON
 // ([ParsePolicy]).
 //
 // [Apply] writes a decision into a *dhcpv4.DHCPv4 reply following the

@@ -29,7 +29,7 @@ func ExampleDefaultPolicy() {
 		fmt.Println("  boot file:", d.Rule.Action.BootFile.Expand(r))
 	}
 	// Output:
-	// rule "uefi-x64" (#5) matched: arch in {7,9}
+	// rule "uefi-x64" (#12) matched: arch in {7,9}
 	//   boot file: ipxe.efi
 	// rule "ipxe" (#1) matched: ipxe=yes
 	//   boot file: http://10.77.0.1:8080/boot.ipxe?mac=52-54-00-77-00-0b

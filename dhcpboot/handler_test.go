@@ -27,7 +27,7 @@ func TestProxyReplyFilters(t *testing.T) {
 	ovmfDiscover := captureRequest(t, "ovmf-pxe-tftp-ipxe-efi.pcapng", 1)
 	ovmfRequest := captureRequest(t, "ovmf-pxe-tftp-ipxe-efi.pcapng", 3)
 	plain, _ := dhcpv4.NewDiscovery(mustMAC("02:00:00:00:00:01"))
-	uboot, _ := dhcpv4.NewDiscovery(mustMAC("02:00:00:00:00:02"), dhcpv4.WithOption(dhcpv4.OptClientArch(22)))
+	ppc, _ := dhcpv4.NewDiscovery(mustMAC("02:00:00:00:00:02"), dhcpv4.WithOption(dhcpv4.OptClientArch(12)))
 	reply := func() *dhcpv4.DHCPv4 { m, _ := dhcpv4.NewReplyFromRequest(ovmfDiscover); return m }()
 	ignoreAll := &Handler{Policy: MustNewPolicy(Rule{Name: "no", Action: Action{Ignore: true}}), ServerIP: testServer}
 	tests := []struct {
@@ -43,7 +43,7 @@ func TestProxyReplyFilters(t *testing.T) {
 		{"PXE REQUEST on 4011", h, ovmfRequest, true, nil, dhcpv4.MessageTypeAck},
 		{"DISCOVER on 4011", h, ovmfDiscover, true, ErrMessageType, 0},
 		{"plain client", h, plain, false, ErrNotPXEClient, 0},
-		{"arch 22 without vendor class: PXE, but no rule", h, uboot, false, ErrNoBoot, 0},
+		{"arch 12 (PowerPC) without vendor class: PXE, but no rule", h, ppc, false, ErrNoBoot, 0},
 		{"a reply", h, reply, false, ErrNotBootRequest, 0},
 		{"ignored by policy", ignoreAll, ovmfDiscover, false, ErrNoBoot, 0},
 	}

@@ -338,7 +338,7 @@ func TestDecisionExplainFacts(t *testing.T) {
 	p, _ := DefaultPolicy(DefaultConfig{})
 	r := &Request{Client: ovmfPXE(), Relay: netip.MustParseAddr("10.1.0.1"), Interface: "br0"}
 	got := p.Decide(r).Explain(r)
-	for _, want := range []string{`rule "uefi-x64" (#5) matched: arch in {7,9}`, "mac=52:54:00:77:00:0b", "arch=7", "firmware=uefi",
+	for _, want := range []string{`rule "uefi-x64" (#12) matched: arch in {7,9}`, "mac=52:54:00:77:00:0b", "arch=7", "firmware=uefi",
 		"transport=pxe", "ipxe=false", `vendor-class="PXEClient:Arch:00007:UNDI:003000"`, "uuid=00112233-", "relay=10.1.0.1", "interface=br0"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("Explain = %s\nmissing %s", got, want)

@@ -19,6 +19,8 @@ pkgs=(
 	dnsmasq-base # the site's main DHCP server in proxyDHCP tests (binary only)
 	iproute2     # ip netns, veth, bridge, tuntap
 	qemu-system-x86 # firmware end-to-end tests (-accel tcg)
+	qemu-system-arm # qemu-system-aarch64 for the U-Boot end-to-end test
+	u-boot-qemu  # U-Boot for QEMU's arm64 virt machine (qemu_arm64/u-boot.bin)
 	ipxe         # undionly.kpxe, ipxe.efi, snponly.efi
 	ipxe-qemu    # iPXE option ROMs for QEMU NICs
 	ovmf         # UEFI firmware

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/pxekit/pxekit/archdetect"
+	"github.com/pxekit/pxekit/dhcpboot"
 )
 
 const (
@@ -38,6 +40,12 @@ type dumper struct {
 	out, errOut io.Writer
 	json        bool
 	dec         *decoder
+	// policy decides what each client would boot: dhcpboot's default
+	// policy, the one examples/pxeserver is built on.
+	policy *dhcpboot.Policy
+	// server expands {{server}} in boot file templates; when invalid,
+	// boot files are printed as templates.
+	server netip.Addr
 }
 
 // packetSource is what pcapgo's two readers have in common here.
@@ -328,7 +336,7 @@ func (d *dumper) packet(frame int, ts time.Time, lt layers.LinkType, data []byte
 		if m.OpCode != dhcpv4.OpcodeBootRequest {
 			return
 		}
-		rec = newRecord(archdetect.FromDHCPv4(m), m.MessageType().String())
+		rec = d.newRecord(archdetect.FromDHCPv4(m), m.MessageType().String())
 	case 547:
 		m, err := dhcpv6.FromBytes(udp.Payload)
 		if err != nil {
@@ -343,7 +351,7 @@ func (d *dumper) packet(frame int, ts time.Time, lt layers.LinkType, data []byte
 			// DUID-UUID and DUID-EN carry no MAC; the frame's sender is the client.
 			c.MAC = ethSrc
 		}
-		rec = newRecord(c, innerType(m))
+		rec = d.newRecord(c, innerType(m))
 	default:
 		return
 	}
@@ -420,11 +428,13 @@ type record struct {
 	UUID         string   `json:"uuid"`
 	UNDI         string   `json:"undi"`
 	Relayed      bool     `json:"relayed"`
+	Rule         string   `json:"rule"`
 	Bootfile     string   `json:"bootfile"`
 	Problems     []string `json:"problems,omitempty"`
 }
 
-func newRecord(c archdetect.Client, msgType string) record {
+// newRecord describes client c and what the policy decides for it.
+func (d *dumper) newRecord(c archdetect.Client, msgType string) record {
 	r := record{
 		Proto:        string(c.Source),
 		MAC:          c.MAC.String(),
@@ -456,8 +466,24 @@ func newRecord(c archdetect.Client, msgType string) record {
 	if c.HasUNDI {
 		r.UNDI = fmt.Sprintf("%d.%d", c.UNDI.Major, c.UNDI.Minor)
 	}
-	r.Bootfile, _ = c.BootFile(nil)
+	r.Rule, r.Bootfile = d.decide(c)
 	return r
+}
+
+// decide returns the name of the rule of d.policy that boots c and the boot
+// file it hands out, expanded for d.server (the template itself when no
+// server is set); both are empty when no rule boots c. A rule may boot a
+// client with no boot file (U-Boot gets a next server and option 209).
+func (d *dumper) decide(c archdetect.Client) (rule, file string) {
+	r := dhcpboot.Request{Client: c, ServerIP: d.server}
+	dec := d.policy.Decide(&r)
+	if !dec.Boot() {
+		return "", ""
+	}
+	if !d.server.IsValid() {
+		return dec.Rule.Name, dec.Rule.Action.BootFile.String()
+	}
+	return dec.Rule.Name, dec.Rule.Action.BootFile.Expand(&r)
 }
 
 // text is the one-line human form.
@@ -491,7 +517,10 @@ func (r record) text() string {
 	for _, p := range r.Problems {
 		fmt.Fprintf(&b, " problem=%q", p)
 	}
-	fmt.Fprintf(&b, " -> %s", orDash(r.Bootfile))
+	fmt.Fprintf(&b, " -> %s", orDash(r.Rule))
+	if r.Bootfile != "" {
+		fmt.Fprintf(&b, " %s", r.Bootfile)
+	}
 	return b.String()
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/insomniacslk/dhcp/iana"
 
+	"github.com/pxekit/pxekit/dhcpboot"
 	"github.com/pxekit/pxekit/internal/pcaptest"
 )
 
@@ -81,6 +82,7 @@ type line struct {
 	UserClass    []string `json:"user_class"`
 	UUID         string   `json:"uuid"`
 	UNDI         string   `json:"undi"`
+	Rule         string   `json:"rule"`
 	Bootfile     string   `json:"bootfile"`
 }
 
@@ -100,7 +102,7 @@ func parseLines(t testing.TB, out string) []line {
 			t.Fatal(err)
 		}
 		for _, k := range []string{"mac", "msg_type", "arch", "arch_name", "firmware", "cpu", "transport", "ipxe",
-			"ipxe_features", "vendor_class", "user_class", "uuid", "undi", "bootfile"} {
+			"ipxe_features", "vendor_class", "user_class", "uuid", "undi", "rule", "bootfile"} {
 			if _, ok := m[k]; !ok {
 				t.Fatalf("line %q lacks key %q", sc.Text(), k)
 			}
@@ -122,14 +124,15 @@ type stage struct {
 	undi      string
 	vc        string
 	feature   string // one ipxe feature that must be listed
-	bootfile  string
+	rule      string // dhcpboot's default rule that boots it
+	bootfile  string // and the boot file it names (a template)
 }
 
 var (
-	ipxeBIOS = stage{0, "bios", "x86", "pxe", true, "2.1", "PXEClient:Arch:00000:UNDI:002001", "http", "boot.ipxe"}
-	ovmfPXE  = stage{7, "uefi", "x86_64", "pxe", false, "3.0", "PXEClient:Arch:00007:UNDI:003000", "", "ipxe.efi"}
-	ipxeEFI  = stage{7, "uefi", "x86_64", "pxe", true, "3.10", "PXEClient:Arch:00007:UNDI:003010", "efi", "boot.ipxe"}
-	ovmfHTTP = stage{16, "uefi", "x86_64", "http", false, "3.0", "HTTPClient:Arch:00016:UNDI:003000", "", "ipxe.efi"}
+	ipxeBIOS = stage{0, "bios", "x86", "pxe", true, "2.1", "PXEClient:Arch:00000:UNDI:002001", "http", "ipxe", dhcpboot.DefaultScriptURL}
+	ovmfPXE  = stage{7, "uefi", "x86_64", "pxe", false, "3.0", "PXEClient:Arch:00007:UNDI:003000", "", "uefi-x64", "ipxe.efi"}
+	ipxeEFI  = stage{7, "uefi", "x86_64", "pxe", true, "3.10", "PXEClient:Arch:00007:UNDI:003010", "efi", "ipxe", dhcpboot.DefaultScriptURL}
+	ovmfHTTP = stage{16, "uefi", "x86_64", "http", false, "3.0", "HTTPClient:Arch:00016:UNDI:003000", "", "http-x64", "http://{{server}}/ipxe.efi"}
 )
 
 var captures = []struct {
@@ -149,7 +152,7 @@ var captures = []struct {
 func (s stage) matches(l line) bool {
 	return l.Arch != nil && *l.Arch == s.arch && l.Firmware == s.firmware && l.CPU == s.cpu &&
 		l.Transport == s.transport && l.IPXE == s.ipxe && l.UNDI == s.undi && l.VendorClass == s.vc &&
-		l.Bootfile == s.bootfile && (s.feature == "" || slices.Contains(l.IPXEFeatures, s.feature)) &&
+		l.Rule == s.rule && l.Bootfile == s.bootfile && (s.feature == "" || slices.Contains(l.IPXEFeatures, s.feature)) &&
 		(s.ipxe == (len(l.IPXEFeatures) > 0)) && (s.ipxe == slices.Equal(l.UserClass, []string{"iPXE"}))
 }
 
@@ -230,7 +233,7 @@ func TestTextOutput(t *testing.T) {
 			t.Errorf("line %d %q lacks %q", i, lines[i], want)
 		}
 	}
-	if !strings.HasSuffix(lines[0], "-> ipxe.efi") || !strings.HasSuffix(lines[4], "-> boot.ipxe") {
+	if !strings.HasSuffix(lines[0], "-> http-x64 http://{{server}}/ipxe.efi") || !strings.HasSuffix(lines[4], "-> ipxe "+dhcpboot.DefaultScriptURL) {
 		t.Errorf("boot files: %q / %q", lines[0], lines[4])
 	}
 }
@@ -506,7 +509,7 @@ func TestDHCPv6Relay(t *testing.T) {
 	l := ls[0]
 	// The relay's Ethernet address (02:..:99) must not be taken for the client's.
 	if l.MAC != "52:54:00:00:00:01" || l.MsgType != "SOLICIT" || l.Arch == nil || *l.Arch != 19 ||
-		l.CPU != "arm64" || l.Transport != "http" || l.Bootfile != "snp.efi" || !strings.Contains(out, `"relayed":true`) {
+		l.CPU != "arm64" || l.Transport != "http" || l.Rule != "http-arm64" || l.Bootfile != "http://{{server}}/snp.efi" || !strings.Contains(out, `"relayed":true`) {
 		t.Errorf("got %+v\n%s", l, out)
 	}
 }

@@ -75,6 +75,11 @@ Default policy (breaks the iPXE chainload loop):
   BIOS PXE (arch 0)          -> TFTP -bootfile-bios (undionly.kpxe)
   UEFI x64 PXE (arch 7, 9)   -> TFTP -bootfile-uefi-x64 (ipxe.efi)
   UEFI HTTP boot (arch 16)   -> http://ADDR:PORT/ipxe.efi from -http-root
+  U-Boot (arch 21-24, option 60 U-Boot.*) -> next server ADDR and option 209
+                             pxelinux.cfg/default, which its "pxe get" loads
+  other UEFI (arch 6, 10, 11, 25, 27, 39 and their HTTP twins) -> the iPXE
+                             build of dhcpboot.DefaultBootFiles; -bootfile-uefi-ia32
+                             and -bootfile-arm64 name those of arch 6 and 11
   iPXE (option 175/user class iPXE) -> http://ADDR:PORT/boot.ipxe
 /boot.ipxe is -script, or a built-in script that chains the per-machine URL
 /machine/MAC?buildarch=..&platform=..&uuid=..; that serves

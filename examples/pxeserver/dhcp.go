@@ -11,13 +11,11 @@ import (
 	"sync"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
-	"github.com/insomniacslk/dhcp/iana"
-	"github.com/pxekit/pxekit/archdetect"
 	"github.com/pxekit/pxekit/dhcpboot"
 )
 
-// bootPolicy is dhcpboot's default loop-breaking policy with pxeserver's
-// URLs and boot file names, plus rules for 32-bit x86 UEFI (PXE and HTTP).
+// bootPolicy is the site's rules (-config), then dhcpboot's default
+// loop-breaking policy with pxeserver's URLs and boot file names.
 func bootPolicy(cfg *Config) (*dhcpboot.Policy, error) {
 	base := cfg.HTTPBase()
 	rules, err := dhcpboot.DefaultRules(dhcpboot.DefaultConfig{
@@ -25,28 +23,17 @@ func bootPolicy(cfg *Config) (*dhcpboot.Policy, error) {
 		// request to the DHCP decision; iPXE ignores the query.
 		ScriptURL: base + "/boot.ipxe?mac={{mac_hyphen}}&arch={{arch}}",
 		HTTPBase:  base + "/",
-		BIOSFile:  cfg.BootBIOS,
-		X64File:   cfg.BootUEFIX64,
-		ARM64File: cfg.BootARM64,
+		Files: dhcpboot.BootFiles{
+			BIOS:     cfg.BootBIOS,
+			UEFIIA32: cfg.BootUEFIIA32,
+			UEFIX64:  cfg.BootUEFIX64,
+			ARM64:    cfg.BootARM64,
+		},
 	})
 	if err != nil {
 		return nil, err
 	}
-	ia32, err := dhcpboot.ParseTemplate(cfg.BootUEFIIA32)
-	if err != nil {
-		return nil, fmt.Errorf("-bootfile-uefi-ia32: %w", err)
-	}
-	ia32HTTP, err := dhcpboot.ParseTemplate(base + "/" + cfg.BootUEFIIA32)
-	if err != nil {
-		return nil, fmt.Errorf("-bootfile-uefi-ia32: %w", err)
-	}
-	rules = append(append(append([]dhcpboot.Rule(nil), cfg.Rules...), rules...),
-		dhcpboot.Rule{Name: "http-ia32", Match: dhcpboot.Match{Archs: []archdetect.Arch{iana.EFI_X86_HTTP}},
-			Action: dhcpboot.Action{BootFile: ia32HTTP}},
-		dhcpboot.Rule{Name: "uefi-ia32", Match: dhcpboot.Match{Archs: []archdetect.Arch{iana.EFI_IA32}},
-			Action: dhcpboot.Action{BootFile: ia32}},
-	)
-	return dhcpboot.NewPolicy(rules...)
+	return dhcpboot.NewPolicy(append(append([]dhcpboot.Rule(nil), cfg.Rules...), rules...)...)
 }
 
 // dhcpServer reads DHCP requests on its sockets, answers them with answer
