@@ -1,0 +1,67 @@
+package pxekit
+
+import (
+	"context"
+	"net"
+)
+
+// MachineKey names a machine as a boot request shows it: the MAC address
+// of the booting NIC and, when the firmware sends one, the SMBIOS UUID
+// (DHCPv4 option 97, DHCPv6 option 1 DUID-UUID, iPXE's ${uuid}) in the
+// canonical lower-case form archdetect.FormatUUID writes. An inventory looks
+// a machine up by MAC first, then by UUID (a machine with several NICs, or
+// whose NIC was swapped, keeps its UUID).
+type MachineKey struct {
+	MAC  net.HardwareAddr
+	UUID string
+}
+
+// BootKind is how a known machine boots.
+type BootKind string
+
+// Boot kinds.
+const (
+	// BootIPXE (the zero value) boots the machine's kernel and initrd from an
+	// iPXE script the server builds, or runs the machine's own Script.
+	BootIPXE BootKind = ""
+	// BootLocal ends network boot: the iPXE script exits so the firmware
+	// goes on to the next boot device (the local disk).
+	BootLocal BootKind = "local"
+)
+
+// Machine is what the inventory says about one machine. The zero value
+// (no kernel, no script) boots the default flow, like an unknown machine.
+type Machine struct {
+	// Name is a label for logs, events and the status page.
+	Name string `json:"name,omitempty"`
+	// MAC and UUID identify the machine; at least one is set.
+	MAC  net.HardwareAddr `json:"mac,omitempty"`
+	UUID string           `json:"uuid,omitempty"`
+	// Boot is how the machine boots (default BootIPXE).
+	Boot BootKind `json:"boot,omitempty"`
+	// Kernel is the kernel URL or path (relative to the server's base URL)
+	// iPXE fetches; Initrds are fetched in order.
+	Kernel  string   `json:"kernel,omitempty"`
+	Initrds []string `json:"initrds,omitempty"`
+	// Cmdline is the kernel command line, one Linux argument per element
+	// ("console=ttyS0", "hostname=web 01"): each is quoted as one argument
+	// (ipxescript.QuoteKernelArg), and one that Linux could not read back
+	// as one argument is refused when the script is built.
+	Cmdline []string `json:"cmdline,omitempty"`
+	// Script, when set, is the machine's own iPXE script, served verbatim
+	// (it must parse). It replaces Kernel, Initrds and Cmdline.
+	Script string `json:"script,omitempty"`
+}
+
+// Inventory tells the server what each machine boots. Machine returns
+// found = false for a machine it does not know (the server then boots the
+// default flow and raises an UnknownMachineEvent); an error means the
+// inventory could not answer (the server logs it and boots the default
+// flow). Implementations must be safe for concurrent use and should answer
+// quickly: Machine is called on the request path (the per-machine iPXE
+// script) and its answer is not cached beyond one request. Back it with a
+// database by implementing this one method; DirInventory is the
+// file-backed default.
+type Inventory interface {
+	Machine(ctx context.Context, key MachineKey) (m Machine, found bool, err error)
+}
