@@ -149,14 +149,19 @@ func newTestHandler(t *testing.T, cfg HTTPConfig) (*HTTPHandler, *requests) {
 	return h, rs
 }
 
-// serve runs h on a loopback server with limits and returns its base
-// ("http://127.0.0.1:port").
-func serve(t *testing.T, h http.Handler, l HTTPLimits) string {
+// listen returns a loopback TCP listener and its base URL.
+func listen(t *testing.T) (net.Listener, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("net.Listen: %v", err)
 	}
+	return ln, "http://" + ln.Addr().String()
+}
+
+// serve serves h on ln with the limits l until the test ends.
+func serve(t *testing.T, ln net.Listener, h http.Handler, l HTTPLimits) {
+	t.Helper()
 	hs := l.Server(h)
 	done := make(chan struct{})
 	go func() {
@@ -167,7 +172,6 @@ func serve(t *testing.T, h http.Handler, l HTTPLimits) string {
 		hs.Close()
 		<-done
 	})
-	return "http://" + ln.Addr().String()
 }
 
 // within runs fn and fails the test if it has not returned after limit.
