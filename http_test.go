@@ -55,7 +55,7 @@ var testMachines = map[string]Machine{
 }
 
 // writeFile writes b to dir/name, making directories.
-func writeFile(t *testing.T, dir, name string, b []byte) {
+func writeFile(t testing.TB, dir, name string, b []byte) {
 	t.Helper()
 	p := filepath.Join(dir, name)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -68,7 +68,7 @@ func writeFile(t *testing.T, dir, name string, b []byte) {
 
 // mkfifo makes a FIFO at p; cleanup opens it for writing once, which
 // releases a reader still blocked opening it.
-func mkfifo(t *testing.T, p string) {
+func mkfifo(t testing.TB, p string) {
 	t.Helper()
 	if err := syscall.Mkfifo(p, 0o644); err != nil {
 		t.Fatalf("syscall.Mkfifo(%s): %v", p, err)
@@ -112,7 +112,7 @@ func (rs *requests) wait(t *testing.T, n int, limit time.Duration) []HTTPRequest
 
 // testFiles makes dir/root with boot files, a FIFO, a directory, a link
 // out of the root and a secret next to it; it returns the root.
-func testFiles(t *testing.T) string {
+func testFiles(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	root := filepath.Join(dir, "root")
