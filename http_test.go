@@ -45,12 +45,12 @@ func (inv mapInventory) Machine(_ context.Context, k MachineKey) (Machine, bool,
 var testMachines = map[string]Machine{
 	"52:54:00:00:00:01": {Name: "web01", Kernel: "images/vmlinuz", Initrds: []string{"images/initrd.img", "http://mirror.lan/extra.img"},
 		Cmdline: []string{"console=ttyS0", "hostname=web 01", "quiet"}},
-	"52:54:00:00:00:02": {Name: "disk", Boot: BootLocal},
-	"52:54:00:00:00:03": {Name: "own", Script: "#!ipxe\necho mine\n"},
-	"52:54:00:00:00:04": {Name: "broken", Script: "echo no magic line\n"},
-	"52:54:00:00:00:05": {Name: "badarg", Kernel: "vmlinuz", Cmdline: []string{`x=a"b`}},
-	"52:54:00:00:00:06": {Name: "empty"},
-	"52:54:00:00:00:07": {Name: "weird", Boot: "grub"},
+	"52:54:00:00:00:02":                         {Name: "disk", Boot: BootLocal},
+	"52:54:00:00:00:03":                         {Name: "own", Script: "#!ipxe\necho mine\n"},
+	"52:54:00:00:00:04":                         {Name: "broken", Script: "echo no magic line\n"},
+	"52:54:00:00:00:05":                         {Name: "badarg", Kernel: "vmlinuz", Cmdline: []string{`x=a"b`}},
+	"52:54:00:00:00:06":                         {Name: "empty"},
+	"52:54:00:00:00:07":                         {Name: "weird", Boot: "grub"},
 	"uuid:00112233-4455-6677-8899-aabbccddeeff": {Name: "byuuid", Boot: BootLocal},
 }
 
