@@ -680,7 +680,13 @@ func (s *LabServer4) exchange(m *dhcpv4.DHCPv4, a Arrival) (x Exchange4, wait fu
 	}
 	if al.batch != nil {
 		batch := al.batch
-		wait = func() error { return s.alloc.journal.wait(batch) }
+		wait = func() error {
+			err := s.alloc.journal.wait(batch)
+			if err != nil {
+				s.logger().Warn("dhcpboot: cannot save lease, no reply sent", "file", s.LeaseFile, "mac", m.ClientHWAddr.String(), "err", err)
+			}
+			return err
+		}
 	}
 	return x, wait
 }

@@ -1,13 +1,13 @@
 package dhcpboot
 
 import (
+	"errors"
 	"bufio"
 	"context"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -216,20 +216,19 @@ func kill9Child(t *testing.T, file string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &LabServer{
+	s := &LabServer4{
 		ServerIP:   netip.MustParseAddr("127.0.0.1"),
-		Subnet:     netip.MustParsePrefix("127.0.0.0/16"),
-		RangeStart: netip.MustParseAddr("127.0.1.0"),
-		RangeEnd:   netip.MustParseAddr("127.0.31.255"),
+		Subnets: []Subnet{{Prefix: netip.MustParsePrefix("127.0.0.0/16"),
+			RangeStart: netip.MustParseAddr("127.0.1.0"), RangeEnd: netip.MustParseAddr("127.0.31.255")}},
 		LeaseFile:  file,
 	}
-	if err := s.setup(); err != nil {
+	if err := s.Init(); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	stop := time.AfterFunc(2*time.Minute, func() { s.Close() })
+	defer stop.Stop()
 	fmt.Println("ready")
-	if err := s.Serve(ctx, conn); err != nil && !strings.Contains(err.Error(), "closed") {
+	if err := s.Serve(conn); !errors.Is(err, ErrServerClosed) {
 		t.Fatal(err)
 	}
 }

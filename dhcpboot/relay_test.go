@@ -23,7 +23,7 @@ func TestRepliesWithoutAddressAreBroadcast(t *testing.T) {
 	disc := captureRequest(t, "ovmf-pxe-tftp-ipxe-efi.pcapng", 1)
 	disc.SetUnicast()
 	disc.GatewayIPAddr = net.IPv4(10, 77, 5, 1)
-	offer, _, err := h.ProxyReply(disc, false)
+	offer, _, _, err := h.Reply(disc, Arrival{Mode: ModeProxy})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +31,7 @@ func TestRepliesWithoutAddressAreBroadcast(t *testing.T) {
 		t.Errorf("relayed proxy OFFER: flags %s, yiaddr %v; want broadcast, 0.0.0.0", offer.FlagsToString(), offer.YourIPAddr)
 	}
 	disc.GatewayIPAddr = nil
-	if offer, _, _ := h.ProxyReply(disc, false); !offer.IsBroadcast() {
+	if offer, _, _, _ := h.Reply(disc, Arrival{Mode: ModeProxy}); !offer.IsBroadcast() {
 		t.Errorf("proxy OFFER: flags %s, want broadcast", offer.FlagsToString())
 	}
 
@@ -42,7 +42,7 @@ func TestRepliesWithoutAddressAreBroadcast(t *testing.T) {
 		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.IPv4(10, 99, 0, 1))))
 	req.SetUnicast()
 	req.GatewayIPAddr = net.IPv4(10, 99, 0, 254)
-	nak, err := s.Respond(req)
+	nak, err := respond4(s, req)
 	if err != nil || nak.MessageType() != dhcpv4.MessageTypeNak {
 		t.Fatalf("%v %v", nak, err)
 	}
@@ -52,7 +52,7 @@ func TestRepliesWithoutAddressAreBroadcast(t *testing.T) {
 	// An OFFER with an address keeps the client's flag.
 	d, _ := dhcpv4.NewDiscovery(mustMAC("02:00:00:00:00:02"))
 	d.SetUnicast()
-	if o, err := s.Respond(d); err != nil || o.IsBroadcast() {
+	if o, err := respond4(s, d); err != nil || o.IsBroadcast() {
 		t.Errorf("lab OFFER %v: flags %s, want the client's (unicast)", err, o.FlagsToString())
 	}
 }
@@ -77,16 +77,8 @@ func TestProxyRelayedOfferReachesRelay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
 	proxy := &ProxyServer{Policy: p, ServerIP: netip.MustParseAddr("127.0.0.1")}
-	go func() { done <- proxy.Serve(ctx, srv, nil) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	serveInBackground(t, proxy, func() error { return proxy.Serve(srv) })
 
 	disc := captureRequest(t, "ovmf-pxe-tftp-ipxe-efi.pcapng", 1)
 	disc.SetUnicast()
@@ -139,7 +131,7 @@ func TestInteropProxyThroughDhcrelay(t *testing.T) {
 	}
 	conn := listenIn(t, srv, "srv0", 67)
 	proxy := &ProxyServer{Policy: p, ServerIP: netip.MustParseAddr("10.60.1.1"), Interface: "srv0"}
-	serveInBackground(t, func(ctx context.Context) error { return proxy.Serve(ctx, conn, nil) })
+	serveInBackground(t, proxy, func() error { return proxy.Serve(conn) })
 
 	var relayLog bytes.Buffer
 	relay := rly.Command(context.Background(), dhcrelay, "-4", "-d", "-pf", filepath.Join(t.TempDir(), "dhcrelay.pid"),

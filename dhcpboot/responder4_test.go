@@ -2,7 +2,6 @@ package dhcpboot
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"net"
 	"net/netip"
@@ -13,13 +12,13 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 )
 
-func defaultHandler(t *testing.T) *Handler {
+func defaultHandler(t *testing.T) *Responder4 {
 	t.Helper()
 	p, err := DefaultPolicy(DefaultConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Handler{Policy: p, ServerIP: testServer, Interface: "br0"}
+	return &Responder4{Policy: p, ServerIP: testServer}
 }
 
 func TestProxyReplyFilters(t *testing.T) {
@@ -29,29 +28,31 @@ func TestProxyReplyFilters(t *testing.T) {
 	plain, _ := dhcpv4.NewDiscovery(mustMAC("02:00:00:00:00:01"))
 	uboot, _ := dhcpv4.NewDiscovery(mustMAC("02:00:00:00:00:02"), dhcpv4.WithOption(dhcpv4.OptClientArch(22)))
 	reply := func() *dhcpv4.DHCPv4 { m, _ := dhcpv4.NewReplyFromRequest(ovmfDiscover); return m }()
-	ignoreAll := &Handler{Policy: MustNewPolicy(Rule{Name: "no", Action: Action{Ignore: true}}), ServerIP: testServer}
+	ignoreAll := &Responder4{Policy: MustNewPolicy(Rule{Name: "no", Action: Action{Ignore: true}}), ServerIP: testServer}
 	tests := []struct {
 		name    string
-		h       *Handler
+		h       *Responder4
 		m       *dhcpv4.DHCPv4
-		on4011  bool
+		mode    Mode
 		wantErr error
 		want    dhcpv4.MessageType
 	}{
-		{"PXE DISCOVER on 67", h, ovmfDiscover, false, nil, dhcpv4.MessageTypeOffer},
-		{"PXE REQUEST on 67 belongs to the DHCP server", h, ovmfRequest, false, ErrMessageType, 0},
-		{"PXE REQUEST on 4011", h, ovmfRequest, true, nil, dhcpv4.MessageTypeAck},
-		{"DISCOVER on 4011", h, ovmfDiscover, true, ErrMessageType, 0},
-		{"plain client", h, plain, false, ErrNotPXEClient, 0},
-		{"arch 22 without vendor class: PXE, but no rule", h, uboot, false, ErrNoBoot, 0},
-		{"a reply", h, reply, false, ErrNotBootRequest, 0},
-		{"ignored by policy", ignoreAll, ovmfDiscover, false, ErrNoBoot, 0},
+		{"PXE DISCOVER on 67", h, ovmfDiscover, ModeProxy, nil, dhcpv4.MessageTypeOffer},
+		{"PXE REQUEST on 67 belongs to the DHCP server", h, ovmfRequest, ModeProxy, ErrMessageType, 0},
+		{"PXE REQUEST on 4011", h, ovmfRequest, ModeProxyAck, nil, dhcpv4.MessageTypeAck},
+		{"DISCOVER on 4011", h, ovmfDiscover, ModeProxyAck, ErrMessageType, 0},
+		{"plain client", h, plain, ModeProxy, ErrNotPXEClient, 0},
+		{"arch 22 without vendor class: PXE, but no rule", h, uboot, ModeProxy, ErrNoBoot, 0},
+		{"a reply", h, reply, ModeProxy, ErrNotBootRequest, 0},
+		{"ignored by policy", ignoreAll, ovmfDiscover, ModeProxy, ErrNoBoot, 0},
+		{"no server address", &Responder4{Policy: h.Policy}, ovmfDiscover, ModeProxy, errAny, 0},
+		{"full mode is CoreDHCP's", h, ovmfDiscover, ModeFull, errAny, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp, d, err := tt.h.ProxyReply(tt.m, tt.on4011)
+			resp, _, d, err := tt.h.Reply(tt.m, Arrival{Mode: tt.mode})
 			if tt.wantErr != nil {
-				if !errors.Is(err, tt.wantErr) || resp != nil {
+				if (tt.wantErr == errAny && err == nil) || (tt.wantErr != errAny && !errors.Is(err, tt.wantErr)) || resp != nil {
 					t.Fatalf("err = %v, resp = %v; want %v", err, resp, tt.wantErr)
 				}
 				return
@@ -65,7 +66,7 @@ func TestProxyReplyFilters(t *testing.T) {
 			if resp.ClassIdentifier() != "PXEClient" || !resp.YourIPAddr.IsUnspecified() {
 				t.Errorf("not a proxy reply: %v", resp.Summary())
 			}
-			if tt.on4011 && !resp.ClientIPAddr.Equal(tt.m.ClientIPAddr) {
+			if tt.mode == ModeProxyAck && !resp.ClientIPAddr.Equal(tt.m.ClientIPAddr) {
 				t.Errorf("ciaddr not copied")
 			}
 		})
@@ -95,7 +96,7 @@ func TestCoreDHCP(t *testing.T) {
 		t.Error("plain client reply changed")
 	}
 	// Ignore: dropped.
-	ig := &Handler{Policy: MustNewPolicy(Rule{Name: "no", Action: Action{Ignore: true}})}
+	ig := &Responder4{Policy: MustNewPolicy(Rule{Name: "no", Action: Action{Ignore: true}})}
 	if out, stop := ig.CoreDHCP(req, resp); out != nil || !stop {
 		t.Error("ignored client not dropped")
 	}
@@ -117,6 +118,9 @@ type errConn struct{ net.PacketConn }
 func (errConn) ReadFrom([]byte) (int, net.Addr, error) { return 0, nil, errors.New("boom") }
 func (errConn) Close() error                           { return nil }
 
+// errAny in a table wants some error, of no particular kind.
+var errAny = errors.New("any error")
+
 func TestProxyServeStopsOnSocketError(t *testing.T) {
 	good, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
@@ -124,25 +128,64 @@ func TestProxyServeStopsOnSocketError(t *testing.T) {
 	}
 	p, _ := DefaultPolicy(DefaultConfig{})
 	s := &ProxyServer{Policy: p, ServerIP: netip.MustParseAddr("127.0.0.1")}
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(context.Background(), errConn{}, good) }()
+	done := make(chan error, 2)
+	go func() { done <- s.Serve(errConn{}) }()
 	select {
 	case err := <-done:
 		if err == nil || !strings.Contains(err.Error(), "boom") {
 			t.Errorf("Serve = %v", err)
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("Serve kept running after a socket failed")
+		t.Fatal("Serve kept running after its socket failed")
 	}
-	for _, bad := range []*ProxyServer{{}, {Policy: p}} {
-		if err := bad.Serve(context.Background(), good, nil); err == nil {
-			t.Error("misconfigured proxy served")
-		}
+	go func() { done <- s.ServeBootServer(good) }()
+	if err := s.Close(); err != nil {
+		t.Errorf("Close = %v", err)
 	}
-	if err := (&ProxyServer{Policy: p}).ListenAndServe(context.Background()); err == nil {
-		t.Error("proxy without interface listened")
+	if err := <-done; !errors.Is(err, ErrServerClosed) {
+		t.Errorf("ServeBootServer after Close = %v, want ErrServerClosed", err)
 	}
-	if err := (&LabServer{}).ListenAndServe(context.Background()); err == nil {
-		t.Error("lab without interface listened")
+	if err := s.Serve(good); !errors.Is(err, ErrServerClosed) {
+		t.Errorf("Serve after Close = %v, want ErrServerClosed", err)
+	}
+}
+
+// Servers check their configuration when they start and name the field to
+// set.
+func TestServersRefuseBadConfig(t *testing.T) {
+	p, _ := DefaultPolicy(DefaultConfig{})
+	sub := []Subnet{{Prefix: netip.MustParsePrefix("10.99.0.0/24"), RangeStart: netip.MustParseAddr("10.99.0.10"), RangeEnd: netip.MustParseAddr("10.99.0.20")}}
+	tests := []struct {
+		name  string
+		serve func(net.PacketConn) error
+		want  string
+	}{
+		{"proxy without policy", (&ProxyServer{ServerIP: testServer}).Serve, "ProxyServer.Policy is nil"},
+		{"proxy without address", (&ProxyServer{Policy: p}).Serve, "ProxyServer.ServerIP is not set and Interface is empty"},
+		{"proxy on an interface without IPv4", (&ProxyServer{Policy: p, Interface: "no-such-if0"}).ServeBootServer, "ProxyServer.ServerIP is not set and Interface no-such-if0 has no IPv4 address"},
+		{"proxy with an IPv6 address", (&ProxyServer{Policy: p, ServerIP: netip.MustParseAddr("fd00::1")}).Serve, "ProxyServer.ServerIP fd00::1 is not an IPv4 address"},
+		{"lab without address", (&LabServer4{Subnets: sub}).Serve, "LabServer4.ServerIP is not set"},
+		{"lab without subnets", (&LabServer4{ServerIP: testServer}).Serve, "LabServer4.Subnets is empty"},
+		{"lab6 without address", (&LabServer6{}).Serve, "LabServer6.ServerIP is not set"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tt.serve(conn); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Serve = %v, want an error containing %q", err, tt.want)
+			}
+			if _, err := conn.WriteTo([]byte{0}, conn.LocalAddr()); err == nil {
+				t.Error("Serve returned without closing the socket it owns")
+			}
+		})
+	}
+	if err := (&ProxyServer{Policy: p}).ListenAndServe(); err == nil || !strings.Contains(err.Error(), "ProxyServer.Interface") {
+		t.Errorf("proxy without interface: ListenAndServe = %v", err)
+	}
+	if err := (&LabServer4{}).ListenAndServe(); err == nil || !strings.Contains(err.Error(), "LabServer4.Interface") {
+		t.Errorf("lab without interface: ListenAndServe = %v", err)
 	}
 }
