@@ -132,6 +132,7 @@ func (l *lifecycle) close() error {
 	var err error
 	for c := range l.conns {
 		err = errors.Join(err, c.Close())
+		delete(l.conns, c) // closed once; the serve loop's own Close is then a no-op
 	}
 	return err
 }

@@ -235,12 +235,16 @@ func deepCopyValue(dst, src reflect.Value) {
 // ServerIP, masked Subnet and set LeaseTime).
 func TestServersNeverWriteConfig(t *testing.T) {
 	p, _ := DefaultPolicy(DefaultConfig{})
-	lab := &LabServer4{Policy: p, Interface: "lo", // ServerIP from the interface
+	handled := make(chan struct{}, 16)
+	on4 := func(Exchange4) { handled <- struct{}{} }
+	on6 := func(Exchange6) { handled <- struct{}{} }
+	onInvalid := func(Invalid) { handled <- struct{}{} }
+	lab := &LabServer4{Policy: p, Interface: "lo", OnReply: on4, OnInvalid: onInvalid, // ServerIP from the interface
 		Subnets: []Subnet{{Prefix: netip.MustParsePrefix("127.0.0.9/16"), // not masked
 			RangeStart: netip.MustParseAddr("127.0.1.1"), RangeEnd: netip.MustParseAddr("127.0.1.9"),
 			Reservations: []Reservation{{MAC: mustMAC("02:00:00:00:00:07"), IP: netip.MustParseAddr("127.0.2.7")}}}}}
-	proxy := &ProxyServer{Policy: p, Interface: "lo"}
-	lab6 := &LabServer6{Policy: p, ServerIP: netip.MustParseAddr("fd00::1"),
+	proxy := &ProxyServer{Policy: p, Interface: "lo", OnReply: on4, OnInvalid: onInvalid}
+	lab6 := &LabServer6{Policy: p, ServerIP: netip.MustParseAddr("fd00::1"), OnReply: on6, OnInvalid: onInvalid,
 		RangeStart: netip.MustParseAddr("fd00::100"), RangeEnd: netip.MustParseAddr("fd00::1ff")}
 	for _, tt := range []struct {
 		name  string
@@ -262,6 +266,11 @@ func TestServersNeverWriteConfig(t *testing.T) {
 			sendTo(t, client, req.ToBytes(), srv.LocalAddr())
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
+			select { // the server has started and handled the request
+			case <-handled:
+			case <-ctx.Done():
+				t.Fatal("no hook called within 10s")
+			}
 			if err := tt.srv.Shutdown(ctx); err != nil {
 				t.Fatal(err)
 			}
