@@ -99,7 +99,7 @@ func perfdhcp(b *testing.B, p *netlab.Pair, args ...string) {
 	}
 }
 
-// BenchmarkLabPerfdhcp drives LabServer with full DORA exchanges from 200
+// BenchmarkLabPerfdhcp drives LabServer4 with full DORA exchanges from 200
 // simulated PXE clients (the /24 lab range), next to dnsmasq serving the
 // same range with a boot file.
 func BenchmarkLabPerfdhcp(b *testing.B) {

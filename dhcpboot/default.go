@@ -43,7 +43,7 @@ type DefaultConfig struct {
 //     breaks the chainload loop;
 //  2. "ipxe-marker": the configured user class, likewise;
 //  3. "http-x64", "http-arm64": UEFI HTTP boot (arch 16, 19) gets the URL
-//     of the iPXE binary (option 60 "HTTPClient" is echoed by [Apply]);
+//     of the iPXE binary (option 60 "HTTPClient" is echoed by [Apply4]);
 //  4. "bios": arch 0 gets undionly.kpxe over TFTP;
 //  5. "uefi-x64": arch 7 and 9 (9 is x86-64 in practice) get ipxe.efi;
 //  6. "uefi-arm64": arch 11 gets snp.efi.

@@ -115,7 +115,7 @@ func bootAndWait(t *testing.T, lab *qemulab.Lab, files *bootFiles, sc qemulab.Sc
 	}
 }
 
-// Real firmware (iPXE ROM, OVMF PXE, OVMF HTTP boot) boots from LabServer
+// Real firmware (iPXE ROM, OVMF PXE, OVMF HTTP boot) boots from LabServer4
 // with DefaultPolicy: addresses, boot files, the iPXE loop broken.
 func TestFirmwareBootsFromLabServer(t *testing.T) {
 	fw := qemulab.Require(t)
@@ -129,7 +129,7 @@ func TestFirmwareBootsFromLabServer(t *testing.T) {
 	}
 	s := &LabServer4{Policy: policy, Interface: lab.Bridge, ServerIP: lab.ServerIP,
 		Subnets: []Subnet{{Prefix: lab.Prefix, RangeStart: lab.Prefix.Addr().Next().Next(), RangeEnd: netipAdd(lab.Prefix.Addr(), 99)}},
-		Logger: testLogger(t)}
+		Logger:  testLogger(t)}
 	var conn net.PacketConn
 	if err := lab.NS.Do(func() (err error) { conn, err = ListenUDP4(lab.Bridge, 67); return err }); err != nil {
 		t.Fatal(err)

@@ -1,9 +1,9 @@
 package dhcpboot
 
 import (
-	"errors"
 	"context"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -496,7 +496,7 @@ func testRelayed(t *testing.T, server string) {
 	}
 }
 
-// Handler.ServeDHCP4 inside insomniacslk's own server4, on both ports.
+// Responder4.ServeDHCP inside insomniacslk's own server4, on both ports.
 func TestInteropServer4Handler(t *testing.T) {
 	netlab.Require(t)
 	p := netlab.NewPair(t)

@@ -248,7 +248,9 @@ func TestLabServerConfigErrors(t *testing.T) {
 		"no server":     func(s *LabServer4) { s.ServerIP = netip.Addr{} },
 		"no subnet":     func(s *LabServer4) { s.Subnets[0].Prefix = netip.Prefix{} },
 		"range outside": func(s *LabServer4) { s.Subnets[0].RangeEnd = netip.MustParseAddr("10.98.0.1") },
-		"range reverse": func(s *LabServer4) { s.Subnets[0].RangeStart, s.Subnets[0].RangeEnd = s.Subnets[0].RangeEnd, s.Subnets[0].RangeStart },
+		"range reverse": func(s *LabServer4) {
+			s.Subnets[0].RangeStart, s.Subnets[0].RangeEnd = s.Subnets[0].RangeEnd, s.Subnets[0].RangeStart
+		},
 		"huge range": func(s *LabServer4) {
 			s.Subnets[0].Prefix = netip.MustParsePrefix("10.0.0.0/8")
 			s.Subnets[0].RangeStart, s.Subnets[0].RangeEnd = netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.255.0.0")

@@ -1,8 +1,8 @@
 package dhcpboot
 
 import (
-	"errors"
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"testing"

@@ -1,9 +1,9 @@
 package dhcpboot
 
 import (
-	"errors"
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -17,11 +17,11 @@ import (
 	"github.com/pxekit/pxekit/internal/netlab"
 )
 
-// kill9Env names the lease file of the LabServer the kill -9 test's child
+// kill9Env names the lease file of the LabServer4 the kill -9 test's child
 // process serves.
 const kill9Env = "PXEKIT_TEST_KILL9_LEASES"
 
-// TestLeaseFileSurvivesKill9 runs a LabServer in a child process inside a
+// TestLeaseFileSurvivesKill9 runs a LabServer4 in a child process inside a
 // private namespace (127.0.0.1:67), leases addresses to many clients at once
 // through a fake relay (127.0.0.2:67), kills the server with SIGKILL in the
 // middle of it, and checks that every lease whose ACK reached the relay is
@@ -217,10 +217,10 @@ func kill9Child(t *testing.T, file string) {
 		t.Fatal(err)
 	}
 	s := &LabServer4{
-		ServerIP:   netip.MustParseAddr("127.0.0.1"),
+		ServerIP: netip.MustParseAddr("127.0.0.1"),
 		Subnets: []Subnet{{Prefix: netip.MustParsePrefix("127.0.0.0/16"),
 			RangeStart: netip.MustParseAddr("127.0.1.0"), RangeEnd: netip.MustParseAddr("127.0.31.255")}},
-		LeaseFile:  file,
+		LeaseFile: file,
 	}
 	if err := s.Init(); err != nil {
 		t.Fatal(err)

@@ -7,10 +7,12 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	"github.com/pxekit/pxekit/internal/netlab"
 )
 
@@ -173,4 +175,85 @@ func TestInteropProxyThroughDhcrelay(t *testing.T) {
 		}
 	}
 	t.Fatalf("no proxy OFFER reached the client through dhcrelay; dhcrelay said:\n%s", relayLog.String())
+}
+
+// TestInteropLabServer4ThroughDhcrelay: a client behind ISC dhcrelay (with
+// -a, which adds option 82) gets an address from the far subnet of a
+// LabServer4 serving two subnets: client ns -- relay ns -- server ns. The
+// server's replies echo option 82 verbatim. Before issue 15 the lab served
+// one subnet and dropped the relayed DISCOVER ("relayed from 10.60.0.1,
+// outside 10.60.1.0/24").
+func TestInteropLabServer4ThroughDhcrelay(t *testing.T) {
+	netlab.Require(t)
+	dhcrelay := netlab.RequireTool(t, "dhcrelay")
+	cli, rly, srv := netlab.NewNS(t), netlab.NewNS(t), netlab.NewNS(t)
+	netlab.Veth(t, cli, "cli0", "", rly, "rly0", "10.60.0.1/24")
+	netlab.Veth(t, rly, "rly1", "10.60.1.2/24", srv, "srv0", "10.60.1.1/24")
+	srv.Run(t, "ip", "route", "add", "10.60.0.0/24", "via", "10.60.1.2")
+
+	p, err := DefaultPolicy(DefaultConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var seen []Exchange4
+	lab := &LabServer4{Policy: p, Interface: "srv0", ServerIP: netip.MustParseAddr("10.60.1.1"), Logger: testLogger(t),
+		Subnets: []Subnet{
+			{Prefix: netip.MustParsePrefix("10.60.1.0/24"), Interface: "srv0",
+				RangeStart: netip.MustParseAddr("10.60.1.100"), RangeEnd: netip.MustParseAddr("10.60.1.150")},
+			{Prefix: netip.MustParsePrefix("10.60.0.0/24"), Router: netip.MustParseAddr("10.60.0.1"),
+				RangeStart: netip.MustParseAddr("10.60.0.100"), RangeEnd: netip.MustParseAddr("10.60.0.150")},
+		},
+		OnReply: func(x Exchange4) { mu.Lock(); seen = append(seen, x); mu.Unlock() }}
+	conn := listenIn(t, srv, "srv0", 67)
+	serveInBackground(t, lab, func() error { return lab.Serve(conn) })
+
+	var relayLog bytes.Buffer
+	relay := rly.Command(context.Background(), dhcrelay, "-4", "-d", "-a", "-pf", filepath.Join(t.TempDir(), "dhcrelay.pid"),
+		"-id", "rly0", "-iu", "rly1", "10.60.1.1")
+	relay.Stdout, relay.Stderr = &relayLog, &relayLog
+	rly.Track(relay)
+	if err := relay.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = relay.Wait() }()
+
+	c := nclient4In(t, cli, "cli0", netInterfaceMAC(t, cli, "cli0"))
+	var lease *nclient4.Lease
+	for try := 0; try < 5 && lease == nil; try++ { // dhcrelay needs a moment to start
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		lease, err = c.Request(ctx, dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00007:UNDI:003000")),
+			dhcpv4.WithOption(dhcpv4.OptClientArch(7)))
+		cancel()
+	}
+	if lease == nil {
+		t.Fatalf("no lease through dhcrelay: %v; dhcrelay said:\n%s", err, relayLog.String())
+	}
+	ack := lease.ACK
+	if !netip.MustParsePrefix("10.60.0.0/24").Contains(addrOf(ack.YourIPAddr)) || ack.BootFileNameOption() != "ipxe.efi" ||
+		!ack.ServerIdentifier().Equal(net.IPv4(10, 60, 1, 1)) {
+		t.Errorf("ACK through the relay: %s, want an address from 10.60.0.0/24, ipxe.efi, server 10.60.1.1", ack.Summary())
+	}
+	if r := ack.Router(); len(r) != 1 || !r[0].Equal(net.IPv4(10, 60, 0, 1)) {
+		t.Errorf("router %v, want 10.60.0.1", r)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	answered := 0
+	for _, x := range seen {
+		if x.Reply == nil {
+			continue
+		}
+		answered++
+		in := x.Request.Options.Get(dhcpv4.OptionRelayAgentInformation)
+		if len(in) == 0 || !bytes.Equal(x.Reply.Options.Get(dhcpv4.OptionRelayAgentInformation), in) {
+			t.Errorf("%s: option 82 in % x, out % x; want it added by dhcrelay -a and echoed", x.Reply.MessageType(), in, x.Reply.Options.Get(dhcpv4.OptionRelayAgentInformation))
+		}
+		if x.To.String() != "10.60.0.1:67" {
+			t.Errorf("%s sent to %v, want the relay 10.60.0.1:67", x.Reply.MessageType(), x.To)
+		}
+	}
+	if answered < 2 {
+		t.Errorf("server answered %d requests, want the OFFER and the ACK", answered)
+	}
 }

@@ -59,4 +59,3 @@ func Apply6(d Decision, r *Request, req, resp *dhcpv6.Message, o ReplyOptions) e
 	}
 	return nil
 }
-

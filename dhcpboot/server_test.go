@@ -24,7 +24,7 @@ func newHookRecorder() *hookRecorder {
 	return &hookRecorder{replies: make(chan Exchange4, 16), invalids: make(chan Invalid, 16)}
 }
 
-func (h *hookRecorder) onReply(x Exchange4)  { h.replies <- x }
+func (h *hookRecorder) onReply(x Exchange4) { h.replies <- x }
 func (h *hookRecorder) onInvalid(x Invalid) { h.invalids <- x }
 
 func (h *hookRecorder) nextReply(t *testing.T) Exchange4 {
