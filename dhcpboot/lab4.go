@@ -183,9 +183,9 @@ func newSubnet(c Subnet, server netip.Addr) (*subnet, error) {
 	sn.ServerIP = sn.ServerIP.Unmap()
 	switch {
 	case !sn.ServerIP.Is4():
-		return nil, errors.New("ServerIP is not set (nor the server's ServerIP)")
+		return nil, errors.New("needs a ServerIP (its own or the server's)")
 	case !sn.Prefix.IsValid() || !sn.Prefix.Addr().Is4():
-		return nil, errors.New("Prefix is not an IPv4 prefix")
+		return nil, errors.New("needs an IPv4 Prefix")
 	case !sn.Prefix.Contains(sn.RangeStart) || !sn.Prefix.Contains(sn.RangeEnd) || sn.RangeEnd.Less(sn.RangeStart):
 		return nil, fmt.Errorf("range %v-%v is not inside %v", sn.RangeStart, sn.RangeEnd, sn.Prefix)
 	}
@@ -694,18 +694,11 @@ func (s *LabServer4) exchange(m *dhcpv4.DHCPv4, a Arrival) (x Exchange4, wait fu
 // ListenAndServe serves port 67 on Interface until Shutdown or Close, then
 // returns [ErrServerClosed].
 func (s *LabServer4) ListenAndServe() error {
-	if s.Interface == "" {
-		return errors.New("dhcpboot: LabServer4.Interface is required by ListenAndServe (a DHCP server never serves every interface)")
-	}
-	if err := s.Init(); err != nil {
-		return err
-	}
-	c, err := ListenUDP4(s.Interface, dhcpv4.ServerPort)
-	if err != nil {
-		return err
-	}
-	return s.Serve(c)
+	return listenAndServe("LabServer4", s.Interface, s.Init, listen67, s.Serve)
 }
+
+// listen67 opens the DHCP server port on iface.
+func listen67(iface string) (net.PacketConn, error) { return ListenUDP4(iface, dhcpv4.ServerPort) }
 
 // Serve answers on conn (port 67, able to broadcast: see [ListenUDP4])
 // until Shutdown or Close, then returns [ErrServerClosed]; it returns
@@ -714,18 +707,12 @@ func (s *LabServer4) ListenAndServe() error {
 // be durable are sent by their own goroutine, so the receive loop goes on
 // and the leases of a burst are synced together.
 func (s *LabServer4) Serve(conn net.PacketConn) error {
-	if err := s.Init(); err != nil {
-		conn.Close()
-		return err
-	}
 	log := s.logger()
-	return s.life.serve(conn, log, func(b []byte, peer net.Addr) {
-		m := decode4(b, peer, s.Interface, s.OnInvalid, log)
-		if m == nil {
-			return
+	return s.life.serve(conn, s.Init, log, func(b []byte, peer net.Addr) {
+		if m := decode4(b, peer, s.Interface, s.OnInvalid, log); m != nil {
+			x, wait := s.exchange(m, Arrival{Interface: s.Interface, Mode: ModeFull, Peer: addrPortOf(peer)})
+			s.life.finish4(conn, x, peer, ModeFull, wait, s.OnReply, log)
 		}
-		x, wait := s.exchange(m, Arrival{Interface: s.Interface, Mode: ModeFull, Peer: addrPortOf(peer)})
-		s.life.finish4(conn, x, peer, ModeFull, wait, s.OnReply, log)
 	})
 }
 

@@ -224,17 +224,7 @@ func (s *LabServer6) reply(m dhcpv6.DHCPv6, a Arrival) (_ dhcpv6.DHCPv6, _ *Requ
 // ListenAndServe serves DHCPv6 on Interface until Shutdown or Close, then
 // returns [ErrServerClosed].
 func (s *LabServer6) ListenAndServe() error {
-	if s.Interface == "" {
-		return errors.New("dhcpboot: LabServer6.Interface is required by ListenAndServe")
-	}
-	if err := s.Init(); err != nil {
-		return err
-	}
-	c, err := ListenUDP6(s.Interface)
-	if err != nil {
-		return err
-	}
-	return s.Serve(c)
+	return listenAndServe("LabServer6", s.Interface, s.Init, ListenUDP6, s.Serve)
 }
 
 // Serve answers on conn (see [ListenUDP6]) until Shutdown or Close, then
@@ -242,18 +232,11 @@ func (s *LabServer6) ListenAndServe() error {
 // configuration is invalid or reading fails. Serve owns conn and closes it
 // on return.
 func (s *LabServer6) Serve(conn net.PacketConn) error {
-	if err := s.Init(); err != nil {
-		conn.Close()
-		return err
-	}
 	log := s.logger()
-	return s.life.serve(conn, log, func(b []byte, peer net.Addr) {
-		m := decode6(b, peer, s.Interface, s.OnInvalid, log)
-		if m == nil {
-			return
+	return s.life.serve(conn, s.Init, log, func(b []byte, peer net.Addr) {
+		if m := decode6(b, peer, s.Interface, s.OnInvalid, log); m != nil {
+			finish6(conn, s.Reply(m, Arrival{Interface: s.Interface, Peer: addrPortOf(peer)}), peer, s.OnReply, log)
 		}
-		x := s.Reply(m, Arrival{Interface: s.Interface, Peer: addrPortOf(peer)})
-		finish6(conn, x, peer, s.OnReply, log)
 	})
 }
 

@@ -147,12 +147,8 @@ func (s *ProxyServer) ServeBootServer(conn net.PacketConn) error {
 }
 
 func (s *ProxyServer) serve(conn net.PacketConn, mode Mode) error {
-	if err := s.start(); err != nil {
-		conn.Close()
-		return err
-	}
 	log := s.logger()
-	return s.life.serve(conn, log, func(b []byte, peer net.Addr) {
+	return s.life.serve(conn, s.start, log, func(b []byte, peer net.Addr) {
 		m := decode4(b, peer, s.Interface, s.OnInvalid, log)
 		if m == nil {
 			return

@@ -5,7 +5,6 @@ import (
 	"context"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -117,15 +116,7 @@ func TestProxyRelayedOfferReachesRelay(t *testing.T) {
 // Without the broadcast flag in the OFFER, dhcrelay sent it by unicast to
 // yiaddr 0.0.0.0 and the client never saw it.
 func TestInteropProxyThroughDhcrelay(t *testing.T) {
-	netlab.Require(t)
-	const dhcrelay = "/usr/sbin/dhcrelay"
-	if _, err := os.Stat(dhcrelay); err != nil {
-		t.Skip("dhcrelay not installed (Debian package isc-dhcp-relay)")
-	}
-	cli, rly, srv := netlab.NewNS(t), netlab.NewNS(t), netlab.NewNS(t)
-	netlab.Veth(t, cli, "cli0", "10.60.0.50/24", rly, "rly0", "10.60.0.1/24")
-	netlab.Veth(t, rly, "rly1", "10.60.1.2/24", srv, "srv0", "10.60.1.1/24")
-	srv.Run(t, "ip", "route", "add", "10.60.0.0/24", "via", "10.60.1.2")
+	cli, rly, srv := relayedLab(t, "10.60.0.50/24")
 
 	p, err := DefaultPolicy(DefaultConfig{})
 	if err != nil {
@@ -135,15 +126,7 @@ func TestInteropProxyThroughDhcrelay(t *testing.T) {
 	proxy := &ProxyServer{Policy: p, ServerIP: netip.MustParseAddr("10.60.1.1"), Interface: "srv0"}
 	serveInBackground(t, proxy, func() error { return proxy.Serve(conn) })
 
-	var relayLog bytes.Buffer
-	relay := rly.Command(context.Background(), dhcrelay, "-4", "-d", "-pf", filepath.Join(t.TempDir(), "dhcrelay.pid"),
-		"-id", "rly0", "-iu", "rly1", "10.60.1.1")
-	relay.Stdout, relay.Stderr = &relayLog, &relayLog
-	rly.Track(relay)
-	if err := relay.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = relay.Wait() }()
+	relayLog := startDhcrelay(t, rly)
 
 	client := listenIn(t, cli, "cli0", 68)
 	defer client.Close()
@@ -184,12 +167,7 @@ func TestInteropProxyThroughDhcrelay(t *testing.T) {
 // one subnet and dropped the relayed DISCOVER ("relayed from 10.60.0.1,
 // outside 10.60.1.0/24").
 func TestInteropLabServer4ThroughDhcrelay(t *testing.T) {
-	netlab.Require(t)
-	dhcrelay := netlab.RequireTool(t, "dhcrelay")
-	cli, rly, srv := netlab.NewNS(t), netlab.NewNS(t), netlab.NewNS(t)
-	netlab.Veth(t, cli, "cli0", "", rly, "rly0", "10.60.0.1/24")
-	netlab.Veth(t, rly, "rly1", "10.60.1.2/24", srv, "srv0", "10.60.1.1/24")
-	srv.Run(t, "ip", "route", "add", "10.60.0.0/24", "via", "10.60.1.2")
+	cli, rly, srv := relayedLab(t, "")
 
 	p, err := DefaultPolicy(DefaultConfig{})
 	if err != nil {
@@ -208,15 +186,7 @@ func TestInteropLabServer4ThroughDhcrelay(t *testing.T) {
 	conn := listenIn(t, srv, "srv0", 67)
 	serveInBackground(t, lab, func() error { return lab.Serve(conn) })
 
-	var relayLog bytes.Buffer
-	relay := rly.Command(context.Background(), dhcrelay, "-4", "-d", "-a", "-pf", filepath.Join(t.TempDir(), "dhcrelay.pid"),
-		"-id", "rly0", "-iu", "rly1", "10.60.1.1")
-	relay.Stdout, relay.Stderr = &relayLog, &relayLog
-	rly.Track(relay)
-	if err := relay.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = relay.Wait() }()
+	relayLog := startDhcrelay(t, rly, "-a") // -a adds option 82
 
 	c := nclient4In(t, cli, "cli0", netInterfaceMAC(t, cli, "cli0"))
 	var lease *nclient4.Lease
@@ -256,4 +226,35 @@ func TestInteropLabServer4ThroughDhcrelay(t *testing.T) {
 	if answered < 2 {
 		t.Errorf("server answered %d requests, want the OFFER and the ACK", answered)
 	}
+}
+
+// relayedLab makes client ns -- relay ns -- server ns: cli0 (cliCIDR, "" for
+// none) to rly0 10.60.0.1/24; rly1 10.60.1.2/24 to srv0 10.60.1.1/24, with
+// the server routing 10.60.0.0/24 through the relay.
+func relayedLab(t *testing.T, cliCIDR string) (cli, rly, srv *netlab.NS) {
+	t.Helper()
+	netlab.Require(t)
+	netlab.RequireTool(t, "dhcrelay") // Debian package isc-dhcp-relay
+	cli, rly, srv = netlab.NewNS(t), netlab.NewNS(t), netlab.NewNS(t)
+	netlab.Veth(t, cli, "cli0", cliCIDR, rly, "rly0", "10.60.0.1/24")
+	netlab.Veth(t, rly, "rly1", "10.60.1.2/24", srv, "srv0", "10.60.1.1/24")
+	srv.Run(t, "ip", "route", "add", "10.60.0.0/24", "via", "10.60.1.2")
+	return cli, rly, srv
+}
+
+// startDhcrelay runs ISC dhcrelay in rly, relaying rly0 to the server
+// 10.60.1.1 through rly1, with the extra flags given; its output collects
+// in the buffer returned (read it only after the test's exchanges).
+func startDhcrelay(t *testing.T, rly *netlab.NS, flags ...string) *bytes.Buffer {
+	t.Helper()
+	var relayLog bytes.Buffer
+	args := append([]string{"-4", "-d", "-pf", filepath.Join(t.TempDir(), "dhcrelay.pid")}, flags...)
+	relay := rly.Command(context.Background(), netlab.RequireTool(t, "dhcrelay"), append(args, "-id", "rly0", "-iu", "rly1", "10.60.1.1")...)
+	relay.Stdout, relay.Stderr = &relayLog, &relayLog
+	rly.Track(relay)
+	if err := relay.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = relay.Wait() }()
+	return &relayLog
 }

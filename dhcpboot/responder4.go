@@ -187,6 +187,12 @@ func (h *Responder4) ServeDHCP(conn net.PacketConn, peer net.Addr, m *dhcpv4.DHC
 	if local, ok := conn.LocalAddr().(*net.UDPAddr); ok && local.Port == PXEPort {
 		a.Mode = ModeProxyAck
 	}
+	if !h.ServerIP.Is4() {
+		h.noServer.Do(func() {
+			h.logger().Warn("dhcpboot: Responder4.ServerIP is not set (an IPv4 address); ServeDHCP answers nobody")
+		})
+		return
+	}
 	resp, _, d, err := h.Reply(m, a)
 	if err != nil {
 		h.logger().Debug("dhcpboot: no proxy answer", "peer", peer.String(), "mac", m.ClientHWAddr.String(), "err", err)

@@ -170,11 +170,16 @@ func (l *lifecycle) async(f func()) {
 	}()
 }
 
-// serve is the one serve loop of every server: it reads datagrams from
-// conn and calls handle for each (b is reused after handle returns) until
-// the server is closed (ErrServerClosed) or reading fails. It owns conn
-// and closes it on return.
-func (l *lifecycle) serve(conn net.PacketConn, log *slog.Logger, handle func(b []byte, peer net.Addr)) error {
+// serve is the one serve loop of every server: after init (the server's
+// check of its configuration) it reads datagrams from conn and calls
+// handle for each (b is reused after handle returns) until the server is
+// closed (ErrServerClosed) or reading fails. It owns conn and closes it on
+// return.
+func (l *lifecycle) serve(conn net.PacketConn, init func() error, log *slog.Logger, handle func(b []byte, peer net.Addr)) error {
+	if err := init(); err != nil {
+		conn.Close()
+		return err
+	}
 	if !l.track(conn) {
 		conn.Close()
 		return ErrServerClosed
@@ -206,6 +211,23 @@ func (l *lifecycle) serve(conn net.PacketConn, log *slog.Logger, handle func(b [
 			handle(buf[:n], peer)
 		}()
 	}
+}
+
+// listenAndServe is ListenAndServe of a server of type typ with one
+// socket: it checks the configuration (init), opens the socket on iface
+// and serves it.
+func listenAndServe(typ, iface string, init func() error, listen func(iface string) (net.PacketConn, error), serve func(net.PacketConn) error) error {
+	if iface == "" {
+		return fmt.Errorf("dhcpboot: %s.Interface is required by ListenAndServe (a DHCP server never serves every interface)", typ)
+	}
+	if err := init(); err != nil {
+		return err
+	}
+	c, err := listen(iface)
+	if err != nil {
+		return err
+	}
+	return serve(c)
 }
 
 // decode4 decodes a DHCPv4 request; a datagram that is no request goes to
