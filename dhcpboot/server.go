@@ -93,6 +93,7 @@ func (l *lifecycle) track(conn net.PacketConn) bool {
 	return true
 }
 
+// untrack closes conn and forgets it (its serve loop failed).
 func (l *lifecycle) untrack(conn net.PacketConn) {
 	l.mu.Lock()
 	delete(l.conns, conn)
@@ -132,15 +133,23 @@ func (l *lifecycle) close() error {
 	var err error
 	for c := range l.conns {
 		err = errors.Join(err, c.Close())
-		delete(l.conns, c) // closed once; the serve loop's own Close is then a no-op
+		delete(l.conns, c) // closed once
 	}
 	return err
 }
 
-// shutdown closes the sockets, then waits until the work in flight is
-// done (replies waiting for their lease to be saved are sent) or ctx ends.
+// shutdown stops the serve loops reading (a read deadline in the past:
+// the sockets stay open for replies still to be sent), waits until the
+// work in flight is done, then closes the sockets. When ctx ends first it
+// returns ctx.Err() and leaves the sockets open (Close closes them), as
+// net/http does.
 func (l *lifecycle) shutdown(ctx context.Context) error {
-	err := l.close()
+	l.mu.Lock()
+	l.closed = true
+	for c := range l.conns {
+		_ = c.SetReadDeadline(time.Unix(1, 0))
+	}
+	l.mu.Unlock()
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -148,7 +157,7 @@ func (l *lifecycle) shutdown(ctx context.Context) error {
 		n := l.inFlight
 		l.mu.Unlock()
 		if n == 0 {
-			return err
+			return l.close()
 		}
 		select {
 		case <-ctx.Done():
@@ -173,8 +182,8 @@ func (l *lifecycle) async(f func()) {
 // serve is the one serve loop of every server: after init (the server's
 // check of its configuration) it reads datagrams from conn and calls
 // handle for each (b is reused after handle returns) until the server is
-// closed (ErrServerClosed) or reading fails. It owns conn and closes it on
-// return.
+// closed (ErrServerClosed) or reading fails. It owns conn: it closes it
+// when init or reading fails, and Shutdown or Close closes it otherwise.
 func (l *lifecycle) serve(conn net.PacketConn, init func() error, log *slog.Logger, handle func(b []byte, peer net.Addr)) error {
 	if err := init(); err != nil {
 		conn.Close()
@@ -184,7 +193,6 @@ func (l *lifecycle) serve(conn net.PacketConn, init func() error, log *slog.Logg
 		conn.Close()
 		return ErrServerClosed
 	}
-	defer l.untrack(conn)
 	buf := make([]byte, 65536)
 	for {
 		n, peer, err := conn.ReadFrom(buf)
@@ -196,6 +204,7 @@ func (l *lifecycle) serve(conn net.PacketConn, init func() error, log *slog.Logg
 			if errors.As(err, &ne) && ne.Timeout() {
 				continue
 			}
+			l.untrack(conn)
 			return fmt.Errorf("dhcpboot: read: %w", err)
 		}
 		if !l.begin() {

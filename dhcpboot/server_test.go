@@ -306,3 +306,52 @@ func TestDecisionIsACopy(t *testing.T) {
 		t.Errorf("Policy.Rules()[0] = %+v", got)
 	}
 }
+
+// Shutdown waits for replies whose lease is still being made durable: it
+// returns ctx's error while one is in flight, and once the lease is in the
+// file the ACK has gone and OnReply has seen it.
+func TestLabServer4ShutdownWaitsForLeaseFile(t *testing.T) {
+	rec := newHookRecorder()
+	s := &LabServer4{ServerIP: netip.MustParseAddr("127.0.0.1"), LeaseFile: t.TempDir() + "/leases",
+		Subnets: []Subnet{{Prefix: netip.MustParsePrefix("127.0.0.0/16"),
+			RangeStart: netip.MustParseAddr("127.0.1.1"), RangeEnd: netip.MustParseAddr("127.0.1.9")}},
+		OnReply: rec.onReply}
+	if err := s.Init(); err != nil {
+		t.Fatal(err)
+	}
+	syncing, release := make(chan struct{}), make(chan struct{})
+	s.alloc.journal.beforeSync = func() { close(syncing); <-release }
+	srv, client := loopback(t)
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(srv) }()
+	req, _ := dhcpv4.New(dhcpv4.WithHwAddr(mustMAC("02:00:00:00:00:08")), dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest),
+		dhcpv4.WithClientIP(net.IPv4(127, 0, 1, 8)))
+	sendTo(t, client, req.ToBytes(), srv.LocalAddr())
+	select {
+	case <-syncing:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the lease was not written within 10s")
+	}
+	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := s.Shutdown(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Shutdown with a lease in flight = %v, want context.DeadlineExceeded", err)
+	}
+	close(release)
+	ctx, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel2()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown = %v", err)
+	}
+	select {
+	case x := <-rec.replies:
+		if x.Reply == nil || x.Reply.MessageType() != dhcpv4.MessageTypeAck || x.Lease == nil {
+			t.Errorf("OnReply: reply %v, lease %v, NoReply %q", x.Reply, x.Lease, x.NoReply)
+		}
+	default:
+		t.Error("Shutdown returned before the ACK waiting for its lease was handled")
+	}
+	if err := <-done; !errors.Is(err, ErrServerClosed) {
+		t.Errorf("Serve = %v, want ErrServerClosed", err)
+	}
+}
