@@ -517,7 +517,6 @@ func (sn *subnet) addressReply(m, resp *dhcpv4.DHCPv4, mt dhcpv4.MessageType, ip
 	if mt == dhcpv4.MessageTypeAck && m.ClientIPAddr != nil {
 		resp.ClientIPAddr = m.ClientIPAddr
 	}
-	broadcastWithoutAddress(resp)
 	return resp
 }
 
@@ -627,8 +626,9 @@ func (s *LabServer4) Leases() []Lease {
 }
 
 // Reply handles one request that arrived as a says, without sockets: the
-// subnet is chosen, the policy decides once, the allocator gives the
-// address and the responder adds the boot data. With a LeaseFile, Reply
+// subnet is chosen (by giaddr, else by a.Interface), the policy decides
+// once, the allocator gives the address and the responder adds the boot
+// data. a.Mode is ignored: a lab server always answers in ModeFull. With a LeaseFile, Reply
 // returns once the lease an ACK gives (or a RELEASE ends) is durable; when
 // that fails the exchange has no reply and Err says why. Send x.Reply to
 // [ReplyAddr].

@@ -3,6 +3,7 @@ package dhcpboot
 import (
 	"bytes"
 	"errors"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/pxekit/pxekit/internal/syncbuf"
 )
 
 func defaultHandler(t *testing.T) *Responder4 {
@@ -187,5 +189,27 @@ func TestServersRefuseBadConfig(t *testing.T) {
 	}
 	if err := (&LabServer4{}).ListenAndServe(); err == nil || !strings.Contains(err.Error(), "LabServer4.Interface") {
 		t.Errorf("lab without interface: ListenAndServe = %v", err)
+	}
+}
+
+// CoreDHCP without ServerIP takes the server address from the reply's
+// option 54 (coredhcp's server_id plugin runs first); with neither it
+// passes the reply without boot data, never with 0.0.0.0, and warns once
+// naming the field to set (before issue 15: a warning per packet naming
+// ReplyOptions.ServerIP, a field the user never set).
+func TestCoreDHCPWithoutServerAddress(t *testing.T) {
+	var log syncbuf.Buffer
+	p, _ := DefaultPolicy(DefaultConfig{})
+	h := &Responder4{Policy: p, Logger: slog.New(slog.NewTextHandler(&log, nil))}
+	req := captureRequest(t, "ovmf-pxe-tftp-ipxe-efi.pcapng", 1)
+	for range 3 {
+		resp, _ := dhcpv4.NewReplyFromRequest(req, dhcpv4.WithMessageType(dhcpv4.MessageTypeOffer), dhcpv4.WithYourIP(net.IPv4(10, 77, 0, 50)))
+		out, stop := h.CoreDHCP(req, resp)
+		if stop || out != resp || out.BootFileNameOption() != "" || out.ServerIdentifier() != nil {
+			t.Fatalf("CoreDHCP without a server address: stop %v, reply %s", stop, out.Summary())
+		}
+	}
+	if got := strings.Count(log.String(), "Responder4.ServerIP is not set"); got != 1 {
+		t.Errorf("warnings naming Responder4.ServerIP: %d, want 1; log:\n%s", got, log.String())
 	}
 }
