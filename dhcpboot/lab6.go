@@ -124,8 +124,8 @@ func (s *LabServer6) pick(key string, now time.Time) (netip.Addr, bool) {
 // Reply handles one DHCPv6 message (relayed or not) that arrived as a
 // says, without sockets: x.Reply is the reply to send to the sender, or nil
 // and x.NoReply says why not.
-func (s *LabServer6) Reply(m dhcpv6.DHCPv6, a Arrival) (x Exchange6) {
-	x = Exchange6{Peer: a.Peer, Interface: a.Interface, Request: m}
+func (s *LabServer6) Reply(m dhcpv6.DHCPv6, a Arrival) Exchange6 {
+	x := Exchange6{Peer: a.Peer, Interface: a.Interface, Request: m}
 	resp, r, d, err := s.reply(m, a)
 	x.Reply, x.Boot, x.Decision = resp, r, d
 	if err != nil {
