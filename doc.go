@@ -38,8 +38,8 @@
 //	}) // BIOS → undionly.kpxe, UEFI x64 → ipxe.efi, ARM64 → snp.efi, HTTP boot → URL,
 //	// U-Boot → next server + option 209 pxelinux.cfg/default
 //
-//	dhcp := &dhcpboot.ProxyServer{Policy: policy, Interface: "eth0"} // or LabServer
-//	go dhcp.ListenAndServe(ctx)
+//	dhcp := &dhcpboot.ProxyServer{Policy: policy, Interface: "eth0"} // or LabServer4
+//	go dhcp.ListenAndServe() // dhcp.Shutdown(ctx) to stop, as with net/http
 //
 //	files, _ := tftpserve.OpenDir("/srv/tftp") // os.Root: no escape
 //	tftp := &tftpserve.Server{Handler: files, Logger: logger}
@@ -53,5 +53,5 @@
 //	})
 //
 // Each package stands alone: a tool with its own DHCP server uses dhcpboot's
-// handler adapter only; a tool that needs a TFTP server uses tftpserve only.
+// Responder4 (coredhcp's handler shape) only; a tool that needs a TFTP server uses tftpserve only.
 package pxekit

@@ -36,7 +36,8 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	server := netip.MustParseAddr("10.0.0.1")
+	h := &dhcpboot.Responder4{Policy: policy, ServerIP: netip.MustParseAddr("10.0.0.1"),
+		Classify: archdetect.FromDHCPv4} // the default, shown: archdetect reads the request
 	stages := []struct {
 		what string
 		req  *dhcpv4.DHCPv4
@@ -46,13 +47,12 @@ func Example() {
 		{"iPXE, chainloaded", discover("52:54:00:00:00:01", iana.INTEL_X86PC, "iPXE")},
 	}
 	for _, s := range stages {
-		client := archdetect.FromDHCPv4(s.req)
-		d := policy.Decide(&dhcpboot.Request{Client: client, ServerIP: server})
+		r, d := h.Decide(s.req, dhcpboot.Arrival{}) // classify, then decide, once
 		resp, _ := dhcpv4.NewReplyFromRequest(s.req)
-		if err := dhcpboot.Apply(d, &dhcpboot.Request{Client: client, ServerIP: server}, s.req, resp, dhcpboot.ReplyOptions{ServerIP: server}); err != nil {
+		if err := dhcpboot.Apply4(d, r, s.req, resp, dhcpboot.ReplyOptions{}); err != nil {
 			panic(err)
 		}
-		fmt.Printf("%-18s firmware=%-4s ipxe=%-5v → %s\n", s.what, client.Firmware, client.IPXE, resp.BootFileName)
+		fmt.Printf("%-18s firmware=%-4s ipxe=%-5v → %s\n", s.what, r.Client.Firmware, r.Client.IPXE, resp.BootFileName)
 	}
 
 	script, err := ipxescript.BootScript(ipxescript.BootConfig{URL: "http://10.0.0.1/machine"})

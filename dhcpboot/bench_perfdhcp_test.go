@@ -19,7 +19,7 @@ import (
 // decide, apply, encode) in process.
 func BenchmarkProxyReply(b *testing.B) {
 	policy, _ := DefaultPolicy(DefaultConfig{})
-	h := &Handler{Policy: policy, ServerIP: testServer}
+	h := &Responder4{Policy: policy, ServerIP: testServer}
 	raw := captureRequest(b, "ovmf-pxe-tftp-ipxe-efi.pcapng", 1).ToBytes()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -27,7 +27,7 @@ func BenchmarkProxyReply(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		resp, _, err := h.ProxyReply(m, false)
+		resp, _, _, err := h.Reply(m, Arrival{Mode: ModeProxy})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -60,10 +60,10 @@ func BenchmarkProxyPerfdhcp(b *testing.B) {
 		policy, _ := DefaultPolicy(DefaultConfig{})
 		proxy := &ProxyServer{Policy: policy, ServerIP: p.ServerIP, Interface: p.ServerIf}
 		c67, c4011 := listenIn(b, p.Server, p.ServerIf, 67), listenIn(b, p.Server, p.ServerIf, PXEPort)
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- proxy.Serve(ctx, c67, c4011) }()
-		defer func() { cancel(); <-done }()
+		done := make(chan error, 2)
+		go func() { done <- proxy.Serve(c67) }()
+		go func() { done <- proxy.ServeBootServer(c4011) }()
+		defer func() { proxy.Close(); <-done; <-done }()
 		run(b, p)
 	})
 	b.Run("dnsmasq", func(b *testing.B) {
@@ -99,7 +99,7 @@ func perfdhcp(b *testing.B, p *netlab.Pair, args ...string) {
 	}
 }
 
-// BenchmarkLabPerfdhcp drives LabServer with full DORA exchanges from 200
+// BenchmarkLabPerfdhcp drives LabServer4 with full DORA exchanges from 200
 // simulated PXE clients (the /24 lab range), next to dnsmasq serving the
 // same range with a boot file.
 func BenchmarkLabPerfdhcp(b *testing.B) {
@@ -112,14 +112,13 @@ func BenchmarkLabPerfdhcp(b *testing.B) {
 	b.Run("pxekit", func(b *testing.B) {
 		p := netlab.NewPair(b)
 		policy, _ := DefaultPolicy(DefaultConfig{})
-		lab := &LabServer{Policy: policy, ServerIP: p.ServerIP, Interface: p.ServerIf,
-			Subnet: netip.MustParsePrefix("10.99.0.0/24"), RangeStart: netip.MustParseAddr("10.99.0.10"),
-			RangeEnd: netip.MustParseAddr("10.99.0.250")}
+		lab := &LabServer4{Policy: policy, ServerIP: p.ServerIP, Interface: p.ServerIf,
+			Subnets: []Subnet{{Prefix: netip.MustParsePrefix("10.99.0.0/24"), RangeStart: netip.MustParseAddr("10.99.0.10"),
+				RangeEnd: netip.MustParseAddr("10.99.0.250")}}}
 		conn := listenIn(b, p.Server, p.ServerIf, 67)
-		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
-		go func() { done <- lab.Serve(ctx, conn) }()
-		defer func() { cancel(); <-done }()
+		go func() { done <- lab.Serve(conn) }()
+		defer func() { lab.Close(); <-done }()
 		perfdhcp(b, p, args...)
 	})
 	b.Run("dnsmasq", func(b *testing.B) {

@@ -30,7 +30,7 @@ func TestParsePolicy(t *testing.T) {
 	}
 	c := ovmfPXE()
 	d := p.Decide(&Request{Client: c, Relay: netip.MustParseAddr("10.1.1.1")})
-	if d.Rule == nil || d.Rule.Name != "lab-uefi" {
+	if !d.Matched() || d.Rule.Name != "lab-uefi" {
 		t.Errorf("decision %v", d)
 	}
 	if f := rules[1].Match.IPXEFeatures; len(f) != 2 || f[0] != 19 || f[1] != 36 {

@@ -57,7 +57,7 @@ type DefaultConfig struct {
 //  4. "http-ia32", "http-x64", "http-arm32", "http-arm64", "http-riscv32",
 //     "http-riscv64", "http-loong64": UEFI HTTP boot (arch 15, 16, 18,
 //     19, 26, 28, 40) gets the URL of the iPXE binary under HTTPBase
-//     (option 60 "HTTPClient" is echoed by [Apply]);
+//     (option 60 "HTTPClient" is echoed by [Apply4]);
 //  5. "bios", "uefi-ia32", "uefi-x64", "uefi-arm32", "uefi-arm64",
 //     "uefi-riscv32", "uefi-riscv64", "uefi-loong64": PXE (arch 0, 6, 7
 //     and 9, 10, 11, 25, 27, 39) gets the iPXE binary of [BootFiles] over

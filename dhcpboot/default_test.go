@@ -73,7 +73,7 @@ func TestDefaultPolicyUBoot(t *testing.T) {
 				t.Fatal(err)
 			}
 			m := ubootDiscover(t, "52:54:00:77:00:21", tt.arch, tt.vci)
-			r := Request{Client: archdetect.FromDHCPv4(m)}
+			r := Request{Client: archdetect.FromDHCPv4(m), ServerIP: testServer, Mode: ModeFull}
 			d := p.Decide(&r)
 			if !d.Boot() || d.Rule.Name != tt.rule {
 				t.Fatalf("decision %v, want rule %q to boot the client", d, tt.rule)
@@ -82,7 +82,7 @@ func TestDefaultPolicyUBoot(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := Apply(d, &r, m, resp, ReplyOptions{ServerIP: testServer}); err != nil {
+			if err := Apply4(d, &r, m, resp, ReplyOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			if got := resp.ServerIPAddr.String(); got != testServer.String() {

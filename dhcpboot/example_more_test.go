@@ -12,10 +12,11 @@ import (
 )
 
 // Inside an existing DHCP server (a coredhcp plugin is these few lines):
-// the server builds its reply with the address, the handler adds boot data.
-func ExampleHandler_CoreDHCP() {
+// the server builds its reply with the address and option 54 (coredhcp's
+// server_id plugin), the responder adds boot data.
+func ExampleResponder4_CoreDHCP() {
 	policy, _ := dhcpboot.DefaultPolicy(dhcpboot.DefaultConfig{})
-	h := &dhcpboot.Handler{Policy: policy}
+	h := &dhcpboot.Responder4{Policy: policy}
 
 	mac, _ := net.ParseMAC("52:54:00:77:00:0c")
 	discover, _ := dhcpv4.NewDiscovery(mac,

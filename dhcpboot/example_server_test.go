@@ -14,21 +14,24 @@ import (
 
 // A proxyDHCP beside the site's DHCP server. In production:
 //
-//	proxy := &dhcpboot.ProxyServer{Policy: policy, Interface: "eth0", Logger: logger}
-//	err := proxy.ListenAndServe(ctx)
+//	proxy := &dhcpboot.ProxyServer{Policy: policy, Interface: "eth0",
+//		OnReply: func(x dhcpboot.Exchange4) { log(x) }}
+//	err := proxy.ListenAndServe() // ErrServerClosed after proxy.Shutdown(ctx)
 //
 // Here it serves only its port-4011 side on a loopback socket and answers
-// the DHCPREQUEST that UEFI firmware sends there after getting its address.
+// the DHCPREQUEST that UEFI firmware sends there after getting its address;
+// the OnReply hook sees the decision.
 func ExampleProxyServer() {
 	policy, _ := dhcpboot.DefaultPolicy(dhcpboot.DefaultConfig{})
 	conn4011, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		panic(err)
 	}
-	proxy := &dhcpboot.ProxyServer{Policy: policy, ServerIP: netip.MustParseAddr("127.0.0.1"), Only4011: true}
-	ctx, cancel := context.WithCancel(context.Background())
+	hooked := make(chan dhcpboot.Exchange4, 1)
+	proxy := &dhcpboot.ProxyServer{Policy: policy, ServerIP: netip.MustParseAddr("127.0.0.1"),
+		OnReply: func(x dhcpboot.Exchange4) { hooked <- x }}
 	done := make(chan error)
-	go func() { done <- proxy.Serve(ctx, nil, conn4011) }()
+	go func() { done <- proxy.ServeBootServer(conn4011) }()
 
 	// The firmware's request: its new address in ciaddr, PXE options as in DISCOVER.
 	mac, _ := net.ParseMAC("52:54:00:77:00:0b")
@@ -47,40 +50,48 @@ func ExampleProxyServer() {
 	}
 	ack, _ := dhcpv4.FromBytes(buf[:n])
 	fmt.Println(ack.MessageType(), ack.ClassIdentifier(), ack.ServerIPAddr, ack.BootFileNameOption())
-	cancel()
+	x := <-hooked
+	fmt.Println("hook:", x.Boot.Mode, x.Decision.Rule.Name)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	proxy.Shutdown(ctx)
 	fmt.Println("stopped:", <-done)
 	// Output:
 	// ACK PXEClient 127.0.0.1 ipxe.efi
-	// stopped: <nil>
+	// hook: proxy-ack uefi-x64
+	// stopped: dhcpboot: server closed
 }
 
-// A lab DHCP server giving addresses and boot files. In production:
+// A lab DHCP server giving addresses and boot files: an address allocator,
+// then the boot responder. In production:
 //
-//	err := lab.ListenAndServe(ctx) // with lab.Interface = "br0"
+//	err := lab.ListenAndServe() // with lab.Interface = "br0"
 //
-// Respond shows what it answers without a network.
-func ExampleLabServer() {
+// Reply shows what it answers without a network.
+func ExampleLabServer4() {
 	policy, _ := dhcpboot.DefaultPolicy(dhcpboot.DefaultConfig{})
-	lab := &dhcpboot.LabServer{
-		Policy:     policy,
-		ServerIP:   netip.MustParseAddr("10.99.0.1"),
-		Subnet:     netip.MustParsePrefix("10.99.0.0/24"),
-		RangeStart: netip.MustParseAddr("10.99.0.100"),
-		RangeEnd:   netip.MustParseAddr("10.99.0.199"),
-		Reservations: []dhcpboot.Reservation{
-			{MAC: net.HardwareAddr{0x52, 0x54, 0, 0x77, 0, 0x0c}, IP: netip.MustParseAddr("10.99.0.12")},
-		},
+	lab := &dhcpboot.LabServer4{
+		Policy:   policy,
+		ServerIP: netip.MustParseAddr("10.99.0.1"),
+		Subnets: []dhcpboot.Subnet{{
+			Prefix:     netip.MustParsePrefix("10.99.0.0/24"),
+			RangeStart: netip.MustParseAddr("10.99.0.100"),
+			RangeEnd:   netip.MustParseAddr("10.99.0.199"),
+			Reservations: []dhcpboot.Reservation{
+				{MAC: net.HardwareAddr{0x52, 0x54, 0, 0x77, 0, 0x0c}, IP: netip.MustParseAddr("10.99.0.12")},
+			},
+		}},
 	}
 	for _, mac := range []string{"52:54:00:77:00:0b", "52:54:00:77:00:0c"} {
 		hw, _ := net.ParseMAC(mac)
 		discover, _ := dhcpv4.NewDiscovery(hw,
 			dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00000:UNDI:002001")),
 			dhcpv4.WithOption(dhcpv4.OptClientArch(iana.INTEL_X86PC)))
-		offer, err := lab.Respond(discover)
-		if err != nil {
-			panic(err)
+		x := lab.Reply(discover, dhcpboot.Arrival{})
+		if x.Reply == nil {
+			panic(x.NoReply)
 		}
-		fmt.Println(mac, offer.MessageType(), offer.YourIPAddr, offer.BootFileName, "to", dhcpboot.ReplyAddr(discover, offer))
+		fmt.Println(mac, x.Reply.MessageType(), x.Reply.YourIPAddr, x.Reply.BootFileName, "to", dhcpboot.ReplyAddr(discover, x.Reply))
 	}
 	// Output:
 	// 52:54:00:77:00:0b OFFER 10.99.0.100 undionly.kpxe to 255.255.255.255:68

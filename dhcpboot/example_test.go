@@ -59,19 +59,19 @@ func ExampleNewPolicy() {
 	// rule "rack-1-memtest" (#1) matched: mac=52:54:00:77:00:0c
 }
 
-// Apply writes a decision into a reply the way PXE firmware reads it.
-func ExampleApply() {
+// A responder decides once per message; Apply4 writes the decision into a
+// reply the way PXE firmware reads it. The server address and the reply
+// mode travel in the Request the responder built.
+func ExampleApply4() {
 	mac, _ := net.ParseMAC("52:54:00:77:00:0b")
 	discover, _ := dhcpv4.NewDiscovery(mac,
 		dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00007:UNDI:003000")),
 		dhcpv4.WithOption(dhcpv4.OptClientArch(iana.EFI_X86_64)))
-	client := archdetect.Client{MAC: mac, Arch: 7, HasArch: true, Firmware: archdetect.FirmwareUEFI,
-		Transport: archdetect.TransportPXE, VendorClass: archdetect.VendorClass{Kind: "PXEClient"}}
-	r := &dhcpboot.Request{Client: client}
 	p, _ := dhcpboot.DefaultPolicy(dhcpboot.DefaultConfig{})
+	h := &dhcpboot.Responder4{Policy: p, ServerIP: netip.MustParseAddr("10.77.0.1")}
+	r, d := h.Decide(discover, dhcpboot.Arrival{Mode: dhcpboot.ModeProxy})
 	offer, _ := dhcpv4.NewReplyFromRequest(discover, dhcpv4.WithMessageType(dhcpv4.MessageTypeOffer))
-	err := dhcpboot.Apply(p.Decide(r), r, discover, offer, dhcpboot.ReplyOptions{
-		Mode: dhcpboot.ModeProxy, ServerIP: netip.MustParseAddr("10.77.0.1"), DirectUEFI: true})
+	err := dhcpboot.Apply4(d, r, discover, offer, dhcpboot.ReplyOptions{DirectUEFI: true})
 	if err != nil {
 		panic(err)
 	}

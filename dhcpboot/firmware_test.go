@@ -115,7 +115,7 @@ func bootAndWait(t *testing.T, lab *qemulab.Lab, files *bootFiles, sc qemulab.Sc
 	}
 }
 
-// Real firmware (iPXE ROM, OVMF PXE, OVMF HTTP boot) boots from LabServer
+// Real firmware (iPXE ROM, OVMF PXE, OVMF HTTP boot) boots from LabServer4
 // with DefaultPolicy: addresses, boot files, the iPXE loop broken.
 func TestFirmwareBootsFromLabServer(t *testing.T) {
 	fw := qemulab.Require(t)
@@ -127,13 +127,14 @@ func TestFirmwareBootsFromLabServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &LabServer{Policy: policy, Interface: lab.Bridge, ServerIP: lab.ServerIP, Subnet: lab.Prefix,
-		RangeStart: lab.Prefix.Addr().Next().Next(), RangeEnd: netipAdd(lab.Prefix.Addr(), 99), Logger: testLogger(t)}
+	s := &LabServer4{Policy: policy, Interface: lab.Bridge, ServerIP: lab.ServerIP,
+		Subnets: []Subnet{{Prefix: lab.Prefix, RangeStart: lab.Prefix.Addr().Next().Next(), RangeEnd: netipAdd(lab.Prefix.Addr(), 99)}},
+		Logger:  testLogger(t)}
 	var conn net.PacketConn
 	if err := lab.NS.Do(func() (err error) { conn, err = ListenUDP4(lab.Bridge, 67); return err }); err != nil {
 		t.Fatal(err)
 	}
-	serveInBackground(t, func(ctx context.Context) error { return s.Serve(ctx, conn) })
+	serveInBackground(t, s, func() error { return s.Serve(conn) })
 	cases := []struct {
 		sc   qemulab.Scenario
 		arch string
@@ -170,7 +171,7 @@ func TestFirmwareBootsThroughProxy(t *testing.T) {
 	proxy := &ProxyServer{Policy: policy, Interface: lab.Bridge, ServerIP: lab.ServerIP, Logger: logger}
 	c67 := listenIn(t, lab.NS, lab.Bridge, 67)
 	c4011 := listenIn(t, lab.NS, lab.Bridge, PXEPort)
-	serveInBackground(t, func(ctx context.Context) error { return proxy.Serve(ctx, c67, countingConn{c4011, &mu, &binl}) })
+	serveInBackground(t, proxy, func() error { return proxy.Serve(c67) }, func() error { return proxy.ServeBootServer(countingConn{c4011, &mu, &binl}) })
 	bootAndWait(t, lab, files, qemulab.UEFIPXE, "x86_64")
 	mu.Lock()
 	defer mu.Unlock()

@@ -32,11 +32,11 @@ func FuzzRequestPath(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	h := &Handler{Policy: policy, ServerIP: netip.MustParseAddr("10.99.0.1")}
-	h6 := &Handler6{Policy: policy, ServerIP: netip.MustParseAddr("fd00::1")}
+	h := &Responder4{Policy: policy, ServerIP: netip.MustParseAddr("10.99.0.1")}
+	h6 := &Responder6{Policy: policy, ServerIP: netip.MustParseAddr("fd00::1")}
 	clock := &fakeClock{time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	lab := &LabServer{Policy: policy, ServerIP: netip.MustParseAddr("10.99.0.1"), Subnet: netip.MustParsePrefix("10.99.0.0/24"),
-		RangeStart: netip.MustParseAddr("10.99.0.100"), RangeEnd: netip.MustParseAddr("10.99.0.200"), Now: clock.Now}
+	lab := &LabServer4{Policy: policy, ServerIP: netip.MustParseAddr("10.99.0.1"), Now: clock.Now,
+		Subnets: []Subnet{{Prefix: netip.MustParsePrefix("10.99.0.0/24"), RangeStart: netip.MustParseAddr("10.99.0.100"), RangeEnd: netip.MustParseAddr("10.99.0.200")}}}
 	lab6 := &LabServer6{Policy: policy, ServerIP: netip.MustParseAddr("fd00::1"), RangeStart: netip.MustParseAddr("fd00::100"),
 		RangeEnd: netip.MustParseAddr("fd00::1ff"), Now: clock.Now}
 	check4 := func(t *testing.T, m *dhcpv4.DHCPv4) {
@@ -53,20 +53,20 @@ func FuzzRequestPath(f *testing.F) {
 			if err != nil {
 				return
 			}
-			resp, _, err := h6.Reply(m)
+			resp, _, _, err := h6.Reply(m, Arrival{})
 			if err == nil {
 				if _, err := dhcpv6.FromBytes(resp.ToBytes()); err != nil {
 					t.Fatalf("DHCPv6 reply does not decode: %v", err)
 				}
 			}
-			if resp, err := lab6.Respond(m); err == nil {
+			if resp, err := respond6(lab6, m); err == nil {
 				if _, err := dhcpv6.FromBytes(resp.ToBytes()); err != nil {
 					t.Fatalf("lab DHCPv6 reply does not decode: %v", err)
 				}
 			}
 			if in, err := m.GetInnerMessage(); err == nil {
 				adv := &dhcpv6.Message{MessageType: dhcpv6.MessageTypeAdvertise, TransactionID: in.TransactionID}
-				h6.CoreDHCP6(m, adv)
+				h6.CoreDHCP(m, adv)
 			}
 			return
 		}
@@ -74,8 +74,8 @@ func FuzzRequestPath(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for _, port4011 := range []bool{false, true} {
-			resp, _, _ := h.ProxyReply(m, port4011)
+		for _, mode := range []Mode{ModeProxy, ModeProxyAck} {
+			resp, _, _, _ := h.Reply(m, Arrival{Mode: mode})
 			check4(t, resp)
 		}
 		resp, err := dhcpv4.NewReplyFromRequest(m)
@@ -84,7 +84,7 @@ func FuzzRequestPath(f *testing.F) {
 			check4(t, out)
 		}
 		clock.t = clock.t.Add(time.Second)
-		out, _ := lab.Respond(m)
+		out, _ := respond4(lab, m)
 		check4(t, out)
 	})
 }

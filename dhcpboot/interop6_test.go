@@ -60,9 +60,9 @@ func TestInteropDHCPv6BootURL(t *testing.T) {
 	waitLinkLocal(t, p.Client, p.ClientIf)
 
 	policy, _ := DefaultPolicy(DefaultConfig{})
-	h := &Handler6{Policy: policy, ServerIP: netip.MustParseAddr("fd00:99::1"), Interface: p.ServerIf, Logger: testLogger(t)}
+	h := &Responder6{Policy: policy, ServerIP: netip.MustParseAddr("fd00:99::1"), Logger: testLogger(t)}
 	var srv *server6.Server
-	if err := p.Server.Do(func() (err error) { srv, err = server6.NewServer(p.ServerIf, nil, h.ServeDHCP6); return err }); err != nil {
+	if err := p.Server.Do(func() (err error) { srv, err = server6.NewServer(p.ServerIf, nil, h.ServeDHCP); return err }); err != nil {
 		t.Fatal(err)
 	}
 	go func() { _ = srv.Serve() }()

@@ -3,6 +3,7 @@ package dhcpboot
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -41,42 +42,56 @@ func listenIn(t testing.TB, ns *netlab.NS, iface string, port int) net.PacketCon
 	return c
 }
 
-// serveInBackground runs serve until the test ends and checks it returns
-// nil after cancellation (context-aware shutdown).
-func serveInBackground(t *testing.T, serve func(ctx context.Context) error) {
+// server is what every dhcpboot server has for its lifecycle.
+type server interface {
+	Shutdown(ctx context.Context) error
+}
+
+// serveInBackground runs each serve (a Serve method of srv on one socket)
+// until the test ends, then shuts srv down and checks each serve returns
+// ErrServerClosed promptly.
+func serveInBackground(t *testing.T, srv server, serves ...func() error) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx) }()
+	done := make(chan error, len(serves))
+	for _, serve := range serves {
+		go func() { done <- serve() }()
+	}
 	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve returned %v after cancel", err)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		for range serves {
+			select {
+			case err := <-done:
+				if !errors.Is(err, ErrServerClosed) {
+					t.Errorf("Serve returned %v after Shutdown, want ErrServerClosed", err)
+				}
+			case <-ctx.Done():
+				t.Error("Serve did not return within 5s of Shutdown")
+				return
 			}
-		case <-time.After(5 * time.Second):
-			t.Error("serve did not return within 5s of cancel")
 		}
 	})
 }
 
-func startLab(t *testing.T, p *netlab.Pair) *LabServer {
+func startLab(t *testing.T, p *netlab.Pair) *LabServer4 {
 	t.Helper()
 	policy, err := DefaultPolicy(DefaultConfig{ScriptURL: "http://{{server}}:8080/boot.ipxe?mac={{mac_hyphen}}"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &LabServer{
+	s := &LabServer4{
 		Policy: policy, Interface: p.ServerIf, ServerIP: p.ServerIP,
-		Subnet:     netip.MustParsePrefix("10.99.0.0/24"),
-		RangeStart: netip.MustParseAddr("10.99.0.100"), RangeEnd: netip.MustParseAddr("10.99.0.150"),
-		Router:    p.ServerIP,
+		Subnets: []Subnet{{Prefix: netip.MustParsePrefix("10.99.0.0/24"),
+			RangeStart: netip.MustParseAddr("10.99.0.100"), RangeEnd: netip.MustParseAddr("10.99.0.150"),
+			Router: p.ServerIP}},
 		LeaseFile: filepath.Join(t.TempDir(), "leases"),
 		Logger:    testLogger(t),
 	}
 	conn := listenIn(t, p.Server, p.ServerIf, 67)
-	serveInBackground(t, func(ctx context.Context) error { return s.Serve(ctx, conn) })
+	serveInBackground(t, s, func() error { return s.Serve(conn) })
 	return s
 }
 
@@ -339,7 +354,7 @@ func TestInteropProxyBesideDnsmasq(t *testing.T) {
 		t.Fatalf("InterfaceIPv4 = %v, %v", ip, err)
 	}
 	proxy.ServerIP = ip
-	serveInBackground(t, func(ctx context.Context) error { return proxy.Serve(ctx, c67, c4011) })
+	serveInBackground(t, proxy, func() error { return proxy.Serve(c67) }, func() error { return proxy.ServeBootServer(c4011) })
 	time.Sleep(300 * time.Millisecond) // dnsmasq binds its socket
 
 	client := newPXEClient(t, p, dhcpv4.ClientPort)
@@ -448,7 +463,7 @@ func testRelayed(t *testing.T, server string) {
 		policy, _ := DefaultPolicy(DefaultConfig{})
 		proxy := &ProxyServer{Policy: policy, Interface: p.ServerIf, ServerIP: p.ServerIP, Logger: testLogger(t)}
 		c67 := listenIn(t, p.Server, p.ServerIf, 67)
-		serveInBackground(t, func(ctx context.Context) error { return proxy.Serve(ctx, c67, nil) })
+		serveInBackground(t, proxy, func() error { return proxy.Serve(c67) })
 	}
 	// The client namespace plays the relay: it listens on 10.99.0.2:67 and
 	// forwards a DISCOVER with giaddr set.
@@ -481,12 +496,12 @@ func testRelayed(t *testing.T, server string) {
 	}
 }
 
-// Handler.ServeDHCP4 inside insomniacslk's own server4, on both ports.
+// Responder4.ServeDHCP inside insomniacslk's own server4, on both ports.
 func TestInteropServer4Handler(t *testing.T) {
 	netlab.Require(t)
 	p := netlab.NewPair(t)
 	policy, _ := DefaultPolicy(DefaultConfig{})
-	h := &Handler{Policy: policy, ServerIP: p.ServerIP, Interface: p.ServerIf, Logger: testLogger(t)}
+	h := &Responder4{Policy: policy, ServerIP: p.ServerIP, Logger: testLogger(t)}
 	for _, port := range []int{67, PXEPort} {
 		var conn net.PacketConn
 		if err := p.Server.Do(func() (err error) {
@@ -495,7 +510,7 @@ func TestInteropServer4Handler(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		srv, err := server4.NewServer("", nil, h.ServeDHCP4, server4.WithConn(conn))
+		srv, err := server4.NewServer("", nil, h.ServeDHCP, server4.WithConn(conn))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -530,7 +545,7 @@ func TestInteropNclient4Proxy4011(t *testing.T) {
 	policy, _ := DefaultPolicy(DefaultConfig{})
 	proxy := &ProxyServer{Policy: policy, Interface: p.ServerIf, ServerIP: p.ServerIP, Only4011: true, Logger: testLogger(t)}
 	c4011 := listenIn(t, p.Server, p.ServerIf, PXEPort)
-	serveInBackground(t, func(ctx context.Context) error { return proxy.Serve(ctx, nil, c4011) })
+	serveInBackground(t, proxy, func() error { return proxy.ServeBootServer(c4011) })
 
 	conn, err := p.Client.ListenPacket("udp4", p.ClientIP.String()+":68")
 	if err != nil {
@@ -576,7 +591,7 @@ func TestInteropProxyIgnoresOtherInterfaces(t *testing.T) {
 	policy, _ := DefaultPolicy(DefaultConfig{})
 	proxy := &ProxyServer{Policy: policy, Interface: "srv0", ServerIP: netip.MustParseAddr("10.99.0.1"), Logger: testLogger(t)}
 	c67 := listenIn(t, srv, "srv0", 67)
-	serveInBackground(t, func(ctx context.Context) error { return proxy.Serve(ctx, c67, nil) })
+	serveInBackground(t, proxy, func() error { return proxy.Serve(c67) })
 	ovmf := captureRequest(t, "ovmf-pxe-tftp-ipxe-efi.pcapng", 1)
 	for _, tc := range []struct {
 		ns    *netlab.NS

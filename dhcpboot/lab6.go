@@ -11,35 +11,18 @@ import (
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
-	"github.com/insomniacslk/dhcp/dhcpv6/server6"
 	"github.com/insomniacslk/dhcp/iana"
 	"github.com/pxekit/pxekit/archdetect"
-	"golang.org/x/net/ipv6"
 )
-
-// ListenUDP6 opens the DHCPv6 server socket ([::]:547) on the interface
-// iface and joins the All_DHCP_Relay_Agents_and_Servers group (ff02::1:2)
-// there.
-func ListenUDP6(iface string) (net.PacketConn, error) {
-	ifi, err := net.InterfaceByName(iface)
-	if err != nil {
-		return nil, fmt.Errorf("dhcpboot: %w", err)
-	}
-	c, err := server6.NewIPv6UDPConn(iface, &net.UDPAddr{IP: net.IPv6unspecified, Port: dhcpv6.DefaultServerPort})
-	if err != nil {
-		return nil, fmt.Errorf("dhcpboot: listen %s udp6/547: %w", iface, err)
-	}
-	if err := ipv6.NewPacketConn(c).JoinGroup(ifi, &net.UDPAddr{IP: dhcpv6.AllDHCPRelayAgentsAndServers}); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("dhcpboot: %s: join ff02::1:2: %w", iface, err)
-	}
-	return c, nil
-}
 
 // LabServer6 is a small stateful DHCPv6 server for labs: it gives each
 // client (DUID and IA_NA) an address from a range, in memory, and adds the
 // boot URL (option 59) the Policy decides, which UEFI PXE and HTTP boot over
 // IPv6 need together with an address. It is not meant to replace Kea.
+//
+// It has net/http's server shape, like [LabServer4]: set the fields, call
+// ListenAndServe (or Serve), then Shutdown or Close. The server never
+// writes its fields.
 type LabServer6 struct {
 	// Policy decides boot data; nil gives addresses only. A rule that
 	// ignores a client makes the server ignore it entirely.
@@ -57,17 +40,23 @@ type LabServer6 struct {
 	ServerID dhcpv6.DUID
 	// Classify overrides the DHCPv6 classifier.
 	Classify func(dhcpv6.DHCPv6) archdetect.Client
+	// OnReply and OnInvalid are the hooks of [ProxyServer], for DHCPv6.
+	// They run on the serving goroutine and must not block.
+	OnReply   func(Exchange6)
+	OnInvalid func(Invalid)
 	// Logger gets debug records per message; nil logs nothing.
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 
-	once    sync.Once
-	initErr error
-	h       *Handler6
-	mu      sync.Mutex
-	leases  map[string]*lease6    // by DUID bytes + IAID
-	byIP    map[netip.Addr]string // address -> key
+	once      sync.Once
+	initErr   error
+	h         *Responder6
+	leaseTime time.Duration // LeaseTime or its default
+	mu        sync.Mutex
+	leases    map[string]*lease6    // by DUID bytes + IAID
+	byIP      map[netip.Addr]string // address -> key
+	life      lifecycle
 }
 
 type lease6 struct {
@@ -82,11 +71,13 @@ func (s *LabServer6) now() time.Time {
 	return time.Now()
 }
 
-func (s *LabServer6) setup() error {
+// Init checks the configuration, once; Serve and Reply call it on first
+// use.
+func (s *LabServer6) Init() error {
 	s.once.Do(func() {
 		switch {
 		case !s.ServerIP.Is6() || s.ServerIP.Is4In6():
-			s.initErr = errors.New("dhcpboot: LabServer6 needs an IPv6 ServerIP")
+			s.initErr = errors.New("dhcpboot: LabServer6.ServerIP is not set (an IPv6 address)")
 			return
 		case !s.RangeStart.Is6() || !s.RangeEnd.Is6() || s.RangeEnd.Less(s.RangeStart):
 			s.initErr = fmt.Errorf("dhcpboot: LabServer6 range %v-%v is not an IPv6 range", s.RangeStart, s.RangeEnd)
@@ -99,10 +90,11 @@ func (s *LabServer6) setup() error {
 				return
 			}
 		}
-		if s.LeaseTime <= 0 {
-			s.LeaseTime = time.Hour
+		s.leaseTime = s.LeaseTime
+		if s.leaseTime <= 0 {
+			s.leaseTime = time.Hour
 		}
-		s.h = &Handler6{Policy: s.Policy, ServerIP: s.ServerIP, ServerID: s.ServerID, Interface: s.Interface, Classify: s.Classify, Logger: s.Logger}
+		s.h = &Responder6{Policy: s.Policy, ServerIP: s.ServerIP, ServerID: s.ServerID, Classify: s.Classify, Logger: s.Logger}
 		s.leases = map[string]*lease6{}
 		s.byIP = map[netip.Addr]string{}
 	})
@@ -129,26 +121,37 @@ func (s *LabServer6) pick(key string, now time.Time) (netip.Addr, bool) {
 	}
 }
 
-// Respond handles one DHCPv6 message (relayed or not) and returns the
-// reply to send to the sender, or nil and an error saying why not.
-func (s *LabServer6) Respond(m dhcpv6.DHCPv6) (dhcpv6.DHCPv6, error) {
-	if err := s.setup(); err != nil {
-		return nil, err
+// Reply handles one DHCPv6 message (relayed or not) that arrived as a
+// says, without sockets: x.Reply is the reply to send to the sender, or nil
+// and x.NoReply says why not.
+func (s *LabServer6) Reply(m dhcpv6.DHCPv6, a Arrival) Exchange6 {
+	x := Exchange6{Peer: a.Peer, Interface: a.Interface, Request: m}
+	resp, r, d, err := s.reply(m, a)
+	x.Reply, x.Boot, x.Decision = resp, r, d
+	if err != nil {
+		x.NoReply = noReply(err, d)
+	}
+	return x
+}
+
+func (s *LabServer6) reply(m dhcpv6.DHCPv6, a Arrival) (_ dhcpv6.DHCPv6, _ *Request, d Decision, _ error) {
+	if err := s.Init(); err != nil {
+		return nil, nil, d, err
 	}
 	in, err := m.GetInnerMessage()
 	if err != nil {
-		return nil, fmt.Errorf("dhcpboot: %w", err)
+		return nil, nil, d, fmt.Errorf("dhcpboot: %w", err)
 	}
 	cid := in.Options.ClientID()
 	if cid == nil {
-		return nil, errors.New("dhcpboot: DHCPv6 message without client ID")
+		return nil, nil, d, errors.New("dhcpboot: DHCPv6 message without client ID")
 	}
 	if sid := in.Options.ServerID(); sid != nil && !sid.Equal(s.h.serverID()) {
-		return nil, errors.New("dhcpboot: DHCPv6 message for another server")
+		return nil, nil, d, errors.New("dhcpboot: DHCPv6 message for another server")
 	}
-	r, d := s.h.Decide6(m)
-	if d.Matched() && d.Rule.Action.Ignore {
-		return nil, fmt.Errorf("dhcpboot: ignored: %s", d.Why)
+	r, d := s.h.Decide(m, a)
+	if d.Ignores() {
+		return nil, r, d, fmt.Errorf("dhcpboot: ignored: %s", d.Why)
 	}
 	var resp *dhcpv6.Message
 	commit, release := false, false
@@ -169,10 +172,10 @@ func (s *LabServer6) Respond(m dhcpv6.DHCPv6) (dhcpv6.DHCPv6, error) {
 	case dhcpv6.MessageTypeInformationRequest:
 		resp, err = dhcpv6.NewReplyFromMessage(in)
 	default:
-		return nil, fmt.Errorf("%w: %s", ErrMessageType, in.Type())
+		return nil, r, d, fmt.Errorf("%w: %s", ErrMessageType, in.Type())
 	}
 	if err != nil {
-		return nil, err
+		return nil, r, d, fmt.Errorf("dhcpboot: %w", err)
 	}
 	resp.AddOption(dhcpv6.OptServerID(s.h.serverID()))
 	now := s.now()
@@ -196,65 +199,53 @@ func (s *LabServer6) Respond(m dhcpv6.DHCPv6) (dhcpv6.DHCPv6, error) {
 				}
 				hold := offerHold
 				if commit {
-					hold = s.LeaseTime
+					hold = s.leaseTime
 				}
 				if l, ok := s.leases[key]; !ok || l.expiry.Before(now.Add(hold)) {
 					s.leases[key] = &lease6{ip: ip, expiry: now.Add(hold)}
 					s.byIP[ip] = key
 				}
-				out.T1, out.T2 = s.LeaseTime/2, s.LeaseTime*4/5
-				out.Options.Add(&dhcpv6.OptIAAddress{IPv6Addr: net.IP(ip.AsSlice()), PreferredLifetime: s.LeaseTime, ValidLifetime: s.LeaseTime})
+				out.T1, out.T2 = s.leaseTime/2, s.leaseTime*4/5
+				out.Options.Add(&dhcpv6.OptIAAddress{IPv6Addr: net.IP(ip.AsSlice()), PreferredLifetime: s.leaseTime, ValidLifetime: s.leaseTime})
 			}
 			resp.AddOption(out)
 		}
 		s.mu.Unlock()
 	}
 	if d.Boot() {
-		if err := Apply6(d, r, in, resp, s.ServerIP); err != nil {
+		if err := Apply6(d, r, in, resp, s.h.Options); err != nil {
 			s.logger().Warn("dhcpboot: cannot apply decision", "why", d.Why, "err", err)
 		}
 	}
-	if rm, ok := m.(*dhcpv6.RelayMessage); ok {
-		return dhcpv6.NewRelayReplFromRelayForw(rm, resp)
-	}
-	return resp, nil
+	out, err := wrapRelay6(m, resp)
+	return out, r, d, err
 }
 
-// ListenAndServe serves DHCPv6 on Interface until ctx is done.
-func (s *LabServer6) ListenAndServe(ctx context.Context) error {
-	if s.Interface == "" {
-		return errors.New("dhcpboot: LabServer6.Interface is required")
-	}
-	c, err := ListenUDP6(s.Interface)
-	if err != nil {
-		return err
-	}
-	return s.Serve(ctx, c)
+// ListenAndServe serves DHCPv6 on Interface until Shutdown or Close, then
+// returns [ErrServerClosed].
+func (s *LabServer6) ListenAndServe() error {
+	return listenAndServe("LabServer6", s.Interface, s.Init, ListenUDP6, s.Serve)
 }
 
-// Serve answers on conn (see [ListenUDP6]) until ctx is done, then closes
-// conn and returns nil.
-func (s *LabServer6) Serve(ctx context.Context, conn net.PacketConn) error {
-	if err := s.setup(); err != nil {
-		conn.Close()
-		return err
-	}
-	return serveUDP(ctx, conn, s.logger(), func(b []byte, peer net.Addr) {
-		m, err := dhcpv6.FromBytes(b)
-		if err != nil {
-			s.logger().Debug("dhcpboot: malformed DHCPv6", "peer", peer.String(), "err", err)
-			return
-		}
-		resp, err := s.Respond(m)
-		if err != nil {
-			s.logger().Debug("dhcpboot: no DHCPv6 answer", "peer", peer.String(), "err", err)
-			return
-		}
-		if _, err := conn.WriteTo(resp.ToBytes(), peer); err != nil {
-			s.logger().Warn("dhcpboot: DHCPv6 send failed", "to", peer.String(), "err", err)
+// Serve answers on conn (see [ListenUDP6]) until Shutdown or Close, then
+// returns [ErrServerClosed]; it returns another error when the
+// configuration is invalid or reading fails. Serve owns conn and closes it
+// on return.
+func (s *LabServer6) Serve(conn net.PacketConn) error {
+	log := s.logger()
+	return s.life.serve(conn, s.Init, log, func(b []byte, peer net.Addr) {
+		if m := decode6(b, peer, s.Interface, s.OnInvalid, log); m != nil {
+			finish6(conn, s.Reply(m, Arrival{Interface: s.Interface, Peer: addrPortOf(peer)}), peer, s.OnReply, log)
 		}
 	})
 }
+
+// Shutdown stops the server reading and waits for the requests being
+// handled, or until ctx ends (then it returns ctx.Err()).
+func (s *LabServer6) Shutdown(ctx context.Context) error { return s.life.shutdown(ctx) }
+
+// Close stops the server at once: it closes its socket.
+func (s *LabServer6) Close() error { return s.life.close() }
 
 // logger returns s.Logger, or a logger that discards everything when it
 // is nil.

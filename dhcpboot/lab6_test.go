@@ -2,6 +2,7 @@ package dhcpboot
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"testing"
@@ -34,6 +35,16 @@ func iaAddr(t *testing.T, m *dhcpv6.Message) string {
 	return ""
 }
 
+// respond6 is [LabServer6.Reply] in the shape tests read best: the reply,
+// or an error saying why there is none.
+func respond6(s *LabServer6, m dhcpv6.DHCPv6) (dhcpv6.DHCPv6, error) {
+	x := s.Reply(m, Arrival{})
+	if x.Reply == nil {
+		return nil, errors.New(x.NoReply)
+	}
+	return x.Reply, nil
+}
+
 func TestLabServer6(t *testing.T) {
 	clock := &fakeClock{time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)}
 	s := newLab6(clock)
@@ -41,7 +52,7 @@ func TestLabServer6(t *testing.T) {
 	if sol.Options.OneIANA() == nil {
 		t.Fatal("captured Solicit has no IA_NA")
 	}
-	resp, err := s.Respond(sol)
+	resp, err := respond6(s, sol)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +67,7 @@ func TestLabServer6(t *testing.T) {
 	for _, code := range []dhcpv6.OptionCode{dhcpv6.OptionClientArchType, dhcpv6.OptionVendorClass} {
 		req.AddOption(sol.GetOneOption(code))
 	}
-	resp, err = s.Respond(req)
+	resp, err = respond6(s, req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +78,7 @@ func TestLabServer6(t *testing.T) {
 	// Other clients: one more address, then none.
 	for i, want := range []string{"fd00:99::101", iana.StatusNoAddrsAvail.String()} {
 		o, _ := dhcpv6.NewSolicit(net.HardwareAddr{2, 0, 0, 0, 0, byte(i)}, dhcpv6.WithArchType(iana.EFI_X86_64))
-		r, err := s.Respond(o)
+		r, err := respond6(s, o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -78,29 +89,29 @@ func TestLabServer6(t *testing.T) {
 	// Held offers expire; the committed lease does not (yet).
 	clock.t = clock.t.Add(2 * time.Minute)
 	o, _ := dhcpv6.NewSolicit(net.HardwareAddr{2, 0, 0, 0, 0, 9})
-	if r, _ := s.Respond(o); iaAddr(t, r.(*dhcpv6.Message)) != "fd00:99::101" {
+	if r, _ := respond6(s, o); iaAddr(t, r.(*dhcpv6.Message)) != "fd00:99::101" {
 		t.Errorf("expired offer not reused")
 	}
 	// Message for another server, relayed message, release.
 	req2, _ := dhcpv6.NewRequestFromAdvertise(adv)
 	req2.UpdateOption(dhcpv6.OptServerID(&dhcpv6.DUIDLL{HWType: iana.HWTypeEthernet, LinkLayerAddr: net.HardwareAddr{2, 9, 9, 9, 9, 9}}))
-	if r, err := s.Respond(req2); r != nil || err == nil {
+	if r, err := respond6(s, req2); r != nil || err == nil {
 		t.Error("answered a request for another server")
 	}
 	relayed, _ := dhcpv6.EncapsulateRelay(sol, dhcpv6.MessageTypeRelayForward, net.ParseIP("fd00:98::1"), net.ParseIP("fe80::1"))
-	if r, err := s.Respond(relayed); err != nil || r.Type() != dhcpv6.MessageTypeRelayReply {
+	if r, err := respond6(s, relayed); err != nil || r.Type() != dhcpv6.MessageTypeRelayReply {
 		t.Errorf("relayed: %v %v", r, err)
 	}
 	rel, _ := dhcpv6.NewRequestFromAdvertise(adv)
 	rel.MessageType = dhcpv6.MessageTypeRelease
-	if r, err := s.Respond(rel); err != nil || r.(*dhcpv6.Message).Options.OneIANA().Options.Status().StatusCode != iana.StatusSuccess {
+	if r, err := respond6(s, rel); err != nil || r.(*dhcpv6.Message).Options.OneIANA().Options.Status().StatusCode != iana.StatusSuccess {
 		t.Errorf("release: %v %v", r, err)
 	}
 	if _, ok := s.leases[string(sol.Options.ClientID().ToBytes())+string(sol.Options.OneIANA().IaId[:])]; ok {
 		t.Error("released lease kept")
 	}
 	bad := &LabServer6{ServerIP: netip.MustParseAddr("10.0.0.1")}
-	if _, err := bad.Respond(sol); err == nil {
+	if _, err := respond6(bad, sol); err == nil {
 		t.Error("IPv4 server accepted")
 	}
 }
@@ -117,7 +128,7 @@ func TestInteropLabServer6Nclient6(t *testing.T) {
 	if err := p.Server.Do(func() (err error) { conn, err = ListenUDP6(p.ServerIf); return err }); err != nil {
 		t.Fatal(err)
 	}
-	serveInBackground(t, func(ctx context.Context) error { return s.Serve(ctx, conn) })
+	serveInBackground(t, s, func() error { return s.Serve(conn) })
 
 	c, mods := firmwareClient6(t, p)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -24,12 +24,12 @@ func BenchmarkLabServerAcks(b *testing.B) {
 				b.StopTimer()
 				clock := &fakeClock{time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)}
 				s := newLab(b, filepath.Join(b.TempDir(), "leases"), clock)
-				s.Subnet = netip.MustParsePrefix("10.99.0.0/20")
-				s.RangeStart, s.RangeEnd = netip.MustParseAddr("10.99.1.0"), netip.MustParseAddr("10.99.15.254")
+				s.Subnets[0].Prefix = netip.MustParsePrefix("10.99.0.0/20")
+				s.Subnets[0].RangeStart, s.Subnets[0].RangeEnd = netip.MustParseAddr("10.99.1.0"), netip.MustParseAddr("10.99.15.254")
 				reqs := make([]*dhcpv4.DHCPv4, leases)
 				for i := range reqs {
 					d, _ := dhcpv4.NewDiscovery(net.HardwareAddr{2, 0, 0, 0, byte(i >> 8), byte(i)})
-					o, err := s.Respond(d)
+					o, err := respond4(s, d)
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -43,7 +43,7 @@ func BenchmarkLabServerAcks(b *testing.B) {
 					go func() {
 						defer wg.Done()
 						for i := w; i < leases; i += par {
-							if a, err := s.Respond(reqs[i]); err != nil || a.MessageType() != dhcpv4.MessageTypeAck {
+							if a, err := respond4(s, reqs[i]); err != nil || a.MessageType() != dhcpv4.MessageTypeAck {
 								b.Errorf("REQUEST %d: %v %v", i, a, err)
 								return
 							}

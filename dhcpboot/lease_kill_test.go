@@ -3,11 +3,11 @@ package dhcpboot
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -17,11 +17,11 @@ import (
 	"github.com/pxekit/pxekit/internal/netlab"
 )
 
-// kill9Env names the lease file of the LabServer the kill -9 test's child
+// kill9Env names the lease file of the LabServer4 the kill -9 test's child
 // process serves.
 const kill9Env = "PXEKIT_TEST_KILL9_LEASES"
 
-// TestLeaseFileSurvivesKill9 runs a LabServer in a child process inside a
+// TestLeaseFileSurvivesKill9 runs a LabServer4 in a child process inside a
 // private namespace (127.0.0.1:67), leases addresses to many clients at once
 // through a fake relay (127.0.0.2:67), kills the server with SIGKILL in the
 // middle of it, and checks that every lease whose ACK reached the relay is
@@ -216,20 +216,19 @@ func kill9Child(t *testing.T, file string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &LabServer{
-		ServerIP:   netip.MustParseAddr("127.0.0.1"),
-		Subnet:     netip.MustParsePrefix("127.0.0.0/16"),
-		RangeStart: netip.MustParseAddr("127.0.1.0"),
-		RangeEnd:   netip.MustParseAddr("127.0.31.255"),
-		LeaseFile:  file,
+	s := &LabServer4{
+		ServerIP: netip.MustParseAddr("127.0.0.1"),
+		Subnets: []Subnet{{Prefix: netip.MustParsePrefix("127.0.0.0/16"),
+			RangeStart: netip.MustParseAddr("127.0.1.0"), RangeEnd: netip.MustParseAddr("127.0.31.255")}},
+		LeaseFile: file,
 	}
-	if err := s.setup(); err != nil {
+	if err := s.Init(); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	stop := time.AfterFunc(2*time.Minute, func() { s.Close() })
+	defer stop.Stop()
 	fmt.Println("ready")
-	if err := s.Serve(ctx, conn); err != nil && !strings.Contains(err.Error(), "closed") {
+	if err := s.Serve(conn); !errors.Is(err, ErrServerClosed) {
 		t.Fatal(err)
 	}
 }

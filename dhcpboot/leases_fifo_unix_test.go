@@ -24,7 +24,7 @@ func TestLabServerRefusesFIFOLeaseFile(t *testing.T) {
 	s := newLab(t, fifo, &fakeClock{time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)})
 	d, _ := dhcpv4.NewDiscovery(mustMAC("02:00:00:00:00:01"))
 	errc := make(chan error, 1)
-	go func() { _, err := s.Respond(d); errc <- err }()
+	go func() { _, err := respond4(s, d); errc <- err }()
 	select {
 	case err := <-errc:
 		if err == nil || !strings.Contains(err.Error(), fifo) || !strings.Contains(err.Error(), "not a regular file") {

@@ -33,7 +33,7 @@ func mustOpen(t *testing.T, name string) *os.File {
 
 // newFileLab is newLab with a lease file in a fresh directory and a clock
 // at a fixed time.
-func newFileLab(t *testing.T) (*LabServer, string, *fakeClock) {
+func newFileLab(t *testing.T) (*LabServer4, string, *fakeClock) {
 	t.Helper()
 	clock := &fakeClock{time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)}
 	file := filepath.Join(t.TempDir(), "leases")
@@ -68,16 +68,16 @@ func TestLabServerLongHardwareAddressSurvivesRestart(t *testing.T) {
 		addr  net.HardwareAddr
 	}{{iana.HWTypeIEEE802, long}, {iana.HWTypeEthernet, long[:7]}, {iana.HWTypeEthernet, long[:1]}} {
 		s := newLab(t, file, clock)
-		s.RangeEnd = netip.MustParseAddr("10.99.0.120")
+		s.Subnets[0].RangeEnd = netip.MustParseAddr("10.99.0.120")
 		_, ack := dora(t, s, discoverHW(t, hw.htype, hw.addr))
 		s2 := newLab(t, file, clock)
-		s2.RangeEnd = s.RangeEnd
+		s2.Subnets[0].RangeEnd = s.Subnets[0].RangeEnd
 		_, ack2 := dora(t, s2, discoverHW(t, hw.htype, hw.addr))
 		if !ack2.YourIPAddr.Equal(ack.YourIPAddr) {
 			t.Errorf("%d-byte client: %v before the restart, %v after", len(hw.addr), ack.YourIPAddr, ack2.YourIPAddr)
 		}
 		reserved, _ := dhcpv4.NewDiscovery(mustMAC("52:54:00:77:00:0a"))
-		o, err := s2.Respond(reserved)
+		o, err := respond4(s2, reserved)
 		if err != nil || o.YourIPAddr.String() != "10.99.0.10" {
 			t.Fatalf("after a restart with a %d-byte client's lease, the reserved client got %v, %v", len(hw.addr), o, err)
 		}
@@ -113,7 +113,7 @@ func TestLabServerCorruptLeaseLines(t *testing.T) {
 			s.Logger = newLogger(&logs)
 			for _, c := range []struct{ mac, ip string }{{"02:00:00:00:00:01", "10.99.0.101"}, {"02:00:00:00:00:02", "10.99.0.102"}} {
 				d, _ := dhcpv4.NewDiscovery(mustMAC(c.mac))
-				o, err := s.Respond(d)
+				o, err := respond4(s, d)
 				if err != nil {
 					t.Fatalf("%s: %v (one bad line must not stop the server)", c.mac, err)
 				}
@@ -140,7 +140,7 @@ func TestLabServerCorruptLeaseLines(t *testing.T) {
 		}
 		s := newLab(t, dir, clock)
 		d, _ := dhcpv4.NewDiscovery(mustMAC("02:00:00:00:00:01"))
-		if _, err := s.Respond(d); err == nil || !strings.Contains(err.Error(), dir) {
+		if _, err := respond4(s, d); err == nil || !strings.Contains(err.Error(), dir) {
 			t.Errorf("lease path is a directory: %v", err)
 		}
 	})
@@ -151,7 +151,7 @@ func TestLabServerCorruptLeaseLines(t *testing.T) {
 // and renamed on every ACK, O(leases) per ACK).
 func TestLabServerAppendsOneRecordPerAck(t *testing.T) {
 	s, file, _ := newFileLab(t)
-	s.RangeStart, s.RangeEnd = netip.MustParseAddr("10.99.0.2"), netip.MustParseAddr("10.99.0.250")
+	s.Subnets[0].RangeStart, s.Subnets[0].RangeEnd = netip.MustParseAddr("10.99.0.2"), netip.MustParseAddr("10.99.0.250")
 	var replaced int
 	var last os.FileInfo
 	for i := range 200 {
@@ -186,11 +186,11 @@ func TestLabServerDeclinedAddressNotReoffered(t *testing.T) {
 	dec, _ := dhcpv4.New(dhcpv4.WithHwAddr(a.ClientHWAddr), dhcpv4.WithMessageType(dhcpv4.MessageTypeDecline),
 		dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(declined)),
 		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.IPv4(10, 99, 0, 1))))
-	if r, err := s.Respond(dec); r != nil || err != nil {
+	if r, err := respond4(s, dec); r != nil || err != nil {
 		t.Fatalf("DECLINE answered: %v %v", r, err)
 	}
 	b, _ := dhcpv4.NewDiscovery(mustMAC("02:00:00:00:00:02"))
-	o, err := s.Respond(b)
+	o, err := respond4(s, b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +199,7 @@ func TestLabServerDeclinedAddressNotReoffered(t *testing.T) {
 	}
 	// Nor to the client that declined it, nor when asked for by name.
 	a2, _ := dhcpv4.NewDiscovery(a.ClientHWAddr, dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(declined)))
-	if o, err := s.Respond(a2); err != nil || o.YourIPAddr.Equal(declined) {
+	if o, err := respond4(s, a2); err != nil || o.YourIPAddr.Equal(declined) {
 		t.Errorf("declining client got %v again (%v)", o, err)
 	}
 	// Once the hold is over, the address is used again.
@@ -207,7 +207,7 @@ func TestLabServerDeclinedAddressNotReoffered(t *testing.T) {
 	var got []string
 	for i := range 3 {
 		d, _ := dhcpv4.NewDiscovery(net.HardwareAddr{2, 0, 0, 0, 1, byte(i)})
-		if o, err := s.Respond(d); err == nil {
+		if o, err := respond4(s, d); err == nil {
 			got = append(got, o.YourIPAddr.String())
 		}
 	}
@@ -228,19 +228,19 @@ func TestLabServerLeaseSaveFailure(t *testing.T) {
 	a, _ := dhcpv4.NewDiscovery(mustMAC("02:00:00:00:00:01"))
 	dora(t, s, a)
 	b, _ := dhcpv4.NewDiscovery(mustMAC("02:00:00:00:00:02"))
-	offer, err := s.Respond(b)
+	offer, err := respond4(s, b)
 	if err != nil {
 		t.Fatal(err)
 	}
 	req, _ := dhcpv4.NewRequestFromOffer(offer)
-	s.journal.f.Close() // the disk goes away under the server
-	if ack, err := s.Respond(req); ack != nil || err == nil {
+	s.alloc.journal.f.Close() // the disk goes away under the server
+	if ack, err := respond4(s, req); ack != nil || err == nil {
 		t.Fatalf("ACK sent for a lease that was not saved: %v %v", ack, err)
 	}
 	if !strings.Contains(logs.String(), "cannot save lease") || !strings.Contains(logs.String(), file) {
 		t.Errorf("save failure not logged with the file:\n%s", logs.String())
 	}
-	if ack, err := s.Respond(req); err != nil || ack.MessageType() != dhcpv4.MessageTypeAck {
+	if ack, err := respond4(s, req); err != nil || ack.MessageType() != dhcpv4.MessageTypeAck {
 		t.Fatalf("retry: %v %v", ack, err)
 	}
 	s2 := newLab(t, file, clock)
@@ -256,20 +256,20 @@ func TestLabServerLeaseFileCompacts(t *testing.T) {
 	a, _ := dhcpv4.NewDiscovery(mustMAC("02:00:00:00:00:01"))
 	_, ack := dora(t, s, a)
 	syncs := 0
-	s.journal.beforeSync = func() { syncs++ }
-	rewrites := s.journal.rewrites
+	s.alloc.journal.beforeSync = func() { syncs++ }
+	rewrites := s.alloc.journal.rewrites
 	const renewals = 3000
 	for range renewals {
 		clock.t = clock.t.Add(time.Second)
 		r, _ := dhcpv4.NewRequestFromOffer(ack)
-		if got, err := s.Respond(r); err != nil || got.MessageType() != dhcpv4.MessageTypeAck {
+		if got, err := respond4(s, r); err != nil || got.MessageType() != dhcpv4.MessageTypeAck {
 			t.Fatalf("renewal: %v %v", got, err)
 		}
 	}
 	if syncs != renewals {
 		t.Errorf("%d fsyncs for %d ACKs", syncs, renewals)
 	}
-	if n := s.journal.rewrites - rewrites; n < 2 || n > renewals/(compactMin-1)+1 {
+	if n := s.alloc.journal.rewrites - rewrites; n < 2 || n > renewals/(compactMin-1)+1 {
 		t.Errorf("%d compactions for %d records", n, renewals)
 	}
 	fi, err := os.Stat(file)
@@ -277,7 +277,7 @@ func TestLabServerLeaseFileCompacts(t *testing.T) {
 		t.Errorf("lease file %v bytes after compaction (%v)", fi.Size(), err)
 	}
 	s2 := newLab(t, file, clock)
-	if got := s2.Leases(); len(got) != 1 || !got[0].Expiry.Equal(clock.t.Add(s.LeaseTime)) {
+	if got := s2.Leases(); len(got) != 1 || !got[0].Expiry.Equal(clock.t.Add(s.Subnets[0].LeaseTime)) {
 		t.Errorf("after restart: %v", got)
 	}
 }

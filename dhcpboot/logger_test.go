@@ -17,9 +17,10 @@ func TestLoggerNilDiscards(t *testing.T) {
 		name string
 		get  func(*slog.Logger) *slog.Logger
 	}{
-		{"Handler", func(l *slog.Logger) *slog.Logger { return (&Handler{Logger: l}).logger() }},
-		{"Handler6", func(l *slog.Logger) *slog.Logger { return (&Handler6{Logger: l}).logger() }},
-		{"LabServer", func(l *slog.Logger) *slog.Logger { return (&LabServer{Logger: l}).logger() }},
+		{"Responder4", func(l *slog.Logger) *slog.Logger { return (&Responder4{Logger: l}).logger() }},
+		{"Responder6", func(l *slog.Logger) *slog.Logger { return (&Responder6{Logger: l}).logger() }},
+		{"LabServer4", func(l *slog.Logger) *slog.Logger { return (&LabServer4{Logger: l}).logger() }},
+		{"Allocator4", func(l *slog.Logger) *slog.Logger { return (&Allocator4{Logger: l}).logger() }},
 		{"LabServer6", func(l *slog.Logger) *slog.Logger { return (&LabServer6{Logger: l}).logger() }},
 		{"ProxyServer", func(l *slog.Logger) *slog.Logger { return (&ProxyServer{Logger: l}).logger() }},
 	}

@@ -11,21 +11,6 @@ import (
 	"github.com/pxekit/pxekit/archdetect"
 )
 
-// Request is what a policy decides on: the client as [archdetect] saw it and
-// where its message came from.
-type Request struct {
-	Client archdetect.Client
-	// Interface is the name of the interface the message arrived on ("" if
-	// unknown).
-	Interface string
-	// Relay is the relay agent address (giaddr, or the DHCPv6 relay's link
-	// address); invalid when the message was not relayed.
-	Relay netip.Addr
-	// ServerIP is this server's address as the client sees it; the {{server}}
-	// placeholder of templates.
-	ServerIP netip.Addr
-}
-
 // Tri is a yes/no condition that can also be left open.
 type Tri uint8
 
@@ -240,7 +225,13 @@ func MustNewPolicy(rules ...Rule) *Policy {
 }
 
 // Rules returns a copy of the policy's rules.
-func (p *Policy) Rules() []Rule { return slices.Clone(p.rules) }
+func (p *Policy) Rules() []Rule {
+	out := make([]Rule, len(p.rules))
+	for i, r := range p.rules {
+		out[i] = r.clone()
+	}
+	return out
+}
 
 func (r *Rule) check() error {
 	for _, m := range r.Match.MAC {
@@ -282,27 +273,82 @@ func (r *Rule) check() error {
 	return nil
 }
 
-// Decision is the outcome of [Policy.Decide].
+// Decision is the outcome of [Policy.Decide]. It holds a copy of the
+// matching rule: changing a Decision never changes the [Policy].
 type Decision struct {
-	// Rule is the matching rule, nil when none matched.
-	Rule *Rule
+	// Rule is a copy of the matching rule (the zero Rule when none matched).
+	Rule Rule
+	// Index is the rule's position in the policy counted from 1, as in Why;
+	// 0 when no rule matched.
+	Index int
 	// Why says which rule matched and on what, or that none did.
 	Why string
 }
 
 // Matched reports whether a rule matched.
-func (d Decision) Matched() bool { return d.Rule != nil }
+func (d Decision) Matched() bool { return d.Index > 0 }
 
 // Boot reports whether the decision gives the client boot data: a rule
 // matched and does not ignore the client.
-func (d Decision) Boot() bool { return d.Rule != nil && !d.Rule.Action.Ignore }
+func (d Decision) Boot() bool { return d.Matched() && !d.Rule.Action.Ignore }
+
+// Ignores reports whether the matching rule ignores the client.
+func (d Decision) Ignores() bool { return d.Matched() && d.Rule.Action.Ignore }
 
 // String returns Why.
 func (d Decision) String() string { return d.Why }
 
+// clone returns a copy of r that shares nothing mutable with it (a
+// [Template] is immutable and shared).
+func (r Rule) clone() Rule {
+	m := &r.Match
+	m.Archs = slices.Clone(m.Archs)
+	m.Firmware = slices.Clone(m.Firmware)
+	m.CPU = slices.Clone(m.CPU)
+	m.Transport = slices.Clone(m.Transport)
+	m.UserClass = slices.Clone(m.UserClass)
+	m.IPXEFeatures = slices.Clone(m.IPXEFeatures)
+	m.MAC = slices.Clone(m.MAC)
+	m.VendorClass = slices.Clone(m.VendorClass)
+	m.UUID = slices.Clone(m.UUID)
+	m.RelayNet = slices.Clone(m.RelayNet)
+	m.Interface = slices.Clone(m.Interface)
+	a := &r.Action
+	a.Options = cloneOptions(a.Options)
+	a.BootParams = slices.Clone(a.BootParams)
+	if a.PXE != nil {
+		x := *a.PXE
+		x.BootServers = slices.Clone(x.BootServers)
+		for i := range x.BootServers {
+			x.BootServers[i].Addrs = slices.Clone(x.BootServers[i].Addrs)
+		}
+		x.Menu = slices.Clone(x.Menu)
+		if x.Prompt != nil {
+			pr := *x.Prompt
+			x.Prompt = &pr
+		}
+		x.Raw = cloneOptions(x.Raw)
+		a.PXE = &x
+	}
+	if a.PXELinux != nil {
+		x := *a.PXELinux
+		a.PXELinux = &x
+	}
+	return r
+}
+
+func cloneOptions(in []Option) []Option {
+	out := slices.Clone(in)
+	for i := range out {
+		out[i].Value = slices.Clone(out[i].Value)
+	}
+	return out
+}
+
 const noMatch = "no rule matched"
 
-// Decide returns the first rule that matches r. It does not allocate.
+// Decide returns the first rule that matches r. It allocates only the
+// copy of the matching rule's lists.
 func (p *Policy) Decide(r *Request) Decision {
 	if p == nil {
 		return Decision{Why: noMatch}
@@ -325,7 +371,7 @@ func (p *Policy) Decide(r *Request) Decision {
 			si++
 		}
 		if p.rules[i].Match.matches(r, indexed) {
-			return Decision{Rule: &p.rules[i], Why: p.why[i]}
+			return Decision{Rule: p.rules[i].clone(), Index: int(i) + 1, Why: p.why[i]}
 		}
 	}
 	return Decision{Why: noMatch}

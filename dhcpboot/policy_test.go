@@ -289,11 +289,11 @@ func TestMACIndexAtScale(t *testing.T) {
 	for _, i := range []int{0, 1, 4999, 9999} {
 		c := ovmfPXE()
 		c.MAC = macs[i]
-		if d := p.Decide(&Request{Client: c}); d.Rule == nil || d.Rule.Name != fmt.Sprintf("host-%d", i) {
+		if d := p.Decide(&Request{Client: c}); !d.Matched() || d.Rule.Name != fmt.Sprintf("host-%d", i) {
 			t.Errorf("mac %s: %v", macs[i], d)
 		}
 	}
-	if d := p.Decide(&Request{Client: ovmfPXE()}); d.Rule == nil || d.Rule.Name != "uefi-x64" {
+	if d := p.Decide(&Request{Client: ovmfPXE()}); !d.Matched() || d.Rule.Name != "uefi-x64" {
 		t.Errorf("unknown mac: %v", d)
 	}
 	allocs := testing.AllocsPerRun(100, func() {
@@ -317,7 +317,7 @@ func BenchmarkDecide10kMACRules(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		if d := p.Decide(&reqs[i&255]); d.Rule == nil {
+		if d := p.Decide(&reqs[i&255]); !d.Matched() {
 			b.Fatal("no match")
 		}
 	}
@@ -328,7 +328,7 @@ func BenchmarkDecide10kMACRulesMiss(b *testing.B) {
 	r := &Request{Client: ovmfPXE()}
 	b.ReportAllocs()
 	for b.Loop() {
-		if d := p.Decide(r); d.Rule == nil {
+		if d := p.Decide(r); !d.Matched() {
 			b.Fatal("no match")
 		}
 	}

@@ -3,66 +3,27 @@ package dhcpboot
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
-	"github.com/insomniacslk/dhcp/dhcpv4/server4"
 	"github.com/pxekit/pxekit/archdetect"
 )
 
-// ListenUDP4 opens a UDP socket on port for DHCP serving: bound to the
-// interface iface (SO_BINDTODEVICE; "" for none), allowed to broadcast,
-// sharing the port with another DHCP server on the same host
-// (SO_REUSEADDR, SO_REUSEPORT), as proxyDHCP beside dnsmasq needs, and with
-// a receive buffer of ReadBufferSize where the system allows it.
-func ListenUDP4(iface string, port int) (net.PacketConn, error) {
-	c, err := server4.NewIPv4UDPConn(iface, &net.UDPAddr{Port: port})
-	if err != nil {
-		return nil, fmt.Errorf("dhcpboot: listen %s udp/%d: %w", iface, port, err)
-	}
-	growReadBuffer(c, ReadBufferSize)
-	return c, nil
-}
-
-// ReadBufferSize is the receive buffer ListenUDP4 asks for. The kernel's
-// default (about 208 KiB, a few hundred DISCOVERs) overflows when a rack
-// powers on at once and the server pauses for a moment: perfdhcp at 16 000
-// DISCOVERs/s lost 0.2 % of them to it.
-const ReadBufferSize = 4 << 20
-
-// InterfaceIPv4 returns the first IPv4 address of the named interface (in
-// the network namespace of the calling thread).
-func InterfaceIPv4(name string) (netip.Addr, error) {
-	ifi, err := net.InterfaceByName(name)
-	if err != nil {
-		return netip.Addr{}, fmt.Errorf("dhcpboot: %w", err)
-	}
-	addrs, err := ifi.Addrs()
-	if err != nil {
-		return netip.Addr{}, fmt.Errorf("dhcpboot: %s: %w", name, err)
-	}
-	for _, a := range addrs {
-		if n, ok := a.(*net.IPNet); ok {
-			if v4 := n.IP.To4(); v4 != nil {
-				return netip.AddrFrom4([4]byte(v4)), nil
-			}
-		}
-	}
-	return netip.Addr{}, fmt.Errorf("dhcpboot: interface %s has no IPv4 address", name)
-}
-
-// ProxyServer is a proxyDHCP server (PXE 2.1 §2.2.3) to run beside the
-// site's DHCP server: that one gives addresses, this one boot data. On port
-// 67 it answers DISCOVERs of PXE and HTTP-boot clients only (never a plain
-// DHCP client, never a REQUEST); on port 4011 it answers the REQUEST that
-// EDK2 and iPXE send there, from port 4011 to the sender's address and port.
+// ProxyServer is a proxyDHCP server (PXE 2.1 §2.2.3; a DHCPv4 notion) to
+// run beside the site's DHCP server: that one gives addresses, this one
+// boot data. On port 67 it answers DISCOVERs of PXE and HTTP-boot clients
+// only (never a plain DHCP client, never a REQUEST); on port 4011 it
+// answers the REQUEST that EDK2 and iPXE send there, from port 4011 to the
+// sender's address and port.
 //
-// Set Policy (and Interface or the connections); the other fields have safe
-// zero values.
+// It has the shape of net/http's Server: set the fields, then call
+// ListenAndServe (or Serve and ServeBootServer with sockets of your own),
+// and Shutdown or Close to stop. The server never writes its fields; they
+// must not change once serving has started. Set Policy and Interface or
+// ServerIP; the other fields have safe zero values.
 //
 // Beside a DHCP server on the same host, both bind UDP 67 (ListenUDP4 sets
 // SO_REUSEPORT; dnsmasq does so with --bind-interfaces): broadcasts reach
@@ -74,32 +35,75 @@ func InterfaceIPv4(name string) (netip.Addr, error) {
 type ProxyServer struct {
 	// Policy decides who boots what. Required.
 	Policy *Policy
-	// Interface is the interface to serve (sockets are bound to it).
-	// ListenAndServe requires it; Serve uses it only for rules.
+	// Interface is the interface to serve (ListenAndServe binds its sockets
+	// to it, and requires it); it is also the [Arrival] interface rules
+	// can match.
 	Interface string
 	// ServerIP is the proxy's IPv4 address clients reach; zero = the first
-	// IPv4 address of Interface, looked up in the network namespace of the
-	// thread calling Serve (set it explicitly when serving sockets made in
-	// another namespace).
+	// IPv4 address of Interface, looked up at start in the network
+	// namespace of the thread starting the server (set it explicitly when
+	// serving sockets made in another namespace).
 	ServerIP netip.Addr
-	// Only4011 serves port 4011 only: for a host whose DHCP server already
-	// sends PXE clients to port 4011 (option 60 "PXEClient" without boot
-	// options), or that must not see a second offer on port 67.
+	// Only4011 makes ListenAndServe serve port 4011 only: for a host whose
+	// DHCP server already sends PXE clients to port 4011 (option 60
+	// "PXEClient" without boot options), or that must not see a second
+	// offer on port 67.
 	Only4011 bool
-	// Reply tunes replies (Mode is set per port).
-	Reply ReplyOptions
+	// Options tune replies.
+	Options ReplyOptions
 	// Classify overrides the DHCPv4 classifier.
 	Classify func(*dhcpv4.DHCPv4) archdetect.Client
+	// OnReply, when set, is called once per request decoded, with what
+	// was decided and sent (or why nothing was). OnInvalid, when set, is
+	// called once per datagram that is no DHCPv4 request. Both run on the
+	// serving goroutine and must not block.
+	OnReply   func(Exchange4)
+	OnInvalid func(Invalid)
 	// Logger gets one debug record per message and warnings on send
 	// errors; nil logs nothing.
 	Logger *slog.Logger
+
+	once    sync.Once
+	initErr error
+	h       *Responder4 // built at start from the fields
+	life    lifecycle
+}
+
+// logger returns s.Logger, or a logger that discards everything when it
+// is nil.
+func (s *ProxyServer) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
+}
+
+// start checks the configuration and builds the responder, once.
+func (s *ProxyServer) start() error {
+	s.once.Do(func() {
+		if s.Policy == nil {
+			s.initErr = errors.New("dhcpboot: ProxyServer.Policy is nil")
+			return
+		}
+		server, err := serverAddr4("ProxyServer", s.ServerIP, s.Interface)
+		if err != nil {
+			s.initErr = err
+			return
+		}
+		s.h = &Responder4{Policy: s.Policy, ServerIP: server, Options: s.Options, Classify: s.Classify, Logger: s.Logger}
+	})
+	return s.initErr
 }
 
 // ListenAndServe opens ports 67 (unless Only4011) and 4011 on Interface and
-// serves until ctx is done; it then closes the sockets and returns nil.
-func (s *ProxyServer) ListenAndServe(ctx context.Context) error {
+// serves them until Shutdown or Close (then it returns [ErrServerClosed])
+// or one socket fails (then it stops the other and returns the error).
+func (s *ProxyServer) ListenAndServe() error {
 	if s.Interface == "" {
-		return errors.New("dhcpboot: ProxyServer.Interface is required (a proxy never serves every interface)")
+		return errors.New("dhcpboot: ProxyServer.Interface is required by ListenAndServe (a proxy never serves every interface)")
+	}
+	if err := s.start(); err != nil {
+		return err
 	}
 	var c67 net.PacketConn
 	if !s.Only4011 {
@@ -115,131 +119,54 @@ func (s *ProxyServer) ListenAndServe(ctx context.Context) error {
 		}
 		return err
 	}
-	return s.Serve(ctx, c67, c4011)
-}
-
-// Serve answers on the given sockets until ctx is done, then closes them and
-// returns nil. conn67 (port 67) may be nil to serve port 4011 only; conn4011
-// may be nil to serve port 67 only. Serve owns the sockets.
-func (s *ProxyServer) Serve(ctx context.Context, conn67, conn4011 net.PacketConn) (err error) {
-	defer func() {
-		if err != nil { // also on a configuration error: Serve owns the sockets
-			for _, c := range []net.PacketConn{conn67, conn4011} {
-				if c != nil {
-					c.Close()
-				}
-			}
-		}
-	}()
-	if s.Policy == nil {
-		return errors.New("dhcpboot: ProxyServer.Policy is nil")
-	}
-	if conn67 == nil && conn4011 == nil {
-		return errors.New("dhcpboot: ProxyServer.Serve: no socket")
-	}
-	server := s.ServerIP
-	if !server.IsValid() && s.Interface != "" {
-		if server, err = InterfaceIPv4(s.Interface); err != nil {
-			return err
-		}
-	}
-	if !server.Is4() {
-		return errors.New("dhcpboot: ProxyServer needs ServerIP (an IPv4 address)")
-	}
-	h := &Handler{Policy: s.Policy, ServerIP: server, Reply: s.Reply, Interface: s.Interface, Classify: s.Classify, Logger: s.Logger}
-	h.Reply.ServerIP = server
-	// One socket failing stops the other too.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
 	errs := make(chan error, 2)
-	for _, c := range []struct {
-		conn     net.PacketConn
-		port4011 bool
-	}{{conn67, false}, {conn4011, true}} {
-		if c.conn == nil {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := serveUDP(ctx, c.conn, s.logger(), func(b []byte, peer net.Addr) {
-				s.handle(ctx, h, c.conn, b, peer, c.port4011)
-			})
-			if err != nil {
-				cancel()
-			}
-			errs <- err
-		}()
+	n := 1
+	go func() { errs <- s.ServeBootServer(c4011) }()
+	if c67 != nil {
+		n++
+		go func() { errs <- s.Serve(c67) }()
 	}
-	wg.Wait()
-	close(errs)
-	for e := range errs {
-		if e != nil {
-			return e
-		}
+	first := <-errs
+	s.life.close() // one socket failing stops the other
+	for ; n > 1; n-- {
+		<-errs
 	}
-	return nil
+	return first
 }
 
-func (s *ProxyServer) handle(ctx context.Context, h *Handler, conn net.PacketConn, b []byte, peer net.Addr, port4011 bool) {
-	m, err := dhcpv4.FromBytes(b)
-	if err != nil {
-		h.logger().DebugContext(ctx, "dhcpboot: malformed DHCPv4", "peer", peer.String(), "err", err)
-		return
-	}
-	resp, d, err := h.ProxyReply(m, port4011)
-	if err != nil {
-		h.logger().DebugContext(ctx, "dhcpboot: no proxy answer", "peer", peer.String(), "mac", m.ClientHWAddr.String(), "err", err)
-		return
-	}
-	dst := peer
-	if !port4011 {
-		dst = ReplyAddr(m, resp)
-	}
-	if _, err := conn.WriteTo(resp.ToBytes(), dst); err != nil {
-		h.logger().WarnContext(ctx, "dhcpboot: send failed", "to", dst.String(), "err", err)
-		return
-	}
-	h.logger().DebugContext(ctx, "dhcpboot: proxy answer", "to", dst.String(), "mac", m.ClientHWAddr.String(),
-		"type", resp.MessageType().String(), "file", resp.BootFileNameOption(), "why", d.Why)
+// Serve answers on conn in the port-67 role (proxy offers to DISCOVERs)
+// until Shutdown or Close, then returns [ErrServerClosed]; it returns
+// another error when the configuration is invalid or reading fails. Serve
+// owns conn and closes it on return.
+func (s *ProxyServer) Serve(conn net.PacketConn) error { return s.serve(conn, ModeProxy) }
+
+// ServeBootServer answers on conn in the port-4011 role (ACKs to the
+// REQUESTs of boot server discovery), like [ProxyServer.Serve].
+func (s *ProxyServer) ServeBootServer(conn net.PacketConn) error {
+	return s.serve(conn, ModeProxyAck)
 }
 
-// serveUDP reads datagrams until ctx is done (then it closes conn and
-// returns nil) or reading fails for another reason.
-func serveUDP(ctx context.Context, conn net.PacketConn, log *slog.Logger, handle func([]byte, net.Addr)) error {
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
-	buf := make([]byte, 65536)
-	for {
-		n, peer, err := conn.ReadFrom(buf)
+func (s *ProxyServer) serve(conn net.PacketConn, mode Mode) error {
+	log := s.logger()
+	return s.life.serve(conn, s.start, log, func(b []byte, peer net.Addr) {
+		m := decode4(b, peer, s.Interface, s.OnInvalid, log)
+		if m == nil {
+			return
+		}
+		a := Arrival{Interface: s.Interface, Mode: mode, Peer: addrPortOf(peer)}
+		resp, r, d, err := s.h.Reply(m, a)
+		x := Exchange4{Peer: a.Peer, Interface: s.Interface, Request: m, Boot: r, Decision: d, Reply: resp}
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			conn.Close()
-			return fmt.Errorf("dhcpboot: read: %w", err)
+			x.NoReply = noReply(err, d)
 		}
-		func() {
-			defer func() {
-				if r := recover(); r != nil {
-					log.Error("dhcpboot: handler panic (message dropped)", "peer", peer.String(), "panic", fmt.Sprint(r))
-				}
-			}()
-			handle(buf[:n], peer)
-		}()
-	}
+		s.life.finish4(conn, x, peer, mode, nil, s.OnReply, log)
+	})
 }
 
-// logger returns s.Logger, or a logger that discards everything when it
-// is nil.
-func (s *ProxyServer) logger() *slog.Logger {
-	if s.Logger == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return s.Logger
-}
+// Shutdown stops the server reading and waits for the requests being
+// handled, or until ctx ends (then it returns ctx.Err()). Serve and
+// ListenAndServe then return [ErrServerClosed].
+func (s *ProxyServer) Shutdown(ctx context.Context) error { return s.life.shutdown(ctx) }
+
+// Close stops the server at once: it closes its sockets.
+func (s *ProxyServer) Close() error { return s.life.close() }

@@ -5,12 +5,13 @@ import (
 	"context"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	"github.com/pxekit/pxekit/internal/netlab"
 )
 
@@ -23,7 +24,7 @@ func TestRepliesWithoutAddressAreBroadcast(t *testing.T) {
 	disc := captureRequest(t, "ovmf-pxe-tftp-ipxe-efi.pcapng", 1)
 	disc.SetUnicast()
 	disc.GatewayIPAddr = net.IPv4(10, 77, 5, 1)
-	offer, _, err := h.ProxyReply(disc, false)
+	offer, _, _, err := h.Reply(disc, Arrival{Mode: ModeProxy})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +32,7 @@ func TestRepliesWithoutAddressAreBroadcast(t *testing.T) {
 		t.Errorf("relayed proxy OFFER: flags %s, yiaddr %v; want broadcast, 0.0.0.0", offer.FlagsToString(), offer.YourIPAddr)
 	}
 	disc.GatewayIPAddr = nil
-	if offer, _, _ := h.ProxyReply(disc, false); !offer.IsBroadcast() {
+	if offer, _, _, _ := h.Reply(disc, Arrival{Mode: ModeProxy}); !offer.IsBroadcast() {
 		t.Errorf("proxy OFFER: flags %s, want broadcast", offer.FlagsToString())
 	}
 
@@ -42,7 +43,7 @@ func TestRepliesWithoutAddressAreBroadcast(t *testing.T) {
 		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.IPv4(10, 99, 0, 1))))
 	req.SetUnicast()
 	req.GatewayIPAddr = net.IPv4(10, 99, 0, 254)
-	nak, err := s.Respond(req)
+	nak, err := respond4(s, req)
 	if err != nil || nak.MessageType() != dhcpv4.MessageTypeNak {
 		t.Fatalf("%v %v", nak, err)
 	}
@@ -52,7 +53,7 @@ func TestRepliesWithoutAddressAreBroadcast(t *testing.T) {
 	// An OFFER with an address keeps the client's flag.
 	d, _ := dhcpv4.NewDiscovery(mustMAC("02:00:00:00:00:02"))
 	d.SetUnicast()
-	if o, err := s.Respond(d); err != nil || o.IsBroadcast() {
+	if o, err := respond4(s, d); err != nil || o.IsBroadcast() {
 		t.Errorf("lab OFFER %v: flags %s, want the client's (unicast)", err, o.FlagsToString())
 	}
 }
@@ -77,16 +78,8 @@ func TestProxyRelayedOfferReachesRelay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
 	proxy := &ProxyServer{Policy: p, ServerIP: netip.MustParseAddr("127.0.0.1")}
-	go func() { done <- proxy.Serve(ctx, srv, nil) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	serveInBackground(t, proxy, func() error { return proxy.Serve(srv) })
 
 	disc := captureRequest(t, "ovmf-pxe-tftp-ipxe-efi.pcapng", 1)
 	disc.SetUnicast()
@@ -123,15 +116,7 @@ func TestProxyRelayedOfferReachesRelay(t *testing.T) {
 // Without the broadcast flag in the OFFER, dhcrelay sent it by unicast to
 // yiaddr 0.0.0.0 and the client never saw it.
 func TestInteropProxyThroughDhcrelay(t *testing.T) {
-	netlab.Require(t)
-	const dhcrelay = "/usr/sbin/dhcrelay"
-	if _, err := os.Stat(dhcrelay); err != nil {
-		t.Skip("dhcrelay not installed (Debian package isc-dhcp-relay)")
-	}
-	cli, rly, srv := netlab.NewNS(t), netlab.NewNS(t), netlab.NewNS(t)
-	netlab.Veth(t, cli, "cli0", "10.60.0.50/24", rly, "rly0", "10.60.0.1/24")
-	netlab.Veth(t, rly, "rly1", "10.60.1.2/24", srv, "srv0", "10.60.1.1/24")
-	srv.Run(t, "ip", "route", "add", "10.60.0.0/24", "via", "10.60.1.2")
+	cli, rly, srv := relayedLab(t, "10.60.0.50/24")
 
 	p, err := DefaultPolicy(DefaultConfig{})
 	if err != nil {
@@ -139,17 +124,9 @@ func TestInteropProxyThroughDhcrelay(t *testing.T) {
 	}
 	conn := listenIn(t, srv, "srv0", 67)
 	proxy := &ProxyServer{Policy: p, ServerIP: netip.MustParseAddr("10.60.1.1"), Interface: "srv0"}
-	serveInBackground(t, func(ctx context.Context) error { return proxy.Serve(ctx, conn, nil) })
+	serveInBackground(t, proxy, func() error { return proxy.Serve(conn) })
 
-	var relayLog bytes.Buffer
-	relay := rly.Command(context.Background(), dhcrelay, "-4", "-d", "-pf", filepath.Join(t.TempDir(), "dhcrelay.pid"),
-		"-id", "rly0", "-iu", "rly1", "10.60.1.1")
-	relay.Stdout, relay.Stderr = &relayLog, &relayLog
-	rly.Track(relay)
-	if err := relay.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = relay.Wait() }()
+	relayLog := startDhcrelay(t, rly)
 
 	client := listenIn(t, cli, "cli0", 68)
 	defer client.Close()
@@ -181,4 +158,103 @@ func TestInteropProxyThroughDhcrelay(t *testing.T) {
 		}
 	}
 	t.Fatalf("no proxy OFFER reached the client through dhcrelay; dhcrelay said:\n%s", relayLog.String())
+}
+
+// TestInteropLabServer4ThroughDhcrelay: a client behind ISC dhcrelay (with
+// -a, which adds option 82) gets an address from the far subnet of a
+// LabServer4 serving two subnets: client ns -- relay ns -- server ns. The
+// server's replies echo option 82 verbatim. Before issue 15 the lab served
+// one subnet and dropped the relayed DISCOVER ("relayed from 10.60.0.1,
+// outside 10.60.1.0/24").
+func TestInteropLabServer4ThroughDhcrelay(t *testing.T) {
+	cli, rly, srv := relayedLab(t, "")
+
+	p, err := DefaultPolicy(DefaultConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var seen []Exchange4
+	lab := &LabServer4{Policy: p, Interface: "srv0", ServerIP: netip.MustParseAddr("10.60.1.1"), Logger: testLogger(t),
+		Subnets: []Subnet{
+			{Prefix: netip.MustParsePrefix("10.60.1.0/24"), Interface: "srv0",
+				RangeStart: netip.MustParseAddr("10.60.1.100"), RangeEnd: netip.MustParseAddr("10.60.1.150")},
+			{Prefix: netip.MustParsePrefix("10.60.0.0/24"), Router: netip.MustParseAddr("10.60.0.1"),
+				RangeStart: netip.MustParseAddr("10.60.0.100"), RangeEnd: netip.MustParseAddr("10.60.0.150")},
+		},
+		OnReply: func(x Exchange4) { mu.Lock(); seen = append(seen, x); mu.Unlock() }}
+	conn := listenIn(t, srv, "srv0", 67)
+	serveInBackground(t, lab, func() error { return lab.Serve(conn) })
+
+	relayLog := startDhcrelay(t, rly, "-a") // -a adds option 82
+
+	c := nclient4In(t, cli, "cli0", netInterfaceMAC(t, cli, "cli0"))
+	var lease *nclient4.Lease
+	for try := 0; try < 5 && lease == nil; try++ { // dhcrelay needs a moment to start
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		lease, err = c.Request(ctx, dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00007:UNDI:003000")),
+			dhcpv4.WithOption(dhcpv4.OptClientArch(7)))
+		cancel()
+	}
+	if lease == nil {
+		t.Fatalf("no lease through dhcrelay: %v; dhcrelay said:\n%s", err, relayLog.String())
+	}
+	ack := lease.ACK
+	if !netip.MustParsePrefix("10.60.0.0/24").Contains(addrOf(ack.YourIPAddr)) || ack.BootFileNameOption() != "ipxe.efi" ||
+		!ack.ServerIdentifier().Equal(net.IPv4(10, 60, 1, 1)) {
+		t.Errorf("ACK through the relay: %s, want an address from 10.60.0.0/24, ipxe.efi, server 10.60.1.1", ack.Summary())
+	}
+	if r := ack.Router(); len(r) != 1 || !r[0].Equal(net.IPv4(10, 60, 0, 1)) {
+		t.Errorf("router %v, want 10.60.0.1", r)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	answered := 0
+	for _, x := range seen {
+		if x.Reply == nil {
+			continue
+		}
+		answered++
+		in := x.Request.Options.Get(dhcpv4.OptionRelayAgentInformation)
+		if len(in) == 0 || !bytes.Equal(x.Reply.Options.Get(dhcpv4.OptionRelayAgentInformation), in) {
+			t.Errorf("%s: option 82 in % x, out % x; want it added by dhcrelay -a and echoed", x.Reply.MessageType(), in, x.Reply.Options.Get(dhcpv4.OptionRelayAgentInformation))
+		}
+		if x.To.String() != "10.60.0.1:67" {
+			t.Errorf("%s sent to %v, want the relay 10.60.0.1:67", x.Reply.MessageType(), x.To)
+		}
+	}
+	if answered < 2 {
+		t.Errorf("server answered %d requests, want the OFFER and the ACK", answered)
+	}
+}
+
+// relayedLab makes client ns -- relay ns -- server ns: cli0 (cliCIDR, "" for
+// none) to rly0 10.60.0.1/24; rly1 10.60.1.2/24 to srv0 10.60.1.1/24, with
+// the server routing 10.60.0.0/24 through the relay.
+func relayedLab(t *testing.T, cliCIDR string) (cli, rly, srv *netlab.NS) {
+	t.Helper()
+	netlab.Require(t)
+	netlab.RequireTool(t, "dhcrelay") // Debian package isc-dhcp-relay
+	cli, rly, srv = netlab.NewNS(t), netlab.NewNS(t), netlab.NewNS(t)
+	netlab.Veth(t, cli, "cli0", cliCIDR, rly, "rly0", "10.60.0.1/24")
+	netlab.Veth(t, rly, "rly1", "10.60.1.2/24", srv, "srv0", "10.60.1.1/24")
+	srv.Run(t, "ip", "route", "add", "10.60.0.0/24", "via", "10.60.1.2")
+	return cli, rly, srv
+}
+
+// startDhcrelay runs ISC dhcrelay in rly, relaying rly0 to the server
+// 10.60.1.1 through rly1, with the extra flags given; its output collects
+// in the buffer returned (read it only after the test's exchanges).
+func startDhcrelay(t *testing.T, rly *netlab.NS, flags ...string) *bytes.Buffer {
+	t.Helper()
+	var relayLog bytes.Buffer
+	args := append([]string{"-4", "-d", "-pf", filepath.Join(t.TempDir(), "dhcrelay.pid")}, flags...)
+	relay := rly.Command(context.Background(), netlab.RequireTool(t, "dhcrelay"), append(args, "-id", "rly0", "-iu", "rly1", "10.60.1.1")...)
+	relay.Stdout, relay.Stderr = &relayLog, &relayLog
+	rly.Track(relay)
+	if err := relay.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = relay.Wait() }()
+	return &relayLog
 }

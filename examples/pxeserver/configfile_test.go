@@ -110,8 +110,8 @@ func TestConfigFile(t *testing.T) {
 			t.Fatalf("dhcpv4.NewDiscovery: %v", err)
 		}
 		d := pol.Decide(&dhcpboot.Request{Client: archdetect.FromDHCPv4(m), ServerIP: c.Addr})
-		if d.Rule == nil {
-			t.Fatalf("%v: d.Rule is nil", d.Why)
+		if !d.Matched() {
+			t.Fatalf("%v: no rule matched", d.Why)
 		}
 		return d.Rule.Name + " " + d.Rule.Action.BootFile.String()
 	}

@@ -42,17 +42,17 @@ func bootPolicy(cfg *Config) (*dhcpboot.Policy, error) {
 type dhcpServer struct {
 	cfg    *Config
 	log    *slog.Logger
-	decide *dhcpboot.Handler // classifies and decides, for the log line
-	answer func(m *dhcpv4.DHCPv4, port4011 bool) (*dhcpv4.DHCPv4, error)
+	decide *dhcpboot.Responder4 // classifies and decides, for the log line
+	answer func(m *dhcpv4.DHCPv4, a dhcpboot.Arrival) (*dhcpv4.DHCPv4, error)
 	mode   string
 	conns  []net.PacketConn
-	ports  []bool // port4011 per conn
+	modes  []dhcpboot.Mode // reply mode per conn
 
 	closeOnce sync.Once
 }
 
 // newDHCP opens the DHCP sockets (bound to the interface) for cfg.DHCP mode:
-// "lab" answers on port 67 as a full DHCP server (dhcpboot.LabServer),
+// "lab" answers on port 67 as a full DHCP server (dhcpboot.LabServer4),
 // "proxy" answers PXE and HTTP-boot clients on ports 67 and 4011 beside the
 // site's DHCP server (dhcpboot's proxy replies).
 func newDHCP(cfg *Config, log *slog.Logger) (service, error) {
@@ -66,7 +66,7 @@ func newDHCP(cfg *Config, log *slog.Logger) (service, error) {
 		if err != nil {
 			return service{}, err
 		}
-		s.conns, s.ports = []net.PacketConn{c}, []bool{false}
+		s.conns, s.modes = []net.PacketConn{c}, []dhcpboot.Mode{dhcpboot.ModeFull}
 	case "proxy":
 		c67, err := dhcpboot.ListenUDP4(cfg.Iface, dhcpv4.ServerPort)
 		if err != nil {
@@ -77,7 +77,7 @@ func newDHCP(cfg *Config, log *slog.Logger) (service, error) {
 			c67.Close()
 			return service{}, err
 		}
-		s.conns, s.ports = []net.PacketConn{c67, c4011}, []bool{false, true}
+		s.conns, s.modes = []net.PacketConn{c67, c4011}, []dhcpboot.Mode{dhcpboot.ModeProxy, dhcpboot.ModeProxyAck}
 	}
 	return service{name: "dhcp", serve: s.serve, shutdown: s.shutdown}, nil
 }
@@ -91,22 +91,24 @@ func buildDHCP(cfg *Config, log *slog.Logger) (*dhcpServer, error) {
 	s := &dhcpServer{
 		cfg:    cfg,
 		log:    log,
-		decide: &dhcpboot.Handler{Policy: policy, ServerIP: cfg.Addr, Interface: cfg.Iface},
+		decide: &dhcpboot.Responder4{Policy: policy, ServerIP: cfg.Addr},
 		mode:   cfg.DHCP,
 	}
 	switch cfg.DHCP {
 	case "lab":
-		lab := &dhcpboot.LabServer{
-			Policy:     policy,
-			Interface:  cfg.Iface,
-			ServerIP:   cfg.Addr,
-			Subnet:     netip.PrefixFrom(cfg.Addr, maskBits(cfg.Netmask)).Masked(),
-			RangeStart: cfg.Pool[0],
-			RangeEnd:   cfg.Pool[1],
-			Router:     cfg.Router,
-			// Reservations must lie in the subnet; LabServer checks.
-			Reservations: cfg.Reservations,
-			LeaseFile:    cfg.LeaseFile,
+		lab := &dhcpboot.LabServer4{
+			Policy:    policy,
+			Interface: cfg.Iface,
+			ServerIP:  cfg.Addr,
+			Subnets: []dhcpboot.Subnet{{
+				Prefix:     netip.PrefixFrom(cfg.Addr, maskBits(cfg.Netmask)).Masked(),
+				RangeStart: cfg.Pool[0],
+				RangeEnd:   cfg.Pool[1],
+				Router:     cfg.Router,
+				// Reservations must lie in the subnet; LabServer4 checks.
+				Reservations: cfg.Reservations,
+			}},
+			LeaseFile: cfg.LeaseFile,
 			// Lease file warnings (skipped lines, failed saves) and
 			// declined addresses reach the server's log.
 			Logger: log,
@@ -116,12 +118,19 @@ func buildDHCP(cfg *Config, log *slog.Logger) (*dhcpServer, error) {
 		if err := lab.Init(); err != nil {
 			return nil, err
 		}
-		s.answer = func(m *dhcpv4.DHCPv4, _ bool) (*dhcpv4.DHCPv4, error) { return lab.Respond(m) }
+		s.answer = func(m *dhcpv4.DHCPv4, a dhcpboot.Arrival) (*dhcpv4.DHCPv4, error) {
+			x := lab.Reply(m, a)
+			if x.Reply == nil {
+				if x.Err != nil {
+					return nil, x.Err
+				}
+				return nil, errors.New(x.NoReply)
+			}
+			return x.Reply, nil
+		}
 	case "proxy":
-		h := &dhcpboot.Handler{Policy: policy, ServerIP: cfg.Addr, Interface: cfg.Iface}
-		h.Reply.ServerIP = cfg.Addr
-		s.answer = func(m *dhcpv4.DHCPv4, port4011 bool) (*dhcpv4.DHCPv4, error) {
-			resp, _, err := h.ProxyReply(m, port4011)
+		s.answer = func(m *dhcpv4.DHCPv4, a dhcpboot.Arrival) (*dhcpv4.DHCPv4, error) {
+			resp, _, _, err := s.decide.Reply(m, a)
 			return resp, err
 		}
 	default:
@@ -146,7 +155,7 @@ func (s *dhcpServer) serve() error {
 					}
 					return
 				}
-				s.handle(c, append([]byte(nil), buf[:n]...), peer, s.ports[i])
+				s.handle(c, append([]byte(nil), buf[:n]...), peer, s.modes[i])
 			}
 		}()
 	}
@@ -165,7 +174,7 @@ func (s *dhcpServer) shutdown(context.Context) error {
 }
 
 // handle answers one datagram and logs the decision.
-func (s *dhcpServer) handle(conn net.PacketConn, b []byte, peer net.Addr, port4011 bool) {
+func (s *dhcpServer) handle(conn net.PacketConn, b []byte, peer net.Addr, mode dhcpboot.Mode) {
 	m, err := dhcpv4.FromBytes(b)
 	if err != nil {
 		s.log.Debug("dhcp: malformed message", slog.String("peer", peer.String()), slog.String("err", err.Error()))
@@ -174,10 +183,14 @@ func (s *dhcpServer) handle(conn net.PacketConn, b []byte, peer net.Addr, port40
 	if m.OpCode != dhcpv4.OpcodeBootRequest {
 		return
 	}
-	r, d := s.decide.Decide4(m)
+	a := dhcpboot.Arrival{Interface: s.cfg.Iface, Mode: mode}
+	if u, ok := peer.(*net.UDPAddr); ok {
+		a.Peer = u.AddrPort()
+	}
+	r, d := s.decide.Decide(m, a)
 	c := &r.Client
 	port := 67
-	if port4011 {
+	if mode == dhcpboot.ModeProxyAck {
 		port = dhcpboot.PXEPort
 	}
 	attrs := []any{
@@ -198,12 +211,12 @@ func (s *dhcpServer) handle(conn net.PacketConn, b []byte, peer net.Addr, port40
 		attrs = append(attrs, slog.String("uuid", c.UUID))
 	}
 	rule := ""
-	if d.Rule != nil {
+	if d.Matched() {
 		rule = d.Rule.Name
 	}
 	attrs = append(attrs, slog.String("rule", rule), slog.String("why", d.Why))
 
-	resp, err := s.answer(m, port4011)
+	resp, err := s.answer(m, a)
 	if err != nil || resp == nil {
 		reason := "no answer"
 		if err != nil {
@@ -212,9 +225,9 @@ func (s *dhcpServer) handle(conn net.PacketConn, b []byte, peer net.Addr, port40
 		s.log.Info("dhcp", append(attrs, slog.String("reply", "none"), slog.String("reason", reason))...)
 		return
 	}
-	dst := peer
-	if !port4011 {
-		dst = dhcpboot.ReplyAddr(m, resp)
+	var dst net.Addr = dhcpboot.ReplyAddr(m, resp)
+	if mode == dhcpboot.ModeProxyAck {
+		dst = peer
 	}
 	attrs = append(attrs,
 		slog.String("reply", strings.TrimPrefix(resp.MessageType().String(), "DHCP")),

@@ -15,6 +15,7 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
+	"github.com/pxekit/pxekit/dhcpboot"
 )
 
 // fakeConn records what the DHCP side sends.
@@ -113,7 +114,7 @@ func TestDHCPLabDecisions(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			conn := &fakeConn{}
-			s.handle(conn, discover(t, tt.mac, tt.mods...).ToBytes(), &net.UDPAddr{IP: net.IPv4zero, Port: 68}, false)
+			s.handle(conn, discover(t, tt.mac, tt.mods...).ToBytes(), &net.UDPAddr{IP: net.IPv4zero, Port: 68}, dhcpboot.ModeProxy)
 			if len(conn.sent) != 1 {
 				t.Fatalf("len(conn.sent) = %d, want 1", len(conn.sent))
 			}
@@ -154,7 +155,7 @@ func TestDHCPProxy(t *testing.T) {
 	s, buf := testDHCP(t, "proxy")
 	// A plain DHCP client gets nothing from a proxy, and the log says so.
 	conn := &fakeConn{}
-	s.handle(conn, discover(t, "52:54:00:00:00:99").ToBytes(), &net.UDPAddr{IP: net.IPv4zero, Port: 68}, false)
+	s.handle(conn, discover(t, "52:54:00:00:00:99").ToBytes(), &net.UDPAddr{IP: net.IPv4zero, Port: 68}, dhcpboot.ModeProxy)
 	if len(conn.sent) != 0 {
 		t.Errorf("conn.sent = %v, want it empty", conn.sent)
 	}
@@ -168,7 +169,7 @@ func TestDHCPProxy(t *testing.T) {
 
 	// UEFI PXE: a proxy offer without an address on 67, ipxe.efi on 4011.
 	m := discover(t, "52:54:00:77:00:0b", archOpt(iana.EFI_X86_64), pxeVC("PXEClient:Arch:00007:UNDI:003000"))
-	s.handle(conn, m.ToBytes(), &net.UDPAddr{IP: net.IPv4zero, Port: 68}, false)
+	s.handle(conn, m.ToBytes(), &net.UDPAddr{IP: net.IPv4zero, Port: 68}, dhcpboot.ModeProxy)
 	if len(conn.sent) != 1 {
 		t.Fatalf("len(conn.sent) = %d, want 1", len(conn.sent))
 	}
@@ -186,7 +187,7 @@ func TestDHCPProxy(t *testing.T) {
 	req.UpdateOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00007:UNDI:003000"))
 	req.ClientIPAddr = net.IPv4(10, 77, 0, 150)
 	peer := &net.UDPAddr{IP: net.IPv4(10, 77, 0, 150), Port: 4011}
-	s.handle(conn, req.ToBytes(), peer, true)
+	s.handle(conn, req.ToBytes(), peer, dhcpboot.ModeProxyAck)
 	if len(conn.sent) != 2 {
 		t.Fatalf("len(conn.sent) = %d, want 2", len(conn.sent))
 	}
@@ -212,11 +213,11 @@ func TestDHCPIgnoresGarbage(t *testing.T) {
 	s, buf := testDHCP(t, "lab")
 	conn := &fakeConn{}
 	for _, b := range [][]byte{nil, {1, 2, 3}, bytes.Repeat([]byte{0xff}, 300)} {
-		s.handle(conn, b, &net.UDPAddr{}, false)
+		s.handle(conn, b, &net.UDPAddr{}, dhcpboot.ModeProxy)
 	}
 	reply := discover(t, "52:54:00:00:00:01")
 	reply.OpCode = dhcpv4.OpcodeBootReply
-	s.handle(conn, reply.ToBytes(), &net.UDPAddr{}, false)
+	s.handle(conn, reply.ToBytes(), &net.UDPAddr{}, dhcpboot.ModeProxy)
 	if len(conn.sent) != 0 {
 		t.Errorf("conn.sent = %v, want it empty", conn.sent)
 	}
@@ -242,7 +243,7 @@ func TestDHCPLabLogsLeaseFileProblems(t *testing.T) {
 		t.Fatalf("buildDHCP(cfg, slog.New(slog.NewJSONHandler(&buf, nil))): %v", err)
 	}
 	conn := &fakeConn{}
-	s.handle(conn, discover(t, "52:54:00:00:00:01").ToBytes(), &net.UDPAddr{IP: net.IPv4zero, Port: 68}, false)
+	s.handle(conn, discover(t, "52:54:00:00:00:01").ToBytes(), &net.UDPAddr{IP: net.IPv4zero, Port: 68}, dhcpboot.ModeProxy)
 	if len(conn.sent) != 1 {
 		t.Fatalf("len(conn.sent) = %d, want 1", len(conn.sent))
 	}

@@ -1,4 +1,4 @@
-// Command pxkdhcp runs dhcpboot's ProxyServer or LabServer with the default
+// Command pxkdhcp runs dhcpboot's ProxyServer or LabServer4 with the default
 // policy on one interface: the pxekit side of the DHCP benchmarks.
 //
 //	pxkdhcp -iface IFACE -mode proxy|lab [-range FIRST-LAST -subnet CIDR] [-cpuprofile FILE]
@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"net/netip"
@@ -54,10 +55,13 @@ func run() error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	var s interface {
+		ListenAndServe() error
+		Shutdown(context.Context) error
+	}
 	switch *mode {
 	case "proxy":
-		s := &dhcpboot.ProxyServer{Policy: policy, Interface: *iface}
-		return s.ListenAndServe(ctx)
+		s = &dhcpboot.ProxyServer{Policy: policy, Interface: *iface}
 	case "lab":
 		first, last, ok := strings.Cut(*pool, "-")
 		if !ok {
@@ -75,8 +79,17 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		s := &dhcpboot.LabServer{Policy: policy, Interface: *iface, Subnet: prefix, RangeStart: start, RangeEnd: end}
-		return s.ListenAndServe(ctx)
+		s = &dhcpboot.LabServer4{Policy: policy, Interface: *iface,
+			Subnets: []dhcpboot.Subnet{{Prefix: prefix, RangeStart: start, RangeEnd: end}}}
+	default:
+		return fmt.Errorf("unknown -mode %q", *mode)
 	}
-	return fmt.Errorf("unknown -mode %q", *mode)
+	go func() {
+		<-ctx.Done()
+		_ = s.Shutdown(context.Background())
+	}()
+	if err := s.ListenAndServe(); !errors.Is(err, dhcpboot.ErrServerClosed) {
+		return err
+	}
+	return nil
 }

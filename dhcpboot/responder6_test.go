@@ -27,8 +27,8 @@ func captureSolicit(t *testing.T) *dhcpv6.Message {
 func TestHandler6Reply(t *testing.T) {
 	sol := captureSolicit(t)
 	p, _ := DefaultPolicy(DefaultConfig{})
-	h := &Handler6{Policy: p, ServerIP: testServer6}
-	resp, d, err := h.Reply(sol)
+	h := &Responder6{Policy: p, ServerIP: testServer6}
+	resp, _, d, err := h.Reply(sol, Arrival{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestHandler6Reply(t *testing.T) {
 	}
 	h.Policy = MustNewPolicy(Rule{Name: "site-99", Match: Match{RelayNet: []netip.Prefix{netip.MustParsePrefix("fd00:99::/64")}},
 		Action: Action{BootFile: lit("http://{{server}}/x.efi"), BootParams: []string{"a=1", "b"}}})
-	resp, d, err = h.Reply(relayed)
+	resp, _, d, err = h.Reply(relayed, Arrival{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,21 +83,21 @@ func TestHandler6Reply(t *testing.T) {
 
 func TestHandler6Errors(t *testing.T) {
 	p, _ := DefaultPolicy(DefaultConfig{})
-	h := &Handler6{Policy: p, ServerIP: testServer6}
+	h := &Responder6{Policy: p, ServerIP: testServer6}
 	plain, _ := dhcpv6.NewSolicit(mustMAC("02:00:00:00:00:01"))
-	if _, _, err := h.Reply(plain); !errors.Is(err, ErrNotPXEClient) {
+	if _, _, _, err := h.Reply(plain, Arrival{}); !errors.Is(err, ErrNotPXEClient) {
 		t.Errorf("plain: %v", err)
 	}
 	arm, _ := dhcpv6.NewSolicit(mustMAC("02:00:00:00:00:02"), dhcpv6.WithArchType(iana.Arch(99)))
-	if _, _, err := h.Reply(arm); !errors.Is(err, ErrNoBoot) {
+	if _, _, _, err := h.Reply(arm, Arrival{}); !errors.Is(err, ErrNoBoot) {
 		t.Errorf("unknown arch: %v", err)
 	}
 	noID := &dhcpv6.Message{MessageType: dhcpv6.MessageTypeSolicit}
-	if _, _, err := h.Reply(noID); err == nil {
+	if _, _, _, err := h.Reply(noID, Arrival{}); err == nil {
 		t.Error("no client ID accepted")
 	}
-	v4only := &Handler6{Policy: p, ServerIP: netip.MustParseAddr("10.0.0.1")}
-	if _, _, err := v4only.Reply(captureSolicit(t)); err == nil {
+	v4only := &Responder6{Policy: p, ServerIP: netip.MustParseAddr("10.0.0.1")}
+	if _, _, _, err := v4only.Reply(captureSolicit(t), Arrival{}); err == nil {
 		t.Error("tftp file with an IPv4 server accepted")
 	}
 }
@@ -108,17 +108,17 @@ func TestCoreDHCP6(t *testing.T) {
 		Rule{Name: "http", Match: Match{Transport: []archdetect.Transport{archdetect.TransportHTTP}}, Action: Action{BootFile: lit("http://boot/x.efi")}},
 		Rule{Name: "pxe", Match: Match{Archs: []archdetect.Arch{7}}, Action: Action{BootFile: lit("ipxe.efi")}},
 	)
-	h := &Handler6{Policy: p, ServerIP: testServer6}
+	h := &Responder6{Policy: p, ServerIP: testServer6}
 	adv, _ := dhcpv6.NewAdvertiseFromSolicit(sol)
-	out, stop := h.CoreDHCP6(sol, adv)
+	out, stop := h.CoreDHCP(sol, adv)
 	if stop || out != dhcpv6.DHCPv6(adv) {
 		t.Fatal("chain stopped")
 	}
 	if got := adv.Options.BootFileURL(); got != "tftp://[fd00:77::1]/ipxe.efi" {
 		t.Errorf("59 = %q", got)
 	}
-	ig := &Handler6{Policy: MustNewPolicy(Rule{Name: "x", Action: Action{Ignore: true}})}
-	if out, stop := ig.CoreDHCP6(sol, adv); out != nil || !stop {
+	ig := &Responder6{Policy: MustNewPolicy(Rule{Name: "x", Action: Action{Ignore: true}})}
+	if out, stop := ig.CoreDHCP(sol, adv); out != nil || !stop {
 		t.Error("ignore not dropped")
 	}
 }

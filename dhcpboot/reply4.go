@@ -4,43 +4,16 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/pxekit/pxekit/archdetect"
 )
 
-// Mode is the kind of reply being built.
-type Mode uint8
-
-// Reply modes.
-const (
-	// ModeFull: the reply also gives the client its address (a full DHCP
-	// server, or a handler inside one).
-	ModeFull Mode = iota
-	// ModeProxy: a proxyDHCP offer on port 67 (no address, yiaddr 0).
-	ModeProxy
-	// ModeProxyAck: the proxyDHCP answer to a DHCPREQUEST on port 4011.
-	ModeProxyAck
-)
-
-// String returns "full", "proxy" or "proxy-ack".
-func (m Mode) String() string {
-	switch m {
-	case ModeProxy:
-		return "proxy"
-	case ModeProxyAck:
-		return "proxy-ack"
-	}
-	return "full"
-}
-
-// ReplyOptions tune how a decision is written into a reply.
+// ReplyOptions tune how a decision is written into a reply. The server
+// address and the reply mode are not options: they come from the
+// [Request] ([Request.ServerIP], [Request.Mode]). All fields are DHCPv4
+// only; [Apply6] takes ReplyOptions for the same shape and uses none yet.
 type ReplyOptions struct {
-	Mode Mode
-	// ServerIP is this server's IPv4 address on the client's network: option
-	// 54, and siaddr when the rule names no next server.
-	ServerIP netip.Addr
 	// PXEClientInFull (ModeFull only) sends option 60 "PXEClient" with option
 	// 43 = 06 01 08 ff to PXE clients, which EDK2 takes as a "DhcpPxe10"
 	// offer. By default (false) a full-mode reply carries no option 60 for
@@ -62,19 +35,19 @@ type ReplyOptions struct {
 	KeepIPXEProxyWait bool
 }
 
-// ErrNoBoot is returned by [Apply] for a decision that gives no boot data
+// ErrNoBoot is returned by [Apply4] and [Apply6] for a decision that gives no boot data
 // (no rule matched, or the rule ignores the client).
 var ErrNoBoot = errors.New("dhcpboot: decision gives no boot data")
 
-// Apply writes decision d for request r into resp, the reply to req, the way
+// Apply4 writes decision d for request r into resp, the reply to req, the way
 // firmware reads it (RFC 2131, RFC 4578 and PXE 2.1 as EDK2, iPXE and
 // legacy PXE ROMs implement them):
 //
-//   - siaddr is always set (the rule's next server, else o.ServerIP);
+//   - siaddr is always set (the rule's next server, else r.ServerIP);
 //   - the boot file goes into both the BOOTP file field and option 67, the
 //     same bytes; a name longer than 127 bytes goes into option 67 only and
 //     file stays empty; option overload (52) is never used;
-//   - option 54 is o.ServerIP;
+//   - option 54 is r.ServerIP;
 //   - option 60 is "HTTPClient" for HTTP-boot clients (EDK2 drops the offer
 //     otherwise) and "PXEClient" for PXE clients in proxy modes; in full
 //     mode see [ReplyOptions.PXEClientInFull];
@@ -83,22 +56,19 @@ var ErrNoBoot = errors.New("dhcpboot: decision gives no boot data")
 //   - in proxy modes yiaddr is 0 and address options (1, 3, 6, 51, 58, 59)
 //     are removed.
 //
-// The message type and the destination are the caller's (see [ReplyAddr]).
-func Apply(d Decision, r *Request, req, resp *dhcpv4.DHCPv4, o ReplyOptions) error {
+// The reply mode is r.Mode; the message type and the destination are the
+// caller's (see [ReplyAddr]).
+func Apply4(d Decision, r *Request, req, resp *dhcpv4.DHCPv4, o ReplyOptions) error {
 	if !d.Boot() {
 		return ErrNoBoot
 	}
 	a := &d.Rule.Action
 	c := &r.Client
-	server := o.ServerIP.Unmap()
+	server := r.ServerIP.Unmap()
 	if !server.Is4() {
-		return errors.New("dhcpboot: ReplyOptions.ServerIP must be an IPv4 address")
+		return errors.New("dhcpboot: Request.ServerIP is not an IPv4 address (the responder sets it from its ServerIP)")
 	}
-	if !r.ServerIP.IsValid() {
-		rr := *r
-		rr.ServerIP = server
-		r = &rr
-	}
+	mode := r.Mode
 	http := c.Transport == archdetect.TransportHTTP || c.VendorClass.Kind == "HTTPClient"
 	pxe := !http && (c.VendorClass.Kind == "PXEClient" || c.HasArch)
 
@@ -115,7 +85,7 @@ func Apply(d Decision, r *Request, req, resp *dhcpv4.DHCPv4, o ReplyOptions) err
 		next = a.NextServer.Unmap()
 	}
 	// A UEFI PXE client told to come to port 4011 must be sent to us.
-	proxyBinl := o.Mode == ModeProxy && pxe && !o.DirectUEFI && !c.IPXE && c.Firmware == archdetect.FirmwareUEFI
+	proxyBinl := mode == ModeProxy && pxe && !o.DirectUEFI && !c.IPXE && c.Firmware == archdetect.FirmwareUEFI
 	if proxyBinl {
 		next = server
 	}
@@ -138,7 +108,7 @@ func Apply(d Decision, r *Request, req, resp *dhcpv4.DHCPv4, o ReplyOptions) err
 		resp.UpdateOption(dhcpv4.OptTFTPServerName(next.String()))
 	}
 
-	proxy := o.Mode == ModeProxy || o.Mode == ModeProxyAck
+	proxy := mode == ModeProxy || mode == ModeProxyAck
 	resp.Options.Del(dhcpv4.OptionClassIdentifier)
 	resp.Options.Del(dhcpv4.OptionVendorSpecificInformation)
 	switch {
@@ -182,7 +152,7 @@ func Apply(d Decision, r *Request, req, resp *dhcpv4.DHCPv4, o ReplyOptions) err
 	if uuid := req.Options.Get(dhcpv4.OptionClientMachineIdentifier); len(uuid) > 0 {
 		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionClientMachineIdentifier, uuid))
 	}
-	if c.IPXE && o.Mode == ModeFull && !o.KeepIPXEProxyWait {
+	if c.IPXE && mode == ModeFull && !o.KeepIPXEProxyWait {
 		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionEtherboot, []byte{176, 1, 1}))
 	}
 	if proxy {

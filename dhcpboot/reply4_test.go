@@ -16,20 +16,20 @@ var testServer = netip.MustParseAddr("10.77.0.1")
 
 // replyTo builds, applies and re-parses a reply to req (as a client would
 // see it on the wire).
-func replyTo(t *testing.T, p *Policy, req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, o ReplyOptions) (*dhcpv4.DHCPv4, Decision, error) {
+func replyTo(t *testing.T, p *Policy, req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, mode Mode, o ReplyOptions) (*dhcpv4.DHCPv4, Decision, error) {
 	t.Helper()
-	r := &Request{Client: classify4(req), ServerIP: testServer}
+	r := &Request{Client: classify4(req), ServerIP: testServer, Mode: mode}
 	d := p.Decide(r)
 	resp, err := dhcpv4.NewReplyFromRequest(req, dhcpv4.WithMessageType(mt))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Mode == ModeFull {
+	if mode == ModeFull {
 		resp.YourIPAddr = net.IPv4(10, 77, 0, 50)
 		resp.UpdateOption(dhcpv4.OptSubnetMask(net.CIDRMask(24, 32)))
 		resp.UpdateOption(dhcpv4.OptIPAddressLeaseTime(time.Hour))
 	}
-	if err := Apply(d, r, req, resp, o); err != nil {
+	if err := Apply4(d, r, req, resp, o); err != nil {
 		return nil, d, err
 	}
 	wire, err := dhcpv4.FromBytes(resp.ToBytes())
@@ -72,7 +72,8 @@ func TestApplyToCaptures(t *testing.T) {
 		name        string
 		capture     string
 		frame       int
-		mode        ReplyOptions
+		mode        Mode
+		opts        ReplyOptions
 		rule        string
 		file        string
 		siaddr      netip.Addr
@@ -82,41 +83,41 @@ func TestApplyToCaptures(t *testing.T) {
 		wantNoAddr  bool
 		wantUUIDOpt bool
 	}{
-		{name: "BIOS iPXE ROM, full", capture: "bios-ipxe-rom-http.pcapng", frame: 1, mode: ReplyOptions{Mode: ModeFull, ServerIP: testServer},
+		{name: "BIOS iPXE ROM, full", capture: "bios-ipxe-rom-http.pcapng", frame: 1, mode: ModeFull,
 			rule: "ipxe", file: "http://10.77.0.1:8080/boot.ipxe", siaddr: testServer, noPXEWait: true, wantUUIDOpt: true},
-		{name: "BIOS iPXE ROM, proxy", capture: "bios-ipxe-rom-http.pcapng", frame: 1, mode: ReplyOptions{Mode: ModeProxy, ServerIP: testServer},
+		{name: "BIOS iPXE ROM, proxy", capture: "bios-ipxe-rom-http.pcapng", frame: 1, mode: ModeProxy,
 			rule: "ipxe", file: "http://10.77.0.1:8080/boot.ipxe", siaddr: testServer, class: "PXEClient", opt43: minimalPXE43, wantNoAddr: true, wantUUIDOpt: true},
-		{name: "undionly iPXE second DHCP", capture: "bios-ipxe-rom-tftp-undionly-chain.pcapng", frame: 117, mode: ReplyOptions{Mode: ModeFull, ServerIP: testServer},
+		{name: "undionly iPXE second DHCP", capture: "bios-ipxe-rom-tftp-undionly-chain.pcapng", frame: 117, mode: ModeFull,
 			rule: "ipxe", file: "http://10.77.0.1:8080/boot.ipxe", siaddr: testServer, noPXEWait: true, wantUUIDOpt: true},
-		{name: "OVMF PXE, full (conventional, no 60)", capture: "ovmf-pxe-tftp-ipxe-efi.pcapng", frame: 1, mode: ReplyOptions{Mode: ModeFull, ServerIP: testServer},
+		{name: "OVMF PXE, full (conventional, no 60)", capture: "ovmf-pxe-tftp-ipxe-efi.pcapng", frame: 1, mode: ModeFull,
 			rule: "uefi-x64", file: "ipxe.efi", siaddr: testServer, wantUUIDOpt: true},
-		{name: "OVMF PXE, full with PXEClient", capture: "ovmf-pxe-tftp-ipxe-efi.pcapng", frame: 1, mode: ReplyOptions{Mode: ModeFull, ServerIP: testServer, PXEClientInFull: true},
+		{name: "OVMF PXE, full with PXEClient", capture: "ovmf-pxe-tftp-ipxe-efi.pcapng", frame: 1, mode: ModeFull, opts: ReplyOptions{PXEClientInFull: true},
 			rule: "uefi-x64", file: "ipxe.efi", siaddr: testServer, class: "PXEClient", opt43: minimalPXE43, wantUUIDOpt: true},
-		{name: "OVMF PXE, proxy: sent to 4011 (no 43)", capture: "ovmf-pxe-tftp-ipxe-efi.pcapng", frame: 1, mode: ReplyOptions{Mode: ModeProxy, ServerIP: testServer},
+		{name: "OVMF PXE, proxy: sent to 4011 (no 43)", capture: "ovmf-pxe-tftp-ipxe-efi.pcapng", frame: 1, mode: ModeProxy,
 			rule: "uefi-x64", file: "ipxe.efi", siaddr: testServer, class: "PXEClient", wantNoAddr: true, wantUUIDOpt: true},
-		{name: "OVMF PXE, proxy, direct", capture: "ovmf-pxe-tftp-ipxe-efi.pcapng", frame: 1, mode: ReplyOptions{Mode: ModeProxy, ServerIP: testServer, DirectUEFI: true},
+		{name: "OVMF PXE, proxy, direct", capture: "ovmf-pxe-tftp-ipxe-efi.pcapng", frame: 1, mode: ModeProxy, opts: ReplyOptions{DirectUEFI: true},
 			rule: "uefi-x64", file: "ipxe.efi", siaddr: testServer, class: "PXEClient", opt43: minimalPXE43, wantNoAddr: true, wantUUIDOpt: true},
-		{name: "OVMF PXE REQUEST, 4011 ACK", capture: "ovmf-pxe-tftp-ipxe-efi.pcapng", frame: 3, mode: ReplyOptions{Mode: ModeProxyAck, ServerIP: testServer},
+		{name: "OVMF PXE REQUEST, 4011 ACK", capture: "ovmf-pxe-tftp-ipxe-efi.pcapng", frame: 3, mode: ModeProxyAck,
 			rule: "uefi-x64", file: "ipxe.efi", siaddr: testServer, class: "PXEClient", opt43: minimalPXE43, wantNoAddr: true, wantUUIDOpt: true},
-		{name: "iPXE EFI second stage", capture: "ovmf-pxe-tftp-ipxe-efi.pcapng", frame: 1175, mode: ReplyOptions{Mode: ModeFull, ServerIP: testServer},
+		{name: "iPXE EFI second stage", capture: "ovmf-pxe-tftp-ipxe-efi.pcapng", frame: 1175, mode: ModeFull,
 			rule: "ipxe", file: "http://10.77.0.1:8080/boot.ipxe", siaddr: testServer, noPXEWait: true, wantUUIDOpt: true},
-		{name: "OVMF HTTP boot, full", capture: "ovmf-httpboot-ipxe-efi.pcapng", frame: 1, mode: ReplyOptions{Mode: ModeFull, ServerIP: testServer},
+		{name: "OVMF HTTP boot, full", capture: "ovmf-httpboot-ipxe-efi.pcapng", frame: 1, mode: ModeFull,
 			rule: "http-x64", file: "http://10.77.0.1:8080/ipxe.efi", siaddr: testServer, class: "HTTPClient", wantUUIDOpt: true},
-		{name: "OVMF HTTP boot, proxy", capture: "ovmf-httpboot-ipxe-efi.pcapng", frame: 1, mode: ReplyOptions{Mode: ModeProxy, ServerIP: testServer},
+		{name: "OVMF HTTP boot, proxy", capture: "ovmf-httpboot-ipxe-efi.pcapng", frame: 1, mode: ModeProxy,
 			rule: "http-x64", file: "http://10.77.0.1:8080/ipxe.efi", siaddr: testServer, class: "HTTPClient", wantNoAddr: true, wantUUIDOpt: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req := captureRequest(t, tt.capture, tt.frame)
 			mt := dhcpv4.MessageTypeOffer
-			if tt.mode.Mode == ModeProxyAck {
+			if tt.mode == ModeProxyAck {
 				mt = dhcpv4.MessageTypeAck
 			}
-			m, d, err := replyTo(t, p, req, mt, tt.mode)
+			m, d, err := replyTo(t, p, req, mt, tt.mode, tt.opts)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d.Rule == nil || d.Rule.Name != tt.rule {
+			if !d.Matched() || d.Rule.Name != tt.rule {
 				t.Fatalf("decision %v, want rule %q", d, tt.rule)
 			}
 			checkBootBasics(t, m, tt.file, tt.siaddr)
@@ -184,7 +185,7 @@ func TestApplyAgreesWithCapturedReplies(t *testing.T) {
 				// dnsmasq with the script for the second stage.
 				continue
 			}
-			m, _, err := replyTo(t, p, pk.V4, dhcpv4.MessageTypeOffer, ReplyOptions{Mode: ModeFull, ServerIP: testServer})
+			m, _, err := replyTo(t, p, pk.V4, dhcpv4.MessageTypeOffer, ModeFull, ReplyOptions{})
 			if err != nil {
 				t.Fatalf("%s frame %d: %v", name, pk.Frame, err)
 			}
@@ -215,7 +216,7 @@ func TestApplyDetails(t *testing.T) {
 			Options:  []Option{{Code: 252, Value: []byte("wpad")}, {Code: 54, Value: []byte{10, 77, 0, 1}}},
 		}},
 	)
-	m, d, err := replyTo(t, p, req, dhcpv4.MessageTypeOffer, ReplyOptions{Mode: ModeProxy, ServerIP: testServer})
+	m, d, err := replyTo(t, p, req, dhcpv4.MessageTypeOffer, ModeProxy, ReplyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +239,7 @@ func TestApplyDetails(t *testing.T) {
 		}
 	}
 	// 4011 ACK: the real TFTP server is named.
-	m, _, err = replyTo(t, p, req, dhcpv4.MessageTypeAck, ReplyOptions{Mode: ModeProxyAck, ServerIP: testServer})
+	m, _, err = replyTo(t, p, req, dhcpv4.MessageTypeAck, ModeProxyAck, ReplyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +250,7 @@ func TestApplyDetails(t *testing.T) {
 	lreq, _ := dhcpv4.FromBytes(req2)
 	lreq.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionClientMachineIdentifier, append([]byte{0}, make([]byte, 15)...)))
 	lreq.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionClientMachineIdentifier, []byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}))
-	m, d, err = replyTo(t, p, lreq, dhcpv4.MessageTypeOffer, ReplyOptions{Mode: ModeFull, ServerIP: testServer})
+	m, d, err = replyTo(t, p, lreq, dhcpv4.MessageTypeOffer, ModeFull, ReplyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,23 +262,23 @@ func TestApplyDetails(t *testing.T) {
 
 func TestApplyErrors(t *testing.T) {
 	req := captureRequest(t, "ovmf-httpboot-ipxe-efi.pcapng", 1)
-	r := &Request{Client: classify4(req)}
+	r := &Request{Client: classify4(req), ServerIP: testServer}
 	resp, _ := dhcpv4.NewReplyFromRequest(req)
 	p := MustNewPolicy(Rule{Name: "tftp-name", Action: Action{BootFile: lit("ipxe.efi")}}, Rule{Name: "ign", Action: Action{Ignore: true}})
-	if err := Apply(p.Decide(r), r, req, resp, ReplyOptions{ServerIP: testServer}); err == nil || !strings.Contains(err.Error(), "needs a URL") {
+	if err := Apply4(p.Decide(r), r, req, resp, ReplyOptions{}); err == nil || !strings.Contains(err.Error(), "needs a URL") {
 		t.Errorf("HTTP client with a file name: %v", err)
 	}
-	if err := Apply(Decision{}, r, req, resp, ReplyOptions{ServerIP: testServer}); err != ErrNoBoot {
+	if err := Apply4(Decision{}, r, req, resp, ReplyOptions{}); err != ErrNoBoot {
 		t.Errorf("no decision: %v", err)
 	}
-	if err := Apply(Decision{Rule: &p.Rules()[1]}, r, req, resp, ReplyOptions{ServerIP: testServer}); err != ErrNoBoot {
+	if err := Apply4(Decision{Rule: p.Rules()[1], Index: 2}, r, req, resp, ReplyOptions{}); err != ErrNoBoot {
 		t.Errorf("ignore: %v", err)
 	}
-	if err := Apply(p.Decide(r), r, req, resp, ReplyOptions{}); err == nil {
-		t.Error("no server IP accepted")
+	if err := Apply4(p.Decide(r), &Request{Client: r.Client}, req, resp, ReplyOptions{}); err == nil || !strings.Contains(err.Error(), "Request.ServerIP") {
+		t.Errorf("no server IP: %v", err)
 	}
 	big := MustNewPolicy(Rule{Name: "big", Action: Action{BootFile: lit("http://x/" + strings.Repeat("{{vendor_class}}", 9))}})
-	if err := Apply(big.Decide(r), r, req, resp, ReplyOptions{ServerIP: testServer}); err == nil || !strings.Contains(err.Error(), "option 67") {
+	if err := Apply4(big.Decide(r), r, req, resp, ReplyOptions{}); err == nil || !strings.Contains(err.Error(), "option 67") {
 		t.Errorf("oversize boot file: %v", err)
 	}
 }
@@ -286,7 +287,7 @@ func TestApplyEchoesBootItem(t *testing.T) {
 	req := captureRequest(t, "bios-ipxe-rom-http.pcapng", 1)
 	req.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation, []byte{71, 4, 0x80, 0x01, 0, 0, 255}))
 	p := MustNewPolicy(Rule{Name: "a", Action: Action{BootFile: lit("x.kpxe")}})
-	m, _, err := replyTo(t, p, req, dhcpv4.MessageTypeAck, ReplyOptions{Mode: ModeProxyAck, ServerIP: testServer})
+	m, _, err := replyTo(t, p, req, dhcpv4.MessageTypeAck, ModeProxyAck, ReplyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

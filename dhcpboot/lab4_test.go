@@ -18,31 +18,49 @@ type fakeClock struct{ t time.Time }
 
 func (c *fakeClock) Now() time.Time { return c.t }
 
-func newLab(t testing.TB, leaseFile string, clock *fakeClock) *LabServer {
+func newLab(t testing.TB, leaseFile string, clock *fakeClock) *LabServer4 {
 	t.Helper()
 	p, err := DefaultPolicy(DefaultConfig{ScriptURL: "http://{{server}}/boot.ipxe?mac={{mac_hyphen}}&arch={{arch}}"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &LabServer{
-		Policy:       p,
-		ServerIP:     netip.MustParseAddr("10.99.0.1"),
-		Subnet:       netip.MustParsePrefix("10.99.0.0/24"),
-		RangeStart:   netip.MustParseAddr("10.99.0.100"),
-		RangeEnd:     netip.MustParseAddr("10.99.0.102"),
-		Router:       netip.MustParseAddr("10.99.0.1"),
-		DNS:          []netip.Addr{netip.MustParseAddr("10.99.0.53")},
-		LeaseTime:    10 * time.Minute,
-		Reservations: []Reservation{{MAC: mustMAC("52:54:00:77:00:0a"), IP: netip.MustParseAddr("10.99.0.10")}},
-		LeaseFile:    leaseFile,
-		Now:          clock.Now,
+	return &LabServer4{
+		Policy:   p,
+		ServerIP: netip.MustParseAddr("10.99.0.1"),
+		Subnets: []Subnet{{
+			Prefix:       netip.MustParsePrefix("10.99.0.0/24"),
+			RangeStart:   netip.MustParseAddr("10.99.0.100"),
+			RangeEnd:     netip.MustParseAddr("10.99.0.102"),
+			Router:       netip.MustParseAddr("10.99.0.1"),
+			DNS:          []netip.Addr{netip.MustParseAddr("10.99.0.53")},
+			LeaseTime:    10 * time.Minute,
+			Reservations: []Reservation{{MAC: mustMAC("52:54:00:77:00:0a"), IP: netip.MustParseAddr("10.99.0.10")}},
+		}},
+		LeaseFile: leaseFile,
+		Now:       clock.Now,
 	}
 }
 
+// respond4 is [LabServer4.Reply] for an unrelayed request, in the shape
+// tests read best: the reply, or an error saying why there is none
+// (nil, nil for a RELEASE or DECLINE, which get no reply by protocol).
+func respond4(s *LabServer4, m *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, error) {
+	x := s.Reply(m, Arrival{})
+	switch {
+	case x.Reply != nil:
+		return x.Reply, nil
+	case x.Err != nil:
+		return nil, x.Err
+	case x.NoReply == "RELEASE gets no reply" || x.NoReply == "DECLINE gets no reply":
+		return nil, nil
+	}
+	return nil, errors.New(x.NoReply)
+}
+
 // dora runs DISCOVER/OFFER/REQUEST/ACK for req (a captured DISCOVER).
-func dora(t *testing.T, s *LabServer, discover *dhcpv4.DHCPv4) (offer, ack *dhcpv4.DHCPv4) {
+func dora(t *testing.T, s *LabServer4, discover *dhcpv4.DHCPv4) (offer, ack *dhcpv4.DHCPv4) {
 	t.Helper()
-	offer, err := s.Respond(discover)
+	offer, err := respond4(s, discover)
 	if err != nil {
 		t.Fatalf("DISCOVER: %v", err)
 	}
@@ -59,7 +77,7 @@ func dora(t *testing.T, s *LabServer, discover *dhcpv4.DHCPv4) (offer, ack *dhcp
 			req.UpdateOption(dhcpv4.OptGeneric(code, v))
 		}
 	}
-	ack, err = s.Respond(req)
+	ack, err = respond4(s, req)
 	if err != nil {
 		t.Fatalf("REQUEST: %v", err)
 	}
@@ -106,12 +124,12 @@ func TestLabServerBootsCapturedClients(t *testing.T) {
 	// MAC) and the undionly chain took the other two: the range (3
 	// addresses) is full.
 	extra, _ := dhcpv4.NewDiscovery(mustMAC("02:00:00:00:00:99"))
-	if _, err := s.Respond(extra); err == nil || !strings.Contains(err.Error(), "exhausted") {
+	if _, err := respond4(s, extra); err == nil || !strings.Contains(err.Error(), "no free address") {
 		t.Errorf("full range: %v", err)
 	}
 	// After the leases expire, it gets one.
 	clock.t = clock.t.Add(11 * time.Minute)
-	if o, err := s.Respond(extra); err != nil || !s.Subnet.Contains(addrOf(o.YourIPAddr)) {
+	if o, err := respond4(s, extra); err != nil || !s.Subnets[0].Prefix.Contains(addrOf(o.YourIPAddr)) {
 		t.Errorf("after expiry: %v %v", o, err)
 	}
 }
@@ -121,7 +139,7 @@ func TestLabServerRequestRules(t *testing.T) {
 	s := newLab(t, "", clock)
 	mac := mustMAC("02:00:00:00:00:01")
 	disc, _ := dhcpv4.NewDiscovery(mac)
-	offer, err := s.Respond(disc)
+	offer, err := respond4(s, disc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,12 +148,12 @@ func TestLabServerRequestRules(t *testing.T) {
 	}
 	// Wrong address: NAK.
 	bad, _ := dhcpv4.NewRequestFromOffer(offer, dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.IPv4(10, 99, 0, 77))))
-	if nak, err := s.Respond(bad); err != nil || nak.MessageType() != dhcpv4.MessageTypeNak {
+	if nak, err := respond4(s, bad); err != nil || nak.MessageType() != dhcpv4.MessageTypeNak {
 		t.Fatalf("wrong address: %v %v", nak, err)
 	}
 	// For another server: ignored, and the held offer released.
 	other, _ := dhcpv4.NewRequestFromOffer(offer, dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.IPv4(10, 99, 0, 2))))
-	if r, err := s.Respond(other); r != nil || err == nil {
+	if r, err := respond4(s, other); r != nil || err == nil {
 		t.Errorf("other server's REQUEST answered: %v", r)
 	}
 	if len(s.Leases()) != 0 {
@@ -144,18 +162,18 @@ func TestLabServerRequestRules(t *testing.T) {
 	// INIT-REBOOT for an address outside our subnet: silence.
 	reboot, _ := dhcpv4.New(dhcpv4.WithHwAddr(mac), dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest),
 		dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.IPv4(192, 168, 1, 5))))
-	if r, err := s.Respond(reboot); r != nil || err == nil {
+	if r, err := respond4(s, reboot); r != nil || err == nil {
 		t.Errorf("foreign INIT-REBOOT answered: %v", r)
 	}
 	// Relayed from another subnet: ignored.
 	relayed, _ := dhcpv4.NewDiscovery(mac)
 	relayed.GatewayIPAddr = net.IPv4(10, 50, 0, 1)
-	if r, err := s.Respond(relayed); r != nil || err == nil {
+	if r, err := respond4(s, relayed); r != nil || err == nil {
 		t.Error("foreign relay answered")
 	}
 	// Relayed from our subnet: answered to the relay.
 	relayed.GatewayIPAddr = net.IPv4(10, 99, 0, 254)
-	r, err := s.Respond(relayed)
+	r, err := respond4(s, relayed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,18 +182,18 @@ func TestLabServerRequestRules(t *testing.T) {
 	}
 	// INFORM: boot data without an address.
 	inf, _ := dhcpv4.New(dhcpv4.WithHwAddr(mac), dhcpv4.WithMessageType(dhcpv4.MessageTypeInform), dhcpv4.WithClientIP(net.IPv4(10, 99, 0, 100)))
-	if a, err := s.Respond(inf); err != nil || !a.YourIPAddr.IsUnspecified() || a.Options.Has(dhcpv4.OptionIPAddressLeaseTime) {
+	if a, err := respond4(s, inf); err != nil || !a.YourIPAddr.IsUnspecified() || a.Options.Has(dhcpv4.OptionIPAddressLeaseTime) {
 		t.Errorf("INFORM: %v %v", a, err)
 	}
 	// A reply message or a garbage type: errors, no panic.
 	offer.OpCode = dhcpv4.OpcodeBootReply
-	if _, err := s.Respond(offer); !errors.Is(err, ErrNotBootRequest) {
+	if _, err := respond4(s, offer); err == nil || !strings.Contains(err.Error(), "not a BOOTREQUEST") {
 		t.Errorf("reply: %v", err)
 	}
 	// Ignore rule: nothing at all.
 	s2 := newLab(t, "", clock)
 	s2.Policy = MustNewPolicy(Rule{Name: "vmware", Match: Match{MAC: []MACPattern{MustParseMACPattern("02:00:00")}}, Action: Action{Ignore: true}})
-	if r, err := s2.Respond(disc); r != nil || err == nil || !strings.Contains(err.Error(), "vmware") {
+	if r, err := respond4(s2, disc); r != nil || err == nil || !strings.Contains(err.Error(), "vmware") {
 		t.Errorf("ignored client answered: %v %v", r, err)
 	}
 }
@@ -204,7 +222,7 @@ func TestLabServerLeaseFileSurvivesRestart(t *testing.T) {
 	}
 	// RELEASE removes it from the file.
 	rel, _ := dhcpv4.New(dhcpv4.WithHwAddr(a.ClientHWAddr), dhcpv4.WithMessageType(dhcpv4.MessageTypeRelease), dhcpv4.WithClientIP(ackA2.YourIPAddr))
-	if r, err := s2.Respond(rel); r != nil || err != nil {
+	if r, err := respond4(s2, rel); r != nil || err != nil {
 		t.Fatalf("release: %v %v", r, err)
 	}
 	data, _ = os.ReadFile(file)
@@ -219,28 +237,30 @@ func TestLabServerLeaseFileSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	s3 := newLab(t, file, clock)
-	if _, err := s3.Respond(a); err == nil || !strings.Contains(err.Error(), file) {
+	if _, err := respond4(s3, a); err == nil || !strings.Contains(err.Error(), file) {
 		t.Errorf("lease file is a directory: %v", err)
 	}
 }
 
 func TestLabServerConfigErrors(t *testing.T) {
 	clock := &fakeClock{}
-	for name, mod := range map[string]func(*LabServer){
-		"no server":     func(s *LabServer) { s.ServerIP = netip.Addr{} },
-		"no subnet":     func(s *LabServer) { s.Subnet = netip.Prefix{} },
-		"range outside": func(s *LabServer) { s.RangeEnd = netip.MustParseAddr("10.98.0.1") },
-		"range reverse": func(s *LabServer) { s.RangeStart, s.RangeEnd = s.RangeEnd, s.RangeStart },
-		"huge range": func(s *LabServer) {
-			s.Subnet = netip.MustParsePrefix("10.0.0.0/8")
-			s.RangeStart, s.RangeEnd = netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.255.0.0")
+	for name, mod := range map[string]func(*LabServer4){
+		"no server":     func(s *LabServer4) { s.ServerIP = netip.Addr{} },
+		"no subnet":     func(s *LabServer4) { s.Subnets[0].Prefix = netip.Prefix{} },
+		"range outside": func(s *LabServer4) { s.Subnets[0].RangeEnd = netip.MustParseAddr("10.98.0.1") },
+		"range reverse": func(s *LabServer4) {
+			s.Subnets[0].RangeStart, s.Subnets[0].RangeEnd = s.Subnets[0].RangeEnd, s.Subnets[0].RangeStart
 		},
-		"reservation outside": func(s *LabServer) { s.Reservations[0].IP = netip.MustParseAddr("10.1.1.1") },
+		"huge range": func(s *LabServer4) {
+			s.Subnets[0].Prefix = netip.MustParsePrefix("10.0.0.0/8")
+			s.Subnets[0].RangeStart, s.Subnets[0].RangeEnd = netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.255.0.0")
+		},
+		"reservation outside": func(s *LabServer4) { s.Subnets[0].Reservations[0].IP = netip.MustParseAddr("10.1.1.1") },
 	} {
 		s := newLab(t, "", clock)
 		mod(s)
 		d, _ := dhcpv4.NewDiscovery(mustMAC("02:00:00:00:00:01"))
-		if _, err := s.Respond(d); err == nil {
+		if _, err := respond4(s, d); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
@@ -329,13 +349,13 @@ func FuzzReadLeases(f *testing.F) {
 func TestLabServerSkipsSpecialAddresses(t *testing.T) {
 	clock := &fakeClock{time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)}
 	s := newLab(t, "", clock)
-	s.Subnet = netip.MustParsePrefix("10.99.0.0/30")
-	s.ServerIP, s.Router, s.Reservations = netip.MustParseAddr("10.99.0.1"), netip.Addr{}, nil
-	s.RangeStart, s.RangeEnd = netip.MustParseAddr("10.99.0.0"), netip.MustParseAddr("10.99.0.3")
+	s.Subnets[0].Prefix = netip.MustParsePrefix("10.99.0.0/30")
+	s.ServerIP, s.Subnets[0].Router, s.Subnets[0].Reservations = netip.MustParseAddr("10.99.0.1"), netip.Addr{}, nil
+	s.Subnets[0].RangeStart, s.Subnets[0].RangeEnd = netip.MustParseAddr("10.99.0.0"), netip.MustParseAddr("10.99.0.3")
 	var got []string
 	for i := range 3 {
 		d, _ := dhcpv4.NewDiscovery(net.HardwareAddr{2, 0, 0, 0, 1, byte(i)})
-		o, err := s.Respond(d)
+		o, err := respond4(s, d)
 		if err != nil {
 			got = append(got, "none")
 			continue
