@@ -207,6 +207,13 @@ func TestInteropLabServer4ThroughDhcrelay(t *testing.T) {
 	if r := ack.Router(); len(r) != 1 || !r[0].Equal(net.IPv4(10, 60, 0, 1)) {
 		t.Errorf("router %v, want 10.60.0.1", r)
 	}
+	// The hook runs after the send: let the work in flight finish before
+	// reading what it saw (the client may hold the ACK first).
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := lab.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	answered := 0
