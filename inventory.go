@@ -501,6 +501,25 @@ type machineYAML struct {
 	Script  string   `yaml:"script,omitempty"`
 }
 
+// yamlError words yaml's errors for a machine file: one line, no Go type
+// names ("line 2: unknown key kernal").
+func yamlError(err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return fmt.Errorf("pxekit: machine: %w", err)
+	}
+	msgs := make([]string, len(te.Errors))
+	for i, m := range te.Errors {
+		m = strings.Replace(m, " in type pxekit.machineYAML", "", 1)
+		m = strings.Replace(m, "pxekit.machineYAML", "a machine (a mapping of keys)", 1)
+		if before, key, ok := strings.Cut(m, "field "); ok && strings.HasSuffix(key, " not found") {
+			m = before + "unknown key " + strings.TrimSuffix(key, " not found")
+		}
+		msgs[i] = m
+	}
+	return errors.New("pxekit: machine: " + strings.Join(msgs, "; "))
+}
+
 // ParseMachineYAML reads one machine in DirInventory's file format and
 // validates it (Machine.Validate). The UUID is returned in canonical form
 // and boot "ipxe" as BootIPXE; unknown keys, a second YAML document and
@@ -516,7 +535,7 @@ func ParseMachineYAML(b []byte) (Machine, error) {
 		if err == io.EOF {
 			return Machine{}, errors.New("pxekit: machine: empty file")
 		}
-		return Machine{}, fmt.Errorf("pxekit: machine: %w", err)
+		return Machine{}, yamlError(err)
 	}
 	var extra any
 	if err := dec.Decode(&extra); err != io.EOF {
