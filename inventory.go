@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path"
+	"reflect"
 	"slices"
 	"sort"
 	"strconv"
@@ -502,7 +503,7 @@ type machineYAML struct {
 }
 
 // yamlError words yaml's errors for a machine file: one line, no Go type
-// names ("line 2: unknown key kernal").
+// names.
 func yamlError(err error) error {
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
@@ -510,14 +511,44 @@ func yamlError(err error) error {
 	}
 	msgs := make([]string, len(te.Errors))
 	for i, m := range te.Errors {
-		m = strings.Replace(m, " in type pxekit.machineYAML", "", 1)
-		m = strings.Replace(m, "pxekit.machineYAML", "a machine (a mapping of keys)", 1)
-		if before, key, ok := strings.Cut(m, "field "); ok && strings.HasSuffix(key, " not found") {
-			m = before + "unknown key " + strings.TrimSuffix(key, " not found")
-		}
-		msgs[i] = m
+		msgs[i] = strings.Replace(m, "pxekit.machineYAML", "a machine (a mapping of keys)", 1)
 	}
 	return errors.New("pxekit: machine: " + strings.Join(msgs, "; "))
+}
+
+// machineKeys are the keys of a machine file: machineYAML's tags.
+var machineKeys = sync.OnceValue(func() map[string]bool {
+	keys := map[string]bool{}
+	t := reflect.TypeFor[machineYAML]()
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		keys[name] = true
+	}
+	return keys
+})
+
+// checkMachineKeys refuses unknown, repeated and non-scalar keys at the
+// top of a machine file before yaml decodes it: yaml's own check of
+// repeated keys takes time quadratic in their number.
+func checkMachineKeys(top *yaml.Node) error {
+	if top.Kind != yaml.MappingNode {
+		return nil // decoding says what is wrong
+	}
+	seen := map[string]int{}
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		k := top.Content[i]
+		if k.Kind != yaml.ScalarNode {
+			return fmt.Errorf("pxekit: machine: line %d: a key must be a plain name", k.Line)
+		}
+		if !machineKeys()[k.Value] {
+			return fmt.Errorf("pxekit: machine: line %d: unknown key %q", k.Line, k.Value)
+		}
+		if first, dup := seen[k.Value]; dup {
+			return fmt.Errorf("pxekit: machine: line %d: key %q given twice (first on line %d)", k.Line, k.Value, first)
+		}
+		seen[k.Value] = k.Line
+	}
+	return nil
 }
 
 // ParseMachineYAML reads one machine in DirInventory's file format and
@@ -529,17 +560,27 @@ func ParseMachineYAML(b []byte) (Machine, error) {
 		return Machine{}, fmt.Errorf("pxekit: machine: larger than %d bytes", MaxMachineFile)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	var y machineYAML
-	if err := dec.Decode(&y); err != nil {
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
 		if err == io.EOF {
 			return Machine{}, errors.New("pxekit: machine: empty file")
 		}
 		return Machine{}, yamlError(err)
 	}
-	var extra any
+	var extra yaml.Node
 	if err := dec.Decode(&extra); err != io.EOF {
 		return Machine{}, errors.New("pxekit: machine: more than one YAML document (one machine per file)")
+	}
+	top := &doc
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
+		top = doc.Content[0]
+	}
+	if err := checkMachineKeys(top); err != nil {
+		return Machine{}, err
+	}
+	var y machineYAML
+	if err := top.Decode(&y); err != nil {
+		return Machine{}, yamlError(err)
 	}
 	m := Machine{Name: y.Name, UUID: y.UUID, Boot: BootKind(y.Boot), Kernel: y.Kernel, Initrds: y.Initrds, Cmdline: y.Cmdline, Script: y.Script}
 	if y.MAC != "" {

@@ -46,8 +46,8 @@ func TestParseMachineYAML(t *testing.T) {
 			Machine{MAC: mustMAC("52:54:00:12:34:56"), Script: "#!ipxe\nsanboot iscsi:10.0.0.1::::iqn.2026-01.lab:web01\n"}, ""},
 		{"value with = kept", "mac: 52:54:00:12:34:56\nkernel: k\ncmdline: [\"ip=dhcp:a=b\"]\n", Machine{MAC: mustMAC("52:54:00:12:34:56"), Kernel: "k", Cmdline: []string{"ip=dhcp:a=b"}}, ""},
 
-		{"unknown key", "mac: 52:54:00:12:34:56\nkernal: x\n", Machine{}, "line 2: unknown key kernal"},
-		{"duplicate key", "mac: 52:54:00:12:34:56\nmac: 52:54:00:12:34:57\n", Machine{}, "already defined"},
+		{"unknown key", "mac: 52:54:00:12:34:56\nkernal: x\n", Machine{}, `line 2: unknown key "kernal"`},
+		{"duplicate key", "mac: 52:54:00:12:34:56\nmac: 52:54:00:12:34:57\n", Machine{}, `line 2: key "mac" given twice (first on line 1)`},
 		{"no identity", "name: x\n", Machine{}, "a mac or a uuid is required"},
 		{"null document", "~\n", Machine{}, "a mac or a uuid is required"},
 		{"empty", "", Machine{}, "empty file"},
@@ -441,4 +441,39 @@ func FuzzMachineYAML(f *testing.F) {
 			t.Fatalf("round trip of %q:\n%s\n= %#v, %v\nwant %#v", b, out, back, err, m)
 		}
 	})
+}
+
+// TestParseMachineYAMLHostile: files of the largest size allowed, built
+// to make a YAML decoder slow or hungry, get an error in bounded time.
+// yaml's own check of repeated keys is quadratic: a file of 150 000
+// "mac:" lines ran out of memory before the keys were checked first.
+func TestParseMachineYAMLHostile(t *testing.T) {
+	n := MaxMachineFile - 100
+	tests := []struct {
+		name, in, err string
+	}{
+		{"repeated keys", strings.Repeat("mac: 1\n", n/7), `key "mac" given twice`},
+		{"nested sequences", "mac: " + strings.Repeat("[", n-10), "exceeded max depth"},
+		{"nested mappings", strings.Repeat("a: {", n/4), "exceeded max depth"},
+		{"alias bomb", "name: &a [x,x,x,x,x,x,x,x,x,x]\nkernel: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\ninitrds: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\ncmdline: [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n", "cannot unmarshal"},
+		{"alias as key", "mac: &k 52:54:00:00:00:01\n*k : x\n", "a key must be a plain name"},
+		{"merge key", "x: &m {mac: 52:54:00:00:00:01}\n<<: *m\n", `unknown key "x"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			done := make(chan error, 1)
+			go func() {
+				_, err := ParseMachineYAML([]byte(tt.in))
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Errorf("ParseMachineYAML(%d bytes) = %v, want an error with %q", len(tt.in), err, tt.err)
+				}
+			case <-time.After(60 * time.Second):
+				t.Fatalf("ParseMachineYAML(%d bytes) did not return within 60 s", len(tt.in))
+			}
+		})
+	}
 }

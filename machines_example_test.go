@@ -75,6 +75,6 @@ cmdline: [console=ttyS0, "hostname=web 01"]
 	m, found, err := inv.Machine(context.Background(), pxekit.MachineKey{MAC: mac})
 	fmt.Println(m.Name, found, err, m.Kernel, m.Cmdline)
 	// Output:
-	// pxekit: inventory: typo.yaml: machine: line 2: unknown key kernal
+	// pxekit: inventory: typo.yaml: machine: line 2: unknown key "kernal"
 	// web01 true <nil> http://10.0.0.1/debian/linux [console=ttyS0 hostname=web 01]
 }
