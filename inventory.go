@@ -509,9 +509,13 @@ func yamlError(err error) error {
 	if !errors.As(err, &te) {
 		return fmt.Errorf("pxekit: machine: %w", err)
 	}
-	msgs := make([]string, len(te.Errors))
-	for i, m := range te.Errors {
-		msgs[i] = strings.Replace(m, "pxekit.machineYAML", "a machine (a mapping of keys)", 1)
+	const most = 3 // a sequence of 100 000 wrong values is one problem
+	var msgs []string
+	for _, m := range te.Errors[:min(len(te.Errors), most)] {
+		msgs = append(msgs, strings.Replace(m, "pxekit.machineYAML", "a machine (a mapping of keys)", 1))
+	}
+	if len(te.Errors) > most {
+		msgs = append(msgs, fmt.Sprintf("and %d more", len(te.Errors)-most))
 	}
 	return errors.New("pxekit: machine: " + strings.Join(msgs, "; "))
 }
