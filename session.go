@@ -14,7 +14,8 @@ import (
 type Session struct {
 	// MAC identifies the session.
 	MAC net.HardwareAddr
-	// UUID is the machine's SMBIOS UUID when a request carried one.
+	// UUID is the machine's SMBIOS UUID when a request carried one, in
+	// canonical lower-case form; a value that is no UUID is ignored.
 	UUID string
 	// IP is the address last tied to the machine (lab lease, DHCP ciaddr or
 	// requested address, or an iPXE HTTP request naming the MAC); zero when
@@ -253,7 +254,10 @@ func (t *Sessions) setIP(e *sessionEntry, ip netip.Addr) {
 // setUUID records the machine's UUID; the index points at the session
 // that showed it last (a machine with several NICs has several sessions).
 func (t *Sessions) setUUID(e *sessionEntry, uuid string) {
-	if uuid == "" {
+	if uuid == e.s.UUID {
+		return
+	}
+	if uuid = canonUUID(uuid); uuid == "" {
 		return
 	}
 	if e.s.UUID != uuid && e.s.UUID != "" && t.byUUID[e.s.UUID] == e {
@@ -261,6 +265,19 @@ func (t *Sessions) setUUID(e *sessionEntry, uuid string) {
 	}
 	e.s.UUID = uuid
 	t.byUUID[uuid] = e
+}
+
+// canonUUID returns uuid in archdetect's canonical form (iPXE's query
+// value is taken as written), or "" when it is not a UUID.
+func canonUUID(uuid string) string {
+	if uuid == "" {
+		return ""
+	}
+	u, err := archdetect.ParseUUID(uuid)
+	if err != nil {
+		return ""
+	}
+	return u
 }
 
 // setStage moves e to st (forward only unless newBoot) and says what changed.
@@ -334,8 +351,8 @@ func (t *Sessions) ObserveIPXE(ip netip.Addr, client archdetect.Client) (s Sessi
 	switch {
 	case len(client.MAC) > 0:
 		e = t.entry(client.MAC, now)
-	case client.UUID != "" && t.byUUID[client.UUID] != nil:
-		e = t.byUUID[client.UUID]
+	case t.byUUID[canonUUID(client.UUID)] != nil:
+		e = t.byUUID[canonUUID(client.UUID)]
 	default:
 		e = t.byIP[normIP(ip)]
 	}
@@ -419,12 +436,12 @@ func (t *Sessions) ByIP(ip netip.Addr) (Session, bool) {
 	return found(t.lookup(t.byIP[normIP(ip)]))
 }
 
-// ByUUID returns the session that last showed this UUID (canonical
-// lower-case form, as archdetect writes it).
+// ByUUID returns the session that last showed this UUID (in any form
+// archdetect.ParseUUID reads).
 func (t *Sessions) ByUUID(uuid string) (Session, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return found(t.lookup(t.byUUID[uuid]))
+	return found(t.lookup(t.byUUID[canonUUID(uuid)]))
 }
 
 func found(e *sessionEntry) (Session, bool) {

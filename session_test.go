@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -173,6 +174,14 @@ func TestSessionsIdentity(t *testing.T) {
 	if !ok || s.MAC.String() != testMAC(1).String() || s.IP != testIP(9) || s.Rule != "bios" || s.Why != "arch 0" || s.Client.Firmware != archdetect.FirmwareBIOS {
 		t.Fatalf("ByUUID(%s) = %+v %v, want machine 1 at %v, rule bios", a.UUID, s, ok, testIP(9))
 	}
+	// iPXE's uuid= query in another spelling finds the same machine; a
+	// value that is no UUID is ignored.
+	if s, _, ok := table.ObserveIPXE(netip.Addr{}, archdetect.Client{Source: archdetect.SourceHTTP, UUID: strings.ToUpper(a.UUID)}); !ok || s.MAC.String() != testMAC(1).String() || s.UUID != a.UUID {
+		t.Errorf("ObserveIPXE(uuid=%s) = %v %q %v, want machine 1", strings.ToUpper(a.UUID), s.MAC, s.UUID, ok)
+	}
+	if s, _, _ := table.ObserveIPXE(testIP(9), archdetect.Client{Source: archdetect.SourceHTTP, MAC: testMAC(1), UUID: "not-a-uuid"}); s.UUID != a.UUID {
+		t.Errorf("ObserveIPXE(uuid=not-a-uuid): UUID %q, want %q kept", s.UUID, a.UUID)
+	}
 	// The HTTP classification does not replace the DHCP one.
 	table.ObserveIPXE(testIP(9), archdetect.Client{Source: archdetect.SourceHTTP, MAC: testMAC(1)})
 	if s, _ := table.ByMAC(testMAC(1)); s.Client.Source != archdetect.SourceDHCPv4 {
@@ -304,13 +313,13 @@ func TestSessionsConcurrent(t *testing.T) {
 				case 2:
 					table.ObserveFetch(FetchObservation{IP: testIP(i), Kind: FetchKind(r.IntN(4)), Bytes: 1})
 				case 3:
-					c := archdetect.Client{Source: archdetect.SourceHTTP, MAC: testMAC(i), UUID: fmt.Sprint(r.IntN(10))}
+					c := archdetect.Client{Source: archdetect.SourceHTTP, MAC: testMAC(i), UUID: fmt.Sprintf("00000000-0000-0000-0000-%012d", r.IntN(10))}
 					table.ObserveIPXE(testIP(r.IntN(80)), c)
 				case 4:
 					table.SetKnown(testMAC(i), r.IntN(2) == 0)
 				case 5:
 					table.ByIP(testIP(i))
-					table.ByUUID(fmt.Sprint(i))
+					table.ByUUID(fmt.Sprintf("00000000-0000-0000-0000-%012d", i))
 				case 6:
 					table.CountByStage()
 					table.All()
