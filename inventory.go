@@ -336,7 +336,7 @@ func (d *DirInventory) Len() int {
 // modification time and mode) and reloads, until ctx is done. It returns
 // an error, and starts nothing, only when the directory cannot be read;
 // bad files are logged and kept in Errors. A directory that goes away
-// later keeps the last table in use.
+// later keeps the last table in use. Call it once.
 func (d *DirInventory) Watch(ctx context.Context) error {
 	if err := d.Reload(); err != nil && d.state.Load() == nil {
 		return err
