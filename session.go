@@ -270,14 +270,36 @@ func (t *Sessions) setUUID(e *sessionEntry, uuid string) {
 // canonUUID returns uuid in archdetect's canonical form (iPXE's query
 // value is taken as written), or "" when it is not a UUID.
 func canonUUID(uuid string) string {
-	if uuid == "" {
-		return ""
+	if uuid == "" || canonicalUUID(uuid) {
+		return uuid
 	}
 	u, err := archdetect.ParseUUID(uuid)
 	if err != nil {
 		return ""
 	}
 	return u
+}
+
+// canonicalUUID reports whether s is already in canonical form, so that
+// the common case allocates nothing.
+func canonicalUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // setStage moves e to st (forward only unless newBoot) and says what changed.

@@ -460,3 +460,22 @@ func heap() uint64 {
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
 }
+
+func TestCanonUUID(t *testing.T) {
+	const c = "4c4c4544-0035-4810-8056-b4c04f4e3232"
+	tests := []struct{ in, want string }{
+		{c, c},
+		{"4C4C4544-0035-4810-8056-B4C04F4E3232", c},
+		{"{4c4c4544-0035-4810-8056-b4c04f4e3232}", c},
+		{"4c4c4544003548108056b4c04f4e3232", c},
+		{"", ""},
+		{"not-a-uuid", ""},
+		{"4c4c4544-0035-4810-8056-b4c04f4e323g", ""},
+		{"4c4c4544+0035-4810-8056-b4c04f4e3232", ""},
+	}
+	for _, tt := range tests {
+		if got := canonUUID(tt.in); got != tt.want {
+			t.Errorf("canonUUID(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
