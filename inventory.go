@@ -368,8 +368,14 @@ func (d *DirInventory) watch(ctx context.Context, interval time.Duration) {
 			continue
 		}
 		lastErr = ""
-		if changed {
-			d.Reload() // problems are logged and kept in Errors
+		if !changed {
+			continue
+		}
+		// Bad files are logged by Reload and kept in Errors; a directory
+		// that went away between the look and the load is logged here.
+		var fe *InventoryFileError
+		if err := d.Reload(); err != nil && !errors.As(err, &fe) {
+			d.logger().Error("inventory: reload failed; the last machines stay in use", "dir", d.Dir, "err", err)
 		}
 	}
 }
