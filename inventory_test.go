@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/pxekit/pxekit/internal/syncbuf"
 	"github.com/pxekit/pxekit/ipxescript"
 )
 
@@ -340,7 +342,8 @@ func TestDirInventoryWatch(t *testing.T) {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	inv := &DirInventory{Dir: dir, Interval: 10 * time.Millisecond}
+	var logs syncbuf.Buffer
+	inv := &DirInventory{Dir: dir, Interval: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
 	if err := inv.Watch(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -393,12 +396,18 @@ func TestDirInventoryWatch(t *testing.T) {
 			t.Errorf("%s: machine b lost", st.what)
 		}
 	}
+	if l := logs.String(); !strings.Contains(l, `level=WARN msg="inventory: file skipped"`) || !strings.Contains(l, `err="pxekit: inventory: a.yaml: machine: yaml: line 2`) {
+		t.Errorf("log lacks the bad file:\n%s", l)
+	}
 	// The directory goes away: the last machines stay.
 	os.RemoveAll(dir)
 	time.Sleep(50 * time.Millisecond)
 	if got := kernel("52:54:00:00:00:01"); got != "v3" {
 		t.Errorf("after the directory went away: kernel %q, want v3 kept", got)
 	}
+	waitFor(t, "the log to say the directory went away", func() bool {
+		return strings.Contains(logs.String(), "inventory: cannot read the directory")
+	})
 	close(stop)
 	readers.Wait()
 }
