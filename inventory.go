@@ -77,7 +77,7 @@ func (m *Machine) Validate() error {
 		}
 	}
 	if m.Script != "" {
-		if err := checkScript(m.Script); err != nil {
+		if err := checkScript([]byte(m.Script), "script"); err != nil {
 			return fmt.Errorf("pxekit: machine: script: %w", err)
 		}
 	}
@@ -91,20 +91,6 @@ func checkLocation(what, s string) error {
 		if s[i] < ' ' || s[i] == 0x7f {
 			return fmt.Errorf("pxekit: machine: %s %q: control byte at offset %d", what, s, i)
 		}
-	}
-	return nil
-}
-
-// checkScript refuses a script iPXE would not run as a whole.
-func checkScript(src string) error {
-	f, err := ipxescript.Parse([]byte(src), "script")
-	switch {
-	case err != nil:
-		return err
-	case f.Header == ipxescript.HeaderNone:
-		return errors.New("does not start with #!ipxe (iPXE would not run it as a script)")
-	case len(f.Lines) > 0 && f.Lines[len(f.Lines)-1].Unterminated.IsValid():
-		return fmt.Errorf("%v: %w", f.Lines[len(f.Lines)-1].Unterminated, ipxescript.ErrTrailingBackslash)
 	}
 	return nil
 }

@@ -190,13 +190,19 @@ func TestMapInventory(t *testing.T) {
 func writeFiles(t *testing.T, dir string, files map[string]string) {
 	t.Helper()
 	for name, content := range files {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		// Written beside (a dotfile, which the inventory skips) and renamed
+		// into place, as editors do: a watcher polling meanwhile never sees
+		// the file empty or half written.
+		p, tmp := filepath.Join(dir, name), filepath.Join(dir, "."+name+".tmp")
+		if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		mtimeSeq++
 		at := time.Now().Add(time.Duration(mtimeSeq) * time.Hour)
-		if err := os.Chtimes(p, at, at); err != nil {
+		if err := os.Chtimes(tmp, at, at); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, p); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -400,7 +406,11 @@ func TestDirInventoryWatch(t *testing.T) {
 		t.Errorf("log lacks the bad file:\n%s", l)
 	}
 	// The directory goes away: the last machines stay.
-	os.RemoveAll(dir)
+	// (Renamed away, not removed: RemoveAll deletes file by file, and a
+	// poll in between rightly sees machines removed.)
+	if err := os.Rename(dir, dir+".gone"); err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(50 * time.Millisecond)
 	if got := kernel("52:54:00:00:00:01"); got != "v3" {
 		t.Errorf("after the directory went away: kernel %q, want v3 kept", got)
