@@ -538,6 +538,10 @@ type LabServer4 struct {
 	// Policy decides boot data; nil gives addresses only. A rule that
 	// ignores a client makes the server ignore it entirely.
 	Policy *Policy
+	// PolicyFunc, when set, gives the policy for each request in place of
+	// Policy (see Responder4.PolicyFunc): a program reloads its policy
+	// while serving by returning the new one.
+	PolicyFunc func() *Policy
 	// Interface is the interface to serve; ListenAndServe requires it.
 	Interface string
 	// ServerIP is the server's own IPv4 address; zero = the first IPv4
@@ -602,7 +606,7 @@ func (s *LabServer4) Init() error {
 			s.initErr = fmt.Errorf("%w (LabServer4)", err)
 			return
 		}
-		s.h = &Responder4{Policy: s.Policy, ServerIP: server, Options: s.Options, Classify: s.Classify, Logger: s.Logger}
+		s.h = &Responder4{Policy: s.Policy, PolicyFunc: s.PolicyFunc, ServerIP: server, Options: s.Options, Classify: s.Classify, Logger: s.Logger}
 	})
 	return s.initErr
 }

@@ -27,6 +27,10 @@ type LabServer6 struct {
 	// Policy decides boot data; nil gives addresses only. A rule that
 	// ignores a client makes the server ignore it entirely.
 	Policy *Policy
+	// PolicyFunc, when set, gives the policy for each request in place of
+	// Policy (see Responder4.PolicyFunc): a program reloads its policy
+	// while serving by returning the new one.
+	PolicyFunc func() *Policy
 	// Interface is the interface to serve; ListenAndServe requires it.
 	Interface string
 	// ServerIP is the server's (non link-local) IPv6 address, used in boot
@@ -94,7 +98,7 @@ func (s *LabServer6) Init() error {
 		if s.leaseTime <= 0 {
 			s.leaseTime = time.Hour
 		}
-		s.h = &Responder6{Policy: s.Policy, ServerIP: s.ServerIP, ServerID: s.ServerID, Classify: s.Classify, Logger: s.Logger}
+		s.h = &Responder6{Policy: s.Policy, PolicyFunc: s.PolicyFunc, ServerIP: s.ServerIP, ServerID: s.ServerID, Classify: s.Classify, Logger: s.Logger}
 		s.leases = map[string]*lease6{}
 		s.byIP = map[netip.Addr]string{}
 	})

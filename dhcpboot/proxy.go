@@ -33,8 +33,12 @@ import (
 // for the proxy, or Only4011 when the DHCP server itself sends PXE clients
 // to port 4011.
 type ProxyServer struct {
-	// Policy decides who boots what. Required.
+	// Policy decides who boots what. Required, unless PolicyFunc is set.
 	Policy *Policy
+	// PolicyFunc, when set, gives the policy for each request in place of
+	// Policy (see Responder4.PolicyFunc): a program reloads its policy
+	// while serving by returning the new one.
+	PolicyFunc func() *Policy
 	// Interface is the interface to serve (ListenAndServe binds its sockets
 	// to it, and requires it); it is also the [Arrival] interface rules
 	// can match.
@@ -81,7 +85,7 @@ func (s *ProxyServer) logger() *slog.Logger {
 // start checks the configuration and builds the responder, once.
 func (s *ProxyServer) start() error {
 	s.once.Do(func() {
-		if s.Policy == nil {
+		if s.Policy == nil && s.PolicyFunc == nil {
 			s.initErr = errors.New("dhcpboot: ProxyServer.Policy is nil")
 			return
 		}
@@ -90,7 +94,7 @@ func (s *ProxyServer) start() error {
 			s.initErr = err
 			return
 		}
-		s.h = &Responder4{Policy: s.Policy, ServerIP: server, Options: s.Options, Classify: s.Classify, Logger: s.Logger}
+		s.h = &Responder4{Policy: s.Policy, PolicyFunc: s.PolicyFunc, ServerIP: server, Options: s.Options, Classify: s.Classify, Logger: s.Logger}
 	})
 	return s.initErr
 }

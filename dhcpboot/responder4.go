@@ -27,6 +27,11 @@ const PXEPort = 4011
 type Responder4 struct {
 	// Policy decides; nil answers nobody.
 	Policy *Policy
+	// PolicyFunc, when set, gives the policy for each message in place of
+	// Policy, so that a program can swap its policy while serving (return
+	// an atomic.Pointer's Load). It must be safe for concurrent use and
+	// quick.
+	PolicyFunc func() *Policy
 	// ServerIP is this server's IPv4 address as clients reach it: option 54,
 	// the default next server and {{server}}. Reply and ServeDHCP need it;
 	// CoreDHCP falls back to the reply's option 54 (set by coredhcp's
@@ -67,7 +72,15 @@ func (h *Responder4) decide(m *dhcpv4.DHCPv4, a Arrival, server netip.Addr) (*Re
 		classify = classify4
 	}
 	r := newRequest(classify(m), a, relay4(m), server)
-	return r, h.Policy.Decide(r)
+	return r, h.policy().Decide(r)
+}
+
+// policy returns the policy of this message: PolicyFunc's, else Policy.
+func (h *Responder4) policy() *Policy {
+	if h.PolicyFunc != nil {
+		return h.PolicyFunc()
+	}
+	return h.Policy
 }
 
 // CoreDHCP has the shape of a coredhcp DHCPv4 plugin handler. Given the

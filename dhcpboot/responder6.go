@@ -22,6 +22,8 @@ import (
 type Responder6 struct {
 	// Policy decides; nil answers nobody.
 	Policy *Policy
+	// PolicyFunc is Responder4.PolicyFunc.
+	PolicyFunc func() *Policy
 	// ServerIP is the server's IPv6 address (for {{server}} and tftp:// URLs).
 	ServerIP netip.Addr
 	// ServerID is the DUID sent in option 2; nil derives a stable DUID-LL
@@ -53,6 +55,9 @@ func (h *Responder6) Decide(m dhcpv6.DHCPv6, a Arrival) (*Request, Decision) {
 	}
 	a.Mode = ModeFull
 	r := newRequest(classify(m), a, relay6(m), h.ServerIP)
+	if h.PolicyFunc != nil {
+		return r, h.PolicyFunc().Decide(r)
+	}
 	return r, h.Policy.Decide(r)
 }
 
