@@ -2,13 +2,16 @@ package pxekit_test
 
 import (
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"strings"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
 
+	"github.com/pxekit/pxekit"
 	"github.com/pxekit/pxekit/archdetect"
 	"github.com/pxekit/pxekit/dhcpboot"
 	"github.com/pxekit/pxekit/ipxescript"
@@ -28,10 +31,30 @@ func discover(mac string, arch iana.Arch, userClass string) *dhcpv4.DHCPv4 {
 	return m
 }
 
+// A complete boot server: TFTP and HTTP on sockets of its own, DHCP off
+// (the zero value: a boot server answers DHCP only when asked to).
+func Example() {
+	srv := &pxekit.Server{Addr: netip.MustParseAddr("127.0.0.1"), Files: "testdata/boot"}
+	tftp, _ := net.ListenPacket("udp", "127.0.0.1:0")
+	web, _ := net.Listen("tcp", "127.0.0.1:0")
+	go srv.Serve(pxekit.Listeners{TFTP: tftp, HTTP: web}) // or srv.ListenAndServe(ctx) on :69 and :80
+	defer srv.Close()
+
+	resp, err := http.Get("http://" + web.Addr().String() + "/boot.ipxe")
+	if err != nil {
+		panic(err)
+	}
+	defer resp.Body.Close()
+	script, _ := io.ReadAll(resp.Body)
+	fmt.Println(strings.SplitN(string(script), "\n", 2)[0])
+	// Output:
+	// #!ipxe
+}
+
 // The whole boot story in one policy: what each stage of a boot is told.
 // archdetect reads the request, dhcpboot decides, ipxescript writes the
 // script iPXE finally gets.
-func Example() {
+func Example_policy() {
 	policy, err := dhcpboot.DefaultPolicy(dhcpboot.DefaultConfig{ScriptURL: "http://{{server}}/boot.ipxe"})
 	if err != nil {
 		panic(err)

@@ -33,6 +33,9 @@ type Session struct {
 	// Rule and Why are the last DHCP decision: the rule's name and why it
 	// matched (or why nothing was sent).
 	Rule, Why string
+	// BootFile is the boot file name or URL the last DHCP reply with boot
+	// data named; a TFTP or HTTP fetch of it is the StageBootFile fetch.
+	BootFile string
 	// Known is true when the inventory knows the machine (see SetKnown).
 	Known bool
 	// Boots counts the boots seen: 1 for the first, plus one each time a
@@ -74,6 +77,9 @@ type DHCPObservation struct {
 	Discover bool
 	// Rule and Why are the decision (Why may say why nothing was sent).
 	Rule, Why string
+	// BootFile is the boot file name or URL the reply named (kept in the
+	// session only when Sent).
+	BootFile string
 	// Sent is true when the reply carried boot data.
 	Sent bool
 }
@@ -338,6 +344,9 @@ func (t *Sessions) ObserveDHCP(o DHCPObservation) (s Session, c StageChange, ok 
 	t.touch(e, now)
 	e.s.Client = o.Client
 	e.s.Rule, e.s.Why = o.Rule, o.Why
+	if o.Sent {
+		e.s.BootFile = o.BootFile
+	}
 	t.setUUID(e, o.Client.UUID)
 	t.setIP(e, o.IP)
 	target := StageDHCP

@@ -1,0 +1,869 @@
+package pxekit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/dhcpv4/server4"
+
+	"github.com/pxekit/pxekit/archdetect"
+	"github.com/pxekit/pxekit/dhcpboot"
+	"github.com/pxekit/pxekit/tftpserve"
+)
+
+// ErrServerClosed is returned by Server's ListenAndServe and Serve after
+// Shutdown or Close, or once ListenAndServe's context is done.
+var ErrServerClosed = errors.New("pxekit: server closed")
+
+// DHCPMode says whether and how a Server answers DHCP.
+type DHCPMode uint8
+
+// DHCP modes.
+const (
+	// DHCPOff (the zero value): the Server never answers DHCP. A boot
+	// server must not answer DHCP on a network unless asked to.
+	DHCPOff DHCPMode = iota
+	// DHCPProxy: a proxyDHCP beside the site's DHCP server
+	// (dhcpboot.ProxyServer, ports 67 and 4011): boot data only, no
+	// addresses. It keeps no state, so several instances can serve one
+	// fleet (see the package documentation).
+	DHCPProxy
+	// DHCPLab: a small full DHCP server (dhcpboot.LabServer4) giving
+	// addresses from Lab.Subnets. Its leases live in one process: one
+	// instance per network.
+	DHCPLab
+)
+
+var dhcpModeNames = [...]string{"off", "proxy", "lab"}
+
+// String returns "off", "proxy" or "lab".
+func (m DHCPMode) String() string {
+	if int(m) < len(dhcpModeNames) {
+		return dhcpModeNames[m]
+	}
+	return "dhcpmode(" + strconv.Itoa(int(m)) + ")"
+}
+
+// LabDHCP is the address side of DHCPLab (see dhcpboot.LabServer4).
+type LabDHCP struct {
+	// Subnets are the networks given addresses; at least one.
+	Subnets []dhcpboot.Subnet
+	// LeaseFile keeps the leases across restarts ("" = memory only).
+	LeaseFile string
+}
+
+// TFTPLimits are the tftpserve.Server settings a Server passes on; zero
+// fields take tftpserve's defaults.
+type TFTPLimits struct {
+	MaxBlockSize       int
+	MaxWindowSize      int
+	MaxTransfers       int
+	MaxClientTransfers int
+	Timeout            time.Duration
+	TransferTimeout    time.Duration
+	QueueTimeout       time.Duration
+	SinglePort         bool
+}
+
+// Default listen addresses of Server.ListenAndServe.
+const (
+	DefaultHTTPAddr = ":80"
+	DefaultTFTPAddr = ":69"
+	// DefaultShutdownGrace is how long ListenAndServe lets transfers and
+	// requests in flight finish once its context is done.
+	DefaultShutdownGrace = 10 * time.Second
+)
+
+// Server is a complete boot server: DHCP (off, proxy or lab), TFTP and
+// HTTP sharing one policy, one base URL, one inventory and one session
+// table, so that every request of a machine's boot (DHCP → boot file →
+// iPXE → script → kernel) lands in the same Session.
+//
+// Set the fields, then call ListenAndServe, or Serve with sockets of your
+// own; Shutdown or Close stops it. Every field has a usable zero value:
+// the zero Server answers no DHCP and serves the built-in boot scripts
+// over HTTP on DefaultHTTPAddr (it needs an address for its URLs: Addr,
+// Interface or a BaseURL). The Server never writes its fields; they must
+// not change once it has started (Reload swaps what may change). Each part
+// is usable alone: HTTPHandler for a program's own mux, TFTPServer or
+// TFTPHandler for its own TFTP socket, DHCPPolicy and ObserveDHCP4 for
+// its own dhcpboot server, DHCPHandler4 and CoreDHCP4 for its own
+// insomniacslk server4.
+type Server struct {
+	// DHCP is the DHCP mode (zero: DHCPOff, no DHCP at all).
+	DHCP DHCPMode
+	// Interface is the network interface DHCP serves: ListenAndServe binds
+	// the DHCP sockets to it and needs it when DHCP is on. Its first IPv4
+	// address is Addr's default.
+	Interface string
+	// Addr is the server's IPv4 address as clients reach it: option 54 and
+	// the next server (TFTP) of DHCP replies, and the host of the default
+	// BaseURL. Zero: the first IPv4 address of Interface.
+	Addr netip.Addr
+	// Lab configures DHCPLab.
+	Lab LabDHCP
+	// DHCPOptions tune how decisions are written into DHCP replies.
+	DHCPOptions dhcpboot.ReplyOptions
+	// Policy decides what each client is told over DHCP. nil:
+	// dhcpboot.DefaultPolicy with its script URL and HTTP boot base on
+	// BaseURL (BaseURL/boot.ipxe?mac=…, BaseURL/ipxe.efi), so that iPXE
+	// and UEFI HTTP boot clients reach the HTTP port the script is on.
+	Policy *dhcpboot.Policy
+
+	// BaseURL is where clients reach the HTTP part (see HTTPConfig.BaseURL);
+	// every URL the Server hands out is built on it. "": http://Addr:PORT
+	// with the port of the HTTP listener (of HTTPAddr before it listens).
+	BaseURL string
+	// HTTPAddr is where ListenAndServe serves HTTP ("": DefaultHTTPAddr).
+	HTTPAddr string
+	// HTTPLimits are the HTTP safety limits (zero: every default).
+	HTTPLimits HTTPLimits
+	// Files is the directory of boot files served over HTTP, and over TFTP
+	// unless TFTPRoot is set ("": none).
+	Files string
+	// Inventory says what each machine boots (nil: every machine boots
+	// the default flow).
+	Inventory Inventory
+	// BootScript and DefaultScript replace the built-in scripts (see
+	// HTTPConfig).
+	BootScript, DefaultScript []byte
+
+	// TFTPRoot is the directory served over TFTP ("": Files; both empty:
+	// no TFTP).
+	TFTPRoot string
+	// TFTPAddr is where ListenAndServe serves TFTP ("": DefaultTFTPAddr).
+	TFTPAddr string
+	// TFTP are the TFTP server's limits.
+	TFTP TFTPLimits
+	// TFTPTune, when set, may lower the limits of one TFTP request, as
+	// tftpserve.Server.Tune, knowing the machine: s is the session the
+	// client's IP is tied to (what DHCP learned: its archdetect.Client,
+	// rule and stage), ok false when there is none.
+	TFTPTune func(r *tftpserve.Request, l *tftpserve.Limits, s Session, ok bool)
+
+	// Logger receives what the parts log (nil logs nothing).
+	Logger *slog.Logger
+
+	mu       sync.Mutex
+	started  bool
+	serving  bool
+	closed   bool
+	base     string     // resolved BaseURL
+	addr     netip.Addr // resolved Addr (invalid when none is known)
+	initErr  error
+	sessions Sessions
+	gen      atomic.Pointer[generation]
+	stops    []part // the parts Serve runs
+}
+
+// part is one running server, for Shutdown and Close.
+type part struct {
+	shutdown func(context.Context) error
+	close    func() error
+}
+
+// generation is everything Reload swaps. Requests hold a reference while
+// they use it; its directories close when the last one ends.
+type generation struct {
+	refs   atomic.Int64 // the Server's own reference plus one per request
+	policy *dhcpboot.Policy
+	resp   *dhcpboot.Responder4 // nil without a server address
+	http   *HTTPHandler
+	tftp   *tftpserve.Dir // nil without a TFTP root
+	inv    Inventory
+}
+
+// release drops one reference; the last closes the directories.
+func (g *generation) release() {
+	if g.refs.Add(-1) == 0 {
+		g.http.Close()
+		if g.tftp != nil {
+			g.tftp.Close()
+		}
+	}
+}
+
+// logger returns s.Logger, or a logger that discards everything when it
+// is nil.
+func (s *Server) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
+}
+
+// start resolves the address and base URL (with the port of ln, when
+// given) and builds the first generation, once. Until it has run, the
+// parts are not usable.
+func (s *Server) start(ln net.Listener) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return s.initErr
+	}
+	s.started = true
+	s.initErr = s.resolve(ln)
+	if s.initErr == nil {
+		var g *generation
+		if g, s.initErr = s.newGeneration(s); s.initErr == nil {
+			s.gen.Store(g)
+		}
+	}
+	return s.initErr
+}
+
+// resolve finds the server address and the base URL.
+func (s *Server) resolve(ln net.Listener) error {
+	if s.DHCP > DHCPLab {
+		return fmt.Errorf("pxekit: Server.DHCP %v: want DHCPOff, DHCPProxy or DHCPLab", s.DHCP)
+	}
+	s.addr = s.Addr.Unmap()
+	if s.addr.IsValid() && !s.addr.Is4() {
+		return fmt.Errorf("pxekit: Server.Addr %v is not an IPv4 address", s.Addr)
+	}
+	if !s.addr.IsValid() && s.Interface != "" {
+		a, err := dhcpboot.InterfaceIPv4(s.Interface)
+		if err != nil {
+			return fmt.Errorf("pxekit: Server.Addr is not set and Interface %s has no IPv4 address: %w", s.Interface, err)
+		}
+		s.addr = a
+	}
+	if s.DHCP != DHCPOff && !s.addr.IsValid() {
+		return errors.New("pxekit: DHCP needs the server's address: set Server.Addr or Server.Interface")
+	}
+	if s.base = s.BaseURL; s.base != "" {
+		return nil
+	}
+	port := ""
+	if ln != nil {
+		if ap, err := netip.ParseAddrPort(ln.Addr().String()); err == nil {
+			port = strconv.Itoa(int(ap.Port()))
+		}
+	}
+	if port == "" {
+		_, p, err := net.SplitHostPort(or(s.HTTPAddr, DefaultHTTPAddr))
+		if err != nil {
+			return fmt.Errorf("pxekit: Server.HTTPAddr %q: %w", s.HTTPAddr, err)
+		}
+		port = p
+	}
+	if !s.addr.IsValid() {
+		return errors.New("pxekit: Server needs an address for its URLs: set Addr, Interface or BaseURL")
+	}
+	s.base = "http://" + net.JoinHostPort(s.addr.String(), port)
+	if port == "80" {
+		s.base = "http://" + s.addr.String()
+	}
+	return nil
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// newGeneration builds what cfg's reloadable fields (Policy, Inventory,
+// BootScript, DefaultScript, Files, TFTPRoot) say, on s's address and base
+// URL.
+func (s *Server) newGeneration(cfg *Server) (*generation, error) {
+	g := &generation{policy: cfg.Policy, inv: cfg.Inventory}
+	if g.policy == nil {
+		p, err := dhcpboot.DefaultPolicy(dhcpboot.DefaultConfig{
+			ScriptURL: s.base + "/boot.ipxe?mac={{mac_hyphen}}&arch={{arch}}&uuid={{uuid}}",
+			HTTPBase:  s.base + "/",
+		})
+		if err != nil {
+			return nil, fmt.Errorf("pxekit: default policy on base URL %s: %w", s.base, err)
+		}
+		g.policy = p
+	}
+	if s.addr.IsValid() {
+		g.resp = &dhcpboot.Responder4{Policy: g.policy, ServerIP: s.addr, Options: s.DHCPOptions, Logger: s.Logger}
+	}
+	h, err := NewHTTPHandler(HTTPConfig{BaseURL: s.base, Files: cfg.Files, Inventory: cfg.Inventory,
+		BootScript: cfg.BootScript, DefaultScript: cfg.DefaultScript, OnRequest: s.observeHTTP, Logger: s.Logger})
+	if err != nil {
+		return nil, err
+	}
+	g.http = h
+	if root := or(cfg.TFTPRoot, cfg.Files); root != "" {
+		if g.tftp, err = tftpserve.OpenDir(root); err != nil {
+			h.Close()
+			return nil, fmt.Errorf("pxekit: TFTP root: %w", err)
+		}
+	}
+	g.refs.Store(1)
+	return g, nil
+}
+
+// acquire returns the current generation with a reference the caller
+// releases, or nil once the Server is closed.
+func (s *Server) acquire() *generation {
+	for {
+		g := s.gen.Load()
+		if g == nil {
+			return nil
+		}
+		n := g.refs.Load()
+		if n == 0 {
+			if s.gen.Load() == g {
+				return nil // closed
+			}
+			continue // swapped meanwhile
+		}
+		if g.refs.CompareAndSwap(n, n+1) {
+			return g
+		}
+	}
+}
+
+// Reload swaps in the reloadable settings of next: Policy, Inventory,
+// BootScript, DefaultScript, Files and TFTPRoot, all at once. Requests
+// and transfers in flight finish with what they started with (their
+// files stay open); the next request sees the new settings. Nothing is
+// swapped when next is invalid (a script that does not parse, a
+// directory that does not open) or changes a setting that takes a
+// restart (DHCP, Interface, Addr, Lab, BaseURL, HTTPAddr, TFTPAddr): the
+// error says which. Reload does not write the Server's fields.
+func (s *Server) Reload(next *Server) error {
+	if err := s.start(nil); err != nil {
+		return err
+	}
+	if changed := restartFields(s, next); changed != "" {
+		return fmt.Errorf("pxekit: reload: %s cannot change without a restart", changed)
+	}
+	g, err := s.newGeneration(next)
+	if err != nil {
+		return fmt.Errorf("pxekit: reload: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		g.release()
+		return ErrServerClosed
+	}
+	old := s.gen.Swap(g)
+	old.release()
+	s.logger().Info("pxekit: reloaded", "files", next.Files, "tftp_root", or(next.TFTPRoot, next.Files))
+	return nil
+}
+
+// restartFields names the first setting of next that differs from s's
+// and takes a restart.
+func restartFields(s, next *Server) string {
+	switch {
+	case s.DHCP != next.DHCP:
+		return "DHCP"
+	case s.Interface != next.Interface:
+		return "Interface"
+	case s.Addr != next.Addr:
+		return "Addr"
+	case s.BaseURL != next.BaseURL:
+		return "BaseURL"
+	case s.HTTPAddr != next.HTTPAddr:
+		return "HTTPAddr"
+	case s.TFTPAddr != next.TFTPAddr:
+		return "TFTPAddr"
+	case s.Lab.LeaseFile != next.Lab.LeaseFile || fmt.Sprint(s.Lab.Subnets) != fmt.Sprint(next.Lab.Subnets):
+		return "Lab"
+	case (or(s.TFTPRoot, s.Files) == "") != (or(next.TFTPRoot, next.Files) == ""):
+		return "whether TFTP is served (TFTPRoot, Files)"
+	}
+	return ""
+}
+
+// Sessions returns the Server's session table: one Session per machine
+// seen, tied across DHCP, TFTP and HTTP.
+func (s *Server) Sessions() *Sessions { return &s.sessions }
+
+// URL returns the base URL the Server hands out (BaseURL, or the one it
+// derived), once it has started (ListenAndServe, Serve, or the first use
+// of a part); "" before.
+func (s *Server) URL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.base
+}
+
+// Listeners are the sockets Serve serves; a nil one turns that part off.
+type Listeners struct {
+	// DHCP is the DHCP server's socket on port 67 (DHCPProxy: proxy
+	// offers to DISCOVERs; DHCPLab: the lab server). DHCP4011 is the
+	// proxyDHCP's port-4011 socket (DHCPProxy only).
+	DHCP, DHCP4011 net.PacketConn
+	// TFTP is the TFTP server's socket.
+	TFTP net.PacketConn
+	// HTTP is the HTTP listener; it is capped at HTTPLimits.MaxConns.
+	HTTP net.Listener
+}
+
+// ListenAndServe opens the sockets the configuration calls for (DHCP on
+// Interface when DHCP is on, TFTP on TFTPAddr when there is a TFTP root,
+// HTTP on HTTPAddr) and serves them until ctx is done (then it shuts down
+// with DefaultShutdownGrace), Shutdown or Close; it returns
+// ErrServerClosed then, or the first error.
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	var l Listeners
+	fail := func(err error) error {
+		closeAll(l)
+		return err
+	}
+	switch s.DHCP {
+	case DHCPProxy, DHCPLab:
+		if s.Interface == "" {
+			return errors.New("pxekit: Server.Interface is required when DHCP is on (a DHCP server never serves every interface)")
+		}
+		var err error
+		if l.DHCP, err = dhcpboot.ListenUDP4(s.Interface, dhcpv4.ServerPort); err != nil {
+			return fail(fmt.Errorf("pxekit: DHCP: %w", err))
+		}
+		if s.DHCP == DHCPProxy {
+			if l.DHCP4011, err = dhcpboot.ListenUDP4(s.Interface, dhcpboot.PXEPort); err != nil {
+				return fail(fmt.Errorf("pxekit: DHCP: %w", err))
+			}
+		}
+	}
+	if or(s.TFTPRoot, s.Files) != "" {
+		pc, err := net.ListenPacket("udp", or(s.TFTPAddr, DefaultTFTPAddr))
+		if err != nil {
+			return fail(fmt.Errorf("pxekit: TFTP: %w", err))
+		}
+		l.TFTP = pc
+	}
+	ln, err := net.Listen("tcp", or(s.HTTPAddr, DefaultHTTPAddr))
+	if err != nil {
+		return fail(fmt.Errorf("pxekit: HTTP: %w", err))
+	}
+	l.HTTP = ln
+	stop := context.AfterFunc(ctx, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), DefaultShutdownGrace)
+		defer cancel()
+		if s.Shutdown(sctx) != nil {
+			s.Close()
+		}
+	})
+	defer stop()
+	return s.Serve(l)
+}
+
+// closeAll closes the sockets of l.
+func closeAll(l Listeners) {
+	for _, c := range []interface{ Close() error }{l.DHCP, l.DHCP4011, l.TFTP, l.HTTP} {
+		if c != nil && !isNil(c) {
+			c.Close()
+		}
+	}
+}
+
+// isNil reports whether c is a typed nil, as an unset field of l is once
+// boxed.
+func isNil(c interface{ Close() error }) bool {
+	switch v := c.(type) {
+	case net.PacketConn:
+		return v == nil
+	case net.Listener:
+		return v == nil
+	}
+	return false
+}
+
+// Serve serves the sockets of l (a nil one is that part off) until
+// Shutdown or Close (then it returns ErrServerClosed) or until one part
+// fails (then it stops the others and returns that error). Serve owns the
+// sockets and closes them. DHCP sockets are refused when DHCP is DHCPOff,
+// and DHCP4011 unless it is DHCPProxy.
+func (s *Server) Serve(l Listeners) error {
+	if err := s.start(l.HTTP); err != nil {
+		closeAll(l)
+		return err
+	}
+	switch {
+	case s.DHCP == DHCPOff && (l.DHCP != nil || l.DHCP4011 != nil):
+		closeAll(l)
+		return errors.New("pxekit: Listeners has a DHCP socket but Server.DHCP is DHCPOff")
+	case s.DHCP == DHCPLab && l.DHCP4011 != nil:
+		closeAll(l)
+		return errors.New("pxekit: Listeners.DHCP4011 is for DHCPProxy only")
+	}
+	var runs []func() error
+	var parts []part
+	switch {
+	case s.DHCP == DHCPProxy && (l.DHCP != nil || l.DHCP4011 != nil):
+		p := &dhcpboot.ProxyServer{PolicyFunc: s.DHCPPolicy, Interface: s.Interface, ServerIP: s.addr,
+			Options: s.DHCPOptions, OnReply: s.ObserveDHCP4, Logger: s.Logger}
+		if l.DHCP != nil {
+			runs = append(runs, func() error { return p.Serve(l.DHCP) })
+		}
+		if l.DHCP4011 != nil {
+			runs = append(runs, func() error { return p.ServeBootServer(l.DHCP4011) })
+		}
+		parts = append(parts, part{p.Shutdown, p.Close})
+	case s.DHCP == DHCPLab && l.DHCP != nil:
+		p := &dhcpboot.LabServer4{PolicyFunc: s.DHCPPolicy, Interface: s.Interface, ServerIP: s.addr,
+			Subnets: s.Lab.Subnets, LeaseFile: s.Lab.LeaseFile, Options: s.DHCPOptions, OnReply: s.ObserveDHCP4, Logger: s.Logger}
+		if err := p.Init(); err != nil {
+			closeAll(l)
+			return fmt.Errorf("pxekit: lab DHCP: %w", err)
+		}
+		runs = append(runs, func() error { return p.Serve(l.DHCP) })
+		parts = append(parts, part{p.Shutdown, p.Close})
+	}
+	if l.TFTP != nil {
+		t := s.TFTPServer()
+		runs = append(runs, func() error { return t.Serve(l.TFTP) })
+		parts = append(parts, part{t.Shutdown, t.Close})
+	}
+	if l.HTTP != nil {
+		h := s.HTTPLimits.Server(s.HTTPHandler())
+		h.ErrorLog = slog.NewLogLogger(s.logger().Handler(), slog.LevelDebug)
+		ln := s.HTTPLimits.Listener(l.HTTP)
+		runs = append(runs, func() error { return h.Serve(ln) })
+		parts = append(parts, part{h.Shutdown, h.Close})
+	}
+	s.mu.Lock()
+	if s.closed || s.serving {
+		s.mu.Unlock()
+		closeAll(l)
+		if s.serving {
+			return errors.New("pxekit: Server.Serve called twice")
+		}
+		return ErrServerClosed
+	}
+	s.serving = true
+	s.stops = parts
+	s.mu.Unlock()
+	if len(runs) == 0 {
+		return errors.New("pxekit: Serve: no sockets")
+	}
+
+	errs := make(chan error, len(runs))
+	for _, run := range runs {
+		go func() { errs <- closedErr(run()) }()
+	}
+	first := <-errs
+	if first != ErrServerClosed {
+		s.Close() // one part failing stops the others
+	}
+	for range len(runs) - 1 {
+		<-errs
+	}
+	return first
+}
+
+// closedErr maps the parts' "server closed" errors to ErrServerClosed.
+func closedErr(err error) error {
+	if errors.Is(err, dhcpboot.ErrServerClosed) || errors.Is(err, tftpserve.ErrServerClosed) || errors.Is(err, http.ErrServerClosed) ||
+		errors.Is(err, net.ErrClosed) {
+		return ErrServerClosed
+	}
+	return err
+}
+
+// Shutdown stops every part at once, each letting its requests and
+// transfers in flight finish, until ctx ends (then it returns ctx's
+// error; Close stops what is left).
+func (s *Server) Shutdown(ctx context.Context) error {
+	return s.stop(func(p part) error { return p.shutdown(ctx) })
+}
+
+// Close stops every part at once, cutting off what is in flight.
+func (s *Server) Close() error {
+	return s.stop(func(p part) error { return p.close() })
+}
+
+func (s *Server) stop(f func(part) error) error {
+	s.mu.Lock()
+	first := !s.closed
+	s.closed = true
+	parts := s.stops
+	s.mu.Unlock()
+	errs := make([]error, len(parts))
+	var wg sync.WaitGroup
+	for i, p := range parts {
+		wg.Go(func() { errs[i] = f(p) })
+	}
+	wg.Wait()
+	err := errors.Join(errs...)
+	if err == nil && first {
+		if g := s.gen.Load(); g != nil {
+			g.release() // the Server's own reference
+		}
+	}
+	return err
+}
+
+// HTTPHandler returns the HTTP part (boot script, per-machine scripts,
+// boot files; see HTTPHandler) as a handler to mount on a program's own
+// mux at BaseURL's path, with the Server's sessions and reloads. It
+// answers 503 once the Server is closed, and 500 when the Server cannot
+// start (the error is logged).
+func (s *Server) HTTPHandler() http.Handler {
+	startErr := s.start(nil)
+	if startErr != nil {
+		s.logger().Error("pxekit: server", "err", startErr)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g := s.acquire()
+		if g == nil {
+			status := http.StatusServiceUnavailable
+			if startErr != nil {
+				status = http.StatusInternalServerError
+			}
+			http.Error(w, http.StatusText(status), status)
+			return
+		}
+		defer g.release()
+		g.http.ServeHTTP(w, r)
+	})
+}
+
+// TFTPHandler returns the TFTP part: the files of the TFTP root, through
+// the Server's reloads. It answers "file not found" when there is no
+// TFTP root, and "server closed" once the Server is closed.
+func (s *Server) TFTPHandler() tftpserve.Handler {
+	if err := s.start(nil); err != nil {
+		s.logger().Error("pxekit: server", "err", err)
+	}
+	return tftpserve.HandlerFunc(func(w tftpserve.ResponseWriter, r *tftpserve.Request) {
+		g := s.acquire()
+		if g == nil {
+			w.WriteError(&tftpserve.Error{Code: tftpserve.CodeUndefined, Message: "server closed"})
+			return
+		}
+		defer g.release()
+		if g.tftp == nil {
+			w.WriteError(tftpserve.ErrNotFound)
+			return
+		}
+		g.tftp.ServeTFTP(w, r)
+	})
+}
+
+// TFTPServer returns a new tftpserve.Server for a socket of the
+// program's own: TFTPHandler, the TFTP limits, TFTPTune with the session
+// of the client, and the session table fed from OnTransfer. Serve it, and
+// stop it, as any tftpserve.Server.
+func (s *Server) TFTPServer() *tftpserve.Server {
+	t := &tftpserve.Server{Handler: s.TFTPHandler(), Logger: s.Logger, OnTransfer: s.ObserveTFTP,
+		MaxBlockSize: s.TFTP.MaxBlockSize, MaxWindowSize: s.TFTP.MaxWindowSize, MaxTransfers: s.TFTP.MaxTransfers,
+		MaxClientTransfers: s.TFTP.MaxClientTransfers, Timeout: s.TFTP.Timeout, TransferTimeout: s.TFTP.TransferTimeout,
+		QueueTimeout: s.TFTP.QueueTimeout, SinglePort: s.TFTP.SinglePort}
+	if s.TFTPTune != nil {
+		t.Tune = func(r *tftpserve.Request, l *tftpserve.Limits) {
+			sess, ok := s.sessions.ByIP(r.RemoteAddr.Addr())
+			s.TFTPTune(r, l, sess, ok)
+		}
+	}
+	return t
+}
+
+// DHCPPolicy returns the policy in use (Policy, or the default one on
+// BaseURL, as last reloaded): the PolicyFunc of a program's own dhcpboot
+// server, which then follows Reload.
+func (s *Server) DHCPPolicy() *dhcpboot.Policy {
+	if err := s.start(nil); err != nil {
+		return nil
+	}
+	return s.gen.Load().policy
+}
+
+// DHCPHandler4 returns a handler for a program's own insomniacslk server4
+// that answers as a proxyDHCP in the role mode names (ModeProxy: the
+// port-67 role, offers to DISCOVERs; ModeProxyAck: the port-4011 role),
+// with the policy in use, and feeds the session table (ObserveDHCP4). The
+// Server needs its address (Addr or Interface).
+func (s *Server) DHCPHandler4(mode dhcpboot.Mode) server4.Handler {
+	return func(conn net.PacketConn, peer net.Addr, m *dhcpv4.DHCPv4) {
+		g := s.acquire()
+		if g == nil || g.resp == nil {
+			return
+		}
+		defer g.release()
+		a := dhcpboot.Arrival{Mode: mode, Peer: addrPortOf(peer)}
+		x := dhcpboot.Exchange4{Peer: a.Peer, Request: m}
+		var err error
+		if mode != dhcpboot.ModeProxy && mode != dhcpboot.ModeProxyAck {
+			err = fmt.Errorf("pxekit: DHCPHandler4 serves ModeProxy or ModeProxyAck, not %v (a full server uses CoreDHCP4)", mode)
+		} else {
+			x.Reply, x.Boot, x.Decision, err = g.resp.Reply(m, a)
+		}
+		switch {
+		case err != nil:
+			x.NoReply, x.Reply = err.Error(), nil
+		default:
+			dst := net.Addr(dhcpboot.ReplyAddr(m, x.Reply))
+			if mode == dhcpboot.ModeProxyAck {
+				dst = peer
+			}
+			x.To = addrPortOf(dst)
+			if _, x.Err = conn.WriteTo(x.Reply.ToBytes(), dst); x.Err != nil {
+				x.NoReply, x.Reply = "send failed: "+x.Err.Error(), nil
+			}
+		}
+		s.ObserveDHCP4(x)
+	}
+}
+
+// CoreDHCP4 adds boot data to the reply of a program's own full DHCP
+// server (coredhcp's plugin handler shape, as dhcpboot.Responder4's
+// CoreDHCP), with the policy in use, and feeds the session table: the
+// reply's yiaddr ties the machine's address to its MAC. It returns (nil,
+// true) when a rule ignores the client (drop the reply), else (resp,
+// false).
+func (s *Server) CoreDHCP4(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool) {
+	g := s.acquire()
+	if g == nil || g.resp == nil {
+		return resp, false
+	}
+	defer g.release()
+	r, d := g.resp.Decide(req, dhcpboot.Arrival{Mode: dhcpboot.ModeFull})
+	x := dhcpboot.Exchange4{Request: req, Boot: r, Decision: d, Reply: resp}
+	switch {
+	case d.Ignores():
+		x.Reply, x.NoReply = nil, fmt.Sprintf("rule %q ignores the client", d.Rule.Name)
+	case d.Boot():
+		if err := dhcpboot.Apply4(d, r, req, resp, s.DHCPOptions); err != nil {
+			x.Err = err
+			x.NoReply = err.Error()
+		}
+	}
+	s.ObserveDHCP4(x)
+	if d.Ignores() {
+		return nil, true
+	}
+	return resp, false
+}
+
+// ObserveDHCP4 records one DHCPv4 exchange in the session table: the
+// OnReply hook of a program's own dhcpboot server (the Server's own DHCP
+// part calls it too). The machine's IP is the lease, the reply's yiaddr,
+// the request's ciaddr or its requested address (option 50), whichever
+// comes first.
+func (s *Server) ObserveDHCP4(x dhcpboot.Exchange4) {
+	m := x.Request
+	if m == nil {
+		return
+	}
+	o := DHCPObservation{IP: dhcpIP(x), Discover: m.MessageType() == dhcpv4.MessageTypeDiscover,
+		Rule: x.Decision.Rule.Name, Why: x.Decision.Why}
+	if x.Boot != nil {
+		o.Client = x.Boot.Client
+	} else {
+		o.Client = archdetect.FromDHCPv4(m)
+	}
+	if x.Reply != nil && x.Decision.Boot() && x.Err == nil {
+		o.Sent = true
+		o.BootFile = x.Reply.BootFileName
+	} else if x.NoReply != "" {
+		o.Why = x.NoReply
+	}
+	s.sessions.ObserveDHCP(o)
+}
+
+// dhcpIP is the address the exchange ties to the machine.
+func dhcpIP(x dhcpboot.Exchange4) netip.Addr {
+	if x.Lease != nil && x.Lease.IP.IsValid() {
+		return x.Lease.IP
+	}
+	if x.Reply != nil {
+		if a, ok := netip.AddrFromSlice(x.Reply.YourIPAddr.To4()); ok && !a.IsUnspecified() {
+			return a
+		}
+	}
+	if a, ok := netip.AddrFromSlice(x.Request.ClientIPAddr.To4()); ok && !a.IsUnspecified() {
+		return a
+	}
+	if a, ok := netip.AddrFromSlice(x.Request.RequestedIPAddress().To4()); ok {
+		return a
+	}
+	return netip.Addr{}
+}
+
+// addrPortOf is peer as an AddrPort (invalid when it is no UDP address).
+func addrPortOf(peer net.Addr) netip.AddrPort {
+	if u, ok := peer.(*net.UDPAddr); ok {
+		return u.AddrPort()
+	}
+	return netip.AddrPort{}
+}
+
+// ObserveTFTP records one finished TFTP transfer in the session table
+// (the OnTransfer hook of TFTPServer's servers): the client's IP finds the
+// machine; the file DHCP named is its boot file fetch, another file after
+// the script a kernel or initrd fetch.
+func (s *Server) ObserveTFTP(info tftpserve.TransferInfo) {
+	if info.Write {
+		return
+	}
+	ip := info.Client.Addr()
+	sess, ok := s.sessions.ByIP(ip)
+	if !ok {
+		return
+	}
+	s.sessions.ObserveFetch(FetchObservation{IP: ip, Kind: fetchKind(sess, info.Path, ""), Path: info.Path,
+		Bytes: info.Bytes, Failed: info.Outcome != tftpserve.OutcomeOK})
+}
+
+// observeHTTP records one finished HTTP request in the session table: an
+// iPXE request naming its MAC ties the peer's IP to that machine; the
+// scripts are the script stage, the boot file DHCP named the boot file
+// stage, other files after the script the kernel stage.
+func (s *Server) observeHTTP(r HTTPRequest) {
+	if !r.Peer.IsValid() {
+		return
+	}
+	if len(r.MAC) > 0 {
+		c := r.Client
+		c.MAC = r.MAC
+		s.sessions.ObserveIPXE(r.Peer, c)
+	}
+	sess, ok := s.sessions.ByIP(r.Peer)
+	if !ok {
+		return
+	}
+	kind := FetchOther
+	switch r.Kind {
+	case HTTPBootScript, HTTPMachineScript:
+		kind = FetchScript
+	case HTTPFile:
+		kind = fetchKind(sess, r.File, s.base)
+	}
+	s.sessions.ObserveFetch(FetchObservation{IP: r.Peer, Kind: kind, Path: r.Path, Bytes: r.Bytes,
+		Failed: r.Status >= 400 || r.Err != nil || r.Method == http.MethodHead})
+	if r.Kind == HTTPMachineScript {
+		s.sessions.SetKnown(r.MAC, r.Known)
+	}
+}
+
+// fetchKind says what fetching file (relative to the TFTP root, or to
+// base for HTTP) is in sess's boot: the boot file DHCP named, a kernel or
+// initrd (any other file once the script was served), or other.
+func fetchKind(sess Session, file, base string) FetchKind {
+	named := sess.BootFile
+	if base != "" {
+		named, _ = strings.CutPrefix(named, base+"/")
+		if named == sess.BootFile {
+			named = "" // not a URL of ours
+		}
+	}
+	switch {
+	case named != "" && strings.TrimLeft(named, "/") == strings.TrimLeft(file, "/"):
+		return FetchBootFile
+	case sess.Stage >= StageScript:
+		return FetchKernel
+	}
+	return FetchOther
+}
