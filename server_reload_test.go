@@ -1,0 +1,162 @@
+package pxekit_test
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	pintftp "github.com/pin/tftp/v3"
+
+	"github.com/pxekit/pxekit"
+	"github.com/pxekit/pxekit/tftpserve"
+)
+
+// writeBootDir makes a directory holding ipxe.efi with content b.
+func writeBootDir(t *testing.T, b []byte) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "ipxe.efi"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// randomBytes returns n bytes of a deterministic random stream.
+func randomBytes(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, seed))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+// tftpGet fetches name from addr with pin/tftp's client.
+func tftpGet(addr, name string) ([]byte, error) {
+	c, err := pintftp.NewClient(addr)
+	if err != nil {
+		return nil, err
+	}
+	c.SetTimeout(2 * time.Second)
+	c.SetRetries(10)
+	wt, err := c.Receive(name, "octet")
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if _, err := wt.WriteTo(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// A reload in the middle of a 200-client TFTP boot storm loses no
+// transfer: the transfers in flight finish from the old directory (even
+// once it is deleted: they keep their open file), every client gets one
+// version of the file whole, and the clients that start after the reload
+// get the new one.
+func TestServerReloadDuringTFTPStorm(t *testing.T) {
+	const size = 96 << 10
+	oldB, newB := randomBytes(1, size), randomBytes(2, size)
+	oldDir, newDir := writeBootDir(t, oldB), writeBootDir(t, newB)
+
+	srv := &pxekit.Server{BaseURL: "http://127.0.0.1:8080", TFTPRoot: oldDir}
+	var started, finished atomic.Int64
+	srv.TFTPTune = func(*tftpserve.Request, *tftpserve.Limits, pxekit.Session, bool) { started.Add(1) }
+	ts := srv.TFTPServer()
+	observe := ts.OnTransfer
+	ts.OnTransfer = func(info tftpserve.TransferInfo) {
+		finished.Add(1)
+		observe(info)
+	}
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ts.Serve(pc)
+	t.Cleanup(func() { ts.Close(); srv.Close() })
+	addr := pc.LocalAddr().String()
+
+	const before, after = 150, 50
+	results := make([][]byte, before+after)
+	errs := make([]error, before+after)
+	var wg sync.WaitGroup
+	fetch := func(from, to int) {
+		for i := from; i < to; i++ {
+			wg.Go(func() { results[i], errs[i] = tftpGet(addr, "ipxe.efi") })
+		}
+	}
+	fetch(0, before)
+	deadline := time.Now().Add(30 * time.Second)
+	for started.Load()-finished.Load() < 20 && finished.Load() < before && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	inFlight := started.Load() - finished.Load()
+	if err := srv.Reload(&pxekit.Server{BaseURL: "http://127.0.0.1:8080", TFTPRoot: newDir}); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	if err := os.RemoveAll(oldDir); err != nil { // transfers in flight keep their open file
+		t.Fatal(err)
+	}
+	fetch(before, before+after)
+	wg.Wait()
+
+	var gotOld, gotNew int
+	for i, b := range results {
+		switch {
+		case errs[i] != nil:
+			t.Errorf("client %d: %v", i, errs[i])
+		case bytes.Equal(b, oldB):
+			gotOld++
+			if i >= before {
+				t.Errorf("client %d started after the reload and got the old file", i)
+			}
+		case bytes.Equal(b, newB):
+			gotNew++
+		default:
+			t.Errorf("client %d got %d bytes that are neither version whole", i, len(b))
+		}
+	}
+	t.Logf("reload with %d transfers in flight: %d clients got the old file, %d the new one", inFlight, gotOld, gotNew)
+	if inFlight == 0 {
+		t.Errorf("no transfer was in flight at the reload (started %d, finished %d): the test proved nothing", started.Load(), finished.Load())
+	}
+	if gotOld < int(inFlight) {
+		t.Errorf("%d clients got the old file, want at least the %d in flight at the reload", gotOld, inFlight)
+	}
+}
+
+// Reload refuses, and swaps nothing, when the new settings are bad or
+// change what takes a restart.
+func TestServerReloadRefuses(t *testing.T) {
+	dir := writeBootDir(t, []byte("one"))
+	srv := &pxekit.Server{BaseURL: "http://127.0.0.1:8080", Files: dir}
+	defer srv.Close()
+	for _, tc := range []struct {
+		name string
+		next pxekit.Server
+		want string
+	}{
+		{"base URL", pxekit.Server{BaseURL: "http://127.0.0.1:9090", Files: dir}, "BaseURL cannot change"},
+		{"DHCP mode", pxekit.Server{BaseURL: "http://127.0.0.1:8080", Files: dir, DHCP: pxekit.DHCPProxy}, "DHCP cannot change"},
+		{"missing files", pxekit.Server{BaseURL: "http://127.0.0.1:8080", Files: filepath.Join(dir, "nope")}, "HTTP files"},
+		{"bad boot script", pxekit.Server{BaseURL: "http://127.0.0.1:8080", Files: dir, BootScript: []byte("echo no magic\n")}, "BootScript"},
+	} {
+		err := srv.Reload(&tc.next)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "pxekit: ") {
+			t.Errorf("Reload(%s) = %v, want an error saying %q", tc.name, err, tc.want)
+		}
+	}
+	// The first settings are still in use.
+	got, err := fetchHTTP(srv.HTTPHandler(), "/ipxe.efi")
+	if err != nil || got != "one" {
+		t.Errorf("GET /ipxe.efi after refused reloads = %q, %v; want %q", got, err, "one")
+	}
+}
