@@ -33,7 +33,7 @@ var (
 var eventTime = time.Date(2026, 12, 1, 9, 30, 0, 250_000_000, time.UTC)
 
 // captured4 returns the DHCPv4 client message in frame of a capture.
-func captured4(t *testing.T, name string, frame int) *dhcpv4.DHCPv4 {
+func captured4(t testing.TB, name string, frame int) *dhcpv4.DHCPv4 {
 	t.Helper()
 	for _, p := range pcaptest.Read(t, name) {
 		if p.Frame == frame {
@@ -106,7 +106,7 @@ func jsonEqual(a, b any) bool {
 	return string(x) == string(y)
 }
 
-func newLab4(t *testing.T, rules ...dhcpboot.Rule) *dhcpboot.LabServer4 {
+func newLab4(t testing.TB, rules ...dhcpboot.Rule) *dhcpboot.LabServer4 {
 	t.Helper()
 	p, err := dhcpboot.DefaultPolicy(dhcpboot.DefaultConfig{})
 	if len(rules) > 0 {
