@@ -103,7 +103,9 @@ type DHCPEvent struct {
 	// an invalid datagram).
 	Client archdetect.Client
 	// Rule is the name of the policy rule that matched ("" when none did
-	// or no decision was made); Why explains the decision.
+	// or no decision was made); Why explains the decision ("no rule
+	// matched" when none did, "" when the server did not get as far as
+	// deciding: Metrics counts a decision when Why is set).
 	Rule string
 	Why  string
 	// Outcome is what the server did; Reply the reply's message type
@@ -124,12 +126,8 @@ type DHCPEvent struct {
 // DHCPEventFrom4 summarises what a DHCPv4 server did (the OnReply hook's
 // argument). It copies what it keeps: x's messages may be reused.
 func DHCPEventFrom4(x dhcpboot.Exchange4) DHCPEvent {
-	e := DHCPEvent{Version: 4, Interface: x.Interface, Peer: x.Peer, Err: x.Err}
-	e.fromDecision(x.Boot, x.Decision, x.Reply != nil, x.NoReply)
-	switch {
-	case x.Boot != nil:
-		e.Client = cloneClient(x.Boot.Client)
-	case x.Request != nil:
+	e := dhcpEvent(4, x.Interface, x.Peer, x.Boot, x.Decision, x.Reply != nil, x.NoReply, x.Err)
+	if x.Boot == nil && x.Request != nil {
 		e.Client = archdetect.FromDHCPv4(x.Request)
 	}
 	if m := x.Request; m != nil {
@@ -153,12 +151,8 @@ func DHCPEventFrom4(x dhcpboot.Exchange4) DHCPEvent {
 // DHCPEventFrom6 summarises what a DHCPv6 server did (the OnReply hook's
 // argument). It copies what it keeps.
 func DHCPEventFrom6(x dhcpboot.Exchange6) DHCPEvent {
-	e := DHCPEvent{Version: 6, Interface: x.Interface, Peer: x.Peer, Err: x.Err}
-	e.fromDecision(x.Boot, x.Decision, x.Reply != nil, x.NoReply)
-	switch {
-	case x.Boot != nil:
-		e.Client = cloneClient(x.Boot.Client)
-	case x.Request != nil:
+	e := dhcpEvent(6, x.Interface, x.Peer, x.Boot, x.Decision, x.Reply != nil, x.NoReply, x.Err)
+	if x.Boot == nil && x.Request != nil {
 		e.Client = archdetect.FromDHCPv6(x.Request)
 	}
 	if in := innerMessage(x.Request); in != nil {
@@ -186,16 +180,17 @@ func DHCPEventFromInvalid(version int, x dhcpboot.Invalid) DHCPEvent {
 	return e
 }
 
-// fromDecision fills in what the policy decided and whether a reply went.
-func (e *DHCPEvent) fromDecision(r *dhcpboot.Request, d dhcpboot.Decision, replied bool, noReply string) {
+// dhcpEvent starts the event of an exchange with what both versions
+// share: where the message came from, what the policy decided on (r, with
+// a copy of its client) and decided (d), whether a reply went.
+func dhcpEvent(version int, iface string, peer netip.AddrPort, r *dhcpboot.Request, d dhcpboot.Decision, replied bool, noReply string, err error) DHCPEvent {
+	e := DHCPEvent{Version: version, Interface: iface, Peer: peer, Why: d.Why, NoReply: noReply, Err: err}
 	if r != nil {
-		e.Relay = r.Relay
-		e.Mode = r.Mode.String()
+		e.Relay, e.Mode, e.Client = r.Relay, r.Mode.String(), cloneClient(r.Client)
 	}
 	if d.Matched() {
 		e.Rule = d.Rule.Name
 	}
-	e.Why, e.NoReply = d.Why, noReply
 	switch {
 	case replied:
 		e.Outcome = DHCPAnswered
@@ -204,6 +199,7 @@ func (e *DHCPEvent) fromDecision(r *dhcpboot.Request, d dhcpboot.Decision, repli
 	default:
 		e.Outcome = DHCPIgnored
 	}
+	return e
 }
 
 // finish sets the header from the client.
