@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"slices"
 	"sync/atomic"
 
@@ -26,9 +27,10 @@ const (
 	// bytes of read transfers the clients acknowledged, whole or not;
 	// "http": response body bytes written).
 	MetricServedBytes = "pxekit_served_bytes_total"
-	// MetricTransferDuration is the duration of complete file transfers by
-	// protocol: TFTP reads that ended "ok", HTTP static files answered
-	// 2xx (scripts are not transfers). Buckets from 10 ms to 5 min.
+	// MetricTransferDuration is the duration of whole file transfers by
+	// protocol: TFTP reads that ended "ok", HTTP GETs of static files
+	// answered 200 and sent in full (scripts, HEAD and ranges are not
+	// whole transfers). Buckets from 10 ms to 5 min (TransferBuckets).
 	MetricTransferDuration = "pxekit_transfer_duration_seconds"
 	// MetricDHCPDecisions counts policy decisions by rule name, "(none)"
 	// when no rule matched.
@@ -82,7 +84,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricServedBytes,
 			Help: "Payload bytes served, by protocol (tftp: acknowledged by the client; http: response body)."}, []string{"protocol"}),
 		durations: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: MetricTransferDuration,
-			Help:    "Duration of complete file transfers (TFTP reads ending ok, HTTP static files answered 2xx), by protocol.",
+			Help:    "Duration of whole file transfers (TFTP reads ending ok, HTTP GETs of static files answered 200), by protocol.",
 			Buckets: TransferBuckets}, []string{"protocol"}),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricDHCPDecisions,
 			Help: "DHCP policy decisions by matching rule; (none) when no rule matched."}, []string{"rule"}),
@@ -165,7 +167,7 @@ func (m *Metrics) Observe(e Event) {
 		outcome := e.Outcome()
 		m.requests.WithLabelValues(string(EventHTTP), outcome).Inc()
 		m.bytes.WithLabelValues(string(EventHTTP)).Add(float64(e.Bytes))
-		if e.Route == HTTPFile && outcome == "2xx" {
+		if e.Route == HTTPFile && e.Method == http.MethodGet && e.Status == http.StatusOK && e.Err == nil {
 			m.durations.WithLabelValues(string(EventHTTP)).Observe(e.Duration.Seconds())
 		}
 	case StageEvent:

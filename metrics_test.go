@@ -58,10 +58,12 @@ func TestMetricsObserve(t *testing.T) {
 		pxekit.TFTPEvent{Filename: "ipxe.efi", Outcome: tftpserve.OutcomeSizeProbe, Duration: time.Millisecond},
 		pxekit.TFTPEvent{Filename: "ipxe.efi", Bytes: 14680, Duration: 20 * time.Second, Outcome: tftpserve.OutcomeTimeout},
 		pxekit.TFTPEvent{Filename: "upload", Write: true, Bytes: 100, Duration: time.Second, Outcome: tftpserve.OutcomeOK},
-		pxekit.HTTPEvent{Route: pxekit.HTTPFile, Status: 200, Bytes: 1000, Duration: 200 * time.Millisecond},
+		pxekit.HTTPEvent{Route: pxekit.HTTPFile, Method: "GET", Status: 200, Bytes: 1000, Duration: 200 * time.Millisecond},
+		pxekit.HTTPEvent{Route: pxekit.HTTPFile, Method: "HEAD", Status: 200, Duration: time.Millisecond},
+		pxekit.HTTPEvent{Route: pxekit.HTTPFile, Method: "GET", Status: 206, Bytes: 10, Duration: time.Millisecond},
 		pxekit.HTTPEvent{Route: pxekit.HTTPMachineScript, Status: 200, Bytes: 312, Duration: time.Millisecond},
 		pxekit.HTTPEvent{Route: pxekit.HTTPError, Status: 404, Bytes: 19},
-		pxekit.HTTPEvent{Route: pxekit.HTTPFile, Status: 200, Bytes: 500, Err: errors.New("broken pipe")},
+		pxekit.HTTPEvent{Route: pxekit.HTTPFile, Method: "GET", Status: 200, Bytes: 500, Err: errors.New("broken pipe")},
 		pxekit.StageEvent{From: pxekit.StageUnknown, To: pxekit.StageDHCP},
 		pxekit.StageEvent{From: pxekit.StageDHCP, To: pxekit.StageBootFile},
 		pxekit.StageEvent{From: pxekit.StageBootFile, To: pxekit.StageDHCP, NewBoot: true},
@@ -90,7 +92,7 @@ pxekit_requests_total{kind="dhcp",outcome="answered"} 2
 pxekit_requests_total{kind="dhcp",outcome="failed"} 0
 pxekit_requests_total{kind="dhcp",outcome="ignored"} 3
 pxekit_requests_total{kind="dhcp",outcome="invalid"} 1
-pxekit_requests_total{kind="http",outcome="2xx"} 2
+pxekit_requests_total{kind="http",outcome="2xx"} 4
 pxekit_requests_total{kind="http",outcome="3xx"} 0
 pxekit_requests_total{kind="http",outcome="4xx"} 1
 pxekit_requests_total{kind="http",outcome="5xx"} 0
@@ -104,7 +106,7 @@ pxekit_requests_total{kind="tftp",outcome="size-probe"} 1
 pxekit_requests_total{kind="tftp",outcome="timeout"} 1
 # HELP pxekit_served_bytes_total Payload bytes served, by protocol (tftp: acknowledged by the client; http: response body).
 # TYPE pxekit_served_bytes_total counter
-pxekit_served_bytes_total{protocol="http"} 1831
+pxekit_served_bytes_total{protocol="http"} 1841
 pxekit_served_bytes_total{protocol="tftp"} 865208
 # HELP pxekit_stage_reached_total Machines reaching a boot stage (dhcp, bootfile, ipxe, script, kernel).
 # TYPE pxekit_stage_reached_total counter
@@ -122,10 +124,10 @@ pxekit_unknown_machines_total 1
 		t.Error(err)
 	}
 
-	// Durations: only the complete TFTP read (1.5 s) and the HTTP file
-	// answered 200 (0.2 s).
+	// Durations: only the whole TFTP read (1.5 s) and the HTTP GET of a
+	// file answered 200 in full (0.2 s).
 	want = `
-# HELP pxekit_transfer_duration_seconds Duration of complete file transfers (TFTP reads ending ok, HTTP static files answered 2xx), by protocol.
+# HELP pxekit_transfer_duration_seconds Duration of whole file transfers (TFTP reads ending ok, HTTP GETs of static files answered 200), by protocol.
 # TYPE pxekit_transfer_duration_seconds histogram
 ` + histogramText("http", 0.2) + histogramText("tftp", 1.5)
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), pxekit.MetricTransferDuration); err != nil {
@@ -275,17 +277,19 @@ func TestMetricsScrape(t *testing.T) {
 	defer boot.Close()
 	var httpBytes int
 	for _, tt := range []struct {
-		path   string
-		status int
-	}{{"/ipxe.efi", 200}, {"/boot.ipxe", 200}, {"/missing.efi", 404}} {
-		resp, err := http.Get(boot.URL + tt.path)
+		method, path string
+		status       int
+	}{ // as OVMF's HTTP boot client does: HEAD, then GET
+		{"HEAD", "/ipxe.efi", 200}, {"GET", "/ipxe.efi", 200}, {"GET", "/boot.ipxe", 200}, {"GET", "/missing.efi", 404}} {
+		req, _ := http.NewRequest(tt.method, boot.URL+tt.path, nil)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		b, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if err != nil || resp.StatusCode != tt.status {
-			t.Fatalf("GET %s: %s, %v; want %d", tt.path, resp.Status, err, tt.status)
+			t.Fatalf("%s %s: %s, %v; want %d", tt.method, tt.path, resp.Status, err, tt.status)
 		}
 		httpBytes += len(b)
 	}
@@ -304,7 +308,7 @@ func TestMetricsScrape(t *testing.T) {
 	}{
 		{pxekit.MetricRequests, []string{"kind", "tftp", "outcome", "ok"}, 1},
 		{pxekit.MetricRequests, []string{"kind", "tftp", "outcome", "refused"}, 1},
-		{pxekit.MetricRequests, []string{"kind", "http", "outcome", "2xx"}, 2},
+		{pxekit.MetricRequests, []string{"kind", "http", "outcome", "2xx"}, 3},
 		{pxekit.MetricRequests, []string{"kind", "http", "outcome", "4xx"}, 1},
 		{pxekit.MetricRequests, []string{"kind", "dhcp", "outcome", "answered"}, 0},
 		{pxekit.MetricServedBytes, []string{"protocol", "tftp"}, float64(len(efi))},
@@ -327,7 +331,7 @@ func TestMetricsScrape(t *testing.T) {
 		if e, ok := e.(pxekit.TFTPEvent); ok && e.Outcome == tftpserve.OutcomeOK {
 			tftpDur = e.Duration
 		}
-		if e, ok := e.(pxekit.HTTPEvent); ok && e.Route == pxekit.HTTPFile && e.Status == 200 {
+		if e, ok := e.(pxekit.HTTPEvent); ok && e.Route == pxekit.HTTPFile && e.Method == "GET" && e.Status == 200 {
 			httpDur = e.Duration
 		}
 	}
