@@ -30,7 +30,8 @@ const (
 	// MetricTransferDuration is the duration of whole file transfers by
 	// protocol: TFTP reads that ended "ok", HTTP GETs of static files
 	// answered 200 and sent in full (scripts, HEAD and ranges are not
-	// whole transfers). Buckets from 10 ms to 5 min (TransferBuckets).
+	// whole transfers). Buckets (s): 0.01 0.025 0.05 0.1 0.25 0.5 1 2.5
+	// 5 10 30 60 120 300.
 	MetricTransferDuration = "pxekit_transfer_duration_seconds"
 	// MetricDHCPDecisions counts policy decisions by rule name, "(none)"
 	// when no rule matched.
@@ -46,10 +47,10 @@ const (
 	MetricMachines = "pxekit_machines"
 )
 
-// TransferBuckets are MetricTransferDuration's histogram buckets, in
+// transferBuckets are MetricTransferDuration's histogram buckets, in
 // seconds: from a script-sized file on a LAN (10 ms) to a large initrd
 // over a slow link or lockstep TFTP (5 min).
-var TransferBuckets = []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300}
+var transferBuckets = []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300}
 
 // noRule is the rule label of a decision no rule matched.
 const noRule = "(none)"
@@ -85,7 +86,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "Payload bytes served, by protocol (tftp: acknowledged by the client; http: response body)."}, []string{"protocol"}),
 		durations: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: MetricTransferDuration,
 			Help:    "Duration of whole file transfers (TFTP reads ending ok, HTTP GETs of static files answered 200), by protocol.",
-			Buckets: TransferBuckets}, []string{"protocol"}),
+			Buckets: transferBuckets}, []string{"protocol"}),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricDHCPDecisions,
 			Help: "DHCP policy decisions by matching rule; (none) when no rule matched."}, []string{"rule"}),
 		stages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricStageReached,
