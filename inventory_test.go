@@ -58,7 +58,7 @@ func TestParseMachineYAML(t *testing.T) {
 		{"two documents", "mac: 52:54:00:12:34:56\n---\nmac: 52:54:00:12:34:57\n", Machine{}, "more than one YAML document"},
 		{"bad mac", "mac: 52:54:00:12:34\n", Machine{}, `mac "52:54:00:12:34"`},
 		{"bad uuid", "uuid: 1234\n", Machine{}, `uuid "1234"`},
-		{"cmdline quote", "mac: 52:54:00:12:34:56\nkernel: k\ncmdline: ['a=say \"hi\"']\n", Machine{}, "cmdline[0]: ipxescript: kernel argument"},
+		{"cmdline quote", "mac: 52:54:00:12:34:56\nkernel: k\ncmdline: ['a=say \"hi\"']\n", Machine{}, "cmdline[0]: kernelcmdline: argument"},
 		{"cmdline space in name", "mac: 52:54:00:12:34:56\nkernel: k\ncmdline: [quiet, \"a b=c\"]\n", Machine{}, "cmdline[1]"},
 		{"cmdline empty name", "mac: 52:54:00:12:34:56\nkernel: k\ncmdline: [\"=c\"]\n", Machine{}, "parameter name is empty"},
 		{"cmdline empty element", "mac: 52:54:00:12:34:56\nkernel: k\ncmdline: [\"\"]\n", Machine{}, "parameter name is empty"},

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/pxekit/pxekit/kernelcmdline"
 	"strings"
 	"testing"
 )
@@ -208,111 +209,18 @@ type linuxArg struct {
 	val   *string
 }
 
-// linuxIsSpace is isspace() of the kernel's lib/ctype.c: \t \n \v \f \r,
-// space and 0xA0 (Latin-1 no-break space).
-func linuxIsSpace(c byte) bool {
-	return c == ' ' || (c >= '\t' && c <= '\r') || c == 0xa0
-}
-
-// linuxSplit splits a kernel command line exactly as parse_args
-// (kernel/params.c) with next_arg (lib/cmdline.c): skip leading spaces,
-// then per argument: a leading '"' starts quoted mode; scan to the first
-// space outside quotes, every '"' toggling the quote state; the first '='
-// splits param and value; a value starting with '"' loses it and the
-// argument's last byte if that is '"'; in quoted mode the argument's last
-// '"' is dropped too; trailing spaces are skipped. Parsing stops at a bare
-// "--" (the rest goes to init). There is no escape character.
+// linuxSplit is kernelcmdline.Split in the shape these tests compare.
 func linuxSplit(cmdline string) []linuxArg {
-	args := []byte(cmdline)
 	var out []linuxArg
-	p := 0
-	skip := func() {
-		for p < len(args) && linuxIsSpace(args[p]) {
-			p++
-		}
-	}
-	skip()
-	for p < len(args) {
-		a := args[p:]
-		quoted := false
-		inQuote := false
-		if a[0] == '"' {
-			a = a[1:]
-			p++
-			inQuote, quoted = true, true
-		}
-		i, equals := 0, 0
-		for ; i < len(a); i++ {
-			if linuxIsSpace(a[i]) && !inQuote {
-				break
-			}
-			if equals == 0 && a[i] == '=' {
-				equals = i
-			}
-			if a[i] == '"' {
-				inQuote = !inQuote
-			}
-		}
-		// Work on a copy of the argument: next_arg writes NULs into it.
-		arg := append([]byte(nil), a[:i]...)
-		cut := len(arg) // C string end of the whole argument
-		var la linuxArg
-		valStart := -1
-		if equals != 0 {
-			valStart = equals + 1
-			if valStart < len(arg) && arg[valStart] == '"' {
-				valStart++
-				if i > 0 && arg[i-1] == '"' {
-					cut = min(cut, i-1)
-				}
-			}
-		}
-		if quoted && i > 0 && arg[i-1] == '"' {
-			cut = min(cut, i-1)
-		}
-		if equals != 0 {
-			la.param = string(arg[:equals])
-			v := ""
-			if valStart < cut {
-				v = string(arg[valStart:cut])
-			}
+	for _, a := range kernelcmdline.Split(cmdline) {
+		la := linuxArg{param: a.Name}
+		if a.HasValue {
+			v := a.Value
 			la.val = &v
-		} else {
-			la.param = string(arg[:cut])
-		}
-		if la.val == nil && la.param == "--" {
-			return out
 		}
 		out = append(out, la)
-		p += i
-		if p < len(args) {
-			p++ // the space that ended the argument
-		}
-		skip()
 	}
 	return out
-}
-
-func TestLinuxSplit(t *testing.T) {
-	str := func(s string) *string { return &s }
-	tests := []struct {
-		in   string
-		want []linuxArg
-	}{
-		{"  a=1 b  c=\"x y\"\t\"d=e f\" g=\"h", []linuxArg{
-			{"a", str("1")}, {"b", nil}, {"c", str("x y")}, {"d", str("e f")}, {"g", str("h")}}},
-		{"hostname=a b;c", []linuxArg{{"hostname", str("a")}, {"b;c", nil}}},
-		{"x=\"a\"b\" y", []linuxArg{{"x", str("a\"b\" y")}}}, // no escape for "
-		{"k=a\xa0b", []linuxArg{{"k", str("a")}, {"b", nil}}},
-		{"a -- b=c", []linuxArg{{"a", nil}}},
-		{"e= f=\"\"", []linuxArg{{"e", str("")}, {"f", str("")}}},
-	}
-	for _, tt := range tests {
-		got := linuxSplit(tt.in)
-		if !sameLinuxArgs(got, tt.want) {
-			t.Errorf("linuxSplit(%q) = %s, want %s", tt.in, fmtLinuxArgs(got), fmtLinuxArgs(tt.want))
-		}
-	}
 }
 
 func sameLinuxArgs(a, b []linuxArg) bool {

@@ -204,7 +204,7 @@ func ExampleQuoteKernelArg() {
 	// Output:
 	// hostname=web01
 	// hostname="web 01"
-	// ipxescript: kernel argument "hostname"="say \"hi\"": contains a double quote (the Linux command line has no escape for it)
+	// kernelcmdline: argument "hostname"="say \"hi\"": contains a double quote (the Linux command line has no escape for it)
 }
 
 // KernelArg in a hand-written kernel line.
