@@ -1,6 +1,7 @@
 package pxekit
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
+	"github.com/insomniacslk/dhcp/dhcpv6"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pxekit/pxekit/archdetect"
 	"github.com/pxekit/pxekit/dhcpboot"
@@ -152,6 +155,15 @@ type Server struct {
 	// rule and stage), ok false when there is none.
 	TFTPTune func(r *tftpserve.Request, l *tftpserve.Limits, s Session, ok bool)
 
+	// OnEvent, when set, gets every event: each DHCP exchange, TFTP
+	// transfer and HTTP request, each stage a machine reaches, each
+	// machine the Inventory does not know (once per session; only when an
+	// Inventory is set). It is called synchronously on the goroutine
+	// serving the request and must not block.
+	OnEvent func(Event)
+	// Metrics, when set, is the registry the Server's Prometheus metrics
+	// (see NewMetrics) are registered on; the caller serves it (promhttp).
+	Metrics prometheus.Registerer
 	// Logger receives what the parts log (nil logs nothing).
 	Logger *slog.Logger
 
@@ -163,6 +175,7 @@ type Server struct {
 	addr     netip.Addr // resolved Addr (invalid when none is known)
 	initErr  error
 	sessions Sessions
+	metrics  *Metrics // nil without Metrics
 	gen      atomic.Pointer[generation]
 	stops    []part // the parts Serve runs
 }
@@ -214,6 +227,11 @@ func (s *Server) start(ln net.Listener) error {
 	}
 	s.started = true
 	s.initErr = s.resolve(ln)
+	if s.initErr == nil && s.Metrics != nil {
+		if s.metrics, s.initErr = NewMetrics(s.Metrics); s.initErr == nil {
+			s.metrics.SetStageCounts(s.sessions.CountByStage)
+		}
+	}
 	if s.initErr == nil {
 		var g *generation
 		if g, s.initErr = s.newGeneration(s); s.initErr == nil {
@@ -503,7 +521,7 @@ func (s *Server) Serve(l Listeners) error {
 	switch {
 	case s.DHCP == DHCPProxy && (l.DHCP != nil || l.DHCP4011 != nil):
 		p := &dhcpboot.ProxyServer{PolicyFunc: s.DHCPPolicy, Interface: s.Interface, ServerIP: s.addr,
-			Options: s.DHCPOptions, OnReply: s.ObserveDHCP4, Logger: s.Logger}
+			Options: s.DHCPOptions, OnReply: s.ObserveDHCP4, OnInvalid: s.ObserveInvalid4, Logger: s.Logger}
 		if l.DHCP != nil {
 			runs = append(runs, func() error { return p.Serve(l.DHCP) })
 		}
@@ -513,7 +531,7 @@ func (s *Server) Serve(l Listeners) error {
 		parts = append(parts, part{p.Shutdown, p.Close})
 	case s.DHCP == DHCPLab && l.DHCP != nil:
 		p := &dhcpboot.LabServer4{PolicyFunc: s.DHCPPolicy, Interface: s.Interface, ServerIP: s.addr,
-			Subnets: s.Lab.Subnets, LeaseFile: s.Lab.LeaseFile, Options: s.DHCPOptions, OnReply: s.ObserveDHCP4, Logger: s.Logger}
+			Subnets: s.Lab.Subnets, LeaseFile: s.Lab.LeaseFile, Options: s.DHCPOptions, OnReply: s.ObserveDHCP4, OnInvalid: s.ObserveInvalid4, Logger: s.Logger}
 		if err := p.Init(); err != nil {
 			closeAll(l)
 			return fmt.Errorf("pxekit: lab DHCP: %w", err)
@@ -747,30 +765,89 @@ func (s *Server) CoreDHCP4(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool) {
 	return resp, false
 }
 
-// ObserveDHCP4 records one DHCPv4 exchange in the session table: the
-// OnReply hook of a program's own dhcpboot server (the Server's own DHCP
-// part calls it too). The machine's IP is the lease, the reply's yiaddr,
-// the request's ciaddr or its requested address (option 50), whichever
-// comes first.
+// ObserveDHCP4 records one DHCPv4 exchange: a DHCPEvent, and the
+// machine in the session table (with its StageEvent, and an
+// UnknownMachineEvent when an Inventory is set and does not know it). It
+// is the OnReply hook of a program's own dhcpboot server; the Server's own
+// DHCP part calls it too. The machine's IP is the lease, the reply's
+// yiaddr, the request's ciaddr or its requested address (option 50),
+// whichever comes first.
 func (s *Server) ObserveDHCP4(x dhcpboot.Exchange4) {
-	m := x.Request
-	if m == nil {
+	e := DHCPEventFrom4(x)
+	s.emit(e)
+	if x.Request != nil {
+		s.observeDHCP(e, dhcpIP(x), x.Request.MessageType() == dhcpv4.MessageTypeDiscover, x.Decision.Boot() && x.Reply != nil && x.Err == nil)
+	}
+}
+
+// ObserveDHCP6 is ObserveDHCP4 for a DHCPv6 server (dhcpboot.LabServer6's
+// OnReply); the machine's IP is the address the reply gives.
+func (s *Server) ObserveDHCP6(x dhcpboot.Exchange6) {
+	e := DHCPEventFrom6(x)
+	s.emit(e)
+	if in := innerMessage(x.Request); in != nil {
+		s.observeDHCP(e, e.IP, in.Type() == dhcpv6.MessageTypeSolicit, x.Decision.Boot() && x.Reply != nil && x.Err == nil)
+	}
+}
+
+// ObserveInvalid4 records a datagram a DHCPv4 server could not use as a
+// DHCPEvent: the OnInvalid hook of a program's own dhcpboot server.
+func (s *Server) ObserveInvalid4(x dhcpboot.Invalid) { s.emit(DHCPEventFromInvalid(4, x)) }
+
+// observeDHCP feeds the session table from a DHCP event.
+func (s *Server) observeDHCP(e DHCPEvent, ip netip.Addr, discover, sent bool) {
+	o := DHCPObservation{Client: e.Client, IP: ip, Discover: discover, Rule: e.Rule, Why: e.Why, Sent: sent}
+	if sent {
+		o.BootFile = e.BootFile
+	} else if e.NoReply != "" {
+		o.Why = e.NoReply
+	}
+	sess, c, ok := s.sessions.ObserveDHCP(o)
+	s.stageEvent(sess, c, ok, EventDHCP)
+	if ok && sent {
+		s.checkKnown(sess)
+	}
+}
+
+// checkKnown asks the inventory about the machine of a DHCP exchange, so
+// that an unknown machine is reported as soon as it asks to boot.
+func (s *Server) checkKnown(sess Session) {
+	g := s.gen.Load()
+	if g == nil || g.inv == nil {
 		return
 	}
-	o := DHCPObservation{IP: dhcpIP(x), Discover: m.MessageType() == dhcpv4.MessageTypeDiscover,
-		Rule: x.Decision.Rule.Name, Why: x.Decision.Why}
-	if x.Boot != nil {
-		o.Client = x.Boot.Client
-	} else {
-		o.Client = archdetect.FromDHCPv4(m)
+	_, found, err := g.inv.Machine(context.Background(), MachineKey{MAC: sess.MAC, UUID: sess.UUID})
+	if err != nil {
+		s.logger().Warn("pxekit: inventory", "mac", sess.MAC.String(), "err", err)
+		return
 	}
-	if x.Reply != nil && x.Decision.Boot() && x.Err == nil {
-		o.Sent = true
-		o.BootFile = x.Reply.BootFileName
-	} else if x.NoReply != "" {
-		o.Why = x.NoReply
+	s.known(sess.MAC, found, sess.Client)
+}
+
+// known records what the inventory said of mac, and raises the
+// UnknownMachineEvent the first time it does not know it.
+func (s *Server) known(mac net.HardwareAddr, found bool, c archdetect.Client) {
+	if s.sessions.SetKnown(mac, found) {
+		c.MAC = mac
+		s.emit(UnknownMachineEventFrom(c))
 	}
-	s.sessions.ObserveDHCP(o)
+}
+
+// stageEvent raises the StageEvent of an observation that moved a
+// machine.
+func (s *Server) stageEvent(sess Session, c StageChange, ok bool, via EventKind) {
+	if ok && c.Changed() {
+		s.emit(StageEvent{EventHeader: EventHeader{Time: time.Now(), MAC: bytes.Clone(sess.MAC)},
+			From: c.From, To: c.To, NewBoot: c.NewBoot, Via: via})
+	}
+}
+
+// emit hands e to the metrics and to OnEvent.
+func (s *Server) emit(e Event) {
+	s.metrics.Observe(e)
+	if s.OnEvent != nil {
+		s.OnEvent(e)
+	}
 }
 
 // dhcpIP is the address the exchange ties to the machine.
@@ -805,16 +882,15 @@ func addrPortOf(peer net.Addr) netip.AddrPort {
 // machine; the file DHCP named is its boot file fetch, another file after
 // the script a kernel or initrd fetch.
 func (s *Server) ObserveTFTP(info tftpserve.TransferInfo) {
-	if info.Write {
-		return
-	}
 	ip := info.Client.Addr()
 	sess, ok := s.sessions.ByIP(ip)
-	if !ok {
+	s.emit(TFTPEventFrom(info, sess.MAC))
+	if !ok || info.Write {
 		return
 	}
-	s.sessions.ObserveFetch(FetchObservation{IP: ip, Kind: fetchKind(sess, info.Path, ""), Path: info.Path,
+	sess, c, ok := s.sessions.ObserveFetch(FetchObservation{IP: ip, Kind: fetchKind(sess, info.Path, ""), Path: info.Path,
 		Bytes: info.Bytes, Failed: info.Outcome != tftpserve.OutcomeOK})
+	s.stageEvent(sess, c, ok, EventTFTP)
 }
 
 // observeHTTP records one finished HTTP request in the session table: an
@@ -822,18 +898,26 @@ func (s *Server) ObserveTFTP(info tftpserve.TransferInfo) {
 // scripts are the script stage, the boot file DHCP named the boot file
 // stage, other files after the script the kernel stage.
 func (s *Server) observeHTTP(r HTTPRequest) {
+	e := HTTPEventFrom(r)
 	if !r.Peer.IsValid() {
+		s.emit(e)
 		return
 	}
+	var ipxe StageChange
 	if len(r.MAC) > 0 {
 		c := r.Client
 		c.MAC = r.MAC
-		s.sessions.ObserveIPXE(r.Peer, c)
+		_, ipxe, _ = s.sessions.ObserveIPXE(r.Peer, c)
 	}
 	sess, ok := s.sessions.ByIP(r.Peer)
+	if e.MAC == nil {
+		e.MAC = bytes.Clone(sess.MAC)
+	}
+	s.emit(e)
 	if !ok {
 		return
 	}
+	s.stageEvent(sess, ipxe, true, EventHTTP)
 	kind := FetchOther
 	switch r.Kind {
 	case HTTPBootScript, HTTPMachineScript:
@@ -841,10 +925,11 @@ func (s *Server) observeHTTP(r HTTPRequest) {
 	case HTTPFile:
 		kind = fetchKind(sess, r.File, s.base)
 	}
-	s.sessions.ObserveFetch(FetchObservation{IP: r.Peer, Kind: kind, Path: r.Path, Bytes: r.Bytes,
+	sess, c, ok := s.sessions.ObserveFetch(FetchObservation{IP: r.Peer, Kind: kind, Path: r.Path, Bytes: r.Bytes,
 		Failed: r.Status >= 400 || r.Err != nil || r.Method == http.MethodHead})
-	if r.Kind == HTTPMachineScript {
-		s.sessions.SetKnown(r.MAC, r.Known)
+	s.stageEvent(sess, c, ok, EventHTTP)
+	if g := s.gen.Load(); r.Kind == HTTPMachineScript && g != nil && g.inv != nil {
+		s.known(r.MAC, r.Known, r.Client)
 	}
 }
 

@@ -141,15 +141,15 @@ func TestServerReloadRefuses(t *testing.T) {
 	defer srv.Close()
 	for _, tc := range []struct {
 		name string
-		next pxekit.Server
+		next *pxekit.Server
 		want string
 	}{
-		{"base URL", pxekit.Server{BaseURL: "http://127.0.0.1:9090", Files: dir}, "BaseURL cannot change"},
-		{"DHCP mode", pxekit.Server{BaseURL: "http://127.0.0.1:8080", Files: dir, DHCP: pxekit.DHCPProxy}, "DHCP cannot change"},
-		{"missing files", pxekit.Server{BaseURL: "http://127.0.0.1:8080", Files: filepath.Join(dir, "nope")}, "HTTP files"},
-		{"bad boot script", pxekit.Server{BaseURL: "http://127.0.0.1:8080", Files: dir, BootScript: []byte("echo no magic\n")}, "BootScript"},
+		{"base URL", &pxekit.Server{BaseURL: "http://127.0.0.1:9090", Files: dir}, "BaseURL cannot change"},
+		{"DHCP mode", &pxekit.Server{BaseURL: "http://127.0.0.1:8080", Files: dir, DHCP: pxekit.DHCPProxy}, "DHCP cannot change"},
+		{"missing files", &pxekit.Server{BaseURL: "http://127.0.0.1:8080", Files: filepath.Join(dir, "nope")}, "HTTP files"},
+		{"bad boot script", &pxekit.Server{BaseURL: "http://127.0.0.1:8080", Files: dir, BootScript: []byte("echo no magic\n")}, "BootScript"},
 	} {
-		err := srv.Reload(&tc.next)
+		err := srv.Reload(tc.next)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "pxekit: ") {
 			t.Errorf("Reload(%s) = %v, want an error saying %q", tc.name, err, tc.want)
 		}
