@@ -1,6 +1,6 @@
 // Package pxekit is a library for network boot: PXE, iPXE, UEFI PXE and UEFI
-// HTTP boot. This package holds only documentation; the work is done by four
-// packages that a boot server composes.
+// HTTP boot. Its root package is the boot server you embed, Server, built on
+// four packages that each stand alone.
 //
 // # The boot story
 //
@@ -11,6 +11,61 @@
 // 175. A policy that does not tell iPXE apart hands it iPXE again, and the
 // machine loops forever; a policy that does answers with the URL of an iPXE
 // script, and the script chains the machine's own kernel and initrd.
+//
+// # The server
+//
+// Server runs that story: DHCP (off by default, proxyDHCP beside the site's
+// DHCP server, or a small lab DHCP server), TFTP and HTTP in one
+// configuration with documented zero values, ListenAndServe(ctx), Serve
+// with sockets of your own, Shutdown and Close like net/http:
+//
+//	srv := &pxekit.Server{DHCP: pxekit.DHCPProxy, Interface: "eth0", Files: "/srv/boot",
+//		Inventory: &pxekit.DirInventory{Dir: "/etc/pxekit/machines"}}
+//	err := srv.ListenAndServe(ctx) // DHCP 67+4011 on eth0, TFTP :69, HTTP :80
+//
+// One base URL (BaseURL, by default http://Addr:PORT of the HTTP listener)
+// is shared by every rule: the iPXE script URL, the boot file URL of UEFI
+// HTTP boot clients and the kernel URLs in per-machine scripts all point at
+// the one HTTP port. One session table (Sessions) follows each machine
+// across protocols: DHCP ties the machine's address to its MAC (the lab
+// lease, the request's ciaddr or requested address), so a TFTP transfer or
+// HTTP request, which shows only the peer's address, lands in the same
+// Session, with its archdetect.Client, the rule DHCP chose and the Stage it
+// reached (DHCP → boot file → iPXE → script → kernel). An Inventory (a
+// directory of YAML files, a MapInventory, or your database behind one
+// method) says what each machine boots; unknown machines boot the default
+// flow and raise an UnknownMachineEvent. OnEvent gets one typed Event per
+// DHCP exchange, TFTP transfer, HTTP request and stage change, and Metrics
+// registers Prometheus metrics on your registry. Reload swaps the policy,
+// inventory, scripts and file roots at once without dropping a transfer.
+//
+// Each part is usable alone: Server.HTTPHandler on your own mux,
+// Server.TFTPServer or TFTPHandler on your own TFTP socket,
+// Server.DHCPPolicy and ObserveDHCP4 for your own dhcpboot server,
+// DHCPHandler4 (proxy) and CoreDHCP4 (full server) for your own
+// insomniacslk server4 or coredhcp chain.
+//
+// # Scale
+//
+// In proxy mode (DHCPProxy, or DHCP off beside a DHCP server configured
+// with the boot options) a Server keeps no state that another instance
+// needs: a DHCP answer is a function of the request and the configuration
+// (policy, base URL), the boot scripts a function of the request and the
+// inventory, and the files are files. The session table only observes.
+// So several instances with the same configuration (the same BaseURL, a
+// name or address that reaches any of them; the same Files and Inventory)
+// serve one fleet: put them behind the DHCP relays, each relay pointing at
+// all of them (ip helper-address once per instance). Every instance
+// answers the same DISCOVER with the same boot file and URLs, naming itself
+// as the TFTP server; the machine takes the first offer and fetches from
+// that instance, and its HTTP requests may go to any instance. Each
+// instance's session table and metrics describe the machines it saw;
+// aggregate them in Prometheus.
+//
+// Lab mode (DHCPLab) is single-instance: the leases live in one process
+// (and its LeaseFile), and two lab servers on one network would hand out
+// the same addresses. Run one per network, or use proxy mode beside a
+// real DHCP server (Kea, dnsmasq, ISC) for anything larger than a lab.
 //
 // # The packages
 //
@@ -28,30 +83,7 @@
 //   - ipxescript parses, prints, lints and builds iPXE scripts; its builder
 //     quotes every value so a hostile host name cannot inject commands.
 //
-// # Composing them
-//
-// A boot server is three servers sharing one policy (error handling left
-// out; Example shows the decisions, examples/pxeserver is the full program):
-//
-//	policy, _ := dhcpboot.DefaultPolicy(dhcpboot.DefaultConfig{
-//		ScriptURL: "http://{{server}}/boot.ipxe", // iPXE gets this: no loop
-//	}) // BIOS → undionly.kpxe, UEFI x64 → ipxe.efi, ARM64 → snp.efi, HTTP boot → URL,
-//	// U-Boot → next server + option 209 pxelinux.cfg/default
-//
-//	dhcp := &dhcpboot.ProxyServer{Policy: policy, Interface: "eth0"} // or LabServer4
-//	go dhcp.ListenAndServe() // dhcp.Shutdown(ctx) to stop, as with net/http
-//
-//	files, _ := tftpserve.OpenDir("/srv/tftp") // os.Root: no escape
-//	tftp := &tftpserve.Server{Handler: files, Logger: logger}
-//	go tftp.ListenAndServe()
-//
-//	http.HandleFunc("/boot.ipxe", func(w http.ResponseWriter, r *http.Request) {
-//		client := archdetect.FromHTTP(r) // arch, platform, MAC, UUID from the query
-//		script, _ := ipxescript.BootScript(ipxescript.BootConfig{URL: "http://10.0.0.1/machine"})
-//		w.Write(script) // every value quoted by the builder
-//		_ = client
-//	})
-//
-// Each package stands alone: a tool with its own DHCP server uses dhcpboot's
-// Responder4 (coredhcp's handler shape) only; a tool that needs a TFTP server uses tftpserve only.
+// A tool with its own DHCP server uses dhcpboot's Responder4 (coredhcp's
+// handler shape) only; a tool that needs a TFTP server uses tftpserve only.
+// examples/pxeserver is a command-line boot server.
 package pxekit

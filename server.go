@@ -225,6 +225,9 @@ func (s *Server) start(ln net.Listener) error {
 	if s.started {
 		return s.initErr
 	}
+	if s.closed {
+		return ErrServerClosed
+	}
 	s.started = true
 	s.initErr = s.resolve(ln)
 	if s.initErr == nil && s.Metrics != nil {
@@ -328,12 +331,16 @@ func (s *Server) newGeneration(cfg *Server) (*generation, error) {
 }
 
 // acquire returns the current generation with a reference the caller
-// releases, or nil once the Server is closed.
+// releases, or nil once the Server is closed (or when it cannot start).
+// It starts the Server when no part did yet.
 func (s *Server) acquire() *generation {
 	for {
 		g := s.gen.Load()
 		if g == nil {
-			return nil
+			if s.start(nil) != nil || s.gen.Load() == nil {
+				return nil
+			}
+			continue
 		}
 		n := g.refs.Load()
 		if n == 0 {
