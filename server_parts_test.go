@@ -112,6 +112,7 @@ func TestServerDHCPHandler4AndTune(t *testing.T) {
 		t.Fatalf("proxy ACK boot file %q, want ipxe.efi", r.BootFileName)
 	}
 	mac, _ := net.ParseMAC("52:54:00:00:00:40")
+	waitFor(func() bool { _, ok := srv.Sessions().ByMAC(mac); return ok }) // the hook runs once the reply is sent
 	if s, ok := srv.Sessions().ByMAC(mac); !ok || s.IP != netip.MustParseAddr("127.0.0.1") || s.Stage != pxekit.StageDHCP || s.BootFile != "ipxe.efi" {
 		t.Fatalf("session after the proxy ACK = %+v (found %v), want IP 127.0.0.1 (ciaddr), stage dhcp, boot file ipxe.efi", s, ok)
 	}
