@@ -1,0 +1,154 @@
+package pxekit_test
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
+	"github.com/insomniacslk/dhcp/iana"
+
+	"github.com/pxekit/pxekit"
+	"github.com/pxekit/pxekit/dhcpboot"
+	"github.com/pxekit/pxekit/internal/netlab"
+)
+
+// One machine's whole boot through a lab-mode Server in a network
+// namespace: its DHCP (nclient4, as UEFI PXE firmware, then as iPXE) gets
+// a lease, and its TFTP and HTTP fetches (curl, from the leased address)
+// land in the same session, every stage in order, each StageEvent naming
+// the protocol that moved it.
+func TestServerLabBootInNamespace(t *testing.T) {
+	netlab.Require(t)
+	netlab.RequireTool(t, "curl")
+	netlab.RequireTool(t, "busybox")
+	p := netlab.NewPair(t)
+	var events eventLog
+	cliHW := interfaceMAC(t, p.Client, p.ClientIf)
+	inv, err := pxekit.NewMapInventory(pxekit.Machine{Name: "lab01", MAC: cliHW, Kernel: "vmlinuz", Cmdline: []string{"console=ttyS0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &pxekit.Server{DHCP: pxekit.DHCPLab, Interface: p.ServerIf, Addr: p.ServerIP,
+		Lab: pxekit.LabDHCP{Subnets: []dhcpboot.Subnet{{Prefix: netip.MustParsePrefix("10.99.0.0/24"),
+			RangeStart: netip.MustParseAddr("10.99.0.100"), RangeEnd: netip.MustParseAddr("10.99.0.110")}},
+			LeaseFile: filepath.Join(t.TempDir(), "leases")},
+		Files: "testdata/boot", Inventory: inv, OnEvent: events.add,
+		// One TFTP socket: the test process opens sockets in the root
+		// namespace, where a per-transfer socket on 10.99.0.1 cannot be.
+		TFTP: pxekit.TFTPLimits{SinglePort: true}}
+	var l pxekit.Listeners
+	if err := p.Server.Do(func() (err error) {
+		if l.DHCP, err = dhcpboot.ListenUDP4(p.ServerIf, dhcpv4.ServerPort); err != nil {
+			return err
+		}
+		if l.TFTP, err = net.ListenPacket("udp4", "10.99.0.1:69"); err != nil {
+			return err
+		}
+		l.HTTP, err = net.Listen("tcp4", "10.99.0.1:80")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(l) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if err := <-done; err != pxekit.ErrServerClosed {
+			t.Errorf("Serve = %v, want ErrServerClosed", err)
+		}
+	})
+
+	c := dhcpClientIn(t, p.Client, p.ClientIf, cliHW)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	firmware := []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClientArch(iana.EFI_X86_64)),
+		dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00007:UNDI:003010"))}
+	lease, err := c.Request(ctx, firmware...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip := lease.ACK.YourIPAddr.String()
+	if lease.ACK.BootFileName != "ipxe.efi" || !strings.HasPrefix(ip, "10.99.0.1") {
+		t.Fatalf("firmware lease: ip %s, boot file %q; want one from the range and ipxe.efi", ip, lease.ACK.BootFileName)
+	}
+	// The machine takes its lease: from now on its requests come from ip.
+	p.Client.Run(t, "ip", "addr", "flush", "dev", p.ClientIf)
+	p.Client.Run(t, "ip", "addr", "add", ip+"/24", "dev", p.ClientIf)
+	curl := func(url string) string {
+		return p.Client.Run(t, "curl", "-sS", "--fail", "--max-time", "10", url)
+	}
+	got := p.Client.Run(t, netlab.RequireTool(t, "busybox"), "tftp", "-g", "-r", "ipxe.efi", "-l", "-", "10.99.0.1")
+	if !strings.HasPrefix(got, "not a real ipxe.efi") {
+		t.Fatalf("TFTP ipxe.efi: %q", got)
+	}
+	waitFor(func() bool { s, _ := srv.Sessions().ByMAC(cliHW); return s.Stage == pxekit.StageBootFile })
+
+	lease, err = c.Request(ctx, append(firmware, dhcpv4.WithOption(dhcpv4.OptUserClass("iPXE")))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := lease.ACK.YourIPAddr.String(); got != ip || !strings.HasPrefix(lease.ACK.BootFileName, "http://10.99.0.1/boot.ipxe?mac=") {
+		t.Fatalf("iPXE lease: ip %s (firmware had %s), boot file %q", got, ip, lease.ACK.BootFileName)
+	}
+	if got := curl("http://10.99.0.1/boot.ipxe"); !strings.HasPrefix(got, "#!ipxe") {
+		t.Fatalf("boot script: %q", got)
+	}
+	script := curl("http://10.99.0.1/machine/" + strings.ReplaceAll(cliHW.String(), ":", "-"))
+	if !strings.Contains(script, "kernel http://10.99.0.1/vmlinuz console=ttyS0") {
+		t.Fatalf("machine script:\n%s", script)
+	}
+	curl("http://10.99.0.1/vmlinuz")
+
+	s, ok := srv.Sessions().ByMAC(cliHW)
+	if !ok || s.IP.String() != ip || s.Stage != pxekit.StageKernel || !s.Known || s.Boots != 1 || s.LastFile != "/vmlinuz" {
+		t.Errorf("session = %+v (found %v), want IP %s, stage kernel, known, one boot", s, ok, ip)
+	}
+	want := "dhcp:unknown→dhcp tftp:dhcp→bootfile dhcp:bootfile→ipxe http:ipxe→script http:script→kernel"
+	if got := strings.Join(events.stages(cliHW), " "); got != want {
+		t.Errorf("stage events:\n got %s\nwant %s", got, want)
+	}
+}
+
+// interfaceMAC returns the MAC of iface in ns.
+func interfaceMAC(t *testing.T, ns *netlab.NS, iface string) net.HardwareAddr {
+	t.Helper()
+	var hw net.HardwareAddr
+	if err := ns.Do(func() error {
+		ifi, err := net.InterfaceByName(iface)
+		if err == nil {
+			hw = ifi.HardwareAddr
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return hw
+}
+
+// dhcpClientIn is an nclient4 client on iface in ns.
+func dhcpClientIn(t *testing.T, ns *netlab.NS, iface string, hw net.HardwareAddr) *nclient4.Client {
+	t.Helper()
+	var c *nclient4.Client
+	if err := ns.Do(func() error {
+		conn, err := nclient4.NewRawUDPConn(iface, dhcpv4.ClientPort)
+		if err != nil {
+			return err
+		}
+		c, err = nclient4.NewWithConn(conn, hw, nclient4.WithTimeout(2*time.Second), nclient4.WithRetry(3))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
