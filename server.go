@@ -171,6 +171,7 @@ type Server struct {
 	started  bool
 	serving  bool
 	closed   bool
+	released bool       // the Server's reference to gen was dropped
 	base     string     // resolved BaseURL
 	addr     netip.Addr // resolved Addr (invalid when none is known)
 	initErr  error
@@ -362,7 +363,9 @@ func (s *Server) acquire() *generation {
 // swapped when next is invalid (a script that does not parse, a
 // directory that does not open) or changes a setting that takes a
 // restart (DHCP, Interface, Addr, Lab, BaseURL, HTTPAddr, TFTPAddr): the
-// error says which. Reload does not write the Server's fields.
+// error says which. The other fields of next (limits, hooks, DHCPOptions,
+// Logger) are not read: the running Server's stay in use. Reload does not
+// write the Server's fields.
 func (s *Server) Reload(next *Server) error {
 	if err := s.start(nil); err != nil {
 		return err
@@ -601,17 +604,19 @@ func closedErr(err error) error {
 // transfers in flight finish, until ctx ends (then it returns ctx's
 // error; Close stops what is left).
 func (s *Server) Shutdown(ctx context.Context) error {
-	return s.stop(func(p part) error { return p.shutdown(ctx) })
+	return s.stop(func(p part) error { return p.shutdown(ctx) }, false)
 }
 
 // Close stops every part at once, cutting off what is in flight.
 func (s *Server) Close() error {
-	return s.stop(func(p part) error { return p.close() })
+	return s.stop(func(p part) error { return p.close() }, true)
 }
 
-func (s *Server) stop(f func(part) error) error {
+// stop runs f on every part at once. Once the parts have stopped (f
+// succeeded, or force) it drops the Server's reference to the current
+// generation, which closes its directories after the last request.
+func (s *Server) stop(f func(part) error, force bool) error {
 	s.mu.Lock()
-	first := !s.closed
 	s.closed = true
 	parts := s.stops
 	s.mu.Unlock()
@@ -622,9 +627,14 @@ func (s *Server) stop(f func(part) error) error {
 	}
 	wg.Wait()
 	err := errors.Join(errs...)
-	if err == nil && first {
-		if g := s.gen.Load(); g != nil {
-			g.release() // the Server's own reference
+	if err == nil || force {
+		s.mu.Lock()
+		g := s.gen.Load()
+		release := g != nil && !s.released
+		s.released = true
+		s.mu.Unlock()
+		if release {
+			g.release()
 		}
 	}
 	return err
