@@ -144,4 +144,6 @@ type recordConn struct {
 }
 
 func (c *recordConn) WriteTo(b []byte, to net.Addr) (int, error) { c.writes++; return len(b), nil }
-func (c *recordConn) LocalAddr() net.Addr                        { return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1067} }
+func (c *recordConn) LocalAddr() net.Addr {
+	return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1067}
+}
