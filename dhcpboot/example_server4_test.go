@@ -30,8 +30,7 @@ func ExampleResponder4_ServeDHCPFor() {
 		if err != nil {
 			panic(err)
 		}
-		go srv.Serve()
-		defer srv.Close()
+		go srv.Serve() // srv.Close() stops it
 	}
-	// ... serve until the program stops.
+	select {} // serve until the program stops
 }
