@@ -36,7 +36,10 @@
 // answer; v4's mode comes from Arrival.Mode: [ModeProxy] on port 67,
 // [ModeProxyAck] on port 4011), CoreDHCP (coredhcp's plugin handler shape,
 // for a full DHCP server: after server_id in the chain) and ServeDHCP
-// (insomniacslk's server4/server6 handler shape). [Apply4] and [Apply6]
+// (insomniacslk's server4/server6 handler shape; v4's ServeDHCPFor(mode)
+// fixes the role of a socket whatever its port). The coredhcp plugin
+// (module contrib/coredhcp/pxeboot) is [PluginResponder4] and
+// [PluginResponder6]: a responder built from the plugin's arguments. [Apply4] and [Apply6]
 // write a decision into a reply following the rules real clients need
 // (siaddr always, the same name in BOOTP file and option 67, no option
 // overload, option 60 echoed only where it does not send EDK2 to port 4011,

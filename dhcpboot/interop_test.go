@@ -15,7 +15,6 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
-	"github.com/insomniacslk/dhcp/dhcpv4/server4"
 	"github.com/pxekit/pxekit/internal/netlab"
 )
 
@@ -496,45 +495,14 @@ func testRelayed(t *testing.T, server string) {
 	}
 }
 
-// Responder4.ServeDHCP inside insomniacslk's own server4, on both ports.
+// Responder4.ServeDHCP inside insomniacslk's own server4, on both ports;
+// it takes the role of each socket from its port.
 func TestInteropServer4Handler(t *testing.T) {
 	netlab.Require(t)
 	p := netlab.NewPair(t)
 	policy, _ := DefaultPolicy(DefaultConfig{})
 	h := &Responder4{Policy: policy, ServerIP: p.ServerIP, Logger: testLogger(t)}
-	for _, port := range []int{67, PXEPort} {
-		var conn net.PacketConn
-		if err := p.Server.Do(func() (err error) {
-			conn, err = ListenUDP4(p.ServerIf, port)
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
-		srv, err := server4.NewServer("", nil, h.ServeDHCP, server4.WithConn(conn))
-		if err != nil {
-			t.Fatal(err)
-		}
-		go func() { _ = srv.Serve() }()
-		t.Cleanup(func() { srv.Close() })
-	}
-	client := newPXEClient(t, p, dhcpv4.ClientPort)
-	bios := captureRequest(t, "bios-ipxe-rom-tftp-undionly-chain.pcapng", 1)
-	d, _ := dhcpv4.NewDiscovery(client.hw, withOptionsOf(bios, pxeOptions...)...)
-	client.send(d, "255.255.255.255:67")
-	got := client.collect(d.TransactionID, 2*time.Second, 1)
-	if len(got) != 1 || got[0].m.MessageType() != dhcpv4.MessageTypeOffer || got[0].m.ClassIdentifier() != "PXEClient" ||
-		!strings.HasPrefix(got[0].m.BootFileNameOption(), "http://10.99.0.1/boot.ipxe") {
-		t.Fatalf("proxy offer: %v", got)
-	}
-	req, _ := dhcpv4.New(dhcpv4.WithHwAddr(client.hw), dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest), dhcpv4.WithClientIP(net.IP(p.ClientIP.AsSlice())))
-	for _, m := range withOptionsOf(bios, pxeOptions...) {
-		m(req)
-	}
-	client.send(req, net.JoinHostPort(p.ServerIP.String(), "4011"))
-	got = client.collect(req.TransactionID, 2*time.Second, 1)
-	if len(got) != 1 || got[0].from.Port != PXEPort || got[0].m.MessageType() != dhcpv4.MessageTypeAck {
-		t.Fatalf("4011 ACK: %v", got)
-	}
+	proxyOverServer4(t, p, server4Socket{67, h.ServeDHCP}, server4Socket{PXEPort, h.ServeDHCP})
 }
 
 // nclient4 does the port-4011 exchange with ProxyServer in 4011-only mode,

@@ -47,6 +47,7 @@ type Responder4 struct {
 	Logger *slog.Logger
 
 	noServer sync.Once // warn once about a missing server address
+	badMode  sync.Once // warn once about ServeDHCPFor(ModeFull)
 }
 
 // logger returns h.Logger, or a logger that discards everything when it
@@ -190,22 +191,45 @@ func (h *Responder4) Reply(m *dhcpv4.DHCPv4, a Arrival) (*dhcpv4.DHCPv4, *Reques
 }
 
 // ServeDHCP is a server4.Handler that makes insomniacslk's server4 a
-// proxyDHCP: on a socket bound to port 4011 it answers REQUESTs with an ACK
-// sent back to the sender (ModeProxyAck); on any other port it answers
-// DISCOVERs of PXE/HTTP-boot clients with proxy offers (ModeProxy) to
-// giaddr:67 when relayed, else broadcast. Everything else is ignored
-// (logged at debug level). ServerIP must be set.
+// proxyDHCP, guessing the role of its socket from the port: on a socket
+// bound to port 4011 it works as [Responder4.ServeDHCPFor](ModeProxyAck),
+// on any other port as ServeDHCPFor(ModeProxy). ServerIP must be set.
 func (h *Responder4) ServeDHCP(conn net.PacketConn, peer net.Addr, m *dhcpv4.DHCPv4) {
-	a := Arrival{Mode: ModeProxy, Peer: addrPortOf(peer)}
+	mode := ModeProxy
 	if local, ok := conn.LocalAddr().(*net.UDPAddr); ok && local.Port == PXEPort {
-		a.Mode = ModeProxyAck
+		mode = ModeProxyAck
 	}
+	h.serveDHCP(mode, conn, peer, m)
+}
+
+// ServeDHCPFor returns a handler for insomniacslk's server4 (assignable to
+// server4.Handler) that serves one socket in the role mode names, whatever
+// port the socket has: ModeProxy (the port-67 role) answers DISCOVERs of
+// PXE/HTTP-boot clients with proxy offers, sent to giaddr:67 when relayed,
+// else as [ReplyAddr] says; ModeProxyAck (the port-4011 role) answers
+// REQUESTs and INFORMs with an ACK sent back to the sender. Everything else
+// is ignored (logged at debug level). ModeFull answers nobody (a full
+// server adds boot data with [Responder4.CoreDHCP]); the Logger gets one
+// warning. ServerIP must be set.
+func (h *Responder4) ServeDHCPFor(mode Mode) func(conn net.PacketConn, peer net.Addr, m *dhcpv4.DHCPv4) {
+	return func(conn net.PacketConn, peer net.Addr, m *dhcpv4.DHCPv4) { h.serveDHCP(mode, conn, peer, m) }
+}
+
+// serveDHCP answers m, which arrived on conn from peer, in mode.
+func (h *Responder4) serveDHCP(mode Mode, conn net.PacketConn, peer net.Addr, m *dhcpv4.DHCPv4) {
 	if !h.ServerIP.Is4() {
 		h.noServer.Do(func() {
 			h.logger().Warn("dhcpboot: Responder4.ServerIP is not set (an IPv4 address); ServeDHCP answers nobody")
 		})
 		return
 	}
+	if mode != ModeProxy && mode != ModeProxyAck {
+		h.badMode.Do(func() {
+			h.logger().Warn("dhcpboot: Responder4.ServeDHCPFor serves ModeProxy or ModeProxyAck; this socket answers nobody", "mode", mode.String())
+		})
+		return
+	}
+	a := Arrival{Mode: mode, Peer: addrPortOf(peer)}
 	resp, _, d, err := h.Reply(m, a)
 	if err != nil {
 		h.logger().Debug("dhcpboot: no proxy answer", "peer", peer.String(), "mac", m.ClientHWAddr.String(), "err", err)
