@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
-	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	"github.com/insomniacslk/dhcp/iana"
 
 	"github.com/pxekit/pxekit"
@@ -29,7 +28,7 @@ func TestServerLabBootInNamespace(t *testing.T) {
 	netlab.RequireTool(t, "busybox")
 	p := netlab.NewPair(t)
 	var events eventLog
-	cliHW := interfaceMAC(t, p.Client, p.ClientIf)
+	cliHW := p.Client.InterfaceMAC(t, p.ClientIf)
 	inv, err := pxekit.NewMapInventory(pxekit.Machine{Name: "lab01", MAC: cliHW, Kernel: "vmlinuz", Cmdline: []string{"console=ttyS0"}})
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +67,7 @@ func TestServerLabBootInNamespace(t *testing.T) {
 		}
 	})
 
-	c := dhcpClientIn(t, p.Client, p.ClientIf, cliHW)
+	c := p.Client.DHCPClient(t, p.ClientIf, cliHW, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	firmware := []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClientArch(iana.EFI_X86_64)),
@@ -117,38 +116,4 @@ func TestServerLabBootInNamespace(t *testing.T) {
 	if got := strings.Join(events.stages(cliHW), " "); got != want {
 		t.Errorf("stage events:\n got %s\nwant %s", got, want)
 	}
-}
-
-// interfaceMAC returns the MAC of iface in ns.
-func interfaceMAC(t *testing.T, ns *netlab.NS, iface string) net.HardwareAddr {
-	t.Helper()
-	var hw net.HardwareAddr
-	if err := ns.Do(func() error {
-		ifi, err := net.InterfaceByName(iface)
-		if err == nil {
-			hw = ifi.HardwareAddr
-		}
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return hw
-}
-
-// dhcpClientIn is an nclient4 client on iface in ns.
-func dhcpClientIn(t *testing.T, ns *netlab.NS, iface string, hw net.HardwareAddr) *nclient4.Client {
-	t.Helper()
-	var c *nclient4.Client
-	if err := ns.Do(func() error {
-		conn, err := nclient4.NewRawUDPConn(iface, dhcpv4.ClientPort)
-		if err != nil {
-			return err
-		}
-		c, err = nclient4.NewWithConn(conn, hw, nclient4.WithTimeout(2*time.Second), nclient4.WithRetry(3))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
 }

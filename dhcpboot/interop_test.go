@@ -184,21 +184,7 @@ func TestInteropUdhcpcAgainstLabServer(t *testing.T) {
 // nclient4In makes an nclient4 client on the client end of p (raw socket in
 // the namespace).
 func nclient4In(t *testing.T, ns *netlab.NS, iface string, hw net.HardwareAddr) *nclient4.Client {
-	t.Helper()
-	var c *nclient4.Client
-	err := ns.Do(func() error {
-		conn, err := nclient4.NewRawUDPConn(iface, dhcpv4.ClientPort)
-		if err != nil {
-			return err
-		}
-		c, err = nclient4.NewWithConn(conn, hw, nclient4.WithTimeout(2*time.Second), nclient4.WithRetry(2))
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return ns.DHCPClient(t, iface, hw, 2)
 }
 
 func withOptionsOf(m *dhcpv4.DHCPv4, codes ...dhcpv4.OptionCode) []dhcpv4.Modifier {
@@ -254,18 +240,7 @@ func TestInteropNclient4AgainstLabServer(t *testing.T) {
 }
 
 func netInterfaceMAC(t *testing.T, ns *netlab.NS, iface string) net.HardwareAddr {
-	t.Helper()
-	var hw net.HardwareAddr
-	if err := ns.Do(func() error {
-		ifi, err := net.InterfaceByName(iface)
-		if err == nil {
-			hw = ifi.HardwareAddr
-		}
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return hw
+	return ns.InterfaceMAC(t, iface)
 }
 
 // pxeClient is a small PXE client speaking through a UDP socket on port 68
