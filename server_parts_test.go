@@ -11,11 +11,13 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
+	"github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/insomniacslk/dhcp/iana"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pxekit/pxekit"
 	"github.com/pxekit/pxekit/dhcpboot"
+	"github.com/pxekit/pxekit/internal/pcaptest"
 	"github.com/pxekit/pxekit/tftpserve"
 )
 
@@ -209,5 +211,44 @@ func TestServerServeSockets(t *testing.T) {
 	// Closed: the handler answers 503 rather than serving a closed root.
 	if _, err := fetchHTTP(srv.HTTPHandler(), "/boot.ipxe"); err == nil || !strings.Contains(err.Error(), "503") {
 		t.Errorf("HTTPHandler after Shutdown: %v, want status 503", err)
+	}
+}
+
+// ObserveDHCP6 feeds the session table from a DHCPv6 server's exchange
+// (a captured OVMF SOLICIT answered by dhcpboot.LabServer6 with the
+// Server's policy): the machine, known by the MAC in its link-local
+// address, gets a session with the address the reply gives and its boot
+// URL.
+func TestServerObserveDHCP6(t *testing.T) {
+	var sol *dhcpv6.Message
+	var from netip.AddrPort
+	var srcMAC net.HardwareAddr
+	for _, p := range pcaptest.Read(t, "ovmf-no-dhcpv4-answer-dhcpv6.pcapng") {
+		if m, err := dhcpv6.FromBytes(p.Payload); p.UDP && p.Dst.Port() == 547 && err == nil && m.Type() == dhcpv6.MessageTypeSolicit {
+			sol, from, srcMAC = m.(*dhcpv6.Message), p.Src, p.SrcMAC
+			break
+		}
+	}
+	if sol == nil {
+		t.Fatal("no SOLICIT in the capture")
+	}
+	var events eventLog
+	srv := &pxekit.Server{BaseURL: "http://[fd00:99::1]:8080", OnEvent: events.add}
+	defer srv.Close()
+	lab := &dhcpboot.LabServer6{PolicyFunc: srv.DHCPPolicy, ServerIP: netip.MustParseAddr("fd00:99::1"),
+		RangeStart: netip.MustParseAddr("fd00:99::100"), RangeEnd: netip.MustParseAddr("fd00:99::101")}
+	x := lab.Reply(sol, dhcpboot.Arrival{Peer: from}) // what LabServer6 hands its OnReply
+	x.Peer = from
+	if x.Reply == nil {
+		t.Fatalf("LabServer6 did not answer: %s", x.NoReply)
+	}
+	srv.ObserveDHCP6(x)
+	all := srv.Sessions().All()
+	if len(all) != 1 || all[0].MAC.String() != srcMAC.String() || all[0].IP != netip.MustParseAddr("fd00:99::100") || all[0].Stage != pxekit.StageDHCP ||
+		all[0].BootFile != "tftp://[fd00:99::1]/ipxe.efi" {
+		t.Fatalf("sessions after a DHCPv6 exchange: %+v, want one for %s (the MAC in its link-local address; OVMF's DUID is a UUID) at fd00:99::100, stage dhcp, boot URL tftp://[fd00:99::1]/ipxe.efi", all, srcMAC)
+	}
+	if got := strings.Join(events.stages(all[0].MAC), " "); got != "dhcp:unknown→dhcp" {
+		t.Errorf("stage events: %s", got)
 	}
 }
