@@ -60,10 +60,27 @@ func (m DHCPMode) String() string {
 
 // LabDHCP is the address side of DHCPLab (see dhcpboot.LabServer4).
 type LabDHCP struct {
-	// Subnets are the networks given addresses; at least one.
+	// Subnets are the IPv4 networks given addresses (none: no DHCPv4).
 	Subnets []dhcpboot.Subnet
-	// LeaseFile keeps the leases across restarts ("" = memory only).
+	// LeaseFile keeps the IPv4 leases across restarts ("" = memory only).
 	LeaseFile string
+	// V6 is the DHCPv6 side (dhcpboot.LabServer6); off while its range is
+	// unset. Its clients get the same policy and base URL: for UEFI HTTP
+	// boot over IPv6, BaseURL must name a host they reach over IPv6 (an
+	// IPv6 literal, or a name with an AAAA record).
+	V6 LabDHCP6
+}
+
+// LabDHCP6 is the DHCPv6 side of DHCPLab: addresses from a range, in
+// memory, with the boot URL the policy decides.
+type LabDHCP6 struct {
+	// ServerIP is the server's (non link-local) IPv6 address: the server
+	// DUID and {{server}} of the boot URLs.
+	ServerIP netip.Addr
+	// RangeStart and RangeEnd bound the addresses given, inclusive.
+	RangeStart, RangeEnd netip.Addr
+	// LeaseTime is the valid lifetime (0: one hour).
+	LeaseTime time.Duration
 }
 
 // TFTPLimits are the tftpserve.Server settings a Server passes on; zero
@@ -405,7 +422,7 @@ func restartFields(s, next *Server) string {
 		return "HTTPAddr"
 	case s.TFTPAddr != next.TFTPAddr:
 		return "TFTPAddr"
-	case s.Lab.LeaseFile != next.Lab.LeaseFile || fmt.Sprint(s.Lab.Subnets) != fmt.Sprint(next.Lab.Subnets):
+	case s.Lab.LeaseFile != next.Lab.LeaseFile || fmt.Sprint(s.Lab.Subnets) != fmt.Sprint(next.Lab.Subnets) || s.Lab.V6 != next.Lab.V6:
 		return "Lab"
 	case (or(s.TFTPRoot, s.Files) == "") != (or(next.TFTPRoot, next.Files) == ""):
 		return "whether TFTP is served (TFTPRoot, Files)"
@@ -430,8 +447,9 @@ func (s *Server) URL() string {
 type Listeners struct {
 	// DHCP is the DHCP server's socket on port 67 (DHCPProxy: proxy
 	// offers to DISCOVERs; DHCPLab: the lab server). DHCP4011 is the
-	// proxyDHCP's port-4011 socket (DHCPProxy only).
-	DHCP, DHCP4011 net.PacketConn
+	// proxyDHCP's port-4011 socket (DHCPProxy only). DHCP6 is the lab
+	// DHCPv6 server's socket on port 547 (DHCPLab only, with Lab.V6).
+	DHCP, DHCP4011, DHCP6 net.PacketConn
 	// TFTP is the TFTP server's socket.
 	TFTP net.PacketConn
 	// HTTP is the HTTP listener; it is capped at HTTPLimits.MaxConns.
@@ -439,7 +457,8 @@ type Listeners struct {
 }
 
 // ListenAndServe opens the sockets the configuration calls for (DHCP on
-// Interface when DHCP is on, TFTP on TFTPAddr when there is a TFTP root,
+// Interface when DHCP is on: ports 67 and 4011 in proxy mode, 67 with
+// Lab.Subnets and 547 with Lab.V6 in lab mode, TFTP on TFTPAddr when there is a TFTP root,
 // HTTP on HTTPAddr) and serves them until ctx is done (then it shuts down
 // with DefaultShutdownGrace), Shutdown or Close; it returns
 // ErrServerClosed then, or the first error.
@@ -455,8 +474,15 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 			return errors.New("pxekit: Server.Interface is required when DHCP is on (a DHCP server never serves every interface)")
 		}
 		var err error
-		if l.DHCP, err = dhcpboot.ListenUDP4(s.Interface, dhcpv4.ServerPort); err != nil {
-			return fail(fmt.Errorf("pxekit: DHCP: %w", err))
+		if s.DHCP == DHCPProxy || len(s.Lab.Subnets) > 0 {
+			if l.DHCP, err = dhcpboot.ListenUDP4(s.Interface, dhcpv4.ServerPort); err != nil {
+				return fail(fmt.Errorf("pxekit: DHCP: %w", err))
+			}
+		}
+		if s.DHCP == DHCPLab && s.Lab.V6.RangeStart.IsValid() {
+			if l.DHCP6, err = dhcpboot.ListenUDP6(s.Interface); err != nil {
+				return fail(fmt.Errorf("pxekit: DHCPv6: %w", err))
+			}
 		}
 		if s.DHCP == DHCPProxy {
 			if l.DHCP4011, err = dhcpboot.ListenUDP4(s.Interface, dhcpboot.PXEPort); err != nil {
@@ -489,7 +515,7 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 
 // closeAll closes the sockets of l.
 func closeAll(l Listeners) {
-	for _, c := range []interface{ Close() error }{l.DHCP, l.DHCP4011, l.TFTP, l.HTTP} {
+	for _, c := range []interface{ Close() error }{l.DHCP, l.DHCP4011, l.DHCP6, l.TFTP, l.HTTP} {
 		if c != nil && !isNil(c) {
 			c.Close()
 		}
@@ -519,12 +545,15 @@ func (s *Server) Serve(l Listeners) error {
 		return err
 	}
 	switch {
-	case s.DHCP == DHCPOff && (l.DHCP != nil || l.DHCP4011 != nil):
+	case s.DHCP == DHCPOff && (l.DHCP != nil || l.DHCP4011 != nil || l.DHCP6 != nil):
 		closeAll(l)
 		return errors.New("pxekit: Listeners has a DHCP socket but Server.DHCP is DHCPOff")
 	case s.DHCP == DHCPLab && l.DHCP4011 != nil:
 		closeAll(l)
 		return errors.New("pxekit: Listeners.DHCP4011 is for DHCPProxy only")
+	case s.DHCP == DHCPProxy && l.DHCP6 != nil:
+		closeAll(l)
+		return errors.New("pxekit: Listeners.DHCP6 is for DHCPLab only (dhcpboot has no DHCPv6 proxy)")
 	}
 	var runs []func() error
 	var parts []part
@@ -547,6 +576,17 @@ func (s *Server) Serve(l Listeners) error {
 			return fmt.Errorf("pxekit: lab DHCP: %w", err)
 		}
 		runs = append(runs, func() error { return p.Serve(l.DHCP) })
+		parts = append(parts, part{p.Shutdown, p.Close})
+	}
+	if s.DHCP == DHCPLab && l.DHCP6 != nil {
+		p := &dhcpboot.LabServer6{PolicyFunc: s.DHCPPolicy, Interface: s.Interface, ServerIP: s.Lab.V6.ServerIP,
+			RangeStart: s.Lab.V6.RangeStart, RangeEnd: s.Lab.V6.RangeEnd, LeaseTime: s.Lab.V6.LeaseTime,
+			OnReply: s.ObserveDHCP6, OnInvalid: s.observeInvalid6, Logger: s.Logger}
+		if err := p.Init(); err != nil {
+			closeAll(l)
+			return fmt.Errorf("pxekit: lab DHCPv6: %w", err)
+		}
+		runs = append(runs, func() error { return p.Serve(l.DHCP6) })
 		parts = append(parts, part{p.Shutdown, p.Close})
 	}
 	if l.TFTP != nil {
@@ -829,6 +869,8 @@ func macFromEUI64(a netip.Addr) net.HardwareAddr {
 // ObserveInvalid4 records a datagram a DHCPv4 server could not use as a
 // DHCPEvent: the OnInvalid hook of a program's own dhcpboot server.
 func (s *Server) ObserveInvalid4(x dhcpboot.Invalid) { s.emit(DHCPEventFromInvalid(4, x)) }
+
+func (s *Server) observeInvalid6(x dhcpboot.Invalid) { s.emit(DHCPEventFromInvalid(6, x)) }
 
 // observeDHCP feeds the session table from a DHCP event.
 func (s *Server) observeDHCP(e DHCPEvent, ip netip.Addr, discover, sent bool) {

@@ -220,18 +220,7 @@ func TestServerServeSockets(t *testing.T) {
 // address, gets a session with the address the reply gives and its boot
 // URL.
 func TestServerObserveDHCP6(t *testing.T) {
-	var sol *dhcpv6.Message
-	var from netip.AddrPort
-	var srcMAC net.HardwareAddr
-	for _, p := range pcaptest.Read(t, "ovmf-no-dhcpv4-answer-dhcpv6.pcapng") {
-		if m, err := dhcpv6.FromBytes(p.Payload); p.UDP && p.Dst.Port() == 547 && err == nil && m.Type() == dhcpv6.MessageTypeSolicit {
-			sol, from, srcMAC = m.(*dhcpv6.Message), p.Src, p.SrcMAC
-			break
-		}
-	}
-	if sol == nil {
-		t.Fatal("no SOLICIT in the capture")
-	}
+	sol, from, srcMAC := captureSolicit6(t)
 	var events eventLog
 	srv := &pxekit.Server{BaseURL: "http://[fd00:99::1]:8080", OnEvent: events.add}
 	defer srv.Close()
@@ -251,4 +240,71 @@ func TestServerObserveDHCP6(t *testing.T) {
 	if got := strings.Join(events.stages(all[0].MAC), " "); got != "dhcp:unknown→dhcp" {
 		t.Errorf("stage events: %s", got)
 	}
+}
+
+// A lab-mode Server with Lab.V6 serves DHCPv6 on the socket it is given:
+// a captured OVMF SOLICIT gets an address from the range and the boot URL
+// of the Server's policy, and a DHCPEvent.
+func TestServerLabDHCPv6(t *testing.T) {
+	sol, _, _ := captureSolicit6(t)
+	conn, err := net.ListenPacket("udp6", "[::1]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events eventLog
+	srv := &pxekit.Server{DHCP: pxekit.DHCPLab, Addr: netip.MustParseAddr("127.0.0.1"), BaseURL: "http://[fd00:99::1]:8080",
+		Lab: pxekit.LabDHCP{V6: pxekit.LabDHCP6{ServerIP: netip.MustParseAddr("fd00:99::1"),
+			RangeStart: netip.MustParseAddr("fd00:99::100"), RangeEnd: netip.MustParseAddr("fd00:99::1ff")}},
+		OnEvent: events.add}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(pxekit.Listeners{DHCP6: conn}) }()
+	defer func() {
+		srv.Close()
+		if err := <-done; err != pxekit.ErrServerClosed {
+			t.Errorf("Serve = %v, want ErrServerClosed", err)
+		}
+	}()
+	c, err := net.ListenPacket("udp6", "[::1]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.WriteTo(sol.ToBytes(), conn.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 1500)
+	n, _, err := c.ReadFrom(buf)
+	if err != nil {
+		t.Fatalf("no ADVERTISE: %v", err)
+	}
+	m, err := dhcpv6.FromBytes(buf[:n])
+	if err != nil {
+		t.Fatal(err)
+	}
+	adv := m.(*dhcpv6.Message)
+	ia := adv.Options.OneIANA()
+	if adv.Type() != dhcpv6.MessageTypeAdvertise || ia == nil || ia.Options.OneAddress() == nil ||
+		ia.Options.OneAddress().IPv6Addr.String() != "fd00:99::100" || adv.Options.BootFileURL() != "tftp://[fd00:99::1]/ipxe.efi" {
+		t.Fatalf("reply %s, want an ADVERTISE of fd00:99::100 with boot URL tftp://[fd00:99::1]/ipxe.efi", adv.Summary())
+	}
+	waitFor(func() bool { events.mu.Lock(); defer events.mu.Unlock(); return len(events.events) > 0 })
+	events.mu.Lock()
+	defer events.mu.Unlock()
+	if e, ok := events.events[0].(pxekit.DHCPEvent); !ok || e.Version != 6 || e.Outcome != pxekit.DHCPAnswered {
+		t.Errorf("first event %v, want an answered DHCPv6 DHCPEvent", events.events[0])
+	}
+}
+
+// captureSolicit6 is the SOLICIT of the OVMF DHCPv6 capture, with the
+// address and MAC it came from.
+func captureSolicit6(t *testing.T) (*dhcpv6.Message, netip.AddrPort, net.HardwareAddr) {
+	t.Helper()
+	for _, p := range pcaptest.Read(t, "ovmf-no-dhcpv4-answer-dhcpv6.pcapng") {
+		if m, err := dhcpv6.FromBytes(p.Payload); p.UDP && p.Dst.Port() == 547 && err == nil && m.Type() == dhcpv6.MessageTypeSolicit {
+			return m.(*dhcpv6.Message), p.Src, p.SrcMAC
+		}
+	}
+	t.Fatal("no SOLICIT in the capture")
+	return nil, netip.AddrPort{}, nil
 }
