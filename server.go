@@ -172,6 +172,10 @@ type Server struct {
 	// rule and stage), ok false when there is none.
 	TFTPTune func(r *tftpserve.Request, l *tftpserve.Limits, s Session, ok bool)
 
+	// MaxSessions and SessionTTL bound the session table (see Sessions;
+	// 0: DefaultMaxSessions, DefaultSessionTTL).
+	MaxSessions int
+	SessionTTL  time.Duration
 	// OnEvent, when set, gets every event: each DHCP exchange, TFTP
 	// transfer and HTTP request, each stage a machine reaches, each
 	// machine the Inventory does not know (once per session; only when an
@@ -186,6 +190,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	started  bool
+	ready    atomic.Bool // start has run
 	serving  bool
 	closed   bool
 	released bool       // the Server's reference to gen was dropped
@@ -247,6 +252,8 @@ func (s *Server) start(ln net.Listener) error {
 		return ErrServerClosed
 	}
 	s.started = true
+	defer s.ready.Store(true)
+	s.sessions.MaxSessions, s.sessions.TTL = s.MaxSessions, s.SessionTTL
 	s.initErr = s.resolve(ln)
 	if s.initErr == nil && s.Metrics != nil {
 		if s.metrics, s.initErr = NewMetrics(s.Metrics); s.initErr == nil {
@@ -260,6 +267,14 @@ func (s *Server) start(ln net.Listener) error {
 		}
 	}
 	return s.initErr
+}
+
+// ensure starts the Server if nothing did yet (a hook of a program's own
+// server may be its first use).
+func (s *Server) ensure() {
+	if !s.ready.Load() {
+		s.start(nil)
+	}
 }
 
 // resolve finds the server address and the base URL.
@@ -432,7 +447,10 @@ func restartFields(s, next *Server) string {
 
 // Sessions returns the Server's session table: one Session per machine
 // seen, tied across DHCP, TFTP and HTTP.
-func (s *Server) Sessions() *Sessions { return &s.sessions }
+func (s *Server) Sessions() *Sessions {
+	s.ensure()
+	return &s.sessions
+}
 
 // URL returns the base URL the Server hands out (BaseURL, or the one it
 // derived), once it has started (ListenAndServe, Serve, or the first use
@@ -830,6 +848,7 @@ func (s *Server) CoreDHCP4(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool) {
 // yiaddr, the request's ciaddr or its requested address (option 50),
 // whichever comes first.
 func (s *Server) ObserveDHCP4(x dhcpboot.Exchange4) {
+	s.ensure()
 	e := DHCPEventFrom4(x)
 	s.emit(e)
 	if x.Request != nil {
@@ -843,6 +862,7 @@ func (s *Server) ObserveDHCP4(x dhcpboot.Exchange4) {
 // the MAC in its link-local source address (modified EUI-64), as dnsmasq
 // does; without either it gets no session.
 func (s *Server) ObserveDHCP6(x dhcpboot.Exchange6) {
+	s.ensure()
 	e := DHCPEventFrom6(x)
 	if len(e.MAC) == 0 && x.Peer.Addr().Is6() && x.Peer.Addr().IsLinkLocalUnicast() {
 		if mac := macFromEUI64(x.Peer.Addr()); mac != nil {
@@ -868,7 +888,10 @@ func macFromEUI64(a netip.Addr) net.HardwareAddr {
 
 // ObserveInvalid4 records a datagram a DHCPv4 server could not use as a
 // DHCPEvent: the OnInvalid hook of a program's own dhcpboot server.
-func (s *Server) ObserveInvalid4(x dhcpboot.Invalid) { s.emit(DHCPEventFromInvalid(4, x)) }
+func (s *Server) ObserveInvalid4(x dhcpboot.Invalid) {
+	s.ensure()
+	s.emit(DHCPEventFromInvalid(4, x))
+}
 
 func (s *Server) observeInvalid6(x dhcpboot.Invalid) { s.emit(DHCPEventFromInvalid(6, x)) }
 
@@ -960,6 +983,7 @@ func addrPortOf(peer net.Addr) netip.AddrPort {
 // machine; the file DHCP named is its boot file fetch, another file after
 // the script a kernel or initrd fetch.
 func (s *Server) ObserveTFTP(info tftpserve.TransferInfo) {
+	s.ensure()
 	ip := info.Client.Addr()
 	sess, ok := s.sessions.ByIP(ip)
 	s.emit(TFTPEventFrom(info, sess.MAC))

@@ -308,3 +308,33 @@ func captureSolicit6(t *testing.T) (*dhcpv6.Message, netip.AddrPort, net.Hardwar
 	t.Fatal("no SOLICIT in the capture")
 	return nil, netip.AddrPort{}, nil
 }
+
+// MaxSessions bounds the Server's session table, and a program's own
+// dhcpboot server feeds it through ObserveDHCP4 before anything else
+// started the Server.
+func TestServerMaxSessions(t *testing.T) {
+	srv := &pxekit.Server{Addr: netip.MustParseAddr("127.0.0.1"), MaxSessions: 2}
+	defer srv.Close()
+	h := &dhcpboot.Responder4{Policy: mustDefaultPolicy(t), ServerIP: netip.MustParseAddr("127.0.0.1")}
+	for _, mac := range []string{"52:54:00:00:00:51", "52:54:00:00:00:52", "52:54:00:00:00:53"} {
+		d := bootDiscover(t, mac, iana.EFI_X86_64, "PXEClient", false)
+		resp, r, dec, err := h.Reply(d, dhcpboot.Arrival{Mode: dhcpboot.ModeProxy})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.ObserveDHCP4(dhcpboot.Exchange4{Request: d, Boot: r, Decision: dec, Reply: resp})
+	}
+	all := srv.Sessions().All()
+	if len(all) != 2 || all[0].MAC.String() != "52:54:00:00:00:53" || all[1].MAC.String() != "52:54:00:00:00:52" {
+		t.Errorf("sessions %v, want the two machines seen last, newest first", all)
+	}
+}
+
+func mustDefaultPolicy(t *testing.T) *dhcpboot.Policy {
+	t.Helper()
+	p, err := dhcpboot.DefaultPolicy(dhcpboot.DefaultConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
