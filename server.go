@@ -83,17 +83,25 @@ type LabDHCP6 struct {
 	LeaseTime time.Duration
 }
 
-// TFTPLimits are the tftpserve.Server settings a Server passes on; zero
-// fields take tftpserve's defaults.
+// TFTPLimits are the tftpserve.Server settings a Server passes on, each
+// the field of the same name there; zero fields take tftpserve's
+// defaults.
 type TFTPLimits struct {
-	MaxBlockSize       int
-	MaxWindowSize      int
-	MaxTransfers       int
-	MaxClientTransfers int
-	Timeout            time.Duration
-	TransferTimeout    time.Duration
-	QueueTimeout       time.Duration
-	SinglePort         bool
+	// MaxBlockSize caps blksize (0: 65464, and the path MTU always).
+	MaxBlockSize int
+	// MaxWindowSize caps windowsize (0: tftpserve.DefaultMaxWindowSize).
+	MaxWindowSize int
+	// MaxTransfers bounds concurrent transfers (0:
+	// tftpserve.DefaultMaxTransfers); MaxClientTransfers those of one
+	// client IP (0: no bound of its own).
+	MaxTransfers, MaxClientTransfers int
+	// Timeout is the retransmission ceiling, TransferTimeout the bound of
+	// one transfer's duration, QueueTimeout how long a request waits for
+	// a slot (0: tftpserve's defaults).
+	Timeout, TransferTimeout, QueueTimeout time.Duration
+	// SinglePort answers every transfer from the listening socket (for NAT
+	// and containers).
+	SinglePort bool
 }
 
 // Default listen addresses of Server.ListenAndServe.
