@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,9 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/insomniacslk/dhcp/iana"
 	pintftp "github.com/pin/tftp/v3"
 
 	"github.com/pxekit/pxekit"
+	"github.com/pxekit/pxekit/dhcpboot"
 	"github.com/pxekit/pxekit/tftpserve"
 )
 
@@ -159,4 +162,48 @@ func TestServerReloadRefuses(t *testing.T) {
 	if err != nil || got != "one" {
 		t.Errorf("GET /ipxe.efi after refused reloads = %q, %v; want %q", got, err, "one")
 	}
+}
+
+// Reload swaps the policy the Server's own DHCP part answers with, the
+// boot script and the inventory, without restarting anything.
+func TestServerReloadSwapsPolicyScriptInventory(t *testing.T) {
+	mac, _ := net.ParseMAC("52:54:00:00:00:60")
+	config := func(file, script, kernel string) *pxekit.Server {
+		inv, err := pxekit.NewMapInventory(pxekit.Machine{MAC: mac, Kernel: kernel})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &pxekit.Server{DHCP: pxekit.DHCPProxy, Addr: netip.MustParseAddr("127.0.0.1"), BaseURL: "http://127.0.0.1:8080",
+			Policy:     dhcpboot.MustNewPolicy(dhcpboot.Rule{Name: file, Action: dhcpboot.Action{BootFile: dhcpboot.MustParseTemplate(file)}}),
+			BootScript: []byte("#!ipxe\necho " + script + "\n"), Inventory: inv}
+	}
+	srv := config("first.efi", "one", "vmlinuz-1")
+	dhcp, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(pxekit.Listeners{DHCP4011: dhcp}) }()
+	defer func() {
+		srv.Close()
+		<-done
+	}()
+	check := func(file, script, kernel string) {
+		t.Helper()
+		if r := exchange(t, dhcp.LocalAddr(), proxyRequest(t, mac.String(), iana.EFI_X86_64, false)); r.BootFileName != file {
+			t.Errorf("proxy ACK boot file %q, want %q", r.BootFileName, file)
+		}
+		if got, err := fetchHTTP(srv.HTTPHandler(), "/boot.ipxe"); err != nil || !strings.Contains(got, "echo "+script) {
+			t.Errorf("boot script %q (%v), want echo %s", got, err, script)
+		}
+		if got, err := fetchHTTP(srv.HTTPHandler(), "/machine/52-54-00-00-00-60"); err != nil || !strings.Contains(got, "/"+kernel+" ") &&
+			!strings.Contains(got, "/"+kernel+"\n") {
+			t.Errorf("machine script %q (%v), want kernel %s", got, err, kernel)
+		}
+	}
+	check("first.efi", "one", "vmlinuz-1")
+	if err := srv.Reload(config("second.efi", "two", "vmlinuz-2")); err != nil {
+		t.Fatal(err)
+	}
+	check("second.efi", "two", "vmlinuz-2")
 }
