@@ -99,9 +99,9 @@ func TestConfigFile(t *testing.T) {
 	}
 
 	// The file's rule comes before the defaults; other clients keep them.
-	pol, err := bootPolicy(c)
+	pol, err := bootPolicy(c, c.HTTPBase())
 	if err != nil {
-		t.Fatalf("bootPolicy(c): %v", err)
+		t.Fatalf("bootPolicy(c, c.HTTPBase()): %v", err)
 	}
 	decide := func(mac string, arch iana.Arch) string {
 		hw, _ := net.ParseMAC(mac)
@@ -165,7 +165,7 @@ func TestConfigFileErrors(t *testing.T) {
 			if err == nil && tt.name == "rule named like a default" {
 				// checked when the policy is built with the defaults
 				c, _ := parseConfig([]string{"-config", writeConfig(t, tt.text)}, io.Discard)
-				_, err = bootPolicy(c)
+				_, err = bootPolicy(c, c.HTTPBase())
 			}
 			if err == nil {
 				t.Fatalf("config accepted, want an error")

@@ -23,7 +23,7 @@ func FuzzConfigFile(f *testing.F) {
 		c := &Config{}
 		if err := fc.apply(c); err == nil {
 			c.HTTPAddr = "10.0.0.1:80"
-			_, _ = bootPolicy(c)
+			_, _ = bootPolicy(c, c.HTTPBase())
 		}
 	})
 }

@@ -151,12 +151,16 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		}
 		services = append(services, s)
 	}
-	if cfg.DHCP != "off" {
-		s, err := newDHCP(cfg, log)
+	var dhcp *dhcpSide
+	if cfg.DHCP != "off" || cfg.DHCP6 != "off" {
+		if dhcp, err = buildDHCP(cfg, log); err != nil {
+			return fmt.Errorf("dhcp: %w", err)
+		}
+		ds, err := dhcp.services()
 		if err != nil {
 			return fmt.Errorf("dhcp: %w", err)
 		}
-		services = append(services, s)
+		services = append(services, ds...)
 	}
 
 	errc := make(chan error, len(services))
@@ -172,7 +176,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 	log.Info("ready",
 		slog.String("iface", cfg.Iface), slog.String("addr", cfg.Addr.String()),
-		slog.String("dhcp", cfg.DHCP), slog.String("tftp_root", cfg.TFTPRoot),
+		slog.String("dhcp", cfg.DHCP), slog.String("dhcp6", cfg.DHCP6), slog.String("tftp_root", cfg.TFTPRoot),
 		slog.String("http", cfg.HTTPBase()), slog.String("http_root", cfg.HTTPRoot),
 		slog.String("script", sc.bootURL()))
 	var first error
@@ -184,6 +188,9 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	services = nil
 	shutdownAll(all, shutdownGrace, log, first == nil)
 	wg.Wait()
+	if dhcp != nil {
+		dhcp.logTotals()
+	}
 	return first
 }
 
