@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -386,5 +387,60 @@ func TestDHCPLabRefusesUnusableLeaseFile(t *testing.T) {
 	}
 	if s := err.Error(); !strings.Contains(s, cfg.LeaseFile) {
 		t.Errorf("err.Error() = %q, want it to contain %q", s, cfg.LeaseFile)
+	}
+}
+
+// TestDHCPLabRelayed: a DISCOVER relayed from a subnet of the config
+// file's subnets: list gets an address there, the OFFER goes back to the
+// relay (giaddr:67) with option 82 echoed, and the log line shows the
+// relay, option 82 in and out, and the address.
+func TestDHCPLabRelayed(t *testing.T) {
+	conf := writeConfig(t, subnetsConfig)
+	ts := startDHCP(t, "-config", conf)
+	o82 := []byte{1, 4, 'r', 'l', 'y', '0', 2, 2, 0xab, 0xcd} // circuit-id "rly0", remote-id abcd
+	m := discover(t, "52:54:00:77:00:0b", archOpt(iana.EFI_X86_64), pxeVC("PXEClient:Arch:00007:UNDI:003000"),
+		dhcpv4.WithOption(dhcpv4.Option{Code: dhcpv4.OptionRelayAgentInformation, Value: dhcpv4.OptionGeneric{Data: o82}}))
+	m.GatewayIPAddr = net.IPv4(10, 78, 6, 1)
+	m.HopCount = 1
+	ts.send(t, ts.conn, m.ToBytes(), &net.UDPAddr{IP: net.IPv4(10, 78, 7, 2), Port: 67})
+	sent, to := ts.conn.replies()
+	if len(sent) != 1 {
+		t.Fatalf("replies sent: %d, want 1; log:\n%s", len(sent), ts.log.String())
+	}
+	offer := sent[0]
+	if !netip.MustParsePrefix("10.78.6.0/24").Contains(netip.AddrFrom4([4]byte(offer.YourIPAddr.To4()))) {
+		t.Errorf("OFFER yiaddr %v, want an address of the far subnet 10.78.6.0/24", offer.YourIPAddr)
+	}
+	if to[0].String() != "10.78.6.1:67" {
+		t.Errorf("OFFER sent to %v, want the relay 10.78.6.1:67", to[0])
+	}
+	if got := offer.Options.Get(dhcpv4.OptionRelayAgentInformation); !bytes.Equal(got, o82) {
+		t.Errorf("OFFER option 82 = % x, want % x echoed", got, o82)
+	}
+	l := lastDHCPLog(t, ts.log, "dhcp")
+	want := map[string]any{
+		"giaddr": "10.78.6.1", "relay": "10.78.6.1", "relay_agent": "0104726c79300202abcd", "reply_relay_agent": "0104726c79300202abcd",
+		"reply": "OFFER", "to": "10.78.6.1:67", "rule": "uefi-x64", "bootfile": "ipxe.efi",
+	}
+	for k, v := range want {
+		if l[k] != v {
+			t.Errorf("log %s = %v, want %v", k, l[k], v)
+		}
+	}
+	if y, _ := l["yiaddr"].(string); !strings.HasPrefix(y, "10.78.6.") {
+		t.Errorf("log yiaddr = %q, want 10.78.6.x", y)
+	}
+
+	// A relay for no subnet served gets nothing, and the log says why.
+	m.GatewayIPAddr = net.IPv4(10, 99, 0, 1)
+	ts.send(t, ts.conn, m.ToBytes(), &net.UDPAddr{IP: net.IPv4(10, 78, 7, 2), Port: 67})
+	if l := lastDHCPLog(t, ts.log, "dhcp"); l["reply"] != "none" || !strings.Contains(fmt.Sprint(l["reason"]), "relayed from 10.99.0.1") {
+		t.Errorf("relay outside every subnet: reply %v reason %v, want none, relayed from 10.99.0.1", l["reply"], l["reason"])
+	}
+	if got, want := ts.side.replied.Load(), int64(1); got != want {
+		t.Errorf("replied = %d, want %d", got, want)
+	}
+	if got, want := ts.side.unanswered.Load(), int64(1); got != want {
+		t.Errorf("unanswered = %d, want %d", got, want)
 	}
 }
