@@ -38,6 +38,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pxekit/pxekit/internal/syncbuf"
 	"golang.org/x/sys/unix"
 )
 
@@ -336,6 +337,26 @@ func Veth(t testing.TB, a *NS, aIf, aCIDR string, b *NS, bIf, bCIDR string) {
 		}
 		end.ns.Run(t, "ip", "link", "set", end.ifc, "up")
 	}
+}
+
+// StartDhcrelay runs ISC dhcrelay (Debian package isc-dhcp-relay) in the
+// namespace as a DHCPv4 relay agent: it relays the requests of clients on
+// interface down to server through interface up, and the replies back, with
+// the extra flags given ("-a" adds the relay agent option 82). It is killed
+// when the test ends. Its output collects in the buffer returned. A test
+// calls RequireTool(t, "dhcrelay") first, or is failed here.
+func (ns *NS) StartDhcrelay(t testing.TB, down, up, server string, flags ...string) *syncbuf.Buffer {
+	t.Helper()
+	log := &syncbuf.Buffer{}
+	args := append([]string{"-4", "-d", "-pf", filepath.Join(t.TempDir(), "dhcrelay.pid")}, flags...)
+	relay := ns.Command(context.Background(), RequireTool(t, "dhcrelay"), append(args, "-id", down, "-iu", up, server)...)
+	relay.Stdout, relay.Stderr = log, log
+	ns.Track(relay)
+	if err := relay.Start(); err != nil {
+		t.Fatalf("netlab: start dhcrelay in %s: %v", ns.Name, err)
+	}
+	go func() { _ = relay.Wait() }()
+	return log
 }
 
 // Bridge creates a bridge named name in the namespace, gives it cidr ("" for
