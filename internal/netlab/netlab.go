@@ -359,6 +359,21 @@ func (ns *NS) StartDhcrelay(t testing.TB, down, up, server string, flags ...stri
 	return log
 }
 
+// WaitLinkLocal waits (at most 5 s) until iface in the namespace has a
+// usable IPv6 link-local address (duplicate address detection done), which
+// DHCPv6 clients and servers send from.
+func (ns *NS) WaitLinkLocal(t testing.TB, iface string) {
+	t.Helper()
+	for i := 0; i < 50; i++ {
+		out := ns.Run(t, "ip", "-6", "addr", "show", "dev", iface, "scope", "link")
+		if strings.Contains(out, "fe80::") && !strings.Contains(out, "tentative") {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("netlab: %s in %s: no link-local IPv6 address after 5 s", iface, ns.Name)
+}
+
 // Bridge creates a bridge named name in the namespace, gives it cidr ("" for
 // none) and brings it up.
 func (ns *NS) Bridge(t testing.TB, name, cidr string) {

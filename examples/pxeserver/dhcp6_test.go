@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv6"
+	"github.com/insomniacslk/dhcp/dhcpv6/nclient6"
+	"github.com/insomniacslk/dhcp/iana"
+	"github.com/pxekit/pxekit/internal/netlab"
+)
+
+// TestDHCPv6Lab runs pxeserver -dhcp6 lab in a namespace and insomniacslk's
+// nclient6 in another: a UEFI x64 client (arch 7 in option 61) gets an
+// address from -pool6 and the boot URL (option 59) of pxeserver's policy,
+// and pxeserver logs one "dhcp6" line per exchange from LabServer6's hook.
+func TestDHCPv6Lab(t *testing.T) {
+	netlab.Require(t)
+	p := netlab.NewPair(t)
+	p.Server.Run(t, "ip", "-6", "addr", "add", "fd78::1/64", "dev", p.ServerIf, "nodad")
+	p.Server.WaitLinkLocal(t, p.ServerIf)
+	p.Client.WaitLinkLocal(t, p.ClientIf)
+	srv := startServer(t, p.Server, "-iface", p.ServerIf, "-addr", p.ServerIP.String(), "-dhcp", "off",
+		"-dhcp6", "lab", "-addr6", "fd78::1", "-pool6", "fd78::100-fd78::1ff", "-http-addr", net.JoinHostPort(p.ServerIP.String(), "8080"))
+
+	var c *nclient6.Client
+	if err := p.Client.Do(func() (err error) {
+		c, err = nclient6.New(p.ClientIf, nclient6.WithTimeout(2*time.Second), nclient6.WithRetry(3))
+		return err
+	}); err != nil {
+		t.Fatalf("DHCPv6 client in %s: %v", p.Client.Name, err)
+	}
+	defer c.Close()
+	uefi := []dhcpv6.Modifier{
+		dhcpv6.WithOption(dhcpv6.OptClientArchType(iana.EFI_X86_64)),
+		dhcpv6.WithRequestedOptions(dhcpv6.OptionBootfileURL),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	adv, err := c.Solicit(ctx, uefi...)
+	if err != nil {
+		t.Fatalf("Solicit: %v", err)
+	}
+	rep, err := c.Request(ctx, adv, uefi...)
+	if err != nil {
+		t.Fatalf("Request: %v", err)
+	}
+	pool := [2]netip.Addr{netip.MustParseAddr("fd78::100"), netip.MustParseAddr("fd78::1ff")}
+	var got netip.Addr
+	if ia := rep.Options.OneIANA(); ia != nil {
+		if a := ia.Options.OneAddress(); a != nil {
+			got, _ = netip.AddrFromSlice(a.IPv6Addr)
+		}
+	}
+	if !got.IsValid() || got.Less(pool[0]) || pool[1].Less(got) {
+		t.Errorf("Reply address %v, want one of -pool6 %v-%v; reply: %s", got, pool[0], pool[1], rep.Summary())
+	}
+	if u := rep.Options.BootFileURL(); u != "tftp://[fd78::1]/ipxe.efi" {
+		t.Errorf("Reply option 59 = %q, want tftp://[fd78::1]/ipxe.efi", u)
+	}
+
+	// The log: one dhcp6 line for the Advertise and one for the Reply.
+	var lines []logLine
+	deadline := time.Now().Add(10 * time.Second)
+	for len(lines) < 2 && time.Now().Before(deadline) {
+		lines = lines[:0]
+		for _, l := range srv.snapshot() {
+			if l.str("msg") == "dhcp6" {
+				lines = append(lines, l)
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(lines) < 2 {
+		t.Fatalf("pxeserver logged %d dhcp6 lines, want 2 (Advertise, Reply)", len(lines))
+	}
+	l := lines[len(lines)-1]
+	for k, want := range map[string]string{
+		"type": "REQUEST", "reply": "REPLY", "rule": "uefi-x64", "arch": "7", "mode": "lab",
+		"addrs": got.String(), "boot_url": "tftp://[fd78::1]/ipxe.efi",
+	} {
+		if l.str(k) != want {
+			t.Errorf("dhcp6 log line %s = %q, want %q", k, l.str(k), want)
+		}
+	}
+	if lines[0].str("reply") != "ADVERTISE" {
+		t.Errorf("first dhcp6 line: reply %q, want ADVERTISE", lines[0].str("reply"))
+	}
+}
