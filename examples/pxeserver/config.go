@@ -74,6 +74,20 @@ func (c *Config) HTTPPort() string {
 	return port
 }
 
+// httpAddr6 returns where HTTP also listens for the DHCPv6 boot URLs:
+// [-addr6]:port when -dhcp6 lab and -http-addr names an IPv4 address; ""
+// otherwise (an -http-addr of "::" or "" serves IPv6 already).
+func (c *Config) httpAddr6() string {
+	host, port, err := net.SplitHostPort(c.HTTPAddr)
+	if c.DHCP6 != "lab" || err != nil {
+		return ""
+	}
+	if a, err := netip.ParseAddr(host); err != nil || !a.Is4() || a.IsUnspecified() {
+		return ""
+	}
+	return net.JoinHostPort(c.Addr6.String(), port)
+}
+
 // usage is printed by -h and after flag errors.
 const usage = `pxeserver: network boot server built from pxekit (DHCP + TFTP + HTTP + iPXE scripts)
 

@@ -1,15 +1,21 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net"
+	"net/http"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/insomniacslk/dhcp/dhcpv6/nclient6"
 	"github.com/insomniacslk/dhcp/iana"
+	pintftp "github.com/pin/tftp/v3"
 	"github.com/pxekit/pxekit/internal/netlab"
 )
 
@@ -17,13 +23,20 @@ import (
 // nclient6 in another: a UEFI x64 client (arch 7 in option 61) gets an
 // address from -pool6 and the boot URL (option 59) of pxeserver's policy,
 // and pxeserver logs one "dhcp6" line per exchange from LabServer6's hook.
+// The URLs handed out work: the client, on its leased address, fetches
+// the TFTP URL and an HTTP-boot client's (arch 16) URL over IPv6.
 func TestDHCPv6Lab(t *testing.T) {
 	netlab.Require(t)
 	p := netlab.NewPair(t)
 	p.Server.Run(t, "ip", "-6", "addr", "add", "fd78::1/64", "dev", p.ServerIf, "nodad")
 	p.Server.WaitLinkLocal(t, p.ServerIf)
 	p.Client.WaitLinkLocal(t, p.ClientIf)
-	srv := startServer(t, p.Server, "-iface", p.ServerIf, "-addr", p.ServerIP.String(), "-dhcp", "off",
+	root := t.TempDir()
+	efi := bytes.Repeat([]byte("pxekit ipxe.efi stand-in\n"), 1000)
+	if err := os.WriteFile(filepath.Join(root, "ipxe.efi"), efi, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := startServer(t, p.Server, "-iface", p.ServerIf, "-addr", p.ServerIP.String(), "-dhcp", "off", "-tftp-root", root,
 		"-dhcp6", "lab", "-addr6", "fd78::1", "-pool6", "fd78::100-fd78::1ff", "-http-addr", net.JoinHostPort(p.ServerIP.String(), "8080"))
 
 	var c *nclient6.Client
@@ -88,5 +101,49 @@ func TestDHCPv6Lab(t *testing.T) {
 	}
 	if lines[0].str("reply") != "ADVERTISE" {
 		t.Errorf("first dhcp6 line: reply %q, want ADVERTISE", lines[0].str("reply"))
+	}
+
+	// The client takes its address; the TFTP URL serves the file.
+	p.Client.Run(t, "ip", "-6", "addr", "add", got.String()+"/64", "dev", p.ClientIf, "nodad")
+	var fetched bytes.Buffer
+	if err := p.Client.Do(func() error {
+		c, err := pintftp.NewClient("[fd78::1]:69")
+		if err != nil {
+			return err
+		}
+		c.SetTimeout(2 * time.Second)
+		wt, err := c.Receive("ipxe.efi", "octet")
+		if err != nil {
+			return err
+		}
+		_, err = wt.WriteTo(&fetched)
+		return err
+	}); err != nil || !bytes.Equal(fetched.Bytes(), efi) {
+		t.Errorf("TFTP over IPv6 of option 59's file: %d bytes, err %v; want the %d bytes of ipxe.efi", fetched.Len(), err, len(efi))
+	}
+
+	// An HTTP-boot client gets an http:// URL on -addr6, and it serves.
+	http16 := []dhcpv6.Modifier{
+		dhcpv6.WithOption(dhcpv6.OptClientArchType(iana.EFI_X86_64_HTTP)),
+		dhcpv6.WithOption(&dhcpv6.OptVendorClass{EnterpriseNumber: 343, Data: [][]byte{[]byte("HTTPClient")}}),
+		dhcpv6.WithRequestedOptions(dhcpv6.OptionBootfileURL),
+	}
+	adv, err = c.Solicit(ctx, http16...)
+	if err != nil {
+		t.Fatalf("Solicit (HTTP boot): %v", err)
+	}
+	url := adv.Options.BootFileURL()
+	if url != "http://[fd78::1]:8080/ipxe.efi" {
+		t.Fatalf("HTTP boot: option 59 = %q, want http://[fd78::1]:8080/ipxe.efi", url)
+	}
+	hc := &http.Client{Transport: &http.Transport{DialContext: p.Client.DialContext}, Timeout: 10 * time.Second}
+	resp, err := hc.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s from the client namespace: %v", url, err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || !bytes.Equal(body, efi) {
+		t.Errorf("GET %s: %s, %d bytes, err %v; want 200 and the %d bytes of ipxe.efi", url, resp.Status, len(body), err, len(efi))
 	}
 }

@@ -50,6 +50,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"sync"
@@ -131,25 +132,37 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 	defer web.Close()
 	hs, ln := newHTTPServer(cfg, web, ln, log)
-	services = append(services, service{
-		name:  "http",
-		serve: func() error { return hs.Serve(ln) },
-		shutdown: func(ctx context.Context) error {
-			err := hs.Shutdown(ctx)
-			if err != nil {
-				hs.Close() // grace over: drop the connections still busy
-			}
-			ln.Close() // not yet served when a later service failed to start
-			return err
-		},
-	})
+	httpService := func(name string, ln net.Listener) service {
+		return service{
+			name:  name,
+			serve: func() error { return hs.Serve(ln) },
+			shutdown: func(ctx context.Context) error {
+				err := hs.Shutdown(ctx)
+				if err != nil {
+					hs.Close() // grace over: drop the connections still busy
+				}
+				ln.Close() // not yet served when a later service failed to start
+				return err
+			},
+		}
+	}
+	services = append(services, httpService("http", ln))
+	if addr := cfg.httpAddr6(); addr != "" {
+		// DHCPv6 boot URLs name -addr6: serve them there too.
+		ln6, err := net.Listen("tcp6", addr)
+		if err != nil {
+			return fmt.Errorf("http: %w", err)
+		}
+		_, ln6 = newHTTPServer(cfg, web, ln6, log)
+		services = append(services, httpService("http6", ln6))
+	}
 
 	if cfg.TFTPRoot != "" {
-		s, err := newTFTP(cfg, log)
+		ts, err := newTFTP(cfg, log)
 		if err != nil {
 			return fmt.Errorf("tftp: %w", err)
 		}
-		services = append(services, s)
+		services = append(services, ts...)
 	}
 	var dhcp *dhcpSide
 	if cfg.DHCP != "off" || cfg.DHCP6 != "off" {
@@ -176,7 +189,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 	log.Info("ready",
 		slog.String("iface", cfg.Iface), slog.String("addr", cfg.Addr.String()),
-		slog.String("dhcp", cfg.DHCP), slog.String("dhcp6", cfg.DHCP6), slog.String("tftp_root", cfg.TFTPRoot),
+		slog.String("dhcp", cfg.DHCP), slog.String("dhcp6", cfg.DHCP6), slog.String("addr6", addrString(cfg.Addr6)), slog.String("tftp_root", cfg.TFTPRoot),
 		slog.String("http", cfg.HTTPBase()), slog.String("http_root", cfg.HTTPRoot),
 		slog.String("script", sc.bootURL()))
 	var first error
@@ -192,6 +205,14 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		dhcp.logTotals()
 	}
 	return first
+}
+
+// addrString is a.String(), "" for the zero Addr.
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
 }
 
 // shutdownGrace is how long each service gets to finish what it is doing.
