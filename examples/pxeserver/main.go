@@ -5,8 +5,14 @@
 //
 //	sudo pxeserver -iface br0 -addr 10.77.0.1 -dhcp lab -tftp-root /srv/ipxe
 //
+// DHCP is served by dhcpboot's ProxyServer (-dhcp proxy, ports 67 and
+// 4011), LabServer4 (-dhcp lab: the subnet of -iface plus the config file's
+// subnets behind DHCP relays) and LabServer6 (-dhcp6 lab: -pool6 addresses
+// and boot URLs on -addr6, where TFTP and HTTP then listen too).
+//
 // It logs one line per DHCP decision, TFTP transfer and HTTP request (JSON
-// with -log-json). `make demo` boots real firmware under QEMU against it.
+// with -log-json), from the servers' hooks. `make demo` boots real firmware
+// under QEMU against it.
 //
 // HTTP paths: /boot.ipxe is -script or a built-in script (made with the
 // ipxescript builder) that chains /machine/MAC?buildarch=..&platform=..&uuid=..;
@@ -22,6 +28,10 @@
 //	lease_file: /var/lib/pxeserver/leases       # lab mode
 //	reservations:                               # lab mode fixed addresses
 //	  - {mac: "52:54:00:12:34:56", ip: 10.77.0.50}
+//	subnets:                                    # lab mode, behind DHCP relays (by giaddr)
+//	  - {prefix: 10.78.6.0/24, pool: 10.78.6.100-10.78.6.200, router: 10.78.6.1,
+//	     dns: [10.78.6.1], lease_time: 1h,
+//	     reservations: [{mac: "52:54:00:12:34:57", ip: 10.78.6.50}]}
 //	rules:                                      # dhcpboot rules, before the defaults
 //	  - name: old-uefi-box                      # per MAC
 //	    match: {mac: ["52:54:00:12:34:56"], archs: [7]}
