@@ -38,11 +38,7 @@ func firmwareClient6(t *testing.T, p *netlab.Pair) (*nclient6.Client, []dhcpv6.M
 }
 
 func TestInteropDHCPv6BootURL(t *testing.T) {
-	netlab.Require(t)
-	p := netlab.NewPair(t)
-	p.Server.Run(t, "ip", "-6", "addr", "add", "fd00:99::1/64", "dev", p.ServerIf, "nodad")
-	p.Server.WaitLinkLocal(t, p.ServerIf)
-	p.Client.WaitLinkLocal(t, p.ClientIf)
+	p := netlab.NewPair6(t, "fd00:99::1/64")
 
 	policy, _ := DefaultPolicy(DefaultConfig{})
 	h := &Responder6{Policy: policy, ServerIP: netip.MustParseAddr("fd00:99::1"), Logger: testLogger(t)}

@@ -26,11 +26,7 @@ import (
 // The URLs handed out work: the client, on its leased address, fetches
 // the TFTP URL and an HTTP-boot client's (arch 16) URL over IPv6.
 func TestDHCPv6Lab(t *testing.T) {
-	netlab.Require(t)
-	p := netlab.NewPair(t)
-	p.Server.Run(t, "ip", "-6", "addr", "add", "fd78::1/64", "dev", p.ServerIf, "nodad")
-	p.Server.WaitLinkLocal(t, p.ServerIf)
-	p.Client.WaitLinkLocal(t, p.ClientIf)
+	p := netlab.NewPair6(t, "fd78::1/64")
 	root := t.TempDir()
 	efi := bytes.Repeat([]byte("pxekit ipxe.efi stand-in\n"), 1000)
 	if err := os.WriteFile(filepath.Join(root, "ipxe.efi"), efi, 0o644); err != nil {

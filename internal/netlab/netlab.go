@@ -433,6 +433,18 @@ func NewPair(t testing.TB) *Pair {
 	return p
 }
 
+// NewPair6 is NewPair with IPv6 for DHCPv6: the server end also gets
+// serverCIDR (duplicate address detection off), and it returns once both
+// ends have their link-local addresses, which DHCPv6 sends from.
+func NewPair6(t testing.TB, serverCIDR string) *Pair {
+	t.Helper()
+	p := NewPair(t)
+	p.Server.Run(t, "ip", "-6", "addr", "add", serverCIDR, "dev", p.ServerIf, "nodad")
+	p.Server.WaitLinkLocal(t, p.ServerIf)
+	p.Client.WaitLinkLocal(t, p.ClientIf)
+	return p
+}
+
 // Sweep removes the namespaces (and kills the processes inside them) that
 // netlab created in test processes that no longer run. It never touches
 // namespaces of live processes or namespaces netlab did not create.
