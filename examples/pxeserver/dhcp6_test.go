@@ -142,4 +142,23 @@ func TestDHCPv6Lab(t *testing.T) {
 	if err != nil || resp.StatusCode != http.StatusOK || !bytes.Equal(body, efi) {
 		t.Errorf("GET %s: %s, %d bytes, err %v; want 200 and the %d bytes of ipxe.efi", url, resp.Status, len(body), err, len(efi))
 	}
+
+	// Ctrl-C: every server shuts down cleanly (a failed Shutdown is a
+	// "shutdown" warning), and the DHCP totals come from the hooks.
+	srv.stop(t)
+	var totals logLine
+	for _, l := range srv.snapshot() {
+		switch l.str("msg") {
+		case "shutdown":
+			t.Errorf("shutdown warning: %v", l)
+		case "dhcp totals":
+			totals = l
+		}
+	}
+	if totals.num("replied") != 3 || totals.num("unanswered") != 0 || totals.num("invalid") != 0 {
+		t.Errorf("dhcp totals %v, want 3 replied (Advertise, Reply, Advertise), none unanswered or invalid", totals)
+	}
+	if last := srv.snapshot(); len(last) == 0 || last[len(last)-1].str("msg") != "stopped" {
+		t.Errorf("pxeserver's last log line is not \"stopped\"")
+	}
 }

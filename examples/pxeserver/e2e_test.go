@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -73,6 +74,21 @@ type serverProc struct {
 	raw    []string
 	notify chan struct{}
 	exited chan struct{}
+	cmd    *exec.Cmd
+}
+
+// stop interrupts pxeserver (SIGINT, as Ctrl-C) and waits (at most 15 s)
+// until it has exited and its log is read to the end.
+func (s *serverProc) stop(t *testing.T) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatalf("interrupt pxeserver: %v", err)
+	}
+	select {
+	case <-s.exited:
+	case <-time.After(15 * time.Second):
+		t.Fatal("pxeserver still running 15 s after SIGINT")
+	}
 }
 
 func (s *serverProc) snapshot() []logLine {
@@ -121,6 +137,7 @@ func startServer(t *testing.T, ns *netlab.NS, args ...string) *serverProc {
 	s := &serverProc{notify: make(chan struct{}), exited: make(chan struct{})}
 	cmd := ns.Command(context.Background(), exe, append([]string{"-log-json"}, args...)...)
 	cmd.Env = append(os.Environ(), mainEnv+"=1")
+	s.cmd = cmd
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatalf("cmd.StdoutPipe(): %v", err)
