@@ -256,9 +256,6 @@ func clientAttrs(r *dhcpboot.Request, dec dhcpboot.Decision) []any {
 	if c.UUID != "" {
 		attrs = append(attrs, slog.String("uuid", c.UUID))
 	}
-	if r.Relay.IsValid() {
-		attrs = append(attrs, slog.String("relay", r.Relay.String()))
-	}
 	rule := ""
 	if dec.Matched() {
 		rule = dec.Rule.Name
@@ -333,8 +330,8 @@ func (d *dhcpSide) onReply6(x dhcpboot.Exchange6) {
 			attrs = append(attrs, slog.String("duid", hex.EncodeToString(cid.ToBytes())))
 		}
 	}
-	if x.Request.IsRelay() {
-		attrs = append(attrs, slog.Bool("relayed", true))
+	if x.Boot != nil && x.Boot.Relay.IsValid() {
+		attrs = append(attrs, slog.String("relay", x.Boot.Relay.String())) // the relay's link address
 	}
 	if x.Boot != nil && x.Boot.Client.MAC != nil {
 		attrs = append(attrs, slog.String("mac", x.Boot.Client.MAC.String()))

@@ -419,7 +419,7 @@ func TestDHCPLabRelayed(t *testing.T) {
 	}
 	l := lastDHCPLog(t, ts.log, "dhcp")
 	want := map[string]any{
-		"giaddr": "10.78.6.1", "relay": "10.78.6.1", "relay_agent": "0104726c79300202abcd", "reply_relay_agent": "0104726c79300202abcd",
+		"giaddr": "10.78.6.1", "relay_agent": "0104726c79300202abcd", "reply_relay_agent": "0104726c79300202abcd",
 		"reply": "OFFER", "to": "10.78.6.1:67", "rule": "uefi-x64", "bootfile": "ipxe.efi",
 	}
 	for k, v := range want {
