@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -333,6 +334,21 @@ func TestConfigDHCP6(t *testing.T) {
 	} {
 		if _, err := parseConfig(append(base, tt.args...), io.Discard); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("parseConfig(%q) = %v, want an error containing %q", tt.args, err, tt.want)
+		}
+	}
+}
+
+func TestLabError(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"dhcpboot: Subnets[1]: range larger than 65536 addresses (LabServer4)",
+			"lab DHCP: dhcpboot: config file subnets[0]: range larger than 65536 addresses (LabServer4)"},
+		{"dhcpboot: Subnets[2] 10.0.0.0/8 overlaps Subnets[0] 10.1.0.0/16",
+			"lab DHCP: dhcpboot: config file subnets[1] 10.0.0.0/8 overlaps the subnet of -iface (-addr, -netmask, -pool, reservations) 10.1.0.0/16"},
+		{"dhcpboot: Subnets[x and Subnets[", "lab DHCP: dhcpboot: Subnets[x and Subnets["},
+		{"dhcpboot: LabServer4.Subnets is empty", "lab DHCP: dhcpboot: LabServer4.Subnets is empty"},
+	} {
+		if got := labError(errors.New(tt.in)).Error(); got != tt.want {
+			t.Errorf("labError(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }

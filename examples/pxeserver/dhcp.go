@@ -140,8 +140,11 @@ func labError(err error) error {
 			continue
 		}
 		end := strings.IndexByte(msg[i:], ']')
-		n, convErr := strconv.Atoi(msg[i+len("Subnets[") : i+end])
-		if end < 0 || convErr != nil {
+		if end < 0 {
+			continue
+		}
+		n, err := strconv.Atoi(msg[i+len("Subnets[") : i+end])
+		if err != nil {
 			continue
 		}
 		name := "the subnet of -iface (-addr, -netmask, -pool, reservations)"
