@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,6 +20,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
 	"github.com/pxekit/pxekit/dhcpboot"
+	"github.com/pxekit/pxekit/internal/netlab"
 	"github.com/pxekit/pxekit/internal/syncbuf"
 )
 
@@ -442,5 +445,41 @@ func TestDHCPLabRelayed(t *testing.T) {
 	}
 	if got, want := ts.side.unanswered.Load(), int64(1); got != want {
 		t.Errorf("unanswered = %d, want %d", got, want)
+	}
+}
+
+// TestRunRefusesBadSubnets: a subnets: entry pxeserver's own checks refuse
+// stops it with status 2, one that dhcpboot.LabServer4 refuses at start
+// with status 1 (run in a namespace of its own, on a bridge); both
+// say why on stderr, naming the config file's entry.
+func TestRunRefusesBadSubnets(t *testing.T) {
+	var stderr strings.Builder
+	overlap := writeConfig(t, "iface: srv0\naddr: 10.78.7.1\ndhcp: lab\nsubnets:\n  - {prefix: 10.78.7.0/25, pool: 10.78.7.10-10.78.7.20}\n")
+	if got := run(t.Context(), []string{"-config", overlap}, io.Discard, &stderr); got != 2 {
+		t.Errorf("run with an overlapping subnet = %d, want 2", got)
+	}
+	if s := stderr.String(); !strings.Contains(s, "pxeserver: -config") || !strings.Contains(s, "subnets[0]: prefix 10.78.7.0/25 overlaps") {
+		t.Errorf("stderr = %q, want the config file's subnets[0] and the overlap", s)
+	}
+
+	netlab.Require(t)
+	ns := netlab.NewNS(t)
+	ns.Bridge(t, "srv0", "10.78.7.1/24")
+	huge := writeConfig(t, "iface: srv0\naddr: 10.78.7.1\ndhcp: lab\nhttp_addr: 10.78.7.1:0\nsubnets:\n  - {prefix: 10.60.0.0/14, pool: 10.60.0.1-10.63.255.254}\n")
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := ns.Command(ctx, exe, "-config", huge)
+	cmd.Env = append(os.Environ(), mainEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("pxeserver with a subnet LabServer4 refuses: %v, want exit status 1; output:\n%s", err, out)
+	}
+	if s := string(out); !strings.Contains(s, "pxeserver: dhcp: lab DHCP: dhcpboot: config file subnets[0]: range larger than 65536 addresses") {
+		t.Errorf("output = %q, want LabServer4's refusal naming config file subnets[0]", s)
 	}
 }
