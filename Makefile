@@ -30,8 +30,13 @@ fmt-check:
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	@echo "gofmt: ok"
 
+# contrib/coredhcp/pxeboot is its own module (it needs coredhcp): vetted,
+# checked and tested beside the main one.
+PLUGIN := contrib/coredhcp/pxeboot
+
 vet:
 	$(GO) vet ./...
+	cd $(PLUGIN) && $(GO) vet ./...
 
 $(STATICCHECK):
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
@@ -40,13 +45,16 @@ staticcheck: $(STATICCHECK)
 	@v=$$($(STATICCHECK) -version 2>/dev/null); case "$$v" in *"($(STATICCHECK_VERSION:v%=%))"*) ;; \
 	  *) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION);; esac
 	$(STATICCHECK) ./...
+	cd $(PLUGIN) && $(STATICCHECK) ./...
 
 # The test run goes through internal/testsummary: plain go test output, then
 # every skipped test with its reason and a line "N skipped".
 unit:
 	@if [ "$$(id -u)" -ne 0 ]; then echo "note: not root: tests that need network namespaces or QEMU will skip"; fi
 	@mkdir -p bin && $(GO) build -o bin/testsummary ./internal/testsummary
-	bash -o pipefail -c '$(GO) test -json -race -count=1 -timeout $(TESTTIMEOUT) ./... 2>&1 | bin/testsummary'
+	bash -o pipefail -c '{ $(GO) test -json -race -count=1 -timeout $(TESTTIMEOUT) ./... 2>&1; main=$$?; \
+	  (cd $(PLUGIN) && $(GO) test -json -race -count=1 -timeout $(TESTTIMEOUT) ./... 2>&1); plugin=$$?; \
+	  [ $$main -eq 0 ] && [ $$plugin -eq 0 ]; } | bin/testsummary'
 
 fuzz:
 	@FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh

@@ -3,7 +3,6 @@ package dhcpboot
 import (
 	"context"
 	"net/netip"
-	"strings"
 	"testing"
 	"time"
 
@@ -12,20 +11,6 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv6/server6"
 	"github.com/pxekit/pxekit/internal/netlab"
 )
-
-// waitLinkLocal waits (at most 5 s) until iface has a usable link-local
-// address (DAD done).
-func waitLinkLocal(t *testing.T, ns *netlab.NS, iface string) {
-	t.Helper()
-	for i := 0; i < 50; i++ {
-		out := ns.Run(t, "ip", "-6", "addr", "show", "dev", iface, "scope", "link")
-		if strings.Contains(out, "fe80::") && !strings.Contains(out, "tentative") {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s: no link-local IPv6 address", iface)
-}
 
 // firmwareClient6 returns a DHCPv6 client in p's client namespace (closed
 // when the test ends) and the modifiers that make its Solicit carry the
@@ -53,11 +38,7 @@ func firmwareClient6(t *testing.T, p *netlab.Pair) (*nclient6.Client, []dhcpv6.M
 }
 
 func TestInteropDHCPv6BootURL(t *testing.T) {
-	netlab.Require(t)
-	p := netlab.NewPair(t)
-	p.Server.Run(t, "ip", "-6", "addr", "add", "fd00:99::1/64", "dev", p.ServerIf, "nodad")
-	waitLinkLocal(t, p.Server, p.ServerIf)
-	waitLinkLocal(t, p.Client, p.ClientIf)
+	p := netlab.NewPair6(t, "fd00:99::1/64")
 
 	policy, _ := DefaultPolicy(DefaultConfig{})
 	h := &Responder6{Policy: policy, ServerIP: netip.MustParseAddr("fd00:99::1"), Logger: testLogger(t)}

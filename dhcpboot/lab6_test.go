@@ -117,11 +117,7 @@ func TestLabServer6(t *testing.T) {
 }
 
 func TestInteropLabServer6Nclient6(t *testing.T) {
-	netlab.Require(t)
-	p := netlab.NewPair(t)
-	p.Server.Run(t, "ip", "-6", "addr", "add", "fd00:99::1/64", "dev", p.ServerIf, "nodad")
-	waitLinkLocal(t, p.Server, p.ServerIf)
-	waitLinkLocal(t, p.Client, p.ClientIf)
+	p := netlab.NewPair6(t, "fd00:99::1/64")
 	s := newLab6(&fakeClock{time.Now()})
 	s.Now, s.Interface, s.Logger = nil, p.ServerIf, testLogger(t)
 	var conn net.PacketConn

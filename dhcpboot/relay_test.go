@@ -5,7 +5,6 @@ import (
 	"context"
 	"net"
 	"net/netip"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -126,7 +125,7 @@ func TestInteropProxyThroughDhcrelay(t *testing.T) {
 	proxy := &ProxyServer{Policy: p, ServerIP: netip.MustParseAddr("10.60.1.1"), Interface: "srv0"}
 	serveInBackground(t, proxy, func() error { return proxy.Serve(conn) })
 
-	relayLog := startDhcrelay(t, rly)
+	relayLog := rly.StartDhcrelay(t, "rly0", "rly1", "10.60.1.1")
 
 	client := listenIn(t, cli, "cli0", 68)
 	defer client.Close()
@@ -186,7 +185,7 @@ func TestInteropLabServer4ThroughDhcrelay(t *testing.T) {
 	conn := listenIn(t, srv, "srv0", 67)
 	serveInBackground(t, lab, func() error { return lab.Serve(conn) })
 
-	relayLog := startDhcrelay(t, rly, "-a") // -a adds option 82
+	relayLog := rly.StartDhcrelay(t, "rly0", "rly1", "10.60.1.1", "-a") // -a adds option 82
 
 	c := nclient4In(t, cli, "cli0", netInterfaceMAC(t, cli, "cli0"))
 	var lease *nclient4.Lease
@@ -247,21 +246,4 @@ func relayedLab(t *testing.T, cliCIDR string) (cli, rly, srv *netlab.NS) {
 	netlab.Veth(t, rly, "rly1", "10.60.1.2/24", srv, "srv0", "10.60.1.1/24")
 	srv.Run(t, "ip", "route", "add", "10.60.0.0/24", "via", "10.60.1.2")
 	return cli, rly, srv
-}
-
-// startDhcrelay runs ISC dhcrelay in rly, relaying rly0 to the server
-// 10.60.1.1 through rly1, with the extra flags given; its output collects
-// in the buffer returned (read it only after the test's exchanges).
-func startDhcrelay(t *testing.T, rly *netlab.NS, flags ...string) *bytes.Buffer {
-	t.Helper()
-	var relayLog bytes.Buffer
-	args := append([]string{"-4", "-d", "-pf", filepath.Join(t.TempDir(), "dhcrelay.pid")}, flags...)
-	relay := rly.Command(context.Background(), netlab.RequireTool(t, "dhcrelay"), append(args, "-id", "rly0", "-iu", "rly1", "10.60.1.1")...)
-	relay.Stdout, relay.Stderr = &relayLog, &relayLog
-	rly.Track(relay)
-	if err := relay.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = relay.Wait() }()
-	return &relayLog
 }

@@ -25,7 +25,7 @@ pkgs=(
 	ipxe-qemu    # iPXE option ROMs for QEMU NICs
 	ovmf         # UEFI firmware
 	kea-admin    # perfdhcp for DHCP benchmarks
-	isc-dhcp-relay # dhcrelay between client and proxyDHCP namespaces (tests start it themselves)
+	isc-dhcp-relay # dhcrelay between client and server namespaces: dhcpboot relay tests, pxeserver relayed lab (tests start it themselves)
 )
 
 missing=()

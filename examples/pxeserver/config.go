@@ -26,6 +26,10 @@ type Config struct {
 	Netmask netip.Addr    // lab mode subnet mask
 	Router  netip.Addr    // lab mode router (option 3); invalid = none
 
+	DHCP6 string        // "lab" (DHCPv6 server with boot URLs) or "off"
+	Addr6 netip.Addr    // this server's IPv6 address on Iface (-dhcp6 lab)
+	Pool6 [2]netip.Addr // first and last IPv6 address leased (-dhcp6 lab)
+
 	TFTPRoot string // directory served over TFTP ("" = no TFTP server)
 	HTTPAddr string // host:port of the HTTP server
 	HTTPRoot string // directory served over HTTP (default TFTPRoot)
@@ -43,6 +47,7 @@ type Config struct {
 	ConfigFile   string
 	LeaseFile    string                 // lab mode lease file ("" = memory only)
 	Reservations []dhcpboot.Reservation // lab mode fixed addresses
+	Subnets      []dhcpboot.Subnet      // lab mode subnets behind DHCP relays
 	Rules        []dhcpboot.Rule        // checked before the default rules
 	Machines     map[string][]byte      // per-MAC scripts by MAC (aa:bb:...)
 	TFTP         tftpTuning
@@ -60,11 +65,35 @@ func (c *Config) HTTPBase() string {
 	return "http://" + net.JoinHostPort(host, port)
 }
 
+// HTTPPort returns the port of the HTTP server.
+func (c *Config) HTTPPort() string {
+	_, port, err := net.SplitHostPort(c.HTTPAddr)
+	if err != nil || port == "" {
+		return "80"
+	}
+	return port
+}
+
+// httpAddr6 returns where HTTP also listens for the DHCPv6 boot URLs:
+// [-addr6]:port when -dhcp6 lab and -http-addr names an IPv4 address; ""
+// otherwise (an -http-addr of "::" or "" serves IPv6 already).
+func (c *Config) httpAddr6() string {
+	host, port, err := net.SplitHostPort(c.HTTPAddr)
+	if c.DHCP6 != "lab" || err != nil {
+		return ""
+	}
+	if a, err := netip.ParseAddr(host); err != nil || !a.Is4() || a.IsUnspecified() {
+		return ""
+	}
+	return net.JoinHostPort(c.Addr6.String(), port)
+}
+
 // usage is printed by -h and after flag errors.
 const usage = `pxeserver: network boot server built from pxekit (DHCP + TFTP + HTTP + iPXE scripts)
 
 usage: pxeserver -iface IFACE -addr IP [-dhcp proxy|lab|off] [-pool FIRST-LAST]
-                 [-netmask MASK] [-router IP] [-tftp-root DIR] [-http-addr ADDR:PORT]
+                 [-netmask MASK] [-router IP] [-dhcp6 off|lab] [-addr6 IP6]
+                 [-pool6 FIRST-LAST] [-tftp-root DIR] [-http-addr ADDR:PORT]
                  [-http-root DIR] [-http-max-conns N] [-http-idle-timeout D]
                  [-http-write-timeout D] [-script FILE] [-bootfile-bios NAME]
                  [-bootfile-uefi-x64 NAME] [-bootfile-uefi-ia32 NAME]
@@ -87,7 +116,21 @@ HTTP-ROOT/machines/MAC.ipxe (MAC as aa-bb-cc-dd-ee-ff) when it exists, else
 a script that prints "PXEKIT-BOOTED mac buildarch platform" and exits.
 
 -config FILE reads YAML with the same settings plus per-MAC/arch/class rules,
-per-MAC scripts, lab reservations and TFTP caps; flags given win over it.
+per-MAC scripts, lab reservations, lab subnets behind DHCP relays and TFTP
+caps; flags given win over it.
+
+Lab mode serves the subnet on -iface (-addr, -netmask, -pool, -router) and,
+for machines behind a DHCP relay (dhcrelay, ip helper-address), each subnet
+of the config file's "subnets:" list, chosen by the relay's address (giaddr):
+  subnets:
+    - {prefix: 10.78.6.0/24, pool: 10.78.6.100-10.78.6.200, router: 10.78.6.1,
+       dns: [10.78.6.1], lease_time: 1h,
+       reservations: [{mac: "52:54:00:12:34:56", ip: 10.78.6.50}]}
+Replies go back to the relay with its option 82 echoed. The server needs a
+route to those subnets (through the relay), and so do TFTP and HTTP.
+
+-dhcp6 lab also serves DHCPv6 on -iface: addresses from -pool6 and the boot
+URL (option 59) of the same policy, with -addr6 in the URLs.
 
 Needs root (DHCP port 67, TFTP port 69). Flags:
 `
@@ -101,13 +144,16 @@ func parseConfig(args []string, stderr io.Writer) (*Config, error) {
 		fmt.Fprint(stderr, usage)
 		fs.PrintDefaults()
 	}
-	var addr, pool, netmask, router string
+	var addr, pool, netmask, router, addr6, pool6 string
 	fs.StringVar(&c.Iface, "iface", "", "network interface to serve on (required)")
 	fs.StringVar(&addr, "addr", "", "this server's IPv4 address on -iface (required)")
 	fs.StringVar(&c.DHCP, "dhcp", "proxy", "DHCP mode: proxy (beside an existing DHCP server), lab (full DHCP server for a private lab) or off")
 	fs.StringVar(&pool, "pool", "", "lab mode: addresses to lease, FIRST-LAST (default .100-.199 of -addr's /24)")
 	fs.StringVar(&netmask, "netmask", "255.255.255.0", "lab mode: subnet mask")
 	fs.StringVar(&router, "router", "", "lab mode: default router handed out (default none)")
+	fs.StringVar(&c.DHCP6, "dhcp6", "off", "DHCPv6 mode: lab (DHCPv6 server giving -pool6 addresses and boot URLs) or off")
+	fs.StringVar(&addr6, "addr6", "", "-dhcp6 lab: this server's IPv6 address on -iface (not link-local), used in boot URLs")
+	fs.StringVar(&pool6, "pool6", "", "-dhcp6 lab: IPv6 addresses to lease, FIRST-LAST (default ::1000-::1fff of -addr6's /64)")
 	fs.StringVar(&c.TFTPRoot, "tftp-root", "", "directory served over TFTP (the iPXE binaries); empty = no TFTP server")
 	fs.StringVar(&c.HTTPAddr, "http-addr", "", "HTTP listen address ADDR:PORT (default -addr:8080)")
 	fs.StringVar(&c.HTTPRoot, "http-root", "", "directory served over HTTP (default -tftp-root)")
@@ -182,6 +228,12 @@ func parseConfig(args []string, stderr io.Writer) (*Config, error) {
 	}
 	if c.Pool, err = parsePool(pool, a, c.Netmask); err != nil {
 		return nil, fmt.Errorf("-pool: %w", err)
+	}
+	if err := c.parseDHCP6(addr6, pool6); err != nil {
+		return nil, err
+	}
+	if err := checkSubnets(c); err != nil {
+		return nil, fmt.Errorf("-config %s: %w", c.ConfigFile, err)
 	}
 	if c.HTTPAddr == "" {
 		c.HTTPAddr = net.JoinHostPort(a.String(), "8080")
@@ -259,14 +311,31 @@ func parsePool(s string, addr, mask netip.Addr) ([2]netip.Addr, error) {
 		}
 		return [2]netip.Addr{first, last}, nil
 	}
+	r, err := parseRange(s, prefix)
+	if err != nil {
+		return r, err
+	}
+	if r[0].Compare(addr) <= 0 && addr.Compare(r[1]) <= 0 {
+		return [2]netip.Addr{}, fmt.Errorf("%q contains the server's own address %s", s, addr)
+	}
+	return r, nil
+}
+
+// parseRange parses "FIRST-LAST", two addresses of prefix's family inside
+// prefix.
+func parseRange(s string, prefix netip.Prefix) ([2]netip.Addr, error) {
+	family := "IPv4"
+	if prefix.Addr().Is6() {
+		family = "IPv6"
+	}
 	lo, hi, ok := strings.Cut(s, "-")
 	if !ok {
 		return [2]netip.Addr{}, fmt.Errorf("%q: want FIRST-LAST", s)
 	}
 	first, err1 := netip.ParseAddr(strings.TrimSpace(lo))
 	last, err2 := netip.ParseAddr(strings.TrimSpace(hi))
-	if err1 != nil || err2 != nil || !first.Is4() || !last.Is4() {
-		return [2]netip.Addr{}, fmt.Errorf("%q: want two IPv4 addresses FIRST-LAST", s)
+	if err1 != nil || err2 != nil || first.Is4() != prefix.Addr().Is4() || last.Is4() != prefix.Addr().Is4() || first.Zone() != "" || last.Zone() != "" {
+		return [2]netip.Addr{}, fmt.Errorf("%q: want two %s addresses FIRST-LAST", s, family)
 	}
 	if last.Less(first) {
 		return [2]netip.Addr{}, fmt.Errorf("%q: last address before first", s)
@@ -274,10 +343,60 @@ func parsePool(s string, addr, mask netip.Addr) ([2]netip.Addr, error) {
 	if !prefix.Contains(first) || !prefix.Contains(last) {
 		return [2]netip.Addr{}, fmt.Errorf("%q: not inside %s", s, prefix)
 	}
-	if first.Compare(addr) <= 0 && addr.Compare(last) <= 0 {
-		return [2]netip.Addr{}, fmt.Errorf("%q contains the server's own address %s", s, addr)
-	}
 	return [2]netip.Addr{first, last}, nil
+}
+
+// parseDHCP6 checks -dhcp6 and, in lab mode, -addr6 and -pool6 (default
+// ::1000-::1fff of -addr6's /64).
+func (c *Config) parseDHCP6(addr6, pool6 string) error {
+	switch c.DHCP6 {
+	case "off":
+		return nil
+	case "lab":
+	default:
+		return fmt.Errorf("-dhcp6 %q: want lab or off", c.DHCP6)
+	}
+	a, err := netip.ParseAddr(addr6)
+	if err != nil || !a.Is6() || a.Is4In6() || a.IsLinkLocalUnicast() || a.Zone() != "" {
+		return fmt.Errorf("-addr6 %q: -dhcp6 lab needs this server's IPv6 address on %s (not link-local): boot URLs carry it", addr6, c.Iface)
+	}
+	c.Addr6 = a
+	prefix := netip.PrefixFrom(a, 64).Masked()
+	if pool6 == "" {
+		b := prefix.Addr().As16()
+		b[14] = 0x10
+		first := netip.AddrFrom16(b)
+		b[14], b[15] = 0x1f, 0xff
+		c.Pool6 = [2]netip.Addr{first, netip.AddrFrom16(b)}
+	} else {
+		r, err := parseRange(pool6, netip.PrefixFrom(a, 0))
+		if err != nil {
+			return fmt.Errorf("-pool6: %w", err)
+		}
+		c.Pool6 = r
+	}
+	if c.Pool6[0].Compare(a) <= 0 && a.Compare(c.Pool6[1]) <= 0 {
+		return fmt.Errorf("-pool6 %v-%v contains the server's own address %s", c.Pool6[0], c.Pool6[1], a)
+	}
+	return nil
+}
+
+// checkSubnets checks the config file's lab subnets against the subnet on
+// -iface; apply checked each on its own.
+func checkSubnets(c *Config) error {
+	if len(c.Subnets) == 0 {
+		return nil
+	}
+	if c.DHCP != "lab" {
+		return fmt.Errorf("subnets: only lab mode (-dhcp lab) gives addresses; -dhcp is %s", c.DHCP)
+	}
+	own := netip.PrefixFrom(c.Addr, maskBits(c.Netmask)).Masked()
+	for i, sn := range c.Subnets {
+		if sn.Prefix.Overlaps(own) {
+			return fmt.Errorf("subnets[%d]: prefix %v overlaps %v, the subnet of -iface %s (-addr %v, -netmask %v), which the flags describe", i, sn.Prefix, own, c.Iface, c.Addr, c.Netmask)
+		}
+	}
+	return nil
 }
 
 // geteuid is os.Geteuid; tests replace it to check the message a user
@@ -288,7 +407,7 @@ var geteuid = os.Geteuid
 // missing: root for ports 67 and 69, the interface, the address on it.
 func preflight(c *Config) error {
 	var missing []string
-	if geteuid() != 0 && (c.DHCP != "off" || c.TFTPRoot != "") {
+	if geteuid() != 0 && (c.DHCP != "off" || c.DHCP6 != "off" || c.TFTPRoot != "") {
 		missing = append(missing, "root privileges (DHCP listens on port 67 and TFTP on port 69; run with sudo, or use -dhcp off without -tftp-root)")
 	}
 	ifi, err := net.InterfaceByName(c.Iface)
@@ -302,18 +421,20 @@ func preflight(c *Config) error {
 		missing = append(missing, fmt.Sprintf("interface %q (this system has: %s)", c.Iface, strings.Join(names, ", ")))
 	} else {
 		addrs, _ := ifi.Addrs()
-		found := false
+		found, found6 := false, false
 		var have []string
 		for _, a := range addrs {
 			if p, err := netip.ParsePrefix(a.String()); err == nil {
 				have = append(have, p.String())
-				if p.Addr() == c.Addr {
-					found = true
-				}
+				found = found || p.Addr() == c.Addr
+				found6 = found6 || p.Addr() == c.Addr6
 			}
 		}
 		if !found {
 			missing = append(missing, fmt.Sprintf("address %s on interface %s (it has: %s)", c.Addr, c.Iface, strings.Join(have, ", ")))
+		}
+		if c.DHCP6 == "lab" && !found6 {
+			missing = append(missing, fmt.Sprintf("-addr6 %s on interface %s (it has: %s)", c.Addr6, c.Iface, strings.Join(have, ", ")))
 		}
 		if ifi.Flags&net.FlagUp == 0 {
 			missing = append(missing, fmt.Sprintf("interface %s is down (ip link set %s up)", c.Iface, c.Iface))

@@ -24,6 +24,9 @@ type fileConfig struct {
 	Pool     string `json:"pool"`
 	Netmask  string `json:"netmask"`
 	Router   string `json:"router"`
+	DHCP6    string `json:"dhcp6"`
+	Addr6    string `json:"addr6"`
+	Pool6    string `json:"pool6"`
 	TFTPRoot string `json:"tftp_root"`
 	HTTPAddr string `json:"http_addr"`
 	HTTPRoot string `json:"http_root"`
@@ -40,17 +43,31 @@ type fileConfig struct {
 		UEFIIA32 string `json:"uefi_ia32"`
 		ARM64    string `json:"arm64"`
 	} `json:"boot_files"`
-	LeaseFile    string `json:"lease_file"`
-	Reservations []struct {
-		MAC string `json:"mac"`
-		IP  string `json:"ip"`
-	} `json:"reservations"`
-	Rules    []dhcpboot.Rule `json:"rules"`
-	Machines []struct {
+	LeaseFile    string            `json:"lease_file"`
+	Reservations []fileReservation `json:"reservations"`
+	Subnets      []fileSubnet      `json:"subnets"`
+	Rules        []dhcpboot.Rule   `json:"rules"`
+	Machines     []struct {
 		MAC    string `json:"mac"`
 		Script string `json:"script"`
 	} `json:"machines"`
 	TFTP tftpTuning `json:"tftp"`
+}
+
+// fileReservation is a fixed lab address for one MAC.
+type fileReservation struct {
+	MAC string `json:"mac"`
+	IP  string `json:"ip"`
+}
+
+// fileSubnet is one lab subnet behind a DHCP relay (dhcpboot.Subnet).
+type fileSubnet struct {
+	Prefix       string            `json:"prefix"`
+	Pool         string            `json:"pool"`
+	Router       string            `json:"router"`
+	DNS          []string          `json:"dns"`
+	LeaseTime    duration          `json:"lease_time"`
+	Reservations []fileReservation `json:"reservations"`
 }
 
 // tftpTuning caps what TFTP clients may negotiate (0 = tftpserve's default).
@@ -134,6 +151,7 @@ func (fc *fileConfig) flagValues() map[string]string {
 	v := map[string]string{
 		"iface": fc.Iface, "addr": fc.Addr, "dhcp": fc.DHCP, "pool": fc.Pool,
 		"netmask": fc.Netmask, "router": fc.Router, "tftp-root": fc.TFTPRoot,
+		"dhcp6": fc.DHCP6, "addr6": fc.Addr6, "pool6": fc.Pool6,
 		"http-addr": fc.HTTPAddr, "http-root": fc.HTTPRoot, "script": fc.Script,
 		"bootfile-bios": fc.BootFiles.BIOS, "bootfile-uefi-x64": fc.BootFiles.UEFIX64,
 		"bootfile-uefi-ia32": fc.BootFiles.UEFIIA32, "bootfile-arm64": fc.BootFiles.ARM64,
@@ -162,16 +180,21 @@ func (fc *fileConfig) apply(c *Config) error {
 	if fc.TFTP.MaxTimeout < -1 || fc.TFTP.MaxTimeout > 255 {
 		return fmt.Errorf("tftp.max_timeout %d: want 1-255 seconds (-1: never grant the option)", fc.TFTP.MaxTimeout)
 	}
-	for i, r := range fc.Reservations {
-		mac, err := net.ParseMAC(r.MAC)
+	var err error
+	if c.Reservations, err = parseReservations(fc.Reservations, "reservations", netip.Prefix{}); err != nil {
+		return err
+	}
+	for i, s := range fc.Subnets {
+		sn, err := s.subnet(fmt.Sprintf("subnets[%d]", i))
 		if err != nil {
-			return fmt.Errorf("reservations[%d]: mac %q: %w", i, r.MAC, err)
+			return err
 		}
-		ip, err := netip.ParseAddr(r.IP)
-		if err != nil || !ip.Is4() {
-			return fmt.Errorf("reservations[%d]: ip %q: want an IPv4 address", i, r.IP)
+		for j, o := range c.Subnets {
+			if o.Prefix.Overlaps(sn.Prefix) {
+				return fmt.Errorf("subnets[%d]: prefix %v overlaps subnets[%d] %v", i, sn.Prefix, j, o.Prefix)
+			}
 		}
-		c.Reservations = append(c.Reservations, dhcpboot.Reservation{MAC: mac, IP: ip})
+		c.Subnets = append(c.Subnets, sn)
 	}
 	c.Rules = fc.Rules
 	if len(c.Rules) > 0 {
@@ -197,4 +220,64 @@ func (fc *fileConfig) apply(c *Config) error {
 		c.Machines[mac.String()] = []byte(m.Script)
 	}
 	return nil
+}
+
+// parseReservations parses fixed addresses; where names them in errors.
+// A valid within is the prefix they must lie in.
+func parseReservations(list []fileReservation, where string, within netip.Prefix) ([]dhcpboot.Reservation, error) {
+	var out []dhcpboot.Reservation
+	for i, r := range list {
+		mac, err := net.ParseMAC(r.MAC)
+		if err != nil {
+			return nil, fmt.Errorf("%s[%d]: mac %q: %w", where, i, r.MAC, err)
+		}
+		ip, err := netip.ParseAddr(r.IP)
+		if err != nil || !ip.Is4() {
+			return nil, fmt.Errorf("%s[%d]: ip %q: want an IPv4 address", where, i, r.IP)
+		}
+		if within.IsValid() && !within.Contains(ip) {
+			return nil, fmt.Errorf("%s[%d]: ip %v is not inside %v", where, i, ip, within)
+		}
+		out = append(out, dhcpboot.Reservation{MAC: mac, IP: ip})
+	}
+	return out, nil
+}
+
+// subnet checks s and makes the dhcpboot.Subnet; where names it in errors.
+func (s fileSubnet) subnet(where string) (dhcpboot.Subnet, error) {
+	p, err := netip.ParsePrefix(s.Prefix)
+	if err != nil || !p.Addr().Is4() {
+		return dhcpboot.Subnet{}, fmt.Errorf("%s: prefix %q: want an IPv4 network such as 10.78.6.0/24", where, s.Prefix)
+	}
+	sn := dhcpboot.Subnet{Prefix: p.Masked(), LeaseTime: time.Duration(s.LeaseTime)}
+	if s.Pool == "" {
+		return sn, fmt.Errorf("%s: pool is required (FIRST-LAST inside %v)", where, sn.Prefix)
+	}
+	r, err := parseRange(s.Pool, sn.Prefix)
+	if err != nil {
+		return sn, fmt.Errorf("%s: pool %w", where, err)
+	}
+	sn.RangeStart, sn.RangeEnd = r[0], r[1]
+	if s.Router != "" {
+		if sn.Router, err = netip.ParseAddr(s.Router); err != nil || !sn.Router.Is4() || !sn.Prefix.Contains(sn.Router) {
+			return sn, fmt.Errorf("%s: router %q: want an IPv4 address inside %v (the relay's, usually)", where, s.Router, sn.Prefix)
+		}
+		if r[0].Compare(sn.Router) <= 0 && sn.Router.Compare(r[1]) <= 0 {
+			return sn, fmt.Errorf("%s: pool %s contains the router %v", where, s.Pool, sn.Router)
+		}
+	}
+	for _, d := range s.DNS {
+		a, err := netip.ParseAddr(d)
+		if err != nil || !a.Is4() {
+			return sn, fmt.Errorf("%s: dns %q: want IPv4 addresses", where, d)
+		}
+		sn.DNS = append(sn.DNS, a)
+	}
+	if s.LeaseTime < 0 || (s.LeaseTime > 0 && time.Duration(s.LeaseTime) < time.Minute) {
+		return sn, fmt.Errorf("%s: lease_time %v: want a minute or more (default 1h)", where, time.Duration(s.LeaseTime))
+	}
+	if sn.Reservations, err = parseReservations(s.Reservations, where+".reservations", sn.Prefix); err != nil {
+		return sn, err
+	}
+	return sn, nil
 }

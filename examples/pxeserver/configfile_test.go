@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -99,9 +101,9 @@ func TestConfigFile(t *testing.T) {
 	}
 
 	// The file's rule comes before the defaults; other clients keep them.
-	pol, err := bootPolicy(c)
+	pol, err := bootPolicy(c, c.HTTPBase())
 	if err != nil {
-		t.Fatalf("bootPolicy(c): %v", err)
+		t.Fatalf("bootPolicy(c, c.HTTPBase()): %v", err)
 	}
 	decide := func(mac string, arch iana.Arch) string {
 		hw, _ := net.ParseMAC(mac)
@@ -165,7 +167,7 @@ func TestConfigFileErrors(t *testing.T) {
 			if err == nil && tt.name == "rule named like a default" {
 				// checked when the policy is built with the defaults
 				c, _ := parseConfig([]string{"-config", writeConfig(t, tt.text)}, io.Discard)
-				_, err = bootPolicy(c)
+				_, err = bootPolicy(c, c.HTTPBase())
 			}
 			if err == nil {
 				t.Fatalf("config accepted, want an error")
@@ -192,5 +194,161 @@ func TestEmptyConfigFileNeedsFlags(t *testing.T) {
 	}
 	if c.Iface != "x" {
 		t.Errorf("c.Iface = %q, want \"x\"", c.Iface)
+	}
+}
+
+const subnetsConfig = `
+iface: br0
+addr: 10.78.7.1
+dhcp: lab
+router: 10.78.7.254
+subnets:
+  - prefix: 10.78.6.0/24
+    pool: 10.78.6.100-10.78.6.200
+    router: 10.78.6.1
+    dns: [10.78.6.1, 10.78.7.53]
+    lease_time: 2h
+    reservations: [{mac: "52:54:00:12:34:56", ip: 10.78.6.50}]
+  - {prefix: 10.78.8.0/23, pool: 10.78.9.1-10.78.9.9}
+`
+
+// TestConfigFileSubnets: the subnets of a lab behind relays map onto
+// LabServer4.Subnets after the one the flags describe on -iface.
+func TestConfigFileSubnets(t *testing.T) {
+	c, err := parseConfig([]string{"-config", writeConfig(t, subnetsConfig)}, io.Discard)
+	if err != nil {
+		t.Fatalf("parseConfig: %v", err)
+	}
+	got := labSubnets(c)
+	if len(got) != 3 {
+		t.Fatalf("labSubnets: %d subnets, want 3 (-iface's and the file's two)", len(got))
+	}
+	own := got[0]
+	if own.Prefix != netip.MustParsePrefix("10.78.7.0/24") || own.Interface != "br0" || own.Router != netip.MustParseAddr("10.78.7.254") ||
+		own.RangeStart != netip.MustParseAddr("10.78.7.100") || own.RangeEnd != netip.MustParseAddr("10.78.7.199") {
+		t.Errorf("subnet of -iface = %+v, want 10.78.7.0/24 on br0, router 10.78.7.254, pool .100-.199", own)
+	}
+	far := got[1]
+	want := dhcpboot.Subnet{
+		Prefix:     netip.MustParsePrefix("10.78.6.0/24"),
+		RangeStart: netip.MustParseAddr("10.78.6.100"), RangeEnd: netip.MustParseAddr("10.78.6.200"),
+		Router:    netip.MustParseAddr("10.78.6.1"),
+		LeaseTime: 2 * time.Hour,
+	}
+	if far.Prefix != want.Prefix || far.RangeStart != want.RangeStart || far.RangeEnd != want.RangeEnd ||
+		far.Router != want.Router || far.LeaseTime != want.LeaseTime || far.Interface != "" {
+		t.Errorf("subnets[0] = %+v, want %+v", far, want)
+	}
+	if len(far.DNS) != 2 || far.DNS[1] != netip.MustParseAddr("10.78.7.53") {
+		t.Errorf("subnets[0].DNS = %v, want [10.78.6.1 10.78.7.53]", far.DNS)
+	}
+	if len(far.Reservations) != 1 || far.Reservations[0].IP != netip.MustParseAddr("10.78.6.50") {
+		t.Errorf("subnets[0].Reservations = %v, want 52:54:00:12:34:56 at 10.78.6.50", far.Reservations)
+	}
+	if got[2].Prefix != netip.MustParsePrefix("10.78.8.0/23") || got[2].LeaseTime != 0 {
+		t.Errorf("subnets[1] = %+v, want 10.78.8.0/23 with the default lease time", got[2])
+	}
+}
+
+func TestConfigFileSubnetErrors(t *testing.T) {
+	head := "iface: br0\naddr: 10.78.7.1\ndhcp: lab\nsubnets:\n"
+	tests := []struct{ name, text, want string }{
+		{"overlaps -iface's subnet", head + "  - {prefix: 10.78.7.128/25, pool: 10.78.7.130-10.78.7.140}\n",
+			"subnets[0]: prefix 10.78.7.128/25 overlaps 10.78.7.0/24, the subnet of -iface br0"},
+		{"overlaps another", head + "  - {prefix: 10.78.6.0/24, pool: 10.78.6.10-10.78.6.20}\n  - {prefix: 10.78.0.0/16, pool: 10.78.1.1-10.78.1.2}\n",
+			"subnets[1]: prefix 10.78.0.0/16 overlaps subnets[0] 10.78.6.0/24"},
+		{"pool outside the prefix", head + "  - {prefix: 10.78.6.0/24, pool: 10.78.6.100-10.78.16.200}\n",
+			`subnets[0]: pool "10.78.6.100-10.78.16.200": not inside 10.78.6.0/24`},
+		{"pool reversed", head + "  - {prefix: 10.78.6.0/24, pool: 10.78.6.200-10.78.6.100}\n", "last address before first"},
+		{"no pool", head + "  - {prefix: 10.78.6.0/24}\n", "subnets[0]: pool is required"},
+		{"bad prefix", head + "  - {prefix: 10.78.6.0, pool: 10.78.6.1-10.78.6.2}\n", `subnets[0]: prefix "10.78.6.0"`},
+		{"IPv6 prefix", head + "  - {prefix: 'fd00::/64', pool: 'fd00::1-fd00::2'}\n", "want an IPv4 network"},
+		{"router outside", head + "  - {prefix: 10.78.6.0/24, pool: 10.78.6.10-10.78.6.20, router: 10.78.7.1}\n", "router \"10.78.7.1\": want an IPv4 address inside 10.78.6.0/24"},
+		{"router in the pool", head + "  - {prefix: 10.78.6.0/24, pool: 10.78.6.1-10.78.6.20, router: 10.78.6.1}\n", "contains the router"},
+		{"bad dns", head + "  - {prefix: 10.78.6.0/24, pool: 10.78.6.10-10.78.6.20, dns: [x]}\n", `subnets[0]: dns "x"`},
+		{"bad lease time", head + "  - {prefix: 10.78.6.0/24, pool: 10.78.6.10-10.78.6.20, lease_time: 5s}\n", "lease_time 5s"},
+		{"reservation outside", head + "  - {prefix: 10.78.6.0/24, pool: 10.78.6.10-10.78.6.20, reservations: [{mac: '52:54:00:00:00:01', ip: 10.78.5.1}]}\n",
+			"subnets[0].reservations[0]: ip 10.78.5.1 is not inside 10.78.6.0/24"},
+		{"unknown key", head + "  - {prefix: 10.78.6.0/24, pool: 10.78.6.10-10.78.6.20, gateway: 10.78.6.1}\n", `unknown field "gateway"`},
+		{"not lab mode", "iface: br0\naddr: 10.78.7.1\ndhcp: proxy\nsubnets:\n  - {prefix: 10.78.6.0/24, pool: 10.78.6.10-10.78.6.20}\n", "only lab mode"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseConfig([]string{"-config", writeConfig(t, tt.text)}, io.Discard)
+			if err == nil {
+				t.Fatalf("config accepted, want an error containing %q", tt.want)
+			}
+			if s := err.Error(); !strings.Contains(s, tt.want) {
+				t.Errorf("err.Error() = %q, want it to contain %q", s, tt.want)
+			}
+		})
+	}
+}
+
+// TestLabRefusesSubnetAtStart: what passes the config checks but
+// dhcpboot.LabServer4 refuses (a range beyond its size limit) stops
+// pxeserver at start, the message naming the config file's subnet rather
+// than LabServer4's index.
+func TestLabRefusesSubnetAtStart(t *testing.T) {
+	conf := writeConfig(t, "iface: br0\naddr: 10.78.7.1\ndhcp: lab\nsubnets:\n  - {prefix: 10.60.0.0/14, pool: 10.60.0.1-10.63.255.254}\n")
+	c, err := parseConfig([]string{"-config", conf}, io.Discard)
+	if err != nil {
+		t.Fatalf("parseConfig: %v", err)
+	}
+	_, err = buildDHCP(c, slog.New(slog.DiscardHandler))
+	if err == nil {
+		t.Fatal("buildDHCP accepted a range of 262142 addresses, want LabServer4's refusal")
+	}
+	if s := err.Error(); !strings.Contains(s, "config file subnets[0]: range larger than") || strings.Contains(s, "Subnets[1]") {
+		t.Errorf("err.Error() = %q, want it to name config file subnets[0] and the range", s)
+	}
+}
+
+func TestConfigDHCP6(t *testing.T) {
+	base := []string{"-iface", "br0", "-addr", "10.77.0.1", "-dhcp", "lab", "-dhcp6", "lab"}
+	c, err := parseConfig(append(base, "-addr6", "fd77::1"), io.Discard)
+	if err != nil {
+		t.Fatalf("parseConfig: %v", err)
+	}
+	if c.Pool6 != [2]netip.Addr{netip.MustParseAddr("fd77::1000"), netip.MustParseAddr("fd77::1fff")} {
+		t.Errorf("default -pool6 = %v, want fd77::1000-fd77::1fff", c.Pool6)
+	}
+	c, err = parseConfig(append(base, "-addr6", "fd77::1", "-pool6", "fd77::100-fd77::1ff"), io.Discard)
+	if err != nil {
+		t.Fatalf("parseConfig: %v", err)
+	}
+	if c.Pool6[1] != netip.MustParseAddr("fd77::1ff") || c.Addr6 != netip.MustParseAddr("fd77::1") {
+		t.Errorf("c.Pool6 = %v, c.Addr6 = %v", c.Pool6, c.Addr6)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "-addr6 \"\": -dhcp6 lab needs"},
+		{[]string{"-addr6", "fe80::1"}, "not link-local"},
+		{[]string{"-addr6", "10.77.0.1"}, "-addr6"},
+		{[]string{"-addr6", "fd77::1", "-pool6", "fd77::1-fd77::10"}, "contains the server's own address"},
+		{[]string{"-addr6", "fd77::1", "-pool6", "10.0.0.1-10.0.0.2"}, "want two IPv6 addresses"},
+		{[]string{"-addr6", "fd77::1", "-pool6", "fd77::20-fd77::10"}, "last address before first"},
+		{[]string{"-dhcp6", "full"}, "-dhcp6 \"full\""},
+	} {
+		if _, err := parseConfig(append(base, tt.args...), io.Discard); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("parseConfig(%q) = %v, want an error containing %q", tt.args, err, tt.want)
+		}
+	}
+}
+
+func TestLabError(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"dhcpboot: Subnets[1]: range larger than 65536 addresses (LabServer4)",
+			"lab DHCP: dhcpboot: config file subnets[0]: range larger than 65536 addresses (LabServer4)"},
+		{"dhcpboot: Subnets[2] 10.0.0.0/8 overlaps Subnets[0] 10.1.0.0/16",
+			"lab DHCP: dhcpboot: config file subnets[1] 10.0.0.0/8 overlaps the subnet of -iface (-addr, -netmask, -pool, reservations) 10.1.0.0/16"},
+		{"dhcpboot: Subnets[x and Subnets[", "lab DHCP: dhcpboot: Subnets[x and Subnets["},
+		{"dhcpboot: LabServer4.Subnets is empty", "lab DHCP: dhcpboot: LabServer4.Subnets is empty"},
+	} {
+		if got := labError(errors.New(tt.in)).Error(); got != tt.want {
+			t.Errorf("labError(%q) = %q, want %q", tt.in, got, tt.want)
+		}
 	}
 }

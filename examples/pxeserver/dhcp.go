@@ -2,22 +2,24 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
-	"sync"
+	"sync/atomic"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/pxekit/pxekit/dhcpboot"
 )
 
 // bootPolicy is the site's rules (-config), then dhcpboot's default
-// loop-breaking policy with pxeserver's URLs and boot file names.
-func bootPolicy(cfg *Config) (*dhcpboot.Policy, error) {
-	base := cfg.HTTPBase()
+// loop-breaking policy with pxeserver's URLs (under base) and boot file
+// names.
+func bootPolicy(cfg *Config, base string) (*dhcpboot.Policy, error) {
 	rules, err := dhcpboot.DefaultRules(dhcpboot.DefaultConfig{
 		// The MAC and arch in the script URL let the HTTP log tie the
 		// request to the DHCP decision; iPXE ignores the query.
@@ -36,169 +38,216 @@ func bootPolicy(cfg *Config) (*dhcpboot.Policy, error) {
 	return dhcpboot.NewPolicy(append(append([]dhcpboot.Rule(nil), cfg.Rules...), rules...)...)
 }
 
-// dhcpServer reads DHCP requests on its sockets, answers them with answer
-// and logs one "dhcp" line per request: who asked, which rule decided, what
-// was answered.
-type dhcpServer struct {
-	cfg    *Config
-	log    *slog.Logger
-	decide *dhcpboot.Responder4 // classifies and decides, for the log line
-	answer func(m *dhcpv4.DHCPv4, a dhcpboot.Arrival) (*dhcpv4.DHCPv4, error)
-	mode   string
-	conns  []net.PacketConn
-	modes  []dhcpboot.Mode // reply mode per conn
+// dhcpSide is pxeserver's DHCP: dhcpboot's servers for the modes cfg asks
+// for (-dhcp proxy: ProxyServer on ports 67 and 4011; -dhcp lab:
+// LabServer4; -dhcp6 lab: LabServer6), whose hooks log one "dhcp" (or
+// "dhcp6") line per request and count what happened.
+type dhcpSide struct {
+	cfg   *Config
+	log   *slog.Logger
+	proxy *dhcpboot.ProxyServer
+	lab   *dhcpboot.LabServer4
+	lab6  *dhcpboot.LabServer6
 
-	closeOnce sync.Once
+	replied, unanswered, invalid atomic.Int64
 }
 
-// newDHCP opens the DHCP sockets (bound to the interface) for cfg.DHCP mode:
-// "lab" answers on port 67 as a full DHCP server (dhcpboot.LabServer4),
-// "proxy" answers PXE and HTTP-boot clients on ports 67 and 4011 beside the
-// site's DHCP server (dhcpboot's proxy replies).
-func newDHCP(cfg *Config, log *slog.Logger) (service, error) {
-	s, err := buildDHCP(cfg, log)
-	if err != nil {
-		return service{}, err
-	}
-	switch cfg.DHCP {
-	case "lab":
-		c, err := dhcpboot.ListenUDP4(cfg.Iface, dhcpv4.ServerPort)
+// buildDHCP makes the DHCP servers for cfg without opening sockets. A lab
+// server's configuration is checked here (subnets, pool, lease file), so
+// that pxeserver refuses to start rather than answer nobody after "ready".
+func buildDHCP(cfg *Config, log *slog.Logger) (*dhcpSide, error) {
+	d := &dhcpSide{cfg: cfg, log: log}
+	if cfg.DHCP != "off" {
+		policy, err := bootPolicy(cfg, cfg.HTTPBase())
 		if err != nil {
-			return service{}, err
-		}
-		s.conns, s.modes = []net.PacketConn{c}, []dhcpboot.Mode{dhcpboot.ModeFull}
-	case "proxy":
-		c67, err := dhcpboot.ListenUDP4(cfg.Iface, dhcpv4.ServerPort)
-		if err != nil {
-			return service{}, err
-		}
-		c4011, err := dhcpboot.ListenUDP4(cfg.Iface, dhcpboot.PXEPort)
-		if err != nil {
-			c67.Close()
-			return service{}, err
-		}
-		s.conns, s.modes = []net.PacketConn{c67, c4011}, []dhcpboot.Mode{dhcpboot.ModeProxy, dhcpboot.ModeProxyAck}
-	}
-	return service{name: "dhcp", serve: s.serve, shutdown: s.shutdown}, nil
-}
-
-// buildDHCP makes the DHCP side for cfg.DHCP mode without opening sockets.
-func buildDHCP(cfg *Config, log *slog.Logger) (*dhcpServer, error) {
-	policy, err := bootPolicy(cfg)
-	if err != nil {
-		return nil, err
-	}
-	s := &dhcpServer{
-		cfg:    cfg,
-		log:    log,
-		decide: &dhcpboot.Responder4{Policy: policy, ServerIP: cfg.Addr},
-		mode:   cfg.DHCP,
-	}
-	switch cfg.DHCP {
-	case "lab":
-		lab := &dhcpboot.LabServer4{
-			Policy:    policy,
-			Interface: cfg.Iface,
-			ServerIP:  cfg.Addr,
-			Subnets: []dhcpboot.Subnet{{
-				Prefix:     netip.PrefixFrom(cfg.Addr, maskBits(cfg.Netmask)).Masked(),
-				RangeStart: cfg.Pool[0],
-				RangeEnd:   cfg.Pool[1],
-				Router:     cfg.Router,
-				// Reservations must lie in the subnet; LabServer4 checks.
-				Reservations: cfg.Reservations,
-			}},
-			LeaseFile: cfg.LeaseFile,
-			// Lease file warnings (skipped lines, failed saves) and
-			// declined addresses reach the server's log.
-			Logger: log,
-		}
-		// Fail at start (bad pool, unusable lease file), not at the first
-		// request after "ready".
-		if err := lab.Init(); err != nil {
 			return nil, err
 		}
-		s.answer = func(m *dhcpv4.DHCPv4, a dhcpboot.Arrival) (*dhcpv4.DHCPv4, error) {
-			x := lab.Reply(m, a)
-			if x.Reply == nil {
-				if x.Err != nil {
-					return nil, x.Err
-				}
-				return nil, errors.New(x.NoReply)
+		switch cfg.DHCP {
+		case "lab":
+			d.lab = &dhcpboot.LabServer4{
+				Policy:    policy,
+				Interface: cfg.Iface,
+				ServerIP:  cfg.Addr,
+				Subnets:   labSubnets(cfg),
+				LeaseFile: cfg.LeaseFile,
+				OnReply:   d.onReply4,
+				OnInvalid: d.onInvalid,
+				// Lease file warnings (skipped lines, failed saves) and
+				// declined addresses reach the server's log.
+				Logger: log,
 			}
-			return x.Reply, nil
+			if err := d.lab.Init(); err != nil {
+				return nil, labError(err)
+			}
+		case "proxy":
+			d.proxy = &dhcpboot.ProxyServer{
+				Policy:    policy,
+				Interface: cfg.Iface,
+				ServerIP:  cfg.Addr,
+				OnReply:   d.onReply4,
+				OnInvalid: d.onInvalid,
+				Logger:    log,
+			}
+		default:
+			return nil, fmt.Errorf("unknown DHCP mode %q", cfg.DHCP)
 		}
-	case "proxy":
-		s.answer = func(m *dhcpv4.DHCPv4, a dhcpboot.Arrival) (*dhcpv4.DHCPv4, error) {
-			resp, _, _, err := s.decide.Reply(m, a)
-			return resp, err
-		}
-	default:
-		return nil, fmt.Errorf("unknown DHCP mode %q", cfg.DHCP)
 	}
-	return s, nil
+	if cfg.DHCP6 == "lab" {
+		// {{server}} is the IPv6 address in brackets in DHCPv6 answers.
+		policy, err := bootPolicy(cfg, "http://{{server}}:"+cfg.HTTPPort())
+		if err != nil {
+			return nil, err
+		}
+		d.lab6 = &dhcpboot.LabServer6{
+			Policy:     policy,
+			Interface:  cfg.Iface,
+			ServerIP:   cfg.Addr6,
+			RangeStart: cfg.Pool6[0],
+			RangeEnd:   cfg.Pool6[1],
+			OnReply:    d.onReply6,
+			OnInvalid:  d.onInvalid,
+			Logger:     log,
+		}
+		if err := d.lab6.Init(); err != nil {
+			return nil, fmt.Errorf("lab DHCPv6: %w", err)
+		}
+	}
+	return d, nil
 }
 
-func (s *dhcpServer) serve() error {
-	var wg sync.WaitGroup
-	errc := make(chan error, len(s.conns))
-	for i, c := range s.conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			buf := make([]byte, 65536)
-			for {
-				n, peer, err := c.ReadFrom(buf)
+// labSubnets maps pxeserver's lab settings onto dhcpboot subnets: first
+// the one on -iface (-addr, -netmask, -pool, -router and the top-level
+// reservations), then the config file's subnets (behind DHCP relays).
+func labSubnets(cfg *Config) []dhcpboot.Subnet {
+	own := dhcpboot.Subnet{
+		Prefix:     netip.PrefixFrom(cfg.Addr, maskBits(cfg.Netmask)).Masked(),
+		RangeStart: cfg.Pool[0],
+		RangeEnd:   cfg.Pool[1],
+		Router:     cfg.Router,
+		// Reservations must lie in the subnet; LabServer4 checks.
+		Reservations: cfg.Reservations,
+		Interface:    cfg.Iface,
+	}
+	return append([]dhcpboot.Subnet{own}, cfg.Subnets...)
+}
+
+// labError says which setting a LabServer4 start error is about: its
+// Subnets[0] is -iface's subnet, Subnets[N] the config file's subnets[N-1].
+func labError(err error) error {
+	msg := err.Error()
+	for i := len(msg) - 1; i >= 0; i-- {
+		if !strings.HasPrefix(msg[i:], "Subnets[") {
+			continue
+		}
+		end := strings.IndexByte(msg[i:], ']')
+		if end < 0 {
+			continue
+		}
+		n, err := strconv.Atoi(msg[i+len("Subnets[") : i+end])
+		if err != nil {
+			continue
+		}
+		name := "the subnet of -iface (-addr, -netmask, -pool, reservations)"
+		if n > 0 {
+			name = fmt.Sprintf("config file subnets[%d]", n-1)
+		}
+		msg = msg[:i] + name + msg[i+end+1:]
+	}
+	return fmt.Errorf("lab DHCP: %s", msg)
+}
+
+// services opens the DHCP sockets on -iface (before "ready", so that a
+// port in use stops pxeserver at start) and returns one service per
+// socket. Each is shut down through its server's Shutdown, which lets the
+// replies in flight (and the lease file) finish within the grace period.
+func (d *dhcpSide) services() ([]service, error) {
+	type sock struct {
+		name  string
+		open  func() (net.PacketConn, error)
+		serve func(net.PacketConn) error
+		stop  func(context.Context) error
+		close func() error
+	}
+	var socks []sock
+	v4 := func(port int) func() (net.PacketConn, error) {
+		return func() (net.PacketConn, error) { return dhcpboot.ListenUDP4(d.cfg.Iface, port) }
+	}
+	if d.lab != nil {
+		socks = append(socks, sock{"dhcp", v4(dhcpv4.ServerPort), d.lab.Serve, d.lab.Shutdown, d.lab.Close})
+	}
+	if d.proxy != nil {
+		socks = append(socks,
+			sock{"dhcp", v4(dhcpv4.ServerPort), d.proxy.Serve, d.proxy.Shutdown, d.proxy.Close},
+			sock{"dhcp-4011", v4(dhcpboot.PXEPort), d.proxy.ServeBootServer, d.proxy.Shutdown, d.proxy.Close})
+	}
+	if d.lab6 != nil {
+		socks = append(socks, sock{"dhcp6", func() (net.PacketConn, error) { return dhcpboot.ListenUDP6(d.cfg.Iface) },
+			d.lab6.Serve, d.lab6.Shutdown, d.lab6.Close})
+	}
+	var out []service
+	for _, s := range socks {
+		c, err := s.open()
+		if err != nil {
+			for _, o := range out {
+				o.shutdown(context.Background()) // closes the sockets opened
+			}
+			return nil, err
+		}
+		var started atomic.Bool // Shutdown closes only the sockets being served
+		out = append(out, service{
+			name: s.name,
+			serve: func() error {
+				started.Store(true)
+				if err := s.serve(c); !errors.Is(err, dhcpboot.ErrServerClosed) {
+					return err
+				}
+				return nil
+			},
+			shutdown: func(ctx context.Context) error {
+				err := s.stop(ctx)
 				if err != nil {
-					if !errors.Is(err, net.ErrClosed) {
-						errc <- err
-					}
-					return
+					s.close() // grace over: stop now
 				}
-				s.handle(c, append([]byte(nil), buf[:n]...), peer, s.modes[i])
-			}
-		}()
+				if !started.Load() {
+					c.Close()
+				}
+				return err
+			},
+		})
 	}
-	wg.Wait()
-	close(errc)
-	return <-errc
+	return out, nil
 }
 
-func (s *dhcpServer) shutdown(context.Context) error {
-	s.closeOnce.Do(func() {
-		for _, c := range s.conns {
-			c.Close()
-		}
-	})
-	return nil
+// logTotals logs what the DHCP servers did since start.
+func (d *dhcpSide) logTotals() {
+	d.log.Info("dhcp totals", slog.Int64("replied", d.replied.Load()),
+		slog.Int64("unanswered", d.unanswered.Load()), slog.Int64("invalid", d.invalid.Load()))
 }
 
-// handle answers one datagram and logs the decision.
-func (s *dhcpServer) handle(conn net.PacketConn, b []byte, peer net.Addr, mode dhcpboot.Mode) {
-	m, err := dhcpv4.FromBytes(b)
-	if err != nil {
-		s.log.Debug("dhcp: malformed message", slog.String("peer", peer.String()), slog.String("err", err.Error()))
-		return
+// onInvalid counts a datagram that is no DHCP request (debug log only: a
+// network carries such noise).
+func (d *dhcpSide) onInvalid(x dhcpboot.Invalid) {
+	d.invalid.Add(1)
+	d.log.Debug("dhcp: invalid message", slog.String("peer", x.Peer.String()), slog.Int("size", x.Size), slog.String("err", x.Err.Error()))
+}
+
+// count counts one handled request.
+func (d *dhcpSide) count(replied bool) {
+	if replied {
+		d.replied.Add(1)
+	} else {
+		d.unanswered.Add(1)
 	}
-	if m.OpCode != dhcpv4.OpcodeBootRequest {
-		return
+}
+
+// clientAttrs are the log fields of who asked (nil when the server did not
+// get as far as classifying).
+func clientAttrs(r *dhcpboot.Request, dec dhcpboot.Decision) []any {
+	if r == nil {
+		return nil
 	}
-	a := dhcpboot.Arrival{Interface: s.cfg.Iface, Mode: mode}
-	if u, ok := peer.(*net.UDPAddr); ok {
-		a.Peer = u.AddrPort()
-	}
-	r, d := s.decide.Decide(m, a)
 	c := &r.Client
-	port := 67
-	if mode == dhcpboot.ModeProxyAck {
-		port = dhcpboot.PXEPort
-	}
 	attrs := []any{
-		slog.String("mode", s.mode),
-		slog.Int("port", port),
-		slog.String("mac", m.ClientHWAddr.String()),
-		slog.String("xid", m.TransactionID.String()),
-		slog.String("type", m.MessageType().String()),
 		slog.Int("arch", int(c.Arch)),
 		slog.String("arch_name", c.ArchName),
 		slog.String("firmware", string(c.Firmware)),
@@ -211,33 +260,104 @@ func (s *dhcpServer) handle(conn net.PacketConn, b []byte, peer net.Addr, mode d
 		attrs = append(attrs, slog.String("uuid", c.UUID))
 	}
 	rule := ""
-	if d.Matched() {
-		rule = d.Rule.Name
+	if dec.Matched() {
+		rule = dec.Rule.Name
 	}
-	attrs = append(attrs, slog.String("rule", rule), slog.String("why", d.Why))
+	return append(attrs, slog.String("rule", rule), slog.String("why", dec.Why))
+}
 
-	resp, err := s.answer(m, a)
-	if err != nil || resp == nil {
-		reason := "no answer"
-		if err != nil {
-			reason = err.Error()
+// emit logs one exchange: at warning level when sending or saving failed.
+func (d *dhcpSide) emit(msg string, err error, attrs []any) {
+	if err != nil {
+		d.log.Warn(msg, append(attrs, slog.String("err", err.Error()))...)
+		return
+	}
+	d.log.Info(msg, attrs...)
+}
+
+// onReply4 logs one "dhcp" line per DHCPv4 request: who asked, which rule
+// decided, what was answered (or why nothing was) and where it went.
+func (d *dhcpSide) onReply4(x dhcpboot.Exchange4) {
+	m := x.Request
+	port := dhcpv4.ServerPort
+	if x.Boot != nil && x.Boot.Mode == dhcpboot.ModeProxyAck {
+		port = dhcpboot.PXEPort
+	}
+	attrs := []any{
+		slog.String("mode", d.cfg.DHCP),
+		slog.Int("port", port),
+		slog.String("mac", m.ClientHWAddr.String()),
+		slog.String("xid", m.TransactionID.String()),
+		slog.String("type", m.MessageType().String()),
+	}
+	attrs = append(attrs, clientAttrs(x.Boot, x.Decision)...)
+	if gi := m.GatewayIPAddr; gi != nil && !gi.IsUnspecified() {
+		attrs = append(attrs, slog.String("giaddr", gi.String()))
+	}
+	// Option 82 as the relay added it, in hex (RFC 3046 sub-options).
+	if o82 := m.Options.Get(dhcpv4.OptionRelayAgentInformation); o82 != nil {
+		attrs = append(attrs, slog.String("relay_agent", hex.EncodeToString(o82)))
+	}
+	d.count(x.Reply != nil)
+	if x.Reply == nil {
+		reason := x.NoReply
+		if reason == "" {
+			reason = "no answer"
 		}
-		s.log.Info("dhcp", append(attrs, slog.String("reply", "none"), slog.String("reason", reason))...)
+		d.emit("dhcp", x.Err, append(attrs, slog.String("reply", "none"), slog.String("reason", reason)))
 		return
 	}
-	var dst net.Addr = dhcpboot.ReplyAddr(m, resp)
-	if mode == dhcpboot.ModeProxyAck {
-		dst = peer
-	}
+	r := x.Reply
 	attrs = append(attrs,
-		slog.String("reply", strings.TrimPrefix(resp.MessageType().String(), "DHCP")),
-		slog.String("yiaddr", resp.YourIPAddr.String()),
-		slog.String("siaddr", resp.ServerIPAddr.String()),
-		slog.String("bootfile", resp.BootFileNameOption()),
-		slog.String("to", dst.String()))
-	if _, err := conn.WriteTo(resp.ToBytes(), dst); err != nil {
-		s.log.Warn("dhcp", append(attrs, slog.String("err", err.Error()))...)
+		slog.String("reply", strings.TrimPrefix(r.MessageType().String(), "DHCP")),
+		slog.String("yiaddr", r.YourIPAddr.String()),
+		slog.String("siaddr", r.ServerIPAddr.String()),
+		slog.String("bootfile", r.BootFileNameOption()),
+		slog.String("to", x.To.String()))
+	if o82 := r.Options.Get(dhcpv4.OptionRelayAgentInformation); o82 != nil {
+		attrs = append(attrs, slog.String("reply_relay_agent", hex.EncodeToString(o82)))
+	}
+	if cf := r.Options.Get(dhcpv4.OptionPXELinuxConfigFile); cf != nil {
+		attrs = append(attrs, slog.String("pxelinux_config", string(cf)))
+	}
+	d.emit("dhcp", x.Err, attrs)
+}
+
+// onReply6 logs one "dhcp6" line per DHCPv6 request, like onReply4: the
+// client, the decision, the addresses given and the boot URL (option 59).
+func (d *dhcpSide) onReply6(x dhcpboot.Exchange6) {
+	attrs := []any{slog.String("mode", d.cfg.DHCP6), slog.String("peer", x.Peer.String())}
+	if in, err := x.Request.GetInnerMessage(); err == nil {
+		attrs = append(attrs, slog.String("type", in.Type().String()), slog.String("xid", in.TransactionID.String()))
+		if cid := in.Options.ClientID(); cid != nil {
+			attrs = append(attrs, slog.String("duid", hex.EncodeToString(cid.ToBytes())))
+		}
+	}
+	if x.Boot != nil && x.Boot.Relay.IsValid() {
+		attrs = append(attrs, slog.String("relay", x.Boot.Relay.String())) // the relay's link address
+	}
+	if x.Boot != nil && x.Boot.Client.MAC != nil {
+		attrs = append(attrs, slog.String("mac", x.Boot.Client.MAC.String()))
+	}
+	attrs = append(attrs, clientAttrs(x.Boot, x.Decision)...)
+	d.count(x.Reply != nil)
+	if x.Reply == nil {
+		d.emit("dhcp6", x.Err, append(attrs, slog.String("reply", "none"), slog.String("reason", x.NoReply)))
 		return
 	}
-	s.log.Info("dhcp", attrs...)
+	attrs = append(attrs, slog.String("to", x.To.String()))
+	in, err := x.Reply.GetInnerMessage()
+	if err != nil {
+		d.emit("dhcp6", err, attrs)
+		return
+	}
+	var addrs []string
+	for _, ia := range in.Options.IANA() {
+		for _, a := range ia.Options.Addresses() {
+			addrs = append(addrs, a.IPv6Addr.String())
+		}
+	}
+	attrs = append(attrs, slog.String("reply", in.Type().String()), slog.String("addrs", strings.Join(addrs, ",")),
+		slog.String("boot_url", in.Options.BootFileURL()))
+	d.emit("dhcp6", x.Err, attrs)
 }

@@ -2,11 +2,15 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
+	"context"
+	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,47 +20,160 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
 	"github.com/pxekit/pxekit/dhcpboot"
+	"github.com/pxekit/pxekit/internal/netlab"
+	"github.com/pxekit/pxekit/internal/syncbuf"
 )
 
-// fakeConn records what the DHCP side sends.
-type fakeConn struct {
-	mu   sync.Mutex
-	sent []*dhcpv4.DHCPv4
-	to   []net.Addr
+// pipeConn is a DHCP socket for tests: datagrams put in arrive through
+// ReadFrom, what the server sends is recorded. It honours read deadlines,
+// which the servers' Shutdown uses to stop reading.
+type pipeConn struct {
+	in     chan datagram
+	port   int
+	closed chan struct{}
+	once   sync.Once
+
+	mu       sync.Mutex
+	deadline time.Time
+	kick     chan struct{} // closed when the deadline changes
+	sent     []*dhcpv4.DHCPv4
+	to       []net.Addr
 }
 
-func (f *fakeConn) WriteTo(b []byte, to net.Addr) (int, error) {
+type datagram struct {
+	b    []byte
+	from net.Addr
+}
+
+func newPipeConn(port int) *pipeConn {
+	return &pipeConn{in: make(chan datagram, 16), port: port, closed: make(chan struct{}), kick: make(chan struct{})}
+}
+
+func (p *pipeConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	for {
+		p.mu.Lock()
+		dl, kick := p.deadline, p.kick
+		p.mu.Unlock()
+		if !dl.IsZero() && time.Now().After(dl) {
+			return 0, nil, os.ErrDeadlineExceeded
+		}
+		select {
+		case d := <-p.in:
+			return copy(b, d.b), d.from, nil
+		case <-p.closed:
+			return 0, nil, net.ErrClosed
+		case <-kick:
+		}
+	}
+}
+
+func (p *pipeConn) WriteTo(b []byte, to net.Addr) (int, error) {
 	m, err := dhcpv4.FromBytes(b)
 	if err != nil {
 		return 0, err
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.sent = append(f.sent, m)
-	f.to = append(f.to, to)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.sent = append(p.sent, m)
+	p.to = append(p.to, to)
 	return len(b), nil
 }
-func (f *fakeConn) ReadFrom([]byte) (int, net.Addr, error) { return 0, nil, net.ErrClosed }
-func (f *fakeConn) Close() error                           { return nil }
-func (f *fakeConn) LocalAddr() net.Addr                    { return &net.UDPAddr{Port: 67} }
-func (f *fakeConn) SetDeadline(time.Time) error            { return nil }
-func (f *fakeConn) SetReadDeadline(time.Time) error        { return nil }
-func (f *fakeConn) SetWriteDeadline(time.Time) error       { return nil }
 
-// testDHCP builds the DHCP side for mode without sockets.
-func testDHCP(t *testing.T, mode string) (*dhcpServer, *bytes.Buffer) {
-	t.Helper()
-	cfg, err := parseConfig([]string{"-iface", "br0", "-addr", "10.77.0.1", "-dhcp", mode}, nil)
-	if err != nil {
-		t.Fatalf("parseConfig: %v", err)
-	}
-	var buf bytes.Buffer
-	s, err := buildDHCP(cfg, slog.New(slog.NewJSONHandler(&buf, nil)))
-	if err != nil {
-		t.Fatalf("buildDHCP(cfg, slog.New(slog.NewJSONHandler(&buf, nil))): %v", err)
-	}
-	return s, &buf
+// replies returns what was sent so far and to where.
+func (p *pipeConn) replies() ([]*dhcpv4.DHCPv4, []net.Addr) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]*dhcpv4.DHCPv4(nil), p.sent...), append([]net.Addr(nil), p.to...)
 }
+
+func (p *pipeConn) Close() error {
+	p.once.Do(func() { close(p.closed) })
+	return nil
+}
+func (p *pipeConn) LocalAddr() net.Addr { return &net.UDPAddr{Port: p.port} }
+func (p *pipeConn) SetDeadline(t time.Time) error {
+	return p.SetReadDeadline(t)
+}
+func (p *pipeConn) SetReadDeadline(t time.Time) error {
+	p.mu.Lock()
+	p.deadline = t
+	close(p.kick)
+	p.kick = make(chan struct{})
+	p.mu.Unlock()
+	return nil
+}
+func (p *pipeConn) SetWriteDeadline(time.Time) error { return nil }
+
+// testServer is pxeserver's DHCP side serving pipeConns through the
+// dhcpboot servers' serve loops, logging JSON into log.
+type testServer struct {
+	side      *dhcpSide
+	conn      *pipeConn // port 67
+	conn4011  *pipeConn // proxy mode only
+	log       *syncbuf.Buffer
+	handled   chan struct{} // one per request or invalid datagram handled
+	serveErrs chan error
+}
+
+// startDHCP builds pxeserver's DHCP side for args and serves it on pipes.
+func startDHCP(t *testing.T, args ...string) *testServer {
+	t.Helper()
+	cfg, err := parseConfig(args, io.Discard)
+	if err != nil {
+		t.Fatalf("parseConfig(%q): %v", args, err)
+	}
+	return startDHCPConfig(t, cfg)
+}
+
+func startDHCPConfig(t *testing.T, cfg *Config) *testServer {
+	t.Helper()
+	ts := &testServer{log: &syncbuf.Buffer{}, handled: make(chan struct{}, 64), serveErrs: make(chan error, 2), conn: newPipeConn(67)}
+	side, err := buildDHCP(cfg, slog.New(slog.NewJSONHandler(ts.log, nil)))
+	if err != nil {
+		t.Fatalf("buildDHCP: %v", err)
+	}
+	ts.side = side
+	onReply := func(x dhcpboot.Exchange4) { side.onReply4(x); ts.handled <- struct{}{} }
+	onInvalid := func(x dhcpboot.Invalid) { side.onInvalid(x); ts.handled <- struct{}{} }
+	var shutdown func(context.Context) error
+	switch {
+	case side.lab != nil:
+		side.lab.OnReply, side.lab.OnInvalid = onReply, onInvalid
+		go func() { ts.serveErrs <- side.lab.Serve(ts.conn) }()
+		shutdown = side.lab.Shutdown
+	case side.proxy != nil:
+		side.proxy.OnReply, side.proxy.OnInvalid = onReply, onInvalid
+		ts.conn4011 = newPipeConn(dhcpboot.PXEPort)
+		go func() { ts.serveErrs <- side.proxy.Serve(ts.conn) }()
+		go func() { ts.serveErrs <- side.proxy.ServeBootServer(ts.conn4011) }()
+		shutdown = side.proxy.Shutdown
+	default:
+		t.Fatalf("no DHCPv4 server for -dhcp %s", cfg.DHCP)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	})
+	return ts
+}
+
+// send delivers b from peer to conn and waits until the server has handled it.
+func (ts *testServer) send(t *testing.T, conn *pipeConn, b []byte, peer net.Addr) {
+	t.Helper()
+	conn.in <- datagram{b, peer}
+	select {
+	case <-ts.handled:
+	case err := <-ts.serveErrs:
+		t.Fatalf("serving stopped: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the server handled nothing in 10 s")
+	}
+}
+
+var client68 = &net.UDPAddr{IP: net.IPv4zero, Port: 68}
 
 func discover(t *testing.T, mac string, mods ...dhcpv4.Modifier) *dhcpv4.DHCPv4 {
 	t.Helper()
@@ -71,15 +188,12 @@ func discover(t *testing.T, mac string, mods ...dhcpv4.Modifier) *dhcpv4.DHCPv4 
 	return m
 }
 
-func lastDHCPLog(t *testing.T, buf *bytes.Buffer) map[string]any {
+// lastDHCPLog returns the last log line, which must have message msg.
+func lastDHCPLog(t *testing.T, buf *syncbuf.Buffer, msg string) map[string]any {
 	t.Helper()
-	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	var l map[string]any
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &l); err != nil {
-		t.Fatalf("json.Unmarshal([]byte(lines[len(lines)-1]), &l): %v", err)
-	}
-	if l["msg"] != "dhcp" {
-		t.Fatalf("l[\"msg\"] = %q, want \"dhcp\"", l["msg"])
+	l := lastLog(t, buf)
+	if l["msg"] != msg {
+		t.Fatalf("last log line %v: msg = %q, want %q", l, l["msg"], msg)
 	}
 	return l
 }
@@ -110,15 +224,16 @@ func TestDHCPLabDecisions(t *testing.T) {
 		{"32-bit UEFI gets the ia32 build", "52:54:00:77:00:0e", []dhcpv4.Modifier{archOpt(iana.EFI_IA32), pxeVC("PXEClient:Arch:00006:UNDI:003000")},
 			"uefi-ia32", "ipxe-i386.efi", ""},
 	}
-	s, buf := testDHCP(t, "lab")
+	ts := startDHCP(t, "-iface", "br0", "-addr", "10.77.0.1", "-dhcp", "lab")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			conn := &fakeConn{}
-			s.handle(conn, discover(t, tt.mac, tt.mods...).ToBytes(), &net.UDPAddr{IP: net.IPv4zero, Port: 68}, dhcpboot.ModeProxy)
-			if len(conn.sent) != 1 {
-				t.Fatalf("len(conn.sent) = %d, want 1", len(conn.sent))
+			before, _ := ts.conn.replies()
+			ts.send(t, ts.conn, discover(t, tt.mac, tt.mods...).ToBytes(), client68)
+			sent, _ := ts.conn.replies()
+			if len(sent) != len(before)+1 {
+				t.Fatalf("replies sent: %d, want 1", len(sent)-len(before))
 			}
-			r := conn.sent[0]
+			r := sent[len(sent)-1]
 			if got := r.MessageType(); got != dhcpv4.MessageTypeOffer {
 				t.Errorf("r.MessageType() = %v, want %v", got, dhcpv4.MessageTypeOffer)
 			}
@@ -131,7 +246,7 @@ func TestDHCPLabDecisions(t *testing.T) {
 			if got := r.ClassIdentifier(); got != tt.vendor {
 				t.Errorf("r.ClassIdentifier() = %v, want %v", got, tt.vendor)
 			}
-			l := lastDHCPLog(t, buf)
+			l := lastDHCPLog(t, ts.log, "dhcp")
 			if l["rule"] != tt.rule {
 				t.Errorf("l[\"rule\"] = %v, want %v", l["rule"], tt.rule)
 			}
@@ -152,77 +267,87 @@ func TestDHCPLabDecisions(t *testing.T) {
 }
 
 func TestDHCPProxy(t *testing.T) {
-	s, buf := testDHCP(t, "proxy")
+	ts := startDHCP(t, "-iface", "br0", "-addr", "10.77.0.1", "-dhcp", "proxy")
 	// A plain DHCP client gets nothing from a proxy, and the log says so.
-	conn := &fakeConn{}
-	s.handle(conn, discover(t, "52:54:00:00:00:99").ToBytes(), &net.UDPAddr{IP: net.IPv4zero, Port: 68}, dhcpboot.ModeProxy)
-	if len(conn.sent) != 0 {
-		t.Errorf("conn.sent = %v, want it empty", conn.sent)
+	ts.send(t, ts.conn, discover(t, "52:54:00:00:00:99").ToBytes(), client68)
+	if sent, _ := ts.conn.replies(); len(sent) != 0 {
+		t.Errorf("sent = %v, want nothing", sent)
 	}
-	l := lastDHCPLog(t, buf)
+	l := lastDHCPLog(t, ts.log, "dhcp")
 	if l["reply"] != "none" {
 		t.Errorf("l[\"reply\"] = %q, want \"none\"", l["reply"])
 	}
-	if s, _ := l["reason"].(string); s == "" {
-		t.Errorf("l[\"reason\"] is empty")
+	if s, _ := l["reason"].(string); s != "not a boot client" {
+		t.Errorf("l[\"reason\"] = %q, want \"not a boot client\"", s)
 	}
 
 	// UEFI PXE: a proxy offer without an address on 67, ipxe.efi on 4011.
 	m := discover(t, "52:54:00:77:00:0b", archOpt(iana.EFI_X86_64), pxeVC("PXEClient:Arch:00007:UNDI:003000"))
-	s.handle(conn, m.ToBytes(), &net.UDPAddr{IP: net.IPv4zero, Port: 68}, dhcpboot.ModeProxy)
-	if len(conn.sent) != 1 {
-		t.Fatalf("len(conn.sent) = %d, want 1", len(conn.sent))
+	ts.send(t, ts.conn, m.ToBytes(), client68)
+	sent, _ := ts.conn.replies()
+	if len(sent) != 1 {
+		t.Fatalf("len(sent) = %d, want 1", len(sent))
 	}
-	if !conn.sent[0].YourIPAddr.IsUnspecified() {
+	if !sent[0].YourIPAddr.IsUnspecified() {
 		t.Errorf("a proxy gives no address")
 	}
-	if got := conn.sent[0].ClassIdentifier(); got != "PXEClient" {
-		t.Errorf("conn.sent[0].ClassIdentifier() = %q, want \"PXEClient\"", got)
+	if got := sent[0].ClassIdentifier(); got != "PXEClient" {
+		t.Errorf("sent[0].ClassIdentifier() = %q, want \"PXEClient\"", got)
 	}
-	req, err := dhcpv4.NewRequestFromOffer(conn.sent[0])
+	req, err := dhcpv4.NewRequestFromOffer(sent[0])
 	if err != nil {
-		t.Fatalf("dhcpv4.NewRequestFromOffer(conn.sent[0]): %v", err)
+		t.Fatalf("dhcpv4.NewRequestFromOffer(sent[0]): %v", err)
 	}
 	req.UpdateOption(dhcpv4.OptClientArch(iana.EFI_X86_64))
 	req.UpdateOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00007:UNDI:003000"))
 	req.ClientIPAddr = net.IPv4(10, 77, 0, 150)
 	peer := &net.UDPAddr{IP: net.IPv4(10, 77, 0, 150), Port: 4011}
-	s.handle(conn, req.ToBytes(), peer, dhcpboot.ModeProxyAck)
-	if len(conn.sent) != 2 {
-		t.Fatalf("len(conn.sent) = %d, want 2", len(conn.sent))
+	// The same REQUEST on port 67 gets nothing: a proxy answers it on 4011.
+	ts.send(t, ts.conn, req.ToBytes(), peer)
+	if l := lastDHCPLog(t, ts.log, "dhcp"); l["reply"] != "none" || l["port"] != float64(67) {
+		t.Errorf("REQUEST on port 67: reply %v port %v, want none on 67", l["reply"], l["port"])
 	}
-	if got := conn.sent[1].MessageType(); got != dhcpv4.MessageTypeAck {
-		t.Errorf("conn.sent[1].MessageType() = %v, want %v", got, dhcpv4.MessageTypeAck)
+	ts.send(t, ts.conn4011, req.ToBytes(), peer)
+	acks, to := ts.conn4011.replies()
+	if len(acks) != 1 {
+		t.Fatalf("len(acks) = %d, want 1", len(acks))
 	}
-	if got := conn.sent[1].BootFileNameOption(); got != "ipxe.efi" {
-		t.Errorf("conn.sent[1].BootFileNameOption() = %q, want \"ipxe.efi\"", got)
+	if got := acks[0].MessageType(); got != dhcpv4.MessageTypeAck {
+		t.Errorf("acks[0].MessageType() = %v, want %v", got, dhcpv4.MessageTypeAck)
 	}
-	if got := conn.to[1].String(); got != peer.String() {
-		t.Errorf("port 4011 answers go back to the sender: conn.to[1].String() = %v, want %v", got, peer.String())
+	if got := acks[0].BootFileNameOption(); got != "ipxe.efi" {
+		t.Errorf("acks[0].BootFileNameOption() = %q, want \"ipxe.efi\"", got)
 	}
-	l = lastDHCPLog(t, buf)
+	if got := to[0].String(); got != peer.String() {
+		t.Errorf("port 4011 answers go back to the sender: to[0].String() = %v, want %v", got, peer.String())
+	}
+	l = lastDHCPLog(t, ts.log, "dhcp")
 	if l["port"] != float64(4011) {
 		t.Errorf("l[\"port\"] = %v, want %v", l["port"], float64(4011))
 	}
 	if l["rule"] != "uefi-x64" {
 		t.Errorf("l[\"rule\"] = %q, want \"uefi-x64\"", l["rule"])
 	}
+	if l["to"] != peer.String() || l["reply"] != "ACK" {
+		t.Errorf("log: to %v reply %v, want %v ACK", l["to"], l["reply"], peer)
+	}
 }
 
 func TestDHCPIgnoresGarbage(t *testing.T) {
-	s, buf := testDHCP(t, "lab")
-	conn := &fakeConn{}
-	for _, b := range [][]byte{nil, {1, 2, 3}, bytes.Repeat([]byte{0xff}, 300)} {
-		s.handle(conn, b, &net.UDPAddr{}, dhcpboot.ModeProxy)
-	}
+	ts := startDHCP(t, "-iface", "br0", "-addr", "10.77.0.1", "-dhcp", "lab")
 	reply := discover(t, "52:54:00:00:00:01")
 	reply.OpCode = dhcpv4.OpcodeBootReply
-	s.handle(conn, reply.ToBytes(), &net.UDPAddr{}, dhcpboot.ModeProxy)
-	if len(conn.sent) != 0 {
-		t.Errorf("conn.sent = %v, want it empty", conn.sent)
+	for _, b := range [][]byte{nil, {1, 2, 3}, bytes.Repeat([]byte{0xff}, 300), reply.ToBytes()} {
+		ts.send(t, ts.conn, b, &net.UDPAddr{})
 	}
-	if s := buf.String(); strings.Contains(s, `"msg":"dhcp"`) {
-		t.Errorf("malformed input and replies are not decisions: buf.String() = %q, want it not to contain %q", s, `"msg":"dhcp"`)
+	if sent, _ := ts.conn.replies(); len(sent) != 0 {
+		t.Errorf("sent = %v, want nothing", sent)
+	}
+	if s := ts.log.String(); strings.Contains(s, `"msg":"dhcp"`) {
+		t.Errorf("malformed input and replies are not decisions: log = %q, want it not to contain %q", s, `"msg":"dhcp"`)
+	}
+	if got := ts.side.invalid.Load(); got != 4 {
+		t.Errorf("invalid datagrams counted: %d, want 4", got)
 	}
 }
 
@@ -237,21 +362,17 @@ func TestDHCPLabLogsLeaseFileProblems(t *testing.T) {
 	if err := os.WriteFile(cfg.LeaseFile, []byte("52:54:00:00:00:01 10.77.0.150 2999-01-01T00:00:00Z\nnot a lease\n"), 0o644); err != nil {
 		t.Fatalf("os.WriteFile(cfg.LeaseFile, []byte(\"52:54:00:00:00:01 10.77.0.150 2999-01-01T00:00:00Z\\nnot a lease\\n\"), 0o644): %v", err)
 	}
-	var buf bytes.Buffer
-	s, err := buildDHCP(cfg, slog.New(slog.NewJSONHandler(&buf, nil)))
-	if err != nil {
-		t.Fatalf("buildDHCP(cfg, slog.New(slog.NewJSONHandler(&buf, nil))): %v", err)
+	ts := startDHCPConfig(t, cfg)
+	ts.send(t, ts.conn, discover(t, "52:54:00:00:00:01").ToBytes(), client68)
+	sent, _ := ts.conn.replies()
+	if len(sent) != 1 {
+		t.Fatalf("len(sent) = %d, want 1", len(sent))
 	}
-	conn := &fakeConn{}
-	s.handle(conn, discover(t, "52:54:00:00:00:01").ToBytes(), &net.UDPAddr{IP: net.IPv4zero, Port: 68}, dhcpboot.ModeProxy)
-	if len(conn.sent) != 1 {
-		t.Fatalf("len(conn.sent) = %d, want 1", len(conn.sent))
+	if got := sent[0].YourIPAddr.String(); got != "10.77.0.150" {
+		t.Errorf("the good lease is kept: sent[0].YourIPAddr.String() = %q, want \"10.77.0.150\"", got)
 	}
-	if got := conn.sent[0].YourIPAddr.String(); got != "10.77.0.150" {
-		t.Errorf("the good lease is kept: conn.sent[0].YourIPAddr.String() = %q, want \"10.77.0.150\"", got)
-	}
-	if s := buf.String(); !strings.Contains(s, cfg.LeaseFile+":2") {
-		t.Errorf("the bad line is logged with file and line: buf.String() = %q, want it to contain %q", s, cfg.LeaseFile+":2")
+	if s := ts.log.String(); !strings.Contains(s, cfg.LeaseFile+":2") {
+		t.Errorf("the bad line is logged with file and line: log = %q, want it to contain %q", s, cfg.LeaseFile+":2")
 	}
 }
 
@@ -269,5 +390,96 @@ func TestDHCPLabRefusesUnusableLeaseFile(t *testing.T) {
 	}
 	if s := err.Error(); !strings.Contains(s, cfg.LeaseFile) {
 		t.Errorf("err.Error() = %q, want it to contain %q", s, cfg.LeaseFile)
+	}
+}
+
+// TestDHCPLabRelayed: a DISCOVER relayed from a subnet of the config
+// file's subnets: list gets an address there, the OFFER goes back to the
+// relay (giaddr:67) with option 82 echoed, and the log line shows the
+// relay, option 82 in and out, and the address.
+func TestDHCPLabRelayed(t *testing.T) {
+	conf := writeConfig(t, subnetsConfig)
+	ts := startDHCP(t, "-config", conf)
+	o82 := []byte{1, 4, 'r', 'l', 'y', '0', 2, 2, 0xab, 0xcd} // circuit-id "rly0", remote-id abcd
+	m := discover(t, "52:54:00:77:00:0b", archOpt(iana.EFI_X86_64), pxeVC("PXEClient:Arch:00007:UNDI:003000"),
+		dhcpv4.WithOption(dhcpv4.Option{Code: dhcpv4.OptionRelayAgentInformation, Value: dhcpv4.OptionGeneric{Data: o82}}))
+	m.GatewayIPAddr = net.IPv4(10, 78, 6, 1)
+	m.HopCount = 1
+	ts.send(t, ts.conn, m.ToBytes(), &net.UDPAddr{IP: net.IPv4(10, 78, 7, 2), Port: 67})
+	sent, to := ts.conn.replies()
+	if len(sent) != 1 {
+		t.Fatalf("replies sent: %d, want 1; log:\n%s", len(sent), ts.log.String())
+	}
+	offer := sent[0]
+	if !netip.MustParsePrefix("10.78.6.0/24").Contains(netip.AddrFrom4([4]byte(offer.YourIPAddr.To4()))) {
+		t.Errorf("OFFER yiaddr %v, want an address of the far subnet 10.78.6.0/24", offer.YourIPAddr)
+	}
+	if to[0].String() != "10.78.6.1:67" {
+		t.Errorf("OFFER sent to %v, want the relay 10.78.6.1:67", to[0])
+	}
+	if got := offer.Options.Get(dhcpv4.OptionRelayAgentInformation); !bytes.Equal(got, o82) {
+		t.Errorf("OFFER option 82 = % x, want % x echoed", got, o82)
+	}
+	l := lastDHCPLog(t, ts.log, "dhcp")
+	want := map[string]any{
+		"giaddr": "10.78.6.1", "relay_agent": "0104726c79300202abcd", "reply_relay_agent": "0104726c79300202abcd",
+		"reply": "OFFER", "to": "10.78.6.1:67", "rule": "uefi-x64", "bootfile": "ipxe.efi",
+	}
+	for k, v := range want {
+		if l[k] != v {
+			t.Errorf("log %s = %v, want %v", k, l[k], v)
+		}
+	}
+	if y, _ := l["yiaddr"].(string); !strings.HasPrefix(y, "10.78.6.") {
+		t.Errorf("log yiaddr = %q, want 10.78.6.x", y)
+	}
+
+	// A relay for no subnet served gets nothing, and the log says why.
+	m.GatewayIPAddr = net.IPv4(10, 99, 0, 1)
+	ts.send(t, ts.conn, m.ToBytes(), &net.UDPAddr{IP: net.IPv4(10, 78, 7, 2), Port: 67})
+	if l := lastDHCPLog(t, ts.log, "dhcp"); l["reply"] != "none" || !strings.Contains(fmt.Sprint(l["reason"]), "relayed from 10.99.0.1") {
+		t.Errorf("relay outside every subnet: reply %v reason %v, want none, relayed from 10.99.0.1", l["reply"], l["reason"])
+	}
+	if got, want := ts.side.replied.Load(), int64(1); got != want {
+		t.Errorf("replied = %d, want %d", got, want)
+	}
+	if got, want := ts.side.unanswered.Load(), int64(1); got != want {
+		t.Errorf("unanswered = %d, want %d", got, want)
+	}
+}
+
+// TestRunRefusesBadSubnets: a subnets: entry pxeserver's own checks refuse
+// stops it with status 2, one that dhcpboot.LabServer4 refuses at start
+// with status 1 (run in a namespace of its own, on a bridge); both
+// say why on stderr, naming the config file's entry.
+func TestRunRefusesBadSubnets(t *testing.T) {
+	var stderr strings.Builder
+	overlap := writeConfig(t, "iface: srv0\naddr: 10.78.7.1\ndhcp: lab\nsubnets:\n  - {prefix: 10.78.7.0/25, pool: 10.78.7.10-10.78.7.20}\n")
+	if got := run(t.Context(), []string{"-config", overlap}, io.Discard, &stderr); got != 2 {
+		t.Errorf("run with an overlapping subnet = %d, want 2", got)
+	}
+	if s := stderr.String(); !strings.Contains(s, "pxeserver: -config") || !strings.Contains(s, "subnets[0]: prefix 10.78.7.0/25 overlaps") {
+		t.Errorf("stderr = %q, want the config file's subnets[0] and the overlap", s)
+	}
+
+	netlab.Require(t)
+	ns := netlab.NewNS(t)
+	ns.Bridge(t, "srv0", "10.78.7.1/24")
+	huge := writeConfig(t, "iface: srv0\naddr: 10.78.7.1\ndhcp: lab\nhttp_addr: 10.78.7.1:0\nsubnets:\n  - {prefix: 10.60.0.0/14, pool: 10.60.0.1-10.63.255.254}\n")
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := ns.Command(ctx, exe, "-config", huge)
+	cmd.Env = append(os.Environ(), mainEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("pxeserver with a subnet LabServer4 refuses: %v, want exit status 1; output:\n%s", err, out)
+	}
+	if s := string(out); !strings.Contains(s, "pxeserver: dhcp: lab DHCP: dhcpboot: config file subnets[0]: range larger than 65536 addresses") {
+		t.Errorf("output = %q, want LabServer4's refusal naming config file subnets[0]", s)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -73,6 +74,21 @@ type serverProc struct {
 	raw    []string
 	notify chan struct{}
 	exited chan struct{}
+	cmd    *exec.Cmd
+}
+
+// stop interrupts pxeserver (SIGINT, as Ctrl-C) and waits (at most 15 s)
+// until it has exited and its log is read to the end.
+func (s *serverProc) stop(t *testing.T) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatalf("interrupt pxeserver: %v", err)
+	}
+	select {
+	case <-s.exited:
+	case <-time.After(15 * time.Second):
+		t.Fatal("pxeserver still running 15 s after SIGINT")
+	}
 }
 
 func (s *serverProc) snapshot() []logLine {
@@ -104,9 +120,9 @@ func (s *serverProc) read(r io.Reader) {
 	}
 }
 
-// startServer runs pxeserver with args inside lab's namespace and waits for
+// startServer runs pxeserver with args inside namespace ns and waits for
 // its "ready" line.
-func startServer(t *testing.T, lab *qemulab.Lab, args ...string) *serverProc {
+func startServer(t *testing.T, ns *netlab.NS, args ...string) *serverProc {
 	t.Helper()
 	// PXESERVER_BIN names a built pxeserver (make demo builds one); by
 	// default the test binary runs pxeserver's main itself.
@@ -119,15 +135,16 @@ func startServer(t *testing.T, lab *qemulab.Lab, args ...string) *serverProc {
 		}
 	}
 	s := &serverProc{notify: make(chan struct{}), exited: make(chan struct{})}
-	cmd := lab.NS.Command(context.Background(), exe, append([]string{"-log-json"}, args...)...)
+	cmd := ns.Command(context.Background(), exe, append([]string{"-log-json"}, args...)...)
 	cmd.Env = append(os.Environ(), mainEnv+"=1")
+	s.cmd = cmd
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatalf("cmd.StdoutPipe(): %v", err)
 	}
 	stderr := &syncbuf.Buffer{}
 	cmd.Stderr = stderr
-	lab.NS.Track(cmd)
+	ns.Track(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("cmd.Start(): %v", err)
 	}
@@ -447,7 +464,7 @@ func TestFirmwareBoot(t *testing.T) {
 	lab.AdvertiseIPv6(t)
 	root := filepath.Join(lab.Dir, "boot")
 	sizes := labFiles(t, fw, root)
-	srv := startServer(t, lab, "-iface", lab.Bridge, "-addr", lab.ServerIP.String(), "-dhcp", "lab", "-tftp-root", root)
+	srv := startServer(t, lab.NS, "-iface", lab.Bridge, "-addr", lab.ServerIP.String(), "-dhcp", "lab", "-tftp-root", root)
 	var table []string
 	for _, sc := range qemulab.Scenarios() {
 		start := time.Now()
@@ -558,7 +575,7 @@ func TestScriptInjectionSafety(t *testing.T) {
 	if err := os.WriteFile(conf, doc, 0o644); err != nil {
 		t.Fatalf("os.WriteFile(conf, doc, 0o644): %v", err)
 	}
-	srv := startServer(t, lab, "-config", conf)
+	srv := startServer(t, lab.NS, "-config", conf)
 
 	m := lab.Boot(t, qemulab.BIOSiPXE, qemulab.Options{MAC: mac})
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
@@ -675,7 +692,7 @@ func TestFirmwareBootProxy(t *testing.T) {
 	startSiteDHCP(t, lab)
 	root := filepath.Join(lab.Dir, "boot")
 	sizes := labFiles(t, fw, root)
-	srv := startServer(t, lab, "-iface", lab.Bridge, "-addr", lab.ServerIP.String(), "-dhcp", "proxy", "-tftp-root", root)
+	srv := startServer(t, lab.NS, "-iface", lab.Bridge, "-addr", lab.ServerIP.String(), "-dhcp", "proxy", "-tftp-root", root)
 	efi := func(mac string) map[string]string {
 		return map[string]string{"mac": mac, "buildarch": "x86_64", "platform": "efi", "uuid": qemulab.DefaultUUID}
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"net/netip"
 	"testing"
+
+	"github.com/pxekit/pxekit/dhcpboot"
 )
 
 // FuzzConfigFile feeds arbitrary text to the config file reader and to the
@@ -12,6 +14,8 @@ func FuzzConfigFile(f *testing.F) {
 	f.Add([]byte("iface: br0\naddr: 10.77.0.1\n"))
 	f.Add([]byte("rules: [{name: x, match: {archs: [7], ipxe: yes}, action: {boot_file: 'http://{{server}}/a'}}]\n"))
 	f.Add([]byte("machines: [{mac: '52:54:00:00:00:01', script: \"#!ipxe\\necho hi\\n\"}]\n"))
+	f.Add([]byte(subnetsConfig))
+	f.Add([]byte("subnets: [{prefix: 10.0.1.0/30, pool: 10.0.1.0-10.0.1.3, router: 10.0.1.1}]\n"))
 	f.Add([]byte("&a [*a]"))
 	f.Add([]byte("- - - -"))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -21,9 +25,19 @@ func FuzzConfigFile(f *testing.F) {
 		}
 		_ = fc.flagValues()
 		c := &Config{}
-		if err := fc.apply(c); err == nil {
-			c.HTTPAddr = "10.0.0.1:80"
-			_, _ = bootPolicy(c)
+		if err := fc.apply(c); err != nil {
+			return
+		}
+		c.HTTPAddr = "10.0.0.1:80"
+		_, _ = bootPolicy(c, c.HTTPBase())
+		// What the file's subnets become in lab mode: checked against the
+		// subnet of -iface, then by dhcpboot's allocator.
+		c.Iface, c.DHCP = "br0", "lab"
+		c.Addr, c.Netmask = netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("255.255.255.0")
+		c.Pool = [2]netip.Addr{netip.MustParseAddr("10.0.0.100"), netip.MustParseAddr("10.0.0.199")}
+		c.LeaseFile = "" // never a file from fuzzed text
+		if checkSubnets(c) == nil {
+			_ = (&dhcpboot.Allocator4{Subnets: labSubnets(c), ServerIP: c.Addr}).Init()
 		}
 	})
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -54,7 +55,8 @@ func newTestWeb(t *testing.T, script string) (*webServer, *bytes.Buffer, string)
 	return ws, &buf, dir
 }
 
-func lastLog(t *testing.T, buf *bytes.Buffer) map[string]any {
+// lastLog returns the last JSON log line in buf.
+func lastLog(t *testing.T, buf fmt.Stringer) map[string]any {
 	t.Helper()
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
 	var m map[string]any

@@ -5,8 +5,14 @@
 //
 //	sudo pxeserver -iface br0 -addr 10.77.0.1 -dhcp lab -tftp-root /srv/ipxe
 //
+// DHCP is served by dhcpboot's ProxyServer (-dhcp proxy, ports 67 and
+// 4011), LabServer4 (-dhcp lab: the subnet of -iface plus the config file's
+// subnets behind DHCP relays) and LabServer6 (-dhcp6 lab: -pool6 addresses
+// and boot URLs on -addr6, where TFTP and HTTP then listen too).
+//
 // It logs one line per DHCP decision, TFTP transfer and HTTP request (JSON
-// with -log-json). `make demo` boots real firmware under QEMU against it.
+// with -log-json), from the servers' hooks. `make demo` boots real firmware
+// under QEMU against it.
 //
 // HTTP paths: /boot.ipxe is -script or a built-in script (made with the
 // ipxescript builder) that chains /machine/MAC?buildarch=..&platform=..&uuid=..;
@@ -22,6 +28,10 @@
 //	lease_file: /var/lib/pxeserver/leases       # lab mode
 //	reservations:                               # lab mode fixed addresses
 //	  - {mac: "52:54:00:12:34:56", ip: 10.77.0.50}
+//	subnets:                                    # lab mode, behind DHCP relays (by giaddr)
+//	  - {prefix: 10.78.6.0/24, pool: 10.78.6.100-10.78.6.200, router: 10.78.6.1,
+//	     dns: [10.78.6.1], lease_time: 1h,
+//	     reservations: [{mac: "52:54:00:12:34:57", ip: 10.78.6.50}]}
 //	rules:                                      # dhcpboot rules, before the defaults
 //	  - name: old-uefi-box                      # per MAC
 //	    match: {mac: ["52:54:00:12:34:56"], archs: [7]}
@@ -50,6 +60,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"sync"
@@ -131,32 +142,48 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 	defer web.Close()
 	hs, ln := newHTTPServer(cfg, web, ln, log)
-	services = append(services, service{
-		name:  "http",
-		serve: func() error { return hs.Serve(ln) },
-		shutdown: func(ctx context.Context) error {
-			err := hs.Shutdown(ctx)
-			if err != nil {
-				hs.Close() // grace over: drop the connections still busy
-			}
-			ln.Close() // not yet served when a later service failed to start
-			return err
-		},
-	})
+	httpService := func(name string, ln net.Listener) service {
+		return service{
+			name:  name,
+			serve: func() error { return hs.Serve(ln) },
+			shutdown: func(ctx context.Context) error {
+				err := hs.Shutdown(ctx)
+				if err != nil {
+					hs.Close() // grace over: drop the connections still busy
+				}
+				ln.Close() // not yet served when a later service failed to start
+				return err
+			},
+		}
+	}
+	services = append(services, httpService("http", ln))
+	if addr := cfg.httpAddr6(); addr != "" {
+		// DHCPv6 boot URLs name -addr6: serve them there too.
+		ln6, err := net.Listen("tcp6", addr)
+		if err != nil {
+			return fmt.Errorf("http: %w", err)
+		}
+		_, ln6 = newHTTPServer(cfg, web, ln6, log)
+		services = append(services, httpService("http6", ln6))
+	}
 
 	if cfg.TFTPRoot != "" {
-		s, err := newTFTP(cfg, log)
+		ts, err := newTFTP(cfg, log)
 		if err != nil {
 			return fmt.Errorf("tftp: %w", err)
 		}
-		services = append(services, s)
+		services = append(services, ts...)
 	}
-	if cfg.DHCP != "off" {
-		s, err := newDHCP(cfg, log)
+	var dhcp *dhcpSide
+	if cfg.DHCP != "off" || cfg.DHCP6 != "off" {
+		if dhcp, err = buildDHCP(cfg, log); err != nil {
+			return fmt.Errorf("dhcp: %w", err)
+		}
+		ds, err := dhcp.services()
 		if err != nil {
 			return fmt.Errorf("dhcp: %w", err)
 		}
-		services = append(services, s)
+		services = append(services, ds...)
 	}
 
 	errc := make(chan error, len(services))
@@ -172,7 +199,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 	log.Info("ready",
 		slog.String("iface", cfg.Iface), slog.String("addr", cfg.Addr.String()),
-		slog.String("dhcp", cfg.DHCP), slog.String("tftp_root", cfg.TFTPRoot),
+		slog.String("dhcp", cfg.DHCP), slog.String("dhcp6", cfg.DHCP6), slog.String("addr6", addrString(cfg.Addr6)), slog.String("tftp_root", cfg.TFTPRoot),
 		slog.String("http", cfg.HTTPBase()), slog.String("http_root", cfg.HTTPRoot),
 		slog.String("script", sc.bootURL()))
 	var first error
@@ -184,7 +211,18 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	services = nil
 	shutdownAll(all, shutdownGrace, log, first == nil)
 	wg.Wait()
+	if dhcp != nil {
+		dhcp.logTotals()
+	}
 	return first
+}
+
+// addrString is a.String(), "" for the zero Addr.
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
 }
 
 // shutdownGrace is how long each service gets to finish what it is doing.

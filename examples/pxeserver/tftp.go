@@ -11,20 +11,28 @@ import (
 	"github.com/pxekit/pxekit/tftpserve"
 )
 
-// newTFTP serves cfg.TFTPRoot on cfg.Addr port 69 and logs one "tftp" line
+// newTFTP serves cfg.TFTPRoot on cfg.Addr port 69 (and on -addr6 port 69
+// with -dhcp6 lab, whose boot URLs name it) and logs one "tftp" line
 // per transfer: file, options asked for and granted, bytes, duration and
 // outcome. A tsize probe that the client ends with ERROR 8 (EDK2 does this
 // before every download) is outcome "size-probe", a normal event.
-func newTFTP(cfg *Config, log *slog.Logger) (service, error) {
+func newTFTP(cfg *Config, log *slog.Logger) ([]service, error) {
 	dir, err := tftpserve.OpenDir(cfg.TFTPRoot)
 	if err != nil {
-		return service{}, err
+		return nil, err
 	}
-	addr := net.JoinHostPort(cfg.Addr.String(), "69")
-	pc, err := net.ListenPacket("udp4", addr)
+	pc, err := net.ListenPacket("udp4", net.JoinHostPort(cfg.Addr.String(), "69"))
 	if err != nil {
 		dir.Close()
-		return service{}, err
+		return nil, err
+	}
+	var pc6 net.PacketConn
+	if cfg.DHCP6 == "lab" {
+		if pc6, err = net.ListenPacket("udp6", net.JoinHostPort(cfg.Addr6.String(), "69")); err != nil {
+			pc.Close()
+			dir.Close()
+			return nil, err
+		}
 	}
 	// The options each client asked for, kept from the request until its
 	// transfer is reported (TransferInfo holds only what was granted).
@@ -75,7 +83,7 @@ func newTFTP(cfg *Config, log *slog.Logger) (service, error) {
 			log.Log(context.Background(), level, "tftp", attrs...)
 		},
 	}
-	return service{
+	out := []service{{
 		name:  "tftp",
 		serve: func() error { return s.Serve(pc) },
 		shutdown: func(ctx context.Context) error {
@@ -83,7 +91,16 @@ func newTFTP(cfg *Config, log *slog.Logger) (service, error) {
 			dir.Close()
 			return err
 		},
-	}, nil
+	}}
+	if pc6 != nil {
+		// The same server: its Shutdown waits for the transfers of both.
+		out = append(out, service{name: "tftp6", serve: func() error { return s.Serve(pc6) }, shutdown: func(ctx context.Context) error {
+			err := s.Shutdown(ctx)
+			pc6.Close() // not yet served when a later service failed to start
+			return err
+		}})
+	}
+	return out, nil
 }
 
 // formatOptions renders TFTP options as "name=value" words in request order.

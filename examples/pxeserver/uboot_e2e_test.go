@@ -186,7 +186,7 @@ func TestUBootPXEGet(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, config), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	srv := startServer(t, lab, "-iface", lab.Bridge, "-addr", lab.ServerIP.String(), "-dhcp", "lab", "-tftp-root", root)
+	srv := startServer(t, lab.NS, "-iface", lab.Bridge, "-addr", lab.ServerIP.String(), "-dhcp", "lab", "-tftp-root", root)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()

@@ -38,6 +38,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pxekit/pxekit/internal/syncbuf"
 	"golang.org/x/sys/unix"
 )
 
@@ -338,6 +339,41 @@ func Veth(t testing.TB, a *NS, aIf, aCIDR string, b *NS, bIf, bCIDR string) {
 	}
 }
 
+// StartDhcrelay runs ISC dhcrelay (Debian package isc-dhcp-relay) in the
+// namespace as a DHCPv4 relay agent: it relays the requests of clients on
+// interface down to server through interface up, and the replies back, with
+// the extra flags given ("-a" adds the relay agent option 82). It is killed
+// when the test ends. Its output collects in the buffer returned. A test
+// calls RequireTool(t, "dhcrelay") first, or is failed here.
+func (ns *NS) StartDhcrelay(t testing.TB, down, up, server string, flags ...string) *syncbuf.Buffer {
+	t.Helper()
+	log := &syncbuf.Buffer{}
+	args := append([]string{"-4", "-d", "-pf", filepath.Join(t.TempDir(), "dhcrelay.pid")}, flags...)
+	relay := ns.Command(context.Background(), RequireTool(t, "dhcrelay"), append(args, "-id", down, "-iu", up, server)...)
+	relay.Stdout, relay.Stderr = log, log
+	ns.Track(relay)
+	if err := relay.Start(); err != nil {
+		t.Fatalf("netlab: start dhcrelay in %s: %v", ns.Name, err)
+	}
+	go func() { _ = relay.Wait() }()
+	return log
+}
+
+// WaitLinkLocal waits (at most 5 s) until iface in the namespace has a
+// usable IPv6 link-local address (duplicate address detection done), which
+// DHCPv6 clients and servers send from.
+func (ns *NS) WaitLinkLocal(t testing.TB, iface string) {
+	t.Helper()
+	for i := 0; i < 50; i++ {
+		out := ns.Run(t, "ip", "-6", "addr", "show", "dev", iface, "scope", "link")
+		if strings.Contains(out, "fe80::") && !strings.Contains(out, "tentative") {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("netlab: %s in %s: no link-local IPv6 address after 5 s", iface, ns.Name)
+}
+
 // Bridge creates a bridge named name in the namespace, gives it cidr ("" for
 // none) and brings it up.
 func (ns *NS) Bridge(t testing.TB, name, cidr string) {
@@ -394,6 +430,18 @@ func NewPair(t testing.TB) *Pair {
 		ClientIf: "cli0",
 	}
 	Veth(t, p.Server, p.ServerIf, "10.99.0.1/24", p.Client, p.ClientIf, "10.99.0.2/24")
+	return p
+}
+
+// NewPair6 is NewPair with IPv6 for DHCPv6: the server end also gets
+// serverCIDR (duplicate address detection off), and it returns once both
+// ends have their link-local addresses, which DHCPv6 sends from.
+func NewPair6(t testing.TB, serverCIDR string) *Pair {
+	t.Helper()
+	p := NewPair(t)
+	p.Server.Run(t, "ip", "-6", "addr", "add", serverCIDR, "dev", p.ServerIf, "nodad")
+	p.Server.WaitLinkLocal(t, p.ServerIf)
+	p.Client.WaitLinkLocal(t, p.ClientIf)
 	return p
 }
 
