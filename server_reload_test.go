@@ -2,6 +2,7 @@ package pxekit_test
 
 import (
 	"bytes"
+	"context"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -206,4 +207,40 @@ func TestServerReloadSwapsPolicyScriptInventory(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("second.efi", "two", "vmlinuz-2")
+}
+
+// Shutdown lets a transfer in flight finish: the client gets the whole
+// file, then Serve returns ErrServerClosed.
+func TestServerShutdownLetsTransfersFinish(t *testing.T) {
+	want := randomBytes(3, 1<<20)
+	dir := writeBootDir(t, want)
+	started := make(chan struct{}, 1)
+	srv := &pxekit.Server{BaseURL: "http://127.0.0.1:8080", TFTPRoot: dir,
+		TFTPTune: func(*tftpserve.Request, *tftpserve.Limits, pxekit.Session, bool) { started <- struct{}{} }}
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(pxekit.Listeners{TFTP: pc}) }()
+	got := make(chan []byte, 1)
+	go func() {
+		b, err := tftpGet(pc.LocalAddr().String(), "ipxe.efi")
+		if err != nil {
+			t.Errorf("TFTP during Shutdown: %v", err)
+		}
+		got <- b
+	}()
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if b := <-got; !bytes.Equal(b, want) {
+		t.Errorf("client got %d bytes, want the whole %d-byte file", len(b), len(want))
+	}
+	if err := <-done; err != pxekit.ErrServerClosed {
+		t.Errorf("Serve = %v, want ErrServerClosed", err)
+	}
 }
