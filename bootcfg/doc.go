@@ -46,7 +46,7 @@
 //     argument may contain "initrd="; the builder writes initrd lines.
 //   - U-Boot expands ${var} and $(var) in append, removes one level of
 //     '\' and drops single quotes (cli_simple_process_macros), while
-//     SYSLINUX passes the line as it is: an argument holding '\', '\'',
+//     SYSLINUX passes the line as it is: an argument holding a backslash, a single quote,
 //     "${", "$(" or ending in '$' cannot mean the same to both and is
 //     refused. Every other byte of an argument (spaces, '"'-free quoting,
 //     ';', '&', '|', '$' elsewhere, UTF-8) arrives literally.

@@ -42,7 +42,8 @@ type PXELinuxLabel struct {
 // Keyword is in lower case (both readers compare keywords without case):
 // "kernel", "append"…, or "menu <word>" for the menu directives ("menu
 // title", "menu label", "menu default"); "" for a blank line, "#" for a
-// comment, whose text after the '#' is Value. Value is the rest of the
+// comment, whose text after the '#' is Value; "" with a Value for a line
+// that starts with a control byte, which no reader takes as a directive. Value is the rest of the
 // line after the blanks that follow the keyword, exactly (trailing blanks
 // included). A "text" directive (SYSLINUX's "text help" … "endtext"
 // block) holds the lines up to its "endtext" line in Text.
@@ -149,6 +150,9 @@ func pxlSplit(line string) PXELinuxDirective {
 		return PXELinuxDirective{Keyword: "#", Value: t[1:]}
 	}
 	kw, rest := pxlWord(t)
+	if kw == "" {
+		return PXELinuxDirective{Value: t} // starts with a control byte: no directive
+	}
 	kw = pxlLower(kw)
 	if kw == "menu" {
 		if sub, r := pxlWord(rest); sub != "" {
@@ -165,14 +169,16 @@ func pxlEndText(line string) bool {
 	return pxlLower(w) == "endtext"
 }
 
-// pxlLower lower-cases ASCII letters only, as the loaders compare.
+// pxlLower lower-cases ASCII letters only, byte by byte, as the loaders
+// compare.
 func pxlLower(s string) string {
-	return strings.Map(func(r rune) rune {
-		if 'A' <= r && r <= 'Z' {
-			return r + 'a' - 'A'
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
 		}
-		return r
-	}, s)
+	}
+	return string(b)
 }
 
 // Format writes the file: global directives first, then each label line
@@ -224,9 +230,13 @@ func pxlWrite(b *bytes.Buffer, indent string, d PXELinuxDirective) error {
 	var line string
 	switch {
 	case d.Keyword == "":
-		if d.Value != "" || d.Text != nil {
-			return errors.New("a blank line with a value")
+		if w, _ := pxlWord(d.Value); w != "" || d.Text != nil || d.Value != "" && pxlBlank(d.Value[0]) {
+			return errors.New("a line without keyword whose value starts with a word or a blank")
 		}
+		if err := pxlCheckText(d.Value); err != nil {
+			return err
+		}
+		line = d.Value
 	case d.Keyword == "#":
 		if err := pxlCheckText(d.Value); err != nil {
 			return fmt.Errorf("comment: %w", err)

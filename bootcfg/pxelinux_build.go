@@ -106,7 +106,7 @@ const pxlMaxTimeout = 36000
 //     has that name; Name: used twice;
 //   - MenuLabel: '^' (SYSLINUX's menu hides it, marking a hot key);
 //   - Args: what kernelcmdline.Param refuses ('"', a bad name), "initrd="
-//     anywhere (both loaders take initrds from it), '\'', '\\', "${",
+//     anywhere (both loaders take initrds from it), a single quote, a backslash, "${",
 //     "$(" or a final '$' (U-Boot expands or removes them), a bare "--"
 //     (Linux gives what follows to init), an argument line that is
 //     exactly "-" (SYSLINUX reads "no arguments");
