@@ -39,8 +39,9 @@
 //     configuration), so kernel paths hold no '#'.
 //   - SYSLINUX takes only the first word of a label, default or kernel
 //     line (the rest of a kernel line are arguments); U-Boot the whole
-//     line. Names and paths therefore hold no blank. Initrd paths hold no
-//     ',' (both split the list there).
+//     line. Names and paths therefore hold no blank. An initrd line is a
+//     ','-separated list to SYSLINUX and one name to U-Boot: one initrd,
+//     with no ','.
 //   - Both look for the first "initrd=" anywhere in the append line to
 //     find initrds (SYSLINUX even inside another argument's value), so no
 //     argument may contain "initrd="; the builder writes initrd lines.

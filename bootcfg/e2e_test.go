@@ -89,16 +89,6 @@ func startBootLab(t *testing.T, lab *qemulab.Lab, bootFile string, h tftpserve.H
 	return bl
 }
 
-// clientMAC is a PXELinuxHandler.ClientMAC from the DHCP server's leases.
-func (bl *bootLab) clientMAC(a netip.Addr) (net.HardwareAddr, bool) {
-	for _, l := range bl.dhcp.Leases() {
-		if l.IP == a {
-			return l.MAC, true
-		}
-	}
-	return nil, false
-}
-
 // transferLog returns one line per finished TFTP transfer.
 func (bl *bootLab) transferLog() []string {
 	bl.mu.Lock()

@@ -41,9 +41,11 @@ type PXELinuxEntry struct {
 	// directory: the boot file's, or option 210's prefix) or URL, as the
 	// loader fetches it. Written as a "linux" line.
 	Kernel string
-	// Initrd are the initrd paths, loaded in order (one "initrd a,b"
-	// line). U-Boot before 2023.10 loads only one.
-	Initrd []string
+	// Initrd is the initrd's path; "" for none. One file: U-Boot (to
+	// 2025 at least) fetches an initrd line as one name, so SYSLINUX's
+	// "a,b" lists cannot be written (concatenate the cpio archives
+	// instead: Linux unpacks them all).
+	Initrd string
 	// FDT is a device tree file (U-Boot's "fdt"); FDTDir a directory
 	// U-Boot picks the board's file from ("fdtdir"). SYSLINUX ignores both.
 	FDT, FDTDir string
@@ -185,17 +187,14 @@ func pxlEntry(field string, e PXELinuxEntry) (PXELinuxLabel, error) {
 		return l, &PXELinuxValueError{Field: field + ".Kernel", Value: e.Kernel, Reason: `holds "initrd=", which SYSLINUX searches the kernel's command line (BOOT_IMAGE=<kernel> …) for`}
 	}
 	add("linux", e.Kernel)
-	for j, p := range e.Initrd {
-		f := fmt.Sprintf("%s.Initrd[%d]", field, j)
-		if err := pxlWord1(f, p); err != nil {
+	if e.Initrd != "" {
+		if err := pxlWord1(field+".Initrd", e.Initrd); err != nil {
 			return l, err
 		}
-		if strings.Contains(p, ",") {
-			return l, &PXELinuxValueError{Field: f, Value: p, Reason: "',' separates initrds"}
+		if strings.Contains(e.Initrd, ",") {
+			return l, &PXELinuxValueError{Field: field + ".Initrd", Value: e.Initrd, Reason: "',' separates initrds in SYSLINUX (U-Boot reads one name)"}
 		}
-	}
-	if len(e.Initrd) > 0 {
-		add("initrd", strings.Join(e.Initrd, ","))
+		add("initrd", e.Initrd)
 	}
 	if e.FDT != "" {
 		if err := pxlWord1(field+".FDT", e.FDT); err != nil {
@@ -348,7 +347,7 @@ func (f *PXELinux) Spec() (PXELinuxSpec, error) {
 			case "kernel", "linux":
 				e.Kernel = d.Value
 			case "initrd":
-				e.Initrd = strings.Split(d.Value, ",")
+				e.Initrd = d.Value
 			case "fdt", "devicetree":
 				e.FDT = d.Value
 			case "fdtdir", "devicetreedir":

@@ -103,7 +103,7 @@ func TestPXELinuxBoot(t *testing.T) {
 	mac := net.HardwareAddr{0x52, 0x54, 0x00, 0x77, 0x17, 0x01}
 	cfg, err := BuildPXELinux(PXELinuxSpec{
 		Default: "pxekit",
-		Entries: []PXELinuxEntry{{Name: "pxekit", Kernel: "vmlinuz", Initrd: []string{"initrd.img"}, Args: e2eArgs}},
+		Entries: []PXELinuxEntry{{Name: "pxekit", Kernel: "vmlinuz", Initrd: "initrd.img", Args: e2eArgs}},
 	})
 	if err != nil {
 		t.Fatal(err)

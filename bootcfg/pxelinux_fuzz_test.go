@@ -61,10 +61,7 @@ func FuzzPXELinuxBuilder(f *testing.F) {
 	f.Add("#a", " t", "k initrd=x", "", "d", "-", "--", "#x", -1)
 	f.Add("n", "title", "k", "i", "", "à=à b", "a=\u00a0", "z=$", 36000)
 	f.Fuzz(func(t *testing.T, name, label, kernel, initrd, fdt, arg1, arg2, arg3 string, timeout int) {
-		e := PXELinuxEntry{Name: name, MenuLabel: label, Kernel: kernel, FDT: fdt, Args: []string{arg1, arg2, arg3}}
-		if initrd != "" {
-			e.Initrd = []string{initrd, "second.img"}
-		}
+		e := PXELinuxEntry{Name: name, MenuLabel: label, Kernel: kernel, Initrd: initrd, FDT: fdt, Args: []string{arg1, arg2, arg3}}
 		spec := PXELinuxSpec{Default: name, Timeout: timeout, MenuTitle: label, Entries: []PXELinuxEntry{e, {Name: name + "-2", Kernel: "vmlinuz"}}}
 		b, err := BuildPXELinux(spec)
 		if err != nil {

@@ -124,7 +124,7 @@ func TestBuildPXELinuxRoundTrip(t *testing.T) {
 		MenuTitle: "pxekit boot: machine #7 (rack 3)",
 		Entries: []PXELinuxEntry{
 			{Name: "install", MenuLabel: "Install Debian; really", Kernel: "http://10.0.0.1:8080/d/vmlinuz?x=1&y=$z",
-				Initrd: []string{"initrd.gz", "extra.cpio"}, FDT: "dtbs/board.dtb", FDTDir: "dtbs/",
+				Initrd: "initrd.gz", FDT: "dtbs/board.dtb", FDTDir: "dtbs/",
 				Args: hostileArgs, IPAppend: 2},
 			{Name: "rescue", Kernel: "vmlinuz"},
 		},
@@ -189,7 +189,7 @@ func TestBuildPXELinuxRefuses(t *testing.T) {
 		{"empty kernel", entry(func(e *PXELinuxEntry) { e.Kernel = "" }), "Entries[0].Kernel", "empty"},
 		{"space in name", entry(func(e *PXELinuxEntry) { e.Name = "a b" }), "Entries[0].Name", "first word"},
 		{"hash name", entry(func(e *PXELinuxEntry) { e.Name = "#a" }), "Entries[0].Name", "'#'"},
-		{"comma initrd", entry(func(e *PXELinuxEntry) { e.Initrd = []string{"a,b"} }), "Entries[0].Initrd[0]", "','"},
+		{"comma initrd", entry(func(e *PXELinuxEntry) { e.Initrd = "a,b" }), "Entries[0].Initrd", "','"},
 		{"trailing blank label", entry(func(e *PXELinuxEntry) { e.MenuLabel = "x " }), "Entries[0].MenuLabel", "blank"},
 		{"caret label", entry(func(e *PXELinuxEntry) { e.MenuLabel = "^Install" }), "Entries[0].MenuLabel", "hot key"},
 		{"double quote", entry(func(e *PXELinuxEntry) { e.Args = []string{`x=a"b`} }), "Entries[0].Args[0]", "double quote"},

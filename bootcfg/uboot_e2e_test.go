@@ -53,7 +53,7 @@ func TestUBootPXEBoot(t *testing.T) {
 		Default: "pxekit",
 		Entries: []PXELinuxEntry{
 			{Name: "other", Kernel: "not-this-one"},
-			{Name: "pxekit", Kernel: "Image-pxekit", Initrd: []string{"initrd-pxekit.cpio"}, FDT: "dtbs/board.dtb", Args: e2eArgs},
+			{Name: "pxekit", Kernel: "Image-pxekit", Initrd: "initrd-pxekit.cpio", FDT: "dtbs/board.dtb", Args: e2eArgs},
 		},
 	})
 	if err != nil {
