@@ -216,3 +216,24 @@ func debianKernel() (kernel, busybox string) {
 	}
 	return "", ""
 }
+
+// openDir serves root until the test ends.
+func openDir(t *testing.T, root string) *tftpserve.Dir {
+	t.Helper()
+	dir, err := tftpserve.OpenDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dir.Close() })
+	return dir
+}
+
+// mustBuild builds spec or ends the test.
+func mustBuild(t *testing.T, spec PXELinuxSpec) *PXELinux {
+	t.Helper()
+	f, err := BuildPXELinux(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}

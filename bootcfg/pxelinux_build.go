@@ -196,17 +196,14 @@ func pxlEntry(field string, e PXELinuxEntry) (PXELinuxLabel, error) {
 		}
 		add("initrd", e.Initrd)
 	}
-	if e.FDT != "" {
-		if err := pxlWord1(field+".FDT", e.FDT); err != nil {
+	for _, p := range []struct{ keyword, field, value string }{{"fdt", ".FDT", e.FDT}, {"fdtdir", ".FDTDir", e.FDTDir}} {
+		if p.value == "" {
+			continue
+		}
+		if err := pxlWord1(field+p.field, p.value); err != nil {
 			return l, err
 		}
-		add("fdt", e.FDT)
-	}
-	if e.FDTDir != "" {
-		if err := pxlWord1(field+".FDTDir", e.FDTDir); err != nil {
-			return l, err
-		}
-		add("fdtdir", e.FDTDir)
+		add(p.keyword, p.value)
 	}
 	if len(e.Args) > 0 {
 		line, err := pxlArgs(field, e.Args)
@@ -381,6 +378,17 @@ func pxlNumber(kw, v string) (int, error) {
 		return 0, fmt.Errorf("bootcfg: pxelinux: %s %q: not a decimal number", kw, v)
 	}
 	return n, nil
+}
+
+// Value returns the value of the label's last directive with keyword
+// (SYSLINUX's rule when a keyword repeats), and whether there is one.
+func (l *PXELinuxLabel) Value(keyword string) (string, bool) {
+	for _, d := range slices.Backward(l.Directives) {
+		if d.Keyword == keyword {
+			return d.Value, true
+		}
+	}
+	return "", false
 }
 
 // Label returns the label named name, or nil.

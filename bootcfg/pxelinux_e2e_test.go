@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/pxekit/pxekit/internal/qemulab"
-	"github.com/pxekit/pxekit/tftpserve"
 )
 
 // Debian's PXELINUX (packages pxelinux and syslinux-common;
@@ -94,20 +93,13 @@ func TestPXELinuxBoot(t *testing.T) {
 			}
 		}
 	}
-	dir, err := tftpserve.OpenDir(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { dir.Close() })
+	dir := openDir(t, root)
 
 	mac := net.HardwareAddr{0x52, 0x54, 0x00, 0x77, 0x17, 0x01}
-	cfg, err := BuildPXELinux(PXELinuxSpec{
+	cfg := mustBuild(t, PXELinuxSpec{
 		Default: "pxekit",
 		Entries: []PXELinuxEntry{{Name: "pxekit", Kernel: "vmlinuz", Initrd: "initrd.img", Args: e2eArgs}},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	macName := "pxelinux.cfg/" + pxlMACName(mac)
 	h := &PXELinuxHandler{
 		Config: func(r PXELinuxRequest) (*PXELinux, error) {
@@ -161,12 +153,7 @@ func TestPXELinuxBoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfgText, _ := cfg.Format()
-	var appendLine string
-	for _, d := range cfg.Labels[0].Directives {
-		if d.Keyword == "append" {
-			appendLine = d.Value
-		}
-	}
+	appendLine, _ := cfg.Labels[0].Value("append")
 	if !strings.Contains(cmdline, appendLine) {
 		t.Errorf("/proc/cmdline %q does not hold the append line %q of\n%s", cmdline, appendLine, cfgText)
 	}

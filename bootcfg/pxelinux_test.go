@@ -147,21 +147,17 @@ func TestBuildPXELinuxRoundTrip(t *testing.T) {
 	}
 	// What Linux gets: the append line split by Linux's own rules gives
 	// every argument back.
-	a := parsed.Label("install")
-	for _, d := range a.Directives {
-		if d.Keyword == "append" {
-			var args []string
-			for _, x := range kernelcmdline.Split(d.Value) {
-				s := x.Name
-				if x.HasValue {
-					s += "=" + x.Value
-				}
-				args = append(args, s)
-			}
-			if !reflect.DeepEqual(args, hostileArgs) {
-				t.Errorf("Linux splits append %q into %q, want %q", d.Value, args, hostileArgs)
-			}
+	appendLine, ok := parsed.Label("install").Value("append")
+	var args []string
+	for _, x := range kernelcmdline.Split(appendLine) {
+		s := x.Name
+		if x.HasValue {
+			s += "=" + x.Value
 		}
+		args = append(args, s)
+	}
+	if !ok || !reflect.DeepEqual(args, hostileArgs) {
+		t.Errorf("Linux splits append %q into %q, want %q", appendLine, args, hostileArgs)
 	}
 	if !strings.Contains(string(text), "\n  linux http://10.0.0.1:8080/d/vmlinuz?x=1&y=$z\n") {
 		t.Errorf("built file has no linux line for the kernel:\n%s", text)

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/pxekit/pxekit/internal/qemulab"
-	"github.com/pxekit/pxekit/tftpserve"
 )
 
 // TestUBootPXEBoot boots Debian's U-Boot (qemu_arm64, 2023.01) with an
@@ -42,23 +41,16 @@ func TestUBootPXEBoot(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	dir, err := tftpserve.OpenDir(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { dir.Close() })
+	dir := openDir(t, root)
 
 	mac := net.HardwareAddr{0x52, 0x54, 0x00, 0x77, 0x17, 0x02}
-	cfg, err := BuildPXELinux(PXELinuxSpec{
+	cfg := mustBuild(t, PXELinuxSpec{
 		Default: "pxekit",
 		Entries: []PXELinuxEntry{
 			{Name: "other", Kernel: "not-this-one"},
 			{Name: "pxekit", Kernel: "Image-pxekit", Initrd: "initrd-pxekit.cpio", FDT: "dtbs/board.dtb", Args: e2eArgs},
 		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	macName := "pxelinux.cfg/" + pxlMACName(mac)
 	// In the second round, only "default" has a file: U-Boot walks all
 	// its names.
@@ -107,12 +99,7 @@ func TestUBootPXEBoot(t *testing.T) {
 	// qemu_arm64 sets no fdt_addr_r (QEMU hands U-Boot its own device
 	// tree), and without one U-Boot ignores fdt lines.
 	boot := con.Run(ctx, t, "setenv fdt_addr_r 0x48000000; pxe boot")
-	var appendLine string
-	for _, d := range cfg.Labels[1].Directives {
-		if d.Keyword == "append" {
-			appendLine = d.Value
-		}
-	}
+	appendLine, _ := cfg.Labels[1].Value("append")
 	shown := appendShown(boot)
 	if shown != appendLine {
 		t.Errorf("U-Boot's bootargs after its processing = %q\nwant the append line as built %q\nconsole:\n%s", shown, appendLine, strings.Join(boot, "\n"))
