@@ -262,7 +262,11 @@ func pxlWrite(b *bytes.Buffer, indent string, d PXELinuxDirective) error {
 			return fmt.Errorf("%s: value starts with a blank, which the loaders skip", d.Keyword)
 		}
 		line = d.Keyword
-		if d.Value != "" {
+		switch {
+		case d.Value == "":
+		case pxlEndsWord(d.Value[0]):
+			line += d.Value // a control byte ends the keyword already
+		default:
 			line += " " + d.Value
 		}
 		if len(indent)+len(line) <= PXELinuxMaxLine {
