@@ -3,7 +3,9 @@ package bootcfg
 import (
 	"bytes"
 	"context"
+	"debug/elf"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -185,27 +187,89 @@ func newcCPIO(files []cpioFile) []byte {
 }
 
 // busyboxInitramfs builds an initramfs whose /init (busybox sh) runs
-// script with /proc mounted, then powers the machine off.
+// script with /proc mounted, then powers the machine off. A dynamically
+// linked busybox (Debian's package busybox; busybox-static conflicts with
+// it) comes with its ELF interpreter and libraries.
 func busyboxInitramfs(t *testing.T, busybox, script string) []byte {
 	t.Helper()
-	bb, err := os.ReadFile(busybox)
-	if err != nil {
-		t.Fatal(err)
-	}
-	init := "#!/bin/busybox sh\n/bin/busybox mount -t proc proc /proc\n" + script + "\n/bin/busybox poweroff -f\n"
-	return newcCPIO([]cpioFile{
+	files := []cpioFile{
 		{name: "bin", mode: 0o040755},
 		{name: "dev", mode: 0o040755},
 		{name: "proc", mode: 0o040755},
 		{name: "dev/console", mode: 0o020600, major: 5, minor: 1},
-		{name: "bin/busybox", mode: 0o100755, data: bb},
-		{name: "bin/sh", mode: 0o120777, data: []byte("busybox")},
-		{name: "init", mode: 0o100755, data: []byte(init)},
-	})
+	}
+	dirs := map[string]bool{"bin": true}
+	add := func(dst, src string) {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var parents []string
+		for d := filepath.Dir(dst); d != "." && !dirs[d]; d = filepath.Dir(d) {
+			dirs[d] = true
+			parents = append(parents, d)
+		}
+		for _, d := range slices.Backward(parents) {
+			files = append(files, cpioFile{name: d, mode: 0o040755})
+		}
+		files = append(files, cpioFile{name: dst, mode: 0o100755, data: b})
+	}
+	add("bin/busybox", busybox)
+	libs, err := elfDependencies(busybox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range libs {
+		add(strings.TrimPrefix(l, "/"), l)
+	}
+	init := "#!/bin/busybox sh\n/bin/busybox mount -t proc proc /proc\n" + script + "\n/bin/busybox poweroff -f\n"
+	files = append(files,
+		cpioFile{name: "bin/sh", mode: 0o120777, data: []byte("busybox")},
+		cpioFile{name: "init", mode: 0o100755, data: []byte(init)})
+	return newcCPIO(files)
 }
 
-// debianKernel returns the newest /boot/vmlinuz-* and the static busybox,
-// or "" when either is missing.
+// elfDependencies returns the ELF interpreter and the shared libraries
+// (found in Debian's amd64 library directories) a program needs; none for
+// a static one.
+func elfDependencies(prog string) ([]string, error) {
+	f, err := elf.Open(prog)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []string
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			b, err := io.ReadAll(p.Open())
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, strings.TrimRight(string(b), "\x00"))
+		}
+	}
+	libs, err := f.ImportedLibraries()
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range libs {
+		found := ""
+		for _, dir := range []string{"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/lib"} {
+			if _, err := os.Stat(filepath.Join(dir, l)); err == nil {
+				found = filepath.Join(dir, l)
+				break
+			}
+		}
+		if found == "" {
+			return nil, fmt.Errorf("%s needs %s, not found", prog, l)
+		}
+		out = append(out, found)
+	}
+	return out, nil
+}
+
+// debianKernel returns the newest /boot/vmlinuz-* and busybox, or ""
+// when either is missing.
 func debianKernel() (kernel, busybox string) {
 	ks, _ := filepath.Glob("/boot/vmlinuz-*")
 	slices.Sort(ks)
