@@ -188,7 +188,7 @@ func pxlLower(s string) string {
 // a line break, CR or NUL anywhere, a value that starts with a blank, a
 // keyword that is not one lower-case word (or "menu <word>"), a "label"
 // directive outside Labels, a text line that would end the block, a line
-// longer than PXELinuxMaxLine.
+// longer than PXELinuxMaxLine. (An empty, non-nil Text reads back as nil.)
 func (f *PXELinux) Format() ([]byte, error) {
 	var b bytes.Buffer
 	for i, d := range f.Global {
