@@ -21,6 +21,8 @@ pkgs=(
 	qemu-system-x86 # firmware end-to-end tests (-accel tcg)
 	qemu-system-arm # qemu-system-aarch64 for the U-Boot end-to-end test
 	u-boot-qemu  # U-Boot for QEMU's arm64 virt machine (qemu_arm64/u-boot.bin)
+	pxelinux     # PXELINUX 6 (pxelinux.0) for the bootcfg end-to-end test
+	syslinux-common # ldlinux.c32, which pxelinux.0 loads
 	ipxe         # undionly.kpxe, ipxe.efi, snponly.efi
 	ipxe-qemu    # iPXE option ROMs for QEMU NICs
 	ovmf         # UEFI firmware
