@@ -70,7 +70,7 @@ var (
 )
 
 // GRUBQuote writes s as one GRUB word that GRUB reads back as exactly s,
-// with no expansion: single-quoted, each "'" written as '\''. It refuses
+// with no expansion: single-quoted, each "'" written as '\”. It refuses
 // a NUL (ErrGRUBNUL) or a carriage return (ErrGRUBCR), which no grub.cfg
 // can carry.
 func GRUBQuote(s string) (string, error) {

@@ -24,6 +24,10 @@ pkgs=(
 	ipxe         # undionly.kpxe, ipxe.efi, snponly.efi
 	ipxe-qemu    # iPXE option ROMs for QEMU NICs
 	ovmf         # UEFI firmware
+	shim-signed  # Secure Boot e2e: Microsoft-signed shimx64.efi
+	grub-efi-amd64-signed # Secure Boot e2e: Debian-signed grubnetx64.efi
+	linux-image-amd64 # Secure Boot e2e: Debian-signed kernel (/boot/vmlinuz-*)
+	busybox-static # Secure Boot e2e: static busybox for the test's initramfs
 	kea-admin    # perfdhcp for DHCP benchmarks
 	isc-dhcp-relay # dhcrelay between client and proxyDHCP namespaces (tests start it themselves)
 )
