@@ -420,10 +420,13 @@ func clip(s string) string {
 // do this search: their embedded config, (memdisk)/grub.cfg with prefix
 // "/grub" on the boot server, sources $prefix/x86_64-efi/grub.cfg when it
 // exists and $prefix/grub.cfg otherwise (strings of
-// /usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed, 2.06-13+deb12u2;
-// the TFTP requests in TestSecureBootShimGRUB show the same). A server
-// gives such clients their own config by answering grub/grub.cfg per
-// client, as tftpserve.ContentFunc can.
+// /usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed, 2.06-13+deb12u2).
+// Under OVMF, TestSecureBootShimGRUB saw it ask TFTP for
+// grub/x86_64-efi/{command,fs,crypto,terminal}.lst and then grub/grub.cfg
+// only ("[ -e ]" on tftp sends no request). A server gives such clients
+// their own config by answering grub/grub.cfg per client, as
+// tftpserve.ContentFunc can, or by a grub.cfg that sources a per-machine
+// file.
 func GRUBConfigNames(prefix, uuid string, mac net.HardwareAddr, ip netip.Addr) []string {
 	var names []string
 	add := func(suffix string) {
