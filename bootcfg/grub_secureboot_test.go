@@ -6,9 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
+	"path"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -19,6 +22,7 @@ import (
 
 	"github.com/pxekit/pxekit/archdetect"
 	"github.com/pxekit/pxekit/dhcpboot"
+	"github.com/pxekit/pxekit/internal/netlab"
 	"github.com/pxekit/pxekit/internal/qemulab"
 	"github.com/pxekit/pxekit/kernelcmdline"
 	"github.com/pxekit/pxekit/tftpserve"
@@ -102,9 +106,9 @@ func (l *tftpLog) names(client netip.Addr) []string {
 	return out
 }
 
-// sbMachine is a QEMU VM with Secure Boot enforced (qemulab's scenarios have
+// labVM is a QEMU VM with Secure Boot enforced (qemulab's scenarios have
 // no such machine, so the test adds the flags to UEFIPXE's).
-type sbMachine struct {
+type labVM struct {
 	mac     net.HardwareAddr
 	serial  string
 	started time.Time
@@ -112,21 +116,29 @@ type sbMachine struct {
 	err     error
 }
 
-func bootSecure(t *testing.T, lab *qemulab.Lab, n int, mac net.HardwareAddr) *sbMachine {
+func bootSecure(t *testing.T, lab *qemulab.Lab, n int, mac net.HardwareAddr) *labVM {
 	t.Helper()
 	fw := lab.Firmware
 	fw.OVMFCode, fw.OVMFVars = sbCode, sbVars
 	tap := fmt.Sprintf("sb%d", n)
-	lab.NS.Tap(t, tap, lab.Bridge)
-	m := &sbMachine{mac: mac, serial: filepath.Join(lab.Dir, tap+".serial"), done: make(chan struct{})}
-	args, err := fw.Args(qemulab.UEFIPXE, tap, m.serial, lab.Dir, qemulab.Options{MAC: mac})
+	serial := filepath.Join(lab.Dir, tap+".serial")
+	args, err := fw.Args(qemulab.UEFIPXE, tap, serial, lab.Dir, qemulab.Options{MAC: mac})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Secure Boot OVMF needs SMM, and its flash writable only from SMM.
 	args = append(args, "-machine", "q35,smm=on", "-global", "driver=cfi.pflash01,property=secure,value=on")
+	return startVM(t, lab, tap, serial, mac, fw.QEMU, args)
+}
+
+// startVM creates tap on the lab bridge and runs QEMU (args name tap and
+// serial) inside the lab namespace until the test ends (5 minutes at most).
+func startVM(t *testing.T, lab *qemulab.Lab, tap, serial string, mac net.HardwareAddr, qemu string, args []string) *labVM {
+	t.Helper()
+	lab.NS.Tap(t, tap, lab.Bridge)
+	m := &labVM{mac: mac, serial: serial, done: make(chan struct{})}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	cmd := lab.NS.Command(ctx, fw.QEMU, args...)
+	cmd := lab.NS.Command(ctx, qemu, args...)
 	var qlog bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &qlog, &qlog
 	lab.NS.Track(cmd)
@@ -147,12 +159,12 @@ func bootSecure(t *testing.T, lab *qemulab.Lab, n int, mac net.HardwareAddr) *sb
 	return m
 }
 
-func (m *sbMachine) console() []string {
+func (m *labVM) console() []string {
 	b, _ := os.ReadFile(m.serial)
 	return qemulab.Clean(b)
 }
 
-func (m *sbMachine) tail(n int) string {
+func (m *labVM) tail(n int) string {
 	l := m.console()
 	if len(l) > n {
 		l = l[len(l)-n:]
@@ -162,7 +174,7 @@ func (m *sbMachine) tail(n int) string {
 
 // wait waits until a console line contains one of texts (or QEMU exits,
 // after which the console is checked once more).
-func (m *sbMachine) wait(ctx context.Context, texts ...string) (string, error) {
+func (m *labVM) wait(ctx context.Context, texts ...string) (string, error) {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -205,7 +217,7 @@ func TestSecureBootShimGRUB(t *testing.T) {
 	}
 	kernel := requireFile(t, sbKernelGl, "linux-image-amd64")
 	for f, pkg := range map[string]string{sbShim: "shim-signed", sbGRUBNet: "grub-efi-amd64-signed",
-		sbCode: "ovmf", sbVars: "ovmf", sbBusybox: "busybox-static", sbIPXE: "ipxe"} {
+		sbCode: "ovmf", sbVars: "ovmf", sbBusybox: "busybox", sbIPXE: "ipxe"} {
 		requireFile(t, f, pkg)
 	}
 	initrd := buildInitramfs(t)
@@ -245,31 +257,7 @@ func TestSecureBootShimGRUB(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dhcp := &dhcpboot.LabServer4{Policy: policy, Interface: lab.Bridge, ServerIP: lab.ServerIP,
-		Subnets: []dhcpboot.Subnet{{Prefix: lab.Prefix, RangeStart: netip.MustParseAddr("10.77.0.50"), RangeEnd: netip.MustParseAddr("10.77.0.99")}}}
-	var dconn net.PacketConn
-	if err := lab.NS.Do(func() (err error) { dconn, err = dhcpboot.ListenUDP4(lab.Bridge, 67); return err }); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = dhcp.Serve(dconn) }()
-	t.Cleanup(func() { _ = dhcp.Close() })
-
-	// grub/grub.cfg per client: Debian's grubnetx64 sources
-	// $prefix/grub.cfg (prefix /grub on the boot server).
-	macOf := func(ip netip.Addr) net.HardwareAddr {
-		for _, l := range dhcp.Leases() {
-			if l.IP == ip {
-				return l.MAC
-			}
-		}
-		return nil
-	}
-	mux := tftpserve.NewServeMux()
-	mux.Handle("grub/grub.cfg", tftpserve.ContentFunc(func(r *tftpserve.Request) ([]byte, error) {
-		mac := macOf(r.RemoteAddr.Addr())
-		if mac == nil {
-			return nil, tftpserve.ErrNotFound
-		}
+	dhcp, tlog := serveGRUBLab(t, lab, root, policy, func(mac net.HardwareAddr) ([]byte, error) {
 		var b GRUBBuilder
 		b.SetTimeout(0)
 		b.SetDefault("pxekit")
@@ -279,16 +267,7 @@ func TestSecureBootShimGRUB(t *testing.T) {
 			Kernel:   "/vmlinuz", Args: append([]string{"console=ttyS0", "quiet", "panic=-1"}, sbKernelArgs...),
 			Initrds: []string{"/initrd.img"}})
 		return b.Bytes()
-	}))
-	mux.Handle("", tftpserve.FS(os.DirFS(root)))
-	var tlog tftpLog
-	tsrv := &tftpserve.Server{Handler: mux, OnTransfer: tlog.add, ListenPacket: lab.NS.ListenPacket}
-	tconn, err := lab.NS.ListenPacket("udp4", lab.ServerIP.String()+":69")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = tsrv.Serve(tconn) }()
-	t.Cleanup(func() { _ = tsrv.Close() })
+	})
 
 	t.Run("shim-grub-kernel", func(t *testing.T) {
 		m := bootSecure(t, lab, 1, macGRUB)
@@ -356,6 +335,41 @@ func TestSecureBootShimGRUB(t *testing.T) {
 	})
 }
 
+// serveGRUBLab starts LabServer4 (with policy) and a TFTP server inside the
+// lab: files from root, and grub/grub.cfg made per client by cfg from the
+// MAC of the client's lease (Debian's netboot GRUBs source
+// $prefix/grub.cfg, prefix /grub on the boot server).
+func serveGRUBLab(t *testing.T, lab *qemulab.Lab, root string, policy *dhcpboot.Policy, cfg func(net.HardwareAddr) ([]byte, error)) (*dhcpboot.LabServer4, *tftpLog) {
+	t.Helper()
+	dhcp := &dhcpboot.LabServer4{Policy: policy, Interface: lab.Bridge, ServerIP: lab.ServerIP,
+		Subnets: []dhcpboot.Subnet{{Prefix: lab.Prefix, RangeStart: netip.MustParseAddr("10.77.0.50"), RangeEnd: netip.MustParseAddr("10.77.0.99")}}}
+	var dconn net.PacketConn
+	if err := lab.NS.Do(func() (err error) { dconn, err = dhcpboot.ListenUDP4(lab.Bridge, 67); return err }); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = dhcp.Serve(dconn) }()
+	t.Cleanup(func() { _ = dhcp.Close() })
+	mux := tftpserve.NewServeMux()
+	mux.Handle("grub/grub.cfg", tftpserve.ContentFunc(func(r *tftpserve.Request) ([]byte, error) {
+		for _, l := range dhcp.Leases() {
+			if l.IP == r.RemoteAddr.Addr() {
+				return cfg(l.MAC)
+			}
+		}
+		return nil, tftpserve.ErrNotFound
+	}))
+	mux.Handle("", tftpserve.FS(os.DirFS(root)))
+	tlog := &tftpLog{}
+	tsrv := &tftpserve.Server{Handler: mux, OnTransfer: tlog.add, ListenPacket: lab.NS.ListenPacket}
+	tconn, err := lab.NS.ListenPacket("udp4", lab.ServerIP.String()+":69")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = tsrv.Serve(tconn) }()
+	t.Cleanup(func() { _ = tsrv.Close() })
+	return dhcp, tlog
+}
+
 func leaseOf(s *dhcpboot.LabServer4, mac net.HardwareAddr) netip.Addr {
 	for _, l := range s.Leases() {
 		if bytes.Equal(l.MAC, mac) {
@@ -398,19 +412,35 @@ func cmdlineFromConsole(lines []string) (string, error) {
 
 // buildInitramfs makes a newc cpio archive: /init (a busybox sh script that
 // prints the markers and /proc/cmdline in hex, then powers off),
-// /bin/busybox (static), /dev/console, /proc.
+// /bin/busybox with the shared libraries ldd lists for it (none when it is
+// busybox-static's), /dev/console, /proc.
 func buildInitramfs(t *testing.T) []byte {
 	t.Helper()
+	files := map[string][]byte{}
 	bb, err := os.ReadFile(sbBusybox)
 	if err != nil {
 		t.Fatal(err)
 	}
-	initScript := "#!/bin/busybox sh\n" +
+	files["bin/busybox"] = bb
+	out, err := exec.Command(netlab.RequireTool(t, "ldd"), sbBusybox).Output()
+	if err == nil { // ldd fails on a static binary
+		for _, f := range strings.Fields(string(out)) {
+			if !strings.HasPrefix(f, "/") {
+				continue
+			}
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatalf("library of %s: %v", sbBusybox, err)
+			}
+			files[strings.TrimPrefix(f, "/")] = b
+		}
+	}
+	files["init"] = []byte("#!/bin/busybox sh\n" +
 		"/bin/busybox mount -t proc proc /proc\n" +
 		"echo " + sbMarker + "-START\n" +
 		"/bin/busybox od -An -v -tx1 /proc/cmdline\n" +
 		"echo " + sbMarker + "-END\n" +
-		"/bin/busybox poweroff -f\n"
+		"/bin/busybox poweroff -f\n")
 	var w bytes.Buffer
 	ino := 1
 	add := func(name string, mode uint32, data []byte, rdevMajor, rdevMinor int) {
@@ -428,12 +458,19 @@ func buildInitramfs(t *testing.T) []byte {
 		}
 	}
 	const dir, reg, chr = 0o040000, 0o100000, 0o020000
-	add("bin", dir|0o755, nil, 0, 0)
-	add("dev", dir|0o755, nil, 0, 0)
-	add("proc", dir|0o755, nil, 0, 0)
+	dirs := map[string]bool{"dev": true, "proc": true}
+	for name := range files {
+		for d := path.Dir(name); d != "."; d = path.Dir(d) {
+			dirs[d] = true
+		}
+	}
+	for _, d := range slices.Sorted(maps.Keys(dirs)) { // parents sort first
+		add(d, dir|0o755, nil, 0, 0)
+	}
 	add("dev/console", chr|0o600, nil, 5, 1)
-	add("bin/busybox", reg|0o755, bb, 0, 0)
-	add("init", reg|0o755, []byte(initScript), 0, 0)
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		add(name, reg|0o755, files[name], 0, 0)
+	}
 	add("TRAILER!!!", 0, nil, 0, 0)
 	return w.Bytes()
 }
