@@ -42,21 +42,22 @@ import (
 	"github.com/pxekit/pxekit/kernelcmdline"
 )
 
-// Errors the GRUB builder reports (wrapped with the field that holds the
-// value; kernel arguments also come as a *kernelcmdline.Error).
+// Errors the GRUB functions report, wrapped in an error that starts with
+// "bootcfg: grub: " and names the item and field that holds the value
+// (kernel arguments also come as a *kernelcmdline.Error).
 var (
 	// ErrGRUBNUL: a value holds a NUL byte, which ends GRUB's C strings.
-	ErrGRUBNUL = errors.New("bootcfg: grub: value contains a NUL byte")
+	ErrGRUBNUL = errors.New("contains a NUL byte")
 	// ErrGRUBCR: a value holds a carriage return, which GRUB drops from
 	// every line of a config file, even inside quotes (grub_file_getline).
-	ErrGRUBCR = errors.New("bootcfg: grub: value contains a carriage return (GRUB drops every CR from a config file)")
+	ErrGRUBCR = errors.New("contains a carriage return (GRUB drops every CR from a config file)")
 	// ErrGRUBControl: a menu title, entry ID, class or module name holds a
 	// control byte (a newline would break the menu's display and the
 	// "set default" match).
-	ErrGRUBControl = errors.New("bootcfg: grub: menu text contains a control byte")
+	ErrGRUBControl = errors.New("menu text contains a control byte")
 	// ErrGRUBDash: a menu title or ID starts with "-", which menuentry's
 	// option parser (grub-core/lib/arg.c) would take for an option.
-	ErrGRUBDash = errors.New(`bootcfg: grub: menu title or ID starts with "-" (menuentry would read it as an option)`)
+	ErrGRUBDash = errors.New(`menu title or ID starts with "-" (menuentry would read it as an option)`)
 	// ErrGRUBKernelArg: GRUB's linux command would change the argument on
 	// its way to Linux: it inserts a backslash before "\" and "'", and does
 	// not quote a value whose only Linux spaces are not ASCII spaces.
@@ -64,9 +65,9 @@ var (
 	// ErrGRUBName: a command, variable or module name is not a plain GRUB
 	// name (letters, digits, "_", not starting with a digit; modules may
 	// also hold "-" and ".").
-	ErrGRUBName = errors.New("bootcfg: grub: not a plain GRUB name")
+	ErrGRUBName = errors.New("not a plain GRUB name")
 	// ErrGRUBEntry: a menu entry is incomplete or contradictory.
-	ErrGRUBEntry = errors.New("bootcfg: grub: invalid menu entry")
+	ErrGRUBEntry = errors.New("invalid menu entry")
 )
 
 // GRUBQuote writes s as one GRUB word that GRUB reads back as exactly s,
@@ -74,6 +75,14 @@ var (
 // a NUL (ErrGRUBNUL) or a carriage return (ErrGRUBCR), which no grub.cfg
 // can carry.
 func GRUBQuote(s string) (string, error) {
+	q, err := grubQuote(s)
+	if err != nil {
+		return "", fmt.Errorf("bootcfg: grub: %w", err)
+	}
+	return q, nil
+}
+
+func grubQuote(s string) (string, error) {
 	if err := grubValueOK(s); err != nil {
 		return "", err
 	}
@@ -113,10 +122,18 @@ func grubMenuTextOK(s string) error {
 // *kernelcmdline.Error wrapping kernelcmdline.ErrName, ErrQuote, ErrNUL,
 // ErrGRUBCR or ErrGRUBKernelArg, with the element's index.
 func GRUBKernelArgs(params []string) ([]string, error) {
+	out, err := grubKernelArgs(params)
+	if err != nil {
+		return nil, fmt.Errorf("bootcfg: grub: %w", err)
+	}
+	return out, nil
+}
+
+func grubKernelArgs(params []string) ([]string, error) {
 	out := make([]string, len(params))
 	for i, p := range params {
 		if err := grubKernelArg(p); err != nil {
-			return nil, fmt.Errorf("bootcfg: grub: kernel argument %d: %w", i, err)
+			return nil, fmt.Errorf("kernel argument %d: %w", i, err)
 		}
 		out[i] = p
 	}
@@ -293,7 +310,7 @@ func writeGRUBSet(w *strings.Builder, name, value string) error {
 	if !grubName(name, "") {
 		return fmt.Errorf("%w: variable %q", ErrGRUBName, clip(name))
 	}
-	q, err := GRUBQuote(value)
+	q, err := grubQuote(value)
 	if err != nil {
 		return fmt.Errorf("set %s: %w", name, err)
 	}
@@ -314,7 +331,7 @@ func writeGRUBCommand(w *strings.Builder, indent string, c GRUBCommand) error {
 	}
 	w.WriteString(indent + c.Name)
 	for j, a := range c.Args {
-		q, err := GRUBQuote(a)
+		q, err := grubQuote(a)
 		if err != nil {
 			return fmt.Errorf("%s argument %d: %w", c.Name, j, err)
 		}
@@ -346,14 +363,14 @@ func writeGRUBEntry(w *strings.Builder, e *GRUBEntry) error {
 		if f.s[0] == '-' {
 			return fmt.Errorf("entry %s %q: %w", f.what, clip(f.s), ErrGRUBDash)
 		}
-		q, _ := GRUBQuote(f.s)
+		q, _ := grubQuote(f.s)
 		head.WriteString(" " + f.opt + q)
 	}
 	for _, c := range e.Classes {
 		if err := grubMenuTextOK(c); err != nil {
 			return fmt.Errorf("entry %q class %q: %w", clip(e.Title), clip(c), err)
 		}
-		q, _ := GRUBQuote(c)
+		q, _ := grubQuote(c)
 		head.WriteString(" --class " + q)
 	}
 	w.WriteString(head.String() + " {\n")
@@ -367,7 +384,7 @@ func writeGRUBEntry(w *strings.Builder, e *GRUBEntry) error {
 		linux, initrd = "linuxefi", "initrdefi"
 	}
 	if e.Kernel != "" {
-		args, err := GRUBKernelArgs(e.Args)
+		args, err := grubKernelArgs(e.Args)
 		if err != nil {
 			return fmt.Errorf("entry %q: %w", clip(e.Title), err)
 		}
