@@ -145,6 +145,10 @@ func grubKernelArg(p string) error {
 	if !kernelcmdline.ValidName(name) {
 		return &kernelcmdline.Error{Name: name, Value: value, Err: kernelcmdline.ErrName}
 	}
+	// GRUB escapes these in the name as well as in the value.
+	if strings.ContainsAny(p, `\'`) {
+		return &kernelcmdline.Error{Name: name, Value: value, Err: ErrGRUBKernelArg}
+	}
 	if !hasValue {
 		return nil
 	}
@@ -154,9 +158,6 @@ func grubKernelArg(p string) error {
 	}
 	if strings.IndexByte(value, '\r') >= 0 {
 		return &kernelcmdline.Error{Name: name, Value: value, Err: ErrGRUBCR}
-	}
-	if strings.ContainsAny(value, `\'`) {
-		return &kernelcmdline.Error{Name: name, Value: value, Err: ErrGRUBKernelArg}
 	}
 	if strings.IndexByte(value, ' ') < 0 {
 		for i := 0; i < len(value); i++ {

@@ -70,6 +70,8 @@ func TestGRUBKernelArgs(t *testing.T) {
 	}{
 		{`a=it's`, ErrGRUBKernelArg},
 		{`a=c:\dir`, ErrGRUBKernelArg},
+		{`it's`, ErrGRUBKernelArg},
+		{`a\b=c`, ErrGRUBKernelArg},
 		{"a=x\ty", ErrGRUBKernelArg},
 		{"a=x\ny", ErrGRUBKernelArg},
 		{"a=x\xa0y", ErrGRUBKernelArg},
