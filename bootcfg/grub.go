@@ -12,7 +12,8 @@ package bootcfg
 //     ends a command, "{", "}", "|", "&", "<", ">" are operators, "#"
 //     starts a comment, "\x" is the byte x, and "$name" or "${name}" is
 //     expanded;
-//   - inside single quotes every byte but "'" is literal, newlines included;
+//   - inside single quotes every byte but "'" is literal, newlines included
+//     (TestAAVMFGRUB echoes one through Debian's GRUB 2.06);
 //   - inside double quotes "$" expands and "\" escapes "$", "\", '"' and a
 //     newline.
 //
@@ -51,8 +52,7 @@ var (
 	// ErrGRUBCR: a value holds a carriage return, which GRUB drops from
 	// every line of a config file, even inside quotes (grub_file_getline).
 	ErrGRUBCR = errors.New("contains a carriage return (GRUB drops every CR from a config file)")
-	// ErrGRUBControl: a menu title, entry ID, class or module name holds a
-	// control byte (a newline would break the menu's display and the
+	// ErrGRUBControl: a menu title, entry ID or class holds a control byte (a newline would break the menu's display and the
 	// "set default" match).
 	ErrGRUBControl = errors.New("menu text contains a control byte")
 	// ErrGRUBDash: a menu title or ID starts with "-", which menuentry's
@@ -211,8 +211,8 @@ type GRUBEntry struct {
 	Chainload string
 }
 
-// GRUBBuilder writes a grub.cfg: global commands (insmod, set default,
-// set timeout, ...) in the order they were added, then the menu entries.
+// GRUBBuilder writes a grub.cfg: commands (insmod, set default, set
+// timeout, echo, ...) and menu entries, in the order they were added.
 // Every caller value is single-quoted (GRUBQuote), so hostnames, URLs,
 // titles and kernel arguments holding spaces, quotes, "$", ";", "`", "}"
 // or newlines arrive literally; what GRUB cannot carry unchanged is
