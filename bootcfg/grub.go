@@ -52,8 +52,9 @@ var (
 	// ErrGRUBCR: a value holds a carriage return, which GRUB drops from
 	// every line of a config file, even inside quotes (grub_file_getline).
 	ErrGRUBCR = errors.New("contains a carriage return (GRUB drops every CR from a config file)")
-	// ErrGRUBControl: a menu title, entry ID or class holds a control byte (a newline would break the menu's display and the
-	// "set default" match).
+	// ErrGRUBControl: a menu title, entry ID or class holds a control
+	// byte (a newline would break the menu's display and the "set
+	// default" match).
 	ErrGRUBControl = errors.New("menu text contains a control byte")
 	// ErrGRUBDash: a menu title or ID starts with "-", which menuentry's
 	// option parser (grub-core/lib/arg.c) would take for an option.
