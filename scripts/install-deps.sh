@@ -26,6 +26,10 @@ pkgs=(
 	ipxe         # undionly.kpxe, ipxe.efi, snponly.efi
 	ipxe-qemu    # iPXE option ROMs for QEMU NICs
 	ovmf         # UEFI firmware
+	shim-signed  # Secure Boot e2e: Microsoft-signed shimx64.efi
+	grub-efi-amd64-signed # Secure Boot e2e: Debian-signed grubnetx64.efi
+	linux-image-amd64 # Secure Boot e2e: Debian-signed kernel (/boot/vmlinuz-*)
+	qemu-efi-aarch64 # AAVMF: ARM64 UEFI firmware for the GRUB arm64 e2e test
 	kea-admin    # perfdhcp for DHCP benchmarks
 	isc-dhcp-relay # dhcrelay between client and server namespaces: dhcpboot relay tests, pxeserver relayed lab (tests start it themselves)
 )
@@ -37,8 +41,31 @@ for p in "${pkgs[@]}"; do
 	fi
 done
 
+# Debian's netboot GRUB for arm64 (bootcfg's AAVMF test) is in a package of
+# the other architecture, grub-efi-arm64-signed:arm64: fetch the .deb and keep
+# its one file; nothing of arm64 is installed.
+aa64=/usr/local/share/pxekit/grubnetaa64.efi.signed
+fetch_aa64() {
+	[ -e "$aa64" ] && return 0
+	if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+		echo "install-deps: not root: missing $aa64; bootcfg's AAVMF test will skip" >&2
+		return 0
+	fi
+	if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+		dpkg --add-architecture arm64
+		apt-get update -qq
+	fi
+	local tmp
+	tmp=$(mktemp -d)
+	(cd "$tmp" && apt-get download -qq grub-efi-arm64-signed:arm64) &&
+		dpkg-deb -x "$tmp"/grub-efi-arm64-signed_*_arm64.deb "$tmp/x" &&
+		install -D -m 0644 "$tmp/x/usr/lib/grub/arm64-efi-signed/grubnetaa64.efi.signed" "$aa64"
+	rm -rf "$tmp"
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
 	echo "install-deps: all interop packages present"
+	fetch_aa64
 	exit 0
 fi
 
@@ -57,3 +84,4 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fetch_aa64
