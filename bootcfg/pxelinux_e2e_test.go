@@ -40,17 +40,6 @@ const e2eMarker = "PXEKIT-VALUE"
 const e2eScript = `echo "` + e2eMarker + `=[$pxekitvalue]"
 echo "PXEKIT-CMDLINE=[$(/bin/busybox cat /proc/cmdline)]"`
 
-// requireFile skips (or fails under CI) when a package's file is missing.
-func requireFile(t *testing.T, path, pkgs string) {
-	t.Helper()
-	if _, err := os.Stat(path); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%v (CI is set: make test installs %s)", err, pkgs)
-		}
-		t.Skipf("skipping: %v; install it with: apt-get install %s", err, pkgs)
-	}
-}
-
 // TestPXELinuxBoot boots SeaBIOS with the iPXE option ROM, which gets
 // pxelinux.0 from dhcpboot.LabServer4; PXELINUX 6.04 then asks tftpserve
 // for its configuration by the names PXELinuxPaths lists, and
