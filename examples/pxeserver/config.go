@@ -42,6 +42,13 @@ type Config struct {
 	BootBIOS, BootUEFIX64, BootUEFIIA32, BootARM64 string // iPXE builds per firmware
 
 	LogJSON bool
+	Metrics bool // serve /metrics on the HTTP port
+
+	// InventoryDir is a directory of machine YAML files (pxekit.DirInventory),
+	// watched for changes ("" = none).
+	InventoryDir string
+
+	askedHTTPAddr string // HTTPAddr as given, before serve resolved a port 0
 
 	// From the config file only (-config).
 	ConfigFile   string
@@ -167,7 +174,9 @@ func parseConfig(args []string, stderr io.Writer) (*Config, error) {
 	fs.DurationVar(&c.HTTPWriteTimeout, "http-write-timeout", 60*time.Second, "cut off an HTTP response when the client has taken none of it for this long; a slow download that keeps moving is never cut (0 = never)")
 	tftpMaxTimeout := fs.Int("tftp-max-timeout", 0, fmt.Sprintf("largest TFTP timeout option granted, seconds; a client asking more gets none (default %d; -1 never grants it)", tftpserve.DefaultMaxTimeout))
 	tftpTransferTimeout := fs.Duration("tftp-transfer-timeout", 0, fmt.Sprintf("longest a TFTP transfer may take before it is cut off with an ERROR (default %s; -1ns = no limit)", tftpserve.DefaultTransferTimeout))
-	fs.BoolVar(&c.LogJSON, "log-json", false, "log JSON lines instead of text")
+	fs.BoolVar(&c.LogJSON, "log-json", false, "log JSON lines instead of text: one line per event (pxekit's event JSON)")
+	fs.BoolVar(&c.Metrics, "metrics", true, "serve Prometheus metrics at /metrics on the HTTP port")
+	fs.StringVar(&c.InventoryDir, "inventory", "", "directory of machine YAML files, one per machine (pxekit.DirInventory), reloaded when it changes")
 	fs.StringVar(&c.ConfigFile, "config", "", "YAML config file: flag settings plus rules, per-MAC scripts, reservations, TFTP caps (go doc ./examples/pxeserver); flags given override it")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -255,7 +264,7 @@ func parseConfig(args []string, stderr io.Writer) (*Config, error) {
 	if c.HTTPRoot == "" {
 		c.HTTPRoot = c.TFTPRoot
 	}
-	for _, d := range []struct{ flag, dir string }{{"-tftp-root", c.TFTPRoot}, {"-http-root", c.HTTPRoot}} {
+	for _, d := range []struct{ flag, dir string }{{"-tftp-root", c.TFTPRoot}, {"-http-root", c.HTTPRoot}, {"-inventory", c.InventoryDir}} {
 		if d.dir == "" {
 			continue
 		}
@@ -355,6 +364,9 @@ func (c *Config) parseDHCP6(addr6, pool6 string) error {
 	case "lab":
 	default:
 		return fmt.Errorf("-dhcp6 %q: want lab or off", c.DHCP6)
+	}
+	if c.DHCP == "proxy" {
+		return errors.New("-dhcp6 lab with -dhcp proxy: a lab DHCPv6 server runs beside a lab DHCPv4 server or alone (-dhcp lab or off)")
 	}
 	a, err := netip.ParseAddr(addr6)
 	if err != nil || !a.Is6() || a.Is4In6() || a.IsLinkLocalUnicast() || a.Zone() != "" {
