@@ -447,6 +447,18 @@ func bootAndCheck(t *testing.T, lab *qemulab.Lab, srv *serverProc, sc qemulab.Sc
 		t.Fatalf("console marker: %q: words[2:2+len(spec.console)] = %v, want %v", console.line, got, spec.console)
 	}
 
+	// The machine's stage events: every stage of its boot, in order, each
+	// reached through the protocol that carries it, all under its MAC, so
+	// one identity ties DHCP, TFTP and HTTP together.
+	if want, ok := stagePaths[sc]; ok {
+		lines := srv.snapshot()[start:]
+		if got := stagesOf(lines, mac); !slices.Equal(got, want) {
+			t.Errorf("stage events of %s: %q, want %q", mac, got, want)
+		} else {
+			t.Logf("  [ok] stage events of %s: %s", mac, strings.Join(got, " → "))
+		}
+	}
+
 	// What iPXE printed on its console along the way: its DHCP, the boot
 	// script's own greeting (built-in script) and the script fetches.
 	text := strings.Join(m.Console(), "\n")
@@ -460,6 +472,32 @@ func bootAndCheck(t *testing.T, lab *qemulab.Lab, srv *serverProc, sc qemulab.Sc
 			t.Fatalf("console: text = %q, want it to contain %q", text, want)
 		}
 	}
+}
+
+// stagePaths are the stage events each OVMF scenario must show, as
+// "to(via)": the firmware's DHCP answered, the boot file fetched (over
+// TFTP for PXE, over HTTP for HTTP boot), iPXE's DHCP, the script served
+// over HTTP. Neither scenario fetches a kernel.
+var stagePaths = map[qemulab.Scenario][]string{
+	qemulab.UEFIPXE:  {"dhcp(dhcp)", "bootfile(tftp)", "ipxe(dhcp)", "script(http)"},
+	qemulab.UEFIHTTP: {"dhcp(dhcp)", "bootfile(http)", "ipxe(dhcp)", "script(http)"},
+}
+
+// stagesOf returns the stage events of mac in lines, as "to(via)" (with
+// " new boot" when one started a new boot after the first).
+func stagesOf(lines []logLine, mac string) []string {
+	var out []string
+	for _, l := range lines {
+		if l.str("kind") != "stage" || l.str("mac") != mac {
+			continue
+		}
+		e := l.str("to") + "(" + l.str("via") + ")"
+		if l.flag("new_boot") && len(out) > 0 {
+			e += " new boot"
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 // summary renders a log line's interesting fields for the test log.
