@@ -267,6 +267,12 @@ func runLocal(t *testing.T, extra ...string) (ready map[string]any, next func() 
 		}
 	}
 	ready = next()
+	for range 10 { // records before ready (the -inventory load)
+		if ready["msg"] == "ready" {
+			break
+		}
+		ready = next()
+	}
 	if ready["msg"] != "ready" {
 		t.Fatalf("first log record msg = %q, want \"ready\"; stderr:\n%s", ready["msg"], stderr.String())
 	}

@@ -292,7 +292,11 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, out *eventLog, hu
 		reg = prometheus.NewRegistry()
 		reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	}
-	f, err := newFrontEnd(cfg, log, out, reg)
+	var metrics prometheus.Registerer // nil, not a nil *Registry, without -metrics
+	if reg != nil {
+		metrics = reg
+	}
+	f, err := newFrontEnd(cfg, log, out, metrics)
 	if err != nil {
 		return err
 	}
