@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -65,36 +66,35 @@ func TestRunReloadOnSIGHUP(t *testing.T) {
 		t.Fatalf("before SIGHUP: body = %q, want the first script", body)
 	}
 
-	write(machine("second"))
-	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
-		t.Fatal(err)
+	// reload writes the config file, sends SIGHUP and returns the log
+	// record that says how the reload went, and the script served then.
+	reload := func(text string) (map[string]any, string) {
+		t.Helper()
+		write(text)
+		if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		l := waitMsg(t, next, "reloaded", "reload refused")
+		_, body := getBody(t, url)
+		return l, body
 	}
-	l := waitMsg(t, next, "reloaded", "reload refused")
-	if l["msg"] != "reloaded" || !strings.Contains(l["changed"].(string), "Machines") {
+
+	l, body := reload(machine("second"))
+	if l["msg"] != "reloaded" || !strings.Contains(fmt.Sprint(l["changed"]), "Machines") {
 		t.Fatalf("reload log = %v, want reloaded with Machines changed", l)
 	}
-	if _, body := getBody(t, url); !strings.Contains(body, "echo second") {
+	if !strings.Contains(body, "echo second") {
 		t.Errorf("after SIGHUP: body = %q, want the second script", body)
 	}
-
-	write(machine("third") + "http_idle_timeout: 5s\n")
-	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
-	l = waitMsg(t, next, "reloaded", "reload refused")
-	if l["msg"] != "reload refused" || !strings.Contains(l["err"].(string), "HTTPIdleTimeout") {
+	l, body = reload(machine("third") + "http_idle_timeout: 5s\n")
+	if l["msg"] != "reload refused" || !strings.Contains(fmt.Sprint(l["err"]), "HTTPIdleTimeout") {
 		t.Errorf("reload log = %v, want reload refused naming HTTPIdleTimeout", l)
 	}
-	if _, body := getBody(t, url); !strings.Contains(body, "echo second") {
+	if !strings.Contains(body, "echo second") {
 		t.Errorf("after a refused reload: body = %q, want the second script still", body)
 	}
-
-	write(machine("broken") + "no_such_setting: 1\n")
-	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
-	if l = waitMsg(t, next, "reloaded", "reload refused"); l["msg"] != "reload refused" {
-		t.Errorf("reload of a bad config file: log = %v, want reload refused", l)
+	if l, body = reload(machine("broken") + "no_such_setting: 1\n"); l["msg"] != "reload refused" || !strings.Contains(body, "echo second") {
+		t.Errorf("reload of a bad config file: log = %v, body %q; want reload refused, the second script still", l, body)
 	}
 	if got := stop(); got != 0 {
 		t.Errorf("stop() = %v, want 0", got)
