@@ -1,7 +1,9 @@
-// Command pxeserver is a network boot server made of pxekit's packages: DHCP
-// (dhcpboot, lab or proxy mode), TFTP (tftpserve), HTTP, and iPXE scripts
-// (ipxescript). It boots BIOS PXE, UEFI PXE and UEFI HTTP boot machines into
-// iPXE and hands iPXE a script, which breaks the iPXE chainload loop.
+// Command pxeserver is a network boot server: flags and a YAML file mapped
+// onto a pxekit.Server, which runs DHCP (dhcpboot, lab or proxy mode), TFTP
+// (tftpserve) and HTTP (boot script, per-machine scripts, boot files) with
+// one identity per machine. It boots BIOS PXE, UEFI PXE and UEFI HTTP boot
+// machines into iPXE and hands iPXE a script, which breaks the iPXE
+// chainload loop.
 //
 //	sudo pxeserver -iface br0 -addr 10.77.0.1 -dhcp lab -tftp-root /srv/ipxe
 //
@@ -10,14 +12,18 @@
 // subnets behind DHCP relays) and LabServer6 (-dhcp6 lab: -pool6 addresses
 // and boot URLs on -addr6, where TFTP and HTTP then listen too).
 //
-// It logs one line per DHCP decision, TFTP transfer and HTTP request (JSON
-// with -log-json), from the servers' hooks. `make demo` boots real firmware
-// under QEMU against it.
+// It logs one line per pxekit event (DHCP decision, TFTP transfer, HTTP
+// request, stage reached, unknown machine; with -log-json the event's JSON),
+// serves Prometheus metrics at /metrics on the HTTP port (-metrics=false:
+// off), and reloads on SIGHUP (pxekit.Server.Reload with the command line
+// and config file read again; what takes a restart is refused and logged).
+// `make demo` boots real firmware under QEMU against it.
 //
 // HTTP paths: /boot.ipxe is -script or a built-in script (made with the
 // ipxescript builder) that chains /machine/MAC?buildarch=..&platform=..&uuid=..;
-// that serves the config file's script for the MAC, else
-// HTTP-ROOT/machines/aa-bb-cc-dd-ee-ff.ipxe, else a script that prints
+// that serves the config file's script for the MAC, else the -inventory
+// directory's machine (pxekit.DirInventory: one YAML file per machine,
+// watched), else HTTP-ROOT/machines/aa-bb-cc-dd-ee-ff.ipxe, else a script that prints
 // "PXEKIT-BOOTED mac buildarch platform" and exits. Other paths are files
 // under -http-root (default -tftp-root).
 //
@@ -39,6 +45,8 @@
 //	  - name: arm-lab                           # per class
 //	    match: {user_class: [lab-arm]}
 //	    action: {boot_file: "http://{{server}}:8080/arm.ipxe"}
+//	inventory_dir: /etc/pxeserver/machines      # -inventory: a pxekit.DirInventory
+//	metrics: false                              # -metrics=false
 //	machines:                                   # per-MAC scripts at /machine/MAC
 //	  - mac: "52:54:00:12:34:56"
 //	    script: |
