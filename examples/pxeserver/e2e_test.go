@@ -271,7 +271,8 @@ func tftpDone(file, outcome string, blksize, windowsize int) func(*bootState, lo
 // tftpProbe matches EDK2's size probe of ipxe.efi: the client ends the
 // transfer after the OACK with ERROR 8, which the server counts as normal.
 func tftpProbe(st *bootState, l logLine) bool {
-	return tftpDone("ipxe.efi", "size-probe", 0, 0)(st, l) && int(l.num("error_code")) == 8 && l.num("bytes") == 0
+	return tftpDone("ipxe.efi", "size-probe", 0, 0)(st, l) && int(l.num("error_code")) == 8 && l.num("bytes") == 0 &&
+		strings.Contains(l.str("requested"), "tsize=0")
 }
 
 // check walks the milestones in log order and returns how many were reached.
@@ -314,8 +315,9 @@ func specs(mac, uuid string, sizes map[string]int64) map[qemulab.Scenario]scenar
 				{"DHCP: iPXE ROM is given the script URL", dhcpAck(0, true, "/boot.ipxe")},
 				{"HTTP: GET /boot.ipxe (ROM)", httpGet("/boot.ipxe", "script", nil)},
 				{"HTTP: per-machine script (ROM) chains undionly.kpxe", httpGet("/machine/", "machine", bios)},
-				{"TFTP: undionly.kpxe sent whole to iPXE's client (blksize 1432)", func(st *bootState, l logLine) bool {
-					return tftpDone("undionly.kpxe", "ok", 1432, 1)(st, l) && int64(l.num("bytes")) == sizes["undionly.kpxe"]
+				{"TFTP: undionly.kpxe sent whole to iPXE's client (blksize 1432, tsize asked)", func(st *bootState, l logLine) bool {
+					return tftpDone("undionly.kpxe", "ok", 1432, 1)(st, l) && int64(l.num("bytes")) == sizes["undionly.kpxe"] &&
+						strings.Contains(l.str("requested"), "tsize=0")
 				}},
 				{"DHCP: iPXE from undionly is given the script URL", dhcpAck(0, true, "/boot.ipxe")},
 				{"HTTP: GET /boot.ipxe (undionly)", httpGet("/boot.ipxe", "script", nil)},
@@ -503,7 +505,7 @@ func stagesOf(lines []logLine, mac string) []string {
 // summary renders a log line's interesting fields for the test log.
 func summary(l logLine) string {
 	var parts []string
-	for _, k := range []string{"kind", "reply", "rule", "client.arch", "client.ipxe", "boot_file", "filename", "outcome", "block_size", "window_size", "bytes", "method", "path", "client.user_agent", "from", "to"} {
+	for _, k := range []string{"kind", "reply", "rule", "client.arch", "client.ipxe", "boot_file", "filename", "requested", "outcome", "block_size", "window_size", "bytes", "method", "path", "client.user_agent", "from", "to"} {
 		if v := l.str(k); v != "" {
 			parts = append(parts, k+"="+v)
 		}

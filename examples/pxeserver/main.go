@@ -84,6 +84,7 @@ import (
 
 	"github.com/pxekit/pxekit"
 	"github.com/pxekit/pxekit/dhcpboot"
+	"github.com/pxekit/pxekit/tftpserve"
 )
 
 func main() {
@@ -141,6 +142,20 @@ type eventLog struct {
 	log  *slog.Logger
 
 	replied, unanswered, invalid atomic.Int64 // DHCP totals
+
+	// asked holds the options each TFTP client asked for, from its request
+	// until its transfer's event (which holds only what was granted).
+	asked sync.Map // netip.AddrPort -> string
+}
+
+// tune records the options a TFTP request asked for (the Server's
+// TFTPTune hook; it changes no limit).
+func (l *eventLog) tune(r *tftpserve.Request, _ *tftpserve.Limits, _ pxekit.Session, _ bool) {
+	parts := make([]string, 0, len(r.Options))
+	for _, o := range r.Options {
+		parts = append(parts, o.Name+"="+o.Value)
+	}
+	l.asked.Store(r.RemoteAddr, strings.Join(parts, " "))
 }
 
 // Write writes one log record.
@@ -171,6 +186,13 @@ func (l *eventLog) event(e pxekit.Event) {
 	if err != nil {
 		l.log.Warn("event", slog.String("kind", string(e.Kind())), slog.String("err", err.Error()))
 		return
+	}
+	if t, ok := e.(pxekit.TFTPEvent); ok {
+		// The options asked for, as "name=value" words in request order.
+		if v, ok := l.asked.LoadAndDelete(t.Peer); ok {
+			q, _ := json.Marshal(v.(string))
+			b = append(append(append(b[:len(b)-1], `,"requested":`...), q...), '}')
+		}
 	}
 	l.Write(append(b, '\n'))
 }
@@ -210,7 +232,7 @@ func newFrontEnd(cfg *Config, log *slog.Logger, out *eventLog, reg prometheus.Re
 	if err := checkDHCP(srv, log); err != nil {
 		return nil, err
 	}
-	srv.OnEvent, srv.Metrics, srv.Logger = out.event, reg, log
+	srv.OnEvent, srv.TFTPTune, srv.Metrics, srv.Logger = out.event, out.tune, reg, log
 	f.srv = srv
 	return f, nil
 }
