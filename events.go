@@ -284,8 +284,9 @@ func TFTPEventFrom(info tftpserve.TransferInfo, mac net.HardwareAddr) TFTPEvent 
 type HTTPEvent struct {
 	EventHeader
 	Method string
-	// Path is the request's URL path as received.
-	Path string
+	// Path is the request's URL path as received; Query its raw query.
+	Path  string
+	Query string
 	// Route is what the request was answered with (boot script, machine
 	// script, file, error).
 	Route HTTPKind
@@ -310,7 +311,7 @@ type HTTPEvent struct {
 func HTTPEventFrom(r HTTPRequest) HTTPEvent {
 	return HTTPEvent{
 		EventHeader: EventHeader{Time: time.Now(), MAC: bytes.Clone(r.MAC)},
-		Method:      r.Method, Path: r.Path, Route: r.Kind, File: r.File,
+		Method:      r.Method, Path: r.Path, Query: r.Query, Route: r.Kind, File: r.File,
 		Status: r.Status, Bytes: r.Bytes, Duration: r.Duration, Peer: r.Peer,
 		Client: cloneClient(r.Client), Known: r.Known, Machine: r.Machine, Err: r.Err,
 	}

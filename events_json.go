@@ -167,13 +167,14 @@ func (e TFTPEvent) MarshalJSON() ([]byte, error) {
 }
 
 // MarshalJSON writes the event as one object: kind "http", time, mac,
-// method, path, route, file, status, outcome, bytes, duration_seconds,
+// method, path, query, route, file, status, outcome, bytes, duration_seconds,
 // peer, client, known, machine, err.
 func (e HTTPEvent) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
 		jsonHeader
 		Method   string      `json:"method"`
 		Path     string      `json:"path"`
+		Query    string      `json:"query,omitempty"`
 		Route    HTTPKind    `json:"route,omitempty"`
 		File     string      `json:"file,omitempty"`
 		Status   int         `json:"status"`
@@ -186,7 +187,7 @@ func (e HTTPEvent) MarshalJSON() ([]byte, error) {
 		Machine  string      `json:"machine,omitempty"`
 		Err      string      `json:"err,omitempty"`
 	}{
-		headerJSON(e.Kind(), e.EventHeader), e.Method, e.Path, e.Route, e.File, e.Status,
+		headerJSON(e.Kind(), e.EventHeader), e.Method, e.Path, e.Query, e.Route, e.File, e.Status,
 		e.Outcome(), e.Bytes, e.Duration.Seconds(), addrText(e.Peer), clientJSON(e.Client),
 		e.Known, e.Machine, errText(e.Err),
 	})

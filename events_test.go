@@ -344,7 +344,7 @@ func TestTFTPEventJSON(t *testing.T) {
 
 func TestHTTPEventJSON(t *testing.T) {
 	mac, _ := net.ParseMAC("52:54:00:77:00:0d")
-	req := pxekit.HTTPRequest{Method: "GET", Path: "/machine/52-54-00-77-00-0d", Kind: pxekit.HTTPMachineScript, Status: 200,
+	req := pxekit.HTTPRequest{Method: "GET", Path: "/machine/52-54-00-77-00-0d", Query: "chip=undionly&uuid=x", Kind: pxekit.HTTPMachineScript, Status: 200,
 		Bytes: 312, Duration: 2 * time.Millisecond, Peer: netip.MustParseAddr("10.77.0.101"), MAC: mac, Known: true, Machine: "web01",
 		Client: archdetect.Client{Source: archdetect.SourceHTTP, MAC: mac, UUID: "00112233-4455-6677-8899-aabbccddeeff",
 			Arch: 7, HasArch: true, ArchName: "x64 UEFI", Firmware: archdetect.FirmwareUEFI, CPU: archdetect.CPUX8664, Transport: archdetect.TransportPXE, IPXE: true,
@@ -355,9 +355,9 @@ func TestHTTPEventJSON(t *testing.T) {
 		t.Errorf("HTTPEventFrom keeps the request's MAC slice: %v, %v", e.MAC, e.Client.MAC)
 	}
 	e.Time = eventTime
-	checkJSON(t, e, []string{"kind", "time", "mac", "method", "path", "route", "status", "outcome", "bytes", "duration_seconds",
+	checkJSON(t, e, []string{"kind", "time", "mac", "method", "path", "query", "route", "status", "outcome", "bytes", "duration_seconds",
 		"peer", "client", "known", "machine"},
-		map[string]any{"kind": "http", "method": "GET", "path": "/machine/52-54-00-77-00-0d", "route": "machine", "status": 200,
+		map[string]any{"kind": "http", "method": "GET", "path": "/machine/52-54-00-77-00-0d", "query": "chip=undionly&uuid=x", "route": "machine", "status": 200,
 			"outcome": "2xx", "bytes": 312, "duration_seconds": 0.002, "peer": "10.77.0.101", "known": true, "machine": "web01",
 			"client": map[string]any{"source": "http", "arch": 7, "arch_name": "x64 UEFI", "firmware": "uefi", "cpu": "x86_64",
 				"transport": "pxe", "ipxe": true, "platform": "efi", "buildarch": "x86_64",

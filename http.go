@@ -40,9 +40,11 @@ const (
 // HTTPRequest describes one finished request, for HTTPConfig.OnRequest.
 type HTTPRequest struct {
 	Method string
-	// Path is the request's URL path as received (prefix included).
-	Path string
-	Kind HTTPKind
+	// Path is the request's URL path as received (prefix included);
+	// Query its raw query, without the "?".
+	Path  string
+	Query string
+	Kind  HTTPKind
 	// File is the static file served (relative to HTTPConfig.Files), for
 	// Kind HTTPFile.
 	File     string
@@ -222,7 +224,7 @@ func (h *HTTPHandler) Close() error {
 func (h *HTTPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	pw := NewProgressWriter(w, h.stall)
-	info := HTTPRequest{Method: r.Method, Path: r.URL.Path, Client: archdetect.FromHTTP(r)}
+	info := HTTPRequest{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Client: archdetect.FromHTTP(r)}
 	h.route(pw, r, &info)
 	pw.Extend() // for the final flush after the handler returns
 	if h.cfg.OnRequest == nil {

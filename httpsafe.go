@@ -38,6 +38,11 @@ type HTTPLimits struct {
 	// ReadHeaderTimeout bounds reading a request's headers (0:
 	// DefaultHTTPReadHeaderTimeout; negative: no bound).
 	ReadHeaderTimeout time.Duration
+	// WriteTimeout cuts a response off when one write has made no
+	// progress for this long (0: DefaultHTTPWriteTimeout; negative:
+	// never); a Server passes it to its HTTPHandler (HTTPConfig's field
+	// of the same name).
+	WriteTimeout time.Duration
 }
 
 // limit returns v, def when v is zero, or 0 (off) when v is negative.

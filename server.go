@@ -99,6 +99,9 @@ type TFTPLimits struct {
 	// one transfer's duration, QueueTimeout how long a request waits for
 	// a slot (0: tftpserve's defaults).
 	Timeout, TransferTimeout, QueueTimeout time.Duration
+	// MaxTimeout is the largest timeout option granted, in seconds (0:
+	// tftpserve.DefaultMaxTimeout; negative: never granted).
+	MaxTimeout int
 	// SinglePort answers every transfer from the listening socket (for NAT
 	// and containers).
 	SinglePort bool
@@ -356,7 +359,8 @@ func (s *Server) newGeneration(cfg *Server) (*generation, error) {
 		g.resp = &dhcpboot.Responder4{Policy: g.policy, ServerIP: s.addr, Options: s.DHCPOptions, Logger: s.Logger}
 	}
 	h, err := NewHTTPHandler(HTTPConfig{BaseURL: s.base, Files: cfg.Files, Inventory: cfg.Inventory,
-		BootScript: cfg.BootScript, DefaultScript: cfg.DefaultScript, OnRequest: s.observeHTTP, Logger: s.Logger})
+		BootScript: cfg.BootScript, DefaultScript: cfg.DefaultScript, WriteTimeout: s.HTTPLimits.WriteTimeout,
+		OnRequest: s.observeHTTP, Logger: s.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -761,7 +765,7 @@ func (s *Server) TFTPServer() *tftpserve.Server {
 	t := &tftpserve.Server{Handler: s.TFTPHandler(), Logger: s.Logger, OnTransfer: s.ObserveTFTP,
 		MaxBlockSize: s.TFTP.MaxBlockSize, MaxWindowSize: s.TFTP.MaxWindowSize, MaxTransfers: s.TFTP.MaxTransfers,
 		MaxClientTransfers: s.TFTP.MaxClientTransfers, Timeout: s.TFTP.Timeout, TransferTimeout: s.TFTP.TransferTimeout,
-		QueueTimeout: s.TFTP.QueueTimeout, SinglePort: s.TFTP.SinglePort}
+		QueueTimeout: s.TFTP.QueueTimeout, MaxTimeout: s.TFTP.MaxTimeout, SinglePort: s.TFTP.SinglePort}
 	if s.TFTPTune != nil {
 		t.Tune = func(r *tftpserve.Request, l *tftpserve.Limits) {
 			sess, ok := s.sessions.ByIP(r.RemoteAddr.Addr())

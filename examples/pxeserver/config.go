@@ -42,6 +42,13 @@ type Config struct {
 	BootBIOS, BootUEFIX64, BootUEFIIA32, BootARM64 string // iPXE builds per firmware
 
 	LogJSON bool
+	Metrics bool // serve /metrics on the HTTP port
+
+	// InventoryDir is a directory of machine YAML files (pxekit.DirInventory),
+	// watched for changes ("" = none).
+	InventoryDir string
+
+	askedHTTPAddr string // HTTPAddr as given, before serve resolved a port 0
 
 	// From the config file only (-config).
 	ConfigFile   string
@@ -98,7 +105,8 @@ usage: pxeserver -iface IFACE -addr IP [-dhcp proxy|lab|off] [-pool FIRST-LAST]
                  [-http-write-timeout D] [-script FILE] [-bootfile-bios NAME]
                  [-bootfile-uefi-x64 NAME] [-bootfile-uefi-ia32 NAME]
                  [-bootfile-arm64 NAME] [-tftp-max-timeout N]
-                 [-tftp-transfer-timeout DUR] [-config FILE] [-log-json]
+                 [-tftp-transfer-timeout DUR] [-inventory DIR] [-metrics=false]
+                 [-config FILE] [-log-json]
 
 Default policy (breaks the iPXE chainload loop):
   BIOS PXE (arch 0)          -> TFTP -bootfile-bios (undionly.kpxe)
@@ -111,9 +119,18 @@ Default policy (breaks the iPXE chainload loop):
                              and -bootfile-arm64 name those of arch 6 and 11
   iPXE (option 175/user class iPXE) -> http://ADDR:PORT/boot.ipxe
 /boot.ipxe is -script, or a built-in script that chains the per-machine URL
-/machine/MAC?buildarch=..&platform=..&uuid=..; that serves
+/machine/MAC?buildarch=..&platform=..&uuid=..; that serves the machine of
+the config file's machines:, else of -inventory DIR (one YAML file per
+machine: kernel, initrds, cmdline or script; watched for changes), else
 HTTP-ROOT/machines/MAC.ipxe (MAC as aa-bb-cc-dd-ee-ff) when it exists, else
 a script that prints "PXEKIT-BOOTED mac buildarch platform" and exits.
+/metrics is the Prometheus metrics (-metrics=false: off).
+
+All of it runs on pxekit.Server; each of its events (DHCP decision, TFTP
+transfer, HTTP request, stage reached, unknown machine) is one log line
+(-log-json: the event's JSON). SIGHUP reads the flags and -config again
+and reloads what can change without a restart (rules, boot files,
+machines, scripts, roots); the log says what changed or why not.
 
 -config FILE reads YAML with the same settings plus per-MAC/arch/class rules,
 per-MAC scripts, lab reservations, lab subnets behind DHCP relays and TFTP
@@ -129,7 +146,7 @@ of the config file's "subnets:" list, chosen by the relay's address (giaddr):
 Replies go back to the relay with its option 82 echoed. The server needs a
 route to those subnets (through the relay), and so do TFTP and HTTP.
 
--dhcp6 lab also serves DHCPv6 on -iface: addresses from -pool6 and the boot
+-dhcp6 lab (with -dhcp lab or off) also serves DHCPv6 on -iface: addresses from -pool6 and the boot
 URL (option 59) of the same policy, with -addr6 in the URLs.
 
 Needs root (DHCP port 67, TFTP port 69). Flags:
@@ -157,7 +174,7 @@ func parseConfig(args []string, stderr io.Writer) (*Config, error) {
 	fs.StringVar(&c.TFTPRoot, "tftp-root", "", "directory served over TFTP (the iPXE binaries); empty = no TFTP server")
 	fs.StringVar(&c.HTTPAddr, "http-addr", "", "HTTP listen address ADDR:PORT (default -addr:8080)")
 	fs.StringVar(&c.HTTPRoot, "http-root", "", "directory served over HTTP (default -tftp-root)")
-	fs.StringVar(&c.Script, "script", "", "iPXE script served as /boot.ipxe (default: built-in)")
+	fs.StringVar(&c.Script, "script", "", "iPXE script served as /boot.ipxe, read at start and on SIGHUP (default: built-in)")
 	fs.StringVar(&c.BootBIOS, "bootfile-bios", "undionly.kpxe", "boot file for BIOS PXE clients")
 	fs.StringVar(&c.BootUEFIX64, "bootfile-uefi-x64", "ipxe.efi", "boot file for x86-64 UEFI clients (PXE over TFTP, HTTP boot over HTTP)")
 	fs.StringVar(&c.BootUEFIIA32, "bootfile-uefi-ia32", "ipxe-i386.efi", "boot file for 32-bit x86 UEFI clients")
@@ -167,7 +184,9 @@ func parseConfig(args []string, stderr io.Writer) (*Config, error) {
 	fs.DurationVar(&c.HTTPWriteTimeout, "http-write-timeout", 60*time.Second, "cut off an HTTP response when the client has taken none of it for this long; a slow download that keeps moving is never cut (0 = never)")
 	tftpMaxTimeout := fs.Int("tftp-max-timeout", 0, fmt.Sprintf("largest TFTP timeout option granted, seconds; a client asking more gets none (default %d; -1 never grants it)", tftpserve.DefaultMaxTimeout))
 	tftpTransferTimeout := fs.Duration("tftp-transfer-timeout", 0, fmt.Sprintf("longest a TFTP transfer may take before it is cut off with an ERROR (default %s; -1ns = no limit)", tftpserve.DefaultTransferTimeout))
-	fs.BoolVar(&c.LogJSON, "log-json", false, "log JSON lines instead of text")
+	fs.BoolVar(&c.LogJSON, "log-json", false, "log JSON lines instead of text: one line per event (pxekit's event JSON)")
+	fs.BoolVar(&c.Metrics, "metrics", true, "serve Prometheus metrics at /metrics on the HTTP port")
+	fs.StringVar(&c.InventoryDir, "inventory", "", "directory of machine YAML files, one per machine (pxekit.DirInventory), reloaded when it changes")
 	fs.StringVar(&c.ConfigFile, "config", "", "YAML config file: flag settings plus rules, per-MAC scripts, reservations, TFTP caps (go doc ./examples/pxeserver); flags given override it")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -255,7 +274,7 @@ func parseConfig(args []string, stderr io.Writer) (*Config, error) {
 	if c.HTTPRoot == "" {
 		c.HTTPRoot = c.TFTPRoot
 	}
-	for _, d := range []struct{ flag, dir string }{{"-tftp-root", c.TFTPRoot}, {"-http-root", c.HTTPRoot}} {
+	for _, d := range []struct{ flag, dir string }{{"-tftp-root", c.TFTPRoot}, {"-http-root", c.HTTPRoot}, {"-inventory", c.InventoryDir}} {
 		if d.dir == "" {
 			continue
 		}
@@ -355,6 +374,9 @@ func (c *Config) parseDHCP6(addr6, pool6 string) error {
 	case "lab":
 	default:
 		return fmt.Errorf("-dhcp6 %q: want lab or off", c.DHCP6)
+	}
+	if c.DHCP == "proxy" {
+		return errors.New("-dhcp6 lab with -dhcp proxy: a lab DHCPv6 server runs beside a lab DHCPv4 server or alone (-dhcp lab or off)")
 	}
 	a, err := netip.ParseAddr(addr6)
 	if err != nil || !a.Is6() || a.Is4In6() || a.IsLinkLocalUnicast() || a.Zone() != "" {

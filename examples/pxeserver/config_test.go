@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -266,6 +267,12 @@ func runLocal(t *testing.T, extra ...string) (ready map[string]any, next func() 
 		}
 	}
 	ready = next()
+	for range 10 { // records before ready (the -inventory load)
+		if ready["msg"] == "ready" {
+			break
+		}
+		ready = next()
+	}
 	if ready["msg"] != "ready" {
 		t.Fatalf("first log record msg = %q, want \"ready\"; stderr:\n%s", ready["msg"], stderr.String())
 	}
@@ -295,11 +302,11 @@ func TestRunServesAndStops(t *testing.T) {
 		t.Errorf("string(body) = %q, want it to contain %q", s, base+"/machine/${net0/mac:hexhyp}")
 	}
 	logged := next()
-	if logged["msg"] != "http" {
-		t.Errorf("logged[\"msg\"] = %q, want \"http\"", logged["msg"])
+	if logged["kind"] != "http" {
+		t.Errorf("logged[\"kind\"] = %q, want \"http\"", logged["kind"])
 	}
-	if logged["kind"] != "script" {
-		t.Errorf("logged[\"kind\"] = %q, want \"script\"", logged["kind"])
+	if logged["route"] != "script" {
+		t.Errorf("logged[\"route\"] = %q, want \"script\"", logged["route"])
 	}
 	if got := stop(); got != 0 {
 		t.Errorf("stop() = %v, want 0", got)
@@ -308,7 +315,9 @@ func TestRunServesAndStops(t *testing.T) {
 
 // TestRunFIFOWithCurl: curl, a real client, asks the running command for a
 // FIFO under the HTTP root and for a machine script that is a FIFO: each
-// is answered at once (before, each request hung for good).
+// is answered at once (before, each request hung for good). A machine
+// script the inventory cannot read gets the default script, as
+// pxekit.HTTPHandler does for an inventory error.
 func TestRunFIFOWithCurl(t *testing.T) {
 	curl, err := exec.LookPath("curl")
 	if err != nil {
@@ -326,7 +335,7 @@ func TestRunFIFOWithCurl(t *testing.T) {
 	ready, _, stop := runLocal(t, "-http-root", root, "-http-max-conns", "4")
 	base, _ := ready["http"].(string)
 	for _, tt := range []struct{ path, status string }{
-		{"/pipe.efi", "404"}, {"/machine/52-54-00-00-00-03", "500"}, {"/ipxe.efi", "200"},
+		{"/pipe.efi", "404"}, {"/machine/52-54-00-00-00-03", "200"}, {"/ipxe.efi", "200"},
 	} {
 		out, err := exec.Command(curl, "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", base+tt.path).Output()
 		if err != nil {
@@ -339,4 +348,20 @@ func TestRunFIFOWithCurl(t *testing.T) {
 	if got := stop(); got != 0 {
 		t.Errorf("stop() = %v, want 0", got)
 	}
+}
+
+// mkfifo makes a FIFO at path; cleanup opens it for writing once, which
+// releases any reader still blocked opening it (before the fix, every
+// request for it).
+func mkfifo(t *testing.T, path string) {
+	t.Helper()
+	if err := syscall.Mkfifo(path, 0o644); err != nil {
+		t.Fatalf("syscall.Mkfifo(path, 0o644): %v", err)
+	}
+	t.Cleanup(func() {
+		if f, err := os.OpenFile(path, os.O_RDWR, 0); err == nil {
+			time.Sleep(100 * time.Millisecond)
+			f.Close()
+		}
+	})
 }

@@ -37,6 +37,8 @@ type fileConfig struct {
 
 	Script    string `json:"script"`
 	LogJSON   *bool  `json:"log_json"`
+	Metrics   *bool  `json:"metrics"`
+	Inventory string `json:"inventory_dir"`
 	BootFiles struct {
 		BIOS     string `json:"bios"`
 		UEFIX64  string `json:"uefi_x64"`
@@ -160,6 +162,10 @@ func (fc *fileConfig) flagValues() map[string]string {
 	v["http-write-timeout"] = fc.HTTPWriteTimeout
 	if fc.HTTPMaxConns != nil {
 		v["http-max-conns"] = strconv.Itoa(*fc.HTTPMaxConns)
+	}
+	v["inventory"] = fc.Inventory
+	if fc.Metrics != nil {
+		v["metrics"] = strconv.FormatBool(*fc.Metrics)
 	}
 	if fc.LogJSON != nil {
 		v["log-json"] = strconv.FormatBool(*fc.LogJSON)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
+	"github.com/pxekit/pxekit"
 	"github.com/pxekit/pxekit/archdetect"
 	"github.com/pxekit/pxekit/dhcpboot"
 )
@@ -131,16 +132,16 @@ func TestConfigFile(t *testing.T) {
 	}
 
 	// The machine's script from the file is served.
-	sc, err := newScripts(c)
+	s, err := serverConfig(c, nil)
 	if err != nil {
-		t.Fatalf("newScripts(c): %v", err)
+		t.Fatalf("serverConfig(c): %v", err)
 	}
-	b, err := sc.machine(nil, net.HardwareAddr{0x52, 0x54, 0, 0x12, 0x34, 0x56})
-	if err != nil {
-		t.Fatalf("sc.machine: %v", err)
+	m, ok, err := s.Inventory.Machine(t.Context(), pxekit.MachineKey{MAC: net.HardwareAddr{0x52, 0x54, 0, 0x12, 0x34, 0x56}})
+	if err != nil || !ok {
+		t.Fatalf("Inventory.Machine = %v, %v, want the config file's machine", ok, err)
 	}
-	if got := string(b); got != "#!ipxe\necho hello box\n" {
-		t.Errorf("string(b) = %q, want \"#!ipxe\\necho hello box\\n\"", got)
+	if got := m.Script; got != "#!ipxe\necho hello box\n" {
+		t.Errorf("m.Script = %q, want \"#!ipxe\\necho hello box\\n\"", got)
 	}
 }
 
@@ -295,9 +296,9 @@ func TestLabRefusesSubnetAtStart(t *testing.T) {
 	if err != nil {
 		t.Fatalf("parseConfig: %v", err)
 	}
-	_, err = buildDHCP(c, slog.New(slog.DiscardHandler))
+	_, err = newFrontEnd(c, slog.New(slog.DiscardHandler), &eventLog{w: io.Discard}, nil)
 	if err == nil {
-		t.Fatal("buildDHCP accepted a range of 262142 addresses, want LabServer4's refusal")
+		t.Fatal("newFrontEnd accepted a range of 262142 addresses, want LabServer4's refusal")
 	}
 	if s := err.Error(); !strings.Contains(s, "config file subnets[0]: range larger than") || strings.Contains(s, "Subnets[1]") {
 		t.Errorf("err.Error() = %q, want it to name config file subnets[0] and the range", s)

@@ -77,7 +77,7 @@ func TestDHCPv6Lab(t *testing.T) {
 	for len(lines) < 2 && time.Now().Before(deadline) {
 		lines = lines[:0]
 		for _, l := range srv.snapshot() {
-			if l.str("msg") == "dhcp6" {
+			if l.str("kind") == "dhcp" && l.num("version") == 6 {
 				lines = append(lines, l)
 			}
 		}
@@ -88,8 +88,8 @@ func TestDHCPv6Lab(t *testing.T) {
 	}
 	l := lines[len(lines)-1]
 	for k, want := range map[string]string{
-		"type": "REQUEST", "reply": "REPLY", "rule": "uefi-x64", "arch": "7", "mode": "lab",
-		"addrs": got.String(), "boot_url": "tftp://[fd78::1]/ipxe.efi",
+		"message": "REQUEST", "reply": "REPLY", "rule": "uefi-x64", "client.arch": "7", "mode": "full",
+		"ip": got.String(), "boot_file": "tftp://[fd78::1]/ipxe.efi",
 	} {
 		if l.str(k) != want {
 			t.Errorf("dhcp6 log line %s = %q, want %q", k, l.str(k), want)

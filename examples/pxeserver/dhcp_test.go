@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
+	"github.com/pxekit/pxekit"
 	"github.com/pxekit/pxekit/dhcpboot"
 	"github.com/pxekit/pxekit/internal/netlab"
 	"github.com/pxekit/pxekit/internal/syncbuf"
@@ -104,10 +106,10 @@ func (p *pipeConn) SetReadDeadline(t time.Time) error {
 }
 func (p *pipeConn) SetWriteDeadline(time.Time) error { return nil }
 
-// testServer is pxeserver's DHCP side serving pipeConns through the
-// dhcpboot servers' serve loops, logging JSON into log.
+// testServer is pxeserver's pxekit.Server serving DHCP on pipeConns,
+// logging its events as JSON into log.
 type testServer struct {
-	side      *dhcpSide
+	out       *eventLog
 	conn      *pipeConn // port 67
 	conn4011  *pipeConn // proxy mode only
 	log       *syncbuf.Buffer
@@ -115,7 +117,7 @@ type testServer struct {
 	serveErrs chan error
 }
 
-// startDHCP builds pxeserver's DHCP side for args and serves it on pipes.
+// startDHCP builds pxeserver's server for args and serves DHCP on pipes.
 func startDHCP(t *testing.T, args ...string) *testServer {
 	t.Helper()
 	cfg, err := parseConfig(args, io.Discard)
@@ -128,32 +130,33 @@ func startDHCP(t *testing.T, args ...string) *testServer {
 func startDHCPConfig(t *testing.T, cfg *Config) *testServer {
 	t.Helper()
 	ts := &testServer{log: &syncbuf.Buffer{}, handled: make(chan struct{}, 64), serveErrs: make(chan error, 2), conn: newPipeConn(67)}
-	side, err := buildDHCP(cfg, slog.New(slog.NewJSONHandler(ts.log, nil)))
+	ts.out = &eventLog{w: ts.log, json: true}
+	log := slog.New(slog.NewJSONHandler(ts.out, nil))
+	ts.out.log = log
+	f, err := newFrontEnd(cfg, log, ts.out, nil)
 	if err != nil {
-		t.Fatalf("buildDHCP: %v", err)
+		t.Fatalf("newFrontEnd: %v", err)
 	}
-	ts.side = side
-	onReply := func(x dhcpboot.Exchange4) { side.onReply4(x); ts.handled <- struct{}{} }
-	onInvalid := func(x dhcpboot.Invalid) { side.onInvalid(x); ts.handled <- struct{}{} }
-	var shutdown func(context.Context) error
-	switch {
-	case side.lab != nil:
-		side.lab.OnReply, side.lab.OnInvalid = onReply, onInvalid
-		go func() { ts.serveErrs <- side.lab.Serve(ts.conn) }()
-		shutdown = side.lab.Shutdown
-	case side.proxy != nil:
-		side.proxy.OnReply, side.proxy.OnInvalid = onReply, onInvalid
+	f.srv.OnEvent = func(e pxekit.Event) {
+		ts.out.event(e)
+		if _, ok := e.(pxekit.DHCPEvent); ok {
+			ts.handled <- struct{}{}
+		}
+	}
+	l := pxekit.Listeners{DHCP: ts.conn}
+	switch cfg.DHCP {
+	case "lab":
+	case "proxy":
 		ts.conn4011 = newPipeConn(dhcpboot.PXEPort)
-		go func() { ts.serveErrs <- side.proxy.Serve(ts.conn) }()
-		go func() { ts.serveErrs <- side.proxy.ServeBootServer(ts.conn4011) }()
-		shutdown = side.proxy.Shutdown
+		l.DHCP4011 = ts.conn4011
 	default:
 		t.Fatalf("no DHCPv4 server for -dhcp %s", cfg.DHCP)
 	}
+	go func() { ts.serveErrs <- f.srv.Serve(l) }()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := shutdown(ctx); err != nil {
+		if err := f.srv.Shutdown(ctx); err != nil {
 			t.Errorf("Shutdown: %v", err)
 		}
 	})
@@ -188,14 +191,22 @@ func discover(t *testing.T, mac string, mods ...dhcpv4.Modifier) *dhcpv4.DHCPv4 
 	return m
 }
 
-// lastDHCPLog returns the last log line, which must have message msg.
-func lastDHCPLog(t *testing.T, buf *syncbuf.Buffer, msg string) map[string]any {
+// lastDHCPLog returns the last event line of kind in buf (the stage
+// events of the machine may follow it).
+func lastDHCPLog(t *testing.T, buf fmt.Stringer, kind string) map[string]any {
 	t.Helper()
-	l := lastLog(t, buf)
-	if l["msg"] != msg {
-		t.Fatalf("last log line %v: msg = %q, want %q", l, l["msg"], msg)
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(lines[i]), &m); err != nil {
+			t.Fatalf("log line %q: %v", lines[i], err)
+		}
+		if m["kind"] == kind {
+			return m
+		}
 	}
-	return l
+	t.Fatalf("no %s event in the log:\n%s", kind, buf)
+	return nil
 }
 
 var (
@@ -256,11 +267,11 @@ func TestDHCPLabDecisions(t *testing.T) {
 			if l["mac"] != tt.mac {
 				t.Errorf("l[\"mac\"] = %v, want %v", l["mac"], tt.mac)
 			}
-			if l["bootfile"] != tt.bootfile {
-				t.Errorf("l[\"bootfile\"] = %v, want %v", l["bootfile"], tt.bootfile)
+			if l["boot_file"] != tt.bootfile {
+				t.Errorf("l[\"boot_file\"] = %v, want %v", l["boot_file"], tt.bootfile)
 			}
-			if l["mode"] != "lab" {
-				t.Errorf("l[\"mode\"] = %q, want \"lab\"", l["mode"])
+			if l["mode"] != "full" {
+				t.Errorf("l[\"mode\"] = %q, want \"full\" (lab: a full DHCP reply)", l["mode"])
 			}
 		})
 	}
@@ -274,11 +285,11 @@ func TestDHCPProxy(t *testing.T) {
 		t.Errorf("sent = %v, want nothing", sent)
 	}
 	l := lastDHCPLog(t, ts.log, "dhcp")
-	if l["reply"] != "none" {
-		t.Errorf("l[\"reply\"] = %q, want \"none\"", l["reply"])
+	if l["reply"] != nil || l["outcome"] == "answered" {
+		t.Errorf("reply %v outcome %v, want no reply", l["reply"], l["outcome"])
 	}
-	if s, _ := l["reason"].(string); s != "not a boot client" {
-		t.Errorf("l[\"reason\"] = %q, want \"not a boot client\"", s)
+	if s, _ := l["no_reply"].(string); s != "not a boot client" {
+		t.Errorf("l[\"no_reply\"] = %q, want \"not a boot client\"", s)
 	}
 
 	// UEFI PXE: a proxy offer without an address on 67, ipxe.efi on 4011.
@@ -304,8 +315,8 @@ func TestDHCPProxy(t *testing.T) {
 	peer := &net.UDPAddr{IP: net.IPv4(10, 77, 0, 150), Port: 4011}
 	// The same REQUEST on port 67 gets nothing: a proxy answers it on 4011.
 	ts.send(t, ts.conn, req.ToBytes(), peer)
-	if l := lastDHCPLog(t, ts.log, "dhcp"); l["reply"] != "none" || l["port"] != float64(67) {
-		t.Errorf("REQUEST on port 67: reply %v port %v, want none on 67", l["reply"], l["port"])
+	if l := lastDHCPLog(t, ts.log, "dhcp"); l["reply"] != nil || l["message"] != "REQUEST" || l["mode"] == "proxy-ack" {
+		t.Errorf("REQUEST on port 67: message %v reply %v mode %v, want a REQUEST without reply, not in the port-4011 role", l["message"], l["reply"], l["mode"])
 	}
 	ts.send(t, ts.conn4011, req.ToBytes(), peer)
 	acks, to := ts.conn4011.replies()
@@ -322,14 +333,14 @@ func TestDHCPProxy(t *testing.T) {
 		t.Errorf("port 4011 answers go back to the sender: to[0].String() = %v, want %v", got, peer.String())
 	}
 	l = lastDHCPLog(t, ts.log, "dhcp")
-	if l["port"] != float64(4011) {
-		t.Errorf("l[\"port\"] = %v, want %v", l["port"], float64(4011))
+	if l["mode"] != "proxy-ack" {
+		t.Errorf("l[\"mode\"] = %v, want proxy-ack (port 4011)", l["mode"])
 	}
 	if l["rule"] != "uefi-x64" {
 		t.Errorf("l[\"rule\"] = %q, want \"uefi-x64\"", l["rule"])
 	}
-	if l["to"] != peer.String() || l["reply"] != "ACK" {
-		t.Errorf("log: to %v reply %v, want %v ACK", l["to"], l["reply"], peer)
+	if l["peer"] != peer.String() || l["reply"] != "ACK" {
+		t.Errorf("log: peer %v reply %v, want %v ACK", l["peer"], l["reply"], peer)
 	}
 }
 
@@ -343,10 +354,10 @@ func TestDHCPIgnoresGarbage(t *testing.T) {
 	if sent, _ := ts.conn.replies(); len(sent) != 0 {
 		t.Errorf("sent = %v, want nothing", sent)
 	}
-	if s := ts.log.String(); strings.Contains(s, `"msg":"dhcp"`) {
-		t.Errorf("malformed input and replies are not decisions: log = %q, want it not to contain %q", s, `"msg":"dhcp"`)
+	if s := ts.log.String(); strings.Contains(s, `"kind":"dhcp"`) {
+		t.Errorf("malformed input and replies are not decisions: log = %q, want it not to contain %q", s, `"kind":"dhcp"`)
 	}
-	if got := ts.side.invalid.Load(); got != 4 {
+	if got := ts.out.invalid.Load(); got != 4 {
 		t.Errorf("invalid datagrams counted: %d, want 4", got)
 	}
 }
@@ -384,9 +395,9 @@ func TestDHCPLabRefusesUnusableLeaseFile(t *testing.T) {
 		t.Fatalf("parseConfig: %v", err)
 	}
 	cfg.LeaseFile = t.TempDir()
-	_, err = buildDHCP(cfg, slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil)))
+	_, err = newFrontEnd(cfg, slog.New(slog.DiscardHandler), &eventLog{w: io.Discard}, nil)
 	if err == nil {
-		t.Fatalf("buildDHCP with a directory as lease file succeeded, want an error")
+		t.Fatalf("newFrontEnd with a directory as lease file succeeded, want an error")
 	}
 	if s := err.Error(); !strings.Contains(s, cfg.LeaseFile) {
 		t.Errorf("err.Error() = %q, want it to contain %q", s, cfg.LeaseFile)
@@ -422,28 +433,27 @@ func TestDHCPLabRelayed(t *testing.T) {
 	}
 	l := lastDHCPLog(t, ts.log, "dhcp")
 	want := map[string]any{
-		"giaddr": "10.78.6.1", "relay_agent": "0104726c79300202abcd", "reply_relay_agent": "0104726c79300202abcd",
-		"reply": "OFFER", "to": "10.78.6.1:67", "rule": "uefi-x64", "bootfile": "ipxe.efi",
+		"relay": "10.78.6.1", "peer": "10.78.7.2:67", "reply": "OFFER", "rule": "uefi-x64", "boot_file": "ipxe.efi",
 	}
 	for k, v := range want {
 		if l[k] != v {
 			t.Errorf("log %s = %v, want %v", k, l[k], v)
 		}
 	}
-	if y, _ := l["yiaddr"].(string); !strings.HasPrefix(y, "10.78.6.") {
-		t.Errorf("log yiaddr = %q, want 10.78.6.x", y)
+	if y, _ := l["ip"].(string); !strings.HasPrefix(y, "10.78.6.") {
+		t.Errorf("log ip = %q, want 10.78.6.x", y)
 	}
 
 	// A relay for no subnet served gets nothing, and the log says why.
 	m.GatewayIPAddr = net.IPv4(10, 99, 0, 1)
 	ts.send(t, ts.conn, m.ToBytes(), &net.UDPAddr{IP: net.IPv4(10, 78, 7, 2), Port: 67})
-	if l := lastDHCPLog(t, ts.log, "dhcp"); l["reply"] != "none" || !strings.Contains(fmt.Sprint(l["reason"]), "relayed from 10.99.0.1") {
-		t.Errorf("relay outside every subnet: reply %v reason %v, want none, relayed from 10.99.0.1", l["reply"], l["reason"])
+	if l := lastDHCPLog(t, ts.log, "dhcp"); l["reply"] != nil || !strings.Contains(fmt.Sprint(l["no_reply"]), "relayed from 10.99.0.1") {
+		t.Errorf("relay outside every subnet: reply %v no_reply %v, want none, relayed from 10.99.0.1", l["reply"], l["no_reply"])
 	}
-	if got, want := ts.side.replied.Load(), int64(1); got != want {
+	if got, want := ts.out.replied.Load(), int64(1); got != want {
 		t.Errorf("replied = %d, want %d", got, want)
 	}
-	if got, want := ts.side.unanswered.Load(), int64(1); got != want {
+	if got, want := ts.out.unanswered.Load(), int64(1); got != want {
 		t.Errorf("unanswered = %d, want %d", got, want)
 	}
 }
@@ -479,7 +489,7 @@ func TestRunRefusesBadSubnets(t *testing.T) {
 	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
 		t.Fatalf("pxeserver with a subnet LabServer4 refuses: %v, want exit status 1; output:\n%s", err, out)
 	}
-	if s := string(out); !strings.Contains(s, "pxeserver: dhcp: lab DHCP: dhcpboot: config file subnets[0]: range larger than 65536 addresses") {
+	if s := string(out); !strings.Contains(s, "pxeserver: lab DHCP: dhcpboot: config file subnets[0]: range larger than 65536 addresses") {
 		t.Errorf("output = %q, want LabServer4's refusal naming config file subnets[0]", s)
 	}
 }

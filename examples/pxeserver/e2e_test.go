@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pxekit/pxekit"
 	"github.com/pxekit/pxekit/internal/netlab"
 	"github.com/pxekit/pxekit/internal/qemulab"
 	"github.com/pxekit/pxekit/ipxescript"
@@ -41,11 +42,26 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// logLine is one JSON log line of pxeserver.
+// logLine is one JSON log line of pxeserver: a log record ("msg") or a
+// pxekit event ("kind", the event's JSON).
 type logLine map[string]any
 
+// get returns the value at k, a dotted path into nested objects
+// ("client.arch").
+func (l logLine) get(k string) any {
+	var v any = map[string]any(l)
+	for _, part := range strings.Split(k, ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[part]
+	}
+	return v
+}
+
 func (l logLine) str(k string) string {
-	switch v := l[k].(type) {
+	switch v := l.get(k).(type) {
 	case string:
 		return v
 	case float64:
@@ -57,12 +73,12 @@ func (l logLine) str(k string) string {
 }
 
 func (l logLine) num(k string) float64 {
-	v, _ := l[k].(float64)
+	v, _ := l.get(k).(float64)
 	return v
 }
 
 func (l logLine) flag(k string) bool {
-	v, _ := l[k].(bool)
+	v, _ := l.get(k).(bool)
 	return v
 }
 
@@ -203,36 +219,39 @@ func (st *bootState) fromClient(l logLine) bool {
 	if st.anyIP {
 		return true
 	}
-	remote := l.str("remote")
-	if i := strings.LastIndexByte(remote, ':'); i > 0 {
-		remote = remote[:i]
+	peer := l.str("peer") // ip:port for TFTP, ip for HTTP
+	if ap, err := netip.ParseAddrPort(peer); err == nil {
+		peer = ap.Addr().String()
 	}
-	return st.ips[remote]
+	return st.ips[peer]
 }
 
 // track records the address of every DHCP reply to the machine.
 func (st *bootState) track(l logLine) {
-	if l.str("msg") == "dhcp" && l.str("mac") == st.mac && l.str("yiaddr") != "" && l.str("yiaddr") != "0.0.0.0" {
-		st.ips[l.str("yiaddr")] = true
+	if l.str("kind") == "dhcp" && l.str("mac") == st.mac && l.str("ip") != "" && l.str("ip") != "0.0.0.0" {
+		st.ips[l.str("ip")] = true
 	}
 }
 
 func dhcpAck(arch int, ipxe bool, bootfile string) func(*bootState, logLine) bool {
 	return func(st *bootState, l logLine) bool {
-		return l.str("msg") == "dhcp" && l.str("mac") == st.mac && l.str("reply") == "ACK" &&
-			int(l.num("arch")) == arch && l.flag("ipxe") == ipxe && strings.Contains(l.str("bootfile"), bootfile)
+		return l.str("kind") == "dhcp" && l.str("mac") == st.mac && l.str("reply") == "ACK" &&
+			int(l.num("client.arch")) == arch && l.flag("client.ipxe") == ipxe && strings.Contains(l.str("boot_file"), bootfile)
 	}
 }
 
 func httpGet(path, kind string, q map[string]string) func(*bootState, logLine) bool {
 	return func(st *bootState, l logLine) bool {
-		if l.str("msg") != "http" || l.str("method") != "GET" || l.num("status") != 200 || !st.fromClient(l) {
+		if l.str("kind") != "http" || l.str("method") != "GET" || l.num("status") != 200 || !st.fromClient(l) {
 			return false
 		}
-		if !strings.HasPrefix(l.str("path"), path) || l.str("kind") != kind {
+		if !strings.HasPrefix(l.str("path"), path) || l.str("route") != kind {
 			return false
 		}
 		for k, v := range q {
+			if k != "mac" {
+				k = "client." + k // what archdetect read from the request
+			}
 			if l.str(k) != v {
 				return false
 			}
@@ -243,9 +262,9 @@ func httpGet(path, kind string, q map[string]string) func(*bootState, logLine) b
 
 func tftpDone(file, outcome string, blksize, windowsize int) func(*bootState, logLine) bool {
 	return func(st *bootState, l logLine) bool {
-		return l.str("msg") == "tftp" && l.str("file") == file && l.str("outcome") == outcome && st.fromClient(l) &&
-			(blksize == 0 || int(l.num("blksize")) == blksize) &&
-			(windowsize == 0 || int(l.num("windowsize")) == windowsize)
+		return l.str("kind") == "tftp" && l.str("filename") == file && l.str("outcome") == outcome && st.fromClient(l) &&
+			(blksize == 0 || int(l.num("block_size")) == blksize) &&
+			(windowsize == 0 || int(l.num("window_size")) == windowsize)
 	}
 }
 
@@ -325,7 +344,7 @@ func specs(mac, uuid string, sizes map[string]int64) map[qemulab.Scenario]scenar
 			milestones: []milestone{
 				{"DHCP: OVMF HTTP boot (arch 16) is given the URL of ipxe.efi", dhcpAck(16, false, ":8080/ipxe.efi")},
 				{"HTTP: GET /ipxe.efi by UefiHttpBoot, whole file", func(st *bootState, l logLine) bool {
-					return httpGet("/ipxe.efi", "file", nil)(st, l) && strings.HasPrefix(l.str("user_agent"), "UefiHttpBoot") &&
+					return httpGet("/ipxe.efi", "file", nil)(st, l) && strings.HasPrefix(l.str("client.user_agent"), "UefiHttpBoot") &&
 						int64(l.num("bytes")) == sizes["ipxe.efi"]
 				}},
 				{"DHCP: iPXE (arch 7) is given the script URL", dhcpAck(7, true, "/boot.ipxe")},
@@ -430,6 +449,18 @@ func bootAndCheck(t *testing.T, lab *qemulab.Lab, srv *serverProc, sc qemulab.Sc
 		t.Fatalf("console marker: %q: words[2:2+len(spec.console)] = %v, want %v", console.line, got, spec.console)
 	}
 
+	// The machine's stage events: every stage of its boot, in order, each
+	// reached through the protocol that carries it, all under its MAC, so
+	// one identity ties DHCP, TFTP and HTTP together.
+	if want, ok := stagePaths[sc]; ok {
+		lines := srv.snapshot()[start:]
+		if got := stagesOf(lines, mac); !slices.Equal(got, want) {
+			t.Errorf("stage events of %s: %q, want %q", mac, got, want)
+		} else {
+			t.Logf("  [ok] stage events of %s: %s", mac, strings.Join(got, " → "))
+		}
+	}
+
 	// What iPXE printed on its console along the way: its DHCP, the boot
 	// script's own greeting (built-in script) and the script fetches.
 	text := strings.Join(m.Console(), "\n")
@@ -445,10 +476,36 @@ func bootAndCheck(t *testing.T, lab *qemulab.Lab, srv *serverProc, sc qemulab.Sc
 	}
 }
 
+// stagePaths are the stage events each OVMF scenario must show, as
+// "to(via)": the firmware's DHCP answered, the boot file fetched (over
+// TFTP for PXE, over HTTP for HTTP boot), iPXE's DHCP, the script served
+// over HTTP. Neither scenario fetches a kernel.
+var stagePaths = map[qemulab.Scenario][]string{
+	qemulab.UEFIPXE:  {"dhcp(dhcp)", "bootfile(tftp)", "ipxe(dhcp)", "script(http)"},
+	qemulab.UEFIHTTP: {"dhcp(dhcp)", "bootfile(http)", "ipxe(dhcp)", "script(http)"},
+}
+
+// stagesOf returns the stage events of mac in lines, as "to(via)" (with
+// " new boot" when one started a new boot after the first).
+func stagesOf(lines []logLine, mac string) []string {
+	var out []string
+	for _, l := range lines {
+		if l.str("kind") != "stage" || l.str("mac") != mac {
+			continue
+		}
+		e := l.str("to") + "(" + l.str("via") + ")"
+		if l.flag("new_boot") && len(out) > 0 {
+			e += " new boot"
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
 // summary renders a log line's interesting fields for the test log.
 func summary(l logLine) string {
 	var parts []string
-	for _, k := range []string{"msg", "reply", "rule", "arch", "ipxe", "bootfile", "file", "outcome", "blksize", "windowsize", "bytes", "method", "path", "user_agent"} {
+	for _, k := range []string{"kind", "reply", "rule", "client.arch", "client.ipxe", "boot_file", "filename", "requested", "outcome", "block_size", "window_size", "bytes", "method", "path", "client.user_agent", "from", "to"} {
 		if v := l.str(k); v != "" {
 			parts = append(parts, k+"="+v)
 		}
@@ -522,7 +579,7 @@ func injectionScript(t *testing.T, base string) []byte {
 		hexParts = append(hexParts, ipxescript.Raw("h"+strconv.Itoa(i)+"="), ipxescript.Setting(name+":hex"))
 	}
 	b.Cmd("imgfetch", ipxescript.Concat(hexParts...))
-	b.Cmd("echo", ipxescript.Raw(BootedMarker), ipxescript.Setting("net0/mac"), ipxescript.Raw("injection-probe-done"))
+	b.Cmd("echo", ipxescript.Raw(pxekit.BootedMarker), ipxescript.Setting("net0/mac"), ipxescript.Raw("injection-probe-done"))
 	b.Cmd("exit")
 	s, err := b.Script()
 	if err != nil {
@@ -580,7 +637,7 @@ func TestScriptInjectionSafety(t *testing.T) {
 	m := lab.Boot(t, qemulab.BIOSiPXE, qemulab.Options{MAC: mac})
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	line, err := m.WaitConsole(ctx, BootedMarker+" "+mac.String())
+	line, err := m.WaitConsole(ctx, pxekit.BootedMarker+" "+mac.String())
 	if err != nil {
 		t.Fatalf("%v\nscript:\n%s", err, script)
 	}
@@ -593,7 +650,7 @@ func TestScriptInjectionSafety(t *testing.T) {
 	var hexQuery string
 	for _, l := range srv.snapshot() {
 		st.track(l)
-		if l.str("msg") != "http" || l.str("path") != "/probe.txt" || !st.fromClient(l) {
+		if l.str("kind") != "http" || l.str("path") != "/probe.txt" || !st.fromClient(l) {
 			continue
 		}
 		q := l.str("query")
@@ -663,22 +720,22 @@ func startSiteDHCP(t *testing.T, lab *qemulab.Lab) {
 		"dhcp-range=10.77.0.150,10.77.0.199,255.255.255.0,10m", "dhcp-authoritative", "no-ping")
 }
 
+// proxyReply matches a proxyDHCP answer on port (67: mode "proxy", 4011:
+// "proxy-ack").
 func proxyReply(port int, arch int, ipxe bool, bootfile string) func(*bootState, logLine) bool {
+	mode := map[int]string{67: "proxy", 4011: "proxy-ack"}[port]
 	return func(st *bootState, l logLine) bool {
 		r := l.str("reply")
-		return l.str("msg") == "dhcp" && l.str("mac") == st.mac && (r == "OFFER" || r == "ACK") &&
-			int(l.num("port")) == port && int(l.num("arch")) == arch && l.flag("ipxe") == ipxe &&
-			strings.Contains(l.str("bootfile"), bootfile)
+		return l.str("kind") == "dhcp" && l.str("mac") == st.mac && (r == "OFFER" || r == "ACK") &&
+			l.str("mode") == mode && int(l.num("client.arch")) == arch && l.flag("client.ipxe") == ipxe &&
+			strings.Contains(l.str("boot_file"), bootfile)
 	}
 }
 
 // fromSite reports whether an HTTP request came from an address the site's
 // DHCP server leases (10.77.0.150-199), not one of pxeserver's.
 func fromSite(l logLine) bool {
-	host, _, err := net.SplitHostPort(l.str("remote"))
-	if err != nil {
-		return false
-	}
+	host := l.str("peer")
 	a, err := netip.ParseAddr(host)
 	return err == nil && a.Is4() && a.As4()[3] >= 150 && a.As4()[3] <= 199 && strings.HasPrefix(host, "10.77.0.")
 }
@@ -736,9 +793,9 @@ func TestFirmwareBootProxy(t *testing.T) {
 			ms := tt.milestones(mac)
 			ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 			defer cancel()
-			line, err := m.WaitConsole(ctx, BootedMarker+" "+mac)
+			line, err := m.WaitConsole(ctx, pxekit.BootedMarker+" "+mac)
 			if err != nil {
-				t.Fatalf("m.WaitConsole(ctx, BootedMarker+\" \"+mac): %v", err)
+				t.Fatalf("m.WaitConsole(ctx, pxekit.BootedMarker+\" \"+mac): %v", err)
 			}
 			if got := strings.Fields(line)[2:]; !slices.Equal(got, tt.console) {
 				t.Errorf("%v: strings.Fields(line)[2:] = %v, want %v", line, got, tt.console)
@@ -751,7 +808,7 @@ func TestFirmwareBootProxy(t *testing.T) {
 				reached, _ = check(st, lines, ms)
 				if reached == len(ms) || ctx.Err() != nil {
 					for _, l := range lines {
-						if l.str("msg") == "dhcp" && l.str("yiaddr") != "" && l.str("yiaddr") != "0.0.0.0" {
+						if l.str("kind") == "dhcp" && l.str("ip") != "" && l.str("ip") != "0.0.0.0" {
 							t.Errorf("proxy mode gave an address: %s", summary(l))
 						}
 					}

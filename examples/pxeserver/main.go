@@ -1,7 +1,9 @@
-// Command pxeserver is a network boot server made of pxekit's packages: DHCP
-// (dhcpboot, lab or proxy mode), TFTP (tftpserve), HTTP, and iPXE scripts
-// (ipxescript). It boots BIOS PXE, UEFI PXE and UEFI HTTP boot machines into
-// iPXE and hands iPXE a script, which breaks the iPXE chainload loop.
+// Command pxeserver is a network boot server: flags and a YAML file mapped
+// onto a pxekit.Server, which runs DHCP (dhcpboot, lab or proxy mode), TFTP
+// (tftpserve) and HTTP (boot script, per-machine scripts, boot files) with
+// one identity per machine. It boots BIOS PXE, UEFI PXE and UEFI HTTP boot
+// machines into iPXE and hands iPXE a script, which breaks the iPXE
+// chainload loop.
 //
 //	sudo pxeserver -iface br0 -addr 10.77.0.1 -dhcp lab -tftp-root /srv/ipxe
 //
@@ -10,14 +12,18 @@
 // subnets behind DHCP relays) and LabServer6 (-dhcp6 lab: -pool6 addresses
 // and boot URLs on -addr6, where TFTP and HTTP then listen too).
 //
-// It logs one line per DHCP decision, TFTP transfer and HTTP request (JSON
-// with -log-json), from the servers' hooks. `make demo` boots real firmware
-// under QEMU against it.
+// It logs one line per pxekit event (DHCP decision, TFTP transfer, HTTP
+// request, stage reached, unknown machine; with -log-json the event's JSON),
+// serves Prometheus metrics at /metrics on the HTTP port (-metrics=false:
+// off), and reloads on SIGHUP (pxekit.Server.Reload with the command line
+// and config file read again; what takes a restart is refused and logged).
+// `make demo` boots real firmware under QEMU against it.
 //
 // HTTP paths: /boot.ipxe is -script or a built-in script (made with the
 // ipxescript builder) that chains /machine/MAC?buildarch=..&platform=..&uuid=..;
-// that serves the config file's script for the MAC, else
-// HTTP-ROOT/machines/aa-bb-cc-dd-ee-ff.ipxe, else a script that prints
+// that serves the config file's script for the MAC, else the -inventory
+// directory's machine (pxekit.DirInventory: one YAML file per machine,
+// watched), else HTTP-ROOT/machines/aa-bb-cc-dd-ee-ff.ipxe, else a script that prints
 // "PXEKIT-BOOTED mac buildarch platform" and exits. Other paths are files
 // under -http-root (default -tftp-root).
 //
@@ -39,6 +45,8 @@
 //	  - name: arm-lab                           # per class
 //	    match: {user_class: [lab-arm]}
 //	    action: {boot_file: "http://{{server}}:8080/arm.ipxe"}
+//	inventory_dir: /etc/pxeserver/machines      # -inventory: a pxekit.DirInventory
+//	metrics: false                              # -metrics=false
 //	machines:                                   # per-MAC scripts at /machine/MAC
 //	  - mac: "52:54:00:12:34:56"
 //	    script: |
@@ -53,6 +61,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -60,14 +69,22 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"os/signal"
+	"reflect"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
-	"golang.org/x/net/netutil"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/pxekit/pxekit"
+	"github.com/pxekit/pxekit/dhcpboot"
+	"github.com/pxekit/pxekit/tftpserve"
 )
 
 func main() {
@@ -76,6 +93,8 @@ func main() {
 
 // run is main without os.Exit: it returns the exit status (0 after a clean
 // shutdown on SIGINT/SIGTERM, 1 when serving fails, 2 for bad flags).
+// SIGHUP reloads: the command line and config file are read again and
+// handed to pxekit.Server.Reload.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg, err := parseConfig(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -89,22 +108,93 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "pxeserver: %v\n", err)
 		return 1
 	}
+	out := &eventLog{w: stdout, json: cfg.LogJSON}
 	var h slog.Handler
 	if cfg.LogJSON {
-		h = slog.NewJSONHandler(stdout, nil)
+		h = slog.NewJSONHandler(out, nil)
 	} else {
-		h = slog.NewTextHandler(stdout, nil)
+		h = slog.NewTextHandler(out, nil)
 	}
 	log := slog.New(h)
+	out.log = log
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, cfg, log); err != nil {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reread := func() (*Config, error) { return parseConfig(args, io.Discard) }
+	if err := serve(ctx, cfg, log, out, hup, reread); err != nil {
 		log.Error("stopped", slog.String("err", err.Error()))
 		fmt.Fprintf(stderr, "pxeserver: %v\n", err)
 		return 1
 	}
 	log.Info("stopped")
 	return 0
+}
+
+// eventLog is pxeserver's log output: the slog handler writes through it,
+// and each pxekit event becomes one line (with -log-json the event's own
+// JSON, else a text record). Writes are serialised, so lines never mix.
+type eventLog struct {
+	mu   sync.Mutex
+	w    io.Writer
+	json bool
+	log  *slog.Logger
+
+	replied, unanswered, invalid atomic.Int64 // DHCP totals
+
+	// asked holds the options each TFTP client asked for, from its request
+	// until its transfer's event (which holds only what was granted).
+	asked sync.Map // netip.AddrPort -> string
+}
+
+// tune records the options a TFTP request asked for (the Server's
+// TFTPTune hook; it changes no limit).
+func (l *eventLog) tune(r *tftpserve.Request, _ *tftpserve.Limits, _ pxekit.Session, _ bool) {
+	parts := make([]string, 0, len(r.Options))
+	for _, o := range r.Options {
+		parts = append(parts, o.Name+"="+o.Value)
+	}
+	l.asked.Store(r.RemoteAddr, strings.Join(parts, " "))
+}
+
+// Write writes one log record.
+func (l *eventLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// event logs e (the Server's OnEvent hook) and counts DHCP outcomes.
+func (l *eventLog) event(e pxekit.Event) {
+	if d, ok := e.(pxekit.DHCPEvent); ok {
+		switch {
+		case d.Message == "":
+			l.invalid.Add(1)
+			return // noise a network carries: not logged
+		case d.Reply != "":
+			l.replied.Add(1)
+		default:
+			l.unanswered.Add(1)
+		}
+	}
+	if !l.json {
+		l.log.Info(string(e.Kind()), "event", fmt.Sprint(e))
+		return
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		l.log.Warn("event", slog.String("kind", string(e.Kind())), slog.String("err", err.Error()))
+		return
+	}
+	if t, ok := e.(pxekit.TFTPEvent); ok {
+		// The options asked for, as "name=value" words in request order.
+		if v, ok := l.asked.LoadAndDelete(t.Peer); ok {
+			q, _ := json.Marshal(v.(string))
+			b = append(append(append(b[:len(b)-1], `,"requested":`...), q...), '}')
+		}
+	}
+	l.Write(append(b, '\n'))
 }
 
 // service is one of the servers pxeserver runs.
@@ -114,9 +204,106 @@ type service struct {
 	shutdown func(ctx context.Context) error // makes serve return
 }
 
+// frontEnd is what serve runs: the pxekit.Server and what pxeserver adds
+// around it (the inventory directory it watches).
+type frontEnd struct {
+	cfg *Config
+	log *slog.Logger
+	srv *pxekit.Server
+	inv *pxekit.DirInventory // nil without -inventory
+}
+
+// newFrontEnd builds the pxekit.Server for cfg, its events going to out
+// and its metrics to reg (nil: none).
+func newFrontEnd(cfg *Config, log *slog.Logger, out *eventLog, reg prometheus.Registerer) (*frontEnd, error) {
+	f := &frontEnd{cfg: cfg, log: log}
+	var inv pxekit.Inventory
+	if cfg.InventoryDir != "" {
+		f.inv = &pxekit.DirInventory{Dir: cfg.InventoryDir, Logger: log}
+		if err := f.inv.Reload(); err != nil {
+			return nil, fmt.Errorf("-inventory: %w", err)
+		}
+		inv = f.inv
+	}
+	srv, err := serverConfig(cfg, inv)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkDHCP(srv, log); err != nil {
+		return nil, err
+	}
+	srv.OnEvent, srv.TFTPTune, srv.Metrics, srv.Logger = out.event, out.tune, reg, log
+	f.srv = srv
+	return f, nil
+}
+
+// reload reads the configuration again and hands it to Server.Reload,
+// logging what changed, or why nothing did.
+func (f *frontEnd) reload(next *Config, err error) {
+	if err != nil {
+		f.log.Error("reload refused", slog.String("err", err.Error()))
+		return
+	}
+	var changed, restart []string
+	for _, name := range configDiff(f.cfg, next) {
+		switch name {
+		case "Script", "Rules", "Machines", "HTTPRoot", "TFTPRoot", "BootBIOS", "BootUEFIX64", "BootUEFIIA32", "BootARM64":
+			changed = append(changed, name)
+		default:
+			restart = append(restart, name)
+		}
+	}
+	if next.InventoryDir != f.cfg.InventoryDir {
+		restart = append(restart, "InventoryDir")
+	}
+	if len(restart) > 0 {
+		f.log.Error("reload refused", slog.String("err", "these settings take a restart: "+strings.Join(restart, ", ")))
+		return
+	}
+	var inv pxekit.Inventory
+	if f.inv != nil {
+		if err := f.inv.Reload(); err != nil {
+			f.log.Warn("reload: inventory", slog.String("err", err.Error()))
+		}
+		inv = f.inv
+	}
+	s, err := serverConfig(next, inv)
+	if err == nil {
+		err = f.srv.Reload(s)
+	}
+	if err != nil {
+		f.log.Error("reload refused", slog.String("err", err.Error()))
+		return
+	}
+	f.cfg = next
+	f.log.Info("reloaded", slog.String("changed", strings.Join(changed, ",")))
+}
+
+// configDiff names the fields of Config that differ between a and b
+// (HTTPAddr compared by what was asked for, before a port 0 was
+// resolved).
+func configDiff(a, b *Config) []string {
+	va, vb := reflect.ValueOf(a).Elem(), reflect.ValueOf(b).Elem()
+	var out []string
+	for i := range va.NumField() {
+		name := va.Type().Field(i).Name
+		if name == "HTTPAddr" || name == "InventoryDir" || !va.Type().Field(i).IsExported() {
+			continue
+		}
+		if !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
+			out = append(out, name)
+		}
+	}
+	if a.askedHTTPAddr != b.askedHTTPAddr {
+		out = append(out, "HTTPAddr")
+	}
+	return out
+}
+
 // serve starts every service, logs "ready" and runs until ctx ends or one
-// service fails; then it shuts all of them down.
-func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
+// service fails, reloading on each hup; then it shuts all of them down.
+func serve(ctx context.Context, cfg *Config, log *slog.Logger, out *eventLog, hup <-chan os.Signal, reread func() (*Config, error)) error {
+	cfg.askedHTTPAddr = cfg.HTTPAddr
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
@@ -124,25 +311,36 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if _, port, _ := net.SplitHostPort(cfg.HTTPAddr); port == "0" {
 		cfg.HTTPAddr = ln.Addr().String() // URLs handed out carry the real port
 	}
-	sc, err := newScripts(cfg)
-	if err != nil {
-		ln.Close()
-		return err
-	}
 	var services []service
 	defer func() {
 		// services not started yet still hold sockets
 		shutdownAll(services, shutdownGrace, log, false)
 	}()
+	services = append(services, service{name: "http", shutdown: func(context.Context) error { return ln.Close() }})
 
-	web, err := newWebServer(cfg, log, sc)
-	if err != nil {
-		ln.Close()
-		return fmt.Errorf("http root: %w", err)
+	var reg *prometheus.Registry
+	if cfg.Metrics {
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	defer web.Close()
-	hs, ln := newHTTPServer(cfg, web, ln, log)
+	var metrics prometheus.Registerer // nil, not a nil *Registry, without -metrics
+	if reg != nil {
+		metrics = reg
+	}
+	f, err := newFrontEnd(cfg, log, out, metrics)
+	if err != nil {
+		return err
+	}
+	srv := f.srv
+	mux := http.NewServeMux()
+	if reg != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}))
+	}
+	mux.Handle("/", srv.HTTPHandler())
 	httpService := func(name string, ln net.Listener) service {
+		hs := srv.HTTPLimits.Server(mux)
+		hs.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+		ln = srv.HTTPLimits.Listener(ln)
 		return service{
 			name:  name,
 			serve: func() error { return hs.Serve(ln) },
@@ -156,43 +354,71 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 			},
 		}
 	}
-	services = append(services, httpService("http", ln))
+	services[0] = httpService("http", ln)
 	if addr := cfg.httpAddr6(); addr != "" {
 		// DHCPv6 boot URLs name -addr6: serve them there too.
 		ln6, err := net.Listen("tcp6", addr)
 		if err != nil {
 			return fmt.Errorf("http: %w", err)
 		}
-		_, ln6 = newHTTPServer(cfg, web, ln6, log)
 		services = append(services, httpService("http6", ln6))
 	}
 
-	if cfg.TFTPRoot != "" {
-		ts, err := newTFTP(cfg, log)
+	l, err := listen(cfg)
+	if err != nil {
+		return err
+	}
+	var hasSocket bool
+	for _, c := range []net.PacketConn{l.DHCP, l.DHCP4011, l.DHCP6, l.TFTP} {
+		hasSocket = hasSocket || c != nil
+	}
+	if hasSocket {
+		services = append(services, service{name: "pxekit", serve: func() error {
+			if err := srv.Serve(l); !errors.Is(err, pxekit.ErrServerClosed) {
+				return err
+			}
+			return nil
+		}, shutdown: func(ctx context.Context) error {
+			err := srv.Shutdown(ctx)
+			if err != nil {
+				srv.Close()
+			}
+			return err
+		}})
+	} else {
+		services = append(services, service{name: "pxekit", shutdown: srv.Shutdown})
+	}
+	if cfg.DHCP6 == "lab" && cfg.TFTPRoot != "" {
+		// DHCPv6 boot URLs name -addr6: TFTP there too, through the same
+		// Server (its files, sessions and events).
+		pc6, err := net.ListenPacket("udp6", net.JoinHostPort(cfg.Addr6.String(), "69"))
 		if err != nil {
 			return fmt.Errorf("tftp: %w", err)
 		}
-		services = append(services, ts...)
+		t6 := srv.TFTPServer()
+		services = append(services, service{name: "tftp6", serve: func() error { return t6.Serve(pc6) },
+			shutdown: func(ctx context.Context) error {
+				err := t6.Shutdown(ctx)
+				pc6.Close() // not yet served when a later service failed to start
+				return err
+			}})
 	}
-	var dhcp *dhcpSide
-	if cfg.DHCP != "off" || cfg.DHCP6 != "off" {
-		if dhcp, err = buildDHCP(cfg, log); err != nil {
-			return fmt.Errorf("dhcp: %w", err)
-		}
-		ds, err := dhcp.services()
-		if err != nil {
-			return fmt.Errorf("dhcp: %w", err)
-		}
-		services = append(services, ds...)
+	if f.inv != nil {
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go f.inv.Watch(wctx)
 	}
 
 	errc := make(chan error, len(services))
 	var wg sync.WaitGroup
 	for _, s := range services {
+		if s.serve == nil {
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := s.serve(); err != nil && ctx.Err() == nil {
+			if err := s.serve(); err != nil && !errors.Is(err, http.ErrServerClosed) && ctx.Err() == nil {
 				errc <- fmt.Errorf("%s: %w", s.name, err)
 			}
 		}()
@@ -201,24 +427,77 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		slog.String("iface", cfg.Iface), slog.String("addr", cfg.Addr.String()),
 		slog.String("dhcp", cfg.DHCP), slog.String("dhcp6", cfg.DHCP6), slog.String("addr6", addrString(cfg.Addr6)), slog.String("tftp_root", cfg.TFTPRoot),
 		slog.String("http", cfg.HTTPBase()), slog.String("http_root", cfg.HTTPRoot),
-		slog.String("script", sc.bootURL()))
+		slog.String("script", cfg.HTTPBase()+"/boot.ipxe"), slog.String("inventory", cfg.InventoryDir), slog.Bool("metrics", cfg.Metrics))
 	var first error
-	select {
-	case <-ctx.Done():
-	case first = <-errc:
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			break wait
+		case first = <-errc:
+			break wait
+		case <-hup:
+			next, err := reread()
+			if next != nil && next.HTTPAddr == cfg.askedHTTPAddr {
+				next.askedHTTPAddr, next.HTTPAddr = next.HTTPAddr, cfg.HTTPAddr // the port resolved at start
+			} else if next != nil {
+				next.askedHTTPAddr = next.HTTPAddr
+			}
+			f.reload(next, err)
+		}
 	}
 	all := services
 	services = nil
 	shutdownAll(all, shutdownGrace, log, first == nil)
 	wg.Wait()
-	if dhcp != nil {
-		dhcp.logTotals()
-	}
+	log.Info("dhcp totals", slog.Int64("replied", out.replied.Load()),
+		slog.Int64("unanswered", out.unanswered.Load()), slog.Int64("invalid", out.invalid.Load()))
 	return first
 }
 
+// listen opens the DHCP and TFTP sockets cfg asks for (before "ready", so
+// that a port in use stops pxeserver at start): DHCP on -iface (67 and
+// 4011 in proxy mode, 67 in lab mode, 547 with -dhcp6 lab), TFTP on
+// -addr port 69 with -tftp-root.
+func listen(cfg *Config) (pxekit.Listeners, error) {
+	var l pxekit.Listeners
+	fail := func(what string, err error) (pxekit.Listeners, error) {
+		for _, c := range []net.PacketConn{l.DHCP, l.DHCP4011, l.DHCP6, l.TFTP} {
+			if c != nil {
+				c.Close()
+			}
+		}
+		return pxekit.Listeners{}, fmt.Errorf("%s: %w", what, err)
+	}
+	var err error
+	if cfg.DHCP != "off" {
+		if l.DHCP, err = dhcpboot.ListenUDP4(cfg.Iface, 67); err != nil {
+			return fail("dhcp", err)
+		}
+	}
+	if cfg.DHCP == "proxy" {
+		if l.DHCP4011, err = dhcpboot.ListenUDP4(cfg.Iface, dhcpboot.PXEPort); err != nil {
+			return fail("dhcp-4011", err)
+		}
+	}
+	if cfg.DHCP6 == "lab" {
+		if l.DHCP6, err = dhcpboot.ListenUDP6(cfg.Iface); err != nil {
+			return fail("dhcp6", err)
+		}
+	}
+	if cfg.TFTPRoot != "" {
+		if l.TFTP, err = net.ListenPacket("udp4", net.JoinHostPort(cfg.Addr.String(), "69")); err != nil {
+			return fail("tftp", err)
+		}
+	}
+	return l, nil
+}
+
 // addrString is a.String(), "" for the zero Addr.
-func addrString(a netip.Addr) string {
+func addrString(a interface {
+	IsValid() bool
+	String() string
+}) string {
 	if !a.IsValid() {
 		return ""
 	}
@@ -247,24 +526,4 @@ func shutdownAll(all []service, grace time.Duration, log *slog.Logger, warn bool
 		}()
 	}
 	wg.Wait()
-}
-
-// newHTTPServer returns the HTTP server for web and the listener to serve:
-// ln capped at cfg.HTTPMaxConns connections at once (the others wait in the
-// kernel's accept queue until a slot frees). A client gets 10 s to send its
-// request headers; an idle keep-alive connection is closed after
-// cfg.HTTPIdleTimeout. There is no fixed write timeout, which would cut
-// off slow but moving downloads of big images: webServer instead cuts a
-// response whose writes stall (cfg.HTTPWriteTimeout).
-func newHTTPServer(cfg *Config, web *webServer, ln net.Listener, log *slog.Logger) (*http.Server, net.Listener) {
-	hs := &http.Server{
-		Handler:           web,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       cfg.HTTPIdleTimeout,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	if cfg.HTTPMaxConns > 0 {
-		ln = netutil.LimitListener(ln, cfg.HTTPMaxConns)
-	}
-	return hs, ln
 }
