@@ -96,6 +96,13 @@ type DHCPEvent struct {
 	// Relay is the relay agent address (giaddr, or the DHCPv6 relay's link
 	// address); invalid when the message was not relayed.
 	Relay netip.Addr
+	// RelayAgent is the relay agent information (DHCPv4 option 82) the
+	// request carried and ReplyRelayAgent the option 82 the reply carried
+	// back (RFC 3046 §2.2: the server echoes it); nil when absent.
+	RelayAgent, ReplyRelayAgent []byte
+	// To is where the reply was sent (the client, a broadcast, or the
+	// relay at giaddr:67); invalid when none was.
+	To netip.AddrPort
 	// Mode is the kind of reply the server builds ("proxy", "proxy-ack",
 	// "full"); "" when it did not get as far as deciding.
 	Mode string
@@ -135,8 +142,11 @@ func DHCPEventFrom4(x dhcpboot.Exchange4) DHCPEvent {
 		if !e.Relay.IsValid() {
 			e.Relay = addrFromIP(m.GatewayIPAddr)
 		}
+		e.RelayAgent = bytes.Clone(m.Options.Get(dhcpv4.OptionRelayAgentInformation))
 	}
 	if r := x.Reply; r != nil {
+		e.To = x.To
+		e.ReplyRelayAgent = bytes.Clone(r.Options.Get(dhcpv4.OptionRelayAgentInformation))
 		e.Reply = r.MessageType().String()
 		e.IP = addrFromIP(r.YourIPAddr)
 		e.BootFile = r.BootFileName

@@ -1,6 +1,7 @@
 package pxekit
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"net/netip"
 	"time"
@@ -99,29 +100,34 @@ func errText(err error) string {
 }
 
 // MarshalJSON writes the event as one object: kind "dhcp", time, mac,
-// version, message, interface, peer, relay, mode, client, rule, why,
+// version, message, interface, peer, relay, relay_agent and
+// reply_relay_agent (option 82 in and out, hex), to, mode, client, rule, why,
 // outcome, reply, no_reply, ip, boot_file, err.
 func (e DHCPEvent) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
 		jsonHeader
-		Version   int         `json:"version"`
-		Message   string      `json:"message,omitempty"`
-		Interface string      `json:"interface,omitempty"`
-		Peer      string      `json:"peer,omitempty"`
-		Relay     string      `json:"relay,omitempty"`
-		Mode      string      `json:"mode,omitempty"`
-		Client    *jsonClient `json:"client,omitempty"`
-		Rule      string      `json:"rule,omitempty"`
-		Why       string      `json:"why,omitempty"`
-		Outcome   DHCPOutcome `json:"outcome"`
-		Reply     string      `json:"reply,omitempty"`
-		NoReply   string      `json:"no_reply,omitempty"`
-		IP        string      `json:"ip,omitempty"`
-		BootFile  string      `json:"boot_file,omitempty"`
-		Err       string      `json:"err,omitempty"`
+		Version    int         `json:"version"`
+		Message    string      `json:"message,omitempty"`
+		Interface  string      `json:"interface,omitempty"`
+		Peer       string      `json:"peer,omitempty"`
+		Relay      string      `json:"relay,omitempty"`
+		Agent      string      `json:"relay_agent,omitempty"`
+		ReplyAgent string      `json:"reply_relay_agent,omitempty"`
+		To         string      `json:"to,omitempty"`
+		Mode       string      `json:"mode,omitempty"`
+		Client     *jsonClient `json:"client,omitempty"`
+		Rule       string      `json:"rule,omitempty"`
+		Why        string      `json:"why,omitempty"`
+		Outcome    DHCPOutcome `json:"outcome"`
+		Reply      string      `json:"reply,omitempty"`
+		NoReply    string      `json:"no_reply,omitempty"`
+		IP         string      `json:"ip,omitempty"`
+		BootFile   string      `json:"boot_file,omitempty"`
+		Err        string      `json:"err,omitempty"`
 	}{
 		headerJSON(e.Kind(), e.EventHeader), e.Version, e.Message, e.Interface,
-		addrPortText(e.Peer), addrText(e.Relay), e.Mode, clientJSON(e.Client), e.Rule, e.Why,
+		addrPortText(e.Peer), addrText(e.Relay), hex.EncodeToString(e.RelayAgent), hex.EncodeToString(e.ReplyRelayAgent),
+		addrPortText(e.To), e.Mode, clientJSON(e.Client), e.Rule, e.Why,
 		e.Outcome, e.Reply, e.NoReply, addrText(e.IP), e.BootFile, errText(e.Err),
 	})
 }

@@ -179,6 +179,8 @@ func eventFields(e pxekit.DHCPEvent) any {
 func TestDHCPEventFrom4ProxyRelayed(t *testing.T) {
 	disc := captured4(t, "bios-ipxe-rom-http.pcapng", 1)
 	disc.GatewayIPAddr = net.IPv4(10, 88, 0, 1)
+	agent := []byte{1, 4, 'e', 't', 'h', '7'} // option 82, circuit id "eth7"
+	disc.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionRelayAgentInformation, agent))
 	p, err := dhcpboot.DefaultPolicy(dhcpboot.DefaultConfig{ScriptURL: "http://{{server}}:8080/boot.ipxe"})
 	if err != nil {
 		t.Fatal(err)
@@ -199,6 +201,10 @@ func TestDHCPEventFrom4ProxyRelayed(t *testing.T) {
 	if m["relay"] != "10.88.0.1" || m["mode"] != "proxy" || m["ip"] != nil || c["arch"] != 0.0 || c["ipxe"] != true ||
 		c["ipxe_version"] != "1.0.0" || !jsonEqual(c["user_classes"], []string{"iPXE"}) {
 		t.Errorf("JSON of a relayed proxy offer to iPXE = %v; want relay, mode proxy, no ip, client arch 0, ipxe true, version 1.0.0, user class iPXE", m)
+	}
+	if m["relay_agent"] != "010465746837" || m["reply_relay_agent"] != m["relay_agent"] || m["to"] != "10.88.0.1:67" {
+		t.Errorf("JSON of a relayed proxy offer: relay_agent %v, reply_relay_agent %v, to %v; want 010465746837 echoed, sent to 10.88.0.1:67",
+			m["relay_agent"], m["reply_relay_agent"], m["to"])
 	}
 }
 

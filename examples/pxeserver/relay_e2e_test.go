@@ -23,8 +23,9 @@ import (
 //
 // DHCP goes through the relay, which adds option 82; TFTP and HTTP are
 // routed by it. Both machines must reach the boot marker, and every reply
-// pxeserver sent must carry an address of the far subnet, go to the relay,
-// and echo option 82. Before issue 15 pxeserver's lab served only the
+// pxeserver sent must carry an address of the far subnet, go to the relay
+// (giaddr:67), and echo option 82 (the event's relay_agent and
+// reply_relay_agent). Before issue 15 pxeserver's lab served only the
 // subnet of -iface: "relayed from 10.78.6.1, outside 10.78.7.0/24".
 func TestFirmwareBootRelayed(t *testing.T) {
 	fw := qemulab.Require(t)
@@ -83,6 +84,12 @@ func TestFirmwareBootRelayed(t *testing.T) {
 		mac, reply := l.str("mac"), l.str("reply")
 		if l.str("relay") != "10.78.6.1" || !l.flag("client.relayed") {
 			t.Errorf("%s %s: relay %q, relayed %v; want relayed by 10.78.6.1", mac, reply, l.str("relay"), l.flag("client.relayed"))
+		}
+		if in, out := l.str("relay_agent"), l.str("reply_relay_agent"); in == "" || out != in {
+			t.Errorf("%s %s: option 82 in %q, out %q; want it added by dhcrelay -a and echoed", mac, reply, in, out)
+		}
+		if to := l.str("to"); to != "10.78.6.1:67" {
+			t.Errorf("%s %s: sent to %q, want the relay 10.78.6.1:67", mac, reply, to)
 		}
 		if a, err := netip.ParseAddr(l.str("ip")); err != nil || !far.Contains(a) {
 			t.Errorf("%s %s: ip %q, want an address of the far subnet %v", mac, reply, l.str("ip"), far)
