@@ -27,6 +27,18 @@ const (
 	// BootLocal ends network boot: the iPXE script exits so the firmware
 	// goes on to the next boot device (the local disk).
 	BootLocal BootKind = "local"
+	// BootPXELinux boots the machine's kernel and initrd through PXELINUX:
+	// a BIOS client is handed Server.Loaders.PXELinux (pxelinux.0) over
+	// DHCP, and the Server answers its pxelinux.cfg/01-<mac> (or UUID)
+	// name with a file bootcfg.BuildPXELinux makes from Kernel, Initrds
+	// and Cmdline. U-Boot's pxe command reads the same file.
+	BootPXELinux BootKind = "pxelinux"
+	// BootGRUB boots the machine's kernel and initrd through a network
+	// GRUB: a UEFI x86-64 PXE client is handed Server.Loaders.GRUB
+	// (grubx64.efi), or Server.Loaders.Shim (shimx64.efi) when SecureBoot
+	// is set, and the Server answers grub/grub.cfg (and the per-machine
+	// names GRUB tries) with a file bootcfg.GRUBBuilder makes.
+	BootGRUB BootKind = "grub"
 )
 
 // Machine is what the inventory says about one machine. The zero value
@@ -48,6 +60,11 @@ type Machine struct {
 	// (ipxescript.QuoteKernelArg), and one that Linux could not read back
 	// as one argument is refused when the script is built.
 	Cmdline []string `json:"cmdline,omitempty"`
+	// SecureBoot (BootGRUB only): the machine enforces UEFI Secure Boot, so
+	// DHCP names the signed shim, which loads the signed GRUB beside it
+	// under the name shim looks for (grubx64.efi); GRUB then loads a
+	// signed kernel.
+	SecureBoot bool `json:"secure_boot,omitempty"`
 	// Script, when set, is the machine's own iPXE script, served verbatim
 	// (it must parse). It replaces Kernel, Initrds and Cmdline.
 	Script string `json:"script,omitempty"`

@@ -1,0 +1,332 @@
+package pxekit
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"path"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+
+	"github.com/pxekit/pxekit/archdetect"
+	"github.com/pxekit/pxekit/bootcfg"
+	"github.com/pxekit/pxekit/dhcpboot"
+	"github.com/pxekit/pxekit/tftpserve"
+)
+
+// Default boot file names of LoaderFiles, as Debian's packages install
+// them under these names (pxelinux: /usr/lib/PXELINUX/pxelinux.0;
+// shim-signed: shimx64.efi.signed; grub-efi-amd64-signed:
+// grubnetx64.efi.signed, which shim loads as grubx64.efi).
+const (
+	DefaultPXELinuxFile = "pxelinux.0"
+	DefaultGRUBFile     = "grubx64.efi"
+	DefaultShimFile     = "shimx64.efi"
+)
+
+// GRUBPrefix is the directory of the TFTP root where the Server answers a
+// GRUB machine's configuration: Debian's signed grubnetx64.efi has the
+// prefix /grub on its boot server and reads grub/grub.cfg (see
+// bootcfg.GRUBConfigNames).
+const GRUBPrefix = "grub"
+
+// LoaderFiles are the boot files DHCP names for the machines whose Boot
+// is BootPXELinux or BootGRUB: paths on the TFTP root. Empty fields take
+// the defaults (DefaultPXELinuxFile, DefaultGRUBFile, DefaultShimFile).
+// The Server names them only; the files themselves (and PXELINUX's
+// ldlinux.c32) are the TFTP root's.
+type LoaderFiles struct {
+	// PXELinux is handed to the BIOS clients of BootPXELinux machines.
+	PXELinux string
+	// GRUB is handed to the UEFI x86-64 PXE clients of BootGRUB machines
+	// without SecureBoot.
+	GRUB string
+	// Shim is handed to those with SecureBoot; shim then loads
+	// "grubx64.efi" from the same directory, so GRUB's file must be there
+	// under that name (Debian's signed grubnetx64.efi).
+	Shim string
+}
+
+// loaderPolicy is the DHCP side of the PXELINUX and GRUB flows for one
+// generation: one rule per MAC address of a BootPXELinux or BootGRUB
+// machine DHCP has met, ahead of the generation's own policy. The rules
+// are learnt as requests arrive (the Server's DHCPv4 classifier asks the
+// inventory), so that an inventory needs no listing and a machine's
+// change of Boot is seen at its next request.
+type loaderPolicy struct {
+	files LoaderFiles
+	base  *dhcpboot.Policy
+
+	mu     sync.Mutex
+	kinds  map[string]loaderKind // by MAC
+	policy atomic.Pointer[dhcpboot.Policy]
+}
+
+// loaderKind is what a machine's loader rule depends on.
+type loaderKind struct {
+	boot   BootKind
+	secure bool
+}
+
+func newLoaderPolicy(files LoaderFiles, base *dhcpboot.Policy) (*loaderPolicy, error) {
+	files.PXELinux = or(files.PXELinux, DefaultPXELinuxFile)
+	files.GRUB = or(files.GRUB, DefaultGRUBFile)
+	files.Shim = or(files.Shim, DefaultShimFile)
+	for _, f := range []string{files.PXELinux, files.GRUB, files.Shim} {
+		if _, err := dhcpboot.ParseTemplate(f); err != nil {
+			return nil, fmt.Errorf("pxekit: Server.Loaders: %q: %w", f, err)
+		}
+	}
+	lp := &loaderPolicy{files: files, base: base, kinds: map[string]loaderKind{}}
+	lp.policy.Store(base)
+	return lp, nil
+}
+
+// current is the policy in use: the learnt rules, then the base policy.
+func (lp *loaderPolicy) current() *dhcpboot.Policy { return lp.policy.Load() }
+
+// learn records what the inventory said of mac (m nil: not a machine with
+// a loader rule) and rebuilds the policy when that changes its rules.
+func (lp *loaderPolicy) learn(mac net.HardwareAddr, m *Machine) error {
+	var k loaderKind
+	if m != nil && (m.Boot == BootPXELinux || m.Boot == BootGRUB) {
+		k = loaderKind{boot: m.Boot, secure: m.SecureBoot}
+	}
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	if old, ok := lp.kinds[string(mac)]; ok == (k.boot != "") && old == k {
+		return nil
+	}
+	if k.boot == "" {
+		delete(lp.kinds, string(mac))
+	} else {
+		lp.kinds[string(mac)] = k
+	}
+	var rules []dhcpboot.Rule
+	for _, key := range slices.Sorted(mapKeys(lp.kinds)) {
+		rules = append(rules, lp.rule(net.HardwareAddr(key), lp.kinds[key]))
+	}
+	p, err := dhcpboot.NewPolicy(append(rules, lp.base.Rules()...)...)
+	if err != nil {
+		return fmt.Errorf("pxekit: loader rules: %w", err)
+	}
+	lp.policy.Store(p)
+	return nil
+}
+
+func mapKeys(m map[string]loaderKind) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// rule is the DHCP rule of one machine: PXELINUX for its BIOS clients
+// (with option 209 naming its own file, so that PXELINUX and U-Boot read
+// it first), GRUB or shim for its UEFI x86-64 PXE clients. Its other
+// clients (UEFI HTTP boot, other architectures) fall through to the base
+// policy.
+func (lp *loaderPolicy) rule(mac net.HardwareAddr, k loaderKind) dhcpboot.Rule {
+	r := dhcpboot.Rule{Name: "pxekit machine " + mac.String() + ": " + string(k.boot),
+		Match: dhcpboot.Match{MAC: []dhcpboot.MACPattern{dhcpboot.ExactMAC(mac)}}}
+	var file string
+	switch {
+	case k.boot == BootPXELinux:
+		r.Match.Firmware = []archdetect.Firmware{archdetect.FirmwareBIOS}
+		file = lp.files.PXELinux
+		r.Action.PXELinux = &dhcpboot.PXELinux{ConfigFile: bootcfg.PXELinuxDir + "/" + pxelinuxMACName(mac)}
+	default:
+		r.Match.Firmware = []archdetect.Firmware{archdetect.FirmwareUEFI}
+		r.Match.CPU = []archdetect.CPU{archdetect.CPUX8664}
+		r.Match.Transport = []archdetect.Transport{archdetect.TransportPXE}
+		file = lp.files.GRUB
+		if k.secure {
+			file = lp.files.Shim
+		}
+	}
+	r.Action.BootFile, _ = dhcpboot.ParseTemplate(file) // checked by newLoaderPolicy
+	return r
+}
+
+// pxelinuxMACName is the name PXELINUX tries for mac: "01-" and the MAC
+// in lower-case hex with "-".
+func pxelinuxMACName(mac net.HardwareAddr) string {
+	return "01-" + strings.ReplaceAll(mac.String(), ":", "-")
+}
+
+// ClassifyDHCP4 is the DHCPv4 classifier of the Server's DHCP parts
+// (archdetect.FromDHCPv4) that also asks the Inventory about the client,
+// so that a BootPXELinux or BootGRUB machine's rule is in DHCPPolicy
+// before the policy decides: the Classify hook of a program's own
+// dhcpboot server whose PolicyFunc is DHCPPolicy.
+func (s *Server) ClassifyDHCP4(m *dhcpv4.DHCPv4) archdetect.Client {
+	c := archdetect.FromDHCPv4(m)
+	s.ensure()
+	g := s.gen.Load()
+	if g == nil || g.inv == nil || len(c.MAC) == 0 {
+		return c
+	}
+	mach, found, err := g.inv.Machine(context.Background(), MachineKey{MAC: c.MAC, UUID: c.UUID})
+	if err != nil {
+		s.logger().Warn("pxekit: inventory", "mac", c.MAC.String(), "err", err)
+		return c // keep what was learnt: the inventory did not answer
+	}
+	var mp *Machine
+	if found {
+		mp = &mach
+	}
+	if err := g.loaders.learn(c.MAC, mp); err != nil {
+		s.logger().Warn("pxekit: loader rule", "mac", c.MAC.String(), "err", err)
+	}
+	return c
+}
+
+// loaderConfigPath reports whether p (a TFTP path) is one of the names
+// the Server may answer with a generated PXELINUX or GRUB configuration.
+func loaderConfigPath(p string) bool {
+	return strings.HasPrefix(p, bootcfg.PXELinuxDir+"/") ||
+		strings.HasPrefix(p, GRUBPrefix+"/") && strings.HasPrefix(path.Base(p), "grub.cfg")
+}
+
+// serveLoaderConfig answers r with the generated configuration of the
+// client's machine when r asks for one of its names (it reports whether
+// it did). The machine is the one the session of the client's IP names,
+// else (a client DHCP did not tie to its address) the one whose MAC a
+// pxelinux.cfg/01-<mac> or grub.cfg-01-<mac> name holds. Clients of other
+// machines, and other names, are left to the TFTP root.
+func (s *Server) serveLoaderConfig(g *generation, w tftpserve.ResponseWriter, r *tftpserve.Request) bool {
+	if g.inv == nil || !loaderConfigPath(r.Path) {
+		return false
+	}
+	ip := r.RemoteAddr.Addr().Unmap()
+	key := MachineKey{}
+	if sess, ok := s.sessions.ByIP(ip); ok {
+		key = MachineKey{MAC: sess.MAC, UUID: sess.UUID}
+	} else if mac := macInConfigName(path.Base(r.Path)); mac != nil {
+		key.MAC = mac
+	} else {
+		return false
+	}
+	m, found, err := g.inv.Machine(context.Background(), key)
+	if err != nil {
+		s.logger().Warn("pxekit: inventory", "mac", key.MAC.String(), "err", err)
+		return false
+	}
+	if !found {
+		return false
+	}
+	log := s.logger().With("file", r.Path, "client", ip, "machine", m.Name)
+	switch {
+	case m.Boot == BootPXELinux && strings.HasPrefix(r.Path, bootcfg.PXELinuxDir+"/"):
+		h := &bootcfg.PXELinuxHandler{
+			Config: func(req bootcfg.PXELinuxRequest) (*bootcfg.PXELinux, error) {
+				if (len(m.MAC) > 0 && bytes.Equal(req.MAC, m.MAC) && strings.HasPrefix(req.Name, "01-")) ||
+					(m.UUID != "" && req.UUID == m.UUID) {
+					return pxelinuxConfig(m)
+				}
+				return nil, nil
+			},
+			ClientMAC: func(netip.Addr) (net.HardwareAddr, bool) { return key.MAC, len(key.MAC) > 0 },
+			Logger:    s.Logger,
+		}
+		h.ServeTFTP(w, r)
+		return true
+	case m.Boot == BootGRUB && strings.HasPrefix(r.Path, GRUBPrefix+"/"):
+		names := bootcfg.GRUBConfigNames(GRUBPrefix, m.UUID, key.MAC, ip)
+		names = append(names, GRUBPrefix+"/x86_64-efi/grub.cfg")
+		if !slices.Contains(names, r.Path) {
+			return false
+		}
+		b, err := grubConfig(m)
+		if err != nil {
+			log.Warn("pxekit: grub.cfg", "err", err)
+			w.WriteError(tftpserve.ErrNotFound)
+			return true
+		}
+		if err := w.ServeContent(bytes.NewReader(b), int64(len(b))); err != nil {
+			log.Debug("pxekit: grub.cfg transfer failed", "err", err)
+		}
+		return true
+	}
+	return false
+}
+
+// macInConfigName returns the MAC address of a "01-<mac>" or
+// "grub.cfg-01-<mac>" file name, nil for another name.
+func macInConfigName(name string) net.HardwareAddr {
+	name = strings.TrimPrefix(name, "grub.cfg-")
+	rest, ok := strings.CutPrefix(name, "01-")
+	if !ok || len(rest) != 17 {
+		return nil
+	}
+	mac, err := net.ParseMAC(strings.ReplaceAll(rest, "-", ":"))
+	if err != nil {
+		return nil
+	}
+	return mac
+}
+
+// pxelinuxConfig is the PXELINUX/extlinux file of a BootPXELinux
+// machine: one label, "pxekit", booted at once, with the machine's kernel,
+// initrd (at most one: U-Boot reads an initrd line as one name) and
+// command line.
+func pxelinuxConfig(m Machine) (*bootcfg.PXELinux, error) {
+	if len(m.Initrds) > 1 {
+		return nil, errors.New("pxekit: machine: boot pxelinux takes at most one initrd (U-Boot reads one name; concatenate the cpio archives)")
+	}
+	e := bootcfg.PXELinuxEntry{Name: "pxekit", Kernel: m.Kernel, Args: m.Cmdline}
+	if len(m.Initrds) == 1 {
+		e.Initrd = m.Initrds[0]
+	}
+	f, err := bootcfg.BuildPXELinux(bootcfg.PXELinuxSpec{Default: "pxekit", Entries: []bootcfg.PXELinuxEntry{e}})
+	if err != nil {
+		return nil, fmt.Errorf("pxekit: machine: pxelinux config: %w", err)
+	}
+	return f, nil
+}
+
+// grubConfig is the grub.cfg of a BootGRUB machine: one menu entry,
+// "pxekit", booted at once, with the machine's kernel, initrds and
+// command line. Kernel and initrds are paths on the TFTP root (GRUB's
+// $root is the boot server): a relative path gets a leading "/"; URLs
+// are refused (GRUB names HTTP files "(http,host)/path").
+func grubConfig(m Machine) ([]byte, error) {
+	grubPath := func(p string) (string, error) {
+		if strings.Contains(p, "://") {
+			return "", fmt.Errorf("pxekit: machine: boot grub: %q: give a path on the TFTP root, not a URL", p)
+		}
+		if strings.HasPrefix(p, "/") || strings.HasPrefix(p, "(") {
+			return p, nil
+		}
+		return "/" + p, nil
+	}
+	kernel, err := grubPath(m.Kernel)
+	if err != nil {
+		return nil, err
+	}
+	initrds := make([]string, len(m.Initrds))
+	for i, p := range m.Initrds {
+		if initrds[i], err = grubPath(p); err != nil {
+			return nil, err
+		}
+	}
+	var b bootcfg.GRUBBuilder
+	b.SetTimeout(0)
+	b.SetDefault("pxekit")
+	b.Entry(bootcfg.GRUBEntry{Title: or(m.Name, "pxekit"), ID: "pxekit", Kernel: kernel, Args: m.Cmdline, Initrds: initrds})
+	out, err := b.Bytes()
+	if err != nil {
+		return nil, fmt.Errorf("pxekit: machine: grub.cfg: %w", err)
+	}
+	return out, nil
+}
