@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"path"
@@ -110,8 +111,8 @@ func (lp *loaderPolicy) learn(mac net.HardwareAddr, m *Machine) error {
 		lp.kinds[string(mac)] = k
 	}
 	var rules []dhcpboot.Rule
-	for _, key := range slices.Sorted(mapKeys(lp.kinds)) {
-		rules = append(rules, lp.rule(net.HardwareAddr(key), lp.kinds[key]))
+	for _, key := range slices.Sorted(maps.Keys(lp.kinds)) {
+		rules = append(rules, lp.rules(net.HardwareAddr(key), lp.kinds[key])...)
 	}
 	p, err := dhcpboot.NewPolicy(append(rules, lp.base.Rules()...)...)
 	if err != nil {
@@ -121,41 +122,36 @@ func (lp *loaderPolicy) learn(mac net.HardwareAddr, m *Machine) error {
 	return nil
 }
 
-func mapKeys(m map[string]loaderKind) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
+// rules are the DHCP rules of one machine. A BootPXELinux machine: its
+// BIOS clients get PXELINUX, and they and its U-Boot clients option 209
+// naming its own file (pxelinux.cfg/01-<mac>), which PXELINUX and
+// U-Boot's pxe get read first (U-Boot reads only that one). A BootGRUB
+// machine: its UEFI x86-64 PXE clients get GRUB, or shim with
+// SecureBoot. The machine's other clients (UEFI HTTP boot, other
+// architectures) fall through to the base policy.
+func (lp *loaderPolicy) rules(mac net.HardwareAddr, k loaderKind) []dhcpboot.Rule {
+	name := "pxekit machine " + mac.String() + ": " + string(k.boot)
+	byMAC := []dhcpboot.MACPattern{dhcpboot.ExactMAC(mac)}
+	file := func(f string) *dhcpboot.Template {
+		t, _ := dhcpboot.ParseTemplate(f) // checked by newLoaderPolicy
+		return t
+	}
+	if k.boot == BootPXELinux {
+		opts := &dhcpboot.PXELinux{ConfigFile: bootcfg.PXELinuxDir + "/" + pxelinuxMACName(mac)}
+		return []dhcpboot.Rule{
+			{Name: name, Match: dhcpboot.Match{MAC: byMAC, Firmware: []archdetect.Firmware{archdetect.FirmwareBIOS}},
+				Action: dhcpboot.Action{BootFile: file(lp.files.PXELinux), PXELinux: opts}},
+			{Name: name + " (U-Boot)", Match: dhcpboot.Match{MAC: byMAC, Firmware: []archdetect.Firmware{archdetect.FirmwareUBoot}},
+				Action: dhcpboot.Action{PXELinux: opts}},
 		}
 	}
-}
-
-// rule is the DHCP rule of one machine: PXELINUX for its BIOS clients
-// (with option 209 naming its own file, so that PXELINUX and U-Boot read
-// it first), GRUB or shim for its UEFI x86-64 PXE clients. Its other
-// clients (UEFI HTTP boot, other architectures) fall through to the base
-// policy.
-func (lp *loaderPolicy) rule(mac net.HardwareAddr, k loaderKind) dhcpboot.Rule {
-	r := dhcpboot.Rule{Name: "pxekit machine " + mac.String() + ": " + string(k.boot),
-		Match: dhcpboot.Match{MAC: []dhcpboot.MACPattern{dhcpboot.ExactMAC(mac)}}}
-	var file string
-	switch {
-	case k.boot == BootPXELinux:
-		r.Match.Firmware = []archdetect.Firmware{archdetect.FirmwareBIOS}
-		file = lp.files.PXELinux
-		r.Action.PXELinux = &dhcpboot.PXELinux{ConfigFile: bootcfg.PXELinuxDir + "/" + pxelinuxMACName(mac)}
-	default:
-		r.Match.Firmware = []archdetect.Firmware{archdetect.FirmwareUEFI}
-		r.Match.CPU = []archdetect.CPU{archdetect.CPUX8664}
-		r.Match.Transport = []archdetect.Transport{archdetect.TransportPXE}
-		file = lp.files.GRUB
-		if k.secure {
-			file = lp.files.Shim
-		}
+	f := lp.files.GRUB
+	if k.secure {
+		f = lp.files.Shim
 	}
-	r.Action.BootFile, _ = dhcpboot.ParseTemplate(file) // checked by newLoaderPolicy
-	return r
+	return []dhcpboot.Rule{{Name: name, Match: dhcpboot.Match{MAC: byMAC, Firmware: []archdetect.Firmware{archdetect.FirmwareUEFI},
+		CPU: []archdetect.CPU{archdetect.CPUX8664}, Transport: []archdetect.Transport{archdetect.TransportPXE}},
+		Action: dhcpboot.Action{BootFile: file(f)}}}
 }
 
 // pxelinuxMACName is the name PXELINUX tries for mac: "01-" and the MAC
