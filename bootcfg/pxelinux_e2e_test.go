@@ -40,17 +40,6 @@ const e2eMarker = "PXEKIT-VALUE"
 const e2eScript = `echo "` + e2eMarker + `=[$pxekitvalue]"
 echo "PXEKIT-CMDLINE=[$(/bin/busybox cat /proc/cmdline)]"`
 
-// requireFile skips (or fails under CI) when a package's file is missing.
-func requireFile(t *testing.T, path, pkgs string) {
-	t.Helper()
-	if _, err := os.Stat(path); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%v (CI is set: make test installs %s)", err, pkgs)
-		}
-		t.Skipf("skipping: %v; install it with: apt-get install %s", err, pkgs)
-	}
-}
-
 // TestPXELinuxBoot boots SeaBIOS with the iPXE option ROM, which gets
 // pxelinux.0 from dhcpboot.LabServer4; PXELINUX 6.04 then asks tftpserve
 // for its configuration by the names PXELinuxPaths lists, and
@@ -60,8 +49,8 @@ func requireFile(t *testing.T, path, pkgs string) {
 // and init prints the command line and a hostile value it got.
 func TestPXELinuxBoot(t *testing.T) {
 	fw := qemulab.Require(t)
-	requireFile(t, pxelinuxBin, "pxelinux syslinux-common")
-	requireFile(t, ldlinuxC32, "pxelinux syslinux-common")
+	qemulab.RequireFile(t, pxelinuxBin, "pxelinux syslinux-common")
+	qemulab.RequireFile(t, ldlinuxC32, "pxelinux syslinux-common")
 	start := time.Now()
 	lab := qemulab.NewLab(t, fw)
 	root := filepath.Join(lab.Dir, "tftp")
@@ -73,7 +62,7 @@ func TestPXELinuxBoot(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	kernel, busybox := debianKernel()
+	kernel, busybox := qemulab.DebianKernel()
 	boots := kernel != ""
 	if boots {
 		if err := qemulab.CopyFile(filepath.Join(root, "vmlinuz"), kernel); err != nil {
