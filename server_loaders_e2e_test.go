@@ -1,0 +1,186 @@
+package pxekit_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+
+	"github.com/pxekit/pxekit"
+	"github.com/pxekit/pxekit/dhcpboot"
+	"github.com/pxekit/pxekit/internal/qemulab"
+	"github.com/pxekit/pxekit/kernelcmdline"
+	"github.com/pxekit/pxekit/tftpserve"
+)
+
+// e2eLoaderMarker is what the test's /init prints around /proc/cmdline.
+const e2eLoaderMarker = "PXEKIT-SERVER-INIT"
+
+// e2eLoaderArgs are hostile kernel arguments the machine's Cmdline holds;
+// /proc/cmdline must carry each exactly.
+var e2eLoaderArgs = []string{
+	"console=ttyS0", "panic=-1",
+	"pxekit_host=node-1;reboot",
+	"pxekit_url=http://boot.example/x?a=1&b=$prefix#frag",
+	"pxekit_sp=a b ${root} `id` } { $(reboot) ;",
+	"pxekit_flag",
+}
+
+// tftpPaths records the paths the Server's TFTP part sent in full.
+type tftpPaths struct {
+	mu  sync.Mutex
+	all []string
+}
+
+func (p *tftpPaths) add(e pxekit.Event) {
+	if te, ok := e.(pxekit.TFTPEvent); ok {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.all = append(p.all, fmt.Sprint(te.Path, " ", te.Outcome))
+	}
+}
+
+func (p *tftpPaths) list() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.all...)
+}
+
+// serveLab runs srv (lab DHCP on the lab bridge, TFTP from one socket,
+// HTTP) with listeners made inside the lab's namespace, until the test
+// ends.
+func serveLab(t *testing.T, lab *qemulab.Lab, srv *pxekit.Server) {
+	t.Helper()
+	var l pxekit.Listeners
+	if err := lab.NS.Do(func() (err error) {
+		if l.DHCP, err = dhcpboot.ListenUDP4(lab.Bridge, dhcpv4.ServerPort); err != nil {
+			return err
+		}
+		if l.TFTP, err = net.ListenPacket("udp4", lab.ServerIP.String()+":69"); err != nil {
+			return err
+		}
+		l.HTTP, err = net.Listen("tcp4", lab.ServerIP.String()+":80")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(l) }()
+	t.Cleanup(func() {
+		srv.Close()
+		if err := <-done; err != pxekit.ErrServerClosed {
+			t.Errorf("Serve = %v, want ErrServerClosed", err)
+		}
+	})
+}
+
+// labServer is a lab-mode Server for lab serving root, with inv; its TFTP
+// part answers from its one socket (SinglePort: a per-transfer socket
+// would be opened in the test's own namespace).
+func labServer(lab *qemulab.Lab, root string, inv pxekit.Inventory, onEvent func(pxekit.Event)) *pxekit.Server {
+	return &pxekit.Server{DHCP: pxekit.DHCPLab, Interface: lab.Bridge, Addr: lab.ServerIP,
+		Lab: pxekit.LabDHCP{Subnets: []dhcpboot.Subnet{{Prefix: lab.Prefix,
+			RangeStart: netip.MustParseAddr("10.77.0.50"), RangeEnd: netip.MustParseAddr("10.77.0.99")}}},
+		Files: root, Inventory: inv, OnEvent: onEvent, TFTP: pxekit.TFTPLimits{SinglePort: true}}
+}
+
+// OVMF with Secure Boot enforced boots a BootGRUB machine with SecureBoot
+// through pxekit.Server alone: the lab DHCP names Debian's signed shim,
+// shim loads Debian's signed netboot GRUB (served as grubx64.efi), GRUB
+// reads the grub.cfg the Server generates for this machine from the
+// inventory (grub/grub.cfg, answered per client), and boots Debian's
+// signed kernel with the test's initramfs, whose /init prints
+// /proc/cmdline: the machine's Cmdline, hostile values included, exactly.
+func TestServerSecureBootGRUBBoot(t *testing.T) {
+	fw := qemulab.Require(t)
+	if testing.Short() {
+		t.Skip("a UEFI boot and a kernel under TCG take minutes")
+	}
+	kernel := qemulab.RequireFile(t, "/boot/vmlinuz-*", "linux-image-amd64")
+	shim := qemulab.RequireFile(t, "/usr/lib/shim/shimx64.efi.signed", "shim-signed")
+	grub := qemulab.RequireFile(t, "/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed", "grub-efi-amd64-signed")
+	qemulab.RequireFile(t, qemulab.SecureBootCode, "ovmf")
+	qemulab.RequireFile(t, qemulab.SecureBootVars, "ovmf")
+	_, busybox := qemulab.DebianKernel()
+	if busybox == "" {
+		busybox = qemulab.RequireFile(t, "/bin/busybox", "busybox")
+	}
+	initrd, err := qemulab.BusyboxInitramfs(busybox, qemulab.CmdlineScript(e2eLoaderMarker))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lab := qemulab.NewLab(t, fw)
+	root := filepath.Join(lab.Dir, "files")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, src := range map[string]string{"shimx64.efi": shim, "grubx64.efi": grub, "vmlinuz": kernel} {
+		if err := qemulab.CopyFile(filepath.Join(root, name), src); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "initrd.img"), initrd, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	mac := net.HardwareAddr{0x52, 0x54, 0x00, 0x17, 0x5b, 0x01}
+	inv, err := pxekit.NewMapInventory(pxekit.Machine{Name: "secure 'one' $x", MAC: mac, Boot: pxekit.BootGRUB, SecureBoot: true,
+		Kernel: "vmlinuz", Initrds: []string{"initrd.img"}, Cmdline: e2eLoaderArgs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths tftpPaths
+	srv := labServer(lab, root, inv, paths.add)
+	serveLab(t, lab, srv)
+
+	m := lab.Boot(t, qemulab.UEFIPXE, qemulab.Options{MAC: mac, SecureBoot: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	if _, err := m.WaitConsole(ctx, e2eLoaderMarker+"-END"); err != nil {
+		t.Fatalf("%v\nTFTP: %q", err, paths.list())
+	}
+	t.Logf("Secure Boot PXE → shim → GRUB → Server's grub.cfg → kernel → /init: %s", time.Since(m.Started).Round(100*time.Millisecond))
+	got := paths.list()
+	t.Logf("TFTP: %q", got)
+	for _, f := range []string{"shimx64.efi", "grubx64.efi", "grub/grub.cfg", "vmlinuz", "initrd.img"} {
+		if !containsPrefix(got, f+" "+string(tftpserve.OutcomeOK)) {
+			t.Errorf("TFTP never sent %s in full; transfers: %q", f, got)
+		}
+	}
+	cmdline, err := qemulab.CmdlineFromConsole(m.Console(), e2eLoaderMarker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("/proc/cmdline: %q", cmdline)
+	gotArgs := kernelcmdline.Split(cmdline)
+	var want []kernelcmdline.Arg
+	for _, p := range e2eLoaderArgs {
+		n, v, ok := strings.Cut(p, "=")
+		want = append(want, kernelcmdline.Arg{Name: n, Value: v, HasValue: ok})
+	}
+	if len(gotArgs) < len(want) || !reflect.DeepEqual(gotArgs[len(gotArgs)-len(want):], want) {
+		t.Errorf("Linux read the arguments\n%+v\nwant them to end with\n%+v", gotArgs, want)
+	}
+	if s, ok := srv.Sessions().ByMAC(mac); !ok || s.Stage != pxekit.StageKernel || !s.Known || s.BootFile != "shimx64.efi" {
+		t.Errorf("session = %+v (found %v), want stage kernel, known, boot file shimx64.efi", s, ok)
+	}
+}
+
+// containsPrefix reports whether an element of list starts with p.
+func containsPrefix(list []string, p string) bool {
+	for _, s := range list {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
