@@ -161,15 +161,7 @@ func TestServerSecureBootGRUBBoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("/proc/cmdline: %q", cmdline)
-	gotArgs := kernelcmdline.Split(cmdline)
-	var want []kernelcmdline.Arg
-	for _, p := range e2eLoaderArgs {
-		n, v, ok := strings.Cut(p, "=")
-		want = append(want, kernelcmdline.Arg{Name: n, Value: v, HasValue: ok})
-	}
-	if len(gotArgs) < len(want) || !reflect.DeepEqual(gotArgs[len(gotArgs)-len(want):], want) {
-		t.Errorf("Linux read the arguments\n%+v\nwant them to end with\n%+v", gotArgs, want)
-	}
+	checkArgs(t, cmdline, e2eLoaderArgs)
 	if s, ok := srv.Sessions().ByMAC(mac); !ok || s.Stage != pxekit.StageKernel || !s.Known || s.BootFile != "shimx64.efi" {
 		t.Errorf("session = %+v (found %v), want stage kernel, known, boot file shimx64.efi", s, ok)
 	}
@@ -183,4 +175,97 @@ func containsPrefix(list []string, p string) bool {
 		}
 	}
 	return false
+}
+
+// SeaBIOS with the iPXE option ROM boots a BootPXELinux machine through
+// pxekit.Server alone: the lab DHCP names pxelinux.0 (with option 209
+// naming the machine's file), PXELINUX reads the pxelinux.cfg/01-<mac>
+// the Server generates from the inventory, and loads the kernel and
+// initrd it names; /init prints /proc/cmdline, which must hold the
+// machine's Cmdline exactly.
+func TestServerPXELinuxBoot(t *testing.T) {
+	fw := qemulab.Require(t)
+	if testing.Short() {
+		t.Skip("a BIOS boot and a kernel under TCG take minutes")
+	}
+	pxelinux := qemulab.RequireFile(t, "/usr/lib/PXELINUX/pxelinux.0", "pxelinux")
+	ldlinux := qemulab.RequireFile(t, "/usr/lib/syslinux/modules/bios/ldlinux.c32", "syslinux-common")
+	kernel := qemulab.RequireFile(t, "/boot/vmlinuz-*", "linux-image-amd64")
+	_, busybox := qemulab.DebianKernel()
+	if busybox == "" {
+		busybox = qemulab.RequireFile(t, "/bin/busybox", "busybox")
+	}
+	initrd, err := qemulab.BusyboxInitramfs(busybox, qemulab.CmdlineScript(e2eLoaderMarker))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lab := qemulab.NewLab(t, fw)
+	root := filepath.Join(lab.Dir, "files")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, src := range map[string]string{"pxelinux.0": pxelinux, "ldlinux.c32": ldlinux, "vmlinuz": kernel} {
+		if err := qemulab.CopyFile(filepath.Join(root, name), src); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "initrd.img"), initrd, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mac := net.HardwareAddr{0x52, 0x54, 0x00, 0x17, 0x5c, 0x01}
+	// PXELINUX and U-Boot drop single quotes and backslashes from append
+	// lines (bootcfg refuses them); the rest of the hostile values stay.
+	args := []string{"console=ttyS0", "panic=-1", "pxekit_host=node-1;reboot", "pxekit_url=http://boot.example/x?a=1&b=$HOME#frag",
+		"pxekit_sp=two  words; rm -rf / & echo $HOME | x>y #no-comment", "pxekit_flag"}
+	inv, err := pxekit.NewMapInventory(pxekit.Machine{Name: "pxl", MAC: mac, Boot: pxekit.BootPXELinux,
+		Kernel: "vmlinuz", Initrds: []string{"initrd.img"}, Cmdline: args})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths tftpPaths
+	srv := labServer(lab, root, inv, paths.add)
+	serveLab(t, lab, srv)
+
+	m := lab.Boot(t, qemulab.BIOSiPXE, qemulab.Options{MAC: mac, Memory: 512})
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	if _, err := m.WaitConsole(ctx, e2eLoaderMarker+"-END"); err != nil {
+		t.Fatalf("%v\nTFTP: %q", err, paths.list())
+	}
+	t.Logf("SeaBIOS iPXE ROM → pxelinux.0 → Server's pxelinux.cfg → kernel → /init: %s", time.Since(m.Started).Round(100*time.Millisecond))
+	got := paths.list()
+	t.Logf("TFTP: %q", got)
+	for _, f := range []string{"pxelinux.0", "ldlinux.c32", "pxelinux.cfg/01-52-54-00-17-5c-01", "vmlinuz", "initrd.img"} {
+		if !containsPrefix(got, f+" "+string(tftpserve.OutcomeOK)) {
+			t.Errorf("TFTP never sent %s in full; transfers: %q", f, got)
+		}
+	}
+	cmdline, err := qemulab.CmdlineFromConsole(m.Console(), e2eLoaderMarker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("/proc/cmdline: %q", cmdline)
+	// The loader adds its own (BOOT_IMAGE= first, PXELINUX initrd= last).
+	checkArgs(t, cmdline, args)
+	if s, ok := srv.Sessions().ByMAC(mac); !ok || s.Stage != pxekit.StageKernel || !s.Known || s.BootFile != "pxelinux.0" {
+		t.Errorf("session = %+v (found %v), want stage kernel, known, boot file pxelinux.0", s, ok)
+	}
+}
+
+// checkArgs checks that Linux read the machine's command line params, in
+// order, one after the other, within cmdline.
+func checkArgs(t *testing.T, cmdline string, params []string) {
+	t.Helper()
+	got := kernelcmdline.Split(cmdline)
+	var want []kernelcmdline.Arg
+	for _, p := range params {
+		n, v, ok := strings.Cut(p, "=")
+		want = append(want, kernelcmdline.Arg{Name: n, Value: v, HasValue: ok})
+	}
+	for i := 0; i+len(want) <= len(got); i++ {
+		if reflect.DeepEqual(got[i:i+len(want)], want) {
+			return
+		}
+	}
+	t.Errorf("Linux read the arguments\n%+v\nwant them to hold, in a row,\n%+v", got, want)
 }
