@@ -233,7 +233,9 @@ func (e *InventoryFileError) Unwrap() error { return e.Err }
 //	name: web01          # default: the file name without extension
 //	mac: 52:54:00:12:34:56
 //	uuid: 4c4c4544-0035-4810-8056-b4c04f4e3232
-//	boot: ipxe           # or local (exit to the next boot device)
+//	boot: ipxe           # or local (exit to the next boot device), pxelinux
+//	                     # or grub (see BootPXELinux, BootGRUB)
+//	secure_boot: false   # grub only: DHCP names shim, which loads GRUB
 //	kernel: http://10.0.0.1/debian/linux
 //	initrds: [http://10.0.0.1/debian/initrd.gz]
 //	cmdline: [console=ttyS0, "hostname=web 01"]

@@ -226,7 +226,9 @@ func (s *Server) serveLoaderConfig(g *generation, w tftpserve.ResponseWriter, r 
 	case m.Boot == BootPXELinux && strings.HasPrefix(r.Path, bootcfg.PXELinuxDir+"/"):
 		h := &bootcfg.PXELinuxHandler{
 			Config: func(req bootcfg.PXELinuxRequest) (*bootcfg.PXELinux, error) {
-				if (len(m.MAC) > 0 && bytes.Equal(req.MAC, m.MAC) && strings.HasPrefix(req.Name, "01-")) ||
+				// The client's own MAC (ClientMAC refuses another's), which
+				// may not be m.MAC when the inventory knew it by UUID.
+				if (strings.HasPrefix(req.Name, "01-") && len(req.MAC) > 0 && bytes.Equal(req.MAC, key.MAC)) ||
 					(m.UUID != "" && req.UUID == m.UUID) {
 					return pxelinuxConfig(m)
 				}

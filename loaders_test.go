@@ -14,6 +14,7 @@ import (
 	"github.com/insomniacslk/dhcp/iana"
 
 	"github.com/pxekit/pxekit"
+	"github.com/pxekit/pxekit/archdetect"
 	"github.com/pxekit/pxekit/bootcfg"
 )
 
@@ -274,5 +275,42 @@ func TestMachineLoaderKinds(t *testing.T) {
 	}
 	if _, err := pxekit.ParseMachineYAML([]byte("mac: 52:54:00:17:00:31\nsecure_boot: true\nkernel: vmlinuz\n")); err == nil {
 		t.Error("ParseMachineYAML took secure_boot on an iPXE machine")
+	}
+}
+
+// A BootPXELinux machine the inventory knows by its SMBIOS UUID only (a
+// swapped NIC) gets PXELINUX for the MAC it boots from, and its config
+// under that MAC's name and under its UUID's.
+func TestServerPXELinuxMachineByUUID(t *testing.T) {
+	d := bootDiscover(t, "52:54:00:17:00:41", iana.INTEL_X86PC, "PXEClient", false)
+	d.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionClientMachineIdentifier,
+		[]byte{0, 0x33, 0x22, 0x11, 0x00, 0x55, 0x44, 0x77, 0x66, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff}))
+	uuid := archdetect.FromDHCPv4(d).UUID
+	if uuid == "" {
+		t.Fatal("archdetect read no UUID from option 97")
+	}
+	inv, err := pxekit.NewMapInventory(pxekit.Machine{Name: "by-uuid", UUID: uuid, Boot: pxekit.BootPXELinux, Kernel: "vmlinuz", Cmdline: loaderCmdline})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &pxekit.Server{Addr: netip.MustParseAddr("127.0.0.1"), BaseURL: "http://127.0.0.1:8080", Files: "testdata/boot", Inventory: inv}
+	defer srv.Close()
+	reply, err := dhcpv4.NewReplyFromRequest(d, dhcpv4.WithYourIP(net.IPv4(127, 0, 0, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := srv.CoreDHCP4(d, reply)
+	if r == nil || r.BootFileName != "pxelinux.0" || string(r.Options.Get(dhcpv4.GenericOptionCode(209))) != "pxelinux.cfg/01-52-54-00-17-00-41" {
+		t.Fatalf("reply to the machine known by UUID: %v", r)
+	}
+	addr := startTFTP(t, srv)
+	for _, name := range []string{"pxelinux.cfg/01-52-54-00-17-00-41", "pxelinux.cfg/" + uuid} {
+		b, err := tftpGet(addr, name)
+		if err != nil {
+			t.Fatalf("TFTP %s: %v", name, err)
+		}
+		if f, err := bootcfg.ParsePXELinux(b); err != nil || f.Label("pxekit") == nil {
+			t.Errorf("TFTP %s: %q (%v), want the machine's file", name, b, err)
+		}
 	}
 }
