@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/http"
 	"net/netip"
 	"path"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 
@@ -194,42 +196,69 @@ func loaderConfigPath(p string) bool {
 		strings.HasPrefix(p, GRUBPrefix+"/") && strings.HasPrefix(path.Base(p), "grub.cfg")
 }
 
-// serveLoaderConfig answers r with the generated configuration of the
-// client's machine when r asks for one of its names (it reports whether
-// it did). The machine is the one the session of the client's IP names,
-// else (a client DHCP did not tie to its address) the one whose MAC a
-// pxelinux.cfg/01-<mac> or grub.cfg-01-<mac> name holds. Clients of other
-// machines, and other names, are left to the TFTP root.
-func (s *Server) serveLoaderConfig(g *generation, w tftpserve.ResponseWriter, r *tftpserve.Request) bool {
-	if g.inv == nil || !loaderConfigPath(r.Path) {
-		return false
+// loaderMachine finds the machine whose generated configuration p (a
+// path relative to the TFTP root or the base URL) may be: the one the
+// session of the client's IP names, else (a client DHCP did not tie to
+// its address) the one whose MAC a pxelinux.cfg/01-<mac> or
+// grub.cfg-01-<mac> name holds. key is what it was looked up by; ok is
+// false when p is no configuration name or the machine is unknown.
+func (s *Server) loaderMachine(ctx context.Context, g *generation, ip netip.Addr, p string) (m Machine, key MachineKey, ok bool) {
+	if g.inv == nil || !loaderConfigPath(p) {
+		return Machine{}, key, false
 	}
-	ip := r.RemoteAddr.Addr().Unmap()
-	key := MachineKey{}
-	if sess, ok := s.sessions.ByIP(ip); ok {
+	if sess, found := s.sessions.ByIP(ip); found {
 		key = MachineKey{MAC: sess.MAC, UUID: sess.UUID}
-	} else if mac := macInConfigName(path.Base(r.Path)); mac != nil {
-		key.MAC = mac
-	} else {
-		return false
+	} else if key.MAC = macInConfigName(path.Base(p)); key.MAC == nil {
+		return Machine{}, key, false
 	}
-	m, found, err := g.inv.Machine(context.Background(), key)
+	m, found, err := g.inv.Machine(ctx, key)
 	if err != nil {
 		s.logger().Warn("pxekit: inventory", "mac", key.MAC.String(), "err", err)
+		return Machine{}, key, false
+	}
+	return m, key, found
+}
+
+// grubConfigFor returns the grub.cfg of a BootGRUB machine m when p is
+// one of the names its GRUB reads (bootcfg.GRUBConfigNames under
+// GRUBPrefix, and grub/x86_64-efi/grub.cfg, which Debian's netboot GRUB
+// sources when it exists); ok is false for another name or machine.
+func grubConfigFor(m Machine, key MachineKey, ip netip.Addr, p string) (b []byte, ok bool, err error) {
+	if m.Boot != BootGRUB {
+		return nil, false, nil
+	}
+	names := append(bootcfg.GRUBConfigNames(GRUBPrefix, m.UUID, key.MAC, ip), GRUBPrefix+"/x86_64-efi/grub.cfg")
+	if !slices.Contains(names, p) {
+		return nil, false, nil
+	}
+	b, err = grubConfig(m)
+	return b, true, err
+}
+
+// pxelinuxName reports whether name (under pxelinux.cfg/) is one the
+// machine m owns as the client key sees it: 01-<the client's MAC> (which
+// may not be m.MAC when the inventory knew it by UUID) or m's UUID.
+func pxelinuxName(m Machine, key MachineKey, name string, nameMAC net.HardwareAddr, nameUUID string) bool {
+	return m.Boot == BootPXELinux && (strings.HasPrefix(name, "01-") && len(nameMAC) > 0 && bytes.Equal(nameMAC, key.MAC) ||
+		m.UUID != "" && nameUUID == m.UUID)
+}
+
+// serveLoaderConfig answers a TFTP request for the generated
+// configuration of the client's machine (see loaderMachine), and reports
+// whether it did: pxelinux.cfg/ names of a BootPXELinux machine through
+// bootcfg.PXELinuxHandler (another machine's 01-<mac> name and names the
+// machine does not own are refused), GRUB's names of a BootGRUB machine.
+// Clients of other machines, and other names, are left to the TFTP root.
+func (s *Server) serveLoaderConfig(g *generation, w tftpserve.ResponseWriter, r *tftpserve.Request) bool {
+	ip := r.RemoteAddr.Addr().Unmap()
+	m, key, ok := s.loaderMachine(context.Background(), g, ip, r.Path)
+	if !ok {
 		return false
 	}
-	if !found {
-		return false
-	}
-	log := s.logger().With("file", r.Path, "client", ip, "machine", m.Name)
-	switch {
-	case m.Boot == BootPXELinux && strings.HasPrefix(r.Path, bootcfg.PXELinuxDir+"/"):
+	if m.Boot == BootPXELinux && strings.HasPrefix(r.Path, bootcfg.PXELinuxDir+"/") {
 		h := &bootcfg.PXELinuxHandler{
 			Config: func(req bootcfg.PXELinuxRequest) (*bootcfg.PXELinux, error) {
-				// The client's own MAC (ClientMAC refuses another's), which
-				// may not be m.MAC when the inventory knew it by UUID.
-				if (strings.HasPrefix(req.Name, "01-") && len(req.MAC) > 0 && bytes.Equal(req.MAC, key.MAC)) ||
-					(m.UUID != "" && req.UUID == m.UUID) {
+				if pxelinuxName(m, key, req.Name, req.MAC, req.UUID) {
 					return pxelinuxConfig(m)
 				}
 				return nil, nil
@@ -239,24 +268,67 @@ func (s *Server) serveLoaderConfig(g *generation, w tftpserve.ResponseWriter, r 
 		}
 		h.ServeTFTP(w, r)
 		return true
-	case m.Boot == BootGRUB && strings.HasPrefix(r.Path, GRUBPrefix+"/"):
-		names := bootcfg.GRUBConfigNames(GRUBPrefix, m.UUID, key.MAC, ip)
-		names = append(names, GRUBPrefix+"/x86_64-efi/grub.cfg")
-		if !slices.Contains(names, r.Path) {
+	}
+	b, ok, err := grubConfigFor(m, key, ip, r.Path)
+	switch {
+	case !ok:
+		return false
+	case err != nil:
+		s.logger().Warn("pxekit: grub.cfg", "file", r.Path, "machine", m.Name, "err", err)
+		w.WriteError(tftpserve.ErrNotFound)
+	default:
+		_ = w.ServeContent(bytes.NewReader(b), int64(len(b)))
+	}
+	return true
+}
+
+// serveLoaderConfigHTTP is serveLoaderConfig for an HTTP request under
+// the base URL's path (GRUB and U-Boot can read their configuration over
+// HTTP too): it answers GET and HEAD for the client's machine's names,
+// with the HTTPRequest (a file, kind HTTPFile) handed to the session
+// table and OnEvent as the HTTP part's own, and reports whether it did.
+func (s *Server) serveLoaderConfigHTTP(g *generation, w http.ResponseWriter, r *http.Request) bool {
+	p, ok := strings.CutPrefix(r.URL.Path, g.http.prefix+"/")
+	if !ok || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := ap.Addr().Unmap()
+	m, key, ok := s.loaderMachine(r.Context(), g, ip, p)
+	if !ok {
+		return false
+	}
+	var b []byte
+	if name, isPXE := strings.CutPrefix(p, bootcfg.PXELinuxDir+"/"); isPXE {
+		uuid, _ := archdetect.ParseUUID(name)
+		if !pxelinuxName(m, key, name, macInConfigName(name), uuid) {
 			return false
 		}
-		b, err := grubConfig(m)
+		f, err := pxelinuxConfig(m)
+		if err == nil {
+			b, err = f.Format()
+		}
 		if err != nil {
-			log.Warn("pxekit: grub.cfg", "err", err)
-			w.WriteError(tftpserve.ErrNotFound)
-			return true
+			s.logger().Warn("pxekit: pxelinux config", "file", p, "machine", m.Name, "err", err)
+			return false
 		}
-		if err := w.ServeContent(bytes.NewReader(b), int64(len(b))); err != nil {
-			log.Debug("pxekit: grub.cfg transfer failed", "err", err)
+	} else if b, ok, err = grubConfigFor(m, key, ip, p); !ok || err != nil {
+		if err != nil {
+			s.logger().Warn("pxekit: grub.cfg", "file", p, "machine", m.Name, "err", err)
 		}
-		return true
+		return false
 	}
-	return false
+	start := time.Now()
+	pw := NewProgressWriter(w, g.http.stall)
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	http.ServeContent(pw, r, "", time.Time{}, bytes.NewReader(b))
+	s.observeHTTP(HTTPRequest{Method: r.Method, Path: r.URL.Path, Client: archdetect.FromHTTP(r), Kind: HTTPFile, File: p,
+		Peer: ip, Status: pw.Status(), Bytes: pw.Bytes(), Err: pw.Err(),
+		Duration: time.Since(start)})
+	return true
 }
 
 // macInConfigName returns the MAC address of a "01-<mac>" or

@@ -3,7 +3,10 @@ package pxekit_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -312,5 +315,72 @@ func TestServerPXELinuxMachineByUUID(t *testing.T) {
 		if f, err := bootcfg.ParsePXELinux(b); err != nil || f.Label("pxekit") == nil {
 			t.Errorf("TFTP %s: %q (%v), want the machine's file", name, b, err)
 		}
+	}
+}
+
+// getFrom runs GET path on h from the client at remote ("ip:port") and
+// returns the status and body.
+func getFrom(h http.Handler, remote, path string) (int, string) {
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, path, nil)
+	req.RemoteAddr = remote
+	h.ServeHTTP(rec, req)
+	b, _ := io.ReadAll(rec.Result().Body)
+	return rec.Code, string(b)
+}
+
+// The HTTP part answers the same configuration names as TFTP, under the
+// base URL's path, for the client's machine; the request is an HTTP event
+// of the machine's session and its script stage.
+func TestServerLoaderConfigHTTP(t *testing.T) {
+	pm, _ := net.ParseMAC("52:54:00:17:00:51")
+	gm, _ := net.ParseMAC("52:54:00:17:00:52")
+	inv, err := pxekit.NewMapInventory(
+		pxekit.Machine{Name: "pxl", MAC: pm, Boot: pxekit.BootPXELinux, Kernel: "vmlinuz", Cmdline: loaderCmdline},
+		pxekit.Machine{Name: "grub", MAC: gm, Boot: pxekit.BootGRUB, Kernel: "vmlinuz", Cmdline: loaderCmdline})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events eventLog
+	srv := &pxekit.Server{Addr: netip.MustParseAddr("127.0.0.1"), BaseURL: "http://127.0.0.1:8080/pxe", Files: "testdata/boot",
+		Inventory: inv, OnEvent: events.add}
+	defer srv.Close()
+	h := srv.HTTPHandler()
+
+	coreReply(t, srv, gm.String(), iana.EFI_X86_64, "PXEClient", false)
+	if code, body := getFrom(h, "127.0.0.1:5000", "/pxe/grub/grub.cfg"); code != http.StatusOK || !strings.Contains(body, "linux '/vmlinuz' 'console=ttyS0'") {
+		t.Errorf("GET grub/grub.cfg from the grub machine: %d %q", code, body)
+	}
+	if code, _ := getFrom(h, "127.0.0.9:5000", "/pxe/grub/grub.cfg"); code != http.StatusNotFound {
+		t.Errorf("GET grub/grub.cfg from an address no session knows: %d, want 404 (no such file in Files)", code)
+	}
+	if code, body := getFrom(h, "127.0.0.9:5000", "/pxe/grub/grub.cfg-01-52-54-00-17-00-52"); code != http.StatusOK || !strings.Contains(body, "--id 'pxekit'") {
+		t.Errorf("GET grub.cfg-01-<mac> from an address no session knows: %d %q", code, body)
+	}
+	if s, _ := srv.Sessions().ByMAC(gm); s.Stage != pxekit.StageScript {
+		t.Errorf("grub machine's stage after its grub.cfg over HTTP: %v, want script", s.Stage)
+	}
+
+	coreReply(t, srv, pm.String(), iana.INTEL_X86PC, "PXEClient", false)
+	code, body := getFrom(h, "127.0.0.1:5000", "/pxe/pxelinux.cfg/01-52-54-00-17-00-51")
+	if code != http.StatusOK {
+		t.Fatalf("GET pxelinux.cfg/01-<mac>: %d %q", code, body)
+	}
+	if f, err := bootcfg.ParsePXELinux([]byte(body)); err != nil || f.Label("pxekit") == nil {
+		t.Errorf("GET pxelinux.cfg/01-<mac>: %q (%v)", body, err)
+	}
+	for _, p := range []string{"/pxe/pxelinux.cfg/01-52-54-00-17-00-52", "/pxe/grub/grub.cfg"} {
+		if code, body := getFrom(h, "127.0.0.1:5000", p); code != http.StatusNotFound {
+			t.Errorf("GET %s from the pxelinux machine: %d %q, want 404", p, code, body)
+		}
+	}
+	var paths []string
+	for _, e := range events.events {
+		if he, ok := e.(pxekit.HTTPEvent); ok && bytes.Equal(he.MAC, pm) {
+			paths = append(paths, he.Path)
+		}
+	}
+	if len(paths) == 0 || paths[0] != "/pxe/pxelinux.cfg/01-52-54-00-17-00-51" {
+		t.Errorf("HTTP events of the pxelinux machine: %q, want its configuration first", paths)
 	}
 }

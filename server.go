@@ -149,7 +149,8 @@ type Server struct {
 	// DHCPPolicy, CoreDHCP4, DHCPHandler4) put a rule of its MAC ahead of
 	// Policy once it has asked, and its TFTP part answers the machine's
 	// pxelinux.cfg/ or grub/ configuration names with a file made from
-	// the Machine; other machines keep Policy and the TFTP root's files.
+	// the Machine (its HTTP part too, under BaseURL's path); other
+	// machines keep Policy and the files of the roots.
 	Loaders LoaderFiles
 	// Policy decides what each client is told over DHCP. nil:
 	// dhcpboot.DefaultPolicy with its script URL and HTTP boot base on
@@ -723,7 +724,8 @@ func (s *Server) stop(f func(part) error, force bool) error {
 }
 
 // HTTPHandler returns the HTTP part (boot script, per-machine scripts,
-// boot files; see HTTPHandler) as a handler to mount on a program's own
+// boot files; see HTTPHandler; and the generated configurations of the
+// Loaders' machines, as over TFTP) as a handler to mount on a program's own
 // mux at BaseURL's path, with the Server's sessions and reloads. It
 // answers 503 once the Server is closed, and 500 when the Server cannot
 // start (the error is logged).
@@ -743,6 +745,9 @@ func (s *Server) HTTPHandler() http.Handler {
 			return
 		}
 		defer g.release()
+		if s.serveLoaderConfigHTTP(g, w, r) {
+			return
+		}
 		g.http.ServeHTTP(w, r)
 	})
 }
@@ -1059,6 +1064,9 @@ func (s *Server) observeHTTP(r HTTPRequest) {
 		kind = FetchScript
 	case HTTPFile:
 		kind = fetchKind(sess, r.File, s.base)
+		if kind == FetchOther && loaderConfigPath(r.File) && r.Status < 400 {
+			kind = FetchScript // a PXELINUX or GRUB configuration is that flow's script
+		}
 	}
 	sess, c, ok := s.sessions.ObserveFetch(FetchObservation{IP: r.Peer, Kind: kind, Path: r.Path, Bytes: r.Bytes,
 		Failed: r.Status >= 400 || r.Err != nil || r.Method == http.MethodHead})
