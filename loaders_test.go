@@ -384,3 +384,23 @@ func TestServerLoaderConfigHTTP(t *testing.T) {
 		t.Errorf("HTTP events of the pxelinux machine: %q, want its configuration first", paths)
 	}
 }
+
+// A pxelinux or grub machine's client that reaches the iPXE flow anyway
+// (a client the loader rule does not match: UEFI HTTP boot, another
+// architecture) boots the same kernel, initrds and command line from its
+// iPXE script.
+func TestServerLoaderMachineIPXEScript(t *testing.T) {
+	mac, _ := net.ParseMAC("52:54:00:17:00:61")
+	for _, boot := range []pxekit.BootKind{pxekit.BootPXELinux, pxekit.BootGRUB} {
+		inv, err := pxekit.NewMapInventory(pxekit.Machine{Name: "m", MAC: mac, Boot: boot, Kernel: "vmlinuz", Initrds: []string{"initrd.img"}, Cmdline: []string{"console=ttyS0"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := &pxekit.Server{Addr: netip.MustParseAddr("127.0.0.1"), BaseURL: "http://127.0.0.1:8080", Inventory: inv}
+		defer srv.Close()
+		script, err := fetchHTTP(srv.HTTPHandler(), "/machine/52-54-00-17-00-61")
+		if err != nil || !strings.Contains(script, "kernel http://127.0.0.1:8080/vmlinuz console=ttyS0") || !strings.Contains(script, "initrd http://127.0.0.1:8080/initrd.img") {
+			t.Errorf("boot %s: iPXE script %q (%v), want the machine's kernel and initrd", boot, script, err)
+		}
+	}
+}

@@ -31,13 +31,17 @@ const (
 	// a BIOS client is handed Server.Loaders.PXELinux (pxelinux.0) over
 	// DHCP, and the Server answers its pxelinux.cfg/01-<mac> (or UUID)
 	// name with a file bootcfg.BuildPXELinux makes from Kernel, Initrds
-	// and Cmdline. U-Boot's pxe command reads the same file.
+	// and Cmdline. U-Boot's pxe command reads the same file. The
+	// machine's other clients (UEFI, say) get the iPXE flow, whose script
+	// boots the same kernel.
 	BootPXELinux BootKind = "pxelinux"
 	// BootGRUB boots the machine's kernel and initrd through a network
 	// GRUB: a UEFI x86-64 PXE client is handed Server.Loaders.GRUB
 	// (grubx64.efi), or Server.Loaders.Shim (shimx64.efi) when SecureBoot
 	// is set, and the Server answers grub/grub.cfg (and the per-machine
-	// names GRUB tries) with a file bootcfg.GRUBBuilder makes.
+	// names GRUB tries) with a file bootcfg.GRUBBuilder makes. The
+	// machine's other clients (UEFI HTTP boot, BIOS) get the iPXE flow,
+	// whose script boots the same kernel.
 	BootGRUB BootKind = "grub"
 )
 
