@@ -79,8 +79,9 @@ type Machine struct {
 // default flow and raises an UnknownMachineEvent); an error means the
 // inventory could not answer (the server logs it and boots the default
 // flow). Implementations must be safe for concurrent use and should answer
-// quickly: Machine is called on the request path (the per-machine iPXE
-// script) and its answer is not cached beyond one request. Back it with a
+// quickly: Machine is called on the request path (each DHCPv4 message the
+// Server's DHCP parts answer, the per-machine iPXE script, PXELINUX and
+// GRUB configurations) and its answer is not cached beyond one request. Back it with a
 // database by implementing this one method; DirInventory is the
 // file-backed default.
 type Inventory interface {

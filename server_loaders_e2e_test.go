@@ -93,23 +93,26 @@ func labServer(lab *qemulab.Lab, root string, inv pxekit.Inventory, onEvent func
 		Files: root, Inventory: inv, OnEvent: onEvent, TFTP: pxekit.TFTPLimits{SinglePort: true}}
 }
 
-// OVMF with Secure Boot enforced boots a BootGRUB machine with SecureBoot
-// through pxekit.Server alone: the lab DHCP names Debian's signed shim,
-// shim loads Debian's signed netboot GRUB (served as grubx64.efi), GRUB
-// reads the grub.cfg the Server generates for this machine from the
-// inventory (grub/grub.cfg, answered per client), and boots Debian's
-// signed kernel with the test's initramfs, whose /init prints
-// /proc/cmdline: the machine's Cmdline, hostile values included, exactly.
-func TestServerSecureBootGRUBBoot(t *testing.T) {
-	fw := qemulab.Require(t)
-	if testing.Short() {
-		t.Skip("a UEFI boot and a kernel under TCG take minutes")
-	}
-	kernel := qemulab.RequireFile(t, "/boot/vmlinuz-*", "linux-image-amd64")
-	shim := qemulab.RequireFile(t, "/usr/lib/shim/shimx64.efi.signed", "shim-signed")
-	grub := qemulab.RequireFile(t, "/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed", "grub-efi-amd64-signed")
-	qemulab.RequireFile(t, qemulab.SecureBootCode, "ovmf")
-	qemulab.RequireFile(t, qemulab.SecureBootVars, "ovmf")
+// loaderBoot is one machine's boot through a lab-mode Server: the
+// loader files the Server's Files hold, the machine the inventory holds
+// (its Kernel and Initrds are set to Debian's kernel and the test's
+// initramfs), how QEMU boots it, and the files TFTP must send in full.
+type loaderBoot struct {
+	scenario qemulab.Scenario
+	opts     qemulab.Options
+	files    map[string]string // name under Files → source file
+	machine  pxekit.Machine
+	fetched  []string
+	bootFile string // the session's boot file
+}
+
+// run boots lb.machine through pxekit.Server alone (lab DHCP, TFTP and
+// HTTP in a qemulab namespace) with Debian's kernel and an initramfs
+// whose /init prints /proc/cmdline; the machine's Cmdline must arrive
+// exactly, and the session must reach the kernel stage.
+func (lb loaderBoot) run(t *testing.T, fw qemulab.Firmware) {
+	t.Helper()
+	lb.files["vmlinuz"] = qemulab.RequireFile(t, "/boot/vmlinuz-*", "linux-image-amd64")
 	_, busybox := qemulab.DebianKernel()
 	if busybox == "" {
 		busybox = qemulab.RequireFile(t, "/bin/busybox", "busybox")
@@ -123,7 +126,7 @@ func TestServerSecureBootGRUBBoot(t *testing.T) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for name, src := range map[string]string{"shimx64.efi": shim, "grubx64.efi": grub, "vmlinuz": kernel} {
+	for name, src := range lb.files {
 		if err := qemulab.CopyFile(filepath.Join(root, name), src); err != nil {
 			t.Fatal(err)
 		}
@@ -131,10 +134,8 @@ func TestServerSecureBootGRUBBoot(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, "initrd.img"), initrd, 0o644); err != nil {
 		t.Fatal(err)
 	}
-
-	mac := net.HardwareAddr{0x52, 0x54, 0x00, 0x17, 0x5b, 0x01}
-	inv, err := pxekit.NewMapInventory(pxekit.Machine{Name: "secure 'one' $x", MAC: mac, Boot: pxekit.BootGRUB, SecureBoot: true,
-		Kernel: "vmlinuz", Initrds: []string{"initrd.img"}, Cmdline: e2eLoaderArgs})
+	lb.machine.Kernel, lb.machine.Initrds = "vmlinuz", []string{"initrd.img"}
+	inv, err := pxekit.NewMapInventory(lb.machine)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,16 +143,17 @@ func TestServerSecureBootGRUBBoot(t *testing.T) {
 	srv := labServer(lab, root, inv, paths.add)
 	serveLab(t, lab, srv)
 
-	m := lab.Boot(t, qemulab.UEFIPXE, qemulab.Options{MAC: mac, SecureBoot: true})
+	lb.opts.MAC = lb.machine.MAC
+	m := lab.Boot(t, lb.scenario, lb.opts)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	if _, err := m.WaitConsole(ctx, e2eLoaderMarker+"-END"); err != nil {
 		t.Fatalf("%v\nTFTP: %q", err, paths.list())
 	}
-	t.Logf("Secure Boot PXE → shim → GRUB → Server's grub.cfg → kernel → /init: %s", time.Since(m.Started).Round(100*time.Millisecond))
+	t.Logf("network boot to /init through the Server's generated configuration: %s", time.Since(m.Started).Round(100*time.Millisecond))
 	got := paths.list()
 	t.Logf("TFTP: %q", got)
-	for _, f := range []string{"shimx64.efi", "grubx64.efi", "grub/grub.cfg", "vmlinuz", "initrd.img"} {
+	for _, f := range append(lb.fetched, "vmlinuz", "initrd.img") {
 		if !containsPrefix(got, f+" "+string(tftpserve.OutcomeOK)) {
 			t.Errorf("TFTP never sent %s in full; transfers: %q", f, got)
 		}
@@ -161,10 +163,38 @@ func TestServerSecureBootGRUBBoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("/proc/cmdline: %q", cmdline)
-	checkArgs(t, cmdline, e2eLoaderArgs)
-	if s, ok := srv.Sessions().ByMAC(mac); !ok || s.Stage != pxekit.StageKernel || !s.Known || s.BootFile != "shimx64.efi" {
-		t.Errorf("session = %+v (found %v), want stage kernel, known, boot file shimx64.efi", s, ok)
+	// The loader adds its own (BOOT_IMAGE= first, PXELINUX's initrd= last).
+	checkArgs(t, cmdline, lb.machine.Cmdline)
+	if s, ok := srv.Sessions().ByMAC(lb.machine.MAC); !ok || s.Stage != pxekit.StageKernel || !s.Known || s.BootFile != lb.bootFile {
+		t.Errorf("session = %+v (found %v), want stage kernel, known, boot file %s", s, ok, lb.bootFile)
 	}
+}
+
+// OVMF with Secure Boot enforced boots a BootGRUB machine with SecureBoot
+// through pxekit.Server alone: the lab DHCP names Debian's signed shim,
+// shim loads Debian's signed netboot GRUB (served as grubx64.efi), GRUB
+// reads the grub.cfg the Server generates for this machine from the
+// inventory (grub/grub.cfg, answered per client), and boots Debian's
+// signed kernel with the test's initramfs, whose /init prints
+// /proc/cmdline: the machine's Cmdline, hostile values included, exactly.
+func TestServerSecureBootGRUBBoot(t *testing.T) {
+	fw := qemulab.Require(t)
+	if testing.Short() {
+		t.Skip("a UEFI boot and a kernel under TCG take minutes")
+	}
+	qemulab.RequireFile(t, qemulab.SecureBootCode, "ovmf")
+	qemulab.RequireFile(t, qemulab.SecureBootVars, "ovmf")
+	loaderBoot{
+		scenario: qemulab.UEFIPXE, opts: qemulab.Options{SecureBoot: true},
+		files: map[string]string{
+			"shimx64.efi": qemulab.RequireFile(t, "/usr/lib/shim/shimx64.efi.signed", "shim-signed"),
+			"grubx64.efi": qemulab.RequireFile(t, "/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed", "grub-efi-amd64-signed"),
+		},
+		machine: pxekit.Machine{Name: "secure 'one' $x", MAC: net.HardwareAddr{0x52, 0x54, 0x00, 0x17, 0x5b, 0x01},
+			Boot: pxekit.BootGRUB, SecureBoot: true, Cmdline: e2eLoaderArgs},
+		fetched:  []string{"shimx64.efi", "grubx64.efi", "grub/grub.cfg"},
+		bootFile: "shimx64.efi",
+	}.run(t, fw)
 }
 
 // containsPrefix reports whether an element of list starts with p.
@@ -188,68 +218,21 @@ func TestServerPXELinuxBoot(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a BIOS boot and a kernel under TCG take minutes")
 	}
-	pxelinux := qemulab.RequireFile(t, "/usr/lib/PXELINUX/pxelinux.0", "pxelinux")
-	ldlinux := qemulab.RequireFile(t, "/usr/lib/syslinux/modules/bios/ldlinux.c32", "syslinux-common")
-	kernel := qemulab.RequireFile(t, "/boot/vmlinuz-*", "linux-image-amd64")
-	_, busybox := qemulab.DebianKernel()
-	if busybox == "" {
-		busybox = qemulab.RequireFile(t, "/bin/busybox", "busybox")
-	}
-	initrd, err := qemulab.BusyboxInitramfs(busybox, qemulab.CmdlineScript(e2eLoaderMarker))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lab := qemulab.NewLab(t, fw)
-	root := filepath.Join(lab.Dir, "files")
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for name, src := range map[string]string{"pxelinux.0": pxelinux, "ldlinux.c32": ldlinux, "vmlinuz": kernel} {
-		if err := qemulab.CopyFile(filepath.Join(root, name), src); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(root, "initrd.img"), initrd, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	mac := net.HardwareAddr{0x52, 0x54, 0x00, 0x17, 0x5c, 0x01}
-	// PXELINUX and U-Boot drop single quotes and backslashes from append
-	// lines (bootcfg refuses them); the rest of the hostile values stay.
-	args := []string{"console=ttyS0", "panic=-1", "pxekit_host=node-1;reboot", "pxekit_url=http://boot.example/x?a=1&b=$HOME#frag",
-		"pxekit_sp=two  words; rm -rf / & echo $HOME | x>y #no-comment", "pxekit_flag"}
-	inv, err := pxekit.NewMapInventory(pxekit.Machine{Name: "pxl", MAC: mac, Boot: pxekit.BootPXELinux,
-		Kernel: "vmlinuz", Initrds: []string{"initrd.img"}, Cmdline: args})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var paths tftpPaths
-	srv := labServer(lab, root, inv, paths.add)
-	serveLab(t, lab, srv)
-
-	m := lab.Boot(t, qemulab.BIOSiPXE, qemulab.Options{MAC: mac, Memory: 512})
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	if _, err := m.WaitConsole(ctx, e2eLoaderMarker+"-END"); err != nil {
-		t.Fatalf("%v\nTFTP: %q", err, paths.list())
-	}
-	t.Logf("SeaBIOS iPXE ROM → pxelinux.0 → Server's pxelinux.cfg → kernel → /init: %s", time.Since(m.Started).Round(100*time.Millisecond))
-	got := paths.list()
-	t.Logf("TFTP: %q", got)
-	for _, f := range []string{"pxelinux.0", "ldlinux.c32", "pxelinux.cfg/01-52-54-00-17-5c-01", "vmlinuz", "initrd.img"} {
-		if !containsPrefix(got, f+" "+string(tftpserve.OutcomeOK)) {
-			t.Errorf("TFTP never sent %s in full; transfers: %q", f, got)
-		}
-	}
-	cmdline, err := qemulab.CmdlineFromConsole(m.Console(), e2eLoaderMarker)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("/proc/cmdline: %q", cmdline)
-	// The loader adds its own (BOOT_IMAGE= first, PXELINUX initrd= last).
-	checkArgs(t, cmdline, args)
-	if s, ok := srv.Sessions().ByMAC(mac); !ok || s.Stage != pxekit.StageKernel || !s.Known || s.BootFile != "pxelinux.0" {
-		t.Errorf("session = %+v (found %v), want stage kernel, known, boot file pxelinux.0", s, ok)
-	}
+	loaderBoot{
+		scenario: qemulab.BIOSiPXE, opts: qemulab.Options{Memory: 512},
+		files: map[string]string{
+			"pxelinux.0":  qemulab.RequireFile(t, "/usr/lib/PXELINUX/pxelinux.0", "pxelinux"),
+			"ldlinux.c32": qemulab.RequireFile(t, "/usr/lib/syslinux/modules/bios/ldlinux.c32", "syslinux-common"),
+		},
+		// PXELINUX and U-Boot drop single quotes and backslashes from
+		// append lines (bootcfg refuses them); the other hostile values
+		// stay.
+		machine: pxekit.Machine{Name: "pxl", MAC: net.HardwareAddr{0x52, 0x54, 0x00, 0x17, 0x5c, 0x01}, Boot: pxekit.BootPXELinux,
+			Cmdline: []string{"console=ttyS0", "panic=-1", "pxekit_host=node-1;reboot", "pxekit_url=http://boot.example/x?a=1&b=$HOME#frag",
+				"pxekit_sp=two  words; rm -rf / & echo $HOME | x>y #no-comment", "pxekit_flag"}},
+		fetched:  []string{"pxelinux.0", "ldlinux.c32", "pxelinux.cfg/01-52-54-00-17-5c-01"},
+		bootFile: "pxelinux.0",
+	}.run(t, fw)
 }
 
 // checkArgs checks that Linux read the machine's command line params, in

@@ -175,9 +175,12 @@ func elfDependencies(prog string) ([]string, error) {
 
 // CmdlineScript is a BusyboxInitramfs script that prints marker+"-START",
 // /proc/cmdline as od -tx1 lines (so that no byte of it is lost on the
-// console), then marker+"-END". CmdlineFromConsole reads it back.
+// console), then marker+"-END". CmdlineFromConsole reads it back. It
+// first lowers the console log level, so that no kernel message lands
+// among those lines.
 func CmdlineScript(marker string) string {
-	return "echo " + marker + "-START\n" +
+	return "echo 1 > /proc/sys/kernel/printk\n" +
+		"echo " + marker + "-START\n" +
 		"/bin/busybox od -An -v -tx1 /proc/cmdline\n" +
 		"echo " + marker + "-END"
 }
