@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/pxekit/pxekit"
 	"github.com/pxekit/pxekit/dhcpboot"
+	"github.com/pxekit/pxekit/internal/netlab"
 	"github.com/pxekit/pxekit/internal/qemulab"
 	"github.com/pxekit/pxekit/kernelcmdline"
 	"github.com/pxekit/pxekit/tftpserve"
@@ -55,20 +54,20 @@ func (p *tftpPaths) list() []string {
 	return append([]string(nil), p.all...)
 }
 
-// serveLab runs srv (lab DHCP on the lab bridge, TFTP from one socket,
-// HTTP) with listeners made inside the lab's namespace, until the test
-// ends.
-func serveLab(t *testing.T, lab *qemulab.Lab, srv *pxekit.Server) {
+// serveIn runs srv (DHCP on iface, TFTP from one socket and HTTP on ip)
+// with listeners made inside the namespace ns, until the test ends; then
+// it shuts srv down, which must end Serve with ErrServerClosed.
+func serveIn(t *testing.T, ns *netlab.NS, iface string, ip netip.Addr, srv *pxekit.Server) {
 	t.Helper()
 	var l pxekit.Listeners
-	if err := lab.NS.Do(func() (err error) {
-		if l.DHCP, err = dhcpboot.ListenUDP4(lab.Bridge, dhcpv4.ServerPort); err != nil {
+	if err := ns.Do(func() (err error) {
+		if l.DHCP, err = dhcpboot.ListenUDP4(iface, dhcpv4.ServerPort); err != nil {
 			return err
 		}
-		if l.TFTP, err = net.ListenPacket("udp4", lab.ServerIP.String()+":69"); err != nil {
+		if l.TFTP, err = net.ListenPacket("udp4", ip.String()+":69"); err != nil {
 			return err
 		}
-		l.HTTP, err = net.Listen("tcp4", lab.ServerIP.String()+":80")
+		l.HTTP, err = net.Listen("tcp4", ip.String()+":80")
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -76,7 +75,11 @@ func serveLab(t *testing.T, lab *qemulab.Lab, srv *pxekit.Server) {
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(l) }()
 	t.Cleanup(func() {
-		srv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
 		if err := <-done; err != pxekit.ErrServerClosed {
 			t.Errorf("Serve = %v, want ErrServerClosed", err)
 		}
@@ -122,18 +125,7 @@ func (lb loaderBoot) run(t *testing.T, fw qemulab.Firmware) {
 		t.Fatal(err)
 	}
 	lab := qemulab.NewLab(t, fw)
-	root := filepath.Join(lab.Dir, "files")
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for name, src := range lb.files {
-		if err := qemulab.CopyFile(filepath.Join(root, name), src); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(root, "initrd.img"), initrd, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	root := lab.Files(t, lb.files, map[string][]byte{"initrd.img": initrd})
 	lb.machine.Kernel, lb.machine.Initrds = "vmlinuz", []string{"initrd.img"}
 	inv, err := pxekit.NewMapInventory(lb.machine)
 	if err != nil {
@@ -141,7 +133,7 @@ func (lb loaderBoot) run(t *testing.T, fw qemulab.Firmware) {
 	}
 	var paths tftpPaths
 	srv := labServer(lab, root, inv, paths.add)
-	serveLab(t, lab, srv)
+	serveIn(t, lab.NS, lab.Bridge, lab.ServerIP, srv)
 
 	lb.opts.MAC = lb.machine.MAC
 	m := lab.Boot(t, lb.scenario, lb.opts)

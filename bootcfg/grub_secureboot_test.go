@@ -199,19 +199,8 @@ func TestSecureBootShimGRUB(t *testing.T) {
 	}
 	lab := qemulab.NewLab(t, fw)
 
-	root := filepath.Join(lab.Dir, "tftp")
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for name, src := range map[string]string{"shimx64.efi": sbShim, "grubx64.efi": sbGRUBNet,
-		"vmlinuz": kernel, "ipxe.efi": sbIPXE} {
-		if err := qemulab.CopyFile(filepath.Join(root, name), src); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(root, "initrd.img"), initrd, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	root := lab.Files(t, map[string]string{"shimx64.efi": sbShim, "grubx64.efi": sbGRUBNet, "vmlinuz": kernel, "ipxe.efi": sbIPXE},
+		map[string][]byte{"initrd.img": initrd})
 
 	macGRUB := net.HardwareAddr{0x52, 0x54, 0x00, 0x5b, 0x00, 0x01}
 	macIPXE := net.HardwareAddr{0x52, 0x54, 0x00, 0x5b, 0x00, 0x02}

@@ -205,3 +205,25 @@ func CmdlineFromConsole(lines []string, marker string) (string, error) {
 	}
 	return strings.TrimSuffix(string(b), "\n"), nil
 }
+
+// Files makes a directory of boot files under the lab's Dir for the
+// servers to serve: each file of copies (name → source path) copied, each
+// of contents written. It returns the directory.
+func (l *Lab) Files(t testing.TB, copies map[string]string, contents map[string][]byte) string {
+	t.Helper()
+	root := filepath.Join(l.Dir, "files")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, src := range copies {
+		if err := CopyFile(filepath.Join(root, name), src); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, b := range contents {
+		if err := os.WriteFile(filepath.Join(root, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
