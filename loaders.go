@@ -41,8 +41,10 @@ const (
 const GRUBPrefix = "grub"
 
 // LoaderFiles are the boot files DHCP names for the machines whose Boot
-// is BootPXELinux or BootGRUB: paths on the TFTP root. Empty fields take
-// the defaults (DefaultPXELinuxFile, DefaultGRUBFile, DefaultShimFile).
+// is BootPXELinux or BootGRUB: paths on the TFTP root, each read as a
+// dhcpboot.Template (so "{{arch}}/shimx64.efi" expands; one that does not
+// parse stops the Server from starting). Empty fields take the defaults
+// (DefaultPXELinuxFile, DefaultGRUBFile, DefaultShimFile).
 // The Server names them only; the files themselves (and PXELINUX's
 // ldlinux.c32) are the TFTP root's.
 type LoaderFiles struct {

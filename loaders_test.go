@@ -168,6 +168,10 @@ func TestServerGRUBMachine(t *testing.T) {
 			t.Errorf("grub machine with Secure Boot: boot file %q, want %s", r.BootFileName, tc.wantSB)
 		}
 	}
+	bad := &pxekit.Server{Addr: netip.MustParseAddr("127.0.0.1"), BaseURL: "http://127.0.0.1:8080", Loaders: pxekit.LoaderFiles{Shim: "{{nope}}"}}
+	if err := bad.Serve(pxekit.Listeners{}); err == nil || !strings.Contains(err.Error(), "Server.Loaders") {
+		t.Errorf("Serve with a Loaders name that is no template: %v, want an error naming Server.Loaders", err)
+	}
 	srv := &pxekit.Server{Addr: netip.MustParseAddr("127.0.0.1"), BaseURL: "http://127.0.0.1:8080", Files: "testdata/boot", Inventory: inv}
 	defer srv.Close()
 	coreReply(t, srv, sbText, iana.EFI_X86_64, "PXEClient", false)

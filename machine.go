@@ -81,9 +81,9 @@ type Machine struct {
 // flow). Implementations must be safe for concurrent use and should answer
 // quickly: Machine is called on the request path (each DHCPv4 message the
 // Server's DHCP parts answer, the per-machine iPXE script, PXELINUX and
-// GRUB configurations) and its answer is not cached beyond one request. Back it with a
-// database by implementing this one method; DirInventory is the
-// file-backed default.
+// GRUB configurations) and its answer is not cached beyond one request.
+// Back it with a database by implementing this one method; DirInventory
+// is the file-backed default.
 type Inventory interface {
 	Machine(ctx context.Context, key MachineKey) (m Machine, found bool, err error)
 }

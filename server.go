@@ -724,9 +724,9 @@ func (s *Server) stop(f func(part) error, force bool) error {
 }
 
 // HTTPHandler returns the HTTP part (boot script, per-machine scripts,
-// boot files; see HTTPHandler; and the generated configurations of the
-// Loaders' machines, as over TFTP) as a handler to mount on a program's own
-// mux at BaseURL's path, with the Server's sessions and reloads. It
+// boot files, see HTTPHandler; and the generated configurations of the
+// Loaders' machines, as over TFTP) as a handler to mount on a program's
+// own mux at BaseURL's path, with the Server's sessions and reloads. It
 // answers 503 once the Server is closed, and 500 when the Server cannot
 // start (the error is logged).
 func (s *Server) HTTPHandler() http.Handler {
