@@ -408,3 +408,31 @@ func TestServerLoaderMachineIPXEScript(t *testing.T) {
 		}
 	}
 }
+
+// The Server's own proxyDHCP (its port-4011 socket on loopback) names
+// shim for a BootGRUB machine with SecureBoot, as the lab server does in
+// TestServerSecureBootGRUBBoot; an unknown machine keeps ipxe.efi.
+func TestServerProxyLoaderRule(t *testing.T) {
+	mac, _ := net.ParseMAC("52:54:00:17:00:71")
+	inv, err := pxekit.NewMapInventory(pxekit.Machine{MAC: mac, Boot: pxekit.BootGRUB, SecureBoot: true, Kernel: "vmlinuz"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &pxekit.Server{DHCP: pxekit.DHCPProxy, Addr: netip.MustParseAddr("127.0.0.1"), BaseURL: "http://127.0.0.1:8080", Inventory: inv}
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(pxekit.Listeners{DHCP4011: pc}) }()
+	defer func() {
+		srv.Close()
+		<-done
+	}()
+	if r := exchange(t, pc.LocalAddr(), proxyRequest(t, "52:54:00:17:00:72", iana.EFI_X86_64, false)); r.BootFileName != "ipxe.efi" {
+		t.Errorf("unknown machine: proxy ACK boot file %q, want ipxe.efi", r.BootFileName)
+	}
+	if r := exchange(t, pc.LocalAddr(), proxyRequest(t, mac.String(), iana.EFI_X86_64, false)); r.BootFileName != "shimx64.efi" {
+		t.Errorf("grub machine with Secure Boot: proxy ACK boot file %q, want shimx64.efi", r.BootFileName)
+	}
+}
