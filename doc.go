@@ -34,9 +34,15 @@
 // reached (DHCP → boot file → iPXE → script → kernel). An Inventory (a
 // directory of YAML files, a MapInventory, or your database behind one
 // method) says what each machine boots; unknown machines boot the default
-// flow and raise an UnknownMachineEvent. OnEvent gets one typed Event per
-// DHCP exchange, TFTP transfer, HTTP request and stage change, and Metrics
-// registers Prometheus metrics on your registry. Reload swaps the policy,
+// flow and raise an UnknownMachineEvent. Machines that do not chain iPXE
+// boot through PXELINUX (BootPXELinux: pxelinux.0 for BIOS, option 209 for
+// U-Boot) or a network GRUB (BootGRUB; with SecureBoot, Debian's signed
+// shim first): DHCP names the loader (Server.Loaders) for that machine's
+// MAC, and TFTP answers its pxelinux.cfg/01-<mac> or grub/grub.cfg with a
+// file package bootcfg builds from the Machine, every value quoted by that
+// loader's rules. OnEvent gets one typed Event per DHCP exchange, TFTP
+// transfer, HTTP request and stage change, and Metrics registers
+// Prometheus metrics on your registry. Reload swaps the policy,
 // inventory, scripts and file roots at once without dropping a transfer.
 //
 // Each part is usable alone: Server.HTTPHandler on your own mux,

@@ -306,9 +306,11 @@ func (h *HTTPHandler) buildMachineScript(m Machine) ([]byte, error) {
 		b.Comment("pxekit: machine " + strings.Map(printable, m.Name) + " boots from its local disk")
 		b.Cmd("exit")
 		return b.Script()
-	case BootIPXE:
+	case BootIPXE, BootPXELinux, BootGRUB:
+		// A pxelinux or grub machine's client that reached iPXE anyway
+		// boots the same kernel through iPXE.
 	default:
-		return nil, fmt.Errorf("machine %q: unknown boot kind %q (want %q or %q)", m.Name, m.Boot, BootIPXE, BootLocal)
+		return nil, fmt.Errorf("machine %q: unknown boot kind %q (want %q, %q, %q or %q)", m.Name, m.Boot, BootIPXE, BootLocal, BootPXELinux, BootGRUB)
 	}
 	if m.Script != "" {
 		if err := checkScript([]byte(m.Script), "machine "+m.Name); err != nil {

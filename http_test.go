@@ -50,7 +50,7 @@ var testMachines = map[string]Machine{
 	"52:54:00:00:00:04":                         {Name: "broken", Script: "echo no magic line\n"},
 	"52:54:00:00:00:05":                         {Name: "badarg", Kernel: "vmlinuz", Cmdline: []string{`x=a"b`}},
 	"52:54:00:00:00:06":                         {Name: "empty"},
-	"52:54:00:00:00:07":                         {Name: "weird", Boot: "grub"},
+	"52:54:00:00:00:07":                         {Name: "weird", Boot: "sanboot"},
 	"uuid:00112233-4455-6677-8899-aabbccddeeff": {Name: "byuuid", Boot: BootLocal},
 }
 

@@ -33,7 +33,10 @@ import (
 // first "=", or a bare "name", as ipxescript.QuoteKernelArg accepts it), a
 // Script that iPXE would run (it starts with #!ipxe, parses and does not
 // end inside a continuation) and not given together with a kernel, and
-// nothing to boot when Boot is BootLocal.
+// nothing to boot when Boot is BootLocal. Boot BootPXELinux and BootGRUB
+// need a Kernel and take no Script, and their configuration file must
+// build (bootcfg's quoting rules; PXELINUX: at most one initrd; GRUB:
+// paths on the TFTP root, no URLs); SecureBoot is for BootGRUB only.
 func (m *Machine) Validate() error {
 	if len(m.MAC) == 0 && m.UUID == "" {
 		return errors.New("pxekit: machine: a mac or a uuid is required")
@@ -49,8 +52,16 @@ func (m *Machine) Validate() error {
 		if m.Kernel != "" || len(m.Initrds) > 0 || len(m.Cmdline) > 0 || m.Script != "" {
 			return errors.New("pxekit: machine: boot local takes no kernel, initrds, cmdline or script")
 		}
+	case BootPXELinux, BootGRUB:
+		if m.Kernel == "" || m.Script != "" {
+			return fmt.Errorf("pxekit: machine: boot %s needs a kernel and takes no script", m.Boot)
+		}
 	default:
-		return fmt.Errorf("pxekit: machine: boot %q: want %q (BootIPXE) or %q (BootLocal)", m.Boot, BootIPXE, BootLocal)
+		return fmt.Errorf("pxekit: machine: boot %q: want %q (BootIPXE), %q (BootLocal), %q (BootPXELinux) or %q (BootGRUB)",
+			m.Boot, BootIPXE, BootLocal, BootPXELinux, BootGRUB)
+	}
+	if m.SecureBoot && m.Boot != BootGRUB {
+		return fmt.Errorf("pxekit: machine: secure_boot is for boot %s (shim, then GRUB), not boot %q", BootGRUB, m.Boot)
 	}
 	if m.Kernel == "" && (len(m.Initrds) > 0 || len(m.Cmdline) > 0) {
 		return errors.New("pxekit: machine: initrds and cmdline need a kernel")
@@ -80,6 +91,14 @@ func (m *Machine) Validate() error {
 		if err := checkScript([]byte(m.Script), "script"); err != nil {
 			return fmt.Errorf("pxekit: machine: script: %w", err)
 		}
+	}
+	switch m.Boot {
+	case BootPXELinux:
+		_, err := pxelinuxConfig(*m)
+		return err
+	case BootGRUB:
+		_, err := grubConfig(*m)
+		return err
 	}
 	return nil
 }
@@ -214,7 +233,9 @@ func (e *InventoryFileError) Unwrap() error { return e.Err }
 //	name: web01          # default: the file name without extension
 //	mac: 52:54:00:12:34:56
 //	uuid: 4c4c4544-0035-4810-8056-b4c04f4e3232
-//	boot: ipxe           # or local (exit to the next boot device)
+//	boot: ipxe           # or local (exit to the next boot device), pxelinux
+//	                     # or grub (see BootPXELinux, BootGRUB)
+//	secure_boot: false   # grub only: DHCP names shim, which loads GRUB
 //	kernel: http://10.0.0.1/debian/linux
 //	initrds: [http://10.0.0.1/debian/initrd.gz]
 //	cmdline: [console=ttyS0, "hostname=web 01"]
@@ -492,6 +513,8 @@ type machineYAML struct {
 	Initrds []string `yaml:"initrds,omitempty"`
 	Cmdline []string `yaml:"cmdline,omitempty"`
 	Script  string   `yaml:"script,omitempty"`
+	// SecureBoot is secure_boot.
+	SecureBoot bool `yaml:"secure_boot,omitempty"`
 }
 
 // yamlError words yaml's errors for a machine file: one line, no Go type
@@ -578,7 +601,7 @@ func ParseMachineYAML(b []byte) (Machine, error) {
 	if err := top.Decode(&y); err != nil {
 		return Machine{}, yamlError(err)
 	}
-	m := Machine{Name: y.Name, UUID: y.UUID, Boot: BootKind(y.Boot), Kernel: y.Kernel, Initrds: y.Initrds, Cmdline: y.Cmdline, Script: y.Script}
+	m := Machine{Name: y.Name, UUID: y.UUID, Boot: BootKind(y.Boot), Kernel: y.Kernel, Initrds: y.Initrds, Cmdline: y.Cmdline, Script: y.Script, SecureBoot: y.SecureBoot}
 	if y.MAC != "" {
 		mac, err := net.ParseMAC(y.MAC)
 		if err != nil {

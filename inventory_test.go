@@ -71,7 +71,8 @@ func TestParseMachineYAML(t *testing.T) {
 		{"script ends in continuation", "mac: 52:54:00:12:34:56\nscript: \"#!ipxe\\necho \\\\\"\n", Machine{}, "continuation"},
 		{"script and kernel", "mac: 52:54:00:12:34:56\nkernel: k\nscript: \"#!ipxe\\n\"\n", Machine{}, "not both"},
 		{"boot local with kernel", "mac: 52:54:00:12:34:56\nboot: local\nkernel: k\n", Machine{}, "boot local takes no kernel"},
-		{"unknown boot", "mac: 52:54:00:12:34:56\nboot: grub\n", Machine{}, `boot "grub"`},
+		{"unknown boot", "mac: 52:54:00:12:34:56\nboot: sanboot\n", Machine{}, `boot "sanboot"`},
+		{"grub without a kernel", "mac: 52:54:00:12:34:56\nboot: grub\n", Machine{}, "boot grub needs a kernel"},
 		{"too large", "mac: 52:54:00:12:34:56\n#" + strings.Repeat("x", MaxMachineFile), Machine{}, "larger than"},
 	}
 	for _, tt := range tests {

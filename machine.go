@@ -27,6 +27,22 @@ const (
 	// BootLocal ends network boot: the iPXE script exits so the firmware
 	// goes on to the next boot device (the local disk).
 	BootLocal BootKind = "local"
+	// BootPXELinux boots the machine's kernel and initrd through PXELINUX:
+	// a BIOS client is handed Server.Loaders.PXELinux (pxelinux.0) over
+	// DHCP, and the Server answers its pxelinux.cfg/01-<mac> (or UUID)
+	// name with a file bootcfg.BuildPXELinux makes from Kernel, Initrds
+	// and Cmdline. U-Boot's pxe command reads the same file. The
+	// machine's other clients (UEFI, say) get the iPXE flow, whose script
+	// boots the same kernel.
+	BootPXELinux BootKind = "pxelinux"
+	// BootGRUB boots the machine's kernel and initrd through a network
+	// GRUB: a UEFI x86-64 PXE client is handed Server.Loaders.GRUB
+	// (grubx64.efi), or Server.Loaders.Shim (shimx64.efi) when SecureBoot
+	// is set, and the Server answers grub/grub.cfg (and the per-machine
+	// names GRUB tries) with a file bootcfg.GRUBBuilder makes. The
+	// machine's other clients (UEFI HTTP boot, BIOS) get the iPXE flow,
+	// whose script boots the same kernel.
+	BootGRUB BootKind = "grub"
 )
 
 // Machine is what the inventory says about one machine. The zero value
@@ -48,6 +64,11 @@ type Machine struct {
 	// (ipxescript.QuoteKernelArg), and one that Linux could not read back
 	// as one argument is refused when the script is built.
 	Cmdline []string `json:"cmdline,omitempty"`
+	// SecureBoot (BootGRUB only): the machine enforces UEFI Secure Boot, so
+	// DHCP names the signed shim, which loads the signed GRUB beside it
+	// under the name shim looks for (grubx64.efi); GRUB then loads a
+	// signed kernel.
+	SecureBoot bool `json:"secure_boot,omitempty"`
 	// Script, when set, is the machine's own iPXE script, served verbatim
 	// (it must parse). It replaces Kernel, Initrds and Cmdline.
 	Script string `json:"script,omitempty"`
@@ -58,10 +79,11 @@ type Machine struct {
 // default flow and raises an UnknownMachineEvent); an error means the
 // inventory could not answer (the server logs it and boots the default
 // flow). Implementations must be safe for concurrent use and should answer
-// quickly: Machine is called on the request path (the per-machine iPXE
-// script) and its answer is not cached beyond one request. Back it with a
-// database by implementing this one method; DirInventory is the
-// file-backed default.
+// quickly: Machine is called on the request path (each DHCPv4 message the
+// Server's DHCP parts answer, the per-machine iPXE script, PXELINUX and
+// GRUB configurations) and its answer is not cached beyond one request.
+// Back it with a database by implementing this one method; DirInventory
+// is the file-backed default.
 type Inventory interface {
 	Machine(ctx context.Context, key MachineKey) (m Machine, found bool, err error)
 }

@@ -146,6 +146,15 @@ type Server struct {
 	Lab LabDHCP
 	// DHCPOptions tune how decisions are written into DHCP replies.
 	DHCPOptions dhcpboot.ReplyOptions
+	// Loaders are the boot files DHCP names for the machines the Inventory
+	// boots with BootPXELinux or BootGRUB (zero: every default, see
+	// LoaderFiles). For such a machine the Server's DHCPv4 parts (and
+	// DHCPPolicy, CoreDHCP4, DHCPHandler4) put a rule of its MAC ahead of
+	// Policy once it has asked, and its TFTP part answers the machine's
+	// pxelinux.cfg/ or grub/ configuration names with a file made from
+	// the Machine (its HTTP part too, under BaseURL's path); other
+	// machines keep Policy and the files of the roots.
+	Loaders LoaderFiles
 	// Policy decides what each client is told over DHCP. nil:
 	// dhcpboot.DefaultPolicy with its script URL and HTTP boot base on
 	// BaseURL (BaseURL/boot.ipxe?mac=…, BaseURL/ipxe.efi), so that iPXE
@@ -229,6 +238,9 @@ type generation struct {
 	http   *HTTPHandler
 	tftp   *tftpserve.Dir // nil without a TFTP root
 	inv    Inventory
+	// loaders holds the rules of the BootPXELinux and BootGRUB machines
+	// met, ahead of policy.
+	loaders *loaderPolicy
 }
 
 // release drops one reference; the last closes the directories.
@@ -355,8 +367,13 @@ func (s *Server) newGeneration(cfg *Server) (*generation, error) {
 		}
 		g.policy = p
 	}
+	lp, err := newLoaderPolicy(s.Loaders, g.policy)
+	if err != nil {
+		return nil, err
+	}
+	g.loaders = lp
 	if s.addr.IsValid() {
-		g.resp = &dhcpboot.Responder4{Policy: g.policy, ServerIP: s.addr, Options: s.DHCPOptions, Logger: s.Logger}
+		g.resp = &dhcpboot.Responder4{PolicyFunc: lp.current, ServerIP: s.addr, Options: s.DHCPOptions, Classify: s.ClassifyDHCP4, Logger: s.Logger}
 	}
 	h, err := NewHTTPHandler(HTTPConfig{BaseURL: s.base, Files: cfg.Files, Inventory: cfg.Inventory,
 		BootScript: cfg.BootScript, DefaultScript: cfg.DefaultScript, WriteTimeout: s.HTTPLimits.WriteTimeout,
@@ -589,7 +606,7 @@ func (s *Server) Serve(l Listeners) error {
 	var parts []part
 	switch {
 	case s.DHCP == DHCPProxy && (l.DHCP != nil || l.DHCP4011 != nil):
-		p := &dhcpboot.ProxyServer{PolicyFunc: s.DHCPPolicy, Interface: s.Interface, ServerIP: s.addr,
+		p := &dhcpboot.ProxyServer{PolicyFunc: s.DHCPPolicy, Classify: s.ClassifyDHCP4, Interface: s.Interface, ServerIP: s.addr,
 			Options: s.DHCPOptions, OnReply: s.ObserveDHCP4, OnInvalid: s.ObserveInvalid4, Logger: s.Logger}
 		if l.DHCP != nil {
 			runs = append(runs, func() error { return p.Serve(l.DHCP) })
@@ -599,7 +616,7 @@ func (s *Server) Serve(l Listeners) error {
 		}
 		parts = append(parts, part{p.Shutdown, p.Close})
 	case s.DHCP == DHCPLab && l.DHCP != nil:
-		p := &dhcpboot.LabServer4{PolicyFunc: s.DHCPPolicy, Interface: s.Interface, ServerIP: s.addr,
+		p := &dhcpboot.LabServer4{PolicyFunc: s.DHCPPolicy, Classify: s.ClassifyDHCP4, Interface: s.Interface, ServerIP: s.addr,
 			Subnets: s.Lab.Subnets, LeaseFile: s.Lab.LeaseFile, Options: s.DHCPOptions, OnReply: s.ObserveDHCP4, OnInvalid: s.ObserveInvalid4, Logger: s.Logger}
 		if err := p.Init(); err != nil {
 			closeAll(l)
@@ -711,8 +728,9 @@ func (s *Server) stop(f func(part) error, force bool) error {
 }
 
 // HTTPHandler returns the HTTP part (boot script, per-machine scripts,
-// boot files; see HTTPHandler) as a handler to mount on a program's own
-// mux at BaseURL's path, with the Server's sessions and reloads. It
+// boot files, see HTTPHandler; and the generated configurations of the
+// Loaders' machines, as over TFTP) as a handler to mount on a program's
+// own mux at BaseURL's path, with the Server's sessions and reloads. It
 // answers 503 once the Server is closed, and 500 when the Server cannot
 // start (the error is logged).
 func (s *Server) HTTPHandler() http.Handler {
@@ -731,6 +749,9 @@ func (s *Server) HTTPHandler() http.Handler {
 			return
 		}
 		defer g.release()
+		if s.serveLoaderConfigHTTP(g, w, r) {
+			return
+		}
 		g.http.ServeHTTP(w, r)
 	})
 }
@@ -749,6 +770,9 @@ func (s *Server) TFTPHandler() tftpserve.Handler {
 			return
 		}
 		defer g.release()
+		if s.serveLoaderConfig(g, w, r) {
+			return
+		}
 		if g.tftp == nil {
 			w.WriteError(tftpserve.ErrNotFound)
 			return
@@ -776,13 +800,15 @@ func (s *Server) TFTPServer() *tftpserve.Server {
 }
 
 // DHCPPolicy returns the policy in use (Policy, or the default one on
-// BaseURL, as last reloaded): the PolicyFunc of a program's own dhcpboot
-// server, which then follows Reload.
+// BaseURL, as last reloaded, after the rules of the BootPXELinux and
+// BootGRUB machines met so far): the PolicyFunc of a program's own
+// dhcpboot server, which then follows Reload. Set ClassifyDHCP4 as that
+// server's Classify too, so that it meets those machines.
 func (s *Server) DHCPPolicy() *dhcpboot.Policy {
 	if err := s.start(nil); err != nil {
 		return nil
 	}
-	return s.gen.Load().policy
+	return s.gen.Load().loaders.current()
 }
 
 // DHCPHandler4 returns a handler for a program's own insomniacslk server4
@@ -1002,7 +1028,11 @@ func (s *Server) ObserveTFTP(info tftpserve.TransferInfo) {
 	if !ok || info.Write {
 		return
 	}
-	sess, c, ok := s.sessions.ObserveFetch(FetchObservation{IP: ip, Kind: fetchKind(sess, info.Path, ""), Path: info.Path,
+	kind := fetchKind(sess, info.Path, "")
+	if kind == FetchOther && loaderConfigPath(info.Path) && info.Outcome == tftpserve.OutcomeOK {
+		kind = FetchScript // a PXELINUX or GRUB configuration is that flow's script
+	}
+	sess, c, ok := s.sessions.ObserveFetch(FetchObservation{IP: ip, Kind: kind, Path: info.Path,
 		Bytes: info.Bytes, Failed: info.Outcome != tftpserve.OutcomeOK})
 	s.stageEvent(sess, c, ok, EventTFTP)
 }
@@ -1038,6 +1068,9 @@ func (s *Server) observeHTTP(r HTTPRequest) {
 		kind = FetchScript
 	case HTTPFile:
 		kind = fetchKind(sess, r.File, s.base)
+		if kind == FetchOther && loaderConfigPath(r.File) && r.Status < 400 {
+			kind = FetchScript // a PXELINUX or GRUB configuration is that flow's script
+		}
 	}
 	sess, c, ok := s.sessions.ObserveFetch(FetchObservation{IP: r.Peer, Kind: kind, Path: r.Path, Bytes: r.Bytes,
 		Failed: r.Status >= 400 || r.Err != nil || r.Method == http.MethodHead})

@@ -2,7 +2,6 @@ package pxekit_test
 
 import (
 	"context"
-	"net"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -41,31 +40,7 @@ func TestServerLabBootInNamespace(t *testing.T) {
 		// One TFTP socket: the test process opens sockets in the root
 		// namespace, where a per-transfer socket on 10.99.0.1 cannot be.
 		TFTP: pxekit.TFTPLimits{SinglePort: true}}
-	var l pxekit.Listeners
-	if err := p.Server.Do(func() (err error) {
-		if l.DHCP, err = dhcpboot.ListenUDP4(p.ServerIf, dhcpv4.ServerPort); err != nil {
-			return err
-		}
-		if l.TFTP, err = net.ListenPacket("udp4", "10.99.0.1:69"); err != nil {
-			return err
-		}
-		l.HTTP, err = net.Listen("tcp4", "10.99.0.1:80")
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(l) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-done; err != pxekit.ErrServerClosed {
-			t.Errorf("Serve = %v, want ErrServerClosed", err)
-		}
-	})
+	serveIn(t, p.Server, p.ServerIf, p.ServerIP, srv)
 
 	c := p.Client.DHCPClient(t, p.ClientIf, cliHW, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -3,13 +3,9 @@ package bootcfg
 import (
 	"bytes"
 	"context"
-	"debug/elf"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -152,133 +148,14 @@ func (bl *bootLab) lease(mac net.HardwareAddr) (netip.Addr, []byte) {
 	return netip.Addr{}, nil
 }
 
-// cpioFile is one entry of a newc cpio archive.
-type cpioFile struct {
-	name  string
-	mode  uint32 // file type and permissions
-	data  []byte
-	major uint32 // device nodes
-	minor uint32
-}
-
-// newcCPIO writes the files as a newc ("070701") cpio archive, the format
-// Linux unpacks as an initramfs.
-func newcCPIO(files []cpioFile) []byte {
-	var b bytes.Buffer
-	pad := func() {
-		for b.Len()%4 != 0 {
-			b.WriteByte(0)
-		}
-	}
-	write := func(ino int, f cpioFile) {
-		fmt.Fprintf(&b, "070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X",
-			ino, f.mode, 0, 0, 1, 0, len(f.data), 0, 0, f.major, f.minor, len(f.name)+1, 0)
-		b.WriteString(f.name)
-		b.WriteByte(0)
-		pad()
-		b.Write(f.data)
-		pad()
-	}
-	for i, f := range files {
-		write(i+1, f)
-	}
-	write(0, cpioFile{name: "TRAILER!!!"})
-	return b.Bytes()
-}
-
-// busyboxInitramfs builds an initramfs whose /init (busybox sh) runs
-// script with /proc mounted, then powers the machine off. A dynamically
-// linked busybox (Debian's package busybox; busybox-static conflicts with
-// it) comes with its ELF interpreter and libraries.
+// busyboxInitramfs is qemulab.BusyboxInitramfs, ending the test on error.
 func busyboxInitramfs(t *testing.T, busybox, script string) []byte {
 	t.Helper()
-	files := []cpioFile{
-		{name: "bin", mode: 0o040755},
-		{name: "dev", mode: 0o040755},
-		{name: "proc", mode: 0o040755},
-		{name: "dev/console", mode: 0o020600, major: 5, minor: 1},
-	}
-	dirs := map[string]bool{"bin": true}
-	add := func(dst, src string) {
-		b, err := os.ReadFile(src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var parents []string
-		for d := filepath.Dir(dst); d != "." && !dirs[d]; d = filepath.Dir(d) {
-			dirs[d] = true
-			parents = append(parents, d)
-		}
-		for _, d := range slices.Backward(parents) {
-			files = append(files, cpioFile{name: d, mode: 0o040755})
-		}
-		files = append(files, cpioFile{name: dst, mode: 0o100755, data: b})
-	}
-	add("bin/busybox", busybox)
-	libs, err := elfDependencies(busybox)
+	b, err := qemulab.BusyboxInitramfs(busybox, script)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range libs {
-		add(strings.TrimPrefix(l, "/"), l)
-	}
-	init := "#!/bin/busybox sh\n/bin/busybox mount -t proc proc /proc\n" + script + "\n/bin/busybox poweroff -f\n"
-	files = append(files,
-		cpioFile{name: "bin/sh", mode: 0o120777, data: []byte("busybox")},
-		cpioFile{name: "init", mode: 0o100755, data: []byte(init)})
-	return newcCPIO(files)
-}
-
-// elfDependencies returns the ELF interpreter and the shared libraries
-// (found in Debian's amd64 library directories) a program needs; none for
-// a static one.
-func elfDependencies(prog string) ([]string, error) {
-	f, err := elf.Open(prog)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []string
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_INTERP {
-			b, err := io.ReadAll(p.Open())
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, strings.TrimRight(string(b), "\x00"))
-		}
-	}
-	libs, err := f.ImportedLibraries()
-	if err != nil {
-		return nil, err
-	}
-	for _, l := range libs {
-		found := ""
-		for _, dir := range []string{"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/lib"} {
-			if _, err := os.Stat(filepath.Join(dir, l)); err == nil {
-				found = filepath.Join(dir, l)
-				break
-			}
-		}
-		if found == "" {
-			return nil, fmt.Errorf("%s needs %s, not found", prog, l)
-		}
-		out = append(out, found)
-	}
-	return out, nil
-}
-
-// debianKernel returns the newest /boot/vmlinuz-* and busybox, or ""
-// when either is missing.
-func debianKernel() (kernel, busybox string) {
-	ks, _ := filepath.Glob("/boot/vmlinuz-*")
-	slices.Sort(ks)
-	for _, bb := range []string{"/bin/busybox", "/usr/bin/busybox"} {
-		if st, err := os.Stat(bb); err == nil && st.Mode().IsRegular() && len(ks) > 0 {
-			return ks[len(ks)-1], bb
-		}
-	}
-	return "", ""
+	return b
 }
 
 // openDir serves root until the test ends.

@@ -38,7 +38,7 @@ func TestAAVMFGRUB(t *testing.T) {
 	qemu := netlab.RequireTool(t, "qemu-system-aarch64")
 	for f, pkg := range map[string]string{aaCode: "qemu-efi-aarch64", aaVars: "qemu-efi-aarch64",
 		aaGRUBNet: "grub-efi-arm64-signed:arm64 (fetched by scripts/install-deps.sh)"} {
-		requireFile(t, f, pkg)
+		qemulab.RequireFile(t, f, pkg)
 	}
 	lab := qemulab.NewLab(t, fw)
 	root := filepath.Join(lab.Dir, "tftp")

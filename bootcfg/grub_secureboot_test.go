@@ -3,15 +3,10 @@ package bootcfg
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
-	"errors"
 	"fmt"
-	"maps"
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
-	"path"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -22,7 +17,6 @@ import (
 
 	"github.com/pxekit/pxekit/archdetect"
 	"github.com/pxekit/pxekit/dhcpboot"
-	"github.com/pxekit/pxekit/internal/netlab"
 	"github.com/pxekit/pxekit/internal/qemulab"
 	"github.com/pxekit/pxekit/kernelcmdline"
 	"github.com/pxekit/pxekit/tftpserve"
@@ -32,8 +26,6 @@ import (
 const (
 	sbShim     = "/usr/lib/shim/shimx64.efi.signed"                             // shim-signed (signed by Microsoft)
 	sbGRUBNet  = "/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed"        // grub-efi-amd64-signed (by Debian)
-	sbCode     = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"                      // ovmf: SMM, Secure Boot capable
-	sbVars     = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"                           // ovmf: Microsoft keys enrolled, Secure Boot on
 	sbBusybox  = "/bin/busybox"                                                 // busybox-static
 	sbKernelGl = "/boot/vmlinuz-*"                                              // linux-image-amd64 (signed by Debian)
 	sbIPXE     = "/usr/lib/ipxe/ipxe.efi"                                       // ipxe: unsigned
@@ -51,22 +43,6 @@ var sbKernelArgs = []string{
 	"pxekit_nl=line one\nline two",
 	"pxekit_empty=",
 	"pxekit_flag",
-}
-
-// requireFile skips (fails under CI) when a file a Debian package installs
-// is missing.
-func requireFile(t *testing.T, pattern, pkg string) string {
-	t.Helper()
-	m, _ := filepath.Glob(pattern)
-	if len(m) == 0 {
-		msg := fmt.Sprintf("%s not found (Debian package %s; scripts/install-deps.sh installs it)", pattern, pkg)
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	slices.Sort(m)
-	return m[len(m)-1]
 }
 
 // tftpLog records the transfers of the lab's TFTP server.
@@ -119,15 +95,12 @@ type labVM struct {
 func bootSecure(t *testing.T, lab *qemulab.Lab, n int, mac net.HardwareAddr) *labVM {
 	t.Helper()
 	fw := lab.Firmware
-	fw.OVMFCode, fw.OVMFVars = sbCode, sbVars
 	tap := fmt.Sprintf("sb%d", n)
 	serial := filepath.Join(lab.Dir, tap+".serial")
-	args, err := fw.Args(qemulab.UEFIPXE, tap, serial, lab.Dir, qemulab.Options{MAC: mac})
+	args, err := fw.Args(qemulab.UEFIPXE, tap, serial, lab.Dir, qemulab.Options{MAC: mac, SecureBoot: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Secure Boot OVMF needs SMM, and its flash writable only from SMM.
-	args = append(args, "-machine", "q35,smm=on", "-global", "driver=cfi.pflash01,property=secure,value=on")
 	return startVM(t, lab, tap, serial, mac, fw.QEMU, args)
 }
 
@@ -215,27 +188,19 @@ func TestSecureBootShimGRUB(t *testing.T) {
 	if testing.Short() {
 		t.Skip("two UEFI boots and a kernel under TCG take minutes")
 	}
-	kernel := requireFile(t, sbKernelGl, "linux-image-amd64")
+	kernel := qemulab.RequireFile(t, sbKernelGl, "linux-image-amd64")
 	for f, pkg := range map[string]string{sbShim: "shim-signed", sbGRUBNet: "grub-efi-amd64-signed",
-		sbCode: "ovmf", sbVars: "ovmf", sbBusybox: "busybox", sbIPXE: "ipxe"} {
-		requireFile(t, f, pkg)
+		qemulab.SecureBootCode: "ovmf", qemulab.SecureBootVars: "ovmf", sbBusybox: "busybox", sbIPXE: "ipxe"} {
+		qemulab.RequireFile(t, f, pkg)
 	}
-	initrd := buildInitramfs(t)
+	initrd, err := qemulab.BusyboxInitramfs(sbBusybox, qemulab.CmdlineScript(sbMarker))
+	if err != nil {
+		t.Fatal(err)
+	}
 	lab := qemulab.NewLab(t, fw)
 
-	root := filepath.Join(lab.Dir, "tftp")
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for name, src := range map[string]string{"shimx64.efi": sbShim, "grubx64.efi": sbGRUBNet,
-		"vmlinuz": kernel, "ipxe.efi": sbIPXE} {
-		if err := qemulab.CopyFile(filepath.Join(root, name), src); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(root, "initrd.img"), initrd, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	root := lab.Files(t, map[string]string{"shimx64.efi": sbShim, "grubx64.efi": sbGRUBNet, "vmlinuz": kernel, "ipxe.efi": sbIPXE},
+		map[string][]byte{"initrd.img": initrd})
 
 	macGRUB := net.HardwareAddr{0x52, 0x54, 0x00, 0x5b, 0x00, 0x01}
 	macIPXE := net.HardwareAddr{0x52, 0x54, 0x00, 0x5b, 0x00, 0x02}
@@ -299,7 +264,7 @@ func TestSecureBootShimGRUB(t *testing.T) {
 		if !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, "PXEKIT-GRUB-CFG for "+macGRUB.String()) }) {
 			t.Errorf("GRUB did not run this machine's grub.cfg (no %q)", "PXEKIT-GRUB-CFG for "+macGRUB.String())
 		}
-		cmdline, err := cmdlineFromConsole(lines)
+		cmdline, err := qemulab.CmdlineFromConsole(lines, sbMarker)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -387,90 +352,4 @@ func grepLines(lines []string, s string) []string {
 		}
 	}
 	return out
-}
-
-// cmdlineFromConsole decodes the od -tx1 dump of /proc/cmdline that /init
-// prints between its markers.
-func cmdlineFromConsole(lines []string) (string, error) {
-	start := slices.Index(lines, sbMarker+"-START")
-	end := slices.Index(lines, sbMarker+"-END")
-	if start < 0 || end < start {
-		return "", errors.New("no /proc/cmdline dump between the markers on the console")
-	}
-	var b []byte
-	for _, l := range lines[start+1 : end] {
-		for _, f := range strings.Fields(l) {
-			x, err := hex.DecodeString(f)
-			if err != nil || len(x) != 1 {
-				return "", fmt.Errorf("console line %q is not an od -tx1 line", l)
-			}
-			b = append(b, x...)
-		}
-	}
-	return strings.TrimSuffix(string(b), "\n"), nil
-}
-
-// buildInitramfs makes a newc cpio archive: /init (a busybox sh script that
-// prints the markers and /proc/cmdline in hex, then powers off),
-// /bin/busybox with the shared libraries ldd lists for it (none when it is
-// busybox-static's), /dev/console, /proc.
-func buildInitramfs(t *testing.T) []byte {
-	t.Helper()
-	files := map[string][]byte{}
-	bb, err := os.ReadFile(sbBusybox)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files["bin/busybox"] = bb
-	out, err := exec.Command(netlab.RequireTool(t, "ldd"), sbBusybox).Output()
-	if err == nil { // ldd fails on a static binary
-		for _, f := range strings.Fields(string(out)) {
-			if !strings.HasPrefix(f, "/") {
-				continue
-			}
-			b, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatalf("library of %s: %v", sbBusybox, err)
-			}
-			files[strings.TrimPrefix(f, "/")] = b
-		}
-	}
-	files["init"] = []byte("#!/bin/busybox sh\n" +
-		"/bin/busybox mount -t proc proc /proc\n" +
-		"echo " + sbMarker + "-START\n" +
-		"/bin/busybox od -An -v -tx1 /proc/cmdline\n" +
-		"echo " + sbMarker + "-END\n" +
-		"/bin/busybox poweroff -f\n")
-	var w bytes.Buffer
-	ino := 1
-	add := func(name string, mode uint32, data []byte, rdevMajor, rdevMinor int) {
-		hdr := fmt.Sprintf("070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X",
-			ino, mode, 0, 0, 1, 0, len(data), 0, 0, rdevMajor, rdevMinor, len(name)+1, 0)
-		ino++
-		w.WriteString(hdr)
-		w.WriteString(name + "\x00")
-		for w.Len()%4 != 0 {
-			w.WriteByte(0)
-		}
-		w.Write(data)
-		for w.Len()%4 != 0 {
-			w.WriteByte(0)
-		}
-	}
-	const dir, reg, chr = 0o040000, 0o100000, 0o020000
-	dirs := map[string]bool{"dev": true, "proc": true}
-	for name := range files {
-		for d := path.Dir(name); d != "."; d = path.Dir(d) {
-			dirs[d] = true
-		}
-	}
-	for _, d := range slices.Sorted(maps.Keys(dirs)) { // parents sort first
-		add(d, dir|0o755, nil, 0, 0)
-	}
-	add("dev/console", chr|0o600, nil, 5, 1)
-	for _, name := range slices.Sorted(maps.Keys(files)) {
-		add(name, reg|0o755, files[name], 0, 0)
-	}
-	add("TRAILER!!!", 0, nil, 0, 0)
-	return w.Bytes()
 }

@@ -49,8 +49,8 @@ echo "PXEKIT-CMDLINE=[$(/bin/busybox cat /proc/cmdline)]"`
 // and init prints the command line and a hostile value it got.
 func TestPXELinuxBoot(t *testing.T) {
 	fw := qemulab.Require(t)
-	requireFile(t, pxelinuxBin, "pxelinux syslinux-common")
-	requireFile(t, ldlinuxC32, "pxelinux syslinux-common")
+	qemulab.RequireFile(t, pxelinuxBin, "pxelinux syslinux-common")
+	qemulab.RequireFile(t, ldlinuxC32, "pxelinux syslinux-common")
 	start := time.Now()
 	lab := qemulab.NewLab(t, fw)
 	root := filepath.Join(lab.Dir, "tftp")
@@ -62,7 +62,7 @@ func TestPXELinuxBoot(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	kernel, busybox := debianKernel()
+	kernel, busybox := qemulab.DebianKernel()
 	boots := kernel != ""
 	if boots {
 		if err := qemulab.CopyFile(filepath.Join(root, "vmlinuz"), kernel); err != nil {

@@ -33,7 +33,7 @@ func TestUBootPXEBoot(t *testing.T) {
 	}
 	files := map[string][]byte{
 		"Image-pxekit":       bytes.Repeat([]byte("kernel"), 2000),
-		"initrd-pxekit.cpio": newcCPIO([]cpioFile{{name: "init", mode: 0o100755, data: []byte("#!/bin/sh\n")}}),
+		"initrd-pxekit.cpio": qemulab.NewcCPIO([]qemulab.CPIOFile{{Name: "init", Mode: 0o100755, Data: []byte("#!/bin/sh\n")}}),
 		"dtbs/board.dtb":     bytes.Repeat([]byte("dtb"), 100),
 	}
 	for name, data := range files {

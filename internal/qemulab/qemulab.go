@@ -255,6 +255,10 @@ type Options struct {
 	// Limit bounds how long QEMU may run at all (it is killed after); 0
 	// means 5 minutes. Tests wait for much shorter times with WaitConsole.
 	Limit time.Duration
+	// SecureBoot (UEFI scenarios) boots SecureBootCode with SecureBootVars
+	// (Microsoft's keys enrolled, Secure Boot enforced) on a q35 machine
+	// with SMM, its variable flash writable from SMM only.
+	SecureBoot bool
 }
 
 // Machine is one QEMU virtual machine booting from the network.
@@ -309,13 +313,20 @@ func (f Firmware) Args(sc Scenario, tap, serial, dir string, o Options) ([]strin
 		args = append(args, "-machine", "pc", "-boot", "n",
 			"-device", "virtio-net-pci,netdev=n0,mac="+mac.String())
 	case UEFIPXE, UEFIHTTP:
+		code, varsTemplate, machine := f.OVMFCode, f.OVMFVars, "q35"
+		if o.SecureBoot {
+			code, varsTemplate, machine = SecureBootCode, SecureBootVars, "q35,smm=on"
+		}
 		vars := filepath.Join(dir, "vars-"+tap+".fd")
-		if err := CopyFile(vars, f.OVMFVars); err != nil {
+		if err := CopyFile(vars, varsTemplate); err != nil {
 			return nil, fmt.Errorf("qemulab: OVMF variables: %w", err)
 		}
-		args = append(args, "-machine", "q35",
-			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+f.OVMFCode,
+		args = append(args, "-machine", machine,
+			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+code,
 			"-drive", "if=pflash,format=raw,unit=1,file="+vars)
+		if o.SecureBoot {
+			args = append(args, "-global", "driver=cfi.pflash01,property=secure,value=on")
+		}
 		if sc == UEFIHTTP {
 			args = append(args,
 				"-fw_cfg", "name=opt/org.tianocore/IPv4PXESupport,string=no",
@@ -325,6 +336,9 @@ func (f Firmware) Args(sc Scenario, tap, serial, dir string, o Options) ([]strin
 		args = append(args, "-device", "virtio-net-pci,netdev=n0,mac="+mac.String()+",romfile=,bootindex=1")
 	default:
 		return nil, fmt.Errorf("qemulab: unknown scenario %q", sc)
+	}
+	if o.SecureBoot && !sc.UEFI() {
+		return nil, fmt.Errorf("qemulab: scenario %s: Secure Boot needs UEFI", sc)
 	}
 	return args, nil
 }
