@@ -46,7 +46,9 @@ type HTTPRequest struct {
 	Query string
 	Kind  HTTPKind
 	// File is the static file served (relative to HTTPConfig.Files), for
-	// Kind HTTPFile.
+	// Kind HTTPFile; for one of a machine's Files (/machine/MAC/files/NAME)
+	// it is the file's path, MAC the machine's, and Known and Machine are
+	// set.
 	File     string
 	Status   int
 	Bytes    int64 // body bytes written
@@ -60,7 +62,8 @@ type HTTPRequest struct {
 	// Client is archdetect.FromHTTP's reading of the request.
 	Client archdetect.Client
 	// Known reports that the inventory knew the machine (Kind
-	// HTTPMachineScript only); Machine is its name.
+	// HTTPMachineScript, and HTTPFile for a machine's Files); Machine is
+	// its name.
 	Known   bool
 	Machine string
 	// Err is the first write error: the client went away or stopped
@@ -111,11 +114,15 @@ type HTTPConfig struct {
 //	/boot.ipxe           the boot script
 //	/machine/MAC[.ipxe]  the machine's script, MAC in any form
 //	                     net.ParseMAC reads (52-54-00-12-34-56, ...)
+//	/machine/MAC/files/NAME
+//	                     one of the machine's Files (Machine.Files),
+//	                     from Files like a static file; 404 for a name
+//	                     the machine does not list
 //	anything else        a static file under Files (GET, HEAD, Range,
 //	                     If-Modified-Since)
 //
 // A per-machine script is built from the inventory: Machine.Script served
-// verbatim; BootLocal as "exit"; Kernel, Initrds and Cmdline as
+// verbatim; Machine.Template filled for the request (see Machine.Template); BootLocal as "exit"; Kernel, Initrds and Cmdline as
 // kernel/initrd/boot (ipxescript.Builder.BootKernel, each Cmdline element
 // one quoted Linux argument; relative paths on BaseURL). An unknown
 // machine, a zero Machine, or an inventory error (logged) gets
@@ -267,7 +274,11 @@ func (h *HTTPHandler) route(w http.ResponseWriter, r *http.Request, info *HTTPRe
 		serveScript(w, r, h.boot)
 	case HTTPMachineScript:
 		info.MAC = rt.mac
-		b, err := h.machineScript(r.Context(), rt.mac, info)
+		if rt.file != "" {
+			h.serveMachineFile(w, r, rt, info)
+			return
+		}
+		b, err := h.machineScript(r.Context(), r, rt.mac, info)
 		if err != nil {
 			h.log.Error("machine script", slog.String("mac", rt.mac.String()), slog.String("err", err.Error()))
 			httpError(w, info, "machine script unavailable", http.StatusInternalServerError)
@@ -282,7 +293,7 @@ func (h *HTTPHandler) route(w http.ResponseWriter, r *http.Request, info *HTTPRe
 
 // machineScript returns the script of the machine with this MAC (and the
 // UUID iPXE sent in the query, if any).
-func (h *HTTPHandler) machineScript(ctx context.Context, mac net.HardwareAddr, info *HTTPRequest) ([]byte, error) {
+func (h *HTTPHandler) machineScript(ctx context.Context, r *http.Request, mac net.HardwareAddr, info *HTTPRequest) ([]byte, error) {
 	if h.cfg.Inventory == nil {
 		return h.defaultMac, nil
 	}
@@ -295,7 +306,40 @@ func (h *HTTPHandler) machineScript(ctx context.Context, mac net.HardwareAddr, i
 		return h.defaultMac, nil
 	}
 	info.Known, info.Machine = true, m.Name
+	if m.Template != "" && m.Boot == BootIPXE {
+		v := templateVars{mac: mac, uuid: info.Client.UUID, base: h.base, fileURL: h.fileURL}
+		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+			v.ip = ap.Addr().Unmap()
+		}
+		b, err := fillTemplate(m, v)
+		if err != nil {
+			return nil, fmt.Errorf("machine %q: %w", m.Name, err)
+		}
+		return b, nil
+	}
 	return h.buildMachineScript(m)
+}
+
+// serveMachineFile serves one of a machine's Files: 404 when the
+// inventory does not know the machine or the machine does not list the
+// name.
+func (h *HTTPHandler) serveMachineFile(w http.ResponseWriter, r *http.Request, rt route, info *HTTPRequest) {
+	var p string
+	if h.cfg.Inventory != nil {
+		m, found, err := h.cfg.Inventory.Machine(r.Context(), MachineKey{MAC: rt.mac, UUID: info.Client.UUID})
+		if err != nil {
+			h.log.Error("inventory", slog.String("mac", rt.mac.String()), slog.String("err", err.Error()))
+		}
+		if found && err == nil {
+			info.Known, info.Machine = true, m.Name
+			p = m.Files[rt.file]
+		}
+	}
+	if p == "" || checkRelPath(p) != nil {
+		httpError(w, info, "404 page not found", http.StatusNotFound)
+		return
+	}
+	h.serveFile(w, r, p, info)
 }
 
 // buildMachineScript writes the script of a known machine.
@@ -347,11 +391,15 @@ func printable(r rune) rune {
 
 // fileURL is p as a URL: as it is when it has a scheme (http://, tftp://,
 // ...), else relative to the base URL.
-func (h *HTTPHandler) fileURL(p string) string {
+func (h *HTTPHandler) fileURL(p string) string { return joinURL(h.base, p) }
+
+// joinURL is p as a URL: as it is when it has a scheme, else relative to
+// base (which has no trailing slash).
+func joinURL(base, p string) string {
 	if u, err := url.Parse(p); err == nil && u.Scheme != "" && u.Host != "" {
 		return p
 	}
-	return h.URL(p)
+	return base + "/" + strings.TrimLeft(p, "/")
 }
 
 // serveFile serves a static file: regular files only, so that a FIFO or
@@ -397,7 +445,9 @@ const maxPath = 1024
 type route struct {
 	kind HTTPKind         // HTTPBootScript, HTTPMachineScript or HTTPFile
 	mac  net.HardwareAddr // HTTPMachineScript
-	file string           // HTTPFile: a clean path relative to the files
+	// file is, for HTTPFile, a clean path relative to the files; for
+	// HTTPMachineScript, the name of one of the machine's Files, or "".
+	file string
 }
 
 // routeError is a path refused with a 4xx status.
@@ -434,11 +484,18 @@ func parseRoute(prefix, p string) (route, error) {
 		return route{kind: HTTPBootScript}, nil
 	}
 	if m, ok := strings.CutPrefix(rest, "/machine/"); ok {
-		mac, err := net.ParseMAC(strings.TrimSuffix(m, ".ipxe"))
-		if err != nil {
-			return route{}, &routeError{http.StatusBadRequest, "want /machine/MAC, such as /machine/52-54-00-12-34-56"}
+		m, file, isFile := strings.Cut(m, "/files/")
+		if !isFile {
+			m = strings.TrimSuffix(m, ".ipxe")
 		}
-		return route{kind: HTTPMachineScript, mac: mac}, nil
+		mac, err := net.ParseMAC(m)
+		if err != nil {
+			return route{}, &routeError{http.StatusBadRequest, "want /machine/MAC or /machine/MAC/files/NAME, such as /machine/52-54-00-12-34-56"}
+		}
+		if isFile && (checkRelPath(file) != nil || strings.HasSuffix(file, "/")) {
+			return route{}, &routeError{http.StatusNotFound, "404 page not found"}
+		}
+		return route{kind: HTTPMachineScript, mac: mac, file: file}, nil
 	}
 	name := strings.TrimPrefix(path.Clean(rest), "/")
 	if name == "" || strings.HasSuffix(rest, "/") {

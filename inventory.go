@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path"
@@ -36,7 +37,11 @@ import (
 // nothing to boot when Boot is BootLocal. Boot BootPXELinux and BootGRUB
 // need a Kernel and take no Script, and their configuration file must
 // build (bootcfg's quoting rules; PXELINUX: at most one initrd; GRUB:
-// paths on the TFTP root, no URLs); SecureBoot is for BootGRUB only.
+// paths on the TFTP root, no URLs); SecureBoot is for BootGRUB only. A
+// Template is for BootIPXE, not given with a Script, names only known
+// placeholders, and parses once filled with sample values (a value iPXE
+// cannot receive as one argument, such as a Name holding "${...}", is
+// refused here); Files names and paths are clean relative paths.
 func (m *Machine) Validate() error {
 	if len(m.MAC) == 0 && m.UUID == "" {
 		return errors.New("pxekit: machine: a mac or a uuid is required")
@@ -49,12 +54,12 @@ func (m *Machine) Validate() error {
 	switch m.Boot {
 	case BootIPXE:
 	case BootLocal:
-		if m.Kernel != "" || len(m.Initrds) > 0 || len(m.Cmdline) > 0 || m.Script != "" {
-			return errors.New("pxekit: machine: boot local takes no kernel, initrds, cmdline or script")
+		if m.Kernel != "" || len(m.Initrds) > 0 || len(m.Cmdline) > 0 || m.Script != "" || m.Template != "" {
+			return errors.New("pxekit: machine: boot local takes no kernel, initrds, cmdline, script or template")
 		}
 	case BootPXELinux, BootGRUB:
-		if m.Kernel == "" || m.Script != "" {
-			return fmt.Errorf("pxekit: machine: boot %s needs a kernel and takes no script", m.Boot)
+		if m.Kernel == "" || m.Script != "" || m.Template != "" {
+			return fmt.Errorf("pxekit: machine: boot %s needs a kernel and takes no script or template", m.Boot)
 		}
 	default:
 		return fmt.Errorf("pxekit: machine: boot %q: want %q (BootIPXE), %q (BootLocal), %q (BootPXELinux) or %q (BootGRUB)",
@@ -91,6 +96,17 @@ func (m *Machine) Validate() error {
 		if err := checkScript([]byte(m.Script), "script"); err != nil {
 			return fmt.Errorf("pxekit: machine: script: %w", err)
 		}
+	}
+	if m.Template != "" {
+		if m.Script != "" {
+			return errors.New("pxekit: machine: give a script or a template, not both")
+		}
+		if _, err := fillTemplate(*m, sampleVars(*m)); err != nil {
+			return fmt.Errorf("pxekit: machine: %w", err)
+		}
+	}
+	if err := checkMachineFiles(m.Files); err != nil {
+		return err
 	}
 	switch m.Boot {
 	case BootPXELinux:
@@ -172,6 +188,7 @@ func cloneMachine(m Machine) Machine {
 	m.MAC = slices.Clone(m.MAC)
 	m.Initrds = slices.Clone(m.Initrds)
 	m.Cmdline = slices.Clone(m.Cmdline)
+	m.Files = maps.Clone(m.Files)
 	return m
 }
 
@@ -513,6 +530,9 @@ type machineYAML struct {
 	Initrds []string `yaml:"initrds,omitempty"`
 	Cmdline []string `yaml:"cmdline,omitempty"`
 	Script  string   `yaml:"script,omitempty"`
+	// Template is a script with placeholders.
+	Template string            `yaml:"template,omitempty"`
+	Files    map[string]string `yaml:"files,omitempty"`
 	// SecureBoot is secure_boot.
 	SecureBoot bool `yaml:"secure_boot,omitempty"`
 }
@@ -601,7 +621,8 @@ func ParseMachineYAML(b []byte) (Machine, error) {
 	if err := top.Decode(&y); err != nil {
 		return Machine{}, yamlError(err)
 	}
-	m := Machine{Name: y.Name, UUID: y.UUID, Boot: BootKind(y.Boot), Kernel: y.Kernel, Initrds: y.Initrds, Cmdline: y.Cmdline, Script: y.Script, SecureBoot: y.SecureBoot}
+	m := Machine{Name: y.Name, UUID: y.UUID, Boot: BootKind(y.Boot), Kernel: y.Kernel, Initrds: y.Initrds, Cmdline: y.Cmdline, Script: y.Script, SecureBoot: y.SecureBoot,
+		Template: y.Template, Files: y.Files}
 	if y.MAC != "" {
 		mac, err := net.ParseMAC(y.MAC)
 		if err != nil {
@@ -621,6 +642,9 @@ func ParseMachineYAML(b []byte) (Machine, error) {
 	}
 	if len(m.Cmdline) == 0 {
 		m.Cmdline = nil
+	}
+	if len(m.Files) == 0 {
+		m.Files = nil
 	}
 	if m.Boot == "ipxe" {
 		m.Boot = BootIPXE

@@ -434,6 +434,9 @@ func FuzzMachineYAML(f *testing.F) {
 		"mac: !!binary AAEC\n",
 		"? [a]\n: b\n",
 		"---\n---\n",
+		"mac: 52:54:00:12:34:56\nname: a;reboot\nkernel: k\ncmdline: [quiet]\ntemplate: |\n  #!ipxe\n  echo {{name}}\n  kernel {{kernel}} {{cmdline}}\nfiles:\n  preseed.cfg: machines/web01/preseed.cfg\n",
+		"mac: 52:54:00:12:34:56\ntemplate: \"#!ipxe\\necho {{nope}}\\n\"\n",
+		"mac: 52:54:00:12:34:56\nfiles: {../x: y}\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -448,7 +451,8 @@ func FuzzMachineYAML(f *testing.F) {
 		if err := m.Validate(); err != nil {
 			t.Fatalf("accepted machine fails Validate: %v", err)
 		}
-		y := machineYAML{Name: m.Name, UUID: m.UUID, Boot: string(m.Boot), Kernel: m.Kernel, Initrds: m.Initrds, Cmdline: m.Cmdline, Script: m.Script}
+		y := machineYAML{Name: m.Name, UUID: m.UUID, Boot: string(m.Boot), Kernel: m.Kernel, Initrds: m.Initrds, Cmdline: m.Cmdline, Script: m.Script,
+			Template: m.Template, Files: m.Files}
 		if len(m.MAC) > 0 {
 			y.MAC = m.MAC.String()
 		}

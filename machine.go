@@ -72,6 +72,30 @@ type Machine struct {
 	// Script, when set, is the machine's own iPXE script, served verbatim
 	// (it must parse). It replaces Kernel, Initrds and Cmdline.
 	Script string `json:"script,omitempty"`
+	// Template, when set, is the machine's iPXE script with placeholders
+	// the server fills per request: {{name}}, {{mac}}, {{uuid}}, {{ip}},
+	// {{base_url}}, {{kernel}}, {{initrd}} (the first of Initrds),
+	// {{cmdline}} and {{files_url}} (BASE/machine/MAC/files, the base of
+	// the Files URLs). Each is written as one iPXE argument that iPXE
+	// reads back as exactly the value, whatever it holds (";", spaces,
+	// quotes, newlines), through a private setting "_pxkt_NAME" set after
+	// the #!ipxe line when it is not plain text; {{cmdline}} is one
+	// argument per Cmdline element, each quoted as one Linux argument. A
+	// value holding "${...}" (which iPXE would expand) or NUL is refused.
+	// Another placeholder is an error, and the filled script must parse
+	// (Validate fills it with sample values). Template takes the place of
+	// Script, and Kernel, Initrds and Cmdline only fill its placeholders;
+	// it is for Boot BootIPXE.
+	Template string `json:"template,omitempty"`
+	// Files are the machine's own files (a preseed, a kickstart, an
+	// ignition file): URL name → path relative to the HTTP files directory
+	// (HTTPConfig.Files, Server.HTTPRoot), served to this machine only at
+	// BASE/machine/MAC/files/NAME ({{files_url}}/NAME in a Template), with
+	// Range, HEAD and If-Modified-Since, regular files only. A name or
+	// path must be a clean relative path (no "..", not absolute, no
+	// control byte or backslash). A name the machine does not list is
+	// 404.
+	Files map[string]string `json:"files,omitempty"`
 }
 
 // Inventory tells the server what each machine boots. Machine returns
