@@ -219,12 +219,12 @@ func TestMachineFiles(t *testing.T) {
 		path string
 		want int
 	}{
-		{"/machine/52-54-00-00-00-42/files/preseed.cfg", 404},    // another machine's file
-		{"/machine/52-54-00-00-00-99/files/preseed.cfg", 404},    // unknown machine
-		{"/machine/52-54-00-00-00-41/files/ipxe.efi", 404},       // in Files, not listed
-		{"/machine/52-54-00-00-00-41/files/pipe", 404},           // a FIFO
-		{"/machine/52-54-00-00-00-41/files/gone", 404},           // listed, missing
-		{"/machine/52-54-00-00-00-41/files/escape", 403},         // a link out of the root
+		{"/machine/52-54-00-00-00-42/files/preseed.cfg", 404}, // another machine's file
+		{"/machine/52-54-00-00-00-99/files/preseed.cfg", 404}, // unknown machine
+		{"/machine/52-54-00-00-00-41/files/ipxe.efi", 404},    // in Files, not listed
+		{"/machine/52-54-00-00-00-41/files/pipe", 404},        // a FIFO
+		{"/machine/52-54-00-00-00-41/files/gone", 404},        // listed, missing
+		{"/machine/52-54-00-00-00-41/files/escape", 403},      // a link out of the root
 		{"/machine/52-54-00-00-00-41/files/../files/preseed.cfg", 400},
 		{"/machine/52-54-00-00-00-41/files/%2e%2e/secret", 400},
 		{"/machine/52-54-00-00-00-41/files/", 404},
