@@ -48,11 +48,12 @@ type HTTPRequest struct {
 	// File is the static file served (relative to HTTPConfig.Files), for
 	// Kind HTTPFile; for one of a machine's Files (/machine/MAC/files/NAME)
 	// it is the file's path, MAC the machine's, and Known and Machine are
-	// set.
-	File     string
-	Status   int
-	Bytes    int64 // body bytes written
-	Duration time.Duration
+	// set, and MachineFile is the NAME.
+	File        string
+	MachineFile string
+	Status      int
+	Bytes       int64 // body bytes written
+	Duration    time.Duration
 	// Peer is the client's address (invalid when RemoteAddr is not an
 	// IP:port, as behind some test harnesses).
 	Peer netip.Addr
@@ -339,6 +340,7 @@ func (h *HTTPHandler) serveMachineFile(w http.ResponseWriter, r *http.Request, r
 		httpError(w, info, "404 page not found", http.StatusNotFound)
 		return
 	}
+	info.MachineFile = rt.file
 	h.serveFile(w, r, p, info)
 }
 

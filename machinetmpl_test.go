@@ -237,7 +237,7 @@ func TestMachineFiles(t *testing.T) {
 	}
 	all := rs.wait(t, 14, 20*time.Second)
 	r := all[0]
-	if r.Kind != HTTPFile || r.File != "machines/web01/preseed.cfg" || r.MAC.String() != "52:54:00:00:00:41" || !r.Known || r.Machine != "web01" || r.Status != 200 {
+	if r.Kind != HTTPFile || r.File != "machines/web01/preseed.cfg" || r.MAC.String() != "52:54:00:00:00:41" || !r.Known || r.Machine != "web01" || r.MachineFile != "preseed.cfg" || r.Status != 200 {
 		t.Errorf("OnRequest(GET %s) = %+v, want Kind file, File machines/web01/preseed.cfg, the MAC, Known web01, 200", file, r)
 	}
 }

@@ -1067,6 +1067,9 @@ func (s *Server) observeHTTP(r HTTPRequest) {
 	case HTTPBootScript, HTTPMachineScript:
 		kind = FetchScript
 	case HTTPFile:
+		if r.MachineFile != "" {
+			break // a machine's own file (a preseed) is no boot stage
+		}
 		kind = fetchKind(sess, r.File, s.base)
 		if kind == FetchOther && loaderConfigPath(r.File) && r.Status < 400 {
 			kind = FetchScript // a PXELINUX or GRUB configuration is that flow's script
