@@ -33,8 +33,15 @@
 // Session, with its archdetect.Client, the rule DHCP chose and the Stage it
 // reached (DHCP → boot file → iPXE → script → kernel). An Inventory (a
 // directory of YAML files, a MapInventory, or your database behind one
-// method) says what each machine boots; unknown machines boot the default
-// flow and raise an UnknownMachineEvent. Machines that do not chain iPXE
+// method) says what each machine boots: a kernel, initrds and command line
+// (each argument quoted as one Linux argument), its own Script, or a
+// Template whose placeholders ({{name}}, {{mac}}, {{ip}}, {{kernel}},
+// {{cmdline}}, {{files_url}}, ...) the server fills per request, each
+// value one iPXE argument that no name or address can turn into a
+// command; and its own Files (a preseed, a kickstart), served to that
+// machine only at BASE/machine/MAC/files/NAME from the HTTP files
+// directory. Unknown machines boot the default flow and raise an
+// UnknownMachineEvent. Machines that do not chain iPXE
 // boot through PXELINUX (BootPXELinux: pxelinux.0 for BIOS, option 209 for
 // U-Boot) or a network GRUB (BootGRUB; with SecureBoot, Debian's signed
 // shim first): DHCP names the loader (Server.Loaders) for that machine's
