@@ -92,6 +92,9 @@ func fillTemplate(m Machine, v templateVars) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkPlaceholderPositions(parts, isName); err != nil {
+		return nil, err
+	}
 	words := map[string]string{}
 	var setup []string
 	quote := func(setting, val string) (string, error) {
@@ -160,6 +163,50 @@ func fillTemplate(m Machine, v templateVars) ([]byte, error) {
 		return nil, err
 	}
 	return []byte(out), nil
+}
+
+// checkPlaceholderPositions refuses a template that puts a placeholder
+// where a value would choose what runs rather than be an argument: in a
+// command's name (the first word) or inside a setting expansion, where it
+// would name the setting read ("${net0/{{name}}}").
+func checkPlaceholderPositions(parts []string, isName []bool) error {
+	var b strings.Builder
+	for i, p := range parts {
+		if isName[i] {
+			p = "${" + templatePrefix + p + ":string}"
+		}
+		b.WriteString(p)
+	}
+	f, err := ipxescript.Parse([]byte(b.String()), "template")
+	if err != nil {
+		return err
+	}
+	for _, l := range f.Lines {
+		for _, c := range l.Cmds {
+			for i, w := range c.Words {
+				for _, part := range w.Parts {
+					e, ok := part.(*ipxescript.Expansion)
+					if !ok || !strings.Contains(expansionText(e), templatePrefix) {
+						continue
+					}
+					if i == 0 {
+						return fmt.Errorf("template:%s: a placeholder in a command name (it would choose the command)", w.Pos())
+					}
+					for _, inner := range e.Parts {
+						if _, nested := inner.(*ipxescript.Expansion); nested {
+							return fmt.Errorf("template:%s: a placeholder inside ${...} (it would name the setting read)", w.Pos())
+						}
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// expansionText is e as written.
+func expansionText(e *ipxescript.Expansion) string {
+	return (&ipxescript.Word{Parts: []ipxescript.WordPart{e}}).Text()
 }
 
 // kernelArgText is one Cmdline element as Linux must read it:

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -130,6 +131,10 @@ func TestValidateTemplateAndFiles(t *testing.T) {
 		{"boot grub", Machine{MAC: mac, Boot: BootGRUB, Kernel: "k", Template: "#!ipxe\n"}, "template"},
 		{"name like an option", Machine{MAC: mac, Name: "-n", Template: "#!ipxe\necho {{name}}\n"}, "option"},
 		{"bad bare kernel arg", Machine{MAC: mac, Kernel: "k", Cmdline: []string{"a b"}, Template: "#!ipxe\nkernel {{kernel}} {{cmdline}}\n"}, "cmdline[0]"},
+		{"placeholder as command", Machine{MAC: mac, Name: "reboot", Template: "#!ipxe\n{{name}}\n"}, "command name"},
+		{"placeholder as command after ||", Machine{MAC: mac, Name: "reboot", Template: "#!ipxe\nisset x || {{name}} now\n"}, "command name"},
+		{"placeholder names a setting", Machine{MAC: mac, Name: "mac", Template: "#!ipxe\necho ${net0/{{name}}}\n"}, "inside ${...}"},
+		{"placeholder as argument of an expansion-less word", Machine{MAC: mac, Name: "x", Template: "#!ipxe\necho pre{{name}}post ${net0/mac}\n"}, ""},
 		{"name with NUL", Machine{MAC: mac, Name: "a\x00b", Template: "#!ipxe\necho {{name}}\n"}, "{{name}}"},
 		{"files ok", Machine{MAC: mac, Files: map[string]string{"preseed.cfg": "machines/web01/preseed.cfg", "d/ks.cfg": "ks.cfg"}}, ""},
 		{"files dotdot name", Machine{MAC: mac, Files: map[string]string{"../x": "x"}}, ".."},
@@ -239,5 +244,30 @@ func TestMachineFiles(t *testing.T) {
 	r := all[0]
 	if r.Kind != HTTPFile || r.File != "machines/web01/preseed.cfg" || r.MAC.String() != "52:54:00:00:00:41" || !r.Known || r.Machine != "web01" || r.MachineFile != "preseed.cfg" || r.Status != 200 {
 		t.Errorf("OnRequest(GET %s) = %+v, want Kind file, File machines/web01/preseed.cfg, the MAC, Known web01, 200", file, r)
+	}
+}
+
+// TestTemplateREADMEExample: the machine file examples/pxeserver's README
+// shows loads and boots the kernel with the preseed URL.
+func TestTemplateREADMEExample(t *testing.T) {
+	readme, err := os.ReadFile("examples/pxeserver/README.md")
+	if err != nil {
+		t.Fatalf("os.ReadFile: %v", err)
+	}
+	_, y, ok := strings.Cut(string(readme), "```yaml\nmac: 52:54:00:12:34:56\n")
+	y, _, ok2 := strings.Cut(y, "```")
+	if !ok || !ok2 {
+		t.Fatal("README.md: no machine file example")
+	}
+	m, err := ParseMachineYAML([]byte("mac: 52:54:00:12:34:56\n" + y))
+	if err != nil {
+		t.Fatalf("ParseMachineYAML(README example): %v", err)
+	}
+	h, _ := newTestHandler(t, HTTPConfig{Inventory: mapInventory{m: map[string]Machine{"52:54:00:12:34:56": m}}})
+	_, argv := runTemplate(t, h, "52-54-00-12-34-56")
+	want := []string{"kernel", "http://10.77.0.1:8080/debian/linux", "auto=true", "priority=critical", "console=ttyS0",
+		"url=http://10.77.0.1:8080/machine/52-54-00-12-34-56/files/preseed.cfg"}
+	if !slices.ContainsFunc(argv, func(a []string) bool { return slices.Equal(a, want) }) {
+		t.Errorf("README example ran %q, want a step %q", argv, want)
 	}
 }
