@@ -81,7 +81,10 @@ type Machine struct {
 	// quotes, newlines), through a private setting "_pxkt_NAME" set after
 	// the #!ipxe line when it is not plain text; {{cmdline}} is one
 	// argument per Cmdline element, each quoted as one Linux argument. A
-	// value holding "${...}" (which iPXE would expand) or NUL is refused.
+	// value holding "${...}" (which iPXE would expand) or NUL, or starting
+	// with "-" (an option to iPXE), is refused, and so is a placeholder
+	// in a command's name or inside a "${...}", where the value would
+	// choose what runs or what is read.
 	// Another placeholder is an error, and the filled script must parse
 	// (Validate fills it with sample values). Template takes the place of
 	// Script, and Kernel, Initrds and Cmdline only fill its placeholders;
