@@ -240,7 +240,7 @@ func TestDirInventory(t *testing.T) {
 		"notes.txt":      "not a machine\n",
 		"f-toobig.yaml":  "mac: 52:54:00:00:00:05\n#" + strings.Repeat("x", MaxMachineFile),
 		"g-badcmdl.yaml": "mac: 52:54:00:00:00:06\nkernel: k\ncmdline: ['x=\"']\n",
-		"h-unknown.yaml": "mac: 52:54:00:00:00:08\nfiles: {}\n",
+		"h-unknown.yaml": "mac: 52:54:00:00:00:08\nfile: {}\n",
 		"z-last.yaml":    "mac: 52:54:00:00:00:07\n",
 	})
 	if err := syscall.Mkfifo(filepath.Join(dir, "i-fifo.yaml"), 0o644); err != nil {
