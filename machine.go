@@ -92,7 +92,7 @@ type Machine struct {
 	Template string `json:"template,omitempty"`
 	// Files are the machine's own files (a preseed, a kickstart, an
 	// ignition file): URL name → path relative to the HTTP files directory
-	// (HTTPConfig.Files, Server.HTTPRoot), served to this machine only at
+	// (HTTPConfig.Files, Server.Files), served to this machine only at
 	// BASE/machine/MAC/files/NAME ({{files_url}}/NAME in a Template), with
 	// Range, HEAD and If-Modified-Since, regular files only. A name or
 	// path must be a clean relative path (no "..", not absolute, no
