@@ -509,24 +509,13 @@ func parseRoute(prefix, p string) (route, error) {
 // maxScript bounds a script built or served.
 const maxScript = 16 << 20
 
-// checkScript refuses what iPXE would not run as a script: no "#!ipxe"
-// (or "#!gpxe") magic line, a parse error, or a script ending inside a
-// backslash continuation (often a file caught while being written).
+// checkScript refuses a script larger than maxScript, or one iPXE would
+// not run (ipxescript.CheckScript).
 func checkScript(b []byte, name string) error {
 	if len(b) > maxScript {
 		return fmt.Errorf("%s: larger than %d MiB", name, maxScript>>20)
 	}
-	f, err := ipxescript.Parse(b, name)
-	if err != nil {
-		return err
-	}
-	if f.Header == ipxescript.HeaderNone {
-		return fmt.Errorf("%s: does not start with #!ipxe, iPXE would not run it as a script", name)
-	}
-	if n := len(f.Lines); n > 0 && f.Lines[n-1].Unterminated.IsValid() {
-		return fmt.Errorf("%s:%s: script ends inside a backslash continuation, iPXE would fail it there", name, f.Lines[n-1].Unterminated)
-	}
-	return nil
+	return ipxescript.CheckScript(b, name)
 }
 
 // defaultBootScript returns the built-in /boot.ipxe for base: get an

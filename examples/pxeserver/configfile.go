@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pxekit/pxekit/dhcpboot"
+	"github.com/pxekit/pxekit/ipxescript"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -214,7 +215,7 @@ func (fc *fileConfig) apply(c *Config) error {
 		if err != nil {
 			return fmt.Errorf("machines[%d]: mac %q: %w", i, m.MAC, err)
 		}
-		if err := checkScript([]byte(m.Script), "machines["+strconv.Itoa(i)+"] "+mac.String()); err != nil {
+		if err := ipxescript.CheckScript([]byte(m.Script), "machines["+strconv.Itoa(i)+"] "+mac.String()); err != nil {
 			return fmt.Errorf("machines[%d]: %w", i, err)
 		}
 		if c.Machines == nil {

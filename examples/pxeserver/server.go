@@ -15,6 +15,7 @@ import (
 
 	"github.com/pxekit/pxekit"
 	"github.com/pxekit/pxekit/dhcpboot"
+	"github.com/pxekit/pxekit/ipxescript"
 )
 
 // bootPolicy is the site's rules (-config), then dhcpboot's default
@@ -134,7 +135,7 @@ func serverConfig(cfg *Config, inv pxekit.Inventory) (*pxekit.Server, error) {
 	if cfg.Script != "" {
 		b, err := readRegular(os.OpenFile, cfg.Script)
 		if err == nil {
-			err = checkScript(b, cfg.Script)
+			err = ipxescript.CheckScript(b, cfg.Script)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("-script: %w", err)
@@ -219,7 +220,7 @@ func (dir machineFiles) Machine(_ context.Context, key pxekit.MachineKey) (pxeki
 	case err != nil:
 		return pxekit.Machine{}, false, err
 	}
-	if err := checkScript(b, name); err != nil {
+	if err := ipxescript.CheckScript(b, name); err != nil {
 		return pxekit.Machine{}, false, err
 	}
 	return pxekit.Machine{Name: name, MAC: key.MAC, Script: string(b)}, true, nil
