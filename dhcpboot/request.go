@@ -77,12 +77,21 @@ func relay4(m *dhcpv4.DHCPv4) netip.Addr {
 	return addrOf(m.GatewayIPAddr)
 }
 
-// relay6 returns the relay's link address (or peer address when the link
-// address is unspecified) of a relayed message, invalid otherwise.
+// relay6 returns the link address of the relay next to the client (the
+// innermost Relay-forward: RFC 8415 §19.1.1 says it identifies the client's
+// link), or that relay's peer address when its link address is
+// unspecified; invalid when m was not relayed.
 func relay6(m dhcpv6.DHCPv6) netip.Addr {
 	rm, ok := m.(*dhcpv6.RelayMessage)
 	if !ok {
 		return netip.Addr{}
+	}
+	for {
+		in, ok := rm.Options.RelayMessage().(*dhcpv6.RelayMessage)
+		if !ok {
+			break
+		}
+		rm = in
 	}
 	if a, ok := netip.AddrFromSlice(rm.LinkAddr); ok && !a.IsUnspecified() {
 		return a

@@ -133,15 +133,32 @@ func (h *Responder6) Reply(m dhcpv6.DHCPv6, a Arrival) (dhcpv6.DHCPv6, *Request,
 }
 
 // wrapRelay6 wraps resp, the reply to m's inner message, in Relay-reply
-// messages when m was relayed.
+// messages of the same nesting when m was relayed (RFC 8415 §19.3): each
+// level copies its Relay-forward's hop count, link and peer addresses and
+// echoes its Interface-Id (§21.18) and Remote-Id (RFC 4649 §3, which asks
+// the server to echo it). The relay sends the outermost on to the client.
 func wrapRelay6(m dhcpv6.DHCPv6, resp *dhcpv6.Message) (dhcpv6.DHCPv6, error) {
-	rm, ok := m.(*dhcpv6.RelayMessage)
+	fw, ok := m.(*dhcpv6.RelayMessage)
 	if !ok {
 		return resp, nil
 	}
-	out, err := dhcpv6.NewRelayReplFromRelayForw(rm, resp)
+	if fw.Type() != dhcpv6.MessageTypeRelayForward {
+		return nil, fmt.Errorf("%w: %s", ErrMessageType, fw.Type())
+	}
+	in := fw.Options.RelayMessage()
+	if in == nil {
+		return nil, errors.New("dhcpboot: Relay-forward without a relay message option")
+	}
+	inner, err := wrapRelay6(in, resp)
 	if err != nil {
-		return nil, fmt.Errorf("dhcpboot: %w", err)
+		return nil, err
+	}
+	out := &dhcpv6.RelayMessage{MessageType: dhcpv6.MessageTypeRelayReply, HopCount: fw.HopCount, LinkAddr: fw.LinkAddr, PeerAddr: fw.PeerAddr}
+	out.AddOption(dhcpv6.OptRelayMessage(inner))
+	for _, code := range []dhcpv6.OptionCode{dhcpv6.OptionInterfaceID, dhcpv6.OptionRemoteID} {
+		if o := fw.GetOneOption(code); o != nil {
+			out.AddOption(o)
+		}
 	}
 	return out, nil
 }
