@@ -33,8 +33,9 @@ type LabServer6 struct {
 	PolicyFunc func() *Policy
 	// Interface is the interface to serve; ListenAndServe requires it.
 	Interface string
-	// ServerIP is the server's (non link-local) IPv6 address, used in boot
-	// URLs. Required.
+	// ServerIP is the server's IPv6 address, used in boot URLs. Required;
+	// Init refuses a link-local address (a URL to it would need a zone,
+	// which means nothing to the client). A zone is never sent.
 	ServerIP netip.Addr
 	// RangeStart and RangeEnd bound the addresses given, inclusive.
 	RangeStart, RangeEnd netip.Addr
@@ -79,10 +80,10 @@ func (s *LabServer6) now() time.Time {
 // use.
 func (s *LabServer6) Init() error {
 	s.once.Do(func() {
-		switch {
-		case !s.ServerIP.Is6() || s.ServerIP.Is4In6():
-			s.initErr = errors.New("dhcpboot: LabServer6.ServerIP is not set (an IPv6 address)")
+		if s.initErr = checkServerIP6("LabServer6.ServerIP", s.ServerIP); s.initErr != nil {
 			return
+		}
+		switch {
 		case !s.RangeStart.Is6() || !s.RangeEnd.Is6() || s.RangeEnd.Less(s.RangeStart):
 			s.initErr = fmt.Errorf("dhcpboot: LabServer6 range %v-%v is not an IPv6 range", s.RangeStart, s.RangeEnd)
 			return

@@ -47,8 +47,8 @@ func PluginResponder6(args []string, logger *slog.Logger) (*Responder6, error) {
 	if !server.IsValid() {
 		return nil, errors.New("dhcpboot: pxeboot plugin: server= (this server's IPv6 address) is required for DHCPv6")
 	}
-	if !server.Is6() || server.Is4In6() {
-		return nil, fmt.Errorf("dhcpboot: pxeboot plugin: server=%s is not an IPv6 address", server)
+	if err := checkServerIP6("pxeboot plugin: server=", server); err != nil {
+		return nil, err
 	}
 	return &Responder6{Policy: p, ServerIP: server, Logger: logger}, nil
 }

@@ -1,7 +1,8 @@
 package dhcpboot
 
 import (
-	"errors"
+	"fmt"
+	"net/netip"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
 )
@@ -30,13 +31,13 @@ func Apply6(d Decision, r *Request, req, resp *dhcpv6.Message, o ReplyOptions) e
 	server := r.ServerIP
 	url := a.BootFile.Expand(r)
 	if url != "" && !a.BootFile.IsURL() {
-		if !server.IsValid() || !server.Is6() || server.Is4In6() {
-			return errors.New("dhcpboot: a DHCPv6 boot file name needs the server's IPv6 address (Request.ServerIP)")
+		if err := checkServerIP6("Request.ServerIP", server); err != nil {
+			return fmt.Errorf("%w (a DHCPv6 boot file name becomes a tftp:// URL)", err)
 		}
 		if len(url) > 0 && url[0] == '/' {
 			url = url[1:]
 		}
-		url = "tftp://[" + server.String() + "]/" + url
+		url = "tftp://[" + server.WithZone("").String() + "]/" + url
 	}
 	if url != "" {
 		resp.UpdateOption(dhcpv6.OptBootFileURL(url))
@@ -56,6 +57,23 @@ func Apply6(d Decision, r *Request, req, resp *dhcpv6.Message, o ReplyOptions) e
 			resp.UpdateOption(&dhcpv6.OptVendorClass{EnterpriseNumber: enterprisePXE, Data: [][]byte{[]byte(kind)}})
 			break
 		}
+	}
+	return nil
+}
+
+// checkServerIP6 says why a, the server address in field, cannot go in
+// the boot URLs sent to DHCPv6 clients: it must be an IPv6 address that is
+// not link-local, since a link-local literal in a URL needs a zone (RFC
+// 6874), which names an interface of this host and means nothing to the
+// client. A zone on another address is dropped from URLs.
+func checkServerIP6(field string, a netip.Addr) error {
+	switch {
+	case !a.IsValid():
+		return fmt.Errorf("dhcpboot: %s is not set (an IPv6 address)", field)
+	case !a.Is6() || a.Is4In6():
+		return fmt.Errorf("dhcpboot: %s %v is not an IPv6 address", field, a)
+	case a.IsLinkLocalUnicast():
+		return fmt.Errorf("dhcpboot: %s %v is link-local: boot URLs need a global or unique local address", field, a)
 	}
 	return nil
 }

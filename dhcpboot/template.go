@@ -14,7 +14,8 @@ import (
 //
 // Placeholders:
 //
-//	server       the server address the client talks to (IPv6 in brackets in URLs)
+//	server       the server address the client talks to (IPv6 in brackets in
+//	             URLs, without a zone)
 //	mac          aa:bb:cc:dd:ee:ff      mac_hyphen  aa-bb-cc-dd-ee-ff (PXELINUX style)
 //	mac_hex      aabbccddeeff           uuid        canonical RFC 4122 text, or ""
 //	arch         decimal arch code      arch_name   IANA name
@@ -167,10 +168,12 @@ func (t *Template) value(v tplVar, r *Request) (string, bool) {
 		if !r.ServerIP.IsValid() {
 			return "", true
 		}
-		if r.ServerIP.Is6() && !r.ServerIP.Is4In6() && t.url {
-			return "[" + r.ServerIP.String() + "]", true
+		// A zone is meaningful only on this host (RFC 6874 §1): never sent.
+		ip := r.ServerIP.Unmap().WithZone("")
+		if ip.Is6() && t.url {
+			return "[" + ip.String() + "]", true
 		}
-		return r.ServerIP.Unmap().String(), true
+		return ip.String(), true
 	case varMAC:
 		return c.MAC.String(), false
 	case varMACHyphen:
