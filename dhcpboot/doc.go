@@ -70,6 +70,13 @@
 // reply goes back to giaddr:67 with option 82 echoed), an unrelayed one
 // from the subnet on its interface.
 //
+// Both DHCPv6 servers answer a Relay-forward with a Relay-reply of the same
+// nesting (hop count, link and peer addresses, Interface-Id and Remote-Id
+// copied at each level, RFC 8415 §19.3) sent back to the relay; rules see
+// the link address of the relay next to the client as [Request.Relay].
+// DHCPv6 boot URLs carry the server's IPv6 address in brackets, never a
+// zone; a link-local ServerIP is refused at start.
+//
 // The shortest use, deciding for a UEFI x64 PXE client:
 //
 //	p, _ := dhcpboot.DefaultPolicy(dhcpboot.DefaultConfig{})

@@ -24,7 +24,8 @@ type Responder6 struct {
 	Policy *Policy
 	// PolicyFunc is Responder4.PolicyFunc.
 	PolicyFunc func() *Policy
-	// ServerIP is the server's IPv6 address (for {{server}} and tftp:// URLs).
+	// ServerIP is the server's IPv6 address (for {{server}} and tftp://
+	// URLs), not link-local; a zone is never sent.
 	ServerIP netip.Addr
 	// ServerID is the DUID sent in option 2; nil derives a stable DUID-LL
 	// from ServerIP.
@@ -101,10 +102,11 @@ func (h *Responder6) Reply(m dhcpv6.DHCPv6, a Arrival) (dhcpv6.DHCPv6, *Request,
 	if in.Options.ClientID() == nil {
 		return nil, nil, Decision{}, errors.New("dhcpboot: DHCPv6 message without client ID")
 	}
-	if len(in.Options.ArchTypes()) == 0 && len(in.Options.VendorClass(enterprisePXE)) == 0 {
-		return nil, nil, Decision{}, ErrNotPXEClient
-	}
 	r, d := h.Decide(m, a)
+	// iPXE's DHCPv6 sends neither option 61 nor 16, only user class iPXE.
+	if len(in.Options.ArchTypes()) == 0 && len(in.Options.VendorClass(enterprisePXE)) == 0 && !r.Client.IPXE {
+		return nil, r, d, ErrNotPXEClient
+	}
 	if !d.Boot() {
 		return nil, r, d, fmt.Errorf("%w (%s)", ErrNoBoot, d.Why)
 	}
