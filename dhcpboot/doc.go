@@ -9,7 +9,7 @@
 //	Responder4/6  classify + decide once, answer             responder4.go, responder6.go
 //	ProxyServer   proxyDHCP on 67 and 4011  (Responder4)     proxy.go
 //	LabServer4    Allocator4 → Responder4   (several subnets, relays)   lab4.go
-//	LabServer6    addresses + boot URL                        lab6.go
+//	LabServer6    addresses + boot URL      (several subnets, relays)   lab6.go
 //	server.go     the one serve loop, Shutdown/Close, hooks
 //
 // # Policy
@@ -73,7 +73,8 @@
 // Both DHCPv6 servers answer a Relay-forward with a Relay-reply of the same
 // nesting (hop count, link and peer addresses, Interface-Id and Remote-Id
 // copied at each level, RFC 8415 §19.3) sent back to the relay; rules see
-// the link address of the relay next to the client as [Request.Relay].
+// the link address of the relay next to the client as [Request.Relay], and
+// it chooses the [Subnet6] of a LabServer6.
 // DHCPv6 boot URLs carry the server's IPv6 address in brackets, never a
 // zone; a link-local ServerIP is refused at start.
 //

@@ -37,8 +37,16 @@ type LabServer6 struct {
 	// Init refuses a link-local address (a URL to it would need a zone,
 	// which means nothing to the client). A zone is never sent.
 	ServerIP netip.Addr
-	// RangeStart and RangeEnd bound the addresses given, inclusive.
+	// RangeStart and RangeEnd bound the addresses given, inclusive, when
+	// Subnets is empty: then every request, relayed or not, is served
+	// from this one range.
 	RangeStart, RangeEnd netip.Addr
+	// Subnets, when set, are the links served (in place of RangeStart and
+	// RangeEnd), like [LabServer4.Subnets]: a relayed request is served
+	// from the subnet whose Prefix holds the link address of the relay
+	// next to the client (no answer when none does), an unrelayed one
+	// from the subnet holding ServerIP, else the first.
+	Subnets []Subnet6
 	// LeaseTime is the valid lifetime (default one hour).
 	LeaseTime time.Duration
 	// ServerID is the server DUID; nil derives one from ServerIP.
@@ -58,10 +66,22 @@ type LabServer6 struct {
 	initErr   error
 	h         *Responder6
 	leaseTime time.Duration // LeaseTime or its default
+	subnets   []Subnet6     // Subnets checked, or the one range
 	mu        sync.Mutex
 	leases    map[string]*lease6    // by DUID bytes + IAID
 	byIP      map[netip.Addr]string // address -> key
 	life      lifecycle
+}
+
+// Subnet6 is one link [LabServer6] gives addresses on.
+type Subnet6 struct {
+	// Prefix is the link's prefix; it must hold the range.
+	Prefix netip.Prefix
+	// ServerIP is the server's address as this link's clients reach it
+	// (boot URLs); zero = LabServer6.ServerIP.
+	ServerIP netip.Addr
+	// RangeStart and RangeEnd bound the addresses given, inclusive.
+	RangeStart, RangeEnd netip.Addr
 }
 
 type lease6 struct {
@@ -83,17 +103,8 @@ func (s *LabServer6) Init() error {
 		if s.initErr = checkServerIP6("LabServer6.ServerIP", s.ServerIP); s.initErr != nil {
 			return
 		}
-		switch {
-		case !s.RangeStart.Is6() || !s.RangeEnd.Is6() || s.RangeEnd.Less(s.RangeStart):
-			s.initErr = fmt.Errorf("dhcpboot: LabServer6 range %v-%v is not an IPv6 range", s.RangeStart, s.RangeEnd)
+		if s.subnets, s.initErr = s.checkSubnets(); s.initErr != nil {
 			return
-		}
-		n := 0
-		for a := s.RangeStart; a != s.RangeEnd; a = a.Next() {
-			if n++; n >= maxRange {
-				s.initErr = fmt.Errorf("dhcpboot: LabServer6 range larger than %d addresses", maxRange)
-				return
-			}
 		}
 		s.leaseTime = s.LeaseTime
 		if s.leaseTime <= 0 {
@@ -106,12 +117,84 @@ func (s *LabServer6) Init() error {
 	return s.initErr
 }
 
-// pick returns key's address, or the first free one. Called with s.mu held.
-func (s *LabServer6) pick(key string, now time.Time) (netip.Addr, bool) {
+// checkSubnets returns the subnets served: Subnets checked, or the one
+// range RangeStart-RangeEnd.
+func (s *LabServer6) checkSubnets() ([]Subnet6, error) {
+	subs := s.Subnets
+	if len(subs) == 0 {
+		if err := checkRange6(s.RangeStart, s.RangeEnd); err != nil {
+			return nil, fmt.Errorf("dhcpboot: LabServer6 %w", err)
+		}
+		return []Subnet6{{ServerIP: s.ServerIP, RangeStart: s.RangeStart, RangeEnd: s.RangeEnd}}, nil
+	}
+	out := make([]Subnet6, len(subs))
+	for i, sn := range subs {
+		field := fmt.Sprintf("LabServer6.Subnets[%d]", i)
+		if !sn.Prefix.IsValid() || !sn.Prefix.Addr().Is6() {
+			return nil, fmt.Errorf("dhcpboot: %s.Prefix %v is not an IPv6 prefix", field, sn.Prefix)
+		}
+		if err := checkRange6(sn.RangeStart, sn.RangeEnd); err != nil {
+			return nil, fmt.Errorf("dhcpboot: %s %w", field, err)
+		}
+		if !sn.Prefix.Contains(sn.RangeStart) || !sn.Prefix.Contains(sn.RangeEnd) {
+			return nil, fmt.Errorf("dhcpboot: %s range %v-%v is outside its prefix %v", field, sn.RangeStart, sn.RangeEnd, sn.Prefix)
+		}
+		if !sn.ServerIP.IsValid() {
+			sn.ServerIP = s.ServerIP
+		} else if err := checkServerIP6(field+".ServerIP", sn.ServerIP); err != nil {
+			return nil, err
+		}
+		for j := range i {
+			if subs[j].Prefix.Overlaps(sn.Prefix) {
+				return nil, fmt.Errorf("dhcpboot: %s %v overlaps Subnets[%d] %v", field, sn.Prefix, j, subs[j].Prefix)
+			}
+		}
+		out[i] = sn
+	}
+	return out, nil
+}
+
+// checkRange6 says why start-end is no usable IPv6 range.
+func checkRange6(start, end netip.Addr) error {
+	if !start.Is6() || !end.Is6() || end.Less(start) {
+		return fmt.Errorf("range %v-%v is not an IPv6 range", start, end)
+	}
+	n := 0
+	for a := start; a != end; a = a.Next() {
+		if n++; n >= maxRange {
+			return fmt.Errorf("range larger than %d addresses", maxRange)
+		}
+	}
+	return nil
+}
+
+// subnet returns the subnet serving m: see [LabServer6.Subnets].
+func (s *LabServer6) subnet(m dhcpv6.DHCPv6) (*Subnet6, error) {
+	if len(s.Subnets) == 0 {
+		return &s.subnets[0], nil
+	}
+	link, find := relay6(m), s.ServerIP
+	if link.IsValid() {
+		find = link
+	}
+	for i := range s.subnets {
+		if s.subnets[i].Prefix.Contains(find.WithZone("")) {
+			return &s.subnets[i], nil
+		}
+	}
+	if link.IsValid() {
+		return nil, fmt.Errorf("dhcpboot: no LabServer6 subnet holds link address %v", link)
+	}
+	return &s.subnets[0], nil
+}
+
+// pick returns key's address in sn, or the first free one. Called with
+// s.mu held.
+func (s *LabServer6) pick(sn *Subnet6, key string, now time.Time) (netip.Addr, bool) {
 	if l, ok := s.leases[key]; ok {
 		return l.ip, true
 	}
-	for a := s.RangeStart; ; a = a.Next() {
+	for a := sn.RangeStart; ; a = a.Next() {
 		owner, taken := s.byIP[a]
 		if !taken || s.leases[owner].expiry.Before(now) {
 			if taken {
@@ -120,7 +203,7 @@ func (s *LabServer6) pick(key string, now time.Time) (netip.Addr, bool) {
 			}
 			return a, true
 		}
-		if a == s.RangeEnd {
+		if a == sn.RangeEnd {
 			return netip.Addr{}, false
 		}
 	}
@@ -154,7 +237,12 @@ func (s *LabServer6) reply(m dhcpv6.DHCPv6, a Arrival) (_ dhcpv6.DHCPv6, _ *Requ
 	if sid := in.Options.ServerID(); sid != nil && !sid.Equal(s.h.serverID()) {
 		return nil, nil, d, errors.New("dhcpboot: DHCPv6 message for another server")
 	}
+	sn, err := s.subnet(m)
+	if err != nil {
+		return nil, nil, d, err
+	}
 	r, d := s.h.Decide(m, a)
+	r.ServerIP = sn.ServerIP
 	if d.Ignores() {
 		return nil, r, d, fmt.Errorf("dhcpboot: ignored: %s", d.Why)
 	}
@@ -187,7 +275,7 @@ func (s *LabServer6) reply(m dhcpv6.DHCPv6, a Arrival) (_ dhcpv6.DHCPv6, _ *Requ
 	if in.Type() != dhcpv6.MessageTypeInformationRequest {
 		s.mu.Lock()
 		for _, ia := range in.Options.IANA() {
-			key := string(cid.ToBytes()) + string(ia.IaId[:])
+			key := sn.RangeStart.String() + "/" + string(cid.ToBytes()) + string(ia.IaId[:])
 			out := &dhcpv6.OptIANA{IaId: ia.IaId}
 			switch {
 			case release:
@@ -197,7 +285,7 @@ func (s *LabServer6) reply(m dhcpv6.DHCPv6, a Arrival) (_ dhcpv6.DHCPv6, _ *Requ
 				}
 				out.Options.Add(&dhcpv6.OptStatusCode{StatusCode: iana.StatusSuccess})
 			default:
-				ip, ok := s.pick(key, now)
+				ip, ok := s.pick(sn, key, now)
 				if !ok {
 					out.Options.Add(&dhcpv6.OptStatusCode{StatusCode: iana.StatusNoAddrsAvail, StatusMessage: "range exhausted"})
 					break
