@@ -479,7 +479,7 @@ func parseRoute(prefix, p string) (route, error) {
 		}
 	}
 	rest, ok := strings.CutPrefix(p, prefix)
-	if !ok || (rest != "" && rest[0] != '/') {
+	if !ok || rest == "" || rest[0] != '/' { // "/pxe" alone is no file (it cleaned to ".")
 		return route{}, &routeError{http.StatusNotFound, "404 page not found"}
 	}
 	if rest == "/boot.ipxe" {
