@@ -173,7 +173,7 @@ func TestMain(m *testing.M) {
 // orderSections keeps sections in a fixed order whatever order tests ran in.
 func orderSections(names []string) []string {
 	rank := func(n string) int {
-		for i, p := range []string{"Physical", "TFTP: loopback", "TFTP: 4.5 ms", "TFTP: 1 %", "TFTP: boot storm", "DHCP", "Go"} {
+		for i, p := range []string{"Physical", "TFTP: loopback", "TFTP: 4.5 ms", "TFTP: 1 %", "TFTP: boot storm", "DHCP", "Fleet", "Go"} {
 			if strings.HasPrefix(n, p) {
 				return i
 			}

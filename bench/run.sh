@@ -4,7 +4,10 @@
 # bench/RESULTS.md; raw logs go to bench/out/.
 #
 # Knobs (environment): BENCH_RUNS (loopback runs, 5), BENCH_DELAY_RUNS (3),
-# BENCH_LOSS_RUNS (20), BENCH_STORM_RUNS (2), BENCH_LOOPBACK_MIB (32), BENCHTIME (1s).
+# BENCH_LOSS_RUNS (20), BENCH_STORM_RUNS (2), BENCH_LOOPBACK_MIB (32), BENCHTIME (1s);
+# the fleet simulation: BENCH_FLEET (machines, 10000), BENCH_FLEET_TFTP (how many of
+# them fetch ipxe.efi over TFTP, all), BENCH_FLEET_INFLIGHT (booting at once, 500),
+# BENCH_FLEET_RAMP (power-ons spread over this long, 0s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -39,6 +42,8 @@ go build -o "$out/bin/pintftpd" ./bench/cmd/pintftpd
 go build -o "$out/bin/pinget" ./bench/cmd/pinget
 go build -o "$out/bin/pxkdhcp" ./bench/cmd/pxkdhcp
 go build -o "$out/bin/tftpd" ./examples/tftpd
+go build -o "$out/bin/pxeserver" ./examples/pxeserver
+go build -o "$out/bin/fleetsim" ./bench/cmd/fleetsim
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 export BENCH_BIN=$out/bin BENCH_PEERS=$out/peers BENCH_RESULTS=$root/bench/RESULTS.md
