@@ -168,10 +168,13 @@ func pxelinuxMACName(mac net.HardwareAddr) string {
 // (archdetect.FromDHCPv4) that also asks the Inventory about the client,
 // so that a BootPXELinux or BootGRUB machine's rule is in DHCPPolicy
 // before the policy decides: the Classify hook of a program's own
-// dhcpboot server whose PolicyFunc is DHCPPolicy.
+// dhcpboot server whose PolicyFunc is DHCPPolicy. It also notes when m
+// arrived, so that ObserveDHCP4, which such a server calls once its reply
+// has gone, does not take a late report for a new boot.
 func (s *Server) ClassifyDHCP4(m *dhcpv4.DHCPv4) archdetect.Client {
 	c := archdetect.FromDHCPv4(m)
 	s.ensure()
+	s.arrivals.note(m)
 	g := s.gen.Load()
 	if g == nil || g.inv == nil || len(c.MAC) == 0 {
 		return c

@@ -218,6 +218,7 @@ type Server struct {
 	addr     netip.Addr // resolved Addr (invalid when none is known)
 	initErr  error
 	sessions Sessions
+	arrivals arrivals // when DHCPv4 requests came, for ObserveDHCP4
 	metrics  *Metrics // nil without Metrics
 	gen      atomic.Pointer[generation]
 	stops    []part // the parts Serve runs
@@ -890,7 +891,8 @@ func (s *Server) ObserveDHCP4(x dhcpboot.Exchange4) {
 	e := DHCPEventFrom4(x)
 	s.emit(e)
 	if x.Request != nil {
-		s.observeDHCP(e, dhcpIP(x), x.Request.MessageType() == dhcpv4.MessageTypeDiscover, x.Decision.Boot() && x.Reply != nil && x.Err == nil)
+		s.observeDHCP(e, dhcpIP(x), x.Request.MessageType() == dhcpv4.MessageTypeDiscover, x.Decision.Boot() && x.Reply != nil && x.Err == nil,
+			s.arrivals.take(x.Request))
 	}
 }
 
@@ -909,7 +911,7 @@ func (s *Server) ObserveDHCP6(x dhcpboot.Exchange6) {
 	}
 	s.emit(e)
 	if in := innerMessage(x.Request); in != nil {
-		s.observeDHCP(e, e.IP, in.Type() == dhcpv6.MessageTypeSolicit, x.Decision.Boot() && x.Reply != nil && x.Err == nil)
+		s.observeDHCP(e, e.IP, in.Type() == dhcpv6.MessageTypeSolicit, x.Decision.Boot() && x.Reply != nil && x.Err == nil, time.Time{})
 	}
 }
 
@@ -934,8 +936,9 @@ func (s *Server) ObserveInvalid4(x dhcpboot.Invalid) {
 func (s *Server) observeInvalid6(x dhcpboot.Invalid) { s.emit(DHCPEventFromInvalid(6, x)) }
 
 // observeDHCP feeds the session table from a DHCP event.
-func (s *Server) observeDHCP(e DHCPEvent, ip netip.Addr, discover, sent bool) {
-	o := DHCPObservation{Client: e.Client, IP: ip, Discover: discover, Rule: e.Rule, Why: e.Why, Sent: sent}
+// arrived is when the request came (zero: not known).
+func (s *Server) observeDHCP(e DHCPEvent, ip netip.Addr, discover, sent bool, arrived time.Time) {
+	o := DHCPObservation{Client: e.Client, IP: ip, Discover: discover, Rule: e.Rule, Why: e.Why, Sent: sent, Arrived: arrived}
 	if sent {
 		o.BootFile = e.BootFile
 	} else if e.NoReply != "" {
@@ -1033,7 +1036,7 @@ func (s *Server) ObserveTFTP(info tftpserve.TransferInfo) {
 		kind = FetchScript // a PXELINUX or GRUB configuration is that flow's script
 	}
 	sess, c, ok := s.sessions.ObserveFetch(FetchObservation{IP: ip, Kind: kind, Path: info.Path,
-		Bytes: info.Bytes, Failed: info.Outcome != tftpserve.OutcomeOK})
+		Bytes: info.Bytes, Failed: info.Outcome != tftpserve.OutcomeOK, Started: info.Start})
 	s.stageEvent(sess, c, ok, EventTFTP)
 }
 
@@ -1076,7 +1079,7 @@ func (s *Server) observeHTTP(r HTTPRequest) {
 		}
 	}
 	sess, c, ok := s.sessions.ObserveFetch(FetchObservation{IP: r.Peer, Kind: kind, Path: r.Path, Bytes: r.Bytes,
-		Failed: r.Status >= 400 || r.Err != nil || r.Method == http.MethodHead})
+		Failed: r.Status >= 400 || r.Err != nil || r.Method == http.MethodHead, Started: time.Now().Add(-r.Duration)})
 	s.stageEvent(sess, c, ok, EventHTTP)
 	if g := s.gen.Load(); r.Kind == HTTPMachineScript && g != nil && g.inv != nil {
 		s.known(r.MAC, r.Known, r.Client)

@@ -82,6 +82,13 @@ type DHCPObservation struct {
 	BootFile string
 	// Sent is true when the reply carried boot data.
 	Sent bool
+	// Arrived is when the request arrived, on the clock of Sessions.Now
+	// (zero: not known). A server that sends its reply before it reports
+	// the exchange may report it after the machine has moved on (fetched
+	// the boot file, asked again): a Discover that arrived before the
+	// request that moved the session to its stage is such a late report,
+	// not a new boot.
+	Arrived time.Time
 }
 
 // FetchKind says what a TFTP or HTTP fetch was in the boot chain.
@@ -114,6 +121,12 @@ type FetchObservation struct {
 	// that stops after the tsize answer, an HTTP error status, a reset):
 	// a failed fetch never moves the stage.
 	Failed bool
+	// Started is when the request came, on the clock of Sessions.Now
+	// (zero: not known). A FetchKernel fetch that started before the
+	// request that brought the session to StageScript is the late report
+	// of an earlier fetch (the boot file, whose transfer ended as iPXE
+	// began), not a kernel: it does not move the stage.
+	Started time.Time
 }
 
 // Defaults of Sessions.
@@ -153,6 +166,9 @@ type sessionEntry struct {
 	key        string // string(MAC)
 	s          Session
 	reported   bool // SetKnown(false) already answered true
+	// since is when the request that moved the session to its stage
+	// arrived or started (its observation time when not known).
+	since time.Time
 }
 
 func (t *Sessions) now() time.Time {
@@ -308,15 +324,19 @@ func canonicalUUID(s string) bool {
 	return true
 }
 
-// setStage moves e to st (forward only unless newBoot) and says what changed.
-func (t *Sessions) setStage(e *sessionEntry, st Stage, newBoot bool, now time.Time) StageChange {
+// setStage moves e to st (forward only unless newBoot) and says what
+// changed; since is when the request that moved it came (zero: now).
+func (t *Sessions) setStage(e *sessionEntry, st Stage, newBoot bool, now, since time.Time) StageChange {
 	from := e.s.Stage
 	if !newBoot && st <= from {
 		return StageChange{}
 	}
 	t.stages[from]--
 	t.stages[st]++
-	e.s.Stage, e.s.StageAt = st, now
+	e.s.Stage, e.s.StageAt, e.since = st, now, since
+	if since.IsZero() {
+		e.since = now
+	}
 	if newBoot {
 		e.s.Boots++
 	}
@@ -353,13 +373,14 @@ func (t *Sessions) ObserveDHCP(o DHCPObservation) (s Session, c StageChange, ok 
 	if o.Client.IPXE {
 		target = StageIPXE
 	}
+	late := !o.Arrived.IsZero() && o.Arrived.Before(e.since)
 	switch {
-	case o.Discover && e.s.Stage > target && o.Sent:
-		c = t.setStage(e, target, true, now)
-	case o.Discover && e.s.Stage > target:
-		c = t.setStage(e, StageUnknown, true, now)
+	case o.Discover && !late && e.s.Stage > target && o.Sent:
+		c = t.setStage(e, target, true, now, o.Arrived)
+	case o.Discover && !late && e.s.Stage > target:
+		c = t.setStage(e, StageUnknown, true, now, o.Arrived)
 	case o.Sent:
-		c = t.setStage(e, target, false, now)
+		c = t.setStage(e, target, false, now, o.Arrived)
 	}
 	return e.s, c, true
 }
@@ -396,7 +417,7 @@ func (t *Sessions) ObserveIPXE(ip netip.Addr, client archdetect.Client) (s Sessi
 	if e.s.Client.Source == "" || e.s.Client.Source == client.Source {
 		e.s.Client = client
 	}
-	c = t.setStage(e, StageIPXE, false, now)
+	c = t.setStage(e, StageIPXE, false, now, time.Time{})
 	return e.s, c, true
 }
 
@@ -416,8 +437,9 @@ func (t *Sessions) ObserveFetch(o FetchObservation) (s Session, c StageChange, o
 	t.touch(e, now)
 	e.s.LastFile, e.s.LastFileFailed = o.Path, o.Failed
 	e.s.Bytes += o.Bytes
-	if !o.Failed && int(o.Kind) < len(fetchStages) {
-		c = t.setStage(e, fetchStages[o.Kind], false, now)
+	late := o.Kind == FetchKernel && e.s.Stage == StageScript && !o.Started.IsZero() && o.Started.Before(e.since)
+	if !o.Failed && !late && int(o.Kind) < len(fetchStages) {
+		c = t.setStage(e, fetchStages[o.Kind], false, now, o.Started)
 	}
 	return e.s, c, true
 }

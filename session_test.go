@@ -84,6 +84,11 @@ func change(from, to Stage) StageChange { return StageChange{From: from, To: to}
 func TestSessionsBootFlows(t *testing.T) {
 	ip := testIP(5)
 	none := StageChange{}
+	// at is the time sec seconds after the fake clock's start (each step
+	// moves it one second before it runs).
+	at := func(sec float64) time.Time {
+		return newFakeClock().Now().Add(time.Duration(sec * float64(time.Second)))
+	}
 	tests := []struct {
 		name      string
 		steps     []step
@@ -123,6 +128,22 @@ func TestSessionsBootFlows(t *testing.T) {
 			dhcpStep("ipxe request is no new boot", DHCPObservation{Client: ipxeClient(1), IP: ip, Sent: true}, none),
 			dhcpStep("ipxe discover: new boot", DHCPObservation{Client: ipxeClient(1), IP: ip, Discover: true, Sent: true}, StageChange{From: StageKernel, To: StageIPXE, NewBoot: true}),
 		}, StageIPXE, 2},
+		{"a DISCOVER observed after the machine moved on is no new boot", []step{
+			dhcpStep("firmware discover", DHCPObservation{Client: firmware(1), Discover: true, Sent: true, Arrived: at(0.9)}, change(StageUnknown, StageDHCP)),
+			dhcpStep("4011 request", DHCPObservation{Client: firmware(1), IP: ip, Sent: true, Arrived: at(1.9)}, none),
+			fetchStep("boot file", FetchObservation{IP: ip, Kind: FetchBootFile}, change(StageDHCP, StageBootFile), true),
+			dhcpStep("ipxe request, its discover not yet observed", DHCPObservation{Client: ipxeClient(1), IP: ip, Sent: true, Arrived: at(3.9)}, change(StageBootFile, StageIPXE)),
+			fetchStep("script", FetchObservation{IP: ip, Kind: FetchScript}, change(StageIPXE, StageScript), true),
+			dhcpStep("the ipxe discover, answered at 3.5 s, observed now", DHCPObservation{Client: ipxeClient(1), IP: ip, Discover: true, Sent: true, Arrived: at(3.5)}, none),
+			dhcpStep("a reboot: discover after the script", DHCPObservation{Client: firmware(1), IP: ip, Discover: true, Sent: true, Arrived: at(6.9)}, StageChange{From: StageScript, To: StageDHCP, NewBoot: true}),
+		}, StageDHCP, 2},
+		{"a boot file transfer reported after the script is no kernel", []step{
+			dhcpStep("firmware discover", DHCPObservation{Client: firmware(1), IP: ip, Discover: true, Sent: true, Arrived: at(0.9)}, change(StageUnknown, StageDHCP)),
+			dhcpStep("ipxe discover, the TFTP transfer not yet reported", DHCPObservation{Client: ipxeClient(1), IP: ip, Discover: true, Sent: true, Arrived: at(1.9)}, change(StageDHCP, StageIPXE)),
+			fetchStep("script", FetchObservation{IP: ip, Kind: FetchScript, Started: at(2.9)}, change(StageIPXE, StageScript), true),
+			fetchStep("the boot file, started at 1.5 s", FetchObservation{IP: ip, Kind: FetchKernel, Path: "ipxe.efi", Started: at(1.5)}, none, true),
+			fetchStep("kernel", FetchObservation{IP: ip, Kind: FetchKernel, Path: "/vmlinuz", Started: at(4.9)}, change(StageScript, StageKernel), true),
+		}, StageKernel, 1},
 		{"a new boot we do not answer", []step{
 			dhcpStep("discover", DHCPObservation{Client: firmware(1), IP: ip, Discover: true, Sent: true}, change(StageUnknown, StageDHCP)),
 			fetchStep("boot file", FetchObservation{IP: ip, Kind: FetchBootFile}, change(StageDHCP, StageBootFile), true),

@@ -489,6 +489,7 @@ func (m *machine) dhcp(ctx context.Context, ipxe bool) (*dhcpv4.DHCPv4, error) {
 	if err != nil {
 		return nil, err
 	}
+	req.TransactionID = disc.TransactionID // one transaction, as EDK2 and iPXE do
 	var conn net.PacketConn
 	if err := f.cfg.Do(func() (err error) {
 		conn, err = net.ListenPacket("udp4", netip.AddrPortFrom(m.ip, 0).String())

@@ -3,6 +3,7 @@ package fleetsim_test
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -32,7 +33,8 @@ type lab struct {
 	events eventCounts
 }
 
-// eventCounts counts the server's events by kind and outcome.
+// eventCounts counts the server's events by kind and outcome, and keeps
+// each machine's DHCP and stage events to show when a test fails.
 type eventCounts struct {
 	mu        sync.Mutex
 	dhcp      int
@@ -40,13 +42,27 @@ type eventCounts struct {
 	tftpOther []string
 	http      int
 	httpBad   []string
+	trace     map[string][]string
+}
+
+// traceOf returns mac's DHCP and stage events, one string each.
+func (c *eventCounts) traceOf(mac net.HardwareAddr) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.trace[mac.String()]
 }
 
 func (c *eventCounts) observe(e pxekit.Event) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.trace == nil {
+		c.trace = map[string][]string{}
+	}
 	switch e := e.(type) {
+	case pxekit.StageEvent:
+		c.trace[e.MAC.String()] = append(c.trace[e.MAC.String()], fmt.Sprintf("%s %v->%v new=%v via %s", e.Time.Format("05.000000"), e.From, e.To, e.NewBoot, e.Via))
 	case pxekit.DHCPEvent:
+		c.trace[e.MAC.String()] = append(c.trace[e.MAC.String()], fmt.Sprintf("%s dhcp ipxe=%v", e.Time.Format("05.000000"), e.Client.IPXE))
 		c.dhcp++
 	case pxekit.TFTPEvent:
 		if e.Outcome == tftpserve.OutcomeOK {
@@ -161,8 +177,8 @@ func TestFleetBoots(t *testing.T) {
 			continue
 		}
 		if s.Stage != pxekit.StageScript || s.Boots != 1 || s.IP != fleetsim.Addr(clientBase, i) || s.BootFile == "" {
-			t.Errorf("machine %d (%s): stage %v, boots %d, IP %v, boot file %q; want stage script, 1 boot, IP %v",
-				i, mac, s.Stage, s.Boots, s.IP, s.BootFile, fleetsim.Addr(clientBase, i))
+			t.Errorf("machine %d (%s): stage %v, boots %d, IP %v, boot file %q; want stage script, 1 boot, IP %v; its events: %q",
+				i, mac, s.Stage, s.Boots, s.IP, s.BootFile, fleetsim.Addr(clientBase, i), l.events.traceOf(mac))
 		}
 	}
 	ev := &l.events
