@@ -3,6 +3,7 @@ package pxekit
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -892,7 +893,7 @@ func (s *Server) ObserveDHCP4(x dhcpboot.Exchange4) {
 	s.emit(e)
 	if x.Request != nil {
 		s.observeDHCP(e, dhcpIP(x), x.Request.MessageType() == dhcpv4.MessageTypeDiscover, x.Decision.Boot() && x.Reply != nil && x.Err == nil,
-			s.arrivals.take(x.Request))
+			s.arrivals.take(x.Request), binary.BigEndian.Uint32(x.Request.TransactionID[:]))
 	}
 }
 
@@ -911,7 +912,7 @@ func (s *Server) ObserveDHCP6(x dhcpboot.Exchange6) {
 	}
 	s.emit(e)
 	if in := innerMessage(x.Request); in != nil {
-		s.observeDHCP(e, e.IP, in.Type() == dhcpv6.MessageTypeSolicit, x.Decision.Boot() && x.Reply != nil && x.Err == nil, time.Time{})
+		s.observeDHCP(e, e.IP, in.Type() == dhcpv6.MessageTypeSolicit, x.Decision.Boot() && x.Reply != nil && x.Err == nil, time.Time{}, 0)
 	}
 }
 
@@ -936,9 +937,10 @@ func (s *Server) ObserveInvalid4(x dhcpboot.Invalid) {
 func (s *Server) observeInvalid6(x dhcpboot.Invalid) { s.emit(DHCPEventFromInvalid(6, x)) }
 
 // observeDHCP feeds the session table from a DHCP event.
-// arrived is when the request came (zero: not known).
-func (s *Server) observeDHCP(e DHCPEvent, ip netip.Addr, discover, sent bool, arrived time.Time) {
-	o := DHCPObservation{Client: e.Client, IP: ip, Discover: discover, Rule: e.Rule, Why: e.Why, Sent: sent, Arrived: arrived}
+// arrived is when the request came (zero: not known), xid its
+// transaction ID (0: not known).
+func (s *Server) observeDHCP(e DHCPEvent, ip netip.Addr, discover, sent bool, arrived time.Time, xid uint32) {
+	o := DHCPObservation{Client: e.Client, IP: ip, Discover: discover, Rule: e.Rule, Why: e.Why, Sent: sent, Arrived: arrived, XID: xid}
 	if sent {
 		o.BootFile = e.BootFile
 	} else if e.NoReply != "" {

@@ -89,6 +89,11 @@ type DHCPObservation struct {
 	// request that moved the session to its stage is such a late report,
 	// not a new boot.
 	Arrived time.Time
+	// XID is the request's transaction ID (0: not known). Firmware and
+	// iPXE keep one per DHCP exchange and send it again when they
+	// retransmit, so a Discover with the ID of an exchange already seen in
+	// this boot is no new boot (a retransmission the server got to late).
+	XID uint32
 }
 
 // FetchKind says what a TFTP or HTTP fetch was in the boot chain.
@@ -169,6 +174,31 @@ type sessionEntry struct {
 	// since is when the request that moved the session to its stage
 	// arrived or started (its observation time when not known).
 	since time.Time
+	// xids are the last DHCP transaction IDs seen in this boot.
+	xids [4]uint32
+	nxid int
+}
+
+// seenXID reports whether xid (not 0) is one of e's in this boot.
+func (e *sessionEntry) seenXID(xid uint32) bool {
+	if xid == 0 {
+		return false
+	}
+	for _, x := range e.xids {
+		if x == xid {
+			return true
+		}
+	}
+	return false
+}
+
+// noteXID adds xid (not 0) to e's, forgetting the oldest.
+func (e *sessionEntry) noteXID(xid uint32) {
+	if xid == 0 || e.seenXID(xid) {
+		return
+	}
+	e.xids[e.nxid%len(e.xids)] = xid
+	e.nxid++
 }
 
 func (t *Sessions) now() time.Time {
@@ -373,7 +403,7 @@ func (t *Sessions) ObserveDHCP(o DHCPObservation) (s Session, c StageChange, ok 
 	if o.Client.IPXE {
 		target = StageIPXE
 	}
-	late := !o.Arrived.IsZero() && o.Arrived.Before(e.since)
+	late := e.seenXID(o.XID) || !o.Arrived.IsZero() && o.Arrived.Before(e.since)
 	switch {
 	case o.Discover && !late && e.s.Stage > target && o.Sent:
 		c = t.setStage(e, target, true, now, o.Arrived)
@@ -382,6 +412,10 @@ func (t *Sessions) ObserveDHCP(o DHCPObservation) (s Session, c StageChange, ok 
 	case o.Sent:
 		c = t.setStage(e, target, false, now, o.Arrived)
 	}
+	if c.NewBoot {
+		e.xids, e.nxid = [4]uint32{}, 0
+	}
+	e.noteXID(o.XID)
 	return e.s, c, true
 }
 

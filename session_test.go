@@ -137,6 +137,16 @@ func TestSessionsBootFlows(t *testing.T) {
 			dhcpStep("the ipxe discover, answered at 3.5 s, observed now", DHCPObservation{Client: ipxeClient(1), IP: ip, Discover: true, Sent: true, Arrived: at(3.5)}, none),
 			dhcpStep("a reboot: discover after the script", DHCPObservation{Client: firmware(1), IP: ip, Discover: true, Sent: true, Arrived: at(6.9)}, StageChange{From: StageScript, To: StageDHCP, NewBoot: true}),
 		}, StageDHCP, 2},
+		{"a retransmitted DISCOVER answered after the machine moved on is no new boot", []step{
+			dhcpStep("firmware discover", DHCPObservation{Client: firmware(1), IP: ip, Discover: true, Sent: true, XID: 7}, change(StageUnknown, StageDHCP)),
+			fetchStep("boot file", FetchObservation{IP: ip, Kind: FetchBootFile}, change(StageDHCP, StageBootFile), true),
+			dhcpStep("ipxe discover", DHCPObservation{Client: ipxeClient(1), IP: ip, Discover: true, Sent: true, XID: 8}, change(StageBootFile, StageIPXE)),
+			fetchStep("script", FetchObservation{IP: ip, Kind: FetchScript}, change(StageIPXE, StageScript), true),
+			dhcpStep("ipxe discover sent again, answered late", DHCPObservation{Client: ipxeClient(1), IP: ip, Discover: true, Sent: true, XID: 8}, none),
+			dhcpStep("a reboot: a new transaction", DHCPObservation{Client: firmware(1), IP: ip, Discover: true, Sent: true, XID: 9}, StageChange{From: StageScript, To: StageDHCP, NewBoot: true}),
+			fetchStep("boot file", FetchObservation{IP: ip, Kind: FetchBootFile}, change(StageDHCP, StageBootFile), true),
+			dhcpStep("its ipxe reuses an old ID", DHCPObservation{Client: ipxeClient(1), IP: ip, Discover: true, Sent: true, XID: 8}, change(StageBootFile, StageIPXE)),
+		}, StageIPXE, 2},
 		{"a boot file transfer reported after the script is no kernel", []step{
 			dhcpStep("firmware discover", DHCPObservation{Client: firmware(1), IP: ip, Discover: true, Sent: true, Arrived: at(0.9)}, change(StageUnknown, StageDHCP)),
 			dhcpStep("ipxe discover, the TFTP transfer not yet reported", DHCPObservation{Client: ipxeClient(1), IP: ip, Discover: true, Sent: true, Arrived: at(1.9)}, change(StageDHCP, StageIPXE)),
