@@ -17,22 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pxekit/pxekit/internal/fleetsim"
 	"github.com/pxekit/pxekit/internal/netlab"
 )
-
-// fleetReport is bench/cmd/fleetsim's JSON.
-type fleetReport struct {
-	Machines, TFTPMachines, Failed int
-	Errors                         map[string]int
-	ElapsedSeconds                 float64
-	BootP50, BootP99, BootMax      float64
-	StepP50, StepP99               map[string]float64
-	DHCPSent, DHCPReplies          int64
-	TFTPBytes, TFTPAcks            int64
-	TFTPTimeouts                   int64
-	HTTPRequests, HTTPBytes        int64
-	CPUUserSeconds, CPUSysSeconds  float64
-}
 
 // reMetric matches one sample of the pxekit metrics the fleet table uses.
 var reMetric = regexp.MustCompile(`^(pxekit_requests_total|pxekit_machines|pxekit_stage_reached_total|pxekit_served_bytes_total)\{([^}]*)\} ([0-9.e+]+)$`)
@@ -138,7 +125,7 @@ func TestFleetBoot(t *testing.T) {
 	cpu, nsRSS := sampler.stop()
 	peak := r.peakRSS()
 	metrics := scrapeMetrics(t, pair.Client, base+"/metrics")
-	var rep fleetReport
+	var rep fleetsim.Summary
 	if err := json.Unmarshal(out, &rep); err != nil || runErr != nil {
 		t.Fatalf("fleetsim: %v / %v: %s", runErr, err, out)
 	}

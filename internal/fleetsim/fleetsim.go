@@ -121,9 +121,10 @@ func (s Step) String() string {
 
 // Result is what a Run measured.
 type Result struct {
-	// Machines is how many machines were started; Failed how many did not
-	// reach their machine script.
-	Machines, Failed int
+	// Machines is how many machines were started, TFTPMachines how many
+	// of them fetched the boot file; Failed how many did not reach their
+	// machine script.
+	Machines, TFTPMachines, Failed int
 	// Errors counts the failures by step and message (at most 20
 	// distinct messages are kept).
 	Errors map[string]int
@@ -149,6 +150,39 @@ type Result struct {
 
 // Elapsed is the fleet's boot time: first DISCOVER to last script.
 func (r *Result) Elapsed() time.Duration { return r.End.Sub(r.Start) }
+
+// Summary is a Result in figures, for a report or JSON: times in seconds.
+type Summary struct {
+	Machines, TFTPMachines, Failed int
+	Errors                         map[string]int
+	ElapsedSeconds                 float64
+	BootP50, BootP99, BootMax      float64
+	// StepP50 and StepP99 are by Step name.
+	StepP50, StepP99        map[string]float64
+	DHCPSent, DHCPReplies   int64
+	TFTPBytes, TFTPAcks     int64
+	TFTPTimeouts            int64
+	HTTPRequests, HTTPBytes int64
+	// CPUUserSeconds and CPUSysSeconds are the simulating process's, when
+	// the caller fills them in.
+	CPUUserSeconds, CPUSysSeconds float64
+}
+
+// Summary returns r's figures.
+func (r *Result) Summary() Summary {
+	sec := func(d time.Duration) float64 { return d.Seconds() }
+	s := Summary{Machines: r.Machines, TFTPMachines: r.TFTPMachines, Failed: r.Failed, Errors: r.Errors,
+		ElapsedSeconds: sec(r.Elapsed()), BootP50: sec(Percentile(r.Boot, 50)),
+		BootP99: sec(Percentile(r.Boot, 99)), BootMax: sec(Percentile(r.Boot, 100)),
+		StepP50: map[string]float64{}, StepP99: map[string]float64{},
+		DHCPSent: r.DHCPSent, DHCPReplies: r.DHCPReplies, TFTPBytes: r.TFTPBytes, TFTPAcks: r.TFTPAcks,
+		TFTPTimeouts: r.TFTPTimeouts, HTTPRequests: r.HTTPRequests, HTTPBytes: r.HTTPBytes}
+	for st := range numSteps {
+		s.StepP50[st.String()] = sec(Percentile(r.Steps[st], 50))
+		s.StepP99[st.String()] = sec(Percentile(r.Steps[st], 99))
+	}
+	return s
+}
 
 // Percentile returns the p-th percentile (0–100) of d, which is sorted;
 // 0 when d is empty.
@@ -296,7 +330,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	wg.Wait()
 
-	r := &Result{Machines: cfg.Machines, Errors: map[string]int{}}
+	r := &Result{Machines: cfg.Machines, TFTPMachines: cfg.TFTPMachines, Errors: map[string]int{}}
 	for i := range outs {
 		o := &outs[i]
 		if r.Start.IsZero() || o.start.Before(r.Start) {

@@ -161,6 +161,9 @@ func TestFleetBoots(t *testing.T) {
 	if want := int64(4 * machines); res.DHCPReplies != want {
 		t.Errorf("Run: %d DHCP replies, want %d (offer and ACK, firmware and iPXE)", res.DHCPReplies, want)
 	}
+	if sum := res.Summary(); sum.TFTPMachines != machines || sum.Failed != 0 || sum.StepP50["tftp"] <= 0 || sum.StepP99["http"] < sum.StepP50["http"] {
+		t.Errorf("Summary() = %+v, want %d TFTP machines, no failure, a TFTP step time and p99 ≥ p50", sum, machines)
+	}
 	if res.Elapsed() <= 0 || fleetsim.Percentile(res.Boot, 99) > res.Elapsed() {
 		t.Errorf("Run: fleet time %v, p99 boot %v: want a positive fleet time no shorter than any boot", res.Elapsed(), fleetsim.Percentile(res.Boot, 99))
 	}

@@ -1,6 +1,7 @@
 // Command fleetsim boots a simulated fleet of UEFI machines from a
 // proxyDHCP boot server (internal/fleetsim) and prints what it measured as
-// one JSON object: the client side of the fleet benchmark. It runs in the
+// one JSON object (fleetsim.Summary): the client side of the fleet
+// benchmark. It runs in the
 // network namespace it is started in (ip netns exec), where the machines'
 // addresses must be local (ip route add local PREFIX dev lo).
 //
@@ -20,20 +21,6 @@ import (
 
 	"github.com/pxekit/pxekit/internal/fleetsim"
 )
-
-// report is the JSON printed.
-type report struct {
-	Machines, TFTPMachines, Failed int
-	Errors                         map[string]int
-	ElapsedSeconds                 float64
-	BootP50, BootP99, BootMax      float64 // seconds
-	StepP50, StepP99               map[string]float64
-	DHCPSent, DHCPReplies          int64
-	TFTPBytes, TFTPAcks            int64
-	TFTPTimeouts                   int64
-	HTTPRequests, HTTPBytes        int64
-	CPUUserSeconds, CPUSysSeconds  float64 // this process (the clients)
-}
 
 func main() {
 	if err := run(); err != nil {
@@ -73,23 +60,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	r := res.Summary()
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	sec := func(d time.Duration) float64 { return d.Seconds() }
-	r := report{Machines: res.Machines, TFTPMachines: min(*tftpN, *n), Failed: res.Failed, Errors: res.Errors,
-		ElapsedSeconds: sec(res.Elapsed()), BootP50: sec(fleetsim.Percentile(res.Boot, 50)),
-		BootP99: sec(fleetsim.Percentile(res.Boot, 99)), BootMax: sec(fleetsim.Percentile(res.Boot, 100)),
-		StepP50: map[string]float64{}, StepP99: map[string]float64{},
-		DHCPSent: res.DHCPSent, DHCPReplies: res.DHCPReplies, TFTPBytes: res.TFTPBytes, TFTPAcks: res.TFTPAcks,
-		TFTPTimeouts: res.TFTPTimeouts, HTTPRequests: res.HTTPRequests, HTTPBytes: res.HTTPBytes,
-		CPUUserSeconds: time.Duration(ru.Utime.Nano()).Seconds(), CPUSysSeconds: time.Duration(ru.Stime.Nano()).Seconds()}
-	if *tftpN <= 0 {
-		r.TFTPMachines = *n
-	}
-	for s := range fleetsim.StepScript + 1 {
-		r.StepP50[s.String()] = sec(fleetsim.Percentile(res.Steps[s], 50))
-		r.StepP99[s.String()] = sec(fleetsim.Percentile(res.Steps[s], 99))
-	}
+	r.CPUUserSeconds, r.CPUSysSeconds = time.Duration(ru.Utime.Nano()).Seconds(), time.Duration(ru.Stime.Nano()).Seconds()
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(r)
