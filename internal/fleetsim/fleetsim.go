@@ -316,6 +316,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
 		}
+		if err := ctx.Err(); err != nil { // the machines not started fail
+			now := time.Now()
+			for j := i; j < cfg.Machines; j++ {
+				outs[j] = outcome{start: now, end: now, step: StepDHCP, err: err}
+			}
+			break
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

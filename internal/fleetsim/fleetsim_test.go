@@ -212,6 +212,13 @@ func TestFleetScaledAndFailing(t *testing.T) {
 			t.Errorf("Run: error %q, want the TFTP step failing with ERROR 1 (file not found)", msg)
 		}
 	}
+
+	// Canceled: every machine fails at once, none hangs.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if res, err := fleetsim.Run(ctx, cfg); err != nil || res.Failed != 4 {
+		t.Errorf("Run(canceled) = %+v, %v; want 4 machines failed", res, err)
+	}
 	for i := 1; i < 4; i++ {
 		s, ok := l.srv.Sessions().ByMAC(fleetsim.MAC([3]byte{0x02, 0xfe, 0xe7}, i))
 		if !ok || s.Stage != pxekit.StageScript {
