@@ -2,7 +2,6 @@ package ipxescript
 
 import (
 	"fmt"
-	"io"
 	"strings"
 )
 
@@ -250,9 +249,9 @@ func (w *Word) Literal() (string, bool) {
 	return w.Text(), true
 }
 
-// writeParts writes the text of parts to b, a *strings.Builder or a
-// *bytes.Buffer.
-func writeParts[B io.StringWriter](b B, parts []WordPart) {
+// writeParts writes the text of parts to b (the printer has its own
+// appendParts, which appends to a []byte).
+func writeParts(b *strings.Builder, parts []WordPart) {
 	for _, p := range parts {
 		switch p := p.(type) {
 		case *Lit:

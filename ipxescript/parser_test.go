@@ -330,3 +330,33 @@ func TestSourceTooLarge(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenEnd checks the eight-bytes-at-a-time token scanner against the
+// byte-at-a-time definition, for every start in lines of bytes chosen to
+// put whitespace, control bytes, "$", "!" and high bytes at every offset
+// of an eight-byte block.
+func TestTokenEnd(t *testing.T) {
+	alphabet := []byte{' ', '\t', '\n', '\v', '\f', '\r', 0x01, 0x1f, '!', '$', '{', 'a', 0x7f, 0x80, 0xff}
+	state := uint32(13)
+	for n := 0; n < 2000; n++ {
+		buf := make([]byte, n%40)
+		for i := range buf {
+			state = state*1664525 + 1013904223
+			buf[i] = alphabet[int(state>>16)%len(alphabet)]
+			if state>>30 == 0 { // long runs of token bytes too
+				buf[i] = 'x'
+			}
+		}
+		for start := range buf {
+			want, wantDollar := start, false
+			for want < len(buf) && !isSpace(buf[want]) {
+				wantDollar = wantDollar || buf[want] == '$'
+				want++
+			}
+			got, class := tokenEnd(buf, start)
+			if got != want || (class&classDollar != 0) != wantDollar {
+				t.Fatalf("tokenEnd(%q, %d) = %d, dollar %v; want %d, %v", buf, start, got, class&classDollar != 0, want, wantDollar)
+			}
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -69,27 +70,25 @@ func (p *Printer) Print(w io.Writer, f *File) error {
 	if f == nil {
 		return nilNodeError(f)
 	}
-	out := printBuffers.Get().(*bytes.Buffer)
-	defer func() {
-		if out.Cap() <= 16<<20 { // the pool empties itself at garbage collections
-			out.Reset()
-			printBuffers.Put(out)
-		}
-	}()
+	bp := printBuffers.Get().(*[]byte)
+	out := (*bp)[:0]
 	if n := len(f.Lines); n > 0 && f.Lines[n-1] != nil && f.Lines[n-1].Start.IsValid() {
 		// A parsed file prints to about its source's size.
-		out.Grow(int(f.Lines[n-1].Start.Offset) + 256)
+		out = slices.Grow(out, int(f.Lines[n-1].Start.Offset)+256)
 	}
-	if err := p.appendFile(out, f); err != nil {
+	out, err := p.appendFile(out, f)
+	if err == nil {
+		_, err = w.Write(out)
+	} else if nerr := nilNodeError(f); nerr != nil {
 		// A nil node is the error to report, wherever it is in the tree:
 		// the printer stops at the first problem it meets, and the walk
 		// for nil nodes is only needed on this path.
-		if err := nilNodeError(f); err != nil {
-			return err
-		}
-		return err
+		err = nerr
 	}
-	_, err := w.Write(out.Bytes())
+	if cap(out) <= 16<<20 { // the pool empties itself at garbage collections
+		*bp = out[:0]
+		printBuffers.Put(bp)
+	}
 	return err
 }
 
@@ -106,7 +105,7 @@ func nilNodeError(f *File) error {
 }
 
 // printBuffers keeps Print's output buffers between calls.
-var printBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+var printBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // Fprint prints f to w with the default Printer.
 func Fprint(w io.Writer, f *File) error { return NewPrinter().Print(w, f) }
@@ -133,153 +132,166 @@ type PrintError struct {
 // Error returns "line:col: msg".
 func (e *PrintError) Error() string { return fmt.Sprintf("ipxescript: print: %s: %s", e.Pos, e.Msg) }
 
-func (p *Printer) appendFile(out *bytes.Buffer, f *File) error {
+func (p *Printer) appendFile(out []byte, f *File) ([]byte, error) {
 	lines := f.Lines
 	for i, l := range lines {
 		if l == nil {
-			return errNilNode
+			return out, errNilNode
 		}
 		if l.Unterminated.IsValid() && i != len(lines)-1 {
-			return &PrintError{l.Unterminated, "only the last line can end inside a backslash continuation"}
+			return out, &PrintError{l.Unterminated, "only the last line can end inside a backslash continuation"}
 		}
 	}
 	for len(lines) > 0 && lines[len(lines)-1].IsBlank() && !lines[len(lines)-1].Unterminated.IsValid() {
 		lines = lines[:len(lines)-1]
 	}
 	prevBlank := false
-	start := out.Len()
-	defer func() {
-		// A parsed file that iPXE would not run as a script must not become
-		// one: if joining continuations produced a magic line at byte 0,
-		// keep a blank line before it.
-		if len(f.Lines) > 0 && f.Lines[0].Start.IsValid() && f.Header == HeaderNone &&
-			headerOf(out.Bytes()[start:]) != HeaderNone {
-			b := append([]byte("\n"), out.Bytes()[start:]...)
-			out.Truncate(start)
-			out.Write(b)
-		}
-	}()
+	start := len(out)
 	for _, l := range lines {
 		blank := l.IsBlank()
 		if blank && prevBlank && !l.Unterminated.IsValid() {
 			continue
 		}
 		prevBlank = blank
-		if err := p.appendLine(out, l); err != nil {
-			return err
+		var err error
+		if out, err = p.appendLine(out, l); err != nil {
+			return out, err
 		}
 	}
-	return nil
+	// A parsed file that iPXE would not run as a script must not become
+	// one: if joining continuations produced a magic line at byte 0,
+	// keep a blank line before it.
+	if len(f.Lines) > 0 && f.Lines[0].Start.IsValid() && f.Header == HeaderNone &&
+		headerOf(out[start:]) != HeaderNone {
+		out = slices.Insert(out, start, '\n')
+	}
+	return out, nil
 }
 
-func (p *Printer) appendLine(out *bytes.Buffer, l *Line) error {
+// appendLine appends l, printed, to out.
+func (p *Printer) appendLine(out []byte, l *Line) ([]byte, error) {
 	if l.IsBlank() {
 		if l.Unterminated.IsValid() {
-			out.WriteByte('\\')
+			out = append(out, '\\')
 		}
-		out.WriteByte('\n')
-		return nil
+		return append(out, '\n'), nil
 	}
-	lineStart := out.Len()
+	lineStart := len(out)
 	base := ""
 	if l.Indented && l.Label == nil {
 		base = p.indent
 	}
-	out.WriteString(base)
+	out = append(out, base...)
 	started := false
-	sep := func(cont bool) {
-		if !started {
+	// sep appends what goes before a token: nothing before the first, a
+	// space, or a continuation.
+	sep := func(out []byte, cont bool) []byte {
+		switch {
+		case !started:
 			started = true
-			return
+		case cont:
+			out = append(out, " \\\n"...)
+			lineStart = len(out)
+			out = append(out, base...)
+			out = append(out, p.indent...)
+		default:
+			out = append(out, ' ')
 		}
-		if cont {
-			out.WriteString(" \\\n")
-			lineStart = out.Len()
-			out.WriteString(base)
-			out.WriteString(p.indent)
-		} else {
-			out.WriteByte(' ')
-		}
+		return out
 	}
 	if l.Label != nil {
 		if err := checkLabel(l.Label); err != nil {
-			return err
+			return out, err
 		}
-		out.WriteByte(':')
-		out.WriteString(l.Label.Name)
+		out = append(out, ':')
+		out = append(out, l.Label.Name...)
 		started = true
 	}
 	for i, c := range l.Cmds {
 		if c == nil {
-			return errNilNode
+			return out, errNilNode
 		}
 		if i > 0 && c.Op == OpNone {
-			return &PrintError{c.Pos(), "command after the first has no operator"}
+			return out, &PrintError{c.Pos(), "command after the first has no operator"}
 		}
 		if c.Op != OpNone {
 			if i == 0 {
-				return &PrintError{c.Pos(), "first command of a line has an operator"}
+				return out, &PrintError{c.Pos(), "first command of a line has an operator"}
 			}
-			sep(c.OpCont)
-			out.WriteString(c.Op.String())
+			out = sep(out, c.OpCont)
+			out = append(out, c.Op.String()...)
 		}
 		for j, w := range c.Words {
 			if w == nil {
-				return errNilNode
+				return out, errNilNode
 			}
 			lit, sole := soleLit(w) // most words: nothing nested to check
 			if !sole {
 				switch partsProblem(w.Parts, MaxExpansionDepth) {
 				case partsNil:
-					return errNilNode
+					return out, errNilNode
 				case partsTooDeep:
 					// Parse would refuse it; and Text recurses once per level.
-					return &PrintError{w.Pos(), fmt.Sprintf("settings expansions nested deeper than %d", MaxExpansionDepth)}
+					return out, &PrintError{w.Pos(), fmt.Sprintf("settings expansions nested deeper than %d", MaxExpansionDepth)}
 				}
 			}
-			sep(w.Cont)
-			start := out.Len()
+			out = sep(out, w.Cont)
+			start := len(out)
 			if sole {
-				out.WriteString(lit)
+				out = append(out, lit...)
 			} else {
-				writeParts(out, w.Parts)
+				out = appendParts(out, w.Parts)
 			}
-			if text := out.Bytes()[start:]; !plainToken(text) {
+			if text := out[start:]; !plainToken(text) {
 				if err := checkWord(w, text, i == 0 && j == 0 && l.Label == nil); err != nil {
-					return err
+					return out, err
 				}
 			}
 		}
 	}
 	if c := l.Comment; c != nil {
 		if !strings.HasPrefix(c.Text, "#") || strings.ContainsAny(c.Text, "\n\x00") {
-			return &PrintError{c.Hash, fmt.Sprintf("invalid comment %q", c.Text)}
+			return out, &PrintError{c.Hash, fmt.Sprintf("invalid comment %q", c.Text)}
 		}
-		sep(c.Cont)
+		out = sep(out, c.Cont)
 		text := strings.TrimRight(c.Text, " \t\n\v\f\r")
 		last := 0
 		for _, b := range c.Breaks {
 			if b <= last || b >= len(text) {
 				continue
 			}
-			out.WriteString(text[last:b])
-			out.WriteString("\\\n")
-			lineStart = out.Len()
+			out = append(out, text[last:b]...)
+			out = append(out, "\\\n"...)
+			lineStart = len(out)
 			last = b
 		}
-		out.WriteString(text[last:])
+		out = append(out, text[last:]...)
 	}
-	if b := out.Bytes(); out.Len() > lineStart && b[len(b)-1] == '\\' {
-		out.WriteByte(' ')
+	if len(out) > lineStart && out[len(out)-1] == '\\' {
+		out = append(out, ' ')
 	}
 	if l.Unterminated.IsValid() {
-		if b := out.Bytes(); out.Len() > lineStart && b[len(b)-1] != ' ' {
-			out.WriteByte(' ')
+		if len(out) > lineStart && out[len(out)-1] != ' ' {
+			out = append(out, ' ')
 		}
-		out.WriteByte('\\')
+		out = append(out, '\\')
 	}
-	out.WriteByte('\n')
-	return nil
+	return append(out, '\n'), nil
+}
+
+// appendParts appends the text of parts to out.
+func appendParts(out []byte, parts []WordPart) []byte {
+	for _, p := range parts {
+		switch p := p.(type) {
+		case *Lit:
+			out = append(out, p.Value...)
+		case *Expansion:
+			out = append(out, "${"...)
+			out = appendParts(out, p.Parts)
+			out = append(out, '}')
+		}
+	}
+	return out
 }
 
 // Results of partsProblem.
