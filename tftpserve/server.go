@@ -112,6 +112,15 @@ type Server struct {
 	// DATA, ACK and OACK from a port with no transfer get ERROR 5.
 	SinglePort bool
 
+	// DisableGSO turns off UDP generic segmentation offload. By default,
+	// on Linux 4.18 and later, a window of blocks leaves in one system
+	// call as one buffer that the kernel cuts into datagrams (UDP_SEGMENT);
+	// where the kernel or the route refuses it the server falls back to
+	// one sendmmsg per window by itself, so this is for comparison and
+	// for debugging (packet captures on the sending host then show one
+	// datagram per block).
+	DisableGSO bool
+
 	// Tune, if set, may lower the limits for one request, for example by
 	// client address or by what archdetect learnt about the firmware. The
 	// request has its addresses, names and options but no negotiated values
@@ -418,7 +427,7 @@ func (s *Server) serveRead(ctx context.Context, sc *serveConn, sess *session, p 
 
 	// The transfer's own socket: its TID.
 	if s.SinglePort {
-		t.link = &portLink{srv: sc, to: net.UDPAddrFromAddrPort(from), in: sess.in, oob: sc.sourceOOB(dst, ifi)}
+		t.link = &portLink{srv: sc, to: net.UDPAddrFromAddrPort(from), in: sess.in, oob: sc.sourceOOB(dst, ifi), gso: sc.gso && !s.DisableGSO}
 	} else {
 		pc, err := s.openTransferSocket(from, dst)
 		if err != nil {
@@ -428,6 +437,7 @@ func (s *Server) serveRead(ctx context.Context, sc *serveConn, sess *session, p 
 			return
 		}
 		t.sock = newSockLink(ctx, pc, from)
+		t.sock.gso = !s.DisableGSO && t.sock.udp != nil && gsoAvailable(t.sock.udp)
 		t.link = t.sock
 	}
 	defer t.link.close()
