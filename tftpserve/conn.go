@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -469,31 +470,14 @@ func (s *serveConn) read(b []byte) (int, netip.AddrPort, netip.Addr, int, error)
 		if err != nil {
 			return 0, netip.AddrPort{}, netip.Addr{}, 0, err
 		}
-		dst, ifi := s.local, 0
-		if cm != nil {
-			if a, ok := netip.AddrFromSlice(cm.Dst); ok && !a.IsUnspecified() {
-				dst = a.Unmap()
-			}
-			ifi = cm.IfIndex
-		}
+		dst, ifi := s.dst4(cm)
 		return n, addrPortOf(from), dst, ifi, nil
 	case s.p6 != nil:
 		n, cm, from, err := s.p6.ReadFrom(b)
 		if err != nil {
 			return 0, netip.AddrPort{}, netip.Addr{}, 0, err
 		}
-		dst, ifi := s.local, 0
-		if cm != nil {
-			if a, ok := netip.AddrFromSlice(cm.Dst); ok && !a.IsUnspecified() {
-				dst = a.Unmap()
-				if dst.Is6() && (dst.IsLinkLocalUnicast() || dst.IsLinkLocalMulticast()) && cm.IfIndex > 0 {
-					if ifc, err := net.InterfaceByIndex(cm.IfIndex); err == nil {
-						dst = dst.WithZone(ifc.Name)
-					}
-				}
-			}
-			ifi = cm.IfIndex
-		}
+		dst, ifi := s.dst6(cm)
 		return n, addrPortOf(from), dst, ifi, nil
 	}
 	n, from, err := s.pc.ReadFrom(b)
@@ -501,6 +485,119 @@ func (s *serveConn) read(b []byte) (int, netip.AddrPort, netip.Addr, int, error)
 		return 0, netip.AddrPort{}, netip.Addr{}, 0, err
 	}
 	return n, addrPortOf(from), s.local, 0, nil
+}
+
+// dst4 returns the local address and interface a datagram came in on,
+// from its control message (nil: unknown).
+func (s *serveConn) dst4(cm *ipv4.ControlMessage) (netip.Addr, int) {
+	dst, ifi := s.local, 0
+	if cm != nil {
+		if a, ok := netip.AddrFromSlice(cm.Dst); ok && !a.IsUnspecified() {
+			dst = a.Unmap()
+		}
+		ifi = cm.IfIndex
+	}
+	return dst, ifi
+}
+
+// dst6 is dst4 for IPv6: a link-local destination gets its zone.
+func (s *serveConn) dst6(cm *ipv6.ControlMessage) (netip.Addr, int) {
+	dst, ifi := s.local, 0
+	if cm != nil {
+		if a, ok := netip.AddrFromSlice(cm.Dst); ok && !a.IsUnspecified() {
+			dst = a.Unmap()
+			if dst.Is6() && (dst.IsLinkLocalUnicast() || dst.IsLinkLocalMulticast()) && cm.IfIndex > 0 {
+				if ifc, err := net.InterfaceByIndex(cm.IfIndex); err == nil {
+					dst = dst.WithZone(ifc.Name)
+				}
+			}
+		}
+		ifi = cm.IfIndex
+	}
+	return dst, ifi
+}
+
+// readBatchSize is how many datagrams one recvmmsg takes at most from a
+// single-port listening socket. Each needs a buffer for the largest
+// datagram (a write's DATA), so the reader holds readBatchSize × 64 KiB of
+// address space, of which only what datagrams fill becomes resident.
+const readBatchSize = 16
+
+// batchReader reads many datagrams per system call (recvmmsg) from a
+// listening socket, with their destination addresses.
+type batchReader struct {
+	sc  *serveConn
+	ms  []ipv4.Message
+	in  []inbound
+	cm4 ipv4.ControlMessage
+	cm6 ipv6.ControlMessage
+}
+
+// inbound is one datagram of a batch: valid until the next read.
+type inbound struct {
+	b    []byte
+	from netip.AddrPort
+	dst  netip.Addr
+	ifi  int
+}
+
+// newBatchReader returns a batch reader for s, or nil where batches are
+// not one system call (recvmmsg is Linux's) or s cannot report destination
+// addresses (not a kernel UDP socket).
+func (s *serveConn) newBatchReader() *batchReader {
+	if runtime.GOOS != "linux" || (s.p4 == nil && s.p6 == nil) {
+		return nil
+	}
+	r := &batchReader{sc: s, ms: make([]ipv4.Message, readBatchSize), in: make([]inbound, readBatchSize)}
+	for i := range r.ms {
+		r.ms[i].Buffers = [][]byte{make([]byte, 65536)}
+		if s.p4 != nil {
+			r.ms[i].OOB = ipv4.NewControlMessage(ipv4.FlagDst | ipv4.FlagInterface)
+		} else {
+			r.ms[i].OOB = ipv6.NewControlMessage(ipv6.FlagDst | ipv6.FlagInterface)
+		}
+	}
+	return r
+}
+
+// read waits for datagrams and returns how many it read into r.in.
+func (r *batchReader) read() (int, error) {
+	ms := r.ms
+	for i := range ms {
+		ms[i].OOB = ms[i].OOB[:cap(ms[i].OOB)]
+	}
+	var n int
+	var err error
+	if r.sc.p4 != nil {
+		n, err = r.sc.p4.ReadBatch(ms, 0)
+	} else {
+		n, err = r.sc.p6.ReadBatch(ms, 0)
+	}
+	if err != nil {
+		return 0, err
+	}
+	for i := range n {
+		m := &ms[i]
+		in := &r.in[i]
+		in.b = m.Buffers[0][:m.N]
+		in.from = addrPortOf(m.Addr)
+		if r.sc.p4 != nil {
+			cm := &r.cm4
+			*cm = ipv4.ControlMessage{}
+			if m.NN == 0 || cm.Parse(m.OOB[:m.NN]) != nil {
+				cm = nil
+			}
+			in.dst, in.ifi = r.sc.dst4(cm)
+		} else {
+			cm := &r.cm6
+			*cm = ipv6.ControlMessage{}
+			if m.NN == 0 || cm.Parse(m.OOB[:m.NN]) != nil {
+				cm = nil
+			}
+			in.dst, in.ifi = r.sc.dst6(cm)
+		}
+	}
+	return n, nil
 }
 
 // mtuCache remembers interface MTUs for a short while.

@@ -235,29 +235,49 @@ func (s *Server) Serve(pc net.PacketConn) error {
 		s.mu.Unlock()
 	}()
 
+	var rd *batchReader
+	if s.SinglePort {
+		// Every transfer's ACKs arrive here: read them many per call.
+		rd = sc.newBatchReader()
+	}
 	buf := make([]byte, 65536)
 	var tempDelay time.Duration
 	for {
-		n, from, dst, ifi, err := sc.read(buf)
-		if err != nil {
-			if s.isClosing() {
-				return ErrServerClosed
+		var err error
+		if rd != nil {
+			var n int
+			if n, err = rd.read(); err == nil {
+				for i := range n {
+					in := &rd.in[i]
+					s.dispatch(sc, in.b, in.from, in.dst, in.ifi)
+				}
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+		} else {
+			var n, ifi int
+			var from netip.AddrPort
+			var dst netip.Addr
+			if n, from, dst, ifi, err = sc.read(buf); err == nil {
+				s.dispatch(sc, buf[:n], from, dst, ifi)
 			}
-			if errors.Is(err, net.ErrClosed) {
-				return err
-			}
-			// Transient errors (ICMP-induced ECONNREFUSED, ENOBUFS): back off.
-			tempDelay = min(max(2*tempDelay, 5*time.Millisecond), time.Second)
-			s.logger().Debug("tftpserve: read error", "err", err)
-			time.Sleep(tempDelay)
+		}
+		if err == nil {
+			tempDelay = 0
 			continue
 		}
-		tempDelay = 0
-		s.dispatch(sc, buf[:n], from, dst, ifi)
+		if s.isClosing() {
+			return ErrServerClosed
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			continue
+		}
+		if errors.Is(err, net.ErrClosed) {
+			return err
+		}
+		// Transient errors (ICMP-induced ECONNREFUSED, ENOBUFS): back off.
+		tempDelay = min(max(2*tempDelay, 5*time.Millisecond), time.Second)
+		s.logger().Debug("tftpserve: read error", "err", err)
+		time.Sleep(tempDelay)
 	}
 }
 
