@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/pxekit/pxekit/internal/netlab"
+	"github.com/pxekit/pxekit/internal/udpgro"
 	"golang.org/x/net/ipv4"
-	"golang.org/x/sys/unix"
 )
 
 // sinkMode is how the sink reads.
@@ -56,11 +56,8 @@ func tftpSink(ns *netlab.NS, server netip.AddrPort, name string, size int64, win
 	u := pc.(*net.UDPConn)
 	_ = u.SetReadBuffer(4 << 20)
 	if mode == sinkGRO {
-		rc, _ := u.SyscallConn()
-		var serr error
-		_ = rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_GRO, 1) })
-		if serr != nil {
-			return res, fmt.Errorf("UDP_GRO: %w", serr)
+		if err := udpgro.Enable(u); err != nil {
+			return res, err
 		}
 	}
 	var rrq []byte
@@ -156,7 +153,7 @@ func tftpSink(ns *netlab.NS, server netip.AddrPort, name string, size int64, win
 			n, oobn, _, from, err = u.ReadMsgUDPAddrPort(buf, oob)
 			if err == nil {
 				seg := n
-				if s := groSize(oob[:oobn]); mode == sinkGRO && s > 0 {
+				if s := udpgro.SegmentSize(oob[:oobn]); mode == sinkGRO && s > 0 {
 					seg = s
 				}
 				done, err = handle(buf[:n], seg, from)
@@ -182,23 +179,6 @@ func tftpSink(ns *netlab.NS, server netip.AddrPort, name string, size int64, win
 		}
 	}
 	return res, fmt.Errorf("deadline after %d bytes", res.bytes)
-}
-
-// groSize returns the segment size of a UDP_GRO control message, or 0.
-func groSize(oob []byte) int {
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return 0
-	}
-	for _, m := range msgs {
-		if m.Header.Level == unix.IPPROTO_UDP && m.Header.Type == unix.UDP_GRO && len(m.Data) >= 2 {
-			if len(m.Data) >= 4 {
-				return int(binary.NativeEndian.Uint32(m.Data))
-			}
-			return int(binary.NativeEndian.Uint16(m.Data))
-		}
-	}
-	return 0
 }
 
 // TestSenderCeiling measures what pxekit's sender puts through namespace

@@ -468,19 +468,7 @@ func measurePathRate(t *testing.T, l *lab, rates faultnet.Rates) float64 {
 	if err != nil {
 		t.Fatalf("path rate: no datagram through the relay: %v", err)
 	}
-	var received atomic.Int64
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 2048)
-		for {
-			n, _, err := sink.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			received.Add(int64(n))
-		}
-	}()
+	received, done := countInto(sink)
 	pc := ipv4.NewPacketConn(src)
 	payload := make([]byte, blksize+4)
 	msgs := make([]ipv4.Message, 32)

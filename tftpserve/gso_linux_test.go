@@ -19,7 +19,9 @@ import (
 	pintftp "github.com/pin/tftp/v3"
 	"github.com/pxekit/pxekit/internal/faultnet"
 	"github.com/pxekit/pxekit/internal/netlab"
+	"github.com/pxekit/pxekit/internal/udpgro"
 	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
 )
 
 func TestSegmentRun(t *testing.T) {
@@ -93,8 +95,8 @@ func newGROClient(t *testing.T) *groClient {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pc.Close() })
-	if !setGRO(pc) {
-		t.Skip("kernel without UDP_GRO")
+	if err := udpgro.Enable(pc); err != nil {
+		t.Skipf("kernel without UDP_GRO: %v", err)
 	}
 	_ = pc.SetReadBuffer(4 << 20)
 	return &groClient{t: t, pc: pc}
@@ -135,7 +137,7 @@ func (c *groClient) fetch(server netip.AddrPort, name string, bs, win int) (groR
 			continue
 		}
 		res.reads++
-		seg := groSegment(oob[:oobn])
+		seg := udpgro.SegmentSize(oob[:oobn])
 		if seg == 0 || seg > n {
 			seg = n
 		}
@@ -448,4 +450,9 @@ func TestGSOWindowRetransmission(t *testing.T) {
 			})
 		}
 	}
+}
+
+// setNoCheck sets SO_NO_CHECK (no UDP checksum on send).
+func setNoCheck(fd uintptr) error {
+	return unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_NO_CHECK, 1)
 }
