@@ -44,7 +44,7 @@
 //     file in one pread. On Linux 4.18 and later the window's blocks are
 //     one buffer that the kernel cuts into datagrams (UDP GSO: about a
 //     third of the server CPU per byte of sending each block alone;
-//     [Server.DisableGSO] turns it off), elsewhere one sendmmsg. In
+//     [Server.DisableGSO] turns it off), otherwise one sendmmsg. In
 //     single-port mode the listening socket is read many datagrams per
 //     call (recvmmsg). On Linux, a transfer whose RTT is under 100 µs
 //     polls its socket for a few microseconds before it sleeps (only while
