@@ -96,11 +96,7 @@ func TestPhysicalLimit(t *testing.T) {
 			return blast(t, l.pair.Client, l.pair.Server, "10.99.0.1:7001", netip.MustParseAddrPort("10.99.0.1:7001"), batch, 2*time.Second)
 		}},
 		{"veth + faultnet relay 2 ms each way", func(batch bool) float64 {
-			r, err := faultnet.StartRelay(faultnet.RelayConfig{Listen: "127.0.0.1:0", Upstream: netip.MustParseAddrPort("10.99.0.1:7002"),
-				Up: faultnet.Rates{Delay: 2 * time.Millisecond}, Down: faultnet.Rates{Delay: 2 * time.Millisecond}, ListenPacket: l.pair.Client.ListenPacket})
-			if err != nil {
-				t.Fatal(err)
-			}
+			r := l.delayRelay(t, faultnet.Rates{Delay: 2 * time.Millisecond}, "10.99.0.1:7002")
 			defer r.Close()
 			return blast(t, l.pair.Client, l.pair.Server, "10.99.0.1:7002", r.Addr(), batch, 2*time.Second)
 		}},

@@ -446,11 +446,7 @@ func measurePathRate(t *testing.T, l *lab, rates faultnet.Rates) float64 {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	r, err := faultnet.StartRelay(faultnet.RelayConfig{Listen: "127.0.0.1:0", Upstream: netip.MustParseAddrPort("10.99.0.1:7004"),
-		Up: rates, Down: rates, ListenPacket: l.pair.Client.ListenPacket})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := l.delayRelay(t, rates, "10.99.0.1:7004")
 	defer r.Close()
 	sink, err := l.pair.Client.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
@@ -492,14 +488,21 @@ func measurePathRate(t *testing.T, l *lab, rates faultnet.Rates) float64 {
 	return float64(got) / time.Since(start).Seconds()
 }
 
-// measureRTT times small UDP round trips through the relay path.
-func measureRTT(t *testing.T, l *lab, rates faultnet.Rates) time.Duration {
-	l.pair.Server.EchoUDP(t, "10.99.0.1:7777")
-	r, err := faultnet.StartRelay(faultnet.RelayConfig{Listen: "127.0.0.1:0", Upstream: netip.MustParseAddrPort("10.99.0.1:7777"),
+// delayRelay starts a relay in the client namespace, on 127.0.0.1, in
+// front of upstream in the server namespace.
+func (l *lab) delayRelay(t *testing.T, rates faultnet.Rates, upstream string) *faultnet.Relay {
+	r, err := faultnet.StartRelay(faultnet.RelayConfig{Listen: "127.0.0.1:0", Upstream: netip.MustParseAddrPort(upstream),
 		Up: rates, Down: rates, ListenPacket: l.pair.Client.ListenPacket})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return r
+}
+
+// measureRTT times small UDP round trips through the relay path.
+func measureRTT(t *testing.T, l *lab, rates faultnet.Rates) time.Duration {
+	l.pair.Server.EchoUDP(t, "10.99.0.1:7777")
+	r := l.delayRelay(t, rates, "10.99.0.1:7777")
 	defer r.Close()
 	c, err := l.pair.Client.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
