@@ -4,7 +4,8 @@
 # bench/RESULTS.md; raw logs go to bench/out/.
 #
 # Knobs (environment): BENCH_RUNS (loopback runs, 5), BENCH_DELAY_RUNS (3),
-# BENCH_LOSS_RUNS (20), BENCH_STORM_RUNS (2), BENCH_LOOPBACK_MIB (32), BENCHTIME (1s).
+# BENCH_LOSS_RUNS (20), BENCH_STORM_RUNS (2), BENCH_LOOPBACK_MIB (32), BENCHTIME (1s),
+# BENCH_CEILING_RUNS (3), BENCH_CEILING_MIB (128), BENCH_SERVERS (names, comma-separated).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
