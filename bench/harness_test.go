@@ -76,6 +76,22 @@ type sample struct {
 type series struct {
 	bytes   int64
 	samples []sample
+	cpu     []time.Duration // server CPU per run, when measured
+}
+
+// cpuPerMB is the median server CPU time per MB (10^6 bytes) in ms, 0 when
+// not measured.
+func (s *series) cpuPerMB() float64 {
+	if len(s.cpu) == 0 {
+		return 0
+	}
+	v := append([]time.Duration(nil), s.cpu...)
+	sort.Slice(v, func(i, j int) bool { return v[i] < v[j] })
+	m := v[len(v)/2]
+	if len(v)%2 == 0 {
+		m = (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	return float64(m.Microseconds()) / 1000 / (float64(s.bytes) / 1e6)
 }
 
 func (s *series) add(d time.Duration, err error) { s.samples = append(s.samples, sample{d, err}) }

@@ -17,18 +17,10 @@ import (
 
 func udpAddr(ap netip.AddrPort) *net.UDPAddr { return net.UDPAddrFromAddrPort(ap) }
 
-// blast sends 1468-byte datagrams from a socket in the client namespace to to
-// for d, one syscall per datagram or batched with sendmmsg, and returns the
-// bytes per second the sink received.
-func blast(t *testing.T, client *netlab.NS, sinkNS *netlab.NS, sinkAddr string, to netip.AddrPort, batch bool, d time.Duration) float64 {
-	sink, err := sinkNS.ListenPacket("udp4", sinkAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sink.Close()
-	_ = sink.(*net.UDPConn).SetReadBuffer(4 << 20)
-	var received atomic.Int64
-	done := make(chan struct{})
+// countInto reads sink until it is closed, one datagram per call, adding
+// up the bytes; done is closed when it stops.
+func countInto(sink net.PacketConn) (received *atomic.Int64, done chan struct{}) {
+	received, done = new(atomic.Int64), make(chan struct{})
 	go func() {
 		defer close(done)
 		buf := make([]byte, 2048)
@@ -40,6 +32,20 @@ func blast(t *testing.T, client *netlab.NS, sinkNS *netlab.NS, sinkAddr string, 
 			received.Add(int64(n))
 		}
 	}()
+	return received, done
+}
+
+// blast sends 1468-byte datagrams from a socket in the client namespace to to
+// for d, one syscall per datagram or batched with sendmmsg, and returns the
+// bytes per second the sink received.
+func blast(t *testing.T, client *netlab.NS, sinkNS *netlab.NS, sinkAddr string, to netip.AddrPort, batch bool, d time.Duration) float64 {
+	sink, err := sinkNS.ListenPacket("udp4", sinkAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	_ = sink.(*net.UDPConn).SetReadBuffer(4 << 20)
+	received, _ := countInto(sink)
 	c, err := client.ListenPacket("udp4", ":0")
 	if err != nil {
 		t.Fatal(err)
@@ -90,11 +96,7 @@ func TestPhysicalLimit(t *testing.T) {
 			return blast(t, l.pair.Client, l.pair.Server, "10.99.0.1:7001", netip.MustParseAddrPort("10.99.0.1:7001"), batch, 2*time.Second)
 		}},
 		{"veth + faultnet relay 2 ms each way", func(batch bool) float64 {
-			r, err := faultnet.StartRelay(faultnet.RelayConfig{Listen: "127.0.0.1:0", Upstream: netip.MustParseAddrPort("10.99.0.1:7002"),
-				Up: faultnet.Rates{Delay: 2 * time.Millisecond}, Down: faultnet.Rates{Delay: 2 * time.Millisecond}, ListenPacket: l.pair.Client.ListenPacket})
-			if err != nil {
-				t.Fatal(err)
-			}
+			r := l.delayRelay(t, faultnet.Rates{Delay: 2 * time.Millisecond}, "10.99.0.1:7002")
 			defer r.Close()
 			return blast(t, l.pair.Client, l.pair.Server, "10.99.0.1:7002", r.Addr(), batch, 2*time.Second)
 		}},

@@ -4,7 +4,8 @@
 # bench/RESULTS.md; raw logs go to bench/out/.
 #
 # Knobs (environment): BENCH_RUNS (loopback runs, 5), BENCH_DELAY_RUNS (3),
-# BENCH_LOSS_RUNS (20), BENCH_STORM_RUNS (2), BENCH_LOOPBACK_MIB (32), BENCHTIME (1s);
+# BENCH_LOSS_RUNS (20), BENCH_STORM_RUNS (2), BENCH_LOOPBACK_MIB (32), BENCHTIME (1s),
+# BENCH_CEILING_RUNS (3), BENCH_CEILING_MIB (128), BENCH_SERVERS (names, comma-separated);
 # the fleet simulation: BENCH_FLEET (machines, 10000), BENCH_FLEET_TFTP (how many of
 # them fetch ipxe.efi over TFTP, all), BENCH_FLEET_INFLIGHT (booting at once, 500),
 # BENCH_FLEET_RAMP (power-ons spread over this long, 0s).

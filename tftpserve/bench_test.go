@@ -2,6 +2,7 @@ package tftpserve
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -101,6 +102,59 @@ func BenchmarkParseRRQ(b *testing.B) {
 		}
 		if _, err := negotiate(p.options, Limits{BlockSize: 1468, WindowSize: 64, MaxTimeout: 255, Retries: 5}, "octet"); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSendWindow measures the server's send path alone: one window of
+// full 1468-byte blocks per op from a transfer socket to a loopback sink
+// that drains and counts, as UDP GSO messages (gso=on) and as one
+// sendmmsg of datagrams (gso=off, what DisableGSO and kernels before 4.18
+// get).
+func BenchmarkSendWindow(b *testing.B) {
+	for _, win := range []int{16, 64} {
+		for _, gso := range []bool{true, false} {
+			b.Run(fmt.Sprintf("window%d/gso=%v", win, gso), func(b *testing.B) {
+				sink, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer sink.Close()
+				_ = sink.SetReadBuffer(4 << 20)
+				go func() {
+					buf := make([]byte, 2048)
+					for {
+						if _, err := sink.Read(buf); err != nil {
+							return
+						}
+					}
+				}()
+				pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+				if err != nil {
+					b.Fatal(err)
+				}
+				l := newSockLink(context.Background(), pc, addrPortOf(sink.LocalAddr()))
+				defer l.close()
+				if gso && !gsoAvailable(l.udp) {
+					b.Skip("kernel without UDP_SEGMENT")
+				}
+				l.gso = gso
+				pkts := make([][]byte, win)
+				for i := range pkts {
+					pkts[i] = appendDataHeader(make([]byte, 0, 4+1468), uint16(i+1))[:4+1468]
+				}
+				b.SetBytes(int64(win * 1468))
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					if err := l.sendBatch(pkts); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if gso && !l.gso {
+					b.Fatal("the kernel refused GSO")
+				}
+			})
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -62,6 +63,10 @@ type sockLink struct {
 	msgs   []ipv4.Message
 	stop   func() bool
 	noBatc bool
+	// gso: send windows with UDP segmentation offload (segmenter); off
+	// for good once the kernel refused it on this socket.
+	gso bool
+	seg segmenter
 	// raw and spin: see spinRecv. The transfer turns spin on while its
 	// measured RTT is short and few transfers run.
 	raw        syscall.RawConn
@@ -103,6 +108,17 @@ func (l *sockLink) send(b []byte) error {
 }
 
 func (l *sockLink) sendBatch(pkts [][]byte) error {
+	if l.gso && l.batch != nil && len(pkts) > 1 {
+		n, err := l.seg.write(l.batch, pkts, l.to, nil)
+		if err == nil {
+			return nil
+		}
+		// Refused (no checksum offload on the route, a segment larger
+		// than its MTU, ENOBUFS…): the rest, and every later window, go by
+		// sendmmsg, which reports the error again if it persists.
+		l.gso = false
+		pkts = pkts[n:]
+	}
 	if l.batch == nil || l.noBatc || len(pkts) == 1 {
 		for _, p := range pkts {
 			if err := l.send(p); err != nil {
@@ -112,6 +128,88 @@ func (l *sockLink) sendBatch(pkts [][]byte) error {
 		return nil
 	}
 	return writeBatch(l.batch, &l.msgs, pkts, l.to, nil, func() { l.noBatc = true }, l.send)
+}
+
+// UDP generic segmentation offload (Linux 4.18 and later): one message
+// with a UDP_SEGMENT control message carries several datagrams of one size
+// (the last may be shorter), and the kernel cuts it, as late as the
+// driver allows. A window then costs one trip through the socket layer and
+// the routing instead of one per block; on loopback and veth the big
+// packet even crosses to the receiving socket whole.
+const (
+	// gsoMaxSegments is UDP_MAX_SEGMENTS (64 before Linux 6.9 raised it).
+	gsoMaxSegments = 64
+	// gsoMaxBytes is the largest UDP payload of one message: an IPv4
+	// datagram's 65535 bytes less 20 of IP and 8 of UDP header (IPv6
+	// allows 20 more; one bound serves both).
+	gsoMaxBytes = 65507
+)
+
+// segmentRun returns the end (exclusive) of the longest run of packets
+// from pkts[i] that one segmented message can carry: packets of the size
+// of pkts[i], then possibly one shorter that ends the run, at most
+// gsoMaxSegments of them and gsoMaxBytes in all.
+func segmentRun(pkts [][]byte, i int) int {
+	seg := len(pkts[i])
+	total := seg
+	j := i + 1
+	for j < len(pkts) && j-i < gsoMaxSegments {
+		n := len(pkts[j])
+		if n > seg || n == 0 || total+n > gsoMaxBytes {
+			break
+		}
+		total += n
+		j++
+		if n < seg {
+			break
+		}
+	}
+	return j
+}
+
+// segmenter sends a window as UDP GSO messages: each run of packets that
+// segmentRun allows is one message whose buffers are the packets (the
+// kernel gathers them), and every message of the window goes in one
+// sendmmsg.
+type segmenter struct {
+	msgs []ipv4.Message
+	oob  []byte // control messages of msgs
+}
+
+// write sends pkts to to; oob goes first in every message's control data
+// (the source address in single-port mode). It returns how many packets
+// went out before an error: the caller sends the rest another way.
+func (g *segmenter) write(bw batchWriter, pkts [][]byte, to net.Addr, oob []byte) (int, error) {
+	ms, arena := g.msgs[:0], g.oob[:0]
+	for i := 0; i < len(pkts); {
+		j := segmentRun(pkts, i)
+		m := ipv4.Message{Buffers: pkts[i:j], OOB: oob, Addr: to}
+		if j-i > 1 {
+			// If arena grows, earlier messages keep the old array,
+			// which nothing writes to again.
+			at := len(arena)
+			arena = appendSegmentCmsg(append(arena, oob...), len(pkts[i]))
+			m.OOB = arena[at:len(arena):len(arena)]
+		}
+		ms = append(ms, m)
+		i = j
+	}
+	g.msgs, g.oob = ms, arena
+	sent := 0
+	for len(ms) > 0 {
+		n, err := bw.WriteBatch(ms, 0)
+		if err == nil && n <= 0 {
+			err = errors.New("tftpserve: batch write made no progress")
+		}
+		if err != nil {
+			return sent, err
+		}
+		for _, m := range ms[:n] {
+			sent += len(m.Buffers)
+		}
+		ms = ms[n:]
+	}
+	return sent, nil
 }
 
 // writeBatch sends pkts with as few system calls as possible; if the batch
@@ -211,6 +309,10 @@ type portLink struct {
 	in    chan []byte
 	msgs  []ipv4.Message
 	timer *time.Timer
+	// gso: as sockLink's, but remembered per transfer, since one
+	// listening socket reaches clients over different paths.
+	gso bool
+	seg segmenter
 }
 
 func (l *portLink) send(b []byte) error {
@@ -227,6 +329,14 @@ func (l *portLink) plainSend(b []byte) error {
 }
 
 func (l *portLink) sendBatch(pkts [][]byte) error {
+	if l.gso && l.srv.batch != nil && len(pkts) > 1 && !l.srv.noBatch() {
+		n, err := l.seg.write(l.srv.batch, pkts, l.to, l.oob)
+		if err == nil {
+			return nil
+		}
+		l.gso = false // see sockLink.sendBatch
+		pkts = pkts[n:]
+	}
 	if l.srv.batch == nil || l.srv.noBatch() || (len(pkts) == 1 && l.oob == nil) {
 		for _, p := range pkts {
 			if err := l.send(p); err != nil {
@@ -294,6 +404,7 @@ type serveConn struct {
 	p6    *ipv6.PacketConn
 	local netip.Addr // the bound address when specific
 	batch batchWriter
+	gso   bool // the kernel takes UDP_SEGMENT on this socket
 
 	mu       sync.Mutex
 	batchOff bool
@@ -307,6 +418,7 @@ func newServeConn(pc net.PacketConn) *serveConn {
 		}
 	}
 	if u, ok := pc.(*net.UDPConn); ok {
+		s.gso = gsoAvailable(u)
 		if isIPv4Socket(u) {
 			p := ipv4.NewPacketConn(u)
 			if p.SetControlMessage(ipv4.FlagDst|ipv4.FlagInterface, true) == nil {
@@ -358,31 +470,14 @@ func (s *serveConn) read(b []byte) (int, netip.AddrPort, netip.Addr, int, error)
 		if err != nil {
 			return 0, netip.AddrPort{}, netip.Addr{}, 0, err
 		}
-		dst, ifi := s.local, 0
-		if cm != nil {
-			if a, ok := netip.AddrFromSlice(cm.Dst); ok && !a.IsUnspecified() {
-				dst = a.Unmap()
-			}
-			ifi = cm.IfIndex
-		}
+		dst, ifi := s.dst4(cm)
 		return n, addrPortOf(from), dst, ifi, nil
 	case s.p6 != nil:
 		n, cm, from, err := s.p6.ReadFrom(b)
 		if err != nil {
 			return 0, netip.AddrPort{}, netip.Addr{}, 0, err
 		}
-		dst, ifi := s.local, 0
-		if cm != nil {
-			if a, ok := netip.AddrFromSlice(cm.Dst); ok && !a.IsUnspecified() {
-				dst = a.Unmap()
-				if dst.Is6() && (dst.IsLinkLocalUnicast() || dst.IsLinkLocalMulticast()) && cm.IfIndex > 0 {
-					if ifc, err := net.InterfaceByIndex(cm.IfIndex); err == nil {
-						dst = dst.WithZone(ifc.Name)
-					}
-				}
-			}
-			ifi = cm.IfIndex
-		}
+		dst, ifi := s.dst6(cm)
 		return n, addrPortOf(from), dst, ifi, nil
 	}
 	n, from, err := s.pc.ReadFrom(b)
@@ -390,6 +485,119 @@ func (s *serveConn) read(b []byte) (int, netip.AddrPort, netip.Addr, int, error)
 		return 0, netip.AddrPort{}, netip.Addr{}, 0, err
 	}
 	return n, addrPortOf(from), s.local, 0, nil
+}
+
+// dst4 returns the local address and interface a datagram came in on,
+// from its control message (nil: unknown).
+func (s *serveConn) dst4(cm *ipv4.ControlMessage) (netip.Addr, int) {
+	dst, ifi := s.local, 0
+	if cm != nil {
+		if a, ok := netip.AddrFromSlice(cm.Dst); ok && !a.IsUnspecified() {
+			dst = a.Unmap()
+		}
+		ifi = cm.IfIndex
+	}
+	return dst, ifi
+}
+
+// dst6 is dst4 for IPv6: a link-local destination gets its zone.
+func (s *serveConn) dst6(cm *ipv6.ControlMessage) (netip.Addr, int) {
+	dst, ifi := s.local, 0
+	if cm != nil {
+		if a, ok := netip.AddrFromSlice(cm.Dst); ok && !a.IsUnspecified() {
+			dst = a.Unmap()
+			if dst.Is6() && (dst.IsLinkLocalUnicast() || dst.IsLinkLocalMulticast()) && cm.IfIndex > 0 {
+				if ifc, err := net.InterfaceByIndex(cm.IfIndex); err == nil {
+					dst = dst.WithZone(ifc.Name)
+				}
+			}
+		}
+		ifi = cm.IfIndex
+	}
+	return dst, ifi
+}
+
+// readBatchSize is how many datagrams one recvmmsg takes at most from a
+// single-port listening socket. Each needs a buffer for the largest
+// datagram (a write's DATA), so the reader holds readBatchSize × 64 KiB of
+// address space, of which only what datagrams fill becomes resident.
+const readBatchSize = 16
+
+// batchReader reads many datagrams per system call (recvmmsg) from a
+// listening socket, with their destination addresses.
+type batchReader struct {
+	sc  *serveConn
+	ms  []ipv4.Message
+	in  []inbound
+	cm4 ipv4.ControlMessage
+	cm6 ipv6.ControlMessage
+}
+
+// inbound is one datagram of a batch: valid until the next read.
+type inbound struct {
+	b    []byte
+	from netip.AddrPort
+	dst  netip.Addr
+	ifi  int
+}
+
+// newBatchReader returns a batch reader for s, or nil where batches are
+// not one system call (recvmmsg is Linux's) or s cannot report destination
+// addresses (not a kernel UDP socket).
+func (s *serveConn) newBatchReader() *batchReader {
+	if runtime.GOOS != "linux" || (s.p4 == nil && s.p6 == nil) {
+		return nil
+	}
+	r := &batchReader{sc: s, ms: make([]ipv4.Message, readBatchSize), in: make([]inbound, readBatchSize)}
+	for i := range r.ms {
+		r.ms[i].Buffers = [][]byte{make([]byte, 65536)}
+		if s.p4 != nil {
+			r.ms[i].OOB = ipv4.NewControlMessage(ipv4.FlagDst | ipv4.FlagInterface)
+		} else {
+			r.ms[i].OOB = ipv6.NewControlMessage(ipv6.FlagDst | ipv6.FlagInterface)
+		}
+	}
+	return r
+}
+
+// read waits for datagrams and returns how many it read into r.in.
+func (r *batchReader) read() (int, error) {
+	ms := r.ms
+	for i := range ms {
+		ms[i].OOB = ms[i].OOB[:cap(ms[i].OOB)]
+	}
+	var n int
+	var err error
+	if r.sc.p4 != nil {
+		n, err = r.sc.p4.ReadBatch(ms, 0)
+	} else {
+		n, err = r.sc.p6.ReadBatch(ms, 0)
+	}
+	if err != nil {
+		return 0, err
+	}
+	for i := range n {
+		m := &ms[i]
+		in := &r.in[i]
+		in.b = m.Buffers[0][:m.N]
+		in.from = addrPortOf(m.Addr)
+		if r.sc.p4 != nil {
+			cm := &r.cm4
+			*cm = ipv4.ControlMessage{}
+			if m.NN == 0 || cm.Parse(m.OOB[:m.NN]) != nil {
+				cm = nil
+			}
+			in.dst, in.ifi = r.sc.dst4(cm)
+		} else {
+			cm := &r.cm6
+			*cm = ipv6.ControlMessage{}
+			if m.NN == 0 || cm.Parse(m.OOB[:m.NN]) != nil {
+				cm = nil
+			}
+			in.dst, in.ifi = r.sc.dst6(cm)
+		}
+	}
+	return n, nil
 }
 
 // mtuCache remembers interface MTUs for a short while.

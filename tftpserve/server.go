@@ -112,6 +112,15 @@ type Server struct {
 	// DATA, ACK and OACK from a port with no transfer get ERROR 5.
 	SinglePort bool
 
+	// DisableGSO turns off UDP generic segmentation offload. By default,
+	// on Linux 4.18 and later, a window of blocks leaves in one system
+	// call as one buffer that the kernel cuts into datagrams (UDP_SEGMENT);
+	// where the kernel or the route refuses it the server falls back to
+	// one sendmmsg per window by itself, so this is for comparison and
+	// for debugging (packet captures on the sending host then show one
+	// datagram per block).
+	DisableGSO bool
+
 	// Tune, if set, may lower the limits for one request, for example by
 	// client address or by what archdetect learnt about the firmware. The
 	// request has its addresses, names and options but no negotiated values
@@ -226,29 +235,49 @@ func (s *Server) Serve(pc net.PacketConn) error {
 		s.mu.Unlock()
 	}()
 
+	var rd *batchReader
+	if s.SinglePort {
+		// Every transfer's ACKs arrive here: read them many per call.
+		rd = sc.newBatchReader()
+	}
 	buf := make([]byte, 65536)
 	var tempDelay time.Duration
 	for {
-		n, from, dst, ifi, err := sc.read(buf)
-		if err != nil {
-			if s.isClosing() {
-				return ErrServerClosed
+		var err error
+		if rd != nil {
+			var n int
+			if n, err = rd.read(); err == nil {
+				for i := range n {
+					in := &rd.in[i]
+					s.dispatch(sc, in.b, in.from, in.dst, in.ifi)
+				}
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+		} else {
+			var n, ifi int
+			var from netip.AddrPort
+			var dst netip.Addr
+			if n, from, dst, ifi, err = sc.read(buf); err == nil {
+				s.dispatch(sc, buf[:n], from, dst, ifi)
 			}
-			if errors.Is(err, net.ErrClosed) {
-				return err
-			}
-			// Transient errors (ICMP-induced ECONNREFUSED, ENOBUFS): back off.
-			tempDelay = min(max(2*tempDelay, 5*time.Millisecond), time.Second)
-			s.logger().Debug("tftpserve: read error", "err", err)
-			time.Sleep(tempDelay)
+		}
+		if err == nil {
+			tempDelay = 0
 			continue
 		}
-		tempDelay = 0
-		s.dispatch(sc, buf[:n], from, dst, ifi)
+		if s.isClosing() {
+			return ErrServerClosed
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			continue
+		}
+		if errors.Is(err, net.ErrClosed) {
+			return err
+		}
+		// Transient errors (ICMP-induced ECONNREFUSED, ENOBUFS): back off.
+		tempDelay = min(max(2*tempDelay, 5*time.Millisecond), time.Second)
+		s.logger().Debug("tftpserve: read error", "err", err)
+		time.Sleep(tempDelay)
 	}
 }
 
@@ -418,7 +447,7 @@ func (s *Server) serveRead(ctx context.Context, sc *serveConn, sess *session, p 
 
 	// The transfer's own socket: its TID.
 	if s.SinglePort {
-		t.link = &portLink{srv: sc, to: net.UDPAddrFromAddrPort(from), in: sess.in, oob: sc.sourceOOB(dst, ifi)}
+		t.link = &portLink{srv: sc, to: net.UDPAddrFromAddrPort(from), in: sess.in, oob: sc.sourceOOB(dst, ifi), gso: sc.gso && !s.DisableGSO}
 	} else {
 		pc, err := s.openTransferSocket(from, dst)
 		if err != nil {
@@ -428,6 +457,7 @@ func (s *Server) serveRead(ctx context.Context, sc *serveConn, sess *session, p 
 			return
 		}
 		t.sock = newSockLink(ctx, pc, from)
+		t.sock.gso = !s.DisableGSO && t.sock.udp != nil && gsoAvailable(t.sock.udp)
 		t.link = t.sock
 	}
 	defer t.link.close()

@@ -494,11 +494,15 @@ func TestSinglePortAndConcurrency(t *testing.T) {
 	for i := 0; i < 6; i++ {
 		files["f"+strconv.Itoa(i)] = &fstest.MapFile{Data: randBytes(200000+i*777, int64(i))}
 	}
-	for _, single := range []bool{false, true} {
-		t.Run(fmt.Sprintf("single-port=%v", single), func(t *testing.T) {
+	for _, tc := range []struct {
+		single  bool
+		network string
+	}{{false, "udp4"}, {true, "udp4"}, {true, "udp6"}} {
+		single := tc.single
+		t.Run(fmt.Sprintf("single-port=%v/%s", single, tc.network), func(t *testing.T) {
 			logs := newInfoLog()
 			srv := &Server{Handler: FS(files), SinglePort: single, OnTransfer: logs.hook}
-			addr := startServer(t, srv, "udp4")
+			addr := startServer(t, srv, tc.network)
 			var wg sync.WaitGroup
 			errs := make(chan error, 6)
 			for i := 0; i < 6; i++ {

@@ -5,12 +5,14 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 )
 
@@ -183,5 +185,68 @@ func TestSinglePortWrite(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if got := store.get("up"); !bytes.Equal(got, data) {
 		t.Fatalf("stored %d bytes, want %d", len(got), len(data))
+	}
+}
+
+// TestSinglePortLargeDatagramsBatched: in single-port mode the listening
+// socket reads many datagrams per call; a write's largest blocks (blksize
+// 65464), sent four at a time while reads run beside it, arrive whole.
+func TestSinglePortLargeDatagramsBatched(t *testing.T) {
+	store := &memStore{files: map[string][]byte{}, limit: 1 << 20}
+	rdata := randBytes(300_000, 9)
+	srv := &Server{WriteHandler: store, Handler: FS(fstest.MapFS{"r": {Data: rdata}}), SinglePort: true, AllowFragmentation: true, MaxWindowBytes: 1 << 20}
+	addr := startServer(t, srv, "udp4")
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			c := newTestClient(t, addr)
+			res, err := c.fetch("r", fetchOpts{window: 16, timeout: time.Second, deadline: 30 * time.Second}, Option{"blksize", "1468"}, Option{"windowsize", "16"})
+			if err == nil && !bytes.Equal(res.data, rdata) {
+				err = fmt.Errorf("read: got %d bytes, want %d", len(res.data), len(rdata))
+			}
+			errs <- err
+		}()
+	}
+	const bs = 65464
+	data := randBytes(bs*6+11, 4)
+	c := newTestClient(t, addr)
+	_ = c.pc.(*net.UDPConn).SetReadBuffer(1 << 20)
+	c.sendTo(addr, appendRequest(nil, OpWRQ, "up", "octet", Option{"blksize", strconv.Itoa(bs)}, Option{"windowsize", "4"}))
+	if p := c.expect(OpOACK); c.tid != addr {
+		t.Fatalf("OACK %v from %v, want from %v", p.options, c.tid, addr)
+	}
+	// Four blocks at a time; where the server's socket buffer overflowed
+	// (four 64 KiB datagrams are more than its default holds when the
+	// machine is busy), go on after the block it acknowledged.
+	blocks := (len(data) + bs) / bs // the last one is short
+	deadline := time.Now().Add(30 * time.Second)
+	for acked := 0; acked < blocks; {
+		if time.Now().After(deadline) {
+			t.Fatalf("write: %d of %d blocks acknowledged at the deadline", acked, blocks)
+		}
+		end := min(acked+4, blocks)
+		for b := acked + 1; b <= end; b++ {
+			c.sendTo(c.tid, append(appendDataHeader(nil, uint16(b)), data[(b-1)*bs:min(b*bs, len(data))]...))
+		}
+		p, _, ok := c.recv(2 * time.Second)
+		if !ok {
+			continue // resend the window
+		}
+		if p.op != OpACK || int(p.block) < acked || int(p.block) > end {
+			t.Fatalf("got %v block %d after sending blocks %d–%d", p.op, p.block, acked+1, end)
+		}
+		acked = int(p.block)
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline = time.Now().Add(5 * time.Second)
+	for !bytes.Equal(store.get("up"), data) {
+		if time.Now().After(deadline) {
+			t.Fatalf("stored %d bytes, want %d", len(store.get("up")), len(data))
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
