@@ -255,12 +255,6 @@ type Options struct {
 	// Limit bounds how long QEMU may run at all (it is killed after); 0
 	// means 5 minutes. Tests wait for much shorter times with WaitConsole.
 	Limit time.Duration
-	// IPv4Off (UEFI scenarios) keeps OVMF's IPv4 stack from loading
-	// (fw_cfg opt/org.tianocore/IPv4Support=no, read by EDK2's
-	// UefiDriverEntryPointFwCfgOverrideLib before Ip4Dxe starts), so that
-	// OVMF has no IPv4 boot options and boots over IPv6 at once, as on an
-	// IPv6-only network, instead of after its IPv4 attempts time out.
-	IPv4Off bool
 	// SecureBoot (UEFI scenarios) boots SecureBootCode with SecureBootVars
 	// (Microsoft's keys enrolled, Secure Boot enforced) on a q35 machine
 	// with SMM, its variable flash writable from SMM only.
@@ -333,9 +327,6 @@ func (f Firmware) Args(sc Scenario, tap, serial, dir string, o Options) ([]strin
 		if o.SecureBoot {
 			args = append(args, "-global", "driver=cfi.pflash01,property=secure,value=on")
 		}
-		if o.IPv4Off {
-			args = append(args, "-fw_cfg", "name=opt/org.tianocore/IPv4Support,string=no")
-		}
 		if sc == UEFIHTTP {
 			args = append(args,
 				"-fw_cfg", "name=opt/org.tianocore/IPv4PXESupport,string=no",
@@ -348,9 +339,6 @@ func (f Firmware) Args(sc Scenario, tap, serial, dir string, o Options) ([]strin
 	}
 	if o.SecureBoot && !sc.UEFI() {
 		return nil, fmt.Errorf("qemulab: scenario %s: Secure Boot needs UEFI", sc)
-	}
-	if o.IPv4Off && !sc.UEFI() {
-		return nil, fmt.Errorf("qemulab: scenario %s: IPv4Off is for OVMF (UEFI scenarios)", sc)
 	}
 	return args, nil
 }
