@@ -902,8 +902,8 @@ func (s *Server) ObserveDHCP4(x dhcpboot.Exchange4) {
 func (s *Server) ObserveDHCP6(x dhcpboot.Exchange6) {
 	s.ensure()
 	e := DHCPEventFrom6(x)
-	if len(e.MAC) == 0 && x.Peer.Addr().Is6() && x.Peer.Addr().IsLinkLocalUnicast() {
-		if mac := macFromEUI64(x.Peer.Addr()); mac != nil {
+	if len(e.MAC) == 0 {
+		if mac := dhcpboot.MACFromEUI64(x.Peer.Addr()); mac != nil {
 			e.MAC, e.Client.MAC = mac, mac
 		}
 	}
@@ -911,17 +911,6 @@ func (s *Server) ObserveDHCP6(x dhcpboot.Exchange6) {
 	if in := innerMessage(x.Request); in != nil {
 		s.observeDHCP(e, e.IP, in.Type() == dhcpv6.MessageTypeSolicit, x.Decision.Boot() && x.Reply != nil && x.Err == nil)
 	}
-}
-
-// macFromEUI64 returns the MAC an IPv6 address's modified EUI-64
-// interface identifier was made from (RFC 4291 appendix A), nil when the
-// identifier is not one (no ff:fe in its middle).
-func macFromEUI64(a netip.Addr) net.HardwareAddr {
-	b := a.As16()
-	if b[11] != 0xff || b[12] != 0xfe {
-		return nil
-	}
-	return net.HardwareAddr{b[8] ^ 0x02, b[9], b[10], b[13], b[14], b[15]}
 }
 
 // ObserveInvalid4 records a datagram a DHCPv4 server could not use as a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -129,7 +130,7 @@ func TestFirmwareBootHTTPv6(t *testing.T) {
 		{"HTTP/IPv6: GET /boot.ipxe", fromIPv6(httpGet("/boot.ipxe", "script", nil))},
 		{"HTTP/IPv6: per-machine URL with MAC, x86_64, efi, UUID", fromIPv6(httpGet("/machine/", "machine", efi))},
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 240*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 480*time.Second)
 	defer cancel()
 	line := waitMilestones(ctx, t, srv, m, start, &bootState{mac: mac}, ms)
 	if got := strings.Fields(line); len(got) < 4 || got[2] != "x86_64" || got[3] != "efi" {
@@ -140,5 +141,134 @@ func TestFirmwareBootHTTPv6(t *testing.T) {
 		if l.str("kind") == "dhcp" && l.num("version") != 6 {
 			t.Errorf("a DHCPv4 line on an IPv6-only segment: %s", summary(l))
 		}
+	}
+}
+
+// stayScript is a per-machine script that prints the marker with a tag
+// and stays in iPXE (sleep), as a script that boots a kernel never returns:
+// an "exit" would send OVMF on to its next boot option (HTTPv6 after
+// HTTPv4) and boot again.
+func stayScript(tag string) string {
+	return "#!ipxe\necho " + pxekit.BootedMarker + " ${net0/mac} ${buildarch} ${platform} " + tag + "\nsleep 600\n"
+}
+
+// count returns how many of lines match.
+func count(lines []logLine, match func(logLine) bool) int {
+	n := 0
+	for _, l := range lines {
+		if match(l) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestFirmwareBootDualStack runs pxeserver -dhcp lab -dhcp6 lab on one
+// segment whose router advertisements send hosts to DHCPv6 (M flag), so
+// that every client can get a DHCPv4 and a DHCPv6 answer, and boots
+// OVMF's HTTP boot client and the BIOS iPXE ROM there. Each boots once,
+// on the protocol its firmware picks: one boot file download (OVMF), one
+// boot script fetch, one per-machine script.
+//
+// OVMF picks IPv4: EDK2's boot manager makes one boot option per LoadFile
+// handle in handle order (BmEnumerateBootOptions, MdeModulePkg/Library/
+// UefiBootManagerLib/BmBoot.c), and HttpBootDxe's entry point installs
+// its IPv4 driver binding before its IPv6 one (NetworkPkg/HttpBootDxe/
+// HttpBootDxe.c), so "UEFI HTTPv4" is Boot0001 and "UEFI HTTPv6" Boot0002;
+// the IPv4 boot succeeds and HTTPv6 is never tried (no DHCPv6 Solicit with
+// arch 16). iPXE then configures both (DHCPv4, and DHCPv6 for the M flag)
+// and fetches the script once.
+func TestFirmwareBootDualStack(t *testing.T) {
+	fw := qemulab.Require(t)
+	lab := qemulab.NewLab(t, fw)
+	lab.AdvertiseIPv6Flags(t, qemulab.RAManaged)
+	root := filepath.Join(lab.Dir, "boot")
+	sizes := labFiles(t, fw, root)
+	for _, sc := range []qemulab.Scenario{qemulab.UEFIHTTP, qemulab.BIOSiPXE} {
+		name := strings.ReplaceAll(sc.DefaultMAC().String(), ":", "-") + ".ipxe"
+		if err := os.WriteFile(filepath.Join(root, "machines", name), []byte(stayScript("dual-stack")), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := startServer(t, lab.NS, "-iface", lab.Bridge, "-addr", lab.ServerIP.String(), "-dhcp", "lab", "-tftp-root", root,
+		"-dhcp6", "lab", "-addr6", lab.ServerIP6.String(), "-pool6", "fd77::100-fd77::1ff")
+
+	for _, sc := range []qemulab.Scenario{qemulab.UEFIHTTP, qemulab.BIOSiPXE} {
+		t.Run(string(sc), func(t *testing.T) {
+			start := len(srv.snapshot())
+			m := lab.Boot(t, sc, qemulab.Options{})
+			mac := m.MAC.String()
+			ms := []milestone{
+				{"HTTP: GET /boot.ipxe", httpGet("/boot.ipxe", "script", nil)},
+				{"HTTP: per-machine script", httpGet("/machine/", "machine", nil)},
+			}
+			if sc == qemulab.UEFIHTTP {
+				ms = append([]milestone{
+					{"HTTP: GET /ipxe.efi by UefiHttpBoot, whole file", func(st *bootState, l logLine) bool {
+						return httpGet("/ipxe.efi", "file", nil)(st, l) && strings.HasPrefix(l.str("client.user_agent"), "UefiHttpBoot") &&
+							int64(l.num("bytes")) == sizes["ipxe.efi"]
+					}},
+				}, ms...)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 480*time.Second)
+			defer cancel()
+			line := waitMilestones(ctx, t, srv, m, start, &bootState{mac: mac}, ms)
+			if !strings.HasSuffix(line, "dual-stack") {
+				t.Errorf("console marker %q, want the per-machine script's (ending dual-stack)", line)
+			}
+			booted := time.Since(m.Started)
+			// A second boot would start within seconds (OVMF's next boot
+			// option, or iPXE's next try); the script sleeps instead.
+			time.Sleep(10 * time.Second)
+			lines := srv.snapshot()[start:]
+			st := &bootState{mac: mac}
+			check(st, lines, nil)
+			get := func(path string) func(logLine) bool {
+				return func(l logLine) bool {
+					return l.str("kind") == "http" && l.str("method") == "GET" && strings.HasPrefix(l.str("path"), path) && st.fromClient(l)
+				}
+			}
+			family := func(match func(logLine) bool) string {
+				for _, l := range lines {
+					if match(l) {
+						if a, err := netip.ParseAddr(l.str("peer")); err == nil && a.Is6() {
+							return "IPv6"
+						}
+						return "IPv4"
+					}
+				}
+				return "none"
+			}
+			dhcp := func(version int, ipxe bool, reply string) int {
+				return count(lines, func(l logLine) bool {
+					return l.str("kind") == "dhcp" && l.str("mac") == mac && int(l.num("version")) == version &&
+						l.flag("client.ipxe") == ipxe && l.str("reply") == reply
+				})
+			}
+			want := map[string]int{"/boot.ipxe": 1, "/machine/": 1}
+			if sc == qemulab.UEFIHTTP {
+				want["/ipxe.efi"] = 1
+				if n := dhcp(6, false, "ADVERTISE"); n != 0 {
+					t.Errorf("OVMF sent %d DHCPv6 Solicits that were answered: its HTTPv4 boot should have ended the boot", n)
+				}
+				if n := dhcp(4, false, "ACK"); n != 1 {
+					t.Errorf("OVMF: %d DHCPv4 ACKs, want 1", n)
+				}
+			}
+			for path, n := range want {
+				if got := count(lines, get(path)); got != n {
+					t.Errorf("GET %s: %d times, want %d (one boot)", path, got, n)
+				}
+			}
+			v4, v6 := dhcp(4, true, "ACK"), dhcp(6, true, "REPLY")
+			if v4 == 0 || v6 == 0 {
+				t.Errorf("iPXE got %d DHCPv4 ACKs and %d DHCPv6 Replies, want both answered", v4, v6)
+			}
+			t.Logf("%s booted once in %s: boot file over %s, script over %s, per-machine script over %s; iPXE answered %d× over DHCPv4, %d× over DHCPv6",
+				sc, booted.Round(100*time.Millisecond), family(get("/ipxe.efi")), family(get("/boot.ipxe")), family(get("/machine/")), v4, v6)
+			if sc == qemulab.UEFIHTTP && family(get("/ipxe.efi")) != "IPv4" {
+				t.Errorf("OVMF fetched ipxe.efi over %s, want IPv4 (HTTPv4 is its first boot option)", family(get("/ipxe.efi")))
+			}
+		})
 	}
 }
