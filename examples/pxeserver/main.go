@@ -388,7 +388,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, out *eventLog, hu
 	} else {
 		services = append(services, service{name: "pxekit", shutdown: srv.Shutdown})
 	}
-	if cfg.DHCP6 == "lab" && cfg.TFTPRoot != "" {
+	if cfg.DHCP6 != "off" && cfg.TFTPRoot != "" {
 		// DHCPv6 boot URLs name -addr6: TFTP there too, through the same
 		// Server (its files, sessions and events).
 		pc6, err := net.ListenPacket("udp6", net.JoinHostPort(cfg.Addr6.String(), "69"))
@@ -457,7 +457,7 @@ wait:
 
 // listen opens the DHCP and TFTP sockets cfg asks for (before "ready", so
 // that a port in use stops pxeserver at start): DHCP on -iface (67 and
-// 4011 in proxy mode, 67 in lab mode, 547 with -dhcp6 lab), TFTP on
+// 4011 in proxy mode, 67 in lab mode, 547 with -dhcp6 lab or proxy), TFTP on
 // -addr port 69 with -tftp-root.
 func listen(cfg *Config) (pxekit.Listeners, error) {
 	var l pxekit.Listeners
@@ -480,7 +480,7 @@ func listen(cfg *Config) (pxekit.Listeners, error) {
 			return fail("dhcp-4011", err)
 		}
 	}
-	if cfg.DHCP6 == "lab" {
+	if cfg.DHCP6 != "off" {
 		if l.DHCP6, err = dhcpboot.ListenUDP6(cfg.Iface); err != nil {
 			return fail("dhcp6", err)
 		}
