@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pxekit/pxekit"
+	"github.com/pxekit/pxekit/internal/netlab"
 	"github.com/pxekit/pxekit/internal/qemulab"
 )
 
@@ -270,5 +271,106 @@ func TestFirmwareBootDualStack(t *testing.T) {
 				t.Errorf("OVMF fetched ipxe.efi over %s, want IPv4 (HTTPv4 is its first boot option)", family(get("/ipxe.efi")))
 			}
 		})
+	}
+}
+
+// startSiteDHCPv6 runs dnsmasq as the site's DHCPv6 server (addresses
+// fd77::1000-fd77::1fff, no boot data) in its own namespace, plugged into
+// the lab bridge as another host on the segment.
+func startSiteDHCPv6(t *testing.T, lab *qemulab.Lab) {
+	t.Helper()
+	site := netlab.NewNS(t)
+	netlab.Veth(t, lab.NS, "site0", "", site, "eth0", "10.77.0.2/24")
+	lab.NS.Attach(t, "site0", lab.Bridge)
+	site.Run(t, "ip", "addr", "add", "fd77::2/64", "dev", "eth0", "nodad")
+	qemulab.StartDnsmasq(t, site, "eth0", t.TempDir(), "dhcp-range=fd77::1000,fd77::1fff,64,10m", "dhcp-authoritative")
+}
+
+// fromSite6 reports whether a log line's peer is an address the site's
+// DHCPv6 server leases.
+func fromSite6(l logLine) bool {
+	a, err := netip.ParseAddr(l.str("peer"))
+	return err == nil && !a.Less(netip.MustParseAddr("fd77::1000")) && !netip.MustParseAddr("fd77::1fff").Less(a)
+}
+
+// TestFirmwareBootHTTPv6Proxy runs pxeserver -dhcp6 proxy beside dnsmasq,
+// the site's DHCPv6 server, on an IPv6-only segment (RA M flag) and boots
+// OVMF's HTTP boot client: OVMF takes its address from dnsmasq and the
+// boot URL from pxeserver's boot-only Advertise (EDK2's
+// HttpBootSelectDhcpOffer: DhcpOnly/DhcpDns + ProxyIpUri) and fetches
+// ipxe.efi over HTTP on IPv6 from its dnsmasq address.
+//
+// iPXE then does stateful DHCPv6 and, as its source says (dhcpv6_rx in
+// src/net/udp/dhcpv6.c takes options from the server that gives the
+// address), learns no boot file from pxeserver, which does not answer it:
+// over IPv6 alone the chain stops there (see dhcpboot.ProxyServer6). The
+// test checks that iPXE ran and found nothing to boot, so that a change in
+// either firmware or in pxeserver shows.
+func TestFirmwareBootHTTPv6Proxy(t *testing.T) {
+	fw := qemulab.Require(t)
+	lab := qemulab.NewLab(t, fw)
+	lab.AdvertiseIPv6Flags(t, qemulab.RAManaged)
+	startSiteDHCPv6(t, lab)
+	root := filepath.Join(lab.Dir, "boot")
+	sizes := labFiles(t, fw, root)
+	srv := startServer(t, lab.NS, "-iface", lab.Bridge, "-addr", lab.ServerIP.String(), "-dhcp", "off", "-tftp-root", root,
+		"-dhcp6", "proxy", "-addr6", lab.ServerIP6.String())
+
+	start := len(srv.snapshot())
+	m := lab.Boot(t, qemulab.UEFIHTTP, qemulab.Options{})
+	mac := m.MAC.String()
+	const url = "http://[fd77::1]:8080/ipxe.efi"
+	ms := []milestone{
+		{"DHCPv6 proxy: OVMF HTTP boot (arch 16) is advertised " + url + ", no address", func(st *bootState, l logLine) bool {
+			return dhcp6Reply("ADVERTISE", 16, false, url)(st, l) && l.str("ip") == ""
+		}},
+		{"HTTP/IPv6: GET /ipxe.efi by UefiHttpBoot from a dnsmasq address, whole file", func(st *bootState, l logLine) bool {
+			return fromSite6(l) && httpGet("/ipxe.efi", "file", nil)(st, l) && strings.HasPrefix(l.str("client.user_agent"), "UefiHttpBoot") &&
+				int64(l.num("bytes")) == sizes["ipxe.efi"]
+		}},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 480*time.Second)
+	defer cancel()
+	st := &bootState{mac: mac, anyIP: true}
+	for reached, logged := 0, 0; reached < len(ms); {
+		lines := srv.snapshot()[start:]
+		reached, _ = check(st, lines, ms)
+		for ; logged < reached; logged++ {
+			t.Logf("  [ok] %s at %s", ms[logged].name, time.Since(m.Started).Round(100*time.Millisecond))
+		}
+		if reached == len(ms) {
+			break
+		}
+		select {
+		case <-srv.changed():
+		case <-time.After(time.Second):
+			if m.Exited() {
+				t.Fatalf("QEMU exited:\n%s", m.Tail(20))
+			}
+		case <-ctx.Done():
+			for i := reached; i < len(ms); i++ {
+				t.Errorf("  [missing] %s", ms[i].name)
+			}
+			t.FailNow()
+		}
+	}
+	// iPXE runs, gets its address from dnsmasq, and no boot file.
+	line, err := m.WaitConsole(ctx, "Nothing to boot")
+	if err != nil {
+		t.Fatalf("iPXE's end: %v", err)
+	}
+	t.Logf("  [ok] iPXE: %q at %s", line, time.Since(m.Started).Round(100*time.Millisecond))
+	text := strings.Join(m.Console(), "\n")
+	if want := "Configuring (net0 " + mac + ")"; !strings.Contains(text, want) {
+		t.Errorf("console has no %q: iPXE did not run", want)
+	}
+	lines := srv.snapshot()[start:]
+	for _, l := range lines {
+		if l.str("kind") == "dhcp" && (l.str("ip") != "" || (l.flag("client.ipxe") && l.str("reply") != "")) {
+			t.Errorf("the DHCPv6 proxy gave an address or answered iPXE: %s", summary(l))
+		}
+	}
+	if n := count(lines, func(l logLine) bool { return l.str("kind") == "dhcp" && l.num("version") == 6 && l.flag("client.ipxe") }); n == 0 {
+		t.Errorf("pxeserver saw no DHCPv6 message from iPXE, want its Solicit (left unanswered)")
 	}
 }
