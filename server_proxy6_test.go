@@ -31,29 +31,12 @@ func TestServerProxyDHCPv6(t *testing.T) {
 			t.Errorf("Serve = %v, want ErrServerClosed", err)
 		}
 	}()
-	c, err := net.ListenPacket("udp6", "[::1]:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	sol, err := dhcpv6.NewSolicit(net.HardwareAddr{0x52, 0x54, 0, 0x77, 0, 0x0d}, dhcpv6.WithArchType(iana.EFI_X86_64_HTTP),
 		dhcpv6.WithOption(&dhcpv6.OptVendorClass{EnterpriseNumber: 343, Data: [][]byte{[]byte("HTTPClient:Arch:00016:UNDI:003000")}}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.WriteTo(sol.ToBytes(), conn.LocalAddr()); err != nil {
-		t.Fatal(err)
-	}
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	buf := make([]byte, 1500)
-	n, _, err := c.ReadFrom(buf)
-	if err != nil {
-		t.Fatalf("no ADVERTISE: %v", err)
-	}
-	m, err := dhcpv6.FromBytes(buf[:n])
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := exchange6(t, conn.LocalAddr(), sol)
 	adv := m.(*dhcpv6.Message)
 	vc := adv.Options.VendorClass(343)
 	if adv.Type() != dhcpv6.MessageTypeAdvertise || len(adv.Options.IANA()) != 0 || adv.Options.BootFileURL() != "http://[fd00:99::1]:8080/ipxe.efi" ||
@@ -98,4 +81,29 @@ func TestServerProxy6Refused(t *testing.T) {
 	if err := linkLocal.Serve(pxekit.Listeners{DHCP6: conn}); err == nil || !strings.Contains(err.Error(), "link-local") {
 		t.Errorf("Serve with a link-local Proxy6.ServerIP = %v, want an error saying link-local", err)
 	}
+}
+
+// exchange6 sends m from a loopback socket to the server at to and
+// returns the server's answer (at most 10 s later).
+func exchange6(t *testing.T, to net.Addr, m dhcpv6.DHCPv6) dhcpv6.DHCPv6 {
+	t.Helper()
+	c, err := net.ListenPacket("udp6", "[::1]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.WriteTo(m.ToBytes(), to); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 1500)
+	n, _, err := c.ReadFrom(buf)
+	if err != nil {
+		t.Fatalf("no answer to %s: %v", m.Type(), err)
+	}
+	resp, err := dhcpv6.FromBytes(buf[:n])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
 }
