@@ -52,8 +52,10 @@ func waitMilestones(ctx context.Context, t *testing.T, srv *serverProc, m *qemul
 		"No more network devices", // iPXE found nothing to boot
 	} {
 		go func() {
-			// No need to wait for the deadline once the boot has failed.
-			if l, err := m.WaitConsole(ctx, fatal); err == nil {
+			// No need to wait for the deadline once the boot has failed
+			// (before the marker: the built-in machine script exits after
+			// it, and iPXE then says "No more network devices").
+			if l, err := m.WaitConsole(ctx, fatal); err == nil && !strings.Contains(strings.Join(m.Console(), "\n"), pxekit.BootedMarker+" "+m.MAC.String()) {
 				cons <- consoleResult{err: fmt.Errorf("the boot failed: %q on the console", l)}
 			}
 		}()
@@ -127,7 +129,8 @@ func TestFirmwareBootHTTPv6(t *testing.T) {
 			return httpGet("/ipxe.efi", "file", nil)(st, l) && strings.HasPrefix(l.str("client.user_agent"), "UefiHttpBoot") &&
 				int64(l.num("bytes")) == sizes["ipxe.efi"]
 		})},
-		{"DHCPv6: iPXE (arch 7) is given the script URL on [fd77::1]", dhcp6Reply("REPLY", 7, true, "http://[fd77::1]:8080/boot.ipxe")},
+		{"DHCPv6: iPXE (arch 7) is given the script URL on [fd77::1], its MAC in it", dhcp6Reply("REPLY", 7, true,
+			"http://[fd77::1]:8080/boot.ipxe?mac="+strings.ReplaceAll(mac, ":", "-"))},
 		{"HTTP/IPv6: GET /boot.ipxe", fromIPv6(httpGet("/boot.ipxe", "script", nil))},
 		{"HTTP/IPv6: per-machine URL with MAC, x86_64, efi, UUID", fromIPv6(httpGet("/machine/", "machine", efi))},
 	}
