@@ -9,8 +9,10 @@
 //
 // DHCP is served by dhcpboot's ProxyServer (-dhcp proxy, ports 67 and
 // 4011), LabServer4 (-dhcp lab: the subnet of -iface plus the config file's
-// subnets behind DHCP relays) and LabServer6 (-dhcp6 lab: -pool6 addresses
-// and boot URLs on -addr6, where TFTP and HTTP then listen too).
+// subnets behind DHCP relays), LabServer6 (-dhcp6 lab: -pool6 addresses
+// and boot URLs on -addr6, where TFTP and HTTP then listen too) and
+// ProxyServer6 (-dhcp6 proxy: boot URLs on -addr6 for UEFI HTTP boot beside
+// the site's DHCPv6 server).
 //
 // It logs one line per pxekit event (DHCP decision, TFTP transfer, HTTP
 // request, stage reached, unknown machine; with -log-json the event's JSON),
