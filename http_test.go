@@ -370,3 +370,33 @@ func TestBuiltinScriptsRun(t *testing.T) {
 		t.Errorf("boot script ran %q, want a step %q", res.Argv(), want)
 	}
 }
+
+// TestBuiltinScriptDHCPv6: iPXE configured over DHCPv6 only (an IPv6-only
+// network: no net0/ip, an address in net0.dhcpv6/ip6) chains at once; it
+// does not run "dhcp" again, which would wait for DHCPv4 to time out.
+func TestBuiltinScriptDHCPv6(t *testing.T) {
+	h, _ := newTestHandler(t, HTTPConfig{BaseURL: "http://[fd77::1]:8080"})
+	f, err := ipxescript.Parse(h.boot, "boot.ipxe")
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	st := &ipxescript.Settings{}
+	for k, v := range map[string]string{"net0.dhcpv6/ip6": "fd77::100", "net0/mac": "52:54:00:00:00:01", "buildarch": "x86_64", "platform": "efi", "uuid": "00112233-4455-6677-8899-aabbccddeeff", "net0/chip": "SNP"} {
+		if err := st.Set(k, v); err != nil {
+			t.Fatalf("Settings.Set(%s): %v", k, err)
+		}
+	}
+	res, err := (&ipxescript.Runner{Settings: st}).Run(f)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	for _, a := range res.Argv() {
+		if len(a) > 0 && a[0] == "dhcp" {
+			t.Errorf("boot script ran %q with a DHCPv6 address: want no dhcp step", res.Argv())
+		}
+	}
+	want := []string{"chain", "--autofree", "http://[fd77::1]:8080/machine/52-54-00-00-00-01?mac=52-54-00-00-00-01&buildarch=x86_64&platform=efi&uuid=00112233-4455-6677-8899-aabbccddeeff&chip=SNP"}
+	if !slices.ContainsFunc(res.Argv(), func(a []string) bool { return slices.Equal(a, want) }) {
+		t.Errorf("boot script ran %q, want a step %q", res.Argv(), want)
+	}
+}

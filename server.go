@@ -84,6 +84,17 @@ type LabDHCP6 struct {
 	LeaseTime time.Duration
 }
 
+// ProxyDHCP6 is the DHCPv6 side of a boot server beside the site's DHCPv6
+// server (dhcpboot.ProxyServer6): boot-only Advertises (no address, the
+// boot URL of the policy) to UEFI HTTP boot clients. EDK2's HTTP boot
+// takes them; its PXE over IPv6 and iPXE do not (see
+// dhcpboot.ProxyServer6), so they are not answered.
+type ProxyDHCP6 struct {
+	// ServerIP is the server's (non link-local) IPv6 address in the boot
+	// URLs; the zero value leaves the DHCPv6 proxy off.
+	ServerIP netip.Addr
+}
+
 // TFTPLimits are the tftpserve.Server settings a Server passes on, each
 // the field of the same name there; zero fields take tftpserve's
 // defaults.
@@ -145,6 +156,9 @@ type Server struct {
 	Addr netip.Addr
 	// Lab configures DHCPLab.
 	Lab LabDHCP
+	// Proxy6 turns on the DHCPv6 proxy (port 547 on Interface) in
+	// DHCPProxy or DHCPLab mode; not together with Lab.V6.
+	Proxy6 ProxyDHCP6
 	// DHCPOptions tune how decisions are written into DHCP replies.
 	DHCPOptions dhcpboot.ReplyOptions
 	// Loaders are the boot files DHCP names for the machines the Inventory
@@ -318,6 +332,9 @@ func (s *Server) resolve(ln net.Listener) error {
 		}
 		s.addr = a
 	}
+	if s.Proxy6.ServerIP.IsValid() && s.Lab.V6.RangeStart.IsValid() {
+		return errors.New("pxekit: Server.Proxy6 and Server.Lab.V6 both answer DHCPv6 on port 547: set one")
+	}
 	if s.DHCP != DHCPOff && !s.addr.IsValid() {
 		return errors.New("pxekit: DHCP needs the server's address: set Server.Addr or Server.Interface")
 	}
@@ -470,6 +487,8 @@ func restartFields(s, next *Server) string {
 		return "TFTPAddr"
 	case s.Lab.LeaseFile != next.Lab.LeaseFile || fmt.Sprint(s.Lab.Subnets) != fmt.Sprint(next.Lab.Subnets) || s.Lab.V6 != next.Lab.V6:
 		return "Lab"
+	case s.Proxy6 != next.Proxy6:
+		return "Proxy6"
 	case (or(s.TFTPRoot, s.Files) == "") != (or(next.TFTPRoot, next.Files) == ""):
 		return "whether TFTP is served (TFTPRoot, Files)"
 	}
@@ -496,8 +515,9 @@ func (s *Server) URL() string {
 type Listeners struct {
 	// DHCP is the DHCP server's socket on port 67 (DHCPProxy: proxy
 	// offers to DISCOVERs; DHCPLab: the lab server). DHCP4011 is the
-	// proxyDHCP's port-4011 socket (DHCPProxy only). DHCP6 is the lab
-	// DHCPv6 server's socket on port 547 (DHCPLab only, with Lab.V6).
+	// proxyDHCP's port-4011 socket (DHCPProxy only). DHCP6 is the DHCPv6
+	// socket on port 547: the lab server's (DHCPLab with Lab.V6) or the
+	// DHCPv6 proxy's (Proxy6).
 	DHCP, DHCP4011, DHCP6 net.PacketConn
 	// TFTP is the TFTP server's socket.
 	TFTP net.PacketConn
@@ -507,7 +527,7 @@ type Listeners struct {
 
 // ListenAndServe opens the sockets the configuration calls for (DHCP on
 // Interface when DHCP is on: ports 67 and 4011 in proxy mode, 67 with
-// Lab.Subnets and 547 with Lab.V6 in lab mode, TFTP on TFTPAddr when there is a TFTP root,
+// Lab.Subnets and 547 with Lab.V6 in lab mode, 547 with Proxy6, TFTP on TFTPAddr when there is a TFTP root,
 // HTTP on HTTPAddr) and serves them until ctx is done (then it shuts down
 // with DefaultShutdownGrace), Shutdown or Close; it returns
 // ErrServerClosed then, or the first error.
@@ -528,7 +548,7 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 				return fail(fmt.Errorf("pxekit: DHCP: %w", err))
 			}
 		}
-		if s.DHCP == DHCPLab && s.Lab.V6.RangeStart.IsValid() {
+		if (s.DHCP == DHCPLab && s.Lab.V6.RangeStart.IsValid()) || s.Proxy6.ServerIP.IsValid() {
 			if l.DHCP6, err = dhcpboot.ListenUDP6(s.Interface); err != nil {
 				return fail(fmt.Errorf("pxekit: DHCPv6: %w", err))
 			}
@@ -600,9 +620,9 @@ func (s *Server) Serve(l Listeners) error {
 	case s.DHCP == DHCPLab && l.DHCP4011 != nil:
 		closeAll(l)
 		return errors.New("pxekit: Listeners.DHCP4011 is for DHCPProxy only")
-	case s.DHCP == DHCPProxy && l.DHCP6 != nil:
+	case s.DHCP == DHCPProxy && l.DHCP6 != nil && !s.Proxy6.ServerIP.IsValid():
 		closeAll(l)
-		return errors.New("pxekit: Listeners.DHCP6 is for DHCPLab only (dhcpboot has no DHCPv6 proxy)")
+		return errors.New("pxekit: Listeners.DHCP6 in DHCPProxy mode needs Server.Proxy6 (the DHCPv6 proxy)")
 	}
 	var runs []func() error
 	var parts []part
@@ -627,7 +647,16 @@ func (s *Server) Serve(l Listeners) error {
 		runs = append(runs, func() error { return p.Serve(l.DHCP) })
 		parts = append(parts, part{p.Shutdown, p.Close})
 	}
-	if s.DHCP == DHCPLab && l.DHCP6 != nil {
+	if l.DHCP6 != nil && s.Proxy6.ServerIP.IsValid() {
+		p := &dhcpboot.ProxyServer6{PolicyFunc: s.DHCPPolicy, Interface: s.Interface, ServerIP: s.Proxy6.ServerIP,
+			OnReply: s.ObserveDHCP6, OnInvalid: s.observeInvalid6, Logger: s.Logger}
+		if err := p.Init(); err != nil {
+			closeAll(l)
+			return fmt.Errorf("pxekit: DHCPv6 proxy: %w", err)
+		}
+		runs = append(runs, func() error { return p.Serve(l.DHCP6) })
+		parts = append(parts, part{p.Shutdown, p.Close})
+	} else if s.DHCP == DHCPLab && l.DHCP6 != nil {
 		p := &dhcpboot.LabServer6{PolicyFunc: s.DHCPPolicy, Interface: s.Interface, ServerIP: s.Lab.V6.ServerIP,
 			RangeStart: s.Lab.V6.RangeStart, RangeEnd: s.Lab.V6.RangeEnd, LeaseTime: s.Lab.V6.LeaseTime,
 			OnReply: s.ObserveDHCP6, OnInvalid: s.observeInvalid6, Logger: s.Logger}
@@ -905,8 +934,8 @@ func (s *Server) ObserveDHCP4(x dhcpboot.Exchange4) {
 func (s *Server) ObserveDHCP6(x dhcpboot.Exchange6) {
 	s.ensure()
 	e := DHCPEventFrom6(x)
-	if len(e.MAC) == 0 && x.Peer.Addr().Is6() && x.Peer.Addr().IsLinkLocalUnicast() {
-		if mac := macFromEUI64(x.Peer.Addr()); mac != nil {
+	if len(e.MAC) == 0 {
+		if mac := dhcpboot.MACFromEUI64(x.Peer.Addr()); mac != nil {
 			e.MAC, e.Client.MAC = mac, mac
 		}
 	}
@@ -914,17 +943,6 @@ func (s *Server) ObserveDHCP6(x dhcpboot.Exchange6) {
 	if in := innerMessage(x.Request); in != nil {
 		s.observeDHCP(e, e.IP, in.Type() == dhcpv6.MessageTypeSolicit, x.Decision.Boot() && x.Reply != nil && x.Err == nil, time.Time{}, 0)
 	}
-}
-
-// macFromEUI64 returns the MAC an IPv6 address's modified EUI-64
-// interface identifier was made from (RFC 4291 appendix A), nil when the
-// identifier is not one (no ff:fe in its middle).
-func macFromEUI64(a netip.Addr) net.HardwareAddr {
-	b := a.As16()
-	if b[11] != 0xff || b[12] != 0xfe {
-		return nil
-	}
-	return net.HardwareAddr{b[8] ^ 0x02, b[9], b[10], b[13], b[14], b[15]}
 }
 
 // ObserveInvalid4 records a datagram a DHCPv4 server could not use as a

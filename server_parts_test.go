@@ -264,24 +264,7 @@ func TestServerLabDHCPv6(t *testing.T) {
 			t.Errorf("Serve = %v, want ErrServerClosed", err)
 		}
 	}()
-	c, err := net.ListenPacket("udp6", "[::1]:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.WriteTo(sol.ToBytes(), conn.LocalAddr()); err != nil {
-		t.Fatal(err)
-	}
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	buf := make([]byte, 1500)
-	n, _, err := c.ReadFrom(buf)
-	if err != nil {
-		t.Fatalf("no ADVERTISE: %v", err)
-	}
-	m, err := dhcpv6.FromBytes(buf[:n])
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := exchange6(t, conn.LocalAddr(), sol)
 	adv := m.(*dhcpv6.Message)
 	ia := adv.Options.OneIANA()
 	if adv.Type() != dhcpv6.MessageTypeAdvertise || ia == nil || ia.Options.OneAddress() == nil ||

@@ -48,14 +48,22 @@ func (h *Responder6) serverID() dhcpv6.DUID {
 }
 
 // Decide classifies m (relayed or not) and runs the policy, once; a says
-// where m arrived (its Mode is ignored).
+// where m arrived (its Mode is ignored). A client whose DUID carries no MAC
+// is given the one of its link-local address (see [MACFromEUI64]): a.Peer,
+// or the peer address of the relay next to it.
 func (h *Responder6) Decide(m dhcpv6.DHCPv6, a Arrival) (*Request, Decision) {
 	classify := h.Classify
 	if classify == nil {
 		classify = classify6
 	}
 	a.Mode = ModeFull
-	r := newRequest(classify(m), a, relay6(m), h.ServerIP)
+	c := classify(m)
+	if len(c.MAC) == 0 {
+		// A DUID-UUID (UEFI firmware, iPXE) carries no MAC: take the one
+		// in the client's link-local address, as dnsmasq does.
+		c.MAC = MACFromEUI64(clientPeer6(m, a.Peer.Addr()))
+	}
+	r := newRequest(c, a, relay6(m), h.ServerIP)
 	if h.PolicyFunc != nil {
 		return r, h.PolicyFunc().Decide(r)
 	}
@@ -187,4 +195,29 @@ func (h *Responder6) logger() *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return h.Logger
+}
+
+// clientPeer6 returns the client's own address: the peer address of the
+// innermost Relay-forward when m was relayed, else peer.
+func clientPeer6(m dhcpv6.DHCPv6, peer netip.Addr) netip.Addr {
+	rm, ok := m.(*dhcpv6.RelayMessage)
+	for ok {
+		peer, _ = netip.AddrFromSlice(rm.PeerAddr)
+		rm, ok = rm.Options.RelayMessage().(*dhcpv6.RelayMessage)
+	}
+	return peer
+}
+
+// MACFromEUI64 returns the MAC a link-local IPv6 address's modified EUI-64
+// interface identifier was made from (RFC 4291 appendix A), nil when a is
+// not link-local or its identifier is not one (no ff:fe in its middle).
+func MACFromEUI64(a netip.Addr) net.HardwareAddr {
+	if !a.Is6() || !a.IsLinkLocalUnicast() {
+		return nil
+	}
+	b := a.As16()
+	if b[11] != 0xff || b[12] != 0xfe {
+		return nil
+	}
+	return net.HardwareAddr{b[8] ^ 0x02, b[9], b[10], b[13], b[14], b[15]}
 }

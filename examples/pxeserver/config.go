@@ -27,7 +27,7 @@ type Config struct {
 	Router  netip.Addr    // lab mode router (option 3); invalid = none
 
 	DHCP6 string        // "lab" (DHCPv6 server with boot URLs) or "off"
-	Addr6 netip.Addr    // this server's IPv6 address on Iface (-dhcp6 lab)
+	Addr6 netip.Addr    // this server's IPv6 address on Iface (-dhcp6 lab or proxy)
 	Pool6 [2]netip.Addr // first and last IPv6 address leased (-dhcp6 lab)
 
 	TFTPRoot string // directory served over TFTP ("" = no TFTP server)
@@ -82,11 +82,11 @@ func (c *Config) HTTPPort() string {
 }
 
 // httpAddr6 returns where HTTP also listens for the DHCPv6 boot URLs:
-// [-addr6]:port when -dhcp6 lab and -http-addr names an IPv4 address; ""
-// otherwise (an -http-addr of "::" or "" serves IPv6 already).
+// [-addr6]:port when -dhcp6 is lab or proxy and -http-addr names an IPv4
+// address; "" otherwise (an -http-addr of "::" or "" serves IPv6 already).
 func (c *Config) httpAddr6() string {
 	host, port, err := net.SplitHostPort(c.HTTPAddr)
-	if c.DHCP6 != "lab" || err != nil {
+	if c.DHCP6 == "off" || err != nil {
 		return ""
 	}
 	if a, err := netip.ParseAddr(host); err != nil || !a.Is4() || a.IsUnspecified() {
@@ -99,7 +99,7 @@ func (c *Config) httpAddr6() string {
 const usage = `pxeserver: network boot server built from pxekit (DHCP + TFTP + HTTP + iPXE scripts)
 
 usage: pxeserver -iface IFACE -addr IP [-dhcp proxy|lab|off] [-pool FIRST-LAST]
-                 [-netmask MASK] [-router IP] [-dhcp6 off|lab] [-addr6 IP6]
+                 [-netmask MASK] [-router IP] [-dhcp6 off|lab|proxy] [-addr6 IP6]
                  [-pool6 FIRST-LAST] [-tftp-root DIR] [-http-addr ADDR:PORT]
                  [-http-root DIR] [-http-max-conns N] [-http-idle-timeout D]
                  [-http-write-timeout D] [-script FILE] [-bootfile-bios NAME]
@@ -148,6 +148,13 @@ route to those subnets (through the relay), and so do TFTP and HTTP.
 
 -dhcp6 lab (with -dhcp lab or off) also serves DHCPv6 on -iface: addresses from -pool6 and the boot
 URL (option 59) of the same policy, with -addr6 in the URLs.
+-dhcp6 proxy answers DHCPv6 beside the site's DHCPv6 server, which gives the
+addresses: UEFI HTTP boot clients (vendor class HTTPClient) get an Advertise
+with no address and http://[-addr6]:PORT/ipxe.efi, which EDK2 (OVMF) takes.
+UEFI PXE over IPv6 and iPXE are not answered: EDK2's PXE asks such a proxy
+again on port 4011 (not served), and iPXE takes DHCPv6 options only from the
+server that gives its address; iPXE needs the script from DHCPv4 (-dhcp
+proxy on a dual-stack network) or a site DHCPv6 server that sends option 59.
 
 Needs root (DHCP port 67, TFTP port 69). Flags:
 `
@@ -168,8 +175,8 @@ func parseConfig(args []string, stderr io.Writer) (*Config, error) {
 	fs.StringVar(&pool, "pool", "", "lab mode: addresses to lease, FIRST-LAST (default .100-.199 of -addr's /24)")
 	fs.StringVar(&netmask, "netmask", "255.255.255.0", "lab mode: subnet mask")
 	fs.StringVar(&router, "router", "", "lab mode: default router handed out (default none)")
-	fs.StringVar(&c.DHCP6, "dhcp6", "off", "DHCPv6 mode: lab (DHCPv6 server giving -pool6 addresses and boot URLs) or off")
-	fs.StringVar(&addr6, "addr6", "", "-dhcp6 lab: this server's IPv6 address on -iface (not link-local), used in boot URLs")
+	fs.StringVar(&c.DHCP6, "dhcp6", "off", "DHCPv6 mode: lab (DHCPv6 server giving -pool6 addresses and boot URLs), proxy (boot URLs for UEFI HTTP boot beside the site's DHCPv6 server) or off")
+	fs.StringVar(&addr6, "addr6", "", "-dhcp6 lab or proxy: this server's IPv6 address on -iface (not link-local), used in boot URLs")
 	fs.StringVar(&pool6, "pool6", "", "-dhcp6 lab: IPv6 addresses to lease, FIRST-LAST (default ::1000-::1fff of -addr6's /64)")
 	fs.StringVar(&c.TFTPRoot, "tftp-root", "", "directory served over TFTP (the iPXE binaries); empty = no TFTP server")
 	fs.StringVar(&c.HTTPAddr, "http-addr", "", "HTTP listen address ADDR:PORT (default -addr:8080)")
@@ -365,24 +372,30 @@ func parseRange(s string, prefix netip.Prefix) ([2]netip.Addr, error) {
 	return [2]netip.Addr{first, last}, nil
 }
 
-// parseDHCP6 checks -dhcp6 and, in lab mode, -addr6 and -pool6 (default
-// ::1000-::1fff of -addr6's /64).
+// parseDHCP6 checks -dhcp6 and, in lab and proxy mode, -addr6 and (lab
+// only) -pool6 (default ::1000-::1fff of -addr6's /64).
 func (c *Config) parseDHCP6(addr6, pool6 string) error {
 	switch c.DHCP6 {
 	case "off":
 		return nil
-	case "lab":
+	case "lab", "proxy":
 	default:
-		return fmt.Errorf("-dhcp6 %q: want lab or off", c.DHCP6)
+		return fmt.Errorf("-dhcp6 %q: want lab, proxy or off", c.DHCP6)
 	}
-	if c.DHCP == "proxy" {
-		return errors.New("-dhcp6 lab with -dhcp proxy: a lab DHCPv6 server runs beside a lab DHCPv4 server or alone (-dhcp lab or off)")
+	if c.DHCP6 == "lab" && c.DHCP == "proxy" {
+		return errors.New("-dhcp6 lab with -dhcp proxy: a lab DHCPv6 server runs beside a lab DHCPv4 server or alone (-dhcp lab or off); beside the site's DHCPv6 server use -dhcp6 proxy")
 	}
 	a, err := netip.ParseAddr(addr6)
 	if err != nil || !a.Is6() || a.Is4In6() || a.IsLinkLocalUnicast() || a.Zone() != "" {
-		return fmt.Errorf("-addr6 %q: -dhcp6 lab needs this server's IPv6 address on %s (not link-local): boot URLs carry it", addr6, c.Iface)
+		return fmt.Errorf("-addr6 %q: -dhcp6 %s needs this server's IPv6 address on %s (not link-local): boot URLs carry it", addr6, c.DHCP6, c.Iface)
 	}
 	c.Addr6 = a
+	if c.DHCP6 == "proxy" {
+		if pool6 != "" {
+			return errors.New("-pool6 with -dhcp6 proxy: the site's DHCPv6 server gives the addresses (-pool6 is for -dhcp6 lab)")
+		}
+		return nil
+	}
 	prefix := netip.PrefixFrom(a, 64).Masked()
 	if pool6 == "" {
 		b := prefix.Addr().As16()
@@ -455,7 +468,7 @@ func preflight(c *Config) error {
 		if !found {
 			missing = append(missing, fmt.Sprintf("address %s on interface %s (it has: %s)", c.Addr, c.Iface, strings.Join(have, ", ")))
 		}
-		if c.DHCP6 == "lab" && !found6 {
+		if c.DHCP6 != "off" && !found6 {
 			missing = append(missing, fmt.Sprintf("-addr6 %s on interface %s (it has: %s)", c.Addr6, c.Iface, strings.Join(have, ", ")))
 		}
 		if ifi.Flags&net.FlagUp == 0 {

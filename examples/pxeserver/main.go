@@ -9,8 +9,10 @@
 //
 // DHCP is served by dhcpboot's ProxyServer (-dhcp proxy, ports 67 and
 // 4011), LabServer4 (-dhcp lab: the subnet of -iface plus the config file's
-// subnets behind DHCP relays) and LabServer6 (-dhcp6 lab: -pool6 addresses
-// and boot URLs on -addr6, where TFTP and HTTP then listen too).
+// subnets behind DHCP relays), LabServer6 (-dhcp6 lab: -pool6 addresses
+// and boot URLs on -addr6, where TFTP and HTTP then listen too) and
+// ProxyServer6 (-dhcp6 proxy: boot URLs on -addr6 for UEFI HTTP boot beside
+// the site's DHCPv6 server).
 //
 // It logs one line per pxekit event (DHCP decision, TFTP transfer, HTTP
 // request, stage reached, unknown machine; with -log-json the event's JSON),
@@ -388,7 +390,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, out *eventLog, hu
 	} else {
 		services = append(services, service{name: "pxekit", shutdown: srv.Shutdown})
 	}
-	if cfg.DHCP6 == "lab" && cfg.TFTPRoot != "" {
+	if cfg.DHCP6 != "off" && cfg.TFTPRoot != "" {
 		// DHCPv6 boot URLs name -addr6: TFTP there too, through the same
 		// Server (its files, sessions and events).
 		pc6, err := net.ListenPacket("udp6", net.JoinHostPort(cfg.Addr6.String(), "69"))
@@ -457,7 +459,7 @@ wait:
 
 // listen opens the DHCP and TFTP sockets cfg asks for (before "ready", so
 // that a port in use stops pxeserver at start): DHCP on -iface (67 and
-// 4011 in proxy mode, 67 in lab mode, 547 with -dhcp6 lab), TFTP on
+// 4011 in proxy mode, 67 in lab mode, 547 with -dhcp6 lab or proxy), TFTP on
 // -addr port 69 with -tftp-root.
 func listen(cfg *Config) (pxekit.Listeners, error) {
 	var l pxekit.Listeners
@@ -480,7 +482,7 @@ func listen(cfg *Config) (pxekit.Listeners, error) {
 			return fail("dhcp-4011", err)
 		}
 	}
-	if cfg.DHCP6 == "lab" {
+	if cfg.DHCP6 != "off" {
 		if l.DHCP6, err = dhcpboot.ListenUDP6(cfg.Iface); err != nil {
 			return fail("dhcp6", err)
 		}

@@ -88,7 +88,8 @@ func labError(err error) error {
 // machines, then inv, then machine scripts under the HTTP root), the
 // directories and the limits. -dhcp6 lab runs the Server in DHCPLab mode
 // with no IPv4 subnet unless -dhcp lab too; -dhcp proxy with -dhcp6 lab
-// is refused (parseConfig), as pxekit has no DHCPv6 proxy.
+// is refused (parseConfig). -dhcp6 proxy sets Proxy6, in DHCPProxy mode
+// with no DHCPv4 socket when -dhcp off.
 func serverConfig(cfg *Config, inv pxekit.Inventory) (*pxekit.Server, error) {
 	s := &pxekit.Server{
 		Interface: cfg.Iface,
@@ -117,6 +118,8 @@ func serverConfig(cfg *Config, inv pxekit.Inventory) (*pxekit.Server, error) {
 		s.DHCP = pxekit.DHCPProxy
 	case cfg.DHCP == "lab" || cfg.DHCP6 == "lab":
 		s.DHCP = pxekit.DHCPLab
+	case cfg.DHCP6 == "proxy": // -dhcp off: a DHCPv6 proxy alone
+		s.DHCP = pxekit.DHCPProxy
 	}
 	if cfg.DHCP == "lab" {
 		s.Lab.Subnets, s.Lab.LeaseFile = labSubnets(cfg), cfg.LeaseFile
@@ -127,6 +130,10 @@ func serverConfig(cfg *Config, inv pxekit.Inventory) (*pxekit.Server, error) {
 		// {{server}} is -addr in DHCPv4 answers and [-addr6] in DHCPv6
 		// ones: one policy serves both.
 		base = "http://{{server}}:" + cfg.HTTPPort()
+	}
+	if cfg.DHCP6 == "proxy" {
+		s.Proxy6 = pxekit.ProxyDHCP6{ServerIP: cfg.Addr6}
+		base = "http://{{server}}:" + cfg.HTTPPort() // as with -dhcp6 lab
 	}
 	var err error
 	if s.Policy, err = bootPolicy(cfg, base); err != nil {
