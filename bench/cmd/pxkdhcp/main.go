@@ -1,7 +1,7 @@
 // Command pxkdhcp runs dhcpboot's ProxyServer or LabServer4 with the default
 // policy on one interface: the pxekit side of the DHCP benchmarks.
 //
-//	pxkdhcp -iface IFACE -mode proxy|lab [-range FIRST-LAST -subnet CIDR] [-cpuprofile FILE]
+//	pxkdhcp -iface IFACE -mode proxy|lab [-range FIRST-LAST -subnet CIDR -leases FILE] [-cpuprofile FILE]
 package main
 
 import (
@@ -31,6 +31,7 @@ func run() error {
 	mode := flag.String("mode", "proxy", "proxy or lab")
 	pool := flag.String("range", "10.99.0.10-10.99.0.250", "lab mode: dynamic range FIRST-LAST")
 	subnet := flag.String("subnet", "10.99.0.0/24", "lab mode: subnet served")
+	leases := flag.String("leases", "", "lab mode: lease file (LabServer4.LeaseFile); none when empty")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file until the server stops")
 	flag.Parse()
 	if *cpuProfile != "" {
@@ -79,7 +80,7 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		s = &dhcpboot.LabServer4{Policy: policy, Interface: *iface,
+		s = &dhcpboot.LabServer4{Policy: policy, Interface: *iface, LeaseFile: *leases,
 			Subnets: []dhcpboot.Subnet{{Prefix: prefix, RangeStart: start, RangeEnd: end}}}
 	default:
 		return fmt.Errorf("unknown -mode %q", *mode)
