@@ -139,7 +139,7 @@ func TestFirstMatchWinsAcrossMACIndex(t *testing.T) {
 	}
 	for _, c := range cases {
 		d := p.Decide(&Request{Client: c.c})
-		if !d.Matched() || d.Rule.Name != c.want {
+		if !d.Matched() || d.RuleName() != c.want {
 			t.Errorf("%s: decided %v, want rule %q", c.c.MAC, d, c.want)
 		}
 	}
@@ -148,13 +148,13 @@ func TestFirstMatchWinsAcrossMACIndex(t *testing.T) {
 		Rule{Name: "mac-first", Match: Match{MAC: []MACPattern{ExactMAC(mac)}}, Action: Action{BootFile: lit("x")}},
 		Rule{Name: "all", Action: Action{BootFile: lit("y")}},
 	)
-	if d := p2.Decide(&Request{Client: ovmfPXE()}); d.Rule.Name != "mac-first" {
+	if d := p2.Decide(&Request{Client: ovmfPXE()}); d.RuleName() != "mac-first" {
 		t.Errorf("got %v", d)
 	}
-	if d := p2.Decide(&Request{Client: biosROM()}); d.Rule.Name != "all" {
+	if d := p2.Decide(&Request{Client: biosROM()}); d.RuleName() != "all" {
 		t.Errorf("got %v", d)
 	}
-	if d := p2.Decide(&Request{Client: archdetect.Client{}}); d.Rule.Name != "all" {
+	if d := p2.Decide(&Request{Client: archdetect.Client{}}); d.RuleName() != "all" {
 		t.Errorf("nil MAC: got %v", d)
 	}
 }
@@ -244,10 +244,10 @@ func TestDefaultPolicy(t *testing.T) {
 				}
 				return
 			}
-			if !d.Matched() || d.Rule.Name != tt.rule {
+			if !d.Matched() || d.RuleName() != tt.rule {
 				t.Fatalf("decision %v, want rule %q", d, tt.rule)
 			}
-			if got := d.Rule.Action.BootFile.Expand(r); got != tt.bootFile {
+			if got := d.BootFile().Expand(r); got != tt.bootFile {
 				t.Errorf("boot file %q, want %q", got, tt.bootFile)
 			}
 		})
@@ -289,11 +289,11 @@ func TestMACIndexAtScale(t *testing.T) {
 	for _, i := range []int{0, 1, 4999, 9999} {
 		c := ovmfPXE()
 		c.MAC = macs[i]
-		if d := p.Decide(&Request{Client: c}); !d.Matched() || d.Rule.Name != fmt.Sprintf("host-%d", i) {
+		if d := p.Decide(&Request{Client: c}); !d.Matched() || d.RuleName() != fmt.Sprintf("host-%d", i) {
 			t.Errorf("mac %s: %v", macs[i], d)
 		}
 	}
-	if d := p.Decide(&Request{Client: ovmfPXE()}); !d.Matched() || d.Rule.Name != "uefi-x64" {
+	if d := p.Decide(&Request{Client: ovmfPXE()}); !d.Matched() || d.RuleName() != "uefi-x64" {
 		t.Errorf("unknown mac: %v", d)
 	}
 	allocs := testing.AllocsPerRun(100, func() {
@@ -347,5 +347,30 @@ func TestDecisionExplainFacts(t *testing.T) {
 	r = &Request{Client: plainClient()}
 	if got := p.Decide(r).Explain(r); !strings.HasPrefix(got, "no rule matched [") || !strings.Contains(got, "arch=none") {
 		t.Errorf("Explain = %s", got)
+	}
+}
+
+// NewPolicy freezes its rules: changing the rules it was given, even inside
+// their lists, changes neither its decisions nor Rules (before issue 19 it
+// kept a shallow copy sharing the caller's lists).
+func TestNewPolicyFreezesRules(t *testing.T) {
+	rules := []Rule{{Name: "uefi",
+		Match: Match{Archs: []archdetect.Arch{7}, MAC: []MACPattern{MustParseMACPattern("52:54:00:*")}},
+		Action: Action{BootFile: lit("ipxe.efi"), Options: []Option{{Code: 252, Value: []byte("x")}},
+			PXE: &PXEOptions{DiscoveryControl: DiscoveryBootFile}, PXELinux: &PXELinux{ConfigFile: "a"}}}}
+	p := MustNewPolicy(rules...)
+	rules[0].Match.Archs[0] = 9
+	rules[0].Match.MAC[0] = MustParseMACPattern("00:00:00:*")
+	rules[0].Action.Options[0].Value[0] = 'y'
+	rules[0].Action.PXE.DiscoveryControl = 0
+	rules[0].Action.PXELinux.ConfigFile = "b"
+	d := p.Decide(&Request{Client: ovmfPXE()})
+	if !d.Matched() {
+		t.Fatalf("after changing the rules given to NewPolicy, Decide(OVMF) = %q, want rule uefi", d.Why)
+	}
+	got := d.Rule()
+	if got.Match.Archs[0] != 7 || got.Action.Options[0].Value[0] != 'x' || got.Action.PXE.DiscoveryControl != DiscoveryBootFile ||
+		got.Action.PXELinux.ConfigFile != "a" {
+		t.Errorf("after changing the rules given to NewPolicy, the decision's rule is %+v", got)
 	}
 }

@@ -62,7 +62,7 @@ func Apply4(d Decision, r *Request, req, resp *dhcpv4.DHCPv4, o ReplyOptions) er
 	if !d.Boot() {
 		return ErrNoBoot
 	}
-	a := &d.Rule.Action
+	a := d.action()
 	c := &r.Client
 	server := r.ServerIP.Unmap()
 	if !server.Is4() {
@@ -74,10 +74,10 @@ func Apply4(d Decision, r *Request, req, resp *dhcpv4.DHCPv4, o ReplyOptions) er
 
 	file := a.BootFile.Expand(r)
 	if len(file) > 255 {
-		return fmt.Errorf("dhcpboot: rule %q: boot file is %d bytes, more than option 67 holds", d.Rule.Name, len(file))
+		return fmt.Errorf("dhcpboot: rule %q: boot file is %d bytes, more than option 67 holds", d.RuleName(), len(file))
 	}
 	if http && file != "" && !a.BootFile.IsURL() {
-		return fmt.Errorf("dhcpboot: rule %q: HTTP-boot client needs a URL, got %q", d.Rule.Name, file)
+		return fmt.Errorf("dhcpboot: rule %q: HTTP-boot client needs a URL, got %q", d.RuleName(), file)
 	}
 
 	next := server
@@ -120,7 +120,7 @@ func Apply4(d Decision, r *Request, req, resp *dhcpv4.DHCPv4, o ReplyOptions) er
 		if a.PXE != nil {
 			var err error
 			if v43, err = a.PXE.encode(); err != nil {
-				return fmt.Errorf("dhcpboot: rule %q: %w", d.Rule.Name, err)
+				return fmt.Errorf("dhcpboot: rule %q: %w", d.RuleName(), err)
 			}
 		} else if file != "" && !proxyBinl {
 			v43 = minimalPXE43
@@ -142,7 +142,7 @@ func Apply4(d Decision, r *Request, req, resp *dhcpv4.DHCPv4, o ReplyOptions) er
 		// Non-PXE clients with explicit vendor sub-options (Raspberry Pi).
 		v43, err := a.PXE.encode()
 		if err != nil {
-			return fmt.Errorf("dhcpboot: rule %q: %w", d.Rule.Name, err)
+			return fmt.Errorf("dhcpboot: rule %q: %w", d.RuleName(), err)
 		}
 		if v43 != nil {
 			resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation, v43))

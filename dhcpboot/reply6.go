@@ -27,7 +27,7 @@ func Apply6(d Decision, r *Request, req, resp *dhcpv6.Message, o ReplyOptions) e
 	if !d.Boot() {
 		return ErrNoBoot
 	}
-	a := &d.Rule.Action
+	a := d.action()
 	server := r.ServerIP
 	url := a.BootFile.Expand(r)
 	if url != "" && !a.BootFile.IsURL() {

@@ -337,7 +337,7 @@ func finish6(conn net.PacketConn, x Exchange6, peer net.Addr, onReply func(Excha
 func noReply(err error, d Decision) string {
 	switch {
 	case d.Ignores():
-		return fmt.Sprintf("rule %q ignores the client", d.Rule.Name)
+		return fmt.Sprintf("rule %q ignores the client", d.RuleName())
 	case errors.Is(err, ErrNotPXEClient):
 		return "not a boot client"
 	case errors.Is(err, ErrNoBoot):
