@@ -242,8 +242,10 @@ func listenAndServe(typ, iface string, init func() error, listen func(iface stri
 // decode4 decodes a DHCPv4 request; a datagram that is no request goes to
 // onInvalid (and the log) and gives nil.
 func decode4(b []byte, peer net.Addr, iface string, onInvalid func(Invalid), log *slog.Logger) *dhcpv4.DHCPv4 {
-	m, err := dhcpv4.FromBytes(slices.Clone(b)) // m may outlive the read buffer
-	if err == nil && m.OpCode != dhcpv4.OpcodeBootRequest {
+	m, err := decode4Bytes(slices.Clone(b)) // m may outlive the read buffer
+	if err != nil {
+		err = fmt.Errorf("dhcpboot: %w", err)
+	} else if m.OpCode != dhcpv4.OpcodeBootRequest {
 		err = ErrNotBootRequest
 	}
 	if err != nil {
@@ -274,8 +276,36 @@ func invalid(x Invalid, onInvalid func(Invalid), log *slog.Logger) {
 // send writes payload to dst and returns the error text for NoReply.
 func send(conn net.PacketConn, payload []byte, dst net.Addr) (string, error) {
 	if _, err := conn.WriteTo(payload, dst); err != nil {
-		err = fmt.Errorf("dhcpboot: send to %s: %w", dst, err)
-		return "send failed: " + err.Error(), err
+		return sendFailed(dst, err)
+	}
+	return "", nil
+}
+
+func sendFailed(dst net.Addr, err error) (string, error) {
+	err = fmt.Errorf("dhcpboot: send to %s: %w", dst, err)
+	return "send failed: " + err.Error(), err
+}
+
+// send4 encodes m into a pooled buffer and writes it to dst (without
+// allocating for the address on a UDP socket); it returns the error text
+// for NoReply.
+func send4(conn net.PacketConn, m *dhcpv4.DHCPv4, dst net.Addr) (string, error) {
+	err := encode4(m, func(b []byte) error {
+		if uc, ok := conn.(*net.UDPConn); ok {
+			if ua, ok := dst.(*net.UDPAddr); ok {
+				ap := ua.AddrPort()
+				if ap.Addr().Is4In6() {
+					ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+				}
+				_, err := uc.WriteToUDPAddrPort(b, ap)
+				return err
+			}
+		}
+		_, err := conn.WriteTo(b, dst)
+		return err
+	})
+	if err != nil {
+		return sendFailed(dst, err)
 	}
 	return "", nil
 }
@@ -296,7 +326,7 @@ func (l *lifecycle) finish4(conn net.PacketConn, x Exchange4, peer net.Addr, mod
 		if x.Reply != nil {
 			dst := replyDest(x.Request, x.Reply, Arrival{Mode: mode}, peer)
 			x.To = addrPortOf(dst)
-			if x.NoReply, x.Err = send(conn, x.Reply.ToBytes(), dst); x.Err != nil {
+			if x.NoReply, x.Err = send4(conn, x.Reply, dst); x.Err != nil {
 				x.Reply = nil
 			}
 		}
