@@ -403,7 +403,12 @@ func (s *Allocator4) allocate(m, resp *dhcpv4.DHCPv4, a Arrival) (al allocation)
 func (s *Allocator4) allocateOn(sn *subnet, m, resp *dhcpv4.DHCPv4) (al allocation) {
 	now := s.now()
 	mac := string(m.ClientHWAddr)
-	server := net.IP(sn.ServerIP.AsSlice())
+	server := sn.ServerIP
+	// Options 54 and 50 read without the library's copies.
+	sid, asked := optAddr4(m, dhcpv4.OptionServerIdentifier), optAddr4(m, dhcpv4.OptionRequestedIPAddress)
+	if asked.IsUnspecified() {
+		asked = netip.Addr{} // as addrOf(m.RequestedIPAddress()) gives
+	}
 	var recs []leaseRecord // for the lease file
 	s.mu.Lock()
 	defer func() {
@@ -415,7 +420,7 @@ func (s *Allocator4) allocateOn(sn *subnet, m, resp *dhcpv4.DHCPv4) (al allocati
 	}()
 	switch mt := m.MessageType(); mt {
 	case dhcpv4.MessageTypeDiscover:
-		ip, ok := s.pick(sn, mac, addrOf(m.RequestedIPAddress()), now)
+		ip, ok := s.pick(sn, mac, asked, now)
 		if !ok {
 			al.why = "no free address in " + sn.Prefix.String()
 			return al
@@ -425,8 +430,7 @@ func (s *Allocator4) allocateOn(sn *subnet, m, resp *dhcpv4.DHCPv4) (al allocati
 		}
 		al.resp, al.lease = sn.addressReply(m, resp, dhcpv4.MessageTypeOffer, ip), s.copyLease(mac)
 	case dhcpv4.MessageTypeRequest:
-		sid := m.ServerIdentifier()
-		if sid != nil && !sid.Equal(server) {
+		if sid.IsValid() && sid != server {
 			// The client chose another server; drop a held offer.
 			if l, ok := s.leases[mac]; ok && l.Expiry.Before(now.Add(offerHold+time.Second)) {
 				delete(s.byIP, l.IP)
@@ -435,19 +439,19 @@ func (s *Allocator4) allocateOn(sn *subnet, m, resp *dhcpv4.DHCPv4) (al allocati
 			al.why = "REQUEST for another server"
 			return al
 		}
-		want := addrOf(m.RequestedIPAddress())
+		want := asked
 		if !want.IsValid() {
 			want = addrOf(m.ClientIPAddr)
 		}
 		ip, ok := s.pick(sn, mac, want, now)
 		if !ok || ip != want {
-			if sid == nil && !sn.Prefix.Contains(want) {
+			if !sid.IsValid() && !sn.Prefix.Contains(want) {
 				al.why = fmt.Sprintf("REQUEST for %v, not ours", want)
 				return al
 			}
 			resp.YourIPAddr = net.IPv4zero
 			resp.UpdateOption(dhcpv4.OptMessageType(dhcpv4.MessageTypeNak))
-			resp.UpdateOption(dhcpv4.OptServerIdentifier(server))
+			resp.UpdateOption(dhcpv4.OptServerIdentifier(net.IP(server.AsSlice())))
 			broadcastWithoutAddress(resp)
 			al.resp = resp
 			return al
@@ -465,8 +469,8 @@ func (s *Allocator4) allocateOn(sn *subnet, m, resp *dhcpv4.DHCPv4) (al allocati
 		// RFC 2131 §4.3.3: the client found the address in use. Only the
 		// holder of the address can take it out of use (as dnsmasq), so a
 		// stray DECLINE cannot empty the range.
-		ip := addrOf(m.RequestedIPAddress())
-		if sid := m.ServerIdentifier(); sid != nil && !sid.Equal(server) {
+		ip := asked
+		if sid.IsValid() && sid != server {
 			al.why = "DECLINE for another server"
 		} else if l, ok := s.leases[mac]; ok && (l.IP == ip || !ip.IsValid()) {
 			s.declined[l.IP] = now.Add(declineHold)
@@ -487,6 +491,17 @@ func (s *Allocator4) allocateOn(sn *subnet, m, resp *dhcpv4.DHCPv4) (al allocati
 	return al
 }
 
+// optAddr4 returns the IPv4 address option code of m carries (what
+// dhcpv4.GetIP reads, without its copy), invalid when it is absent or not
+// 4 bytes long (when GetIP gives nil).
+func optAddr4(m *dhcpv4.DHCPv4, code dhcpv4.OptionCode) netip.Addr {
+	v := m.Options[code.Code()]
+	if len(v) != 4 {
+		return netip.Addr{}
+	}
+	return netip.AddrFrom4([4]byte(v))
+}
+
 // copyLease returns a copy of mac's lease. Called with s.mu held.
 func (s *Allocator4) copyLease(mac string) *Lease {
 	l := *s.leases[mac]
@@ -494,25 +509,36 @@ func (s *Allocator4) copyLease(mac string) *Lease {
 }
 
 // addressReply fills resp with the address ip (none for INFORM) on sn.
+// Every value is cut from one new buffer: one allocation instead of the
+// library's two per option.
 func (sn *subnet) addressReply(m, resp *dhcpv4.DHCPv4, mt dhcpv4.MessageType, ip netip.Addr) *dhcpv4.DHCPv4 {
-	server := net.IP(sn.ServerIP.AsSlice())
-	resp.UpdateOption(dhcpv4.OptMessageType(mt))
-	resp.UpdateOption(dhcpv4.OptServerIdentifier(server))
-	resp.UpdateOption(dhcpv4.OptSubnetMask(net.CIDRMask(sn.Prefix.Bits(), 32)))
-	resp.UpdateOption(dhcpv4.OptIPAddressLeaseTime(sn.LeaseTime))
+	buf := make([]byte, 0, 1+4*(5+len(sn.DNS)))
+	take := func(v ...byte) []byte {
+		i := len(buf)
+		buf = append(buf, v...)
+		return buf[i:len(buf):len(buf)]
+	}
+	take4 := func(a netip.Addr) []byte { b := a.As4(); return take(b[:]...) }
+	resp.Options[dhcpv4.OptionDHCPMessageType.Code()] = take(byte(mt))
+	server := take4(sn.ServerIP)
+	resp.Options[optServerID] = server
+	mask := ^uint32(0) << (32 - sn.Prefix.Bits())
+	resp.Options[dhcpv4.OptionSubnetMask.Code()] = take(byte(mask>>24), byte(mask>>16), byte(mask>>8), byte(mask))
+	secs := uint32(sn.LeaseTime / time.Second)
+	resp.Options[dhcpv4.OptionIPAddressLeaseTime.Code()] = take(byte(secs>>24), byte(secs>>16), byte(secs>>8), byte(secs))
 	resp.ServerIPAddr = server
 	if ip.IsValid() {
-		resp.YourIPAddr = net.IP(ip.AsSlice())
+		resp.YourIPAddr = take4(ip)
 	}
 	if sn.Router.IsValid() {
-		resp.UpdateOption(dhcpv4.OptRouter(net.IP(sn.Router.AsSlice())))
+		resp.Options[dhcpv4.OptionRouter.Code()] = take4(sn.Router)
 	}
 	if len(sn.DNS) > 0 {
-		ips := make([]net.IP, len(sn.DNS))
-		for i, a := range sn.DNS {
-			ips[i] = net.IP(a.AsSlice())
+		i := len(buf)
+		for _, a := range sn.DNS {
+			take4(a)
 		}
-		resp.UpdateOption(dhcpv4.OptDNS(ips...))
+		resp.Options[dhcpv4.OptionDomainNameServer.Code()] = buf[i:len(buf):len(buf)]
 	}
 	if mt == dhcpv4.MessageTypeAck && m.ClientIPAddr != nil {
 		resp.ClientIPAddr = m.ClientIPAddr
@@ -670,11 +696,7 @@ func (s *LabServer4) exchange(m *dhcpv4.DHCPv4, a Arrival) (x Exchange4, wait fu
 		x.NoReply = noReply(nil, d)
 		return x, nil
 	}
-	resp, err := dhcpv4.NewReplyFromRequest(m) // echoes giaddr and option 82
-	if err != nil {
-		x.NoReply, x.Err = err.Error(), err
-		return x, nil
-	}
+	resp := newReply4(m, replyOptionsHint) // echoes giaddr and option 82
 	al := s.alloc.allocateOn(sn, m, resp)
 	x.Reply, x.Lease, x.NoReply = al.resp, al.lease, al.why
 	if x.Reply != nil && d.Boot() && x.Reply.MessageType() != dhcpv4.MessageTypeNak {

@@ -332,7 +332,7 @@ func (l *lifecycle) finish4(conn net.PacketConn, x Exchange4, peer net.Addr, mod
 		}
 		if x.Err != nil {
 			log.Warn("dhcpboot: no reply", "peer", x.Peer.String(), "mac", x.Request.ClientHWAddr.String(), "why", x.NoReply, "err", x.Err)
-		} else {
+		} else if log.Enabled(context.Background(), slog.LevelDebug) { // the arguments cost allocations
 			log.Debug("dhcpboot: handled", "peer", x.Peer.String(), "mac", x.Request.ClientHWAddr.String(),
 				"type", x.Request.MessageType().String(), "sent", x.Reply != nil, "no_reply", x.NoReply, "why", x.Decision.Why)
 		}
