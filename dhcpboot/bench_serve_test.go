@@ -37,11 +37,11 @@ func (c *memConn) ReadFrom(b []byte) (int, net.Addr, error) {
 }
 
 func (c *memConn) WriteTo(b []byte, _ net.Addr) (int, error) { c.sent.Add(1); return len(b), nil }
-func (c *memConn) Close() error                               { return nil }
-func (c *memConn) LocalAddr() net.Addr                        { return &net.UDPAddr{IP: net.IPv4(10, 99, 0, 1), Port: 67} }
-func (c *memConn) SetDeadline(time.Time) error                { return nil }
-func (c *memConn) SetReadDeadline(time.Time) error            { return nil }
-func (c *memConn) SetWriteDeadline(time.Time) error           { return nil }
+func (c *memConn) Close() error                              { return nil }
+func (c *memConn) LocalAddr() net.Addr                       { return &net.UDPAddr{IP: net.IPv4(10, 99, 0, 1), Port: 67} }
+func (c *memConn) SetDeadline(time.Time) error               { return nil }
+func (c *memConn) SetReadDeadline(time.Time) error           { return nil }
+func (c *memConn) SetWriteDeadline(time.Time) error          { return nil }
 
 // serveMem runs serve over b.N datagrams of c and checks that every one
 // was answered.
