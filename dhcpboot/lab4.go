@@ -91,6 +91,11 @@ type Allocator4 struct {
 	// or whose directory cannot be written makes the allocator refuse to
 	// start. See [ReadLeases] for the format.
 	LeaseFile string
+	// LeaseSync chooses when a record is synced with respect to the reply
+	// (see [LeaseSync]): by default before it ([SyncBeforeAck]), never
+	// losing an acknowledged lease; [WriteBeforeAck] syncs just after, as
+	// Kea does, for many more ACKs per second on a slow disk.
+	LeaseSync LeaseSync
 	// Logger gets warnings about the lease file (skipped lines, failed
 	// saves) and declined addresses; nil logs nothing.
 	Logger *slog.Logger
@@ -155,7 +160,7 @@ func (s *Allocator4) doInit() error {
 	s.byIP = map[netip.Addr]string{}
 	s.declined = map[netip.Addr]time.Time{}
 	if s.LeaseFile != "" {
-		j, ls, err := openJournal(s.LeaseFile, s.logger().Warn)
+		j, ls, err := openJournal(s.LeaseFile, s.LeaseSync, s.logger().Warn)
 		if err != nil {
 			return err
 		}
@@ -576,8 +581,10 @@ type LabServer4 struct {
 	// Subnets are the networks served (see [Subnet]); at least one.
 	Subnets []Subnet
 	// LeaseFile keeps the leases across restarts (see
-	// [Allocator4.LeaseFile]).
+	// [Allocator4.LeaseFile]), synced as LeaseSync says (see
+	// [Allocator4.LeaseSync]).
 	LeaseFile string
+	LeaseSync LeaseSync
 	// Options tune boot replies.
 	Options ReplyOptions
 	// Classify overrides the DHCPv4 classifier.
@@ -627,7 +634,7 @@ func (s *LabServer4) Init() error {
 			s.initErr = errors.New("dhcpboot: LabServer4.Subnets is empty")
 			return
 		}
-		s.alloc = &Allocator4{Subnets: s.Subnets, ServerIP: server, LeaseFile: s.LeaseFile, Logger: s.Logger, Now: s.Now}
+		s.alloc = &Allocator4{Subnets: s.Subnets, ServerIP: server, LeaseFile: s.LeaseFile, LeaseSync: s.LeaseSync, Logger: s.Logger, Now: s.Now}
 		if err := s.alloc.Init(); err != nil {
 			s.initErr = fmt.Errorf("%w (LabServer4)", err)
 			return
@@ -663,18 +670,22 @@ func (s *LabServer4) Leases() []Lease {
 // that fails the exchange has no reply and Err says why. Send x.Reply to
 // [ReplyAddr].
 func (s *LabServer4) Reply(m *dhcpv4.DHCPv4, a Arrival) Exchange4 {
-	x, wait := s.exchange(m, a)
-	if wait != nil {
-		if err := wait(); err != nil {
+	x, saved := s.exchange(m, a)
+	if saved != nil {
+		done := make(chan error, 1)
+		saved(func(err error) { done <- err }, func(f func()) { go f() })
+		if err := <-done; err != nil {
 			x.Reply, x.Err, x.NoReply = nil, err, "lease not saved: "+err.Error()
 		}
 	}
 	return x
 }
 
-// exchange is Reply without waiting for the lease file: wait, when not
-// nil, must succeed before x.Reply may be sent.
-func (s *LabServer4) exchange(m *dhcpv4.DHCPv4, a Arrival) (x Exchange4, wait func() error) {
+// exchange is Reply without waiting for the lease file: saved, when not
+// nil, calls its first argument once the lease is saved (with the error
+// when it could not be), which must succeed before x.Reply may be sent; it
+// starts the file's writer with its second when none is running.
+func (s *LabServer4) exchange(m *dhcpv4.DHCPv4, a Arrival) (x Exchange4, saved func(then func(error), start func(func()))) {
 	a.Mode = ModeFull
 	x = Exchange4{Peer: a.Peer, Interface: a.Interface, Request: m}
 	if err := s.Init(); err != nil {
@@ -706,15 +717,16 @@ func (s *LabServer4) exchange(m *dhcpv4.DHCPv4, a Arrival) (x Exchange4, wait fu
 	}
 	if al.batch != nil {
 		batch := al.batch
-		wait = func() error {
-			err := s.alloc.journal.wait(batch)
-			if err != nil {
-				s.logger().Warn("dhcpboot: cannot save lease, no reply sent", "file", s.LeaseFile, "mac", m.ClientHWAddr.String(), "err", err)
-			}
-			return err
+		saved = func(then func(error), start func(func())) {
+			s.alloc.journal.then(batch, func(err error) {
+				if err != nil {
+					s.logger().Warn("dhcpboot: cannot save lease, no reply sent", "file", s.LeaseFile, "mac", m.ClientHWAddr.String(), "err", err)
+				}
+				then(err)
+			}, start)
 		}
 	}
-	return x, wait
+	return x, saved
 }
 
 // ListenAndServe serves port 67 on Interface until Shutdown or Close, then
@@ -736,8 +748,8 @@ func (s *LabServer4) Serve(conn net.PacketConn) error {
 	log := s.logger()
 	return s.life.serve(conn, s.Init, log, func(b []byte, peer net.Addr) {
 		if m := decode4(b, peer, s.Interface, s.OnInvalid, log); m != nil {
-			x, wait := s.exchange(m, Arrival{Interface: s.Interface, Mode: ModeFull, Peer: addrPortOf(peer)})
-			s.life.finish4(conn, x, peer, ModeFull, wait, s.OnReply, log)
+			x, saved := s.exchange(m, Arrival{Interface: s.Interface, Mode: ModeFull, Peer: addrPortOf(peer)})
+			s.life.finish4(conn, x, peer, ModeFull, saved, s.OnReply, log)
 		}
 	})
 }

@@ -311,17 +311,17 @@ func send4(conn net.PacketConn, m *dhcpv4.DHCPv4, dst net.Addr) (string, error) 
 }
 
 // finish4 sends x.Reply (to giaddr:67, the client or broadcast, or back to
-// the sender on port 4011) and reports x to the log and onReply. wait,
-// when not nil, must succeed before the reply may go (the lease is being
-// made durable): then the send happens on its own goroutine, as work in
-// flight, so the serve loop goes on.
-func (l *lifecycle) finish4(conn net.PacketConn, x Exchange4, peer net.Addr, mode Mode, wait func() error, onReply func(Exchange4), log *slog.Logger) {
-	done := func() {
-		if wait != nil {
-			if err := wait(); err != nil {
-				x.Reply, x.Err = nil, err
-				x.NoReply = "lease not saved: " + err.Error()
-			}
+// the sender on port 4011) and reports x to the log and onReply. saved,
+// when not nil, must report success before the reply may go (the lease is
+// being written to the lease file): then the send happens, as work in
+// flight, on the goroutine that writes the lease file (started with
+// l.async), which sends the replies of a whole group of leases, so the
+// serve loop goes on.
+func (l *lifecycle) finish4(conn net.PacketConn, x Exchange4, peer net.Addr, mode Mode, saved func(then func(error), start func(func())), onReply func(Exchange4), log *slog.Logger) {
+	done := func(err error) {
+		if err != nil {
+			x.Reply, x.Err = nil, err
+			x.NoReply = "lease not saved: " + err.Error()
 		}
 		if x.Reply != nil {
 			dst := replyDest(x.Request, x.Reply, Arrival{Mode: mode}, peer)
@@ -340,11 +340,17 @@ func (l *lifecycle) finish4(conn net.PacketConn, x Exchange4, peer net.Addr, mod
 			onReply(x)
 		}
 	}
-	if wait == nil {
-		done()
+	if saved == nil {
+		done(nil)
 		return
 	}
-	l.async(done)
+	l.mu.Lock()
+	l.inFlight++ // until the reply is sent: Shutdown waits for it
+	l.mu.Unlock()
+	saved(func(err error) {
+		defer l.end()
+		done(err)
+	}, l.async)
 }
 
 // finish6 sends x.Reply back to the sender and reports x to the log and
