@@ -83,7 +83,8 @@ type Allocator4 struct {
 	ServerIP netip.Addr
 	// LeaseFile, when set, keeps the leases across restarts: it is read at
 	// start, then every ACK, RELEASE and DECLINE appends one record to it,
-	// made durable (fsync) before the ACK is sent; the file is compacted
+	// written before the ACK is sent and made durable (fsync) before it or
+	// just after as LeaseSync says; the file is compacted
 	// (rewritten and renamed, crash-safe) when it has grown to four records
 	// per live lease. Lines it cannot read are skipped and logged (file and
 	// line), and the file is rewritten without them, keeping the old one as
@@ -367,7 +368,8 @@ type allocation struct {
 // (OFFER, ACK or NAK), and returns (resp, false) so the chain goes on.
 // Messages that get no reply (RELEASE, DECLINE, a REQUEST for another
 // server, no free address) return (nil, true). With a LeaseFile, Handle
-// returns once the lease an ACK gives (or a RELEASE ends) is durable.
+// returns once the lease an ACK gives (or a RELEASE ends) is saved (see
+// LeaseSync).
 // Unrelayed requests are served from the subnet holding ServerIP.
 func (s *Allocator4) Handle(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool) {
 	if req == nil || resp == nil {
@@ -591,8 +593,9 @@ type LabServer4 struct {
 	Classify func(*dhcpv4.DHCPv4) archdetect.Client
 	// OnReply and OnInvalid are the hooks of [ProxyServer]; OnReply's
 	// [Exchange4] also has the Lease. With a LeaseFile, OnReply for an ACK
-	// runs once the lease is durable, on the goroutine that sends the
-	// reply. Hooks must not block.
+	// runs once the lease is saved (see LeaseSync), on the goroutine that
+	// writes the lease file and sends the replies of each group of leases.
+	// Hooks must not block, and must not change the exchange's messages.
 	OnReply   func(Exchange4)
 	OnInvalid func(Invalid)
 	// Logger gets debug records per message, and warnings about the lease
@@ -666,8 +669,8 @@ func (s *LabServer4) Leases() []Lease {
 // subnet is chosen (by giaddr, else by a.Interface), the policy decides
 // once, the allocator gives the address and the responder adds the boot
 // data. a.Mode is ignored: a lab server always answers in ModeFull. With a LeaseFile, Reply
-// returns once the lease an ACK gives (or a RELEASE ends) is durable; when
-// that fails the exchange has no reply and Err says why. Send x.Reply to
+// returns once the lease an ACK gives (or a RELEASE ends) is saved (see
+// [Allocator4.LeaseSync]); when that fails the exchange has no reply and Err says why. Send x.Reply to
 // [ReplyAddr].
 func (s *LabServer4) Reply(m *dhcpv4.DHCPv4, a Arrival) Exchange4 {
 	x, saved := s.exchange(m, a)

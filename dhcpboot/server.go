@@ -20,7 +20,9 @@ import (
 var ErrServerClosed = errors.New("dhcpboot: server closed")
 
 // Exchange4 is what a DHCPv4 server did with one request: the hook
-// OnReply gets one per request it decoded.
+// OnReply gets one per request it decoded. Its messages are the server's:
+// read them, do not change them (a reply shares option values with its
+// request, and a request's with the datagram it was decoded from).
 type Exchange4 struct {
 	// Peer is the sender; Interface the interface the server serves.
 	Peer      netip.AddrPort
