@@ -186,8 +186,8 @@ func append4(b []byte, m *dhcpv4.DHCPv4) []byte {
 		}
 	}
 	b = appendField(b, m.ClientHWAddr, 16, 16)
-	b = appendText(b, m.ServerHostName, 63, 64)
-	b = appendText(b, m.BootFileName, 127, 128)
+	b = appendField(b, m.ServerHostName, 63, 64)
+	b = appendField(b, m.BootFileName, 127, 128)
 	b = append(b, magicCookie[:]...)
 
 	var codes [256]uint8
@@ -231,19 +231,7 @@ func append4(b []byte, m *dhcpv4.DHCPv4) []byte {
 }
 
 // appendField appends v cut to max bytes, padded with NULs to size.
-func appendField(b, v []byte, max, size int) []byte {
-	if len(v) > max {
-		v = v[:max]
-	}
-	b = append(b, v...)
-	for range size - len(v) {
-		b = append(b, 0)
-	}
-	return b
-}
-
-// appendText is appendField for a string.
-func appendText(b []byte, v string, max, size int) []byte {
+func appendField[T ~string | ~[]byte](b []byte, v T, max, size int) []byte {
 	if len(v) > max {
 		v = v[:max]
 	}
