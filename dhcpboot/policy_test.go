@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/insomniacslk/dhcp/iana"
 	"github.com/pxekit/pxekit/archdetect"
 )
@@ -372,5 +374,34 @@ func TestNewPolicyFreezesRules(t *testing.T) {
 	if got.Match.Archs[0] != 7 || got.Action.Options[0].Value[0] != 'x' || got.Action.PXE.DiscoveryControl != DiscoveryBootFile ||
 		got.Action.PXELinux.ConfigFile != "a" {
 		t.Errorf("after changing the rules given to NewPolicy, the decision's rule is %+v", got)
+	}
+}
+
+// A reply built from a decision shares nothing mutable with the policy's
+// frozen rule: changing the reply's option values (DHCPv4 options, DHCPv6
+// boot parameters) does not change the next decision.
+func TestReplyDoesNotShareTheRule(t *testing.T) {
+	p := MustNewPolicy(Rule{Name: "r", Action: Action{BootFile: lit("ipxe.efi"), BootParams: []string{"a=1"},
+		Options: []Option{{Code: 252, Value: []byte("x")}}}})
+	r := &Request{Client: ovmfPXE(), ServerIP: netip.MustParseAddr("fd00::1")}
+	sol := captureSolicit(t)
+	resp6, err := dhcpv6.NewAdvertiseFromSolicit(sol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Apply6(p.Decide(r), r, sol, resp6, ReplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	resp6.Options.BootFileParam()[0] = "changed"
+	req4 := captureRequest(t, "ovmf-pxe-tftp-ipxe-efi.pcapng", 1)
+	r4 := &Request{Client: ovmfPXE(), ServerIP: testServer, Mode: ModeProxy}
+	resp4, _ := dhcpv4.NewReplyFromRequest(req4)
+	if err := Apply4(p.Decide(r4), r4, req4, resp4, ReplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	resp4.Options[252][0] = 'y'
+	got := p.Decide(r).Rule().Action
+	if got.BootParams[0] != "a=1" || string(got.Options[0].Value) != "x" {
+		t.Errorf("after changing replies, the rule's action is %+v", got)
 	}
 }

@@ -2,6 +2,7 @@ package dhcpboot
 
 import (
 	"fmt"
+	"slices"
 	"net/netip"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
@@ -43,7 +44,8 @@ func Apply6(d Decision, r *Request, req, resp *dhcpv6.Message, o ReplyOptions) e
 		resp.UpdateOption(dhcpv6.OptBootFileURL(url))
 	}
 	if len(a.BootParams) > 0 {
-		resp.UpdateOption(dhcpv6.OptBootFileParam(a.BootParams...))
+		// A copy: the reply must not share the policy's frozen rule.
+		resp.UpdateOption(dhcpv6.OptBootFileParam(slices.Clone(a.BootParams)...))
 	}
 	for _, vc := range req.Options.VendorClass(enterprisePXE) {
 		kind := ""
