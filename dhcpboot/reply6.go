@@ -2,8 +2,8 @@ package dhcpboot
 
 import (
 	"fmt"
-	"slices"
 	"net/netip"
+	"slices"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
 )
