@@ -41,8 +41,8 @@ const (
 	// times the group size.
 	SyncBeforeAck LeaseSync = iota
 	// WriteBeforeAck sends the replies once their records are written, and
-	// syncs afterwards: when the writer runs out of records, and at least
-	// every writeBehindSync while records keep coming. This is Kea's
+	// syncs afterwards, at most and at least every 100 ms while records
+	// keep coming, and 100 ms after the last one. This is Kea's
 	// memfile default (records appended without an fsync each): a power
 	// loss or kernel crash can lose the leases of the last moments, which
 	// clients keep (they renew or rebind them later); a crash of the
@@ -61,8 +61,9 @@ type leaseJournal struct {
 	mode LeaseSync
 
 	mu      sync.Mutex
-	open    *commitBatch // records not yet being written
-	writing bool         // a writer (drain) is running
+	open    *commitBatch  // records not yet being written
+	writing bool          // a writer (drain) is running
+	kick    chan struct{} // add signals a writer waiting to sync (WriteBeforeAck)
 
 	// Held by the writer only.
 	f          *os.File
@@ -91,7 +92,7 @@ type commitBatch struct {
 // fails when path is not a regular file, cannot be read, or its directory
 // cannot be written.
 func openJournal(path string, mode LeaseSync, warn func(msg string, args ...any)) (*leaseJournal, []Lease, error) {
-	j := &leaseJournal{path: path, mode: mode, warn: warn, live: newLeaseSet()}
+	j := &leaseJournal{path: path, mode: mode, warn: warn, live: newLeaseSet(), kick: make(chan struct{}, 1)}
 	// Opening a FIFO (or a device) for reading could block forever.
 	f, _, err := regfile.Open(os.OpenFile, path)
 	switch {
@@ -136,6 +137,10 @@ func (j *leaseJournal) add(recs ...leaseRecord) *commitBatch {
 		j.open = &commitBatch{done: make(chan struct{})}
 	}
 	j.open.recs = append(j.open.recs, recs...)
+	select {
+	case j.kick <- struct{}{}:
+	default:
+	}
 	return j.open
 }
 
@@ -184,8 +189,19 @@ func (j *leaseJournal) drain() {
 		if w == nil {
 			if j.dirty {
 				// Records written, not yet synced: sync while still the
-				// writer (nobody else touches the file meanwhile).
+				// writer (nobody else touches the file meanwhile), at
+				// most every writeBehindSync, writing what comes first.
+				wait := writeBehindSync - time.Since(j.lastSync)
 				j.mu.Unlock()
+				if wait > 0 {
+					t := time.NewTimer(wait)
+					select {
+					case <-j.kick:
+						t.Stop()
+						continue
+					case <-t.C:
+					}
+				}
 				j.syncDirty()
 				continue
 			}
