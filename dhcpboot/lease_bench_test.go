@@ -14,14 +14,16 @@ import (
 // BenchmarkLabServerAcks measures ACKs per second while 2000 clients get a
 // lease each from a LabServer with a lease file (every ACK durable before
 // it returns): serially, and from 8 clients at once (whose leases can be
-// synced together); and from 8 clients with LeaseSync WriteBeforeAck.
+// synced together), from 200 (perfdhcp's lab run); and with LeaseSync
+// WriteBeforeAck.
 func BenchmarkLabServerAcks(b *testing.B) {
 	const leases = 2000
 	for _, c := range []struct {
 		name string
 		par  int
 		sync LeaseSync
-	}{{"serial", 1, SyncBeforeAck}, {"8clients", 8, SyncBeforeAck}, {"8clients-sync-after-ack", 8, WriteBeforeAck}} {
+	}{{"serial", 1, SyncBeforeAck}, {"8clients", 8, SyncBeforeAck}, {"8clients-sync-after-ack", 8, WriteBeforeAck},
+		{"200clients", 200, SyncBeforeAck}, {"200clients-sync-after-ack", 200, WriteBeforeAck}} {
 		par := c.par
 		b.Run(c.name, func(b *testing.B) {
 			var total time.Duration
