@@ -199,7 +199,7 @@ func dhcpEvent(version int, iface string, peer netip.AddrPort, r *dhcpboot.Reque
 		e.Relay, e.Mode, e.Client = r.Relay, r.Mode.String(), cloneClient(r.Client)
 	}
 	if d.Matched() {
-		e.Rule = d.Rule.Name
+		e.Rule = d.RuleName()
 	}
 	switch {
 	case replied:

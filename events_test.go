@@ -139,7 +139,7 @@ func TestDHCPEventFrom4Lab(t *testing.T) {
 		t.Errorf("DHCPEventFrom4: Time = %v, want about now (%v)", e.Time, before)
 	}
 	want := pxekit.DHCPEvent{Version: 4, Message: "DISCOVER", Interface: "br0", Peer: peer, Mode: "full",
-		Rule: x.Decision.Rule.Name, Why: x.Decision.Why, Outcome: pxekit.DHCPAnswered, Reply: "OFFER",
+		Rule: x.Decision.RuleName(), Why: x.Decision.Why, Outcome: pxekit.DHCPAnswered, Reply: "OFFER",
 		IP: netip.MustParseAddr("10.77.0.100"), BootFile: "ipxe.efi"}
 	if e.Rule != "uefi-x64" || e.MAC.String() != "52:54:00:77:00:0b" || e.Client.Arch != 7 || e.Client.UUID != "00112233-4455-6677-8899-aabbccddeeff" {
 		t.Errorf("DHCPEventFrom4: rule %q, mac %v, arch %d, uuid %q; want uefi-x64, 52:54:00:77:00:0b, 7, the QEMU UUID",

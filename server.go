@@ -895,7 +895,7 @@ func (s *Server) CoreDHCP4(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool) {
 	x := dhcpboot.Exchange4{Request: req, Boot: r, Decision: d, Reply: resp}
 	switch {
 	case d.Ignores():
-		x.Reply, x.NoReply = nil, fmt.Sprintf("rule %q ignores the client", d.Rule.Name)
+		x.Reply, x.NoReply = nil, fmt.Sprintf("rule %q ignores the client", d.RuleName())
 	case d.Boot():
 		if err := dhcpboot.Apply4(d, r, req, resp, s.DHCPOptions); err != nil {
 			x.Err = err

@@ -30,7 +30,7 @@ func TestParsePolicy(t *testing.T) {
 	}
 	c := ovmfPXE()
 	d := p.Decide(&Request{Client: c, Relay: netip.MustParseAddr("10.1.1.1")})
-	if !d.Matched() || d.Rule.Name != "lab-uefi" {
+	if !d.Matched() || d.RuleName() != "lab-uefi" {
 		t.Errorf("decision %v", d)
 	}
 	if f := rules[1].Match.IPXEFeatures; len(f) != 2 || f[0] != 19 || f[1] != 36 {
@@ -91,8 +91,8 @@ func FuzzParsePolicy(f *testing.F) {
 		// Deciding never panics.
 		for _, c := range []Request{{Client: ovmfPXE()}, {Client: plainClient(), Relay: netip.MustParseAddr("10.0.0.1")}} {
 			d := p.Decide(&c)
-			if d.Boot() && d.Rule.Action.BootFile != nil {
-				_ = strings.TrimSpace(d.Rule.Action.BootFile.Expand(&c))
+			if d.Boot() && d.BootFile() != nil {
+				_ = strings.TrimSpace(d.BootFile().Expand(&c))
 			}
 		}
 	})

@@ -75,7 +75,7 @@ func TestDefaultPolicyUBoot(t *testing.T) {
 			m := ubootDiscover(t, "52:54:00:77:00:21", tt.arch, tt.vci)
 			r := Request{Client: archdetect.FromDHCPv4(m), ServerIP: testServer, Mode: ModeFull}
 			d := p.Decide(&r)
-			if !d.Boot() || d.Rule.Name != tt.rule {
+			if !d.Boot() || d.RuleName() != tt.rule {
 				t.Fatalf("decision %v, want rule %q to boot the client", d, tt.rule)
 			}
 			resp, err := dhcpv4.NewReplyFromRequest(m)
@@ -131,8 +131,8 @@ func TestDefaultRulesFollowBootFiles(t *testing.T) {
 			if !d.Boot() {
 				t.Fatalf("table names %q, policy decides %v", file, d)
 			}
-			if got := d.Rule.Action.BootFile.Expand(&r); got != want {
-				t.Errorf("rule %q hands out %q, want %q", d.Rule.Name, got, want)
+			if got := d.BootFile().Expand(&r); got != want {
+				t.Errorf("rule %q hands out %q, want %q", d.RuleName(), got, want)
 			}
 		})
 	}

@@ -51,7 +51,7 @@ func ExampleProxyServer() {
 	ack, _ := dhcpv4.FromBytes(buf[:n])
 	fmt.Println(ack.MessageType(), ack.ClassIdentifier(), ack.ServerIPAddr, ack.BootFileNameOption())
 	x := <-hooked
-	fmt.Println("hook:", x.Boot.Mode, x.Decision.Rule.Name)
+	fmt.Println("hook:", x.Boot.Mode, x.Decision.RuleName())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	proxy.Shutdown(ctx)

@@ -26,7 +26,7 @@ func ExampleDefaultPolicy() {
 		r := &dhcpboot.Request{Client: c, ServerIP: netip.MustParseAddr("10.77.0.1")}
 		d := p.Decide(r)
 		fmt.Println(d.Why)
-		fmt.Println("  boot file:", d.Rule.Action.BootFile.Expand(r))
+		fmt.Println("  boot file:", d.BootFile().Expand(r))
 	}
 	// Output:
 	// rule "uefi-x64" (#12) matched: arch in {7,9}

@@ -7,32 +7,63 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/pxekit/pxekit/internal/regfile"
 )
 
 // Lease persistence: the lease file is a journal. Each change appends one
-// record and is made durable (fsync) before the reply that depends on it is
-// sent; records that arrive while a write is in flight go out together in
-// the next write (group commit). When the file holds more than
-// compactFactor records per live lease (and at least compactMin records),
-// it is rewritten with the live leases only, to a temporary file that is
-// synced and renamed over it, so a crash at any point leaves either file
-// whole.
+// record, written to the file before the reply that depends on it is sent
+// and, in the default [SyncBeforeAck] mode, made durable (fsync) first;
+// records that arrive while a write is in flight go out together in the
+// next write (group commit), by one writer goroutine that then sends the
+// replies of the whole group. When the file holds more than compactFactor
+// records per live lease (and at least compactMin records), it is
+// rewritten with the live leases only, to a temporary file that is synced
+// and renamed over it, so a crash at any point leaves either file whole.
 const (
 	compactFactor = 4
 	compactMin    = 1024
 )
 
+// LeaseSync says when a lease file record is made durable (fsync) with
+// respect to the reply that depends on it. In every mode the record is in
+// the file (written to the kernel) before the reply goes, so a crash of
+// the server process never loses a lease a client was told it has.
+type LeaseSync uint8
+
+// Lease file durability modes.
+const (
+	// SyncBeforeAck (the default) syncs each group of records before any
+	// of their replies goes, as ISC dhcpd does (with delayed-ack, grouped):
+	// not even a power loss loses an acknowledged lease. Each group costs
+	// one fsync, so the ACK rate is bounded by the disk's fsync latency
+	// times the group size.
+	SyncBeforeAck LeaseSync = iota
+	// WriteBeforeAck sends the replies once their records are written, and
+	// syncs afterwards, at most and at least every 100 ms while records
+	// keep coming, and 100 ms after the last one. This is Kea's
+	// memfile default (records appended without an fsync each): a power
+	// loss or kernel crash can lose the leases of the last moments, which
+	// clients keep (they renew or rebind them later); a crash of the
+	// process loses none.
+	WriteBeforeAck
+)
+
+// writeBehindSync bounds how long a written record waits for its fsync in
+// WriteBeforeAck mode while records keep coming.
+const writeBehindSync = 100 * time.Millisecond
+
 // leaseJournal appends lease records to a file.
 type leaseJournal struct {
 	path string
 	warn func(msg string, args ...any)
+	mode LeaseSync
 
 	mu      sync.Mutex
 	open    *commitBatch  // records not yet being written
-	writing bool          // a writer holds the file
-	idle    chan struct{} // closed when the current writer is done
+	writing bool          // a writer (drain) is running
+	kick    chan struct{} // add signals a writer waiting to sync (WriteBeforeAck)
 
 	// Held by the writer only.
 	f          *os.File
@@ -40,15 +71,19 @@ type leaseJournal struct {
 	records    int       // records in the file
 	nextCheck  int       // records count at which compaction is considered
 	broken     bool      // a write failed: rewrite the file before appending
+	dirty      bool      // written records not yet synced (WriteBeforeAck)
+	lastSync   time.Time // when the file was last synced
 	rewrites   int       // full rewrites, for tests
 	beforeSync func()    // test hook, called before each fsync
 }
 
-// commitBatch is records written and synced together.
+// commitBatch is records written (and synced) together.
 type commitBatch struct {
-	recs []leaseRecord
-	done chan struct{} // closed when written (or failed)
-	err  error
+	recs     []leaseRecord
+	done     chan struct{} // closed when written (or failed)
+	finished bool          // done is closed; under the journal's mu
+	err      error
+	after    []func(error) // run by the writer once written (or failed)
 }
 
 // openJournal reads the lease file at path (a missing file is empty),
@@ -56,8 +91,8 @@ type commitBatch struct {
 // leases read (keeping the old file as path~ when it had bad lines). It
 // fails when path is not a regular file, cannot be read, or its directory
 // cannot be written.
-func openJournal(path string, warn func(msg string, args ...any)) (*leaseJournal, []Lease, error) {
-	j := &leaseJournal{path: path, warn: warn, live: newLeaseSet()}
+func openJournal(path string, mode LeaseSync, warn func(msg string, args ...any)) (*leaseJournal, []Lease, error) {
+	j := &leaseJournal{path: path, mode: mode, warn: warn, live: newLeaseSet(), kick: make(chan struct{}, 1)}
 	// Opening a FIFO (or a device) for reading could block forever.
 	f, _, err := regfile.Open(os.OpenFile, path)
 	switch {
@@ -93,8 +128,8 @@ func openJournal(path string, warn func(msg string, args ...any)) (*leaseJournal
 	return j, j.live.sorted(), nil
 }
 
-// add queues records and returns their batch, for wait. Records are
-// written in the order add is called.
+// add queues records and returns their batch, for wait or then. Records
+// are written in the order add is called.
 func (j *leaseJournal) add(recs ...leaseRecord) *commitBatch {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -102,40 +137,103 @@ func (j *leaseJournal) add(recs ...leaseRecord) *commitBatch {
 		j.open = &commitBatch{done: make(chan struct{})}
 	}
 	j.open.recs = append(j.open.recs, recs...)
+	select {
+	case j.kick <- struct{}{}:
+	default:
+	}
 	return j.open
 }
 
-// wait returns when b's records are durable in the file, or failed to be.
-// The first waiter to find no write in flight writes every queued record.
+// then arranges for f (when not nil) to run once b's records are in the
+// file (durable in SyncBeforeAck mode), with the write's error, on the
+// writer's goroutine; it starts a writer with start when none is running.
+// When b is already written, f runs at once on the caller's goroutine.
+func (j *leaseJournal) then(b *commitBatch, f func(error), start func(func())) {
+	j.mu.Lock()
+	if b.finished {
+		err := b.err
+		j.mu.Unlock()
+		if f != nil {
+			f(err)
+		}
+		return
+	}
+	if f != nil {
+		b.after = append(b.after, f)
+	}
+	if j.writing {
+		j.mu.Unlock()
+		return
+	}
+	j.writing = true
+	j.mu.Unlock()
+	start(j.drain)
+}
+
+// wait returns when b's records are in the file (durable in SyncBeforeAck
+// mode), or failed to be.
 func (j *leaseJournal) wait(b *commitBatch) error {
+	j.then(b, nil, func(f func()) { go f() })
+	<-b.done
+	return b.err
+}
+
+// drain is the writer: it writes the queued records group by group, runs
+// each group's callbacks (which send the replies), and returns when none
+// are left, after a last sync in WriteBeforeAck mode.
+func (j *leaseJournal) drain() {
 	for {
-		select {
-		case <-b.done:
-			return b.err
-		default:
-		}
 		j.mu.Lock()
-		if j.writing {
-			idle := j.idle
-			j.mu.Unlock()
-			select {
-			case <-b.done:
-			case <-idle:
-			}
-			continue
-		}
 		w := j.open
 		j.open = nil
-		j.writing, j.idle = true, make(chan struct{})
-		j.mu.Unlock()
-		if w != nil {
-			w.err = j.write(w.recs)
-			close(w.done)
+		if w == nil {
+			if j.dirty {
+				// Records written, not yet synced: sync while still the
+				// writer (nobody else touches the file meanwhile), at
+				// most every writeBehindSync, writing what comes first.
+				wait := writeBehindSync - time.Since(j.lastSync)
+				j.mu.Unlock()
+				if wait > 0 {
+					t := time.NewTimer(wait)
+					select {
+					case <-j.kick:
+						t.Stop()
+						continue
+					case <-t.C:
+					}
+				}
+				j.syncDirty()
+				continue
+			}
+			j.writing = false
+			j.mu.Unlock()
+			return
 		}
-		j.mu.Lock()
-		j.writing = false
-		close(j.idle)
 		j.mu.Unlock()
+		err := j.write(w.recs)
+		j.mu.Lock()
+		w.err, w.finished = err, true
+		after := w.after
+		w.after = nil
+		j.mu.Unlock()
+		close(w.done)
+		for _, f := range after {
+			f(err)
+		}
+		if j.dirty && time.Since(j.lastSync) >= writeBehindSync {
+			j.syncDirty()
+		}
+	}
+}
+
+// syncDirty syncs records written in WriteBeforeAck mode. Called by the
+// writer only. A failure is logged: the replies have gone, and the file is
+// rewritten before the next append.
+func (j *leaseJournal) syncDirty() {
+	j.dirty = false
+	if err := j.sync(); err != nil {
+		j.broken = true
+		j.warn("dhcpboot: cannot sync the lease file", "file", j.path, "err", err)
 	}
 }
 
@@ -152,7 +250,11 @@ func (j *leaseJournal) write(recs []leaseRecord) error {
 	}
 	_, err := j.f.Write(b)
 	if err == nil {
-		err = j.sync()
+		if j.mode == WriteBeforeAck {
+			j.dirty = true
+		} else {
+			err = j.sync()
+		}
 	}
 	if err != nil {
 		// The file may end in part of a record: start a new one next time.
@@ -177,6 +279,7 @@ func (j *leaseJournal) sync() error {
 	if j.beforeSync != nil {
 		j.beforeSync()
 	}
+	j.lastSync = time.Now()
 	return j.f.Sync()
 }
 
@@ -214,7 +317,7 @@ func (j *leaseJournal) rewrite() error {
 	if j.f != nil {
 		j.f.Close()
 	}
-	j.f, j.broken, j.rewrites = f, false, j.rewrites+1
+	j.f, j.broken, j.dirty, j.rewrites = f, false, false, j.rewrites+1
 	j.records = len(j.live.byMAC)
 	j.nextCheck = max(compactMin, compactFactor*j.records)
 	return nil

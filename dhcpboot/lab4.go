@@ -83,7 +83,8 @@ type Allocator4 struct {
 	ServerIP netip.Addr
 	// LeaseFile, when set, keeps the leases across restarts: it is read at
 	// start, then every ACK, RELEASE and DECLINE appends one record to it,
-	// made durable (fsync) before the ACK is sent; the file is compacted
+	// written before the ACK is sent and made durable (fsync) before it or
+	// just after as LeaseSync says; the file is compacted
 	// (rewritten and renamed, crash-safe) when it has grown to four records
 	// per live lease. Lines it cannot read are skipped and logged (file and
 	// line), and the file is rewritten without them, keeping the old one as
@@ -91,6 +92,11 @@ type Allocator4 struct {
 	// or whose directory cannot be written makes the allocator refuse to
 	// start. See [ReadLeases] for the format.
 	LeaseFile string
+	// LeaseSync chooses when a record is synced with respect to the reply
+	// (see [LeaseSync]): by default before it ([SyncBeforeAck]), never
+	// losing an acknowledged lease; [WriteBeforeAck] syncs just after, as
+	// Kea does, for many more ACKs per second on a slow disk.
+	LeaseSync LeaseSync
 	// Logger gets warnings about the lease file (skipped lines, failed
 	// saves) and declined addresses; nil logs nothing.
 	Logger *slog.Logger
@@ -155,7 +161,7 @@ func (s *Allocator4) doInit() error {
 	s.byIP = map[netip.Addr]string{}
 	s.declined = map[netip.Addr]time.Time{}
 	if s.LeaseFile != "" {
-		j, ls, err := openJournal(s.LeaseFile, s.logger().Warn)
+		j, ls, err := openJournal(s.LeaseFile, s.LeaseSync, s.logger().Warn)
 		if err != nil {
 			return err
 		}
@@ -362,7 +368,8 @@ type allocation struct {
 // (OFFER, ACK or NAK), and returns (resp, false) so the chain goes on.
 // Messages that get no reply (RELEASE, DECLINE, a REQUEST for another
 // server, no free address) return (nil, true). With a LeaseFile, Handle
-// returns once the lease an ACK gives (or a RELEASE ends) is durable.
+// returns once the lease an ACK gives (or a RELEASE ends) is saved (see
+// LeaseSync).
 // Unrelayed requests are served from the subnet holding ServerIP.
 func (s *Allocator4) Handle(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool) {
 	if req == nil || resp == nil {
@@ -403,7 +410,12 @@ func (s *Allocator4) allocate(m, resp *dhcpv4.DHCPv4, a Arrival) (al allocation)
 func (s *Allocator4) allocateOn(sn *subnet, m, resp *dhcpv4.DHCPv4) (al allocation) {
 	now := s.now()
 	mac := string(m.ClientHWAddr)
-	server := net.IP(sn.ServerIP.AsSlice())
+	server := sn.ServerIP
+	// Options 54 and 50 read without the library's copies.
+	sid, asked := optAddr4(m, dhcpv4.OptionServerIdentifier), optAddr4(m, dhcpv4.OptionRequestedIPAddress)
+	if asked.IsUnspecified() {
+		asked = netip.Addr{} // as addrOf(m.RequestedIPAddress()) gives
+	}
 	var recs []leaseRecord // for the lease file
 	s.mu.Lock()
 	defer func() {
@@ -415,7 +427,7 @@ func (s *Allocator4) allocateOn(sn *subnet, m, resp *dhcpv4.DHCPv4) (al allocati
 	}()
 	switch mt := m.MessageType(); mt {
 	case dhcpv4.MessageTypeDiscover:
-		ip, ok := s.pick(sn, mac, addrOf(m.RequestedIPAddress()), now)
+		ip, ok := s.pick(sn, mac, asked, now)
 		if !ok {
 			al.why = "no free address in " + sn.Prefix.String()
 			return al
@@ -425,8 +437,7 @@ func (s *Allocator4) allocateOn(sn *subnet, m, resp *dhcpv4.DHCPv4) (al allocati
 		}
 		al.resp, al.lease = sn.addressReply(m, resp, dhcpv4.MessageTypeOffer, ip), s.copyLease(mac)
 	case dhcpv4.MessageTypeRequest:
-		sid := m.ServerIdentifier()
-		if sid != nil && !sid.Equal(server) {
+		if sid.IsValid() && sid != server {
 			// The client chose another server; drop a held offer.
 			if l, ok := s.leases[mac]; ok && l.Expiry.Before(now.Add(offerHold+time.Second)) {
 				delete(s.byIP, l.IP)
@@ -435,19 +446,19 @@ func (s *Allocator4) allocateOn(sn *subnet, m, resp *dhcpv4.DHCPv4) (al allocati
 			al.why = "REQUEST for another server"
 			return al
 		}
-		want := addrOf(m.RequestedIPAddress())
+		want := asked
 		if !want.IsValid() {
 			want = addrOf(m.ClientIPAddr)
 		}
 		ip, ok := s.pick(sn, mac, want, now)
 		if !ok || ip != want {
-			if sid == nil && !sn.Prefix.Contains(want) {
+			if !sid.IsValid() && !sn.Prefix.Contains(want) {
 				al.why = fmt.Sprintf("REQUEST for %v, not ours", want)
 				return al
 			}
 			resp.YourIPAddr = net.IPv4zero
 			resp.UpdateOption(dhcpv4.OptMessageType(dhcpv4.MessageTypeNak))
-			resp.UpdateOption(dhcpv4.OptServerIdentifier(server))
+			resp.UpdateOption(dhcpv4.OptServerIdentifier(net.IP(server.AsSlice())))
 			broadcastWithoutAddress(resp)
 			al.resp = resp
 			return al
@@ -465,8 +476,8 @@ func (s *Allocator4) allocateOn(sn *subnet, m, resp *dhcpv4.DHCPv4) (al allocati
 		// RFC 2131 §4.3.3: the client found the address in use. Only the
 		// holder of the address can take it out of use (as dnsmasq), so a
 		// stray DECLINE cannot empty the range.
-		ip := addrOf(m.RequestedIPAddress())
-		if sid := m.ServerIdentifier(); sid != nil && !sid.Equal(server) {
+		ip := asked
+		if sid.IsValid() && sid != server {
 			al.why = "DECLINE for another server"
 		} else if l, ok := s.leases[mac]; ok && (l.IP == ip || !ip.IsValid()) {
 			s.declined[l.IP] = now.Add(declineHold)
@@ -487,6 +498,17 @@ func (s *Allocator4) allocateOn(sn *subnet, m, resp *dhcpv4.DHCPv4) (al allocati
 	return al
 }
 
+// optAddr4 returns the IPv4 address option code of m carries (what
+// dhcpv4.GetIP reads, without its copy), invalid when it is absent or not
+// 4 bytes long (when GetIP gives nil).
+func optAddr4(m *dhcpv4.DHCPv4, code dhcpv4.OptionCode) netip.Addr {
+	v := m.Options[code.Code()]
+	if len(v) != 4 {
+		return netip.Addr{}
+	}
+	return netip.AddrFrom4([4]byte(v))
+}
+
 // copyLease returns a copy of mac's lease. Called with s.mu held.
 func (s *Allocator4) copyLease(mac string) *Lease {
 	l := *s.leases[mac]
@@ -494,25 +516,36 @@ func (s *Allocator4) copyLease(mac string) *Lease {
 }
 
 // addressReply fills resp with the address ip (none for INFORM) on sn.
+// Every value is cut from one new buffer: one allocation instead of the
+// library's two per option.
 func (sn *subnet) addressReply(m, resp *dhcpv4.DHCPv4, mt dhcpv4.MessageType, ip netip.Addr) *dhcpv4.DHCPv4 {
-	server := net.IP(sn.ServerIP.AsSlice())
-	resp.UpdateOption(dhcpv4.OptMessageType(mt))
-	resp.UpdateOption(dhcpv4.OptServerIdentifier(server))
-	resp.UpdateOption(dhcpv4.OptSubnetMask(net.CIDRMask(sn.Prefix.Bits(), 32)))
-	resp.UpdateOption(dhcpv4.OptIPAddressLeaseTime(sn.LeaseTime))
+	buf := make([]byte, 0, 1+4*(5+len(sn.DNS)))
+	take := func(v ...byte) []byte {
+		i := len(buf)
+		buf = append(buf, v...)
+		return buf[i:len(buf):len(buf)]
+	}
+	take4 := func(a netip.Addr) []byte { b := a.As4(); return take(b[:]...) }
+	resp.Options[dhcpv4.OptionDHCPMessageType.Code()] = take(byte(mt))
+	server := take4(sn.ServerIP)
+	resp.Options[optServerID] = server
+	mask := ^uint32(0) << (32 - sn.Prefix.Bits())
+	resp.Options[dhcpv4.OptionSubnetMask.Code()] = take(byte(mask>>24), byte(mask>>16), byte(mask>>8), byte(mask))
+	secs := uint32(sn.LeaseTime / time.Second)
+	resp.Options[dhcpv4.OptionIPAddressLeaseTime.Code()] = take(byte(secs>>24), byte(secs>>16), byte(secs>>8), byte(secs))
 	resp.ServerIPAddr = server
 	if ip.IsValid() {
-		resp.YourIPAddr = net.IP(ip.AsSlice())
+		resp.YourIPAddr = take4(ip)
 	}
 	if sn.Router.IsValid() {
-		resp.UpdateOption(dhcpv4.OptRouter(net.IP(sn.Router.AsSlice())))
+		resp.Options[dhcpv4.OptionRouter.Code()] = take4(sn.Router)
 	}
 	if len(sn.DNS) > 0 {
-		ips := make([]net.IP, len(sn.DNS))
-		for i, a := range sn.DNS {
-			ips[i] = net.IP(a.AsSlice())
+		i := len(buf)
+		for _, a := range sn.DNS {
+			take4(a)
 		}
-		resp.UpdateOption(dhcpv4.OptDNS(ips...))
+		resp.Options[dhcpv4.OptionDomainNameServer.Code()] = buf[i:len(buf):len(buf)]
 	}
 	if mt == dhcpv4.MessageTypeAck && m.ClientIPAddr != nil {
 		resp.ClientIPAddr = m.ClientIPAddr
@@ -550,16 +583,19 @@ type LabServer4 struct {
 	// Subnets are the networks served (see [Subnet]); at least one.
 	Subnets []Subnet
 	// LeaseFile keeps the leases across restarts (see
-	// [Allocator4.LeaseFile]).
+	// [Allocator4.LeaseFile]), synced as LeaseSync says (see
+	// [Allocator4.LeaseSync]).
 	LeaseFile string
+	LeaseSync LeaseSync
 	// Options tune boot replies.
 	Options ReplyOptions
 	// Classify overrides the DHCPv4 classifier.
 	Classify func(*dhcpv4.DHCPv4) archdetect.Client
 	// OnReply and OnInvalid are the hooks of [ProxyServer]; OnReply's
 	// [Exchange4] also has the Lease. With a LeaseFile, OnReply for an ACK
-	// runs once the lease is durable, on the goroutine that sends the
-	// reply. Hooks must not block.
+	// runs once the lease is saved (see LeaseSync), on the goroutine that
+	// writes the lease file and sends the replies of each group of leases.
+	// Hooks must not block, and must not change the exchange's messages.
 	OnReply   func(Exchange4)
 	OnInvalid func(Invalid)
 	// Logger gets debug records per message, and warnings about the lease
@@ -601,7 +637,7 @@ func (s *LabServer4) Init() error {
 			s.initErr = errors.New("dhcpboot: LabServer4.Subnets is empty")
 			return
 		}
-		s.alloc = &Allocator4{Subnets: s.Subnets, ServerIP: server, LeaseFile: s.LeaseFile, Logger: s.Logger, Now: s.Now}
+		s.alloc = &Allocator4{Subnets: s.Subnets, ServerIP: server, LeaseFile: s.LeaseFile, LeaseSync: s.LeaseSync, Logger: s.Logger, Now: s.Now}
 		if err := s.alloc.Init(); err != nil {
 			s.initErr = fmt.Errorf("%w (LabServer4)", err)
 			return
@@ -633,22 +669,26 @@ func (s *LabServer4) Leases() []Lease {
 // subnet is chosen (by giaddr, else by a.Interface), the policy decides
 // once, the allocator gives the address and the responder adds the boot
 // data. a.Mode is ignored: a lab server always answers in ModeFull. With a LeaseFile, Reply
-// returns once the lease an ACK gives (or a RELEASE ends) is durable; when
-// that fails the exchange has no reply and Err says why. Send x.Reply to
+// returns once the lease an ACK gives (or a RELEASE ends) is saved (see
+// [Allocator4.LeaseSync]); when that fails the exchange has no reply and Err says why. Send x.Reply to
 // [ReplyAddr].
 func (s *LabServer4) Reply(m *dhcpv4.DHCPv4, a Arrival) Exchange4 {
-	x, wait := s.exchange(m, a)
-	if wait != nil {
-		if err := wait(); err != nil {
+	x, saved := s.exchange(m, a)
+	if saved != nil {
+		done := make(chan error, 1)
+		saved(func(err error) { done <- err }, func(f func()) { go f() })
+		if err := <-done; err != nil {
 			x.Reply, x.Err, x.NoReply = nil, err, "lease not saved: "+err.Error()
 		}
 	}
 	return x
 }
 
-// exchange is Reply without waiting for the lease file: wait, when not
-// nil, must succeed before x.Reply may be sent.
-func (s *LabServer4) exchange(m *dhcpv4.DHCPv4, a Arrival) (x Exchange4, wait func() error) {
+// exchange is Reply without waiting for the lease file: saved, when not
+// nil, calls its first argument once the lease is saved (with the error
+// when it could not be), which must succeed before x.Reply may be sent; it
+// starts the file's writer with its second when none is running.
+func (s *LabServer4) exchange(m *dhcpv4.DHCPv4, a Arrival) (x Exchange4, saved func(then func(error), start func(func()))) {
 	a.Mode = ModeFull
 	x = Exchange4{Peer: a.Peer, Interface: a.Interface, Request: m}
 	if err := s.Init(); err != nil {
@@ -670,11 +710,7 @@ func (s *LabServer4) exchange(m *dhcpv4.DHCPv4, a Arrival) (x Exchange4, wait fu
 		x.NoReply = noReply(nil, d)
 		return x, nil
 	}
-	resp, err := dhcpv4.NewReplyFromRequest(m) // echoes giaddr and option 82
-	if err != nil {
-		x.NoReply, x.Err = err.Error(), err
-		return x, nil
-	}
+	resp := newReply4(m, replyOptionsHint) // echoes giaddr and option 82
 	al := s.alloc.allocateOn(sn, m, resp)
 	x.Reply, x.Lease, x.NoReply = al.resp, al.lease, al.why
 	if x.Reply != nil && d.Boot() && x.Reply.MessageType() != dhcpv4.MessageTypeNak {
@@ -684,15 +720,16 @@ func (s *LabServer4) exchange(m *dhcpv4.DHCPv4, a Arrival) (x Exchange4, wait fu
 	}
 	if al.batch != nil {
 		batch := al.batch
-		wait = func() error {
-			err := s.alloc.journal.wait(batch)
-			if err != nil {
-				s.logger().Warn("dhcpboot: cannot save lease, no reply sent", "file", s.LeaseFile, "mac", m.ClientHWAddr.String(), "err", err)
-			}
-			return err
+		saved = func(then func(error), start func(func())) {
+			s.alloc.journal.then(batch, func(err error) {
+				if err != nil {
+					s.logger().Warn("dhcpboot: cannot save lease, no reply sent", "file", s.LeaseFile, "mac", m.ClientHWAddr.String(), "err", err)
+				}
+				then(err)
+			}, start)
 		}
 	}
-	return x, wait
+	return x, saved
 }
 
 // ListenAndServe serves port 67 on Interface until Shutdown or Close, then
@@ -714,8 +751,8 @@ func (s *LabServer4) Serve(conn net.PacketConn) error {
 	log := s.logger()
 	return s.life.serve(conn, s.Init, log, func(b []byte, peer net.Addr) {
 		if m := decode4(b, peer, s.Interface, s.OnInvalid, log); m != nil {
-			x, wait := s.exchange(m, Arrival{Interface: s.Interface, Mode: ModeFull, Peer: addrPortOf(peer)})
-			s.life.finish4(conn, x, peer, ModeFull, wait, s.OnReply, log)
+			x, saved := s.exchange(m, Arrival{Interface: s.Interface, Mode: ModeFull, Peer: addrPortOf(peer)})
+			s.life.finish4(conn, x, peer, ModeFull, saved, s.OnReply, log)
 		}
 	})
 }

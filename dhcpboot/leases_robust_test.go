@@ -1,6 +1,7 @@
 package dhcpboot
 
 import (
+	"context"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -279,5 +280,66 @@ func TestLabServerLeaseFileCompacts(t *testing.T) {
 	s2 := newLab(t, file, clock)
 	if got := s2.Leases(); len(got) != 1 || !got[0].Expiry.Equal(clock.t.Add(s.Subnets[0].LeaseTime)) {
 		t.Errorf("after restart: %v", got)
+	}
+}
+
+// With LeaseSync WriteBeforeAck (Kea's memfile durability) the ACK goes
+// once its record is written, while the fsync is still to come (here held
+// back): the file already holds the lease a restarted server would read;
+// the fsync follows. With the default SyncBeforeAck no ACK goes before the
+// fsync (TestLabServer4ShutdownWaitsForLeaseFile).
+func TestLabServerWriteBeforeAck(t *testing.T) {
+	s, file, _ := newFileLab(t)
+	s.LeaseSync = WriteBeforeAck
+	d := discoverHW(t, iana.HWTypeEthernet, mustMAC("02:00:00:00:00:01"))
+	offer, err := respond4(s, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	syncing, release := make(chan struct{}, 1), make(chan struct{})
+	s.alloc.journal.beforeSync = func() {
+		select {
+		case syncing <- struct{}{}:
+		default:
+		}
+		<-release
+	}
+	req, _ := dhcpv4.NewRequestFromOffer(offer)
+	acked := make(chan *dhcpv4.DHCPv4, 1)
+	go func() {
+		a, err := respond4(s, req)
+		if err != nil {
+			t.Error(err)
+		}
+		acked <- a
+	}()
+	select {
+	case a := <-acked:
+		if a == nil || a.MessageType() != dhcpv4.MessageTypeAck {
+			t.Fatalf("REQUEST got %v, want an ACK", a)
+		}
+	case <-time.After(10 * time.Second):
+		close(release)
+		t.Fatal("no ACK within 10s while the fsync was held back")
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, err := ParseLeases(f)
+	f.Close()
+	if err != nil || len(ls) != 1 || ls[0].IP != addrOf(offer.YourIPAddr) {
+		t.Errorf("lease file when the ACK went: %v %v, want the lease of %v", ls, err, offer.YourIPAddr)
+	}
+	select {
+	case <-syncing:
+	case <-time.After(10 * time.Second):
+		t.Error("no fsync within 10s after the ACK")
+	}
+	close(release)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown = %v", err)
 	}
 }

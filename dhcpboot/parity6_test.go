@@ -63,8 +63,8 @@ func TestDefaultPolicyParity6(t *testing.T) {
 			d4 := p.Decide(r4)
 			r6 := newRequest(classify6(sol), Arrival{}, netip.Addr{}, v6)
 			d6 := p.Decide(r6)
-			if d4.Rule.Name != c.rule || d6.Rule.Name != c.rule {
-				t.Fatalf("rules: DHCPv4 %q (%s), DHCPv6 %q (%s); want %q for both", d4.Rule.Name, d4.Why, d6.Rule.Name, d6.Why, c.rule)
+			if d4.RuleName() != c.rule || d6.RuleName() != c.rule {
+				t.Fatalf("rules: DHCPv4 %q (%s), DHCPv6 %q (%s); want %q for both", d4.RuleName(), d4.Why, d6.RuleName(), d6.Why, c.rule)
 			}
 
 			offer, err := dhcpv4.NewReplyFromRequest(disc)
@@ -133,8 +133,8 @@ func TestResponder6AnswersIPXE(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if url := in.Options.BootFileURL(); d.Rule.Name != "ipxe" || !strings.HasPrefix(url, "http://[fd00:77::1]/boot.ipxe?") {
-		t.Errorf("rule %q, option 59 %q; want rule ipxe and the script URL", d.Rule.Name, url)
+	if url := in.Options.BootFileURL(); d.RuleName() != "ipxe" || !strings.HasPrefix(url, "http://[fd00:77::1]/boot.ipxe?") {
+		t.Errorf("rule %q, option 59 %q; want rule ipxe and the script URL", d.RuleName(), url)
 	}
 	// A client that is neither PXE firmware nor iPXE still gets nothing.
 	plain := ipxeSolicit6(t)

@@ -168,18 +168,25 @@ type Rule struct {
 
 // Policy is an ordered list of rules; the first rule that matches decides.
 // A Policy is immutable and safe for concurrent use; build it with
-// [NewPolicy].
+// [NewPolicy]. It holds a frozen copy of its rules: nothing the caller
+// keeps (the rules given to NewPolicy, what Rules or [Decision.Rule]
+// return) shares memory with it, so no later change reaches a decision.
 type Policy struct {
-	rules []Rule
+	rules []Rule // frozen: deep copies, never written after NewPolicy
 	why   []string
 	byMAC map[macKey][]int32 // rules whose MAC patterns are all exact
 	scan  []int32            // all other rules, in order
 }
 
 // NewPolicy checks the rules and builds a policy. Rule names must be
-// non-empty and unique (they explain decisions).
+// non-empty and unique (they explain decisions). The policy keeps a deep
+// copy of the rules (their lists and PXE options included): changing them
+// afterwards does not change the policy.
 func NewPolicy(rules ...Rule) (*Policy, error) {
-	p := &Policy{rules: slices.Clone(rules), why: make([]string, len(rules))}
+	p := &Policy{rules: make([]Rule, len(rules)), why: make([]string, len(rules))}
+	for i := range rules {
+		p.rules[i] = rules[i].clone()
+	}
 	seen := make(map[string]bool, len(rules))
 	for i := range p.rules {
 		r := &p.rules[i]
@@ -273,27 +280,73 @@ func (r *Rule) check() error {
 	return nil
 }
 
-// Decision is the outcome of [Policy.Decide]. It holds a copy of the
-// matching rule: changing a Decision never changes the [Policy].
+// Decision is the outcome of [Policy.Decide]. It refers to the policy's
+// frozen copy of the matching rule, which nothing can change: read the
+// rule with [Decision.Rule] (a copy of your own, to change as you like)
+// or [Decision.RuleName]. Making a Decision allocates nothing; a Decision
+// is a small value, safe to copy and to share between goroutines.
+//
+// Decisions come from [Policy.Decide]; the zero Decision is "no rule
+// matched". To write a rule of your own into a reply with [Apply4],
+// decide with a one-rule policy.
 type Decision struct {
-	// Rule is a copy of the matching rule (the zero Rule when none matched).
-	Rule Rule
 	// Index is the rule's position in the policy counted from 1, as in Why;
 	// 0 when no rule matched.
 	Index int
 	// Why says which rule matched and on what, or that none did.
 	Why string
+
+	rule *Rule // the policy's frozen rule; nil when none matched; never written
+}
+
+// Rule returns a copy of the matching rule (the zero Rule when none
+// matched). The copy shares nothing mutable with the policy (a [Template]
+// is immutable and shared), so changing it changes no decision; it costs
+// the allocation of the rule's lists, which Decide itself does not.
+func (d Decision) Rule() Rule {
+	if d.rule == nil {
+		return Rule{}
+	}
+	return d.rule.clone()
+}
+
+// RuleName returns the matching rule's name, "" when none matched. Unlike
+// Rule it copies nothing.
+func (d Decision) RuleName() string {
+	if d.rule == nil {
+		return ""
+	}
+	return d.rule.Name
+}
+
+// BootFile returns the matching rule's boot file template, nil when no
+// rule matched or the rule has none. A [Template] is immutable, so this
+// copies nothing.
+func (d Decision) BootFile() *Template {
+	if d.rule == nil {
+		return nil
+	}
+	return d.rule.Action.BootFile
+}
+
+// action returns the matching rule's action, read-only (the policy's frozen
+// copy); nil when no rule matched.
+func (d Decision) action() *Action {
+	if d.rule == nil {
+		return nil
+	}
+	return &d.rule.Action
 }
 
 // Matched reports whether a rule matched.
-func (d Decision) Matched() bool { return d.Index > 0 }
+func (d Decision) Matched() bool { return d.rule != nil }
 
 // Boot reports whether the decision gives the client boot data: a rule
 // matched and does not ignore the client.
-func (d Decision) Boot() bool { return d.Matched() && !d.Rule.Action.Ignore }
+func (d Decision) Boot() bool { return d.rule != nil && !d.rule.Action.Ignore }
 
 // Ignores reports whether the matching rule ignores the client.
-func (d Decision) Ignores() bool { return d.Matched() && d.Rule.Action.Ignore }
+func (d Decision) Ignores() bool { return d.rule != nil && d.rule.Action.Ignore }
 
 // String returns Why.
 func (d Decision) String() string { return d.Why }
@@ -347,8 +400,8 @@ func cloneOptions(in []Option) []Option {
 
 const noMatch = "no rule matched"
 
-// Decide returns the first rule that matches r. It allocates only the
-// copy of the matching rule's lists.
+// Decide returns the first rule that matches r. It allocates nothing: the
+// Decision refers to the policy's frozen copy of the rule.
 func (p *Policy) Decide(r *Request) Decision {
 	if p == nil {
 		return Decision{Why: noMatch}
@@ -371,7 +424,7 @@ func (p *Policy) Decide(r *Request) Decision {
 			si++
 		}
 		if p.rules[i].Match.matches(r, indexed) {
-			return Decision{Rule: p.rules[i].clone(), Index: int(i) + 1, Why: p.why[i]}
+			return Decision{Index: int(i) + 1, Why: p.why[i], rule: &p.rules[i]}
 		}
 	}
 	return Decision{Why: noMatch}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/insomniacslk/dhcp/iana"
 	"github.com/pxekit/pxekit/archdetect"
 )
@@ -139,7 +141,7 @@ func TestFirstMatchWinsAcrossMACIndex(t *testing.T) {
 	}
 	for _, c := range cases {
 		d := p.Decide(&Request{Client: c.c})
-		if !d.Matched() || d.Rule.Name != c.want {
+		if !d.Matched() || d.RuleName() != c.want {
 			t.Errorf("%s: decided %v, want rule %q", c.c.MAC, d, c.want)
 		}
 	}
@@ -148,13 +150,13 @@ func TestFirstMatchWinsAcrossMACIndex(t *testing.T) {
 		Rule{Name: "mac-first", Match: Match{MAC: []MACPattern{ExactMAC(mac)}}, Action: Action{BootFile: lit("x")}},
 		Rule{Name: "all", Action: Action{BootFile: lit("y")}},
 	)
-	if d := p2.Decide(&Request{Client: ovmfPXE()}); d.Rule.Name != "mac-first" {
+	if d := p2.Decide(&Request{Client: ovmfPXE()}); d.RuleName() != "mac-first" {
 		t.Errorf("got %v", d)
 	}
-	if d := p2.Decide(&Request{Client: biosROM()}); d.Rule.Name != "all" {
+	if d := p2.Decide(&Request{Client: biosROM()}); d.RuleName() != "all" {
 		t.Errorf("got %v", d)
 	}
-	if d := p2.Decide(&Request{Client: archdetect.Client{}}); d.Rule.Name != "all" {
+	if d := p2.Decide(&Request{Client: archdetect.Client{}}); d.RuleName() != "all" {
 		t.Errorf("nil MAC: got %v", d)
 	}
 }
@@ -244,10 +246,10 @@ func TestDefaultPolicy(t *testing.T) {
 				}
 				return
 			}
-			if !d.Matched() || d.Rule.Name != tt.rule {
+			if !d.Matched() || d.RuleName() != tt.rule {
 				t.Fatalf("decision %v, want rule %q", d, tt.rule)
 			}
-			if got := d.Rule.Action.BootFile.Expand(r); got != tt.bootFile {
+			if got := d.BootFile().Expand(r); got != tt.bootFile {
 				t.Errorf("boot file %q, want %q", got, tt.bootFile)
 			}
 		})
@@ -289,11 +291,11 @@ func TestMACIndexAtScale(t *testing.T) {
 	for _, i := range []int{0, 1, 4999, 9999} {
 		c := ovmfPXE()
 		c.MAC = macs[i]
-		if d := p.Decide(&Request{Client: c}); !d.Matched() || d.Rule.Name != fmt.Sprintf("host-%d", i) {
+		if d := p.Decide(&Request{Client: c}); !d.Matched() || d.RuleName() != fmt.Sprintf("host-%d", i) {
 			t.Errorf("mac %s: %v", macs[i], d)
 		}
 	}
-	if d := p.Decide(&Request{Client: ovmfPXE()}); !d.Matched() || d.Rule.Name != "uefi-x64" {
+	if d := p.Decide(&Request{Client: ovmfPXE()}); !d.Matched() || d.RuleName() != "uefi-x64" {
 		t.Errorf("unknown mac: %v", d)
 	}
 	allocs := testing.AllocsPerRun(100, func() {
@@ -347,5 +349,59 @@ func TestDecisionExplainFacts(t *testing.T) {
 	r = &Request{Client: plainClient()}
 	if got := p.Decide(r).Explain(r); !strings.HasPrefix(got, "no rule matched [") || !strings.Contains(got, "arch=none") {
 		t.Errorf("Explain = %s", got)
+	}
+}
+
+// NewPolicy freezes its rules: changing the rules it was given, even inside
+// their lists, changes neither its decisions nor Rules (before issue 19 it
+// kept a shallow copy sharing the caller's lists).
+func TestNewPolicyFreezesRules(t *testing.T) {
+	rules := []Rule{{Name: "uefi",
+		Match: Match{Archs: []archdetect.Arch{7}, MAC: []MACPattern{MustParseMACPattern("52:54:00:*")}},
+		Action: Action{BootFile: lit("ipxe.efi"), Options: []Option{{Code: 252, Value: []byte("x")}},
+			PXE: &PXEOptions{DiscoveryControl: DiscoveryBootFile}, PXELinux: &PXELinux{ConfigFile: "a"}}}}
+	p := MustNewPolicy(rules...)
+	rules[0].Match.Archs[0] = 9
+	rules[0].Match.MAC[0] = MustParseMACPattern("00:00:00:*")
+	rules[0].Action.Options[0].Value[0] = 'y'
+	rules[0].Action.PXE.DiscoveryControl = 0
+	rules[0].Action.PXELinux.ConfigFile = "b"
+	d := p.Decide(&Request{Client: ovmfPXE()})
+	if !d.Matched() {
+		t.Fatalf("after changing the rules given to NewPolicy, Decide(OVMF) = %q, want rule uefi", d.Why)
+	}
+	got := d.Rule()
+	if got.Match.Archs[0] != 7 || got.Action.Options[0].Value[0] != 'x' || got.Action.PXE.DiscoveryControl != DiscoveryBootFile ||
+		got.Action.PXELinux.ConfigFile != "a" {
+		t.Errorf("after changing the rules given to NewPolicy, the decision's rule is %+v", got)
+	}
+}
+
+// A reply built from a decision shares nothing mutable with the policy's
+// frozen rule: changing the reply's option values (DHCPv4 options, DHCPv6
+// boot parameters) does not change the next decision.
+func TestReplyDoesNotShareTheRule(t *testing.T) {
+	p := MustNewPolicy(Rule{Name: "r", Action: Action{BootFile: lit("ipxe.efi"), BootParams: []string{"a=1"},
+		Options: []Option{{Code: 252, Value: []byte("x")}}}})
+	r := &Request{Client: ovmfPXE(), ServerIP: netip.MustParseAddr("fd00::1")}
+	sol := captureSolicit(t)
+	resp6, err := dhcpv6.NewAdvertiseFromSolicit(sol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Apply6(p.Decide(r), r, sol, resp6, ReplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	resp6.Options.BootFileParam()[0] = "changed"
+	req4 := captureRequest(t, "ovmf-pxe-tftp-ipxe-efi.pcapng", 1)
+	r4 := &Request{Client: ovmfPXE(), ServerIP: testServer, Mode: ModeProxy}
+	resp4, _ := dhcpv4.NewReplyFromRequest(req4)
+	if err := Apply4(p.Decide(r4), r4, req4, resp4, ReplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	resp4.Options[252][0] = 'y'
+	got := p.Decide(r).Rule().Action
+	if got.BootParams[0] != "a=1" || string(got.Options[0].Value) != "x" {
+		t.Errorf("after changing replies, the rule's action is %+v", got)
 	}
 }

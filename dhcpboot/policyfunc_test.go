@@ -54,8 +54,8 @@ func TestPolicyFuncSwapsWhileServing(t *testing.T) {
 		if x := lab.Reply(d, Arrival{}); x.Reply == nil || x.Reply.BootFileName != want {
 			t.Errorf("LabServer4 with PolicyFunc: reply %v (NoReply %q), want boot file %q", x.Reply, x.NoReply, want)
 		}
-		if _, dec := resp.Decide(d, Arrival{}); dec.Rule.Name != want {
-			t.Errorf("Responder4.Decide with PolicyFunc: rule %q, want %q", dec.Rule.Name, want)
+		if _, dec := resp.Decide(d, Arrival{}); dec.RuleName() != want {
+			t.Errorf("Responder4.Decide with PolicyFunc: rule %q, want %q", dec.RuleName(), want)
 		}
 		sol := captureSolicit(t)
 		if x := lab6.Reply(sol, Arrival{}); x.Reply == nil || x.Reply.(*dhcpv6.Message).Options.BootFileURL() != "tftp://[fd00:99::1]/"+want {

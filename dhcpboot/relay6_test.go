@@ -88,7 +88,7 @@ func TestRelay6ReplyMirrorsForward(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d.Rule.Name != "client-link" {
+			if d.RuleName() != "client-link" {
 				t.Errorf("decision %v; want rule client-link (innermost link address fd00:98::1)", d)
 			}
 			checkRelayRepl(t, outer, resp)

@@ -1,9 +1,11 @@
 package dhcpboot
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/pxekit/pxekit/archdetect"
@@ -62,7 +64,10 @@ func Apply4(d Decision, r *Request, req, resp *dhcpv4.DHCPv4, o ReplyOptions) er
 	if !d.Boot() {
 		return ErrNoBoot
 	}
-	a := &d.Rule.Action
+	a := d.action()
+	if resp.Options == nil {
+		resp.Options = make(dhcpv4.Options)
+	}
 	c := &r.Client
 	server := r.ServerIP.Unmap()
 	if !server.Is4() {
@@ -74,10 +79,10 @@ func Apply4(d Decision, r *Request, req, resp *dhcpv4.DHCPv4, o ReplyOptions) er
 
 	file := a.BootFile.Expand(r)
 	if len(file) > 255 {
-		return fmt.Errorf("dhcpboot: rule %q: boot file is %d bytes, more than option 67 holds", d.Rule.Name, len(file))
+		return fmt.Errorf("dhcpboot: rule %q: boot file is %d bytes, more than option 67 holds", d.RuleName(), len(file))
 	}
 	if http && file != "" && !a.BootFile.IsURL() {
-		return fmt.Errorf("dhcpboot: rule %q: HTTP-boot client needs a URL, got %q", d.Rule.Name, file)
+		return fmt.Errorf("dhcpboot: rule %q: HTTP-boot client needs a URL, got %q", d.RuleName(), file)
 	}
 
 	next := server
@@ -89,8 +94,15 @@ func Apply4(d Decision, r *Request, req, resp *dhcpv4.DHCPv4, o ReplyOptions) er
 	if proxyBinl {
 		next = server
 	}
-	resp.ServerIPAddr = net.IP(next.AsSlice())
-	resp.UpdateOption(dhcpv4.OptServerIdentifier(net.IP(server.AsSlice())))
+	// One allocation for siaddr and option 54. Option values are set in
+	// the map directly: the library's Opt* constructors allocate twice
+	// per option.
+	ips := make(net.IP, 8)
+	n4, s4 := next.As4(), server.As4()
+	copy(ips, n4[:])
+	copy(ips[4:], s4[:])
+	resp.ServerIPAddr = ips[:4:4]
+	resp.Options[optServerID] = ips[4:8:8]
 	resp.Options.Del(dhcpv4.OptionOptionOverload)
 
 	resp.BootFileName = ""
@@ -99,13 +111,13 @@ func Apply4(d Decision, r *Request, req, resp *dhcpv4.DHCPv4, o ReplyOptions) er
 		if len(file) <= 127 {
 			resp.BootFileName = file
 		}
-		resp.UpdateOption(dhcpv4.OptBootFileName(file))
+		resp.Options[dhcpv4.OptionBootfileName.Code()] = []byte(file)
 	}
 	if a.ServerName != "" {
 		resp.ServerHostName = a.ServerName
-		resp.UpdateOption(dhcpv4.OptTFTPServerName(a.ServerName))
-	} else if req.IsOptionRequested(dhcpv4.OptionTFTPServerName) && !http {
-		resp.UpdateOption(dhcpv4.OptTFTPServerName(next.String()))
+		resp.Options[dhcpv4.OptionTFTPServerName.Code()] = []byte(a.ServerName)
+	} else if optionRequested(req, dhcpv4.OptionTFTPServerName) && !http {
+		resp.Options[dhcpv4.OptionTFTPServerName.Code()] = next.AppendTo(nil)
 	}
 
 	proxy := mode == ModeProxy || mode == ModeProxyAck
@@ -113,20 +125,20 @@ func Apply4(d Decision, r *Request, req, resp *dhcpv4.DHCPv4, o ReplyOptions) er
 	resp.Options.Del(dhcpv4.OptionVendorSpecificInformation)
 	switch {
 	case http:
-		resp.UpdateOption(dhcpv4.OptClassIdentifier("HTTPClient"))
+		resp.Options[dhcpv4.OptionClassIdentifier.Code()] = []byte("HTTPClient")
 	case pxe && (proxy || o.PXEClientInFull):
-		resp.UpdateOption(dhcpv4.OptClassIdentifier("PXEClient"))
+		resp.Options[dhcpv4.OptionClassIdentifier.Code()] = []byte("PXEClient")
 		var v43 []byte
 		if a.PXE != nil {
 			var err error
 			if v43, err = a.PXE.encode(); err != nil {
-				return fmt.Errorf("dhcpboot: rule %q: %w", d.Rule.Name, err)
+				return fmt.Errorf("dhcpboot: rule %q: %w", d.RuleName(), err)
 			}
 		} else if file != "" && !proxyBinl {
 			v43 = minimalPXE43
 		}
 		if v43 != nil {
-			resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation, v43))
+			resp.Options[dhcpv4.OptionVendorSpecificInformation.Code()] = v43
 		}
 		// iPXE PXEBS: echo the boot item the client asked for.
 		if v, ok := findSub(req.Options.Get(dhcpv4.OptionVendorSpecificInformation), pxeBootItem); ok && len(v) == 4 {
@@ -136,24 +148,24 @@ func Apply4(d Decision, r *Request, req, resp *dhcpv4.DHCPv4, o ReplyOptions) er
 				old = old[:len(old)-1]
 			}
 			nv := append(append(append([]byte(nil), old...), item...), pxeEnd)
-			resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation, nv))
+			resp.Options[dhcpv4.OptionVendorSpecificInformation.Code()] = nv
 		}
 	case a.PXE != nil:
 		// Non-PXE clients with explicit vendor sub-options (Raspberry Pi).
 		v43, err := a.PXE.encode()
 		if err != nil {
-			return fmt.Errorf("dhcpboot: rule %q: %w", d.Rule.Name, err)
+			return fmt.Errorf("dhcpboot: rule %q: %w", d.RuleName(), err)
 		}
 		if v43 != nil {
-			resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation, v43))
+			resp.Options[dhcpv4.OptionVendorSpecificInformation.Code()] = v43
 		}
 	}
 
 	if uuid := req.Options.Get(dhcpv4.OptionClientMachineIdentifier); len(uuid) > 0 {
-		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionClientMachineIdentifier, uuid))
+		resp.Options[dhcpv4.OptionClientMachineIdentifier.Code()] = uuid
 	}
 	if c.IPXE && mode == ModeFull && !o.KeepIPXEProxyWait {
-		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionEtherboot, []byte{176, 1, 1}))
+		resp.Options[dhcpv4.OptionEtherboot.Code()] = []byte{176, 1, 1}
 	}
 	if proxy {
 		resp.YourIPAddr = net.IPv4zero
@@ -166,13 +178,25 @@ func Apply4(d Decision, r *Request, req, resp *dhcpv4.DHCPv4, o ReplyOptions) er
 	}
 	if a.PXELinux != nil {
 		for _, opt := range a.PXELinux.options() {
-			resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(opt.Code), opt.Value))
+			resp.Options[opt.Code] = opt.Value
 		}
 	}
 	for _, opt := range a.Options {
-		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(opt.Code), opt.Value))
+		// A copy: the reply must not share memory with the frozen rule.
+		resp.Options[opt.Code] = slices.Clone(opt.Value)
 	}
 	return nil
+}
+
+// optServerID is option 54's code.
+var optServerID = dhcpv4.OptionServerIdentifier.Code()
+
+// optionRequested reports what req.IsOptionRequested(code) reports,
+// without parsing option 55 into a new list: true when the request has no
+// parameter request list (RFC 2131 §3.5), else whether the list has code.
+func optionRequested(req *dhcpv4.DHCPv4, code dhcpv4.OptionCode) bool {
+	v := req.Options[dhcpv4.OptionParameterRequestList.Code()]
+	return v == nil || bytes.IndexByte(v, code.Code()) >= 0
 }
 
 // ReplyAddr returns where a server on port 67 sends resp, the reply to req

@@ -117,7 +117,7 @@ func TestApplyToCaptures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !d.Matched() || d.Rule.Name != tt.rule {
+			if !d.Matched() || d.RuleName() != tt.rule {
 				t.Fatalf("decision %v, want rule %q", d, tt.rule)
 			}
 			checkBootBasics(t, m, tt.file, tt.siaddr)
@@ -220,7 +220,7 @@ func TestApplyDetails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Rule.Name != "x" {
+	if d.RuleName() != "x" {
 		t.Fatalf("%v", d)
 	}
 	// The UEFI "go to 4011" form only applies without explicit PXE options? No:
@@ -254,7 +254,7 @@ func TestApplyDetails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Rule.Name != "long" {
+	if d.RuleName() != "long" {
 		t.Fatalf("%v", d)
 	}
 	checkBootBasics(t, m, "http://10.77.0.1/"+strings.Repeat("a", 130), testServer)
@@ -271,7 +271,11 @@ func TestApplyErrors(t *testing.T) {
 	if err := Apply4(Decision{}, r, req, resp, ReplyOptions{}); err != ErrNoBoot {
 		t.Errorf("no decision: %v", err)
 	}
-	if err := Apply4(Decision{Rule: p.Rules()[1], Index: 2}, r, req, resp, ReplyOptions{}); err != ErrNoBoot {
+	ign := MustNewPolicy(p.Rules()[1]).Decide(r)
+	if !ign.Ignores() {
+		t.Fatalf("policy of rule ign decides %q, want the rule", ign.Why)
+	}
+	if err := Apply4(ign, r, req, resp, ReplyOptions{}); err != ErrNoBoot {
 		t.Errorf("ignore: %v", err)
 	}
 	if err := Apply4(p.Decide(r), &Request{Client: r.Client}, req, resp, ReplyOptions{}); err == nil || !strings.Contains(err.Error(), "Request.ServerIP") {

@@ -3,6 +3,7 @@ package dhcpboot
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
 )
@@ -27,7 +28,7 @@ func Apply6(d Decision, r *Request, req, resp *dhcpv6.Message, o ReplyOptions) e
 	if !d.Boot() {
 		return ErrNoBoot
 	}
-	a := &d.Rule.Action
+	a := d.action()
 	server := r.ServerIP
 	url := a.BootFile.Expand(r)
 	if url != "" && !a.BootFile.IsURL() {
@@ -43,7 +44,8 @@ func Apply6(d Decision, r *Request, req, resp *dhcpv6.Message, o ReplyOptions) e
 		resp.UpdateOption(dhcpv6.OptBootFileURL(url))
 	}
 	if len(a.BootParams) > 0 {
-		resp.UpdateOption(dhcpv6.OptBootFileParam(a.BootParams...))
+		// A copy: the reply must not share the policy's frozen rule.
+		resp.UpdateOption(dhcpv6.OptBootFileParam(slices.Clone(a.BootParams)...))
 	}
 	for _, vc := range req.Options.VendorClass(enterprisePXE) {
 		kind := ""

@@ -1,12 +1,12 @@
 package dhcpboot
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
-	"strings"
 	"sync"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -139,8 +139,8 @@ var (
 // starting with "PXEClient" or "HTTPClient", or option 93 present (as
 // pixiecore requires). Plain DHCP clients get nothing from a proxy.
 func IsPXEClient(m *dhcpv4.DHCPv4) bool {
-	vc := m.ClassIdentifier()
-	return strings.HasPrefix(vc, "PXEClient") || strings.HasPrefix(vc, "HTTPClient") ||
+	vc := m.Options[dhcpv4.OptionClassIdentifier.Code()] // not ClassIdentifier(): no string copy
+	return bytes.HasPrefix(vc, []byte("PXEClient")) || bytes.HasPrefix(vc, []byte("HTTPClient")) ||
 		m.Options.Has(dhcpv4.OptionClientSystemArchitectureType)
 }
 
@@ -176,10 +176,8 @@ func (h *Responder4) Reply(m *dhcpv4.DHCPv4, a Arrival) (*dhcpv4.DHCPv4, *Reques
 	if !d.Boot() {
 		return nil, r, d, fmt.Errorf("%w (%s)", ErrNoBoot, d.Why)
 	}
-	resp, err := dhcpv4.NewReplyFromRequest(m, dhcpv4.WithMessageType(rt))
-	if err != nil {
-		return nil, r, d, fmt.Errorf("dhcpboot: %w", err)
-	}
+	resp := newReply4(m, replyOptionsHint)
+	resp.Options[dhcpv4.OptionDHCPMessageType.Code()] = []byte{byte(rt)}
 	resp.ClientIPAddr = m.ClientIPAddr
 	if a.Mode == ModeProxy {
 		broadcastWithoutAddress(resp)
@@ -236,7 +234,7 @@ func (h *Responder4) serveDHCP(mode Mode, conn net.PacketConn, peer net.Addr, m 
 		return
 	}
 	dst := replyDest(m, resp, a, peer)
-	if _, err := conn.WriteTo(resp.ToBytes(), dst); err != nil {
+	if _, err := send4(conn, resp, dst); err != nil {
 		h.logger().Warn("dhcpboot: send failed", "to", dst.String(), "err", err)
 		return
 	}

@@ -32,7 +32,7 @@ func TestHandler6Reply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Rule.Name != "uefi-x64" {
+	if d.RuleName() != "uefi-x64" {
 		t.Fatalf("decision %v", d)
 	}
 	adv := resp.(*dhcpv6.Message)

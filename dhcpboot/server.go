@@ -20,7 +20,9 @@ import (
 var ErrServerClosed = errors.New("dhcpboot: server closed")
 
 // Exchange4 is what a DHCPv4 server did with one request: the hook
-// OnReply gets one per request it decoded.
+// OnReply gets one per request it decoded. Its messages are the server's:
+// read them, do not change them (a reply shares option values with its
+// request, and a request's with the datagram it was decoded from).
 type Exchange4 struct {
 	// Peer is the sender; Interface the interface the server serves.
 	Peer      netip.AddrPort
@@ -242,8 +244,10 @@ func listenAndServe(typ, iface string, init func() error, listen func(iface stri
 // decode4 decodes a DHCPv4 request; a datagram that is no request goes to
 // onInvalid (and the log) and gives nil.
 func decode4(b []byte, peer net.Addr, iface string, onInvalid func(Invalid), log *slog.Logger) *dhcpv4.DHCPv4 {
-	m, err := dhcpv4.FromBytes(slices.Clone(b)) // m may outlive the read buffer
-	if err == nil && m.OpCode != dhcpv4.OpcodeBootRequest {
+	m, err := decode4Bytes(slices.Clone(b)) // m may outlive the read buffer
+	if err != nil {
+		err = fmt.Errorf("dhcpboot: %w", err)
+	} else if m.OpCode != dhcpv4.OpcodeBootRequest {
 		err = ErrNotBootRequest
 	}
 	if err != nil {
@@ -274,35 +278,63 @@ func invalid(x Invalid, onInvalid func(Invalid), log *slog.Logger) {
 // send writes payload to dst and returns the error text for NoReply.
 func send(conn net.PacketConn, payload []byte, dst net.Addr) (string, error) {
 	if _, err := conn.WriteTo(payload, dst); err != nil {
-		err = fmt.Errorf("dhcpboot: send to %s: %w", dst, err)
-		return "send failed: " + err.Error(), err
+		return sendFailed(dst, err)
+	}
+	return "", nil
+}
+
+func sendFailed(dst net.Addr, err error) (string, error) {
+	err = fmt.Errorf("dhcpboot: send to %s: %w", dst, err)
+	return "send failed: " + err.Error(), err
+}
+
+// send4 encodes m into a pooled buffer and writes it to dst (without
+// allocating for the address on a UDP socket); it returns the error text
+// for NoReply.
+func send4(conn net.PacketConn, m *dhcpv4.DHCPv4, dst net.Addr) (string, error) {
+	err := encode4(m, func(b []byte) error {
+		if uc, ok := conn.(*net.UDPConn); ok {
+			if ua, ok := dst.(*net.UDPAddr); ok {
+				ap := ua.AddrPort()
+				if ap.Addr().Is4In6() {
+					ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+				}
+				_, err := uc.WriteToUDPAddrPort(b, ap)
+				return err
+			}
+		}
+		_, err := conn.WriteTo(b, dst)
+		return err
+	})
+	if err != nil {
+		return sendFailed(dst, err)
 	}
 	return "", nil
 }
 
 // finish4 sends x.Reply (to giaddr:67, the client or broadcast, or back to
-// the sender on port 4011) and reports x to the log and onReply. wait,
-// when not nil, must succeed before the reply may go (the lease is being
-// made durable): then the send happens on its own goroutine, as work in
-// flight, so the serve loop goes on.
-func (l *lifecycle) finish4(conn net.PacketConn, x Exchange4, peer net.Addr, mode Mode, wait func() error, onReply func(Exchange4), log *slog.Logger) {
-	done := func() {
-		if wait != nil {
-			if err := wait(); err != nil {
-				x.Reply, x.Err = nil, err
-				x.NoReply = "lease not saved: " + err.Error()
-			}
+// the sender on port 4011) and reports x to the log and onReply. saved,
+// when not nil, must report success before the reply may go (the lease is
+// being written to the lease file): then the send happens, as work in
+// flight, on the goroutine that writes the lease file (started with
+// l.async), which sends the replies of a whole group of leases, so the
+// serve loop goes on.
+func (l *lifecycle) finish4(conn net.PacketConn, x Exchange4, peer net.Addr, mode Mode, saved func(then func(error), start func(func())), onReply func(Exchange4), log *slog.Logger) {
+	done := func(err error) {
+		if err != nil {
+			x.Reply, x.Err = nil, err
+			x.NoReply = "lease not saved: " + err.Error()
 		}
 		if x.Reply != nil {
 			dst := replyDest(x.Request, x.Reply, Arrival{Mode: mode}, peer)
 			x.To = addrPortOf(dst)
-			if x.NoReply, x.Err = send(conn, x.Reply.ToBytes(), dst); x.Err != nil {
+			if x.NoReply, x.Err = send4(conn, x.Reply, dst); x.Err != nil {
 				x.Reply = nil
 			}
 		}
 		if x.Err != nil {
 			log.Warn("dhcpboot: no reply", "peer", x.Peer.String(), "mac", x.Request.ClientHWAddr.String(), "why", x.NoReply, "err", x.Err)
-		} else {
+		} else if log.Enabled(context.Background(), slog.LevelDebug) { // the arguments cost allocations
 			log.Debug("dhcpboot: handled", "peer", x.Peer.String(), "mac", x.Request.ClientHWAddr.String(),
 				"type", x.Request.MessageType().String(), "sent", x.Reply != nil, "no_reply", x.NoReply, "why", x.Decision.Why)
 		}
@@ -310,11 +342,17 @@ func (l *lifecycle) finish4(conn net.PacketConn, x Exchange4, peer net.Addr, mod
 			onReply(x)
 		}
 	}
-	if wait == nil {
-		done()
+	if saved == nil {
+		done(nil)
 		return
 	}
-	l.async(done)
+	l.mu.Lock()
+	l.inFlight++ // until the reply is sent: Shutdown waits for it
+	l.mu.Unlock()
+	saved(func(err error) {
+		defer l.end()
+		done(err)
+	}, l.async)
 }
 
 // finish6 sends x.Reply back to the sender and reports x to the log and
@@ -337,7 +375,7 @@ func finish6(conn net.PacketConn, x Exchange6, peer net.Addr, onReply func(Excha
 func noReply(err error, d Decision) string {
 	switch {
 	case d.Ignores():
-		return fmt.Sprintf("rule %q ignores the client", d.Rule.Name)
+		return fmt.Sprintf("rule %q ignores the client", d.RuleName())
 	case errors.Is(err, ErrNotPXEClient):
 		return "not a boot client"
 	case errors.Is(err, ErrNoBoot):

@@ -94,7 +94,7 @@ func TestProxyServerHooks(t *testing.T) {
 		if x.Reply == nil || x.NoReply != "" || x.Err != nil || x.Reply.MessageType() != dhcpv4.MessageTypeAck {
 			t.Fatalf("OnReply: reply %v, NoReply %q, Err %v; want an ACK", x.Reply, x.NoReply, x.Err)
 		}
-		if x.Request == nil || x.Request.TransactionID != m.TransactionID || x.Decision.Rule.Name != "uefi-x64" || x.Boot == nil ||
+		if x.Request == nil || x.Request.TransactionID != m.TransactionID || x.Decision.RuleName() != "uefi-x64" || x.Boot == nil ||
 			x.Boot.Mode != ModeProxyAck || x.Boot.ServerIP != netip.MustParseAddr("127.0.0.1") || x.Boot.Interface != "lo" {
 			t.Errorf("OnReply: request %v, decision %q, boot %+v", x.Request, x.Decision.Why, x.Boot)
 		}
@@ -112,7 +112,7 @@ func TestProxyServerHooks(t *testing.T) {
 	t.Run("rule ignores", func(t *testing.T) {
 		sendTo(t, client, request("02:00:00:00:00:66", true).ToBytes(), srv.LocalAddr())
 		x := rec.nextReply(t)
-		if x.Reply != nil || !strings.Contains(x.NoReply, `rule "quarantine" ignores`) || x.Decision.Rule.Name != "quarantine" {
+		if x.Reply != nil || !strings.Contains(x.NoReply, `rule "quarantine" ignores`) || x.Decision.RuleName() != "quarantine" {
 			t.Errorf("OnReply: reply %v, NoReply %q, decision %q", x.Reply, x.NoReply, x.Decision.Why)
 		}
 	})
@@ -281,9 +281,10 @@ func TestServersNeverWriteConfig(t *testing.T) {
 	}
 }
 
-// A Decision holds a copy of the rule: changing it, even inside its lists,
-// never changes the policy (before issue 15 Decision.Rule pointed into
-// the policy).
+// A Decision gives a copy of the rule: changing it, even inside its lists,
+// never changes the policy nor the Decision (before issue 15 Decision.Rule
+// pointed into the policy; since issue 19 Decision refers to the policy's
+// frozen rule and Rule() copies it).
 func TestDecisionIsACopy(t *testing.T) {
 	p := MustNewPolicy(Rule{Name: "all",
 		Match: Match{Archs: []archdetect.Arch{7}},
@@ -291,16 +292,21 @@ func TestDecisionIsACopy(t *testing.T) {
 			PXE: &PXEOptions{DiscoveryControl: DiscoveryBootFile}, PXELinux: &PXELinux{ConfigFile: "a"}}})
 	r := &Request{Client: ovmfPXE()}
 	d := p.Decide(r)
-	d.Rule.Name = "changed"
-	d.Rule.Match.Archs[0] = 9
-	d.Rule.Action.Options[0].Value[0] = 'y'
-	d.Rule.Action.PXE.DiscoveryControl = 0
-	d.Rule.Action.PXELinux.ConfigFile = "b"
-	again := p.Decide(r)
+	rule := d.Rule()
+	rule.Name = "changed"
+	rule.Match.Archs[0] = 9
+	rule.Action.Options[0].Value[0] = 'y'
+	rule.Action.PXE.DiscoveryControl = 0
+	rule.Action.PXELinux.ConfigFile = "b"
 	want := MustNewPolicy(p.Rules()...).Rules()[0]
 	want.Name, want.Match.Archs, want.Action.Options = "all", []archdetect.Arch{7}, []Option{{Code: 252, Value: []byte("x")}}
-	if !reflect.DeepEqual(again.Rule, want) || again.Rule.Action.PXE.DiscoveryControl != DiscoveryBootFile || again.Rule.Action.PXELinux.ConfigFile != "a" {
-		t.Errorf("after changing a Decision the policy decides %+v", again.Rule)
+	for _, got := range []Decision{p.Decide(r), d} {
+		if g := got.Rule(); !reflect.DeepEqual(g, want) || g.Action.PXE.DiscoveryControl != DiscoveryBootFile || g.Action.PXELinux.ConfigFile != "a" {
+			t.Errorf("after changing a Decision's Rule() the policy decides %+v", g)
+		}
+		if got.RuleName() != "all" {
+			t.Errorf("after changing a Decision's Rule(), RuleName() = %q, want all", got.RuleName())
+		}
 	}
 	if got := p.Rules()[0]; got.Name != "all" || got.Match.Archs[0] != 7 {
 		t.Errorf("Policy.Rules()[0] = %+v", got)

@@ -481,9 +481,9 @@ func (d *dumper) decide(c archdetect.Client) (rule, file string) {
 		return "", ""
 	}
 	if !d.server.IsValid() {
-		return dec.Rule.Name, dec.Rule.Action.BootFile.String()
+		return dec.RuleName(), dec.BootFile().String()
 	}
-	return dec.Rule.Name, dec.Rule.Action.BootFile.Expand(&r)
+	return dec.RuleName(), dec.BootFile().Expand(&r)
 }
 
 // text is the one-line human form.

@@ -59,11 +59,11 @@ func policyView(t *testing.T, name string, server netip.Addr) []decided {
 		d := policy.Decide(&r)
 		v := decided{Frame: p.Frame}
 		if d.Boot() {
-			v.Rule = d.Rule.Name
+			v.Rule = d.RuleName()
 			if server.IsValid() {
-				v.Bootfile = d.Rule.Action.BootFile.Expand(&r)
+				v.Bootfile = d.BootFile().Expand(&r)
 			} else {
-				v.Bootfile = d.Rule.Action.BootFile.String()
+				v.Bootfile = d.BootFile().String()
 			}
 		}
 		out = append(out, v)

@@ -116,7 +116,7 @@ func TestConfigFile(t *testing.T) {
 		if !d.Matched() {
 			t.Fatalf("%v: no rule matched", d.Why)
 		}
-		return d.Rule.Name + " " + d.Rule.Action.BootFile.String()
+		return d.RuleName() + " " + d.BootFile().String()
 	}
 	if got := decide("52:54:00:12:34:56", iana.EFI_X86_64); got != "old-box snponly.efi" {
 		t.Errorf("decide(\"52:54:00:12:34:56\", iana.EFI_X86_64) = %q, want \"old-box snponly.efi\"", got)

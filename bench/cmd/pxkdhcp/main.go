@@ -1,7 +1,7 @@
 // Command pxkdhcp runs dhcpboot's ProxyServer or LabServer4 with the default
 // policy on one interface: the pxekit side of the DHCP benchmarks.
 //
-//	pxkdhcp -iface IFACE -mode proxy|lab [-range FIRST-LAST -subnet CIDR] [-cpuprofile FILE]
+//	pxkdhcp -iface IFACE -mode proxy|lab [-range FIRST-LAST -subnet CIDR -leases FILE -lease-sync before-ack|after-ack] [-cpuprofile FILE]
 package main
 
 import (
@@ -31,6 +31,8 @@ func run() error {
 	mode := flag.String("mode", "proxy", "proxy or lab")
 	pool := flag.String("range", "10.99.0.10-10.99.0.250", "lab mode: dynamic range FIRST-LAST")
 	subnet := flag.String("subnet", "10.99.0.0/24", "lab mode: subnet served")
+	leases := flag.String("leases", "", "lab mode: lease file (LabServer4.LeaseFile); none when empty")
+	leaseSync := flag.String("lease-sync", "before-ack", "lab mode: fsync each group of leases before their ACKs (before-ack, ISC dhcpd) or write before and sync after (after-ack, Kea)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file until the server stops")
 	flag.Parse()
 	if *cpuProfile != "" {
@@ -79,7 +81,15 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		s = &dhcpboot.LabServer4{Policy: policy, Interface: *iface,
+		var ls dhcpboot.LeaseSync
+		switch *leaseSync {
+		case "before-ack":
+		case "after-ack":
+			ls = dhcpboot.WriteBeforeAck
+		default:
+			return fmt.Errorf("-lease-sync wants before-ack or after-ack, not %q", *leaseSync)
+		}
+		s = &dhcpboot.LabServer4{Policy: policy, Interface: *iface, LeaseFile: *leases, LeaseSync: ls,
 			Subnets: []dhcpboot.Subnet{{Prefix: prefix, RangeStart: start, RangeEnd: end}}}
 	default:
 		return fmt.Errorf("unknown -mode %q", *mode)
