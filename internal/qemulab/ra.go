@@ -12,31 +12,53 @@ import (
 	"golang.org/x/net/ipv6"
 )
 
-// RouterAdvertisement returns an ICMPv6 router advertisement (RFC 4861) that
-// announces prefix for stateless autoconfiguration, with router lifetime 0
-// (not a default router) and, when mac is not nil, a source link-layer
-// address option. The checksum is left zero: the kernel fills it in on raw
-// ICMPv6 sockets.
-func RouterAdvertisement(prefix netip.Prefix, mac net.HardwareAddr) []byte {
+// RA is what the router advertisements of [Lab.Advertise] announce.
+type RA struct {
+	// Prefix is announced on-link and for stateless autoconfiguration.
+	Prefix netip.Prefix
+	// Managed sets the M flag: addresses come from DHCPv6. iPXE runs
+	// stateful DHCPv6 only then (ndp.c: without M or O it runs none).
+	Managed bool
+	// RouterLifetime, when above zero, makes the sender a default router
+	// for that long (RFC 4861 caps it at 9000 s); zero: not a router.
+	RouterLifetime time.Duration
+}
+
+// Marshal returns the ICMPv6 router advertisement (RFC 4861) with, when
+// mac is not nil, a source link-layer address option. The checksum is
+// left zero: the kernel fills it in on raw ICMPv6 sockets.
+func (ra RA) Marshal(mac net.HardwareAddr) []byte {
 	b := []byte{
 		134, 0, 0, 0, // type, code, checksum
-		64, 0, 0, 0, // cur hop limit, flags (no M/O: no DHCPv6), router lifetime 0
+		64, 0, 0, 0, // cur hop limit, flags, router lifetime
 		0, 0, 0, 0, // reachable time
 		0, 0, 0, 0, // retrans timer
 	}
+	if ra.Managed {
+		b[5] |= 0x80
+	}
+	binary.BigEndian.PutUint16(b[6:], uint16(min(ra.RouterLifetime/time.Second, 9000)))
 	if len(mac) == 6 {
 		b = append(b, 1, 1)
 		b = append(b, mac...)
 	}
 	opt := make([]byte, 32)
 	opt[0], opt[1] = 3, 4 // prefix information, 4 × 8 bytes
-	opt[2] = byte(prefix.Bits())
+	opt[2] = byte(ra.Prefix.Bits())
 	opt[3] = 0xc0 // on-link, autonomous
 	binary.BigEndian.PutUint32(opt[4:], 3600)
 	binary.BigEndian.PutUint32(opt[8:], 1800)
-	a := prefix.Masked().Addr().As16()
+	a := ra.Prefix.Masked().Addr().As16()
 	copy(opt[16:], a[:])
 	return append(b, opt...)
+}
+
+// RouterAdvertisement returns an ICMPv6 router advertisement (RFC 4861) that
+// announces prefix for stateless autoconfiguration, with router lifetime 0
+// (not a default router), no M or O flag (no DHCPv6) and, when mac is not
+// nil, a source link-layer address option (see [RA.Marshal]).
+func RouterAdvertisement(prefix netip.Prefix, mac net.HardwareAddr) []byte {
+	return RA{Prefix: prefix}.Marshal(mac)
 }
 
 // AdvertiseIPv6 sends a router advertisement for the lab's IPv6 prefix on the
@@ -45,6 +67,13 @@ func RouterAdvertisement(prefix netip.Prefix, mac net.HardwareAddr) []byte {
 // goes on at once. Sends fail (and are retried) until a machine's tap gives
 // the bridge a carrier.
 func (l *Lab) AdvertiseIPv6(t testing.TB) {
+	t.Helper()
+	l.Advertise(t, RA{Prefix: netip.PrefixFrom(l.ServerIP6, 64)})
+}
+
+// Advertise is [Lab.AdvertiseIPv6] with the advertisement's content given:
+// ra.Managed makes iPXE ask DHCPv6 for its address and boot file.
+func (l *Lab) Advertise(t testing.TB, ra RA) {
 	t.Helper()
 	c, err := l.NS.ListenPacket("ip6:ipv6-icmp", "::")
 	if err != nil {
@@ -64,7 +93,7 @@ func (l *Lab) AdvertiseIPv6(t testing.TB) {
 		c.Close()
 		t.Fatalf("qemulab: router advertisements: interface: %v", err)
 	}
-	msg := RouterAdvertisement(netip.PrefixFrom(l.ServerIP6, 64), ifi.HardwareAddr)
+	msg := ra.Marshal(ifi.HardwareAddr)
 	// The zone is the index: the name means nothing outside the namespace.
 	dst := &net.IPAddr{IP: net.ParseIP("ff02::1"), Zone: strconv.Itoa(ifi.Index)}
 	stop := make(chan struct{})
