@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -67,7 +68,9 @@ type LabDHCP struct {
 	// V6 is the DHCPv6 side (dhcpboot.LabServer6); off while its range is
 	// unset. Its clients get the same policy and base URL: for UEFI HTTP
 	// boot over IPv6, BaseURL must name a host they reach over IPv6 (an
-	// IPv6 literal, or a name with an AAAA record).
+	// IPv6 literal, or a name with an AAAA record). When BaseURL is
+	// unset or names Addr, the scripts (boot script, machine kernel URLs)
+	// fetched over IPv6 name V6.ServerIP instead (HTTPConfig.BaseURL6).
 	V6 LabDHCP6
 }
 
@@ -215,6 +218,7 @@ type Server struct {
 	closed   bool
 	released bool       // the Server's reference to gen was dropped
 	base     string     // resolved BaseURL
+	base6    string     // base on Lab.V6.ServerIP when base is derived, "" else
 	addr     netip.Addr // resolved Addr (invalid when none is known)
 	initErr  error
 	sessions Sessions
@@ -300,6 +304,30 @@ func (s *Server) ensure() {
 	}
 }
 
+// resolveBase6 returns the base URL of the scripts fetched over IPv6: in
+// lab mode with Lab.V6, when the base URL names the server's IPv4 address
+// (the default), the same URL on Lab.V6.ServerIP; else "" (the base URL
+// for every request: a name, say, that resolves to both addresses).
+func (s *Server) resolveBase6() string {
+	v6 := s.Lab.V6.ServerIP.WithZone("")
+	if s.DHCP != DHCPLab || !v6.IsValid() || !s.addr.IsValid() {
+		return ""
+	}
+	u, err := url.Parse(s.base)
+	if err != nil {
+		return ""
+	}
+	if a, err := netip.ParseAddr(u.Hostname()); err != nil || a.Unmap() != s.addr {
+		return ""
+	}
+	if p := u.Port(); p != "" {
+		u.Host = net.JoinHostPort(v6.String(), p)
+	} else {
+		u.Host = "[" + v6.String() + "]"
+	}
+	return u.String()
+}
+
 // resolve finds the server address and the base URL.
 func (s *Server) resolve(ln net.Listener) error {
 	if s.DHCP > DHCPLab {
@@ -320,6 +348,7 @@ func (s *Server) resolve(ln net.Listener) error {
 		return errors.New("pxekit: DHCP needs the server's address: set Server.Addr or Server.Interface")
 	}
 	if s.base = s.BaseURL; s.base != "" {
+		s.base6 = s.resolveBase6()
 		return nil
 	}
 	port := ""
@@ -342,6 +371,7 @@ func (s *Server) resolve(ln net.Listener) error {
 	if port == "80" {
 		s.base = "http://" + s.addr.String()
 	}
+	s.base6 = s.resolveBase6()
 	return nil
 }
 
@@ -375,7 +405,7 @@ func (s *Server) newGeneration(cfg *Server) (*generation, error) {
 	if s.addr.IsValid() {
 		g.resp = &dhcpboot.Responder4{PolicyFunc: lp.current, ServerIP: s.addr, Options: s.DHCPOptions, Classify: s.ClassifyDHCP4, Logger: s.Logger}
 	}
-	h, err := NewHTTPHandler(HTTPConfig{BaseURL: s.base, Files: cfg.Files, Inventory: cfg.Inventory,
+	h, err := NewHTTPHandler(HTTPConfig{BaseURL: s.base, BaseURL6: s.base6, Files: cfg.Files, Inventory: cfg.Inventory,
 		BootScript: cfg.BootScript, DefaultScript: cfg.DefaultScript, WriteTimeout: s.HTTPLimits.WriteTimeout,
 		OnRequest: s.observeHTTP, Logger: s.Logger})
 	if err != nil {
