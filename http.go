@@ -565,7 +565,7 @@ func checkScript(b []byte, name string) error {
 }
 
 // defaultBootScript returns the built-in /boot.ipxe for base: get an
-// address if iPXE has none (retrying), say who is booting, and chain the
+// address if iPXE has none, IPv4 or from DHCPv6 (retrying), say who is booting, and chain the
 // per-machine URL carrying the MAC, build architecture, platform, UUID and
 // NIC driver as iPXE sees them.
 func defaultBootScript(base string) ([]byte, error) {
@@ -573,7 +573,8 @@ func defaultBootScript(base string) ([]byte, error) {
 	b := ipxescript.NewBuilder()
 	b.Comment("pxekit: built-in boot script")
 	b.Label("start")
-	b.Cmd("isset", S("net0/ip")).Or("dhcp").Or("goto", R("retry"))
+	// net0.dhcpv6/ip6: an address from DHCPv6 (iPXE booted over IPv6).
+	b.Cmd("isset", S("net0/ip")).Or("isset", S("net0.dhcpv6/ip6")).Or("dhcp").Or("goto", R("retry"))
 	b.Cmd("echo", R("pxekit:"), R("booting"), S("net0/mac"), R("as"), S("buildarch"), S("platform"),
 		R("uuid"), S("uuid"), R("chip"), S("net0/chip"))
 	b.Cmd("chain", ipxescript.Flag("autofree"), ipxescript.Concat(
