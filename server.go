@@ -932,14 +932,32 @@ func (s *Server) ObserveDHCP4(x dhcpboot.Exchange4) {
 func (s *Server) ObserveDHCP6(x dhcpboot.Exchange6) {
 	s.ensure()
 	e := DHCPEventFrom6(x)
-	if len(e.MAC) == 0 && x.Peer.Addr().Is6() && x.Peer.Addr().IsLinkLocalUnicast() {
-		if mac := macFromEUI64(x.Peer.Addr()); mac != nil {
+	if from := clientAddr6(x); len(e.MAC) == 0 && from.Is6() && from.IsLinkLocalUnicast() {
+		if mac := macFromEUI64(from); mac != nil {
 			e.MAC, e.Client.MAC = mac, mac
 		}
 	}
 	s.emit(e)
 	if in := innerMessage(x.Request); in != nil {
 		s.observeDHCP(e, e.IP, in.Type() == dhcpv6.MessageTypeSolicit, x.Decision.Boot() && x.Reply != nil && x.Err == nil)
+	}
+}
+
+// clientAddr6 returns the address the client of x sent from: the
+// peer-address of the Relay-forward next to it when x came through relays
+// (RFC 8415 §9.1), else the sender's.
+func clientAddr6(x dhcpboot.Exchange6) netip.Addr {
+	m, ok := x.Request.(*dhcpv6.RelayMessage)
+	if !ok {
+		return x.Peer.Addr()
+	}
+	for {
+		next, ok := m.Options.RelayMessage().(*dhcpv6.RelayMessage)
+		if !ok {
+			a, _ := netip.AddrFromSlice(m.PeerAddr)
+			return a.Unmap()
+		}
+		m = next
 	}
 }
 

@@ -10,7 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/pxekit/pxekit"
+	"github.com/pxekit/pxekit/dhcpboot"
 )
 
 // getOn GETs target from h as a request that arrived on local, and
@@ -86,5 +88,44 @@ func TestHTTPConfigBaseURL6Path(t *testing.T) {
 	defer h.Close()
 	if script := getOn(t, h, "/pxe/boot.ipxe", netip.MustParseAddrPort("[fd00::1]:80")); !strings.Contains(script, "http://[fd00::1]/pxe/machine/") {
 		t.Errorf("boot script on [fd00::1]:\n%s\nwant the machine URL under http://[fd00::1]/pxe/", script)
+	}
+}
+
+// A relayed DHCPv6 exchange: the sender is the relay, so the machine
+// (OVMF's DUID is a UUID) is known by the MAC in the link-local
+// peer-address of the Relay-forward next to it (RFC 8415 §9.1: the
+// client's address). Before, such an event had no MAC and the machine no
+// session: TFTP and HTTP could not be tied to its DHCP.
+func TestServerObserveDHCP6Relayed(t *testing.T) {
+	sol, from, srcMAC := captureSolicit6(t)
+	relayed, err := dhcpv6.EncapsulateRelay(sol, dhcpv6.MessageTypeRelayForward, net.ParseIP("fd00:98::1"), from.Addr().AsSlice())
+	if err != nil {
+		t.Fatalf("EncapsulateRelay: %v", err)
+	}
+	// A second relay hop, as a relay chain sends it to the server.
+	relayed, err = dhcpv6.EncapsulateRelay(relayed, dhcpv6.MessageTypeRelayForward, net.ParseIP("fd00:97::1"), net.ParseIP("fd00:98::2"))
+	if err != nil {
+		t.Fatalf("EncapsulateRelay: %v", err)
+	}
+	var events eventLog
+	srv := &pxekit.Server{BaseURL: "http://[fd00:99::1]:8080", OnEvent: events.add}
+	defer srv.Close()
+	lab := &dhcpboot.LabServer6{PolicyFunc: srv.DHCPPolicy, ServerIP: netip.MustParseAddr("fd00:99::1"),
+		RangeStart: netip.MustParseAddr("fd00:98::100"), RangeEnd: netip.MustParseAddr("fd00:98::101")}
+	relay := netip.MustParseAddrPort("[fd00:97::1]:547")
+	x := lab.Reply(relayed, dhcpboot.Arrival{Peer: relay})
+	x.Peer = relay
+	if x.Reply == nil {
+		t.Fatalf("LabServer6 did not answer: %s", x.NoReply)
+	}
+	srv.ObserveDHCP6(x)
+	all := srv.Sessions().All()
+	if len(all) != 1 || all[0].MAC.String() != srcMAC.String() || all[0].IP != netip.MustParseAddr("fd00:98::100") {
+		t.Fatalf("sessions after a relayed DHCPv6 exchange: %+v, want one for %s (the MAC in the inner relay's peer-address) at fd00:98::100", all, srcMAC)
+	}
+	events.mu.Lock()
+	defer events.mu.Unlock()
+	if e, ok := events.events[0].(pxekit.DHCPEvent); !ok || e.MAC.String() != srcMAC.String() {
+		t.Errorf("first event %+v, want a DHCPEvent with MAC %s", events.events[0], srcMAC)
 	}
 }
