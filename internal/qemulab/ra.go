@@ -93,7 +93,15 @@ func (l *Lab) Advertise(t testing.TB, ra RA) {
 		c.Close()
 		t.Fatalf("qemulab: router advertisements: interface: %v", err)
 	}
-	msg := ra.Marshal(ifi.HardwareAddr)
+	// The bridge's MAC changes as taps join it (it takes the lowest of
+	// its ports'): each advertisement names the current one, or clients
+	// would send to the router at a MAC nobody has.
+	mac := func() net.HardwareAddr {
+		if cur, err := l.interfaceByName(l.Bridge); err == nil {
+			return cur.HardwareAddr
+		}
+		return ifi.HardwareAddr
+	}
 	// The zone is the index: the name means nothing outside the namespace.
 	dst := &net.IPAddr{IP: net.ParseIP("ff02::1"), Zone: strconv.Itoa(ifi.Index)}
 	stop := make(chan struct{})
@@ -103,7 +111,7 @@ func (l *Lab) Advertise(t testing.TB, ra RA) {
 		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
 		for {
-			_, _ = pc.WriteTo(msg, nil, dst) // fails while the bridge has no carrier
+			_, _ = pc.WriteTo(ra.Marshal(mac()), nil, dst) // fails while the bridge has no carrier
 			select {
 			case <-stop:
 				return
