@@ -17,14 +17,16 @@ import (
 )
 
 // dhcp6Reply matches pxeserver's DHCPv6 Reply to the machine: from iPXE
-// (user class iPXE) or not, with a boot URL starting with bootURL, relayed by relay (its link
+// (user class iPXE) or not, its DUID-UUID read as the machine's UUID, with
+// a boot URL starting with bootURL, relayed by relay (its link
 // address; "" for a request that came straight from the client).
 func dhcp6Reply(ipxe bool, bootURL, relay string) func(*bootState, logLine) bool {
 	return func(st *bootState, l logLine) bool {
 		classes, _ := l.get("client.user_classes").([]any)
 		return l.str("kind") == "dhcp" && l.num("version") == 6 && l.str("mac") == st.mac && l.str("reply") == "REPLY" &&
 			l.flag("client.ipxe") == ipxe && slices.Contains(classes, any("iPXE")) == ipxe &&
-			strings.HasPrefix(l.str("boot_file"), bootURL) && l.str("relay") == relay && l.flag("client.relayed") == (relay != "")
+			strings.HasPrefix(l.str("boot_file"), bootURL) && l.str("relay") == relay && l.flag("client.relayed") == (relay != "") &&
+			l.str("client.uuid") == qemulab.DefaultUUID // OVMF's DUID-UUID in GUID order, iPXE's in network order
 	}
 }
 
@@ -161,7 +163,7 @@ func TestFirmwareBootIPv6(t *testing.T) {
 // dhcrelay -6, the server on another /64:
 //
 //	lab ns: br0 fd77::1/64 (QEMU taps), the router: IPv6 forwarding,
-//	        RAs (M flag, default router), dhcrelay -6 -l br0 -u fd78::1%rtr0
+//	        RAs (M flag, default router), dhcrelay -6 -I -l br0 -u fd78::1%rtr0
 //	  -- rtr0 fd78::2/64 -- srv0 fd78::1/64: server ns, pxeserver
 //
 // pxeserver gives addresses of the client's /64 (-pool6) and names its
@@ -183,7 +185,9 @@ func TestFirmwareBootIPv6Relayed(t *testing.T) {
 	sizes := labFiles(t, fw, root)
 	srv := startServer(t, srvNS, "-iface", "srv0", "-addr", "10.78.9.1", "-dhcp", "off", "-tftp-root", root,
 		"-dhcp6", "lab", "-addr6", "fd78::1", "-pool6", "fd77::100-fd77::1ff")
-	relayLog := lab.NS.StartDhcrelay6(t, lab.Bridge, "rtr0", netip.MustParseAddr("fd78::1"))
+	// -I: the relay adds an interface-id and sends a reply on only when
+	// the Relay-reply echoes it (RFC 8415 §19.3).
+	relayLog := lab.NS.StartDhcrelay6(t, lab.Bridge, "rtr0", netip.MustParseAddr("fd78::1"), "-I")
 
 	mac := net.HardwareAddr{0x52, 0x54, 0x00, 0x77, 0x00, 0x6c}
 	start := time.Now()
@@ -194,8 +198,8 @@ func TestFirmwareBootIPv6Relayed(t *testing.T) {
 		if l.str("kind") != "dhcp" || l.str("mac") != mac.String() {
 			continue
 		}
-		if l.str("relay") != lab.ServerIP6.String() || !l.flag("client.relayed") {
-			t.Errorf("%s %s not relayed by %s: relay %q", l.str("message"), l.str("reply"), lab.ServerIP6, l.str("relay"))
+		if l.str("relay") != lab.ServerIP6.String() || !l.flag("client.relayed") || l.str("peer") != "[fd78::2]:547" {
+			t.Errorf("%s %s not relayed by %s from [fd78::2]:547: relay %q, peer %q", l.str("message"), l.str("reply"), lab.ServerIP6, l.str("relay"), l.str("peer"))
 		}
 		if ip := l.str("ip"); ip != "" {
 			if a, err := netip.ParseAddr(ip); err != nil || !pool.Contains(a) {
