@@ -143,7 +143,11 @@ func bootIPv6(t *testing.T, lab *qemulab.Lab, srv *serverProc, mac net.HardwareA
 func TestFirmwareBootIPv6(t *testing.T) {
 	fw := qemulab.Require(t)
 	lab := qemulab.NewLab(t, fw)
-	lab.Advertise(t, qemulab.RA{Prefix: netip.PrefixFrom(lab.ServerIP6, 64), Managed: true})
+	// A default router too, as every IPv6 network has: without one OVMF
+	// waits 10 s for a route to the server before it sets its address
+	// (PxeBcCheckRouteTable, PXEBC_IP6_ROUTE_TABLE_TIMEOUT). Everything
+	// here is on-link, so nothing goes through the lab's namespace.
+	lab.Advertise(t, qemulab.RA{Prefix: netip.PrefixFrom(lab.ServerIP6, 64), Managed: true, RouterLifetime: 30 * time.Minute})
 	root := filepath.Join(lab.Dir, "boot")
 	sizes := labFiles(t, fw, root)
 	srv := startServer(t, lab.NS, "-iface", lab.Bridge, "-addr", lab.ServerIP.String(), "-dhcp", "off", "-tftp-root", root,
