@@ -80,5 +80,5 @@ func ExampleMetrics() {
 	// pxekit_dhcp_decisions_total{rule="bios"} 1
 	// pxekit_requests_total{kind="dhcp",outcome="answered"} 1
 	// pxekit_requests_total{kind="http",outcome="2xx"} 1
-	// pxekit_served_bytes_total{protocol="http"} 442
+	// pxekit_served_bytes_total{protocol="http"} 470
 }
