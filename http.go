@@ -83,6 +83,12 @@ type HTTPConfig struct {
 	// /pxe/boot.ipxe (mount the handler at "/pxe/" without
 	// http.StripPrefix).
 	BaseURL string
+	// BaseURL6, when set, is BaseURL for the requests that arrive on an
+	// IPv6 address (the connection's local address,
+	// http.LocalAddrContextKey): a server on an IPv4 and an IPv6 address
+	// writes, in its scripts, the address each client reached it on.
+	// "" is BaseURL for every request. Its path must be BaseURL's.
+	BaseURL6 string
 	// Files is the directory of static boot files (nil: none). It is
 	// opened with os.Root, so no request leaves it, symbolic links
 	// included; only regular files are served.
@@ -131,9 +137,11 @@ type HTTPConfig struct {
 type HTTPHandler struct {
 	cfg        HTTPConfig
 	base       string // BaseURL without a trailing slash
+	base6      string // BaseURL6 so, "" when unset
 	prefix     string // its path, "" or "/pxe"
 	root       *os.Root
 	boot       []byte
+	boot6      []byte // boot for requests on base6
 	defaultMac []byte
 	stall      time.Duration
 	log        *slog.Logger
@@ -157,6 +165,22 @@ func NewHTTPHandler(cfg HTTPConfig) (*HTTPHandler, error) {
 		}
 	} else if err := checkScript(h.boot, "boot script"); err != nil {
 		return nil, fmt.Errorf("pxekit: HTTPConfig.BootScript: %w", err)
+	}
+	h.boot6 = h.boot
+	if cfg.BaseURL6 != "" {
+		base6, prefix6, err := parseBaseURL(cfg.BaseURL6)
+		if err != nil {
+			return nil, fmt.Errorf("%w (BaseURL6)", err)
+		}
+		if prefix6 != prefix {
+			return nil, fmt.Errorf("pxekit: HTTPConfig.BaseURL6 %q: its path %q is not BaseURL's %q", cfg.BaseURL6, prefix6, prefix)
+		}
+		h.base6 = base6
+		if cfg.BootScript == nil {
+			if h.boot6, err = defaultBootScript(base6); err != nil {
+				return nil, fmt.Errorf("pxekit: built-in boot script: %w", err)
+			}
+		}
 	}
 	if h.defaultMac = cfg.DefaultScript; h.defaultMac == nil {
 		if h.defaultMac, err = defaultMachineScript(); err != nil {
@@ -272,7 +296,11 @@ func (h *HTTPHandler) route(w http.ResponseWriter, r *http.Request, info *HTTPRe
 	switch rt.kind {
 	case HTTPBootScript:
 		info.Kind = HTTPBootScript
-		serveScript(w, r, h.boot)
+		boot := h.boot
+		if h.base6 != "" && arrivedOn6(r) {
+			boot = h.boot6
+		}
+		serveScript(w, r, boot)
 	case HTTPMachineScript:
 		info.MAC = rt.mac
 		if rt.file != "" {
@@ -307,8 +335,9 @@ func (h *HTTPHandler) machineScript(ctx context.Context, r *http.Request, mac ne
 		return h.defaultMac, nil
 	}
 	info.Known, info.Machine = true, m.Name
+	base := h.baseFor(r)
 	if m.Template != "" && m.Boot == BootIPXE {
-		v := templateVars{mac: mac, uuid: info.Client.UUID, base: h.base, fileURL: h.fileURL}
+		v := templateVars{mac: mac, uuid: info.Client.UUID, base: base, fileURL: func(p string) string { return joinURL(base, p) }}
 		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 			v.ip = ap.Addr().Unmap()
 		}
@@ -318,7 +347,27 @@ func (h *HTTPHandler) machineScript(ctx context.Context, r *http.Request, mac ne
 		}
 		return b, nil
 	}
-	return h.buildMachineScript(m)
+	return h.buildMachineScript(m, base)
+}
+
+// baseFor returns the base URL of r's scripts: BaseURL6 for a request
+// that arrived on an IPv6 address when it is set, else BaseURL.
+func (h *HTTPHandler) baseFor(r *http.Request) string {
+	if h.base6 != "" && arrivedOn6(r) {
+		return h.base6
+	}
+	return h.base
+}
+
+// arrivedOn6 reports whether r came to an IPv6 address of this host (not
+// an IPv4-mapped one).
+func arrivedOn6(r *http.Request) bool {
+	a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	return err == nil && ap.Addr().Is6() && !ap.Addr().Is4In6()
 }
 
 // serveMachineFile serves one of a machine's Files: 404 when the
@@ -344,8 +393,9 @@ func (h *HTTPHandler) serveMachineFile(w http.ResponseWriter, r *http.Request, r
 	h.serveFile(w, r, p, info)
 }
 
-// buildMachineScript writes the script of a known machine.
-func (h *HTTPHandler) buildMachineScript(m Machine) ([]byte, error) {
+// buildMachineScript writes the script of a known machine, its relative
+// paths on base.
+func (h *HTTPHandler) buildMachineScript(m Machine, base string) ([]byte, error) {
 	switch m.Boot {
 	case BootLocal:
 		b := ipxescript.NewBuilder()
@@ -369,13 +419,13 @@ func (h *HTTPHandler) buildMachineScript(m Machine) ([]byte, error) {
 	}
 	initrds := make([]ipxescript.Arg, len(m.Initrds))
 	for i, p := range m.Initrds {
-		initrds[i] = ipxescript.Value(h.fileURL(p))
+		initrds[i] = ipxescript.Value(joinURL(base, p))
 	}
 	b := ipxescript.NewBuilder()
 	if m.Name != "" {
 		b.Comment("pxekit: machine " + strings.Map(printable, m.Name))
 	}
-	b.BootKernel(ipxescript.Value(h.fileURL(m.Kernel)), initrds, m.Cmdline...)
+	b.BootKernel(ipxescript.Value(joinURL(base, m.Kernel)), initrds, m.Cmdline...)
 	s, err := b.Script()
 	if err != nil {
 		return nil, fmt.Errorf("machine %q: %w", m.Name, err)
@@ -390,10 +440,6 @@ func printable(r rune) rune {
 	}
 	return r
 }
-
-// fileURL is p as a URL: as it is when it has a scheme (http://, tftp://,
-// ...), else relative to the base URL.
-func (h *HTTPHandler) fileURL(p string) string { return joinURL(h.base, p) }
 
 // joinURL is p as a URL: as it is when it has a scheme, else relative to
 // base (which has no trailing slash).

@@ -369,6 +369,25 @@ func TestBuiltinScriptsRun(t *testing.T) {
 	if !slices.ContainsFunc(res.Argv(), func(a []string) bool { return slices.Equal(a, want) }) {
 		t.Errorf("boot script ran %q, want a step %q", res.Argv(), want)
 	}
+
+	// iPXE that got its address from DHCPv6 (net0.dhcpv6/ip6, no IPv4
+	// address) runs no dhcp again: on an IPv6-only network that waited
+	// ~18 s for DHCPv4 every time the script ran.
+	st6 := &ipxescript.Settings{}
+	for k, v := range map[string]string{"net0.dhcpv6/ip6": "fd77::100", "net0/mac": "52:54:00:00:00:01", "buildarch": "x86_64", "platform": "efi"} {
+		if err := st6.Set(k, v); err != nil {
+			t.Fatalf("Settings.Set(%s): %v", k, err)
+		}
+	}
+	if res, err = (&ipxescript.Runner{Settings: st6}).Run(f); err != nil {
+		t.Fatalf("Run (IPv6): %v", err)
+	}
+	for _, a := range res.Argv() {
+		if len(a) > 0 && a[0] == "dhcp" {
+			t.Errorf("boot script with net0.dhcpv6/ip6 set ran %q, want no dhcp", res.Argv())
+			break
+		}
+	}
 }
 
 // TestBuiltinScriptDHCPv6: iPXE configured over DHCPv6 only (an IPv6-only

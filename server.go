@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,7 +69,9 @@ type LabDHCP struct {
 	// V6 is the DHCPv6 side (dhcpboot.LabServer6); off while its range is
 	// unset. Its clients get the same policy and base URL: for UEFI HTTP
 	// boot over IPv6, BaseURL must name a host they reach over IPv6 (an
-	// IPv6 literal, or a name with an AAAA record).
+	// IPv6 literal, or a name with an AAAA record). When BaseURL is
+	// unset or names Addr, the scripts (boot script, machine kernel URLs)
+	// fetched over IPv6 name V6.ServerIP instead (HTTPConfig.BaseURL6).
 	V6 LabDHCP6
 }
 
@@ -230,6 +233,7 @@ type Server struct {
 	closed   bool
 	released bool       // the Server's reference to gen was dropped
 	base     string     // resolved BaseURL
+	base6    string     // base on Lab.V6.ServerIP when base is derived, "" else
 	addr     netip.Addr // resolved Addr (invalid when none is known)
 	initErr  error
 	sessions Sessions
@@ -316,6 +320,30 @@ func (s *Server) ensure() {
 	}
 }
 
+// resolveBase6 returns the base URL of the scripts fetched over IPv6: in
+// lab mode with Lab.V6, when the base URL names the server's IPv4 address
+// (the default), the same URL on Lab.V6.ServerIP; else "" (the base URL
+// for every request: a name, say, that resolves to both addresses).
+func (s *Server) resolveBase6() string {
+	v6 := s.Lab.V6.ServerIP.WithZone("")
+	if s.DHCP != DHCPLab || !v6.IsValid() || !s.addr.IsValid() {
+		return ""
+	}
+	u, err := url.Parse(s.base)
+	if err != nil {
+		return ""
+	}
+	if a, err := netip.ParseAddr(u.Hostname()); err != nil || a.Unmap() != s.addr {
+		return ""
+	}
+	if p := u.Port(); p != "" {
+		u.Host = net.JoinHostPort(v6.String(), p)
+	} else {
+		u.Host = "[" + v6.String() + "]"
+	}
+	return u.String()
+}
+
 // resolve finds the server address and the base URL.
 func (s *Server) resolve(ln net.Listener) error {
 	if s.DHCP > DHCPLab {
@@ -339,6 +367,7 @@ func (s *Server) resolve(ln net.Listener) error {
 		return errors.New("pxekit: DHCP needs the server's address: set Server.Addr or Server.Interface")
 	}
 	if s.base = s.BaseURL; s.base != "" {
+		s.base6 = s.resolveBase6()
 		return nil
 	}
 	port := ""
@@ -361,6 +390,7 @@ func (s *Server) resolve(ln net.Listener) error {
 	if port == "80" {
 		s.base = "http://" + s.addr.String()
 	}
+	s.base6 = s.resolveBase6()
 	return nil
 }
 
@@ -394,7 +424,7 @@ func (s *Server) newGeneration(cfg *Server) (*generation, error) {
 	if s.addr.IsValid() {
 		g.resp = &dhcpboot.Responder4{PolicyFunc: lp.current, ServerIP: s.addr, Options: s.DHCPOptions, Classify: s.ClassifyDHCP4, Logger: s.Logger}
 	}
-	h, err := NewHTTPHandler(HTTPConfig{BaseURL: s.base, Files: cfg.Files, Inventory: cfg.Inventory,
+	h, err := NewHTTPHandler(HTTPConfig{BaseURL: s.base, BaseURL6: s.base6, Files: cfg.Files, Inventory: cfg.Inventory,
 		BootScript: cfg.BootScript, DefaultScript: cfg.DefaultScript, WriteTimeout: s.HTTPLimits.WriteTimeout,
 		OnRequest: s.observeHTTP, Logger: s.Logger})
 	if err != nil {
@@ -935,13 +965,31 @@ func (s *Server) ObserveDHCP6(x dhcpboot.Exchange6) {
 	s.ensure()
 	e := DHCPEventFrom6(x)
 	if len(e.MAC) == 0 {
-		if mac := dhcpboot.MACFromEUI64(x.Peer.Addr()); mac != nil {
+		if mac := dhcpboot.MACFromEUI64(clientAddr6(x)); mac != nil {
 			e.MAC, e.Client.MAC = mac, mac
 		}
 	}
 	s.emit(e)
 	if in := innerMessage(x.Request); in != nil {
 		s.observeDHCP(e, e.IP, in.Type() == dhcpv6.MessageTypeSolicit, x.Decision.Boot() && x.Reply != nil && x.Err == nil, time.Time{}, 0)
+	}
+}
+
+// clientAddr6 returns the address the client of x sent from: the
+// peer-address of the Relay-forward next to it when x came through relays
+// (RFC 8415 §9.1), else the sender's.
+func clientAddr6(x dhcpboot.Exchange6) netip.Addr {
+	m, ok := x.Request.(*dhcpv6.RelayMessage)
+	if !ok {
+		return x.Peer.Addr()
+	}
+	for {
+		next, ok := m.Options.RelayMessage().(*dhcpv6.RelayMessage)
+		if !ok {
+			a, _ := netip.AddrFromSlice(m.PeerAddr)
+			return a.Unmap()
+		}
+		m = next
 	}
 }
 

@@ -26,7 +26,8 @@
 // [Client.Arch].
 //
 // UUIDs (DHCPv4 option 97, DHCPv6 DUID-UUID) are read in EFI GUID byte order,
-// first three fields little-endian, as iPXE and EDK2 send them, and printed in
+// first three fields little-endian, as iPXE and EDK2 send them (but iPXE's
+// DUID-UUID, in RFC 6355's network order), and printed in
 // the canonical form: QEMU -uuid 00112233-4455-6677-8899-aabbccddeeff, sent as
 // 33 22 11 00 55 44 77 66 88 99 aa bb cc dd ee ff, gives
 // "00112233-4455-6677-8899-aabbccddeeff" (what iPXE's ${uuid} prints).

@@ -100,7 +100,8 @@ func FromDHCPv4(m *dhcpv4.DHCPv4) Client {
 // Relay-Forward message is unwrapped to the client message inside (Relayed
 // is then true, and the relay's Client Link-Layer Address option, RFC 6939,
 // gives the MAC). It reads options 1 (DUID-LL/LLT give the MAC, DUID-UUID
-// the UUID), 15, 16, 61 and 62 with the dhcpv6 package's decoders. It never
+// the UUID: in GUID order as EDK2 sends it, in network order from iPXE),
+// 15, 16, 61 and 62 with the dhcpv6 package's decoders. It never
 // panics: what it cannot decode is listed in Problems.
 func FromDHCPv6(m dhcpv6.DHCPv6) Client {
 	c := newClient(SourceDHCPv6)
@@ -200,6 +201,11 @@ func FromDHCPv6(m dhcpv6.DHCPv6) Client {
 		}
 	}
 	c.classify()
+	if c.IPXE && len(c.UUIDRaw) == 16 {
+		// iPXE writes its DUID-UUID in RFC 6355's network order (no
+		// uuid_mangle, unlike its DHCPv4 option 97); EDK2 in GUID order.
+		c.UUID = FormatUUID([16]byte(c.UUIDRaw))
+	}
 	return c
 }
 

@@ -18,8 +18,13 @@ const enterprisePXE = 343
 //   - option 59 is the boot file URL; a plain file name becomes
 //     tftp://[server]/name, the only form EDK2's PXEv6 accepts;
 //   - option 60 carries the rule's boot parameters, when any;
-//   - option 16 echoes enterprise 343 "PXEClient" or "HTTPClient" to
-//     clients that sent it: EDK2 takes an Advertise as a boot offer only then.
+//   - option 16 echoes enterprise 343 "HTTPClient" to HTTP boot clients
+//     that sent it: EDK2's HTTP boot takes an answer as a boot offer only
+//     then (HttpBootParseDhcp6Packet). "PXEClient" is not echoed: EDK2's
+//     PXE takes an answer carrying it for a BINL offer
+//     (PxeBcParseDhcp6Packet) and asks again on port 4011 of the URL's
+//     server before it boots, which no one answers; without it the
+//     answer's option 59 is used as it is, as from dnsmasq.
 //
 // r.ServerIP, the server's IPv6 address, is used for {{server}} and
 // tftp:// URLs. o has the same type as [Apply4]'s; its fields are DHCPv4
@@ -48,15 +53,10 @@ func Apply6(d Decision, r *Request, req, resp *dhcpv6.Message, o ReplyOptions) e
 		resp.UpdateOption(dhcpv6.OptBootFileParam(slices.Clone(a.BootParams)...))
 	}
 	for _, vc := range req.Options.VendorClass(enterprisePXE) {
-		kind := ""
-		switch {
-		case len(vc) >= 10 && string(vc[:10]) == "HTTPClient":
-			kind = "HTTPClient"
-		case len(vc) >= 9 && string(vc[:9]) == "PXEClient":
-			kind = "PXEClient"
-		}
-		if kind != "" {
-			resp.UpdateOption(&dhcpv6.OptVendorClass{EnterpriseNumber: enterprisePXE, Data: [][]byte{[]byte(kind)}})
+		// Only HTTPClient is echoed: EDK2 takes a PXEClient answer for a
+		// BINL offer and asks port 4011 for the boot file again.
+		if len(vc) >= 10 && string(vc[:10]) == "HTTPClient" {
+			resp.UpdateOption(&dhcpv6.OptVendorClass{EnterpriseNumber: enterprisePXE, Data: [][]byte{[]byte("HTTPClient")}})
 			break
 		}
 	}

@@ -15,18 +15,18 @@ import (
 	"github.com/pxekit/pxekit/internal/qemulab"
 )
 
-// dhcp6Reply matches pxeserver's log line of a DHCPv6 answer (reply
+// dhcp6Answer matches pxeserver's log line of a DHCPv6 answer (reply
 // "ADVERTISE" or "REPLY") to the machine: client architecture, iPXE or
 // not, and a boot URL containing bootfile.
-func dhcp6Reply(reply string, arch int, ipxe bool, bootfile string) func(*bootState, logLine) bool {
+func dhcp6Answer(reply string, arch int, ipxe bool, bootfile string) func(*bootState, logLine) bool {
 	return func(st *bootState, l logLine) bool {
 		return l.str("kind") == "dhcp" && l.num("version") == 6 && l.str("mac") == st.mac && l.str("reply") == reply &&
 			int(l.num("client.arch")) == arch && l.flag("client.ipxe") == ipxe && strings.Contains(l.str("boot_file"), bootfile)
 	}
 }
 
-// fromIPv6 wraps an HTTP milestone: the request came over IPv6.
-func fromIPv6(m func(*bootState, logLine) bool) func(*bootState, logLine) bool {
+// overIPv6 wraps an HTTP milestone: the request came over IPv6.
+func overIPv6(m func(*bootState, logLine) bool) func(*bootState, logLine) bool {
 	return func(st *bootState, l logLine) bool {
 		a, err := netip.ParseAddr(l.str("peer"))
 		return err == nil && a.Is6() && !a.Is4In6() && m(st, l)
@@ -108,7 +108,7 @@ func waitMilestones(ctx context.Context, t *testing.T, srv *serverProc, m *qemul
 func TestFirmwareBootHTTPv6(t *testing.T) {
 	fw := qemulab.Require(t)
 	lab := qemulab.NewLab(t, fw)
-	lab.AdvertiseIPv6Flags(t, qemulab.RAManaged)
+	lab.Advertise(t, qemulab.RA{Prefix: netip.PrefixFrom(lab.ServerIP6, 64), Managed: true, DHCPv6Only: true})
 	root := filepath.Join(lab.Dir, "boot")
 	sizes := labFiles(t, fw, root)
 	// -http-addr on the IPv6 address: the base URL of the scripts
@@ -123,16 +123,16 @@ func TestFirmwareBootHTTPv6(t *testing.T) {
 	efi := map[string]string{"mac": mac, "buildarch": "x86_64", "platform": "efi", "uuid": qemulab.DefaultUUID}
 	const url = "http://[fd77::1]:8080/ipxe.efi"
 	ms := []milestone{
-		{"DHCPv6: OVMF HTTP boot (arch 16) is advertised " + url, dhcp6Reply("ADVERTISE", 16, false, url)},
-		{"DHCPv6: its Request is answered with an address and the URL", dhcp6Reply("REPLY", 16, false, url)},
-		{"HTTP/IPv6: GET /ipxe.efi by UefiHttpBoot, whole file", fromIPv6(func(st *bootState, l logLine) bool {
+		{"DHCPv6: OVMF HTTP boot (arch 16) is advertised " + url, dhcp6Answer("ADVERTISE", 16, false, url)},
+		{"DHCPv6: its Request is answered with an address and the URL", dhcp6Answer("REPLY", 16, false, url)},
+		{"HTTP/IPv6: GET /ipxe.efi by UefiHttpBoot, whole file", overIPv6(func(st *bootState, l logLine) bool {
 			return httpGet("/ipxe.efi", "file", nil)(st, l) && strings.HasPrefix(l.str("client.user_agent"), "UefiHttpBoot") &&
 				int64(l.num("bytes")) == sizes["ipxe.efi"]
 		})},
-		{"DHCPv6: iPXE (arch 7) is given the script URL on [fd77::1], its MAC in it", dhcp6Reply("REPLY", 7, true,
+		{"DHCPv6: iPXE (arch 7) is given the script URL on [fd77::1], its MAC in it", dhcp6Answer("REPLY", 7, true,
 			"http://[fd77::1]:8080/boot.ipxe?mac="+strings.ReplaceAll(mac, ":", "-"))},
-		{"HTTP/IPv6: GET /boot.ipxe", fromIPv6(httpGet("/boot.ipxe", "script", nil))},
-		{"HTTP/IPv6: per-machine URL with MAC, x86_64, efi, UUID", fromIPv6(httpGet("/machine/", "machine", efi))},
+		{"HTTP/IPv6: GET /boot.ipxe", overIPv6(httpGet("/boot.ipxe", "script", nil))},
+		{"HTTP/IPv6: per-machine URL with MAC, x86_64, efi, UUID", overIPv6(httpGet("/machine/", "machine", efi))},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 480*time.Second)
 	defer cancel()
@@ -185,7 +185,7 @@ func count(lines []logLine, match func(logLine) bool) int {
 func TestFirmwareBootDualStack(t *testing.T) {
 	fw := qemulab.Require(t)
 	lab := qemulab.NewLab(t, fw)
-	lab.AdvertiseIPv6Flags(t, qemulab.RAManaged)
+	lab.Advertise(t, qemulab.RA{Prefix: netip.PrefixFrom(lab.ServerIP6, 64), Managed: true, DHCPv6Only: true})
 	root := filepath.Join(lab.Dir, "boot")
 	sizes := labFiles(t, fw, root)
 	for _, sc := range []qemulab.Scenario{qemulab.UEFIHTTP, qemulab.BIOSiPXE} {
@@ -312,7 +312,7 @@ func fromSite6(l logLine) bool {
 func TestFirmwareBootHTTPv6Proxy(t *testing.T) {
 	fw := qemulab.Require(t)
 	lab := qemulab.NewLab(t, fw)
-	lab.AdvertiseIPv6Flags(t, qemulab.RAManaged)
+	lab.Advertise(t, qemulab.RA{Prefix: netip.PrefixFrom(lab.ServerIP6, 64), Managed: true, DHCPv6Only: true})
 	startSiteDHCPv6(t, lab)
 	root := filepath.Join(lab.Dir, "boot")
 	sizes := labFiles(t, fw, root)
@@ -325,7 +325,7 @@ func TestFirmwareBootHTTPv6Proxy(t *testing.T) {
 	const url = "http://[fd77::1]:8080/ipxe.efi"
 	ms := []milestone{
 		{"DHCPv6 proxy: OVMF HTTP boot (arch 16) is advertised " + url + ", no address", func(st *bootState, l logLine) bool {
-			return dhcp6Reply("ADVERTISE", 16, false, url)(st, l) && l.str("ip") == ""
+			return dhcp6Answer("ADVERTISE", 16, false, url)(st, l) && l.str("ip") == ""
 		}},
 		{"HTTP/IPv6: GET /ipxe.efi by UefiHttpBoot from a dnsmasq address, whole file", func(st *bootState, l logLine) bool {
 			return fromSite6(l) && httpGet("/ipxe.efi", "file", nil)(st, l) && strings.HasPrefix(l.str("client.user_agent"), "UefiHttpBoot") &&

@@ -359,6 +359,29 @@ func (ns *NS) StartDhcrelay(t testing.TB, down, up, server string, flags ...stri
 	return log
 }
 
+// StartDhcrelay6 runs ISC dhcrelay (Debian package isc-dhcp-relay) in the
+// namespace as a DHCPv6 relay agent (RFC 8415 §19): it relays the requests
+// of clients on interface lower (which needs a global address: it becomes
+// the relay's link address) to server through interface upper
+// (dhcrelay -6 -l lower -u server%upper), and the replies back, with the
+// extra flags given ("-I" adds the interface-id option). It is killed when
+// the test ends; its output collects in the buffer returned. A test calls
+// RequireTool(t, "dhcrelay") first, or is failed here.
+func (ns *NS) StartDhcrelay6(t testing.TB, lower, upper string, server netip.Addr, flags ...string) *syncbuf.Buffer {
+	t.Helper()
+	log := &syncbuf.Buffer{}
+	args := append([]string{"-6", "-d", "-pf", filepath.Join(t.TempDir(), "dhcrelay6.pid")}, flags...)
+	args = append(args, "-l", lower, "-u", server.WithZone("").String()+"%"+upper)
+	relay := ns.Command(context.Background(), RequireTool(t, "dhcrelay"), args...)
+	relay.Stdout, relay.Stderr = log, log
+	ns.Track(relay)
+	if err := relay.Start(); err != nil {
+		t.Fatalf("netlab: start dhcrelay -6 in %s: %v", ns.Name, err)
+	}
+	go func() { _ = relay.Wait() }()
+	return log
+}
+
 // WaitLinkLocal waits (at most 5 s) until iface in the namespace has a
 // usable IPv6 link-local address (duplicate address detection done), which
 // DHCPv6 clients and servers send from.

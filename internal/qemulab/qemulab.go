@@ -259,6 +259,11 @@ type Options struct {
 	// (Microsoft's keys enrolled, Secure Boot enforced) on a q35 machine
 	// with SMM, its variable flash writable from SMM only.
 	SecureBoot bool
+	// PXEIPv6Only (UEFIPXE only) turns OVMF's IPv4 PXE off through fw_cfg
+	// (opt/org.tianocore/IPv4PXESupport=no), so that it boots over IPv6 at
+	// once, as on an IPv6-only network, rather than after its DHCPv4 times
+	// out.
+	PXEIPv6Only bool
 }
 
 // Machine is one QEMU virtual machine booting from the network.
@@ -332,6 +337,9 @@ func (f Firmware) Args(sc Scenario, tap, serial, dir string, o Options) ([]strin
 				"-fw_cfg", "name=opt/org.tianocore/IPv4PXESupport,string=no",
 				"-fw_cfg", "name=opt/org.tianocore/IPv6PXESupport,string=no")
 		}
+		if o.PXEIPv6Only {
+			args = append(args, "-fw_cfg", "name=opt/org.tianocore/IPv4PXESupport,string=no")
+		}
 		// romfile= (empty): no iPXE option ROM, so EDK2's own PXE/HTTP client runs.
 		args = append(args, "-device", "virtio-net-pci,netdev=n0,mac="+mac.String()+",romfile=,bootindex=1")
 	default:
@@ -339,6 +347,9 @@ func (f Firmware) Args(sc Scenario, tap, serial, dir string, o Options) ([]strin
 	}
 	if o.SecureBoot && !sc.UEFI() {
 		return nil, fmt.Errorf("qemulab: scenario %s: Secure Boot needs UEFI", sc)
+	}
+	if o.PXEIPv6Only && sc != UEFIPXE {
+		return nil, fmt.Errorf("qemulab: scenario %s: PXEIPv6Only is for UEFIPXE", sc)
 	}
 	return args, nil
 }

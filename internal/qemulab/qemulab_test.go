@@ -3,6 +3,7 @@ package qemulab
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"net"
 	"net/http"
 	"net/netip"
@@ -104,6 +105,60 @@ func TestRouterAdvertisement(t *testing.T) {
 	}
 	if len(RouterAdvertisement(netip.MustParsePrefix("fd00:1::/64"), nil)) != 16+32 {
 		t.Errorf("len(RouterAdvertisement(netip.MustParsePrefix(\"fd00:1::/64\"), nil)) = %d, want %d", len(RouterAdvertisement(netip.MustParsePrefix("fd00:1::/64"), nil)), 16+32)
+	}
+}
+
+func TestRAMarshal(t *testing.T) {
+	prefix := netip.MustParsePrefix("fd79::/64")
+	for _, tt := range []struct {
+		ra          RA
+		flags       byte
+		lifetime    uint16
+		prefixFlags byte
+	}{
+		{RA{Prefix: prefix}, 0, 0, 0xc0},
+		{RA{Prefix: prefix, Managed: true}, 0x80, 0, 0xc0},
+		{RA{Prefix: prefix, Other: true}, 0x40, 0, 0xc0},
+		{RA{Prefix: prefix, Managed: true, Other: true, DHCPv6Only: true}, 0xc0, 0, 0x80},
+		{RA{Prefix: prefix, Managed: true, RouterLifetime: 30 * time.Minute}, 0x80, 1800, 0xc0},
+		{RA{Prefix: prefix, RouterLifetime: 24 * time.Hour}, 0, 9000, 0xc0},
+	} {
+		b := tt.ra.Marshal(nil)
+		if got := b[5]; got != tt.flags {
+			t.Errorf("%+v: flags byte = %#x, want %#x", tt.ra, got, tt.flags)
+		}
+		if got := binary.BigEndian.Uint16(b[6:]); got != tt.lifetime {
+			t.Errorf("%+v: router lifetime = %d, want %d", tt.ra, got, tt.lifetime)
+		}
+		if got := b[16+3]; got != tt.prefixFlags {
+			t.Errorf("%+v: prefix flags = %#x, want %#x", tt.ra, got, tt.prefixFlags)
+		}
+		if b[4] != 64 {
+			t.Errorf("%+v: hop limit = %d, want 64", tt.ra, b[4])
+		}
+		if got := b[16+16 : 16+32]; !bytes.Equal(got, prefix.Addr().AsSlice()) {
+			t.Errorf("%+v: prefix = %v, want %v", tt.ra, got, prefix.Addr().AsSlice())
+		}
+	}
+}
+
+func TestArgsPXEIPv6Only(t *testing.T) {
+	fw := Firmware{QEMU: "qemu", IPXEDir: "/ipxe", OVMFCode: "/code.fd", OVMFVars: filepath.Join(t.TempDir(), "vars.fd")}
+	if err := os.WriteFile(fw.OVMFVars, []byte("vars"), 0o644); err != nil {
+		t.Fatalf("os.WriteFile(fw.OVMFVars): %v", err)
+	}
+	args, err := fw.Args(UEFIPXE, "tap9", "/s", t.TempDir(), Options{PXEIPv6Only: true})
+	if err != nil {
+		t.Fatalf("fw.Args(UEFIPXE, PXEIPv6Only): %v", err)
+	}
+	cl := strings.Join(args, " ")
+	if !strings.Contains(cl, "opt/org.tianocore/IPv4PXESupport,string=no") || strings.Contains(cl, "IPv6PXESupport") {
+		t.Errorf("cl = %q, want IPv4 PXE off and IPv6 PXE left on", cl)
+	}
+	for _, sc := range []Scenario{BIOSiPXE, UEFIHTTP} {
+		if _, err := fw.Args(sc, "tap9", "/s", t.TempDir(), Options{PXEIPv6Only: true}); err == nil {
+			t.Errorf("fw.Args(%s, PXEIPv6Only) succeeded, want an error (UEFIPXE only)", sc)
+		}
 	}
 }
 
