@@ -762,7 +762,8 @@ func (s *Server) HTTPHandler() http.Handler {
 
 // Status returns the Server's live status table (see Status), made on
 // the first call with the session table's bounds (MaxSessions,
-// SessionTTL); from then on it gets every event the Server raises. Off
+// SessionTTL); from then on it gets every event the Server raises, and a
+// machine new to it starts from what the session table knows. Off
 // by default: a Server whose Status (or StatusHandler) is never called
 // keeps no table. Call it before serving, so that the table sees every
 // boot. Shutdown and Close end its live update streams.
@@ -775,7 +776,7 @@ func (s *Server) Status() *Status {
 	if st := s.status.Load(); st != nil {
 		return st
 	}
-	st := &Status{MaxMachines: s.MaxSessions, IdleTTL: s.SessionTTL}
+	st := &Status{MaxMachines: s.MaxSessions, IdleTTL: s.SessionTTL, sessions: &s.sessions}
 	if s.closed {
 		st.Close()
 	}

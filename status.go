@@ -15,8 +15,9 @@ import (
 // Status is the live status table of a boot server: one row per machine
 // (where it is in its boot, for how long, the rule that decided and why,
 // its current transfer, its last error) and counters over them all. It
-// is built from the server's events alone (feed it with Observe, as
-// Server does once Status or StatusHandler was called), and Handler
+// is built from the server's events (feed it with Observe, as Server
+// does once Status or StatusHandler was called; a Server's table also
+// starts a machine new to it from the session table), and Handler
 // serves it as a page, as JSON and as a stream of live updates.
 //
 // It shows nothing secret: no script, template, command line or file
@@ -36,6 +37,10 @@ type Status struct {
 	IdleTTL time.Duration
 	// Now is the clock (nil = time.Now), for tests.
 	Now func() time.Time
+
+	// sessions, when set (a Server's table), tells a new row what the
+	// session table already knows of the machine.
+	sessions *Sessions
 
 	mu      sync.Mutex
 	rows    map[string]*statusRow
@@ -476,8 +481,25 @@ func (st *Status) newRow(key string, now time.Time) *statusRow {
 	mac := []byte(key)
 	row.m = StatusMachine{ID: hexID(mac), MAC: macString(mac), StageSince: now, Boots: 1, FirstSeen: now}
 	st.rows[key] = row
-	st.stages[StageUnknown]++
+	if sess, ok := st.session(mac); ok {
+		m := &row.m
+		m.Stage, m.StageSince, m.Boots = sess.Stage, sess.StageAt, sess.Boots
+		m.Rule, m.Why = sess.Rule, sess.Why
+		if sess.IP.IsValid() {
+			m.IP = sess.IP.String()
+		}
+		m.setClient(sess.Client, true)
+	}
+	st.stages[row.m.Stage]++
 	return row
+}
+
+// session returns what the session table knows of mac.
+func (st *Status) session(mac []byte) (Session, bool) {
+	if st.sessions == nil {
+		return Session{}, false
+	}
+	return st.sessions.ByMAC(mac)
 }
 
 // hexID is b in lower-case hex: a MAC as an HTML id.
