@@ -86,3 +86,15 @@ func ArtifactDir(t testing.TB) string {
 	}
 	return dir
 }
+
+// Screenshot saves a PNG of the tab's viewport at path.
+func Screenshot(t testing.TB, tab context.Context, path string) {
+	t.Helper()
+	png, err := chromedp.Run(tab, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatalf("browsertest: screenshot: %v", err)
+	}
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatalf("browsertest: %v", err)
+	}
+}
