@@ -55,8 +55,14 @@ const maxStatusStreams = 64
 const statusKeepAlive = 15 * time.Second
 
 // statusCoalesce is how long a stream waits after a change for more, so
-// that a boot storm sends a few updates a second, not one per event.
-const statusCoalesce = 100 * time.Millisecond
+// that a boot storm sends a few updates a second, not one per event. A
+// stream also waits statusBusy times as long as its last update took to
+// make and send, so that a table of thousands of busy machines costs a
+// browser's stream a bounded share of a core.
+const (
+	statusCoalesce = 50 * time.Millisecond
+	statusBusy     = 4
+)
 
 // Handler serves the table over HTTP, by the end of the request's path:
 // ".json" the StatusSnapshot as JSON, "/events" the live updates
@@ -171,19 +177,22 @@ func (st *Status) serveEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	keep := time.NewTicker(statusKeepAlive)
 	defer keep.Stop()
+	pause := statusCoalesce
 	for {
 		d, wake := st.since(since)
 		if d.reset || d.seq != since {
+			began := time.Now()
 			msg, err := d.event()
 			if err != nil || !send(msg) || d.reset {
 				return
 			}
 			since = d.seq
+			pause = max(statusCoalesce, statusBusy*time.Since(began))
 		}
 		select {
 		case <-wake:
 			select { // gather what comes with it
-			case <-time.After(statusCoalesce):
+			case <-time.After(pause):
 			case <-r.Context().Done():
 				return
 			case <-closed:

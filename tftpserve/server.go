@@ -31,7 +31,7 @@ const (
 	DefaultMaxTimeout = 10
 	// DefaultProgressInterval is the least time between two OnProgress
 	// calls of one transfer.
-	DefaultProgressInterval = 200 * time.Millisecond
+	DefaultProgressInterval = 100 * time.Millisecond
 )
 
 // Server is a TFTP server for network boot. The zero value serves nothing

@@ -97,4 +97,3 @@ func drain(ch <-chan string) <-chan struct{} {
 	}()
 	return done
 }
-
