@@ -1,6 +1,7 @@
 package pxekit
 
 import (
+	"container/list"
 	"net/http"
 	"slices"
 	"strconv"
@@ -44,7 +45,7 @@ type Status struct {
 
 	mu      sync.Mutex
 	rows    map[string]*statusRow
-	lru     statusRow // sentinel of a circular list, most recently seen first
+	lru     list.List // of *statusRow, most recently seen first
 	seq     uint64    // bumped by every change; a row keeps the seq of its last
 	gone    []goneRow // rows removed lately, oldest first (see goneKeep)
 	goneMin uint64    // a client that saw less than this missed a removal
@@ -59,7 +60,7 @@ type Status struct {
 
 // statusRow is one machine in the table and in the recency list.
 type statusRow struct {
-	prev, next *statusRow
+	elem       *list.Element // in lru
 	key        string // string(MAC)
 	seq        uint64
 	m          StatusMachine
@@ -239,7 +240,7 @@ func (st *Status) now() time.Time {
 func (st *Status) init() {
 	if st.rows == nil {
 		st.rows = map[string]*statusRow{}
-		st.lru.next, st.lru.prev = &st.lru, &st.lru
+		st.lru.Init()
 		st.closed = make(chan struct{})
 	}
 }
@@ -475,7 +476,7 @@ func (st *Status) newRow(key string, now time.Time) *statusRow {
 		limit = DefaultMaxSessions
 	}
 	for len(st.rows) >= limit {
-		st.remove(st.lru.prev)
+		st.remove(st.lru.Back().Value.(*statusRow))
 	}
 	row := &statusRow{key: key}
 	mac := []byte(key)
@@ -527,15 +528,11 @@ func macString(b []byte) string {
 // touch marks row seen at now: front of the list.
 func (st *Status) touch(row *statusRow, now time.Time) {
 	row.m.LastSeen = now
-	if st.lru.next == row {
+	if row.elem == nil {
+		row.elem = st.lru.PushFront(row)
 		return
 	}
-	if row.prev != nil {
-		row.prev.next, row.next.prev = row.next, row.prev
-	}
-	row.prev, row.next = &st.lru, st.lru.next
-	st.lru.next.prev = row
-	st.lru.next = row
+	st.lru.MoveToFront(row.elem)
 }
 
 // changed marks row changed at a new seq and wakes the streams.
@@ -555,8 +552,8 @@ func (st *Status) notify() {
 
 // remove drops row; st.mu is held.
 func (st *Status) remove(row *statusRow) {
-	row.prev.next, row.next.prev = row.next, row.prev
-	row.prev, row.next = nil, nil
+	st.lru.Remove(row.elem)
+	row.elem = nil
 	delete(st.rows, row.key)
 	st.stages[row.m.Stage]--
 	if row.m.Unknown {
@@ -580,8 +577,8 @@ func (st *Status) expire(now time.Time) {
 	if ttl < 0 {
 		return
 	}
-	for row := st.lru.prev; row != &st.lru && now.Sub(row.m.LastSeen) >= ttl; row = st.lru.prev {
-		st.remove(row)
+	for e := st.lru.Back(); e != nil && now.Sub(e.Value.(*statusRow).m.LastSeen) >= ttl; e = st.lru.Back() {
+		st.remove(e.Value.(*statusRow))
 	}
 }
 
