@@ -60,11 +60,11 @@ type Status struct {
 
 // statusRow is one machine in the table and in the recency list.
 type statusRow struct {
-	elem       *list.Element // in lru
-	key        string // string(MAC)
-	seq        uint64
-	m          StatusMachine
-	xfer       transferID // the transfer Transfer shows
+	elem *list.Element // in lru
+	key  string        // string(MAC)
+	seq  uint64
+	m    StatusMachine
+	xfer transferID // the transfer Transfer shows
 }
 
 // transferID tells a machine's transfers apart.
