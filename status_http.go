@@ -83,6 +83,8 @@ func (st *Status) Handler() http.Handler {
 		switch p := r.URL.Path; {
 		case strings.HasSuffix(p, ".json"):
 			st.serveJSON(w)
+		case strings.HasSuffix(p, "/events") && r.Method == http.MethodHead:
+			h.Set("Content-Type", "text/event-stream")
 		case strings.HasSuffix(p, "/events"):
 			st.serveEvents(w, r)
 		default:

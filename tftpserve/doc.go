@@ -39,7 +39,9 @@
 //     [Server.MaxTimeout] (10 s by default), so no client holds a slot
 //     for long.
 //   - [Server.Tune] lowers blksize, windowsize or timeout per client;
-//     [Server.OnTransfer] and [Server.Logger] see one record per transfer.
+//     [Server.OnTransfer] and [Server.Logger] see one record per transfer,
+//     [Server.OnProgress] a running read transfer's acknowledged bytes a
+//     few times a second (for a progress bar).
 //   - Speed: a window goes out in one sendmmsg call and is read from the
 //     file in one pread; on Linux, a transfer whose RTT is under 100 µs
 //     polls its socket for a few microseconds before it sleeps (only while
