@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -310,7 +309,7 @@ func checkCounters(t *testing.T, tab context.Context, base string, srv *serverPr
 		}
 		n, err := strconv.ParseInt(f[0], 10, 64)
 		if err != nil {
-			t.Errorf("counter %s = %q: %v", id, page[id], errors.Unwrap(err))
+			t.Errorf("counter %s = %q: %v", id, page[id], err)
 		}
 		return n
 	}
