@@ -48,8 +48,12 @@
 // MAC, and TFTP answers its pxelinux.cfg/01-<mac> or grub/grub.cfg with a
 // file package bootcfg builds from the Machine, every value quoted by that
 // loader's rules. OnEvent gets one typed Event per DHCP exchange, TFTP
-// transfer, HTTP request and stage change, and Metrics registers
-// Prometheus metrics on your registry. Reload swaps the policy,
+// transfer (and a running transfer's progress), HTTP request and stage
+// change, and Metrics registers Prometheus metrics on your registry.
+// StatusHandler (off until called) serves a live status page of the
+// machines booting: stage and time in it, the rule that decided, the
+// transfer's progress bar, the last error, counters; as JSON too, with
+// live updates by Server-Sent Events. Reload swaps the policy,
 // inventory, scripts and file roots at once without dropping a transfer.
 //
 // Each part is usable alone: Server.HTTPHandler on your own mux,

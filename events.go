@@ -27,13 +27,15 @@ type EventKind string
 const (
 	EventDHCP           EventKind = "dhcp"            // DHCPEvent
 	EventTFTP           EventKind = "tftp"            // TFTPEvent
+	EventTFTPProgress   EventKind = "tftp-progress"   // TFTPProgressEvent
 	EventHTTP           EventKind = "http"            // HTTPEvent
 	EventStage          EventKind = "stage"           // StageEvent
 	EventUnknownMachine EventKind = "unknown-machine" // UnknownMachineEvent
 )
 
 // Event is one thing the boot server saw: a *value* of one of the types
-// DHCPEvent, TFTPEvent, HTTPEvent, StageEvent or UnknownMachineEvent (the
+// DHCPEvent, TFTPEvent, TFTPProgressEvent, HTTPEvent, StageEvent or
+// UnknownMachineEvent (the
 // set is closed; a hook tells them apart with a type switch or Kind).
 // Events are small values that share nothing with the packets, requests or
 // transfers they describe: a hook may keep them, and changing one changes
@@ -290,6 +292,42 @@ func TFTPEventFrom(info tftpserve.TransferInfo, mac net.HardwareAddr) TFTPEvent 
 	return e
 }
 
+// TFTPProgressEvent is a TFTP read transfer still running
+// (tftpserve.Server.OnProgress): how far it got. A transfer raises one
+// when its data starts and then a few a second while it runs; its
+// TFTPEvent ends it.
+type TFTPProgressEvent struct {
+	EventHeader
+	// Peer is the client's address and port: with Start, it tells the
+	// transfer apart from the machine's others.
+	Peer netip.AddrPort
+	// Filename is the name as requested; Path normalised.
+	Filename, Path string
+	// Size is the file's size when known, else -1; Bytes the payload
+	// bytes the client acknowledged so far.
+	Size, Bytes int64
+	// BlockSize and WindowSize are the negotiated options.
+	BlockSize, WindowSize int
+	// Start is when the request came; Elapsed how long it has run (Time
+	// is Start + Elapsed).
+	Start   time.Time
+	Elapsed time.Duration
+	// Retransmits counts DATA packets sent again so far.
+	Retransmits int64
+}
+
+// TFTPProgressEventFrom makes the event of a running transfer (the
+// OnProgress hook's argument); mac is the machine the caller tied
+// info.Client to (nil when none).
+func TFTPProgressEventFrom(info tftpserve.TransferInfo, mac net.HardwareAddr) TFTPProgressEvent {
+	return TFTPProgressEvent{
+		EventHeader: EventHeader{Time: info.Start.Add(info.Duration), MAC: bytes.Clone(mac)},
+		Peer:        info.Client, Filename: info.Filename, Path: info.Path, Size: info.Size, Bytes: info.Bytes,
+		BlockSize: info.BlockSize, WindowSize: info.WindowSize, Start: info.Start, Elapsed: info.Duration,
+		Retransmits: info.Retransmits,
+	}
+}
+
 // HTTPEvent is one finished HTTP request (HTTPRequest).
 type HTTPEvent struct {
 	EventHeader
@@ -377,6 +415,9 @@ func (DHCPEvent) Kind() EventKind { return EventDHCP }
 // Kind returns EventTFTP.
 func (TFTPEvent) Kind() EventKind { return EventTFTP }
 
+// Kind returns EventTFTPProgress.
+func (TFTPProgressEvent) Kind() EventKind { return EventTFTPProgress }
+
 // Kind returns EventHTTP.
 func (HTTPEvent) Kind() EventKind { return EventHTTP }
 
@@ -388,6 +429,7 @@ func (UnknownMachineEvent) Kind() EventKind { return EventUnknownMachine }
 
 func (DHCPEvent) isEvent()           {}
 func (TFTPEvent) isEvent()           {}
+func (TFTPProgressEvent) isEvent()   {}
 func (HTTPEvent) isEvent()           {}
 func (StageEvent) isEvent()          {}
 func (UnknownMachineEvent) isEvent() {}
@@ -430,6 +472,16 @@ func (e TFTPEvent) String() string {
 		s += ": " + e.Err.Error()
 	}
 	return s
+}
+
+// String returns one line: `tftp-progress 52:54:00:12:34:56 "ipxe.efi"
+// 524288 of 1048576 bytes 1.2s`.
+func (e TFTPProgressEvent) String() string {
+	size := "?"
+	if e.Size >= 0 {
+		size = strconv.FormatInt(e.Size, 10)
+	}
+	return fmt.Sprintf("tftp-progress %s %q %d of %s bytes %v", macText(e.MAC), e.Filename, e.Bytes, size, e.Elapsed.Round(time.Millisecond))
 }
 
 // String returns one line: `http 52:54:00:12:34:56 GET "/boot.ipxe" 200

@@ -172,6 +172,32 @@ func (e TFTPEvent) MarshalJSON() ([]byte, error) {
 	})
 }
 
+// MarshalJSON writes the event as one object: kind "tftp-progress", time,
+// mac, peer, filename, path, size (when known), bytes, block_size,
+// window_size, start, elapsed_seconds, retransmits.
+func (e TFTPProgressEvent) MarshalJSON() ([]byte, error) {
+	var size *int64
+	if e.Size >= 0 {
+		size = &e.Size
+	}
+	return json.Marshal(struct {
+		jsonHeader
+		Peer        string    `json:"peer,omitempty"`
+		Filename    string    `json:"filename"`
+		Path        string    `json:"path,omitempty"`
+		Size        *int64    `json:"size,omitempty"`
+		Bytes       int64     `json:"bytes"`
+		BlockSize   int       `json:"block_size,omitempty"`
+		WindowSize  int       `json:"window_size,omitempty"`
+		Start       time.Time `json:"start"`
+		Elapsed     float64   `json:"elapsed_seconds"`
+		Retransmits int64     `json:"retransmits"`
+	}{
+		headerJSON(e.Kind(), e.EventHeader), addrPortText(e.Peer), e.Filename, e.Path, size, e.Bytes,
+		e.BlockSize, e.WindowSize, e.Start, e.Elapsed.Seconds(), e.Retransmits,
+	})
+}
+
 // MarshalJSON writes the event as one object: kind "http", time, mac,
 // method, path, query, route, file, status, outcome, bytes, duration_seconds,
 // peer, client, known, machine, err.

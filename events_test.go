@@ -394,6 +394,10 @@ func TestStageAndUnknownEventJSON(t *testing.T) {
 		{pxekit.StageEvent{EventHeader: pxekit.EventHeader{Time: eventTime, MAC: mac}, From: pxekit.StageKernel, To: pxekit.StageDHCP, NewBoot: true},
 			`{"kind":"stage","time":"2026-12-01T09:30:00.25Z","mac":"52:54:00:77:00:0b","from":"kernel","to":"dhcp","new_boot":true}`,
 			"stage 52:54:00:77:00:0b kernel → dhcp (new boot)"},
+		{pxekit.TFTPProgressEventFrom(tftpserve.TransferInfo{Client: netip.MustParseAddrPort("10.0.0.5:2001"), Filename: "ipxe.efi", Path: "ipxe.efi",
+			Size: 1048576, Bytes: 524288, BlockSize: 1468, WindowSize: 4, Start: eventTime.Add(-1200 * time.Millisecond), Duration: 1200 * time.Millisecond, Retransmits: 2}, mac),
+			`{"kind":"tftp-progress","time":"2026-12-01T09:30:00.25Z","mac":"52:54:00:77:00:0b","peer":"10.0.0.5:2001","filename":"ipxe.efi","path":"ipxe.efi","size":1048576,"bytes":524288,"block_size":1468,"window_size":4,"start":"2026-12-01T09:29:59.05Z","elapsed_seconds":1.2,"retransmits":2}`,
+			`tftp-progress 52:54:00:77:00:0b "ipxe.efi" 524288 of 1048576 bytes 1.2s`},
 		{pxekit.UnknownMachineEvent{EventHeader: pxekit.EventHeader{Time: eventTime, MAC: mac}, UUID: "00112233-4455-6677-8899-aabbccddeeff"},
 			`{"kind":"unknown-machine","time":"2026-12-01T09:30:00.25Z","mac":"52:54:00:77:00:0b","uuid":"00112233-4455-6677-8899-aabbccddeeff"}`,
 			"unknown-machine 52:54:00:77:00:0b uuid=00112233-4455-6677-8899-aabbccddeeff"},
@@ -422,8 +426,8 @@ func TestStageAndUnknownEventJSON(t *testing.T) {
 // A hook holds events as Event; a type switch finds each type, and Kind
 // agrees with it.
 func TestEventKinds(t *testing.T) {
-	events := []pxekit.Event{pxekit.DHCPEvent{}, pxekit.TFTPEvent{}, pxekit.HTTPEvent{}, pxekit.StageEvent{}, pxekit.UnknownMachineEvent{}}
-	want := []pxekit.EventKind{pxekit.EventDHCP, pxekit.EventTFTP, pxekit.EventHTTP, pxekit.EventStage, pxekit.EventUnknownMachine}
+	events := []pxekit.Event{pxekit.DHCPEvent{}, pxekit.TFTPEvent{}, pxekit.HTTPEvent{}, pxekit.StageEvent{}, pxekit.UnknownMachineEvent{}, pxekit.TFTPProgressEvent{}}
+	want := []pxekit.EventKind{pxekit.EventDHCP, pxekit.EventTFTP, pxekit.EventHTTP, pxekit.EventStage, pxekit.EventUnknownMachine, pxekit.EventTFTPProgress}
 	for i, e := range events {
 		var k pxekit.EventKind
 		switch e.(type) {
@@ -437,6 +441,8 @@ func TestEventKinds(t *testing.T) {
 			k = pxekit.EventStage
 		case pxekit.UnknownMachineEvent:
 			k = pxekit.EventUnknownMachine
+		case pxekit.TFTPProgressEvent:
+			k = pxekit.EventTFTPProgress
 		}
 		if k != want[i] || e.Kind() != want[i] {
 			t.Errorf("%T: type switch gives %q, Kind() %q, want %q", e, k, e.Kind(), want[i])

@@ -237,8 +237,9 @@ type Server struct {
 	addr     netip.Addr // resolved Addr (invalid when none is known)
 	initErr  error
 	sessions Sessions
-	arrivals arrivals // when DHCPv4 requests came, for ObserveDHCP4
-	metrics  *Metrics // nil without Metrics
+	arrivals arrivals               // when DHCPv4 requests came, for ObserveDHCP4
+	metrics  *Metrics               // nil without Metrics
+	status   atomic.Pointer[Status] // nil until Status is first called
 	gen      atomic.Pointer[generation]
 	stops    []part // the parts Serve runs
 }
@@ -768,6 +769,9 @@ func (s *Server) stop(f func(part) error, force bool) error {
 	s.closed = true
 	parts := s.stops
 	s.mu.Unlock()
+	if st := s.status.Load(); st != nil {
+		st.Close() // its streams would hold an HTTP server's Shutdown
+	}
 	errs := make([]error, len(parts))
 	var wg sync.WaitGroup
 	for i, p := range parts {
@@ -817,6 +821,37 @@ func (s *Server) HTTPHandler() http.Handler {
 	})
 }
 
+// Status returns the Server's live status table (see Status), made on
+// the first call with the session table's bounds (MaxSessions,
+// SessionTTL); from then on it gets every event the Server raises, and a
+// machine new to it starts from what the session table knows. Off
+// by default: a Server whose Status (or StatusHandler) is never called
+// keeps no table. Call it before serving, so that the table sees every
+// boot. Shutdown and Close end its live update streams.
+func (s *Server) Status() *Status {
+	if st := s.status.Load(); st != nil {
+		return st
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.status.Load(); st != nil {
+		return st
+	}
+	st := &Status{MaxMachines: s.MaxSessions, IdleTTL: s.SessionTTL, sessions: &s.sessions}
+	if s.closed {
+		st.Close()
+	}
+	s.status.Store(st)
+	return st
+}
+
+// StatusHandler returns the handler of the Server's status table
+// (Status().Handler(): the page, /status.json and the live updates at
+// /status/events), to mount on a program's own mux at /status,
+// /status.json and /status/events. The table shows no secret (no
+// script, template, command line, file content or query string).
+func (s *Server) StatusHandler() http.Handler { return s.Status().Handler() }
+
 // TFTPHandler returns the TFTP part: the files of the TFTP root, through
 // the Server's reloads. It answers "file not found" when there is no
 // TFTP root, and "server closed" once the Server is closed.
@@ -847,7 +882,7 @@ func (s *Server) TFTPHandler() tftpserve.Handler {
 // of the client, and the session table fed from OnTransfer. Serve it, and
 // stop it, as any tftpserve.Server.
 func (s *Server) TFTPServer() *tftpserve.Server {
-	t := &tftpserve.Server{Handler: s.TFTPHandler(), Logger: s.Logger, OnTransfer: s.ObserveTFTP,
+	t := &tftpserve.Server{Handler: s.TFTPHandler(), Logger: s.Logger, OnTransfer: s.ObserveTFTP, OnProgress: s.observeTFTPProgress,
 		MaxBlockSize: s.TFTP.MaxBlockSize, MaxWindowSize: s.TFTP.MaxWindowSize, MaxTransfers: s.TFTP.MaxTransfers,
 		MaxClientTransfers: s.TFTP.MaxClientTransfers, Timeout: s.TFTP.Timeout, TransferTimeout: s.TFTP.TransferTimeout,
 		QueueTimeout: s.TFTP.QueueTimeout, MaxTimeout: s.TFTP.MaxTimeout, SinglePort: s.TFTP.SinglePort}
@@ -1052,9 +1087,12 @@ func (s *Server) stageEvent(sess Session, c StageChange, ok bool, via EventKind)
 	}
 }
 
-// emit hands e to the metrics and to OnEvent.
+// emit hands e to the metrics, the status table and OnEvent.
 func (s *Server) emit(e Event) {
 	s.metrics.Observe(e)
+	if st := s.status.Load(); st != nil {
+		st.Observe(e)
+	}
 	if s.OnEvent != nil {
 		s.OnEvent(e)
 	}
@@ -1106,6 +1144,14 @@ func (s *Server) ObserveTFTP(info tftpserve.TransferInfo) {
 	sess, c, ok := s.sessions.ObserveFetch(FetchObservation{IP: ip, Kind: kind, Path: info.Path,
 		Bytes: info.Bytes, Failed: info.Outcome != tftpserve.OutcomeOK, Started: info.Start})
 	s.stageEvent(sess, c, ok, EventTFTP)
+}
+
+// observeTFTPProgress raises the TFTPProgressEvent of a running transfer
+// (the OnProgress hook of TFTPServer's servers), tied to the machine its
+// client's IP is.
+func (s *Server) observeTFTPProgress(info tftpserve.TransferInfo) {
+	sess, _ := s.sessions.ByIP(info.Client.Addr())
+	s.emit(TFTPProgressEventFrom(info, sess.MAC))
 }
 
 // observeHTTP records one finished HTTP request in the session table: an

@@ -1,6 +1,9 @@
 package pxekit
 
-import "strconv"
+import (
+	"fmt"
+	"strconv"
+)
 
 // Stage is how far a machine has come in one network boot. Stages only
 // move forward within a boot; a new DHCP request from a machine past
@@ -39,3 +42,14 @@ func (s Stage) String() string {
 // MarshalText writes the stage's name, so JSON events and the status page
 // show words.
 func (s Stage) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText reads a stage's name, as MarshalText writes it.
+func (s *Stage) UnmarshalText(b []byte) error {
+	for i, name := range stageNames {
+		if string(b) == name {
+			*s = Stage(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("pxekit: unknown stage %q", b)
+}

@@ -32,6 +32,7 @@ pkgs=(
 	qemu-efi-aarch64 # AAVMF: ARM64 UEFI firmware for the GRUB arm64 e2e test
 	kea-admin    # perfdhcp for DHCP benchmarks
 	isc-dhcp-relay # dhcrelay between client and server namespaces: dhcpboot relay tests, pxeserver relayed lab (tests start it themselves)
+	chromium     # headless browser for the status page tests (driven with chromedp)
 )
 
 missing=()

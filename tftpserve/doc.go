@@ -39,7 +39,9 @@
 //     [Server.MaxTimeout] (10 s by default), so no client holds a slot
 //     for long.
 //   - [Server.Tune] lowers blksize, windowsize or timeout per client;
-//     [Server.OnTransfer] and [Server.Logger] see one record per transfer.
+//     [Server.OnTransfer] and [Server.Logger] see one record per transfer,
+//     [Server.OnProgress] a running read transfer's acknowledged bytes a
+//     few times a second (for a progress bar).
 //   - Speed: a window goes out in one system call and is read from the
 //     file in one pread. On Linux 4.18 and later the window's blocks are
 //     one buffer that the kernel cuts into datagrams (UDP GSO: about a

@@ -29,6 +29,9 @@ const (
 	// DefaultMaxTimeout is the largest timeout option granted, in
 	// seconds: twice U-Boot's 5, the only common client that sends one.
 	DefaultMaxTimeout = 10
+	// DefaultProgressInterval is the least time between two OnProgress
+	// calls of one transfer.
+	DefaultProgressInterval = 100 * time.Millisecond
 )
 
 // Server is a TFTP server for network boot. The zero value serves nothing
@@ -128,6 +131,18 @@ type Server struct {
 	Tune func(r *Request, l *Limits)
 	// OnTransfer, if set, is called once per finished transfer.
 	OnTransfer func(TransferInfo)
+	// OnProgress, if set, is called on a read transfer's goroutine while
+	// its data flows: once when the first window is about to go (the
+	// options accepted), then as the client's acknowledgements move the
+	// transfer on, at most once per ProgressInterval. Its TransferInfo is
+	// the transfer so far: Bytes acknowledged, Duration since Start,
+	// Packets and Retransmits, no Outcome. The end (the last
+	// acknowledgement, or a failure) is OnTransfer's. It must not block:
+	// the transfer waits for it.
+	OnProgress func(TransferInfo)
+	// ProgressInterval is the least time between two OnProgress calls of
+	// one transfer; 0 means DefaultProgressInterval.
+	ProgressInterval time.Duration
 	// ListenPacket opens sockets (the listening socket of ListenAndServe
 	// and one per transfer); nil means net.ListenPacket.
 	ListenPacket func(network, address string) (net.PacketConn, error)

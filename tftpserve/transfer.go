@@ -74,8 +74,9 @@ type transfer struct {
 	haveRTT         bool
 	retries         int
 	maxRetries      int
-	ifIndex         int    // interface the request came in on, 0 if unknown
-	after           func() // runs after the transfer was reported (write dally)
+	ifIndex         int       // interface the request came in on, 0 if unknown
+	after           func()    // runs after the transfer was reported (write dally)
+	progressAt      time.Time // when OnProgress was last called
 
 	ring   []slot
 	stage  []byte // read-ahead buffer of a file source (see atSource)
@@ -422,6 +423,7 @@ func (t *transfer) run(src source, size int64) error {
 	t.ring = make([]slot, W)
 	t.ew = W
 	t.info.MinWindowSize = t.window
+	t.progress(true)
 	fresh := true    // the window in flight was sent once (Karn's rule)
 	stalled := false // a timeout since the last ACK that moved the window
 	resend := false  // the window timed out
@@ -558,7 +560,30 @@ func (t *transfer) run(src source, size int64) error {
 			t.info.Outcome = OutcomeOK
 			return nil
 		}
+		t.progress(false)
 	}
+}
+
+// progress calls the server's OnProgress with the transfer so far: at
+// the start, else when ProgressInterval has passed since the last call.
+func (t *transfer) progress(start bool) {
+	f := t.srv.OnProgress
+	if f == nil {
+		return
+	}
+	now := time.Now()
+	if !start && now.Sub(t.progressAt) < orDefault(t.srv.ProgressInterval, DefaultProgressInterval) {
+		return
+	}
+	t.progressAt = now
+	info := t.info
+	info.Bytes = t.base * int64(t.blksize)
+	if info.Size >= 0 {
+		info.Bytes = min(info.Bytes, info.Size)
+	}
+	info.Duration = now.Sub(info.Start)
+	info.Outcome, info.Err = "", nil
+	f(info)
 }
 
 // Window adaptation -------------------------------------------------------

@@ -43,6 +43,7 @@ type Config struct {
 
 	LogJSON bool
 	Metrics bool // serve /metrics on the HTTP port
+	Status  bool // serve the status page (/status, /status.json, /status/events) on the HTTP port
 
 	// InventoryDir is a directory of machine YAML files (pxekit.DirInventory),
 	// watched for changes ("" = none).
@@ -106,7 +107,7 @@ usage: pxeserver -iface IFACE -addr IP [-dhcp proxy|lab|off] [-pool FIRST-LAST]
                  [-bootfile-uefi-x64 NAME] [-bootfile-uefi-ia32 NAME]
                  [-bootfile-arm64 NAME] [-tftp-max-timeout N]
                  [-tftp-transfer-timeout DUR] [-inventory DIR] [-metrics=false]
-                 [-config FILE] [-log-json]
+                 [-status=false] [-config FILE] [-log-json]
 
 Default policy (breaks the iPXE chainload loop):
   BIOS PXE (arch 0)          -> TFTP -bootfile-bios (undionly.kpxe)
@@ -125,6 +126,8 @@ machine: kernel, initrds, cmdline or script; watched for changes), else
 HTTP-ROOT/machines/MAC.ipxe (MAC as aa-bb-cc-dd-ee-ff) when it exists, else
 a script that prints "PXEKIT-BOOTED mac buildarch platform" and exits.
 /metrics is the Prometheus metrics (-metrics=false: off).
+/status is a live page of the machines booting (/status.json the same as
+JSON; -status=false: off): stage, rule, transfer progress, last error.
 
 All of it runs on pxekit.Server; each of its events (DHCP decision, TFTP
 transfer, HTTP request, stage reached, unknown machine) is one log line
@@ -193,6 +196,7 @@ func parseConfig(args []string, stderr io.Writer) (*Config, error) {
 	tftpTransferTimeout := fs.Duration("tftp-transfer-timeout", 0, fmt.Sprintf("longest a TFTP transfer may take before it is cut off with an ERROR (default %s; -1ns = no limit)", tftpserve.DefaultTransferTimeout))
 	fs.BoolVar(&c.LogJSON, "log-json", false, "log JSON lines instead of text: one line per event (pxekit's event JSON)")
 	fs.BoolVar(&c.Metrics, "metrics", true, "serve Prometheus metrics at /metrics on the HTTP port")
+	fs.BoolVar(&c.Status, "status", true, "serve the live status page at /status (and /status.json) on the HTTP port")
 	fs.StringVar(&c.InventoryDir, "inventory", "", "directory of machine YAML files, one per machine (pxekit.DirInventory), reloaded when it changes")
 	fs.StringVar(&c.ConfigFile, "config", "", "YAML config file: flag settings plus rules, per-MAC scripts, reservations, TFTP caps (go doc ./examples/pxeserver); flags given override it")
 	if err := fs.Parse(args); err != nil {

@@ -39,6 +39,7 @@ type fileConfig struct {
 	Script    string `json:"script"`
 	LogJSON   *bool  `json:"log_json"`
 	Metrics   *bool  `json:"metrics"`
+	Status    *bool  `json:"status"`
 	Inventory string `json:"inventory_dir"`
 	BootFiles struct {
 		BIOS     string `json:"bios"`
@@ -167,6 +168,9 @@ func (fc *fileConfig) flagValues() map[string]string {
 	v["inventory"] = fc.Inventory
 	if fc.Metrics != nil {
 		v["metrics"] = strconv.FormatBool(*fc.Metrics)
+	}
+	if fc.Status != nil {
+		v["status"] = strconv.FormatBool(*fc.Status)
 	}
 	if fc.LogJSON != nil {
 		v["log-json"] = strconv.FormatBool(*fc.LogJSON)

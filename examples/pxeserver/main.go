@@ -17,7 +17,9 @@
 // It logs one line per pxekit event (DHCP decision, TFTP transfer, HTTP
 // request, stage reached, unknown machine; with -log-json the event's JSON),
 // serves Prometheus metrics at /metrics on the HTTP port (-metrics=false:
-// off), and reloads on SIGHUP (pxekit.Server.Reload with the command line
+// off) and a live status page of the machines booting at /status
+// (pxekit.Server.StatusHandler; /status.json, live updates at
+// /status/events; -status=false: off), and reloads on SIGHUP (pxekit.Server.Reload with the command line
 // and config file read again; what takes a restart is refused and logged).
 // `make demo` boots real firmware under QEMU against it.
 //
@@ -49,6 +51,7 @@
 //	    action: {boot_file: "http://{{server}}:8080/arm.ipxe"}
 //	inventory_dir: /etc/pxeserver/machines      # -inventory: a pxekit.DirInventory
 //	metrics: false                              # -metrics=false
+//	status: false                               # -status=false
 //	machines:                                   # per-MAC scripts at /machine/MAC
 //	  - mac: "52:54:00:12:34:56"
 //	    script: |
@@ -167,8 +170,13 @@ func (l *eventLog) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// event logs e (the Server's OnEvent hook) and counts DHCP outcomes.
+// event logs e (the Server's OnEvent hook) and counts DHCP outcomes. A
+// running transfer's progress is not logged (the status page shows it;
+// the transfer's end is logged).
 func (l *eventLog) event(e pxekit.Event) {
+	if _, ok := e.(pxekit.TFTPProgressEvent); ok {
+		return
+	}
 	if d, ok := e.(pxekit.DHCPEvent); ok {
 		switch {
 		case d.Message == "":
@@ -338,6 +346,12 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, out *eventLog, hu
 	if reg != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}))
 	}
+	if cfg.Status {
+		status := srv.StatusHandler()
+		for _, p := range []string{"GET /status", "GET /status.json", "GET /status/events"} {
+			mux.Handle(p, status)
+		}
+	}
 	mux.Handle("/", srv.HTTPHandler())
 	httpService := func(name string, ln net.Listener) service {
 		hs := srv.HTTPLimits.Server(mux)
@@ -429,7 +443,8 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, out *eventLog, hu
 		slog.String("iface", cfg.Iface), slog.String("addr", cfg.Addr.String()),
 		slog.String("dhcp", cfg.DHCP), slog.String("dhcp6", cfg.DHCP6), slog.String("addr6", addrString(cfg.Addr6)), slog.String("tftp_root", cfg.TFTPRoot),
 		slog.String("http", cfg.HTTPBase()), slog.String("http_root", cfg.HTTPRoot),
-		slog.String("script", cfg.HTTPBase()+"/boot.ipxe"), slog.String("inventory", cfg.InventoryDir), slog.Bool("metrics", cfg.Metrics))
+		slog.String("script", cfg.HTTPBase()+"/boot.ipxe"), slog.String("inventory", cfg.InventoryDir), slog.Bool("metrics", cfg.Metrics),
+		slog.Bool("status", cfg.Status))
 	var first error
 wait:
 	for {
