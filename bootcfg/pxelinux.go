@@ -312,7 +312,9 @@ func pxlCheckKeyword(kw string) error {
 	if sub, ok := strings.CutPrefix(kw, "menu "); ok {
 		word = sub
 	}
-	if word == "" || word[0] == '#' {
+	// '#' opens a comment only at the start of a line: "menu #x" is a
+	// (meaningless, ignored) menu directive that parses back as itself.
+	if word == "" || kw[0] == '#' {
 		return fmt.Errorf("keyword %q: empty or a comment", kw)
 	}
 	for i := 0; i < len(word); i++ {
