@@ -184,7 +184,18 @@ func TestFleetBoots(t *testing.T) {
 				i, mac, s.Stage, s.Boots, s.IP, s.BootFile, fleetsim.Addr(clientBase, i), l.events.traceOf(mac))
 		}
 	}
+	// The server reports a transfer once it has the last ACK and a DHCP
+	// exchange once its reply is sent, which can be after the machine has
+	// gone on: wait (bounded) for the counts to settle before checking them.
 	ev := &l.events
+	settled := func() bool {
+		ev.mu.Lock()
+		defer ev.mu.Unlock()
+		return ev.dhcp >= 4*machines && ev.tftpOK+len(ev.tftpOther) >= machines && ev.http >= 2*machines
+	}
+	for deadline := time.Now().Add(10 * time.Second); !settled() && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
 	ev.mu.Lock()
 	defer ev.mu.Unlock()
 	if ev.dhcp != 4*machines || ev.tftpOK != machines || len(ev.tftpOther) != 0 || ev.http != 2*machines || len(ev.httpBad) != 0 {
