@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -238,7 +239,7 @@ type litWordSlab struct{ slab[litWord] }
 
 func (s *litWordSlab) alloc() *litWord {
 	if s.used == len(s.chunk) {
-		s.chunk, s.used = make([]litWord, s.next(reflect.TypeFor[litWord]().Size(), 1)), 0
+		s.chunk, s.used = newChunk[litWord](&s.chunker, 1), 0
 		for i := range s.chunk {
 			n := &s.chunk[i]
 			n.parts[0] = &n.l
@@ -274,6 +275,18 @@ func (c *chunker) next(size uintptr, need int) int {
 	return n
 }
 
+// newChunk returns a chunk of at least need Ts, as long as c's estimate
+// says (see next), grown to fill the allocator's size class: the bytes up
+// to the class's size are allocated either way.
+func newChunk[T any](c *chunker, need int) []T {
+	n := c.next(reflect.TypeFor[T]().Size(), need)
+	chunk := slices.Grow([]T(nil), n)
+	chunk = chunk[:cap(chunk)]
+	c.want -= len(chunk) - n
+	c.got += len(chunk) - n
+	return chunk
+}
+
 // slab hands out pointers into chunks of Ts, so that a parse makes one
 // allocation per chunk instead of one per node. The Ts are zero: the
 // parser sets their fields one by one, as a struct assignment copies the
@@ -290,7 +303,7 @@ type slab[T any] struct {
 
 func (s *slab[T]) alloc() *T {
 	if s.used == len(s.chunk) {
-		s.chunk, s.used = make([]T, s.next(reflect.TypeFor[T]().Size(), 1)), 0
+		s.chunk, s.used = newChunk[T](&s.chunker, 1), 0
 	}
 	x := &s.chunk[s.used]
 	s.used++
@@ -310,7 +323,7 @@ type sliceRun[E any] struct {
 
 func (r *sliceRun[E]) add(e E) {
 	if r.start+r.n == len(r.chunk) {
-		chunk := make([]E, r.next(reflect.TypeFor[E]().Size(), 2*r.n))
+		chunk := newChunk[E](&r.chunker, 2*r.n)
 		copy(chunk, r.chunk[r.start:r.start+r.n])
 		r.chunk, r.start = chunk, 0
 	}
@@ -343,7 +356,7 @@ func (s *sliceSlab[E]) copy(src []E) []E {
 		return nil
 	}
 	if n > len(s.chunk)-s.used {
-		s.chunk, s.used = make([]E, s.next(reflect.TypeFor[E]().Size(), n)), 0
+		s.chunk, s.used = newChunk[E](&s.chunker, n), 0
 	}
 	end := s.used + n
 	out := s.chunk[s.used:end:end]
