@@ -349,7 +349,7 @@ func writeTable(section string, res map[string]map[string]*series, configs []con
 
 func serverOrder(m map[string]*series) []string {
 	var names []string
-	for _, srv := range []string{"pxekit", "pxekit -no-gso", "tftpd-hpa", "atftpd", "dnsmasq", "pin/tftp", "pin/tftp anticipate 16"} {
+	for _, srv := range []string{"pxekit", "pxekit -no-gso", "pxekit (old)", "tftpd-hpa", "atftpd", "dnsmasq", "pin/tftp", "pin/tftp anticipate 16"} {
 		if _, ok := m[srv]; ok {
 			names = append(names, srv)
 		}
@@ -370,6 +370,17 @@ func TestTFTPLoopback(t *testing.T) {
 			servers = append(servers, noGSO)
 			break
 		}
+	}
+	// BENCH_TFTPD_OLD names another tftpd build (older code) to measure in
+	// the same run, interleaved, as "pxekit (old)".
+	if old := os.Getenv("BENCH_TFTPD_OLD"); old != "" {
+		if err := fileExists(old); err != nil {
+			t.Fatalf("BENCH_TFTPD_OLD: %v", err)
+		}
+		bin := abs(t, old)
+		servers = append(servers, tftpServer{name: "pxekit (old)", windowed: true,
+			argv: func(dir string) []string { return []string{bin, "-root", dir, "-addr", ":69"} },
+		})
 	}
 	size := envInt("BENCH_LOOPBACK_MIB", 32) << 20
 	configs := []config{
