@@ -77,6 +77,22 @@ type series struct {
 	bytes   int64
 	samples []sample
 	cpu     []time.Duration // server CPU per run, when measured
+	client  []time.Duration // client CPU per run, when measured
+}
+
+// clientShare is the client's median CPU time per run and its share of
+// the median wall time, 0 when not measured.
+func (s *series) clientShare() (time.Duration, float64) {
+	if len(s.client) == 0 || s.median() == 0 {
+		return 0, 0
+	}
+	v := append([]time.Duration(nil), s.client...)
+	sort.Slice(v, func(i, j int) bool { return v[i] < v[j] })
+	m := v[len(v)/2]
+	if len(v)%2 == 0 {
+		m = (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	return m, float64(m) / float64(s.median())
 }
 
 // cpuPerMB is the median server CPU time per MB (10^6 bytes) in ms, 0 when
@@ -248,6 +264,13 @@ func goVersion() string {
 
 // runTimed runs argv inside ns and returns its wall time.
 func runTimed(ns *netlab.NS, timeout time.Duration, argv ...string) (time.Duration, []byte, error) {
+	d, _, out, err := runTimedCPU(ns, timeout, argv...)
+	return d, out, err
+}
+
+// runTimedCPU is runTimed that also returns the CPU time (user + system)
+// the command used ("ip netns exec" runs it in its own process).
+func runTimedCPU(ns *netlab.NS, timeout time.Duration, argv ...string) (time.Duration, time.Duration, []byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := ns.Command(ctx, argv[0], argv[1:]...)
@@ -259,5 +282,9 @@ func runTimed(ns *netlab.NS, timeout time.Duration, argv ...string) (time.Durati
 	if ctx.Err() != nil {
 		err = fmt.Errorf("timed out after %v", timeout)
 	}
-	return d, out.Bytes(), err
+	var cpu time.Duration
+	if ps := cmd.ProcessState; ps != nil {
+		cpu = ps.UserTime() + ps.SystemTime()
+	}
+	return d, cpu, out.Bytes(), err
 }

@@ -187,7 +187,13 @@ var fetchSeq atomic.Uint64
 
 // fetch downloads name with atftp from host:port inside ns and checks its size.
 func (l *lab) fetch(ns *netlab.NS, host string, port int, name string, size int64, window int, timeout time.Duration) (time.Duration, error) {
-	return l.download(ns, size, timeout, func(dst string) []string {
+	d, _, err := l.fetchCPU(ns, host, port, name, size, window, timeout)
+	return d, err
+}
+
+// fetchCPU is fetch that also returns the client's CPU time.
+func (l *lab) fetchCPU(ns *netlab.NS, host string, port int, name string, size int64, window int, timeout time.Duration) (time.Duration, time.Duration, error) {
+	return l.downloadCPU(ns, size, timeout, func(dst string) []string {
 		argv := []string{"atftp", "--get", "-r", name, "-l", dst, "--option", fmt.Sprintf("blksize %d", blksize)}
 		if window > 0 {
 			argv = append(argv, "--option", fmt.Sprintf("windowsize %d", window))
@@ -200,20 +206,26 @@ func (l *lab) fetch(ns *netlab.NS, host string, port int, name string, size int6
 // file of size bytes to dst (a unique name among concurrent downloads), and
 // returns its wall time.
 func (l *lab) download(ns *netlab.NS, size int64, timeout time.Duration, argv func(dst string) []string) (time.Duration, error) {
+	d, _, err := l.downloadCPU(ns, size, timeout, argv)
+	return d, err
+}
+
+// downloadCPU is download that also returns the client's CPU time.
+func (l *lab) downloadCPU(ns *netlab.NS, size int64, timeout time.Duration, argv func(dst string) []string) (time.Duration, time.Duration, error) {
 	dst := filepath.Join(l.out, "dl-"+strconv.FormatUint(fetchSeq.Add(1), 10))
 	defer os.Remove(dst)
-	d, out, err := runTimed(ns, timeout, argv(dst)...)
+	d, cpu, out, err := runTimedCPU(ns, timeout, argv(dst)...)
 	if err != nil {
-		return d, fmt.Errorf("%v: %s", err, bytes.TrimSpace(out))
+		return d, cpu, fmt.Errorf("%v: %s", err, bytes.TrimSpace(out))
 	}
 	st, err := os.Stat(dst)
 	if err != nil {
-		return d, fmt.Errorf("%v (client said %q)", err, bytes.TrimSpace(out))
+		return d, cpu, fmt.Errorf("%v (client said %q)", err, bytes.TrimSpace(out))
 	}
 	if st.Size() != size {
-		return d, fmt.Errorf("got %d bytes, want %d (client said %q)", st.Size(), size, bytes.TrimSpace(out))
+		return d, cpu, fmt.Errorf("got %d bytes, want %d (client said %q)", st.Size(), size, bytes.TrimSpace(out))
 	}
-	return d, nil
+	return d, cpu, nil
 }
 
 // seriesFor returns the series of server name under label in res, making it.
@@ -283,9 +295,11 @@ func measure(t *testing.T, l *lab, servers []tftpServer, configs []config, runs 
 				}
 				s := seriesFor(res, c.label, srv.name, c.size)
 				cpu0 := r.cpuTime()
-				d, err := l.fetch(l.pair.Client, host, port, fmt.Sprintf("f%d", c.size), int64(c.size), c.window, timeout)
+				d, ccpu, err := l.fetchCPU(l.pair.Client, host, port, fmt.Sprintf("f%d", c.size), int64(c.size), c.window, timeout)
 				if err != nil {
 					t.Logf("%s %s run %d: %v", srv.name, c.label, run, err)
+				} else {
+					s.client = append(s.client, ccpu)
 				}
 				s.add(d, err)
 				if err == nil && !srv.forks {
@@ -319,7 +333,7 @@ func relayed(l *lab, rates faultnet.Rates, seed int64) func(t *testing.T) (strin
 }
 
 func writeTable(section string, res map[string]map[string]*series, configs []config, ref func(label string) (peer string, extra string)) {
-	results.printf(section, "| config | server | median | MB/s | min–max (s) | failures | ratio | server CPU ms/MB | CPU ratio | raw runs (s) |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	results.printf(section, "| config | server | median | MB/s | min–max (s) | failures | ratio | server CPU ms/MB | CPU ratio | client CPU (share of wall) | raw runs (s) |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, c := range configs {
 		byServer := res[c.label]
 		if byServer == nil {
@@ -340,8 +354,12 @@ func writeTable(section string, res map[string]map[string]*series, configs []con
 			if c := s.cpuPerMB(); c > 0 {
 				cpu = fmt.Sprintf("%.2f", c)
 			}
-			results.printf(section, "| %s | %s | %.3f s | %.2f | %.3f–%.3f | %d/%d | %s | %s | %s | %s |\n",
-				c.label, name, s.median().Seconds(), s.mbps(), lo.Seconds(), hi.Seconds(), s.failures(), len(s.samples), ratio, cpu, cpuRatio, s.raw())
+			client := "–"
+			if ccpu, share := s.clientShare(); ccpu > 0 {
+				client = fmt.Sprintf("%d ms (%.0f %%)", ccpu.Milliseconds(), 100*share)
+			}
+			results.printf(section, "| %s | %s | %.3f s | %.2f | %.3f–%.3f | %d/%d | %s | %s | %s | %s | %s |\n",
+				c.label, name, s.median().Seconds(), s.mbps(), lo.Seconds(), hi.Seconds(), s.failures(), len(s.samples), ratio, cpu, cpuRatio, client, s.raw())
 		}
 	}
 	results.printf(section, "\n")
@@ -349,7 +367,7 @@ func writeTable(section string, res map[string]map[string]*series, configs []con
 
 func serverOrder(m map[string]*series) []string {
 	var names []string
-	for _, srv := range []string{"pxekit", "pxekit -no-gso", "tftpd-hpa", "atftpd", "dnsmasq", "pin/tftp", "pin/tftp anticipate 16"} {
+	for _, srv := range []string{"pxekit", "pxekit -no-gso", "pxekit (old)", "tftpd-hpa", "atftpd", "dnsmasq", "pin/tftp", "pin/tftp anticipate 16"} {
 		if _, ok := m[srv]; ok {
 			names = append(names, srv)
 		}
@@ -370,6 +388,17 @@ func TestTFTPLoopback(t *testing.T) {
 			servers = append(servers, noGSO)
 			break
 		}
+	}
+	// BENCH_TFTPD_OLD names another tftpd build (older code) to measure in
+	// the same run, interleaved, as "pxekit (old)".
+	if old := os.Getenv("BENCH_TFTPD_OLD"); old != "" {
+		if err := fileExists(old); err != nil {
+			t.Fatalf("BENCH_TFTPD_OLD: %v", err)
+		}
+		bin := abs(t, old)
+		servers = append(servers, tftpServer{name: "pxekit (old)", windowed: true,
+			argv: func(dir string) []string { return []string{bin, "-root", dir, "-addr", ":69"} },
+		})
 	}
 	size := envInt("BENCH_LOOPBACK_MIB", 32) << 20
 	configs := []config{

@@ -43,10 +43,12 @@
 //     [Server.OnProgress] a running read transfer's acknowledged bytes a
 //     few times a second (for a progress bar).
 //   - Speed: a window goes out in one system call and is read from the
-//     file in one pread. On Linux 4.18 and later the window's blocks are
+//     file in one pread, made while the previous window's ACK is awaited.
+//     On Linux 4.18 and later the window's blocks after the first are
 //     one buffer that the kernel cuts into datagrams (UDP GSO: about a
 //     third of the server CPU per byte of sending each block alone;
-//     [Server.DisableGSO] turns it off), otherwise one sendmmsg. In
+//     [Server.DisableGSO] turns it off), otherwise one sendmmsg; the first
+//     block goes alone, so that the client starts reading at once. In
 //     single-port mode the listening socket is read many datagrams per
 //     call (recvmmsg). On Linux, a transfer whose RTT is under 100 µs
 //     polls its socket for a few microseconds before it sleeps (only while

@@ -86,6 +86,10 @@ type groResult struct {
 	reads     int // datagrams read (a GSO message counts once)
 	segmented int // reads that carried more than one DATA packet
 	maxSegs   int // most DATA packets in one read
+	// windows counts windows begun (a DATA packet carrying the first block
+	// of a window), leadAlone those whose first block came in a read of
+	// its own.
+	windows, leadAlone int
 }
 
 func newGROClient(t *testing.T) *groClient {
@@ -164,6 +168,12 @@ func (c *groClient) fetch(server netip.AddrPort, name string, bs, win int) (groR
 				if p.block != uint16(next) {
 					continue // a retransmission, or out of order: the timer re-ACKs
 				}
+				if (next-1)%uint64(win) == 0 {
+					res.windows++
+					if segs == 1 {
+						res.leadAlone++
+					}
+				}
 				res.data = append(res.data, p.data...)
 				next++
 				if len(p.data) < bs {
@@ -199,11 +209,12 @@ func noChecksumListen(network, address string) (net.PacketConn, error) {
 	return lc.ListenPacket(context.Background(), network, address)
 }
 
-// TestWindowsLeaveSegmented: with GSO (the default) every full window of
-// equal blocks reaches a UDP_GRO client as one message per 64 KiB (or 64
-// blocks), the short last block included; with DisableGSO, or on a socket
-// where the kernel refuses GSO, every block comes alone. The content is
-// byte-exact every way, at blksize 8, 1468 and 65464.
+// TestWindowsLeaveSegmented: with GSO (the default) the first block of
+// every window reaches a UDP_GRO client alone (see segmenter.write) and
+// the rest of the window as one message per 64 KiB (or 64 blocks), the
+// short last block included; with DisableGSO, or on a socket where the
+// kernel refuses GSO, every block comes alone. The content is byte-exact
+// every way, at blksize 8, 1468 and 65464.
 func TestWindowsLeaveSegmented(t *testing.T) {
 	if !gsoAvailable(mustUDP(t)) {
 		t.Skip("kernel without UDP_SEGMENT (Linux < 4.18)")
@@ -215,7 +226,7 @@ func TestWindowsLeaveSegmented(t *testing.T) {
 	}
 	for _, mode := range []string{"gso", "disabled", "refused", "single-port", "single-port-refused"} {
 		for _, tc := range []struct{ bs, win, wantMax int }{
-			{8, 64, 64}, {1468, 16, 16}, {1468, 64, 44},
+			{8, 64, 63}, {1468, 16, 15}, {1468, 64, 44},
 			// The final 14-byte block rides with the block before it.
 			{65464, 4, 2},
 		} {
@@ -254,6 +265,9 @@ func TestWindowsLeaveSegmented(t *testing.T) {
 				}
 				if res.maxSegs != want {
 					t.Errorf("most blocks in one datagram read = %d (%d reads, %d segmented), want %d", res.maxSegs, res.reads, res.segmented, want)
+				}
+				if res.windows == 0 || res.leadAlone != res.windows {
+					t.Errorf("windows whose first block came alone = %d of %d, want all", res.leadAlone, res.windows)
 				}
 			})
 		}
@@ -336,15 +350,18 @@ func TestSegmenterCountsSentPackets(t *testing.T) {
 	}
 	pkts = append(pkts, make([]byte, 10))
 	var g segmenter
-	fb := &failingBatch{ok: 1}
+	fb := &failingBatch{ok: 2}
 	n, err := g.write(fb, pkts, &net.UDPAddr{}, nil)
-	if err == nil || n != 44 {
-		t.Fatalf("write = %d, %v; want 44 packets (the first message) and an error", n, err)
+	if err == nil || n != 45 {
+		t.Fatalf("write = %d, %v; want 45 packets (the lead packet and the first run) and an error", n, err)
 	}
 	fb = &failingBatch{ok: 5}
 	n, err = g.write(fb, pkts, &net.UDPAddr{}, []byte{1, 2, 3, 4})
-	if err != nil || n != len(pkts) || len(fb.sent) != 2 {
-		t.Fatalf("write = %d, %v in %d messages; want %d packets in 2", n, err, len(fb.sent), len(pkts))
+	if err != nil || n != len(pkts) || len(fb.sent) != 3 {
+		t.Fatalf("write = %d, %v in %d messages; want %d packets in 3", n, err, len(fb.sent), len(pkts))
+	}
+	if got := fb.sent[0]; len(got.Buffers) != 1 || !bytes.Equal(got.OOB, []byte{1, 2, 3, 4}) {
+		t.Errorf("lead message: %d packets, control data %v; want 1 packet and the source address control message alone", len(got.Buffers), got.OOB)
 	}
 	if got := fb.sent[1].OOB[:4]; !bytes.Equal(got, []byte{1, 2, 3, 4}) {
 		t.Errorf("second message's control data starts %v, want the source address control message first", got)

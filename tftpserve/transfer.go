@@ -129,8 +129,11 @@ type atSource struct {
 	stageN   int   // valid bytes in stage
 }
 
-// maxStage bounds the read-ahead of one transfer.
-const maxStage = 64 << 10
+// maxStage bounds the read-ahead of one transfer. It holds a whole window
+// of 64 blocks of 1468 bytes (or 16 of 8192), so that the read the
+// transfer makes while it waits for an ACK (prefetch) covers all of the
+// next window.
+const maxStage = 128 << 10
 
 // stageLen returns the read-ahead buffer length for a transfer reading ra
 // in windows of window blocks of bs bytes, or 0 for none: only for files
@@ -158,16 +161,9 @@ func (s *atSource) readBlock(p []byte, i int64, bs int) (int, error) {
 	}
 	if len(s.stage) > 0 { // only with a known size (stageLen)
 		if off < s.stageOff || off+int64(want) > s.stageOff+int64(s.stageN) {
-			n := int(min(int64(len(s.stage)), s.size-off))
-			m, err := s.ra.ReadAt(s.stage[:n], off)
-			if m < n {
-				s.stageN = 0
-				if err == nil || err == io.EOF {
-					err = fmt.Errorf("content shorter than its size %d", s.size)
-				}
+			if err := s.fillStage(off); err != nil {
 				return 0, err
 			}
-			s.stageOff, s.stageN = off, n
 		}
 		return copy(p[:want], s.stage[off-s.stageOff:s.stageN]), nil
 	}
@@ -182,6 +178,35 @@ func (s *atSource) readBlock(p []byte, i int64, bs int) (int, error) {
 		err = io.ErrNoProgress
 	}
 	return n, err
+}
+
+// fillStage reads the stage from offset off (below the size) on.
+func (s *atSource) fillStage(off int64) error {
+	n := int(min(int64(len(s.stage)), s.size-off))
+	m, err := s.ra.ReadAt(s.stage[:n], off)
+	if m < n {
+		s.stageN = 0
+		if err == nil || err == io.EOF {
+			err = fmt.Errorf("content shorter than its size %d", s.size)
+		}
+		return err
+	}
+	s.stageOff, s.stageN = off, n
+	return nil
+}
+
+// prefetch reads the stage from block i on, unless it holds that block
+// already or there is no stage. The transfer calls it after sending a
+// window, while it waits for the ACK, with the block after the window: the
+// file read for the next window is then done before the ACK comes, not
+// between the ACK and the next window. An error is left for readBlock to
+// meet again and report.
+func (s *atSource) prefetch(i int64, bs int) {
+	off := (i - 1) * int64(bs)
+	if len(s.stage) == 0 || off >= s.size || (off >= s.stageOff && off < s.stageOff+int64(s.stageN)) {
+		return
+	}
+	_ = s.fillStage(off)
 }
 
 // streamSource reads blocks in order from a stream.
@@ -486,6 +511,9 @@ func (t *transfer) run(src source, size int64) error {
 		t.sent = max(t.sent, end)
 		sentAt := time.Now()
 		deadline := sentAt.Add(t.rto)
+		if as, ok := src.(*atSource); ok && W > 1 {
+			as.prefetch(t.sent+1, t.blksize)
+		}
 
 		// Wait for an ACK that moves the window. Duplicate and stale ACKs are
 		// ignored: only the timer retransmits (no Sorcerer's Apprentice).
