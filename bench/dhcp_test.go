@@ -196,10 +196,13 @@ func startDHCP(t *testing.T, l *lab, srv dhcpServer) (*exec.Cmd, *bytes.Buffer) 
 	return cmd, &sout
 }
 
-// stopDHCP kills the server and returns its CPU time (user + system, s).
+// stopDHCP stops the server (SIGTERM, so that pxkdhcp writes its CPU
+// profile; SIGKILL after 5 s) and returns its CPU time (user + system, s).
 func stopDHCP(cmd *exec.Cmd) float64 {
-	_ = cmd.Process.Kill()
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	t := time.AfterFunc(5*time.Second, func() { _ = cmd.Process.Kill() })
 	_ = cmd.Wait()
+	t.Stop()
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 	}
@@ -231,7 +234,8 @@ type doraResult struct {
 // that checks every OFFER and ACK. BENCH_DORA_RATES lists the DORAs/s to
 // start (0: closed loop, as fast as the server answers BENCH_DORA_CLIENTS
 // clients, 200, at once); BENCH_DHCP_SECONDS the window; BENCH_DHCP_RUNS
-// the rounds (servers interleaved within each).
+// the rounds (servers interleaved within each); BENCH_DHCP_PROFILE a
+// directory for a CPU profile of each pxekit run.
 func TestDHCPDoraload(t *testing.T) {
 	l := newLab(t)
 	gen := abs(t, filepath.Join(binDir(), "doraload"))
@@ -258,6 +262,12 @@ func TestDHCPDoraload(t *testing.T) {
 			req = "max (closed loop)"
 		}
 		for _, srv := range dhcpServers(t, "lab") {
+			if dir := os.Getenv("BENCH_DHCP_PROFILE"); dir != "" && strings.Contains(srv.name, "pxekit") {
+				// A CPU profile of each pxekit run: DIR/<server>-<rate>-<round>.pprof.
+				name := fmt.Sprintf("%s-%d-%d.pprof", strings.NewReplacer(" ", "", ",", "", "(", "", ")", "").Replace(srv.name), rate, i/len(rates))
+				argv := srv.argv
+				srv.argv = func(tmp string) []string { return append(argv(tmp), "-cpuprofile", filepath.Join(abs(t, dir), name)) }
+			}
 			cmd, sout := startDHCP(t, l, srv)
 			args := []string{gen, "-iface", "cli0", "-server", "10.99.0.1", "-pool", "10.99.0.10-10.99.0.250",
 				"-clients", strconv.Itoa(clients), "-rate", strconv.Itoa(rate), "-seconds", strconv.Itoa(seconds)}
