@@ -15,6 +15,27 @@ import (
 	"github.com/pxekit/pxekit/archdetect"
 )
 
+// loopbackPair returns two UDP sockets on the loopback address of network
+// ("udp4" or "udp6"; the test skips without one), closed when the test
+// ends.
+func loopbackPair(t *testing.T, network string) (net.PacketConn, net.PacketConn) {
+	t.Helper()
+	addr := "127.0.0.1:0"
+	if network == "udp6" {
+		addr = "[::1]:0"
+	}
+	var cs [2]net.PacketConn
+	for i := range cs {
+		c, err := net.ListenPacket(network, addr)
+		if err != nil {
+			t.Skipf("no %s loopback: %v", network, err)
+		}
+		t.Cleanup(func() { c.Close() })
+		cs[i] = c
+	}
+	return cs[0], cs[1]
+}
+
 // On Linux a burst waiting in a server socket's buffer is one read: the
 // batch reader takes every datagram queued (up to readBatchSize) with its
 // sender, in order, from IPv4 and IPv6 sockets alike.
@@ -24,20 +45,7 @@ func TestBatchReaderTakesTheBurst(t *testing.T) {
 	}
 	for _, network := range []string{"udp4", "udp6"} {
 		t.Run(network, func(t *testing.T) {
-			addr := "127.0.0.1:0"
-			if network == "udp6" {
-				addr = "[::1]:0"
-			}
-			srv, err := net.ListenPacket(network, addr)
-			if err != nil {
-				t.Skipf("no %s loopback: %v", network, err)
-			}
-			defer srv.Close()
-			cli, err := net.ListenPacket(network, addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cli.Close()
+			srv, cli := loopbackPair(t, network)
 			r := newBatchReader(srv)
 			if r == nil {
 				t.Fatalf("newBatchReader(%s socket) = nil, want a batch reader on Linux", network)
@@ -95,19 +103,7 @@ func TestBatchReaderFallback(t *testing.T) {
 func TestServeBurstInOrder(t *testing.T) {
 	for _, network := range []string{"udp4", "udp6"} {
 		t.Run(network, func(t *testing.T) {
-			addr := "127.0.0.1:0"
-			if network == "udp6" {
-				addr = "[::1]:0"
-			}
-			conn, err := net.ListenPacket(network, addr)
-			if err != nil {
-				t.Skipf("no %s loopback: %v", network, err)
-			}
-			client, err := net.ListenPacket(network, addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer client.Close()
+			conn, client := loopbackPair(t, network)
 			const burst = 40
 			panicMAC := net.HardwareAddr{0x52, 0x54, 0, 0x42, 0, 7}
 			var mu sync.Mutex
