@@ -8,6 +8,42 @@ import (
 	"golang.org/x/net/ipv6"
 )
 
+// datagramReader is how a serve loop reads its socket: read waits for at
+// least one datagram and returns how many it read; datagram(i) returns the
+// i-th with its sender, valid until the next read.
+type datagramReader interface {
+	read() (int, error)
+	datagram(i int) ([]byte, net.Addr)
+}
+
+// newDatagramReader returns a batch reader for conn where one system call
+// reads many datagrams, else a reader of one datagram at a time.
+func newDatagramReader(conn net.PacketConn) datagramReader {
+	if r := newBatchReader(conn); r != nil {
+		return r
+	}
+	return &singleReader{conn: conn, buf: make([]byte, 65536)}
+}
+
+// singleReader reads one datagram per ReadFrom.
+type singleReader struct {
+	conn net.PacketConn
+	buf  []byte
+	n    int
+	peer net.Addr
+}
+
+func (r *singleReader) read() (int, error) {
+	n, peer, err := r.conn.ReadFrom(r.buf)
+	if err != nil {
+		return 0, err
+	}
+	r.n, r.peer = n, peer
+	return 1, nil
+}
+
+func (r *singleReader) datagram(int) ([]byte, net.Addr) { return r.buf[:r.n], r.peer }
+
 // readBatchSize is how many datagrams one read takes at most from a
 // server's socket. Each needs a buffer for the largest datagram, so a
 // socket's reader holds readBatchSize × 64 KiB of address space, of which

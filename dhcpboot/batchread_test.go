@@ -83,16 +83,29 @@ func TestBatchReaderTakesTheBurst(t *testing.T) {
 }
 
 // A socket that is no *net.UDPConn gets no batch reader: the serve loop
-// reads it one datagram at a time (tests and programs serve in-memory or
+// reads it one datagram per ReadFrom (tests and programs serve in-memory or
 // wrapped sockets).
 func TestBatchReaderFallback(t *testing.T) {
-	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if r := newBatchReader(struct{ net.PacketConn }{c}); r != nil {
+	srv, cli := loopbackPair(t, "udp4")
+	wrapped := struct{ net.PacketConn }{srv}
+	if r := newBatchReader(wrapped); r != nil {
 		t.Errorf("newBatchReader(wrapped socket) = %v, want nil", r)
+	}
+	r := newDatagramReader(wrapped)
+	for _, msg := range []string{"one", "two"} {
+		if _, err := cli.WriteTo([]byte(msg), srv.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for _, want := range []string{"one", "two"} {
+		n, err := r.read()
+		if err != nil || n != 1 {
+			t.Fatalf("read of a wrapped socket = %d, %v; want 1 datagram", n, err)
+		}
+		if b, from := r.datagram(0); string(b) != want || addrPortOf(from) != addrPortOf(cli.LocalAddr()) {
+			t.Errorf("datagram = %q from %v, want %q from %v", b, from, want, cli.LocalAddr())
+		}
 	}
 }
 

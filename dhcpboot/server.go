@@ -205,20 +205,9 @@ func (l *lifecycle) serve(conn net.PacketConn, init func() error, log *slog.Logg
 		}()
 		handle(b, peer)
 	}
-	batch := newBatchReader(conn)
-	var buf []byte
-	if batch == nil {
-		buf = make([]byte, 65536)
-	}
+	r := newDatagramReader(conn)
 	for {
-		var n int
-		var peer net.Addr
-		var err error
-		if batch != nil {
-			n, err = batch.read()
-		} else {
-			n, peer, err = conn.ReadFrom(buf)
-		}
+		n, err := r.read()
 		if err != nil {
 			if l.isClosed() {
 				return ErrServerClosed
@@ -230,18 +219,11 @@ func (l *lifecycle) serve(conn net.PacketConn, init func() error, log *slog.Logg
 			l.untrack(conn)
 			return fmt.Errorf("dhcpboot: read: %w", err)
 		}
-		if batch == nil {
-			if !l.begin() {
-				return ErrServerClosed
-			}
-			one(buf[:n], peer)
-			continue
-		}
 		for i := range n {
 			if !l.begin() {
 				return ErrServerClosed
 			}
-			one(batch.datagram(i))
+			one(r.datagram(i))
 		}
 	}
 }
