@@ -42,6 +42,7 @@ done
 go build -o "$out/bin/pintftpd" ./bench/cmd/pintftpd
 go build -o "$out/bin/pinget" ./bench/cmd/pinget
 go build -o "$out/bin/pxkdhcp" ./bench/cmd/pxkdhcp
+go build -o "$out/bin/doraload" ./bench/cmd/doraload
 go build -o "$out/bin/tftpd" ./examples/tftpd
 go build -o "$out/bin/pxeserver" ./examples/pxeserver
 go build -o "$out/bin/fleetsim" ./bench/cmd/fleetsim

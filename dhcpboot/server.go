@@ -182,8 +182,9 @@ func (l *lifecycle) async(f func()) {
 }
 
 // serve is the one serve loop of every server: after init (the server's
-// check of its configuration) it reads datagrams from conn and calls
-// handle for each (b is reused after handle returns) until the server is
+// check of its configuration) it reads datagrams from conn, several per
+// system call on Linux (recvmmsg), and calls handle for each in the order
+// they came (b is reused after handle returns) until the server is
 // closed (ErrServerClosed) or reading fails. It owns conn: it closes it
 // when init or reading fails, and Shutdown or Close closes it otherwise.
 func (l *lifecycle) serve(conn net.PacketConn, init func() error, log *slog.Logger, handle func(b []byte, peer net.Addr)) error {
@@ -195,9 +196,18 @@ func (l *lifecycle) serve(conn net.PacketConn, init func() error, log *slog.Logg
 		conn.Close()
 		return ErrServerClosed
 	}
-	buf := make([]byte, 65536)
+	one := func(b []byte, peer net.Addr) {
+		defer l.end()
+		defer func() {
+			if r := recover(); r != nil {
+				log.Error("dhcpboot: handler panic (message dropped)", "peer", peer.String(), "panic", fmt.Sprint(r))
+			}
+		}()
+		handle(b, peer)
+	}
+	r := newDatagramReader(conn)
 	for {
-		n, peer, err := conn.ReadFrom(buf)
+		n, err := r.read()
 		if err != nil {
 			if l.isClosed() {
 				return ErrServerClosed
@@ -209,18 +219,12 @@ func (l *lifecycle) serve(conn net.PacketConn, init func() error, log *slog.Logg
 			l.untrack(conn)
 			return fmt.Errorf("dhcpboot: read: %w", err)
 		}
-		if !l.begin() {
-			return ErrServerClosed
+		for i := range n {
+			if !l.begin() {
+				return ErrServerClosed
+			}
+			one(r.datagram(i))
 		}
-		func() {
-			defer l.end()
-			defer func() {
-				if r := recover(); r != nil {
-					log.Error("dhcpboot: handler panic (message dropped)", "peer", peer.String(), "panic", fmt.Sprint(r))
-				}
-			}()
-			handle(buf[:n], peer)
-		}()
 	}
 }
 
