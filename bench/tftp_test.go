@@ -571,6 +571,17 @@ func TestTFTPStorm(t *testing.T) {
 	for _, s := range availableServers(t) {
 		switch s.name {
 		case "pxekit":
+			// BENCH_TFTPD_OLD names another tftpd build (older code) to
+			// measure in the same run, interleaved, as "pxekit (old)".
+			if old := os.Getenv("BENCH_TFTPD_OLD"); old != "" {
+				if err := fileExists(old); err != nil {
+					t.Fatalf("BENCH_TFTPD_OLD: %v", err)
+				}
+				prev, bin := s, abs(t, old)
+				prev.name = "pxekit (old)"
+				prev.argv = func(dir string) []string { return append([]string{bin}, s.argv(dir)[1:]...) }
+				servers = append(servers, prev)
+			}
 			// Also with its memory cache: one shared copy of the file for
 			// every transfer, what a boot server facing a storm would run.
 			cached := s
@@ -581,11 +592,28 @@ func TestTFTPStorm(t *testing.T) {
 			servers = append(servers, s)
 		}
 	}
+	// BENCH_STORM_PROBE=1 adds bench/cmd/steploop, which is not a server
+	// (no retransmission): what the one-loop design would cost.
+	if os.Getenv("BENCH_STORM_PROBE") != "" {
+		bin := filepath.Join(abs(t, binDir()), "steploop")
+		if err := fileExists(bin); err != nil {
+			t.Fatalf("BENCH_STORM_PROBE: %v", err)
+		}
+		servers = append(servers, tftpServer{name: "one-loop probe", argv: func(dir string) []string { return []string{bin, "-root", dir} }})
+	}
 	const size = 4 << 20
 	makeFile(t, l.dir, "storm", size)
 	section := "TFTP: boot storm, N concurrent atftp clients × 4 MiB from one file, blksize 1468, veth"
 	results.printf(section, "| clients | server | total time | failures | server CPU | CPU ms/MB | peak RSS | raw total times (s) |\n|---|---|---|---|---|---|---|---|\n")
 	runs := envInt("BENCH_STORM_RUNS", 2)
+	var clients []int // BENCH_STORM_CLIENTS: storm sizes, comma-separated
+	for _, f := range envList("BENCH_STORM_CLIENTS", "50,200") {
+		n, err := strconv.Atoi(f)
+		if err != nil || n <= 0 {
+			t.Fatalf("BENCH_STORM_CLIENTS: %q is not a client count", f)
+		}
+		clients = append(clients, n)
+	}
 	type agg struct {
 		s       series
 		cpu     []time.Duration
@@ -595,7 +623,7 @@ func TestTFTPStorm(t *testing.T) {
 	}
 	all := map[string]*agg{}
 	for run := 0; run < runs; run++ {
-		for _, n := range []int{50, 200} {
+		for _, n := range clients {
 			for _, srv := range servers {
 				key := fmt.Sprintf("%d|%s", n, srv.name)
 				a := all[key]
@@ -634,13 +662,15 @@ func TestTFTPStorm(t *testing.T) {
 				a.s.add(d, ferr)
 				a.failed += failed
 				cpu, rss := sampler.stop()
+				t.Logf("storm run %d: %d × %s: %.2f s, %d failed, CPU %.2f s (%.2f ms/MB), RSS %.1f MiB", run+1, n, srv.name,
+					d.Seconds(), failed, cpu.Seconds(), float64(cpu.Milliseconds())/(float64(n)*size/1e6), float64(rss)/(1<<20))
 				a.cpu = append(a.cpu, cpu)
 				a.rss = append(a.rss, max(rss, r.peakRSS()))
 				r.stop()
 			}
 		}
 	}
-	for _, n := range []int{50, 200} {
+	for _, n := range clients {
 		for _, srv := range servers {
 			a := all[fmt.Sprintf("%d|%s", n, srv.name)]
 			if a == nil {
