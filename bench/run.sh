@@ -4,7 +4,8 @@
 # bench/RESULTS.md; raw logs go to bench/out/.
 #
 # Knobs (environment): BENCH_RUNS (loopback runs, 5), BENCH_DELAY_RUNS (3),
-# BENCH_LOSS_RUNS (20), BENCH_STORM_RUNS (2), BENCH_LOOPBACK_MIB (32), BENCHTIME (1s),
+# BENCH_LOSS_RUNS (20), BENCH_STORM_RUNS (2), BENCH_STORM_CLIENTS (50,200), BENCH_TFTPD_OLD (an older tftpd
+# to storm-test interleaved), BENCH_STORM_PROBE (1: also the one-loop probe), BENCH_LOOPBACK_MIB (32), BENCHTIME (1s),
 # BENCH_CEILING_RUNS (3), BENCH_CEILING_MIB (128), BENCH_SERVERS (names, comma-separated);
 # the fleet simulation: BENCH_FLEET (machines, 10000), BENCH_FLEET_TFTP (how many of
 # them fetch ipxe.efi over TFTP, all), BENCH_FLEET_INFLIGHT (booting at once, 500),
@@ -46,6 +47,7 @@ go build -o "$out/bin/doraload" ./bench/cmd/doraload
 go build -o "$out/bin/tftpd" ./examples/tftpd
 go build -o "$out/bin/pxeserver" ./examples/pxeserver
 go build -o "$out/bin/fleetsim" ./bench/cmd/fleetsim
+go build -o "$out/bin/steploop" ./bench/cmd/steploop
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 export BENCH_BIN=$out/bin BENCH_PEERS=$out/peers BENCH_RESULTS=$root/bench/RESULTS.md

@@ -375,6 +375,23 @@ func serverOrder(m map[string]*series) []string {
 	return names
 }
 
+// oldPxekit returns pxekit's server s run from the tftpd build named by
+// BENCH_TFTPD_OLD (older code, measured in the same run, interleaved, as
+// "pxekit (old)"), and false when the knob is not set.
+func oldPxekit(t *testing.T, s tftpServer) (tftpServer, bool) {
+	old := os.Getenv("BENCH_TFTPD_OLD")
+	if old == "" {
+		return tftpServer{}, false
+	}
+	if err := fileExists(old); err != nil {
+		t.Fatalf("BENCH_TFTPD_OLD: %v", err)
+	}
+	prev, bin := s, abs(t, old)
+	prev.name = "pxekit (old)"
+	prev.argv = func(dir string) []string { return append([]string{bin}, s.argv(dir)[1:]...) }
+	return prev, true
+}
+
 func TestTFTPLoopback(t *testing.T) {
 	l := newLab(t)
 	servers := availableServers(t)
@@ -386,19 +403,11 @@ func TestTFTPLoopback(t *testing.T) {
 			noGSO.name = "pxekit -no-gso"
 			noGSO.argv = func(dir string) []string { return append(s.argv(dir), "-no-gso") }
 			servers = append(servers, noGSO)
+			if prev, ok := oldPxekit(t, s); ok {
+				servers = append(servers, prev)
+			}
 			break
 		}
-	}
-	// BENCH_TFTPD_OLD names another tftpd build (older code) to measure in
-	// the same run, interleaved, as "pxekit (old)".
-	if old := os.Getenv("BENCH_TFTPD_OLD"); old != "" {
-		if err := fileExists(old); err != nil {
-			t.Fatalf("BENCH_TFTPD_OLD: %v", err)
-		}
-		bin := abs(t, old)
-		servers = append(servers, tftpServer{name: "pxekit (old)", windowed: true,
-			argv: func(dir string) []string { return []string{bin, "-root", dir, "-addr", ":69"} },
-		})
 	}
 	size := envInt("BENCH_LOOPBACK_MIB", 32) << 20
 	configs := []config{
@@ -600,6 +609,9 @@ func TestTFTPStorm(t *testing.T) {
 	for _, s := range availableServers(t) {
 		switch s.name {
 		case "pxekit":
+			if prev, ok := oldPxekit(t, s); ok {
+				servers = append(servers, prev)
+			}
 			// Also with its memory cache: one shared copy of the file for
 			// every transfer, what a boot server facing a storm would run.
 			cached := s
@@ -610,11 +622,28 @@ func TestTFTPStorm(t *testing.T) {
 			servers = append(servers, s)
 		}
 	}
+	// BENCH_STORM_PROBE=1 adds bench/cmd/steploop, which is not a server
+	// (no retransmission): what the one-loop design would cost.
+	if os.Getenv("BENCH_STORM_PROBE") != "" {
+		bin := filepath.Join(abs(t, binDir()), "steploop")
+		if err := fileExists(bin); err != nil {
+			t.Fatalf("BENCH_STORM_PROBE: %v", err)
+		}
+		servers = append(servers, tftpServer{name: "one-loop probe", argv: func(dir string) []string { return []string{bin, "-root", dir} }})
+	}
 	const size = 4 << 20
 	makeFile(t, l.dir, "storm", size)
 	section := "TFTP: boot storm, N concurrent atftp clients × 4 MiB from one file, blksize 1468, veth"
 	results.printf(section, "| clients | server | total time | failures | server CPU | CPU ms/MB | peak RSS | raw total times (s) |\n|---|---|---|---|---|---|---|---|\n")
 	runs := envInt("BENCH_STORM_RUNS", 2)
+	var clients []int // BENCH_STORM_CLIENTS: storm sizes, comma-separated
+	for _, f := range envList("BENCH_STORM_CLIENTS", "50,200") {
+		n, err := strconv.Atoi(f)
+		if err != nil || n <= 0 {
+			t.Fatalf("BENCH_STORM_CLIENTS: %q is not a client count", f)
+		}
+		clients = append(clients, n)
+	}
 	type agg struct {
 		s       series
 		cpu     []time.Duration
@@ -624,7 +653,7 @@ func TestTFTPStorm(t *testing.T) {
 	}
 	all := map[string]*agg{}
 	for run := 0; run < runs; run++ {
-		for _, n := range []int{50, 200} {
+		for _, n := range clients {
 			for _, srv := range servers {
 				key := fmt.Sprintf("%d|%s", n, srv.name)
 				a := all[key]
@@ -663,13 +692,15 @@ func TestTFTPStorm(t *testing.T) {
 				a.s.add(d, ferr)
 				a.failed += failed
 				cpu, rss := sampler.stop()
+				t.Logf("storm run %d: %d × %s: %.2f s, %d failed, CPU %.2f s (%.2f ms/MB), RSS %.1f MiB", run+1, n, srv.name,
+					d.Seconds(), failed, cpu.Seconds(), float64(cpu.Milliseconds())/(float64(n)*size/1e6), float64(rss)/(1<<20))
 				a.cpu = append(a.cpu, cpu)
 				a.rss = append(a.rss, max(rss, r.peakRSS()))
 				r.stop()
 			}
 		}
 	}
-	for _, n := range []int{50, 200} {
+	for _, n := range clients {
 		for _, srv := range servers {
 			a := all[fmt.Sprintf("%d|%s", n, srv.name)]
 			if a == nil {
