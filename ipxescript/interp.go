@@ -181,7 +181,7 @@ func (r *Runner) Run(f *File) (*Result, error) {
 		l := f.Lines[li]
 		if l.Unterminated.IsValid() {
 			st.res.Status = 1
-			st.res.Failed = &Step{Line: int(l.Unterminated.Line), Pos: l.Unterminated, Err: ErrTrailingBackslash}
+			st.res.Failed = &Step{Line: l.Unterminated.Line(), Pos: l.Unterminated, Err: ErrTrailingBackslash}
 			return st.res, nil
 		}
 		err, stop := st.line(l, max)
@@ -244,7 +244,7 @@ func (st *runState) line(l *Line, max int) (status error, stop error) {
 			argv[j] = v
 		}
 		rc = st.exec(argv)
-		st.res.Steps = append(st.res.Steps, Step{Line: int(c.Words[0].Pos().Line), Pos: c.Words[0].Pos(), Argv: argv, Err: rc})
+		st.res.Steps = append(st.res.Steps, Step{Line: c.Words[0].Pos().Line(), Pos: c.Words[0].Pos(), Argv: argv, Err: rc})
 		if st.ctl != ctlNone {
 			return rc, nil
 		}

@@ -79,7 +79,7 @@ func Lint(f *File) []Finding {
 		return l.out
 	}
 	if f.Header == HeaderNone {
-		l.add(Pos{Offset: 0, Line: 1, Col: 1}, CodeMissingHeader, `script does not start with "#!ipxe" followed by whitespace; iPXE will not run it as a script`)
+		l.add(NewPos(0, 1, 1), CodeMissingHeader, `script does not start with "#!ipxe" followed by whitespace; iPXE will not run it as a script`)
 	}
 	for _, ln := range f.Lines {
 		if ln.Label != nil && !ln.Unterminated.IsValid() { // goto never finds it
@@ -163,7 +163,7 @@ func Lint(f *File) []Finding {
 		}
 		l.statusTrap(ln)
 	}
-	sort.SliceStable(l.out, func(i, j int) bool { return l.out[i].Pos.Offset < l.out[j].Pos.Offset })
+	sort.SliceStable(l.out, func(i, j int) bool { return l.out[i].Pos.Offset() < l.out[j].Pos.Offset() })
 	return l.out
 }
 
@@ -185,10 +185,7 @@ func (l *linter) parts(parts []WordPart) {
 		switch p := p.(type) {
 		case *Lit:
 			if i := strings.Index(p.Value, "${"); i >= 0 {
-				pos := p.ValuePos
-				pos.Offset += int32(i)
-				pos.Col += int32(i)
-				l.add(pos, CodeUnterminated, "%q has no closing }: it stays literal text", p.Value[i:])
+				l.add(p.ValuePos.advance(i), CodeUnterminated, "%q has no closing }: it stays literal text", p.Value[i:])
 			}
 		case *Expansion:
 			if r, ok := p.Ref(); ok && r.Type != "" && !IsSettingType(r.Type) {

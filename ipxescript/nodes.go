@@ -1,35 +1,88 @@
 package ipxescript
 
 import (
-	"fmt"
+	"strconv"
 	"strings"
 )
 
-// Pos is a position in the source of a script. Offset counts bytes from the
-// start of the file (0-based); Line and Col are 1-based, Col counting bytes
-// from the start of the physical line. The zero Pos means "no position"
-// (nodes made by a builder).
+// Pos is a position in the source of a script: a byte offset from the
+// start of the file (0-based), and the line and column (1-based, the
+// column counting bytes from the start of the physical line). The zero
+// Pos means "no position" (nodes made by a builder or by ParseWord).
 //
-// The fields are int32 because every node holds at least one Pos: 12 bytes
-// instead of 24 make a parsed tree about a sixth smaller (a line node 80
-// bytes instead of 120), and the garbage collector, which is most of the
-// cost of parsing, runs that much less often. Parse refuses a source of
-// 2 GiB or more ([MaxSourceSize]), so every position of a parsed tree fits.
-type Pos struct {
-	Offset int32
-	Line   int32
-	Col    int32
+// The three numbers are packed into one 8-byte value, read with Offset,
+// Line and Col, because every node holds at least one Pos and the size of
+// the tree decides how often the garbage collector runs, which is most of
+// the cost of parsing. The packing bounds what Parse accepts (iPXE
+// scripts are a few kilobytes): a source under MaxSourceSize (16 MiB)
+// bytes and of at most MaxLines (65 535) lines; it refuses anything larger
+// with ErrSourceTooLarge. Positions compare with
+// == (the same offset, line and column).
+type Pos struct{ v uint64 }
+
+// Bits of a Pos: offset in the low posOffsetBits, then the column, then
+// the line.
+const (
+	posOffsetBits = 24
+	posColBits    = 24
+	posLineBits   = 16
+)
+
+// MaxLines is the largest line number a Pos holds: Parse refuses a
+// source with more physical lines.
+const MaxLines = 1<<posLineBits - 1
+
+// MaxColumn is the largest column a Pos holds: a line of a source under
+// MaxSourceSize bytes never reaches it.
+const MaxColumn = 1<<posColBits - 1
+
+// NewPos returns the position at byte offset (0-based), line and col
+// (1-based). It returns the zero (invalid) Pos when offset is negative or
+// MaxSourceSize or more, line is not in 1..MaxLines or col not in
+// 1..MaxColumn.
+func NewPos(offset, line, col int) Pos {
+	if offset < 0 || offset >= MaxSourceSize || line < 1 || line > MaxLines || col < 1 || col > MaxColumn {
+		return Pos{}
+	}
+	return makePos(offset, line, col)
+}
+
+// makePos is NewPos for numbers known to fit (the parser checked the
+// source's size, lines and line lengths).
+func makePos(offset, line, col int) Pos {
+	return Pos{uint64(line)<<(posOffsetBits+posColBits) | uint64(col)<<posOffsetBits | uint64(offset)}
+}
+
+// Offset returns the byte offset from the start of the file (0-based; 0
+// for the zero Pos).
+func (p Pos) Offset() int { return int(p.v & (1<<posOffsetBits - 1)) }
+
+// Line returns the line number (1-based; 0 for the zero Pos).
+func (p Pos) Line() int { return int(p.v >> (posOffsetBits + posColBits)) }
+
+// Col returns the column: bytes from the start of the physical line,
+// 1-based (0 for the zero Pos).
+func (p Pos) Col() int { return int(p.v >> posOffsetBits & (1<<posColBits - 1)) }
+
+// advance returns p moved n bytes to the right on its line (p itself when
+// it is not valid). NewPos checks the result, so a hand-built position
+// that would overflow becomes invalid.
+func (p Pos) advance(n int) Pos {
+	if !p.IsValid() {
+		return p
+	}
+	return NewPos(p.Offset()+n, p.Line(), p.Col()+n)
 }
 
 // IsValid reports whether p is a real source position.
-func (p Pos) IsValid() bool { return p.Line > 0 }
+func (p Pos) IsValid() bool { return p.v != 0 }
 
 // String formats p as "line:col", or "-" when it is not valid.
 func (p Pos) String() string {
 	if !p.IsValid() {
 		return "-"
 	}
-	return fmt.Sprintf("%d:%d", p.Line, p.Col)
+	return strconv.Itoa(p.Line()) + ":" + strconv.Itoa(p.Col())
 }
 
 // Node is implemented by every node of the syntax tree.

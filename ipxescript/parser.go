@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"reflect"
 	"slices"
 	"sort"
@@ -52,10 +51,11 @@ func KeepComments(keep bool) ParserOption {
 // runs. name is used in errors.
 //
 // The tree's strings are substrings of one copy of src, so src may be
-// changed afterwards. A source of MaxSourceSize bytes or more is refused
-// with ErrSourceTooLarge: positions count bytes in int32.
+// changed afterwards. A source that a Pos cannot describe is refused with
+// ErrSourceTooLarge: MaxSourceSize bytes or more, or more than MaxLines
+// physical lines.
 func Parse(src []byte, name string, opts ...ParserOption) (*File, error) {
-	if err := checkSize(len(src), name); err != nil {
+	if err := checkSource(src, name); err != nil {
 		return nil, err
 	}
 	p := newParser(src, name)
@@ -66,18 +66,36 @@ func Parse(src []byte, name string, opts ...ParserOption) (*File, error) {
 	return p.parse()
 }
 
-// MaxSourceSize is one more than the largest source Parse accepts (2 GiB):
-// a Pos holds byte offsets as int32. A real iPXE script is a few kilobytes.
-const MaxSourceSize = math.MaxInt32 + 1
+// MaxSourceSize is one more than the largest source Parse accepts (16
+// MiB): a Pos holds byte offsets in 24 bits. A real iPXE script is a few
+// kilobytes.
+const MaxSourceSize = 1 << posOffsetBits
 
-// ErrSourceTooLarge is returned by Parse and ParseWord for a source of
-// MaxSourceSize bytes or more.
-var ErrSourceTooLarge = errors.New("ipxescript: source of 2 GiB or more (positions would overflow)")
+// ErrSourceTooLarge is returned by Parse for a source that positions
+// cannot describe (see Pos), and by ParseWord for a word of MaxSourceSize
+// bytes or more.
+var ErrSourceTooLarge = errors.New("ipxescript: source too large for positions")
 
 // checkSize refuses a source of n bytes when n is MaxSourceSize or more.
 func checkSize(n int, name string) error {
 	if n >= MaxSourceSize {
-		return fmt.Errorf("%w: %s: %d bytes", ErrSourceTooLarge, name, n)
+		return fmt.Errorf("%w: %s: %d bytes (the limit is %d)", ErrSourceTooLarge, name, n, MaxSourceSize-1)
+	}
+	return nil
+}
+
+// checkSource refuses a source that a Pos cannot describe: too many
+// bytes or lines. (A column is at most the offset plus one, so it fits
+// when the offset does.)
+func checkSource(src []byte, name string) error {
+	if err := checkSize(len(src), name); err != nil {
+		return err
+	}
+	if len(src) < MaxLines {
+		return nil // fewer bytes than lines allowed
+	}
+	if n := bytes.Count(src, newline) + 1; n > MaxLines {
+		return fmt.Errorf("%w: %s: %d lines (the limit is %d)", ErrSourceTooLarge, name, n, MaxLines)
 	}
 	return nil
 }
@@ -140,7 +158,7 @@ func ParseWord(text string) (*Word, error) {
 	}
 	if msg := tokenProblem(text); msg != "" {
 		off := problemOffset(text)
-		return nil, &ParseError{Pos: Pos{Offset: int32(off), Line: 1, Col: int32(off + 1)}, Msg: fmt.Sprintf("word %q: %s", text, msg)}
+		return nil, &ParseError{Pos: NewPos(off, 1, off+1), Msg: fmt.Sprintf("word %q: %s", text, msg)}
 	}
 	p := newParser(nil, "")
 	defer p.free()
@@ -393,7 +411,7 @@ func (p *parser) lpos(i int) Pos {
 		j = max(sort.Search(len(p.segs), func(k int) bool { return p.segs[k].logical > i })-1, 0)
 	}
 	s := p.segs[j]
-	return Pos{Offset: int32(s.src + i - s.logical), Line: int32(p.segLine + j), Col: int32(i - s.logical + 1)}
+	return makePos(s.src+i-s.logical, p.segLine+j, i-s.logical+1)
 }
 
 // contBetween reports whether a physical line break lies in [from, to].
@@ -494,7 +512,7 @@ func (p *parser) joinLines(off, lineNo int) (int, int, Pos) {
 
 func (p *parser) parseLine(start int) (*Line, error) {
 	l := p.nodes.lines.alloc()
-	l.Start = Pos{Offset: int32(start), Line: int32(p.segLine), Col: 1} // a logical line starts a physical one
+	l.Start = makePos(start, p.segLine, 1) // a logical line starts a physical one
 	p.segCur = 1
 	buf := p.line
 	if i := bytes.IndexByte(buf, 0); i >= 0 {

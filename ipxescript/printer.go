@@ -74,7 +74,7 @@ func (p *Printer) Print(w io.Writer, f *File) error {
 	out := (*bp)[:0]
 	if n := len(f.Lines); n > 0 && f.Lines[n-1] != nil && f.Lines[n-1].Start.IsValid() {
 		// A parsed file prints to about its source's size.
-		out = slices.Grow(out, int(f.Lines[n-1].Start.Offset)+256)
+		out = slices.Grow(out, f.Lines[n-1].Start.Offset()+256)
 	}
 	out, err := p.appendFile(out, f)
 	if err == nil {

@@ -87,7 +87,7 @@ func TestParseWord(t *testing.T) {
 			w, err := ParseWord(tt.text)
 			if tt.err != "" {
 				var pe *ParseError
-				if !errors.As(err, &pe) || !strings.Contains(err.Error(), tt.err) || int(pe.Pos.Offset) != tt.off {
+				if !errors.As(err, &pe) || !strings.Contains(err.Error(), tt.err) || pe.Pos.Offset() != tt.off {
 					t.Fatalf("ParseWord(%q) = %v, %v; want a *ParseError at offset %d containing %q", tt.text, w, err, tt.off, tt.err)
 				}
 				return
@@ -321,7 +321,7 @@ func FuzzParseWord(f *testing.F) {
 		w, err := ParseWord(text)
 		if err != nil {
 			var pe *ParseError
-			if !errors.As(err, &pe) || pe.Pos.Offset < 0 || int(pe.Pos.Offset) > len(text) {
+			if !errors.As(err, &pe) || pe.Pos.Offset() < 0 || pe.Pos.Offset() > len(text) {
 				t.Fatalf("ParseWord(%q) error %v is not a *ParseError inside the text", text, err)
 			}
 			if tokenProblem(text) == "" && !strings.Contains(err.Error(), "nested deeper") {
