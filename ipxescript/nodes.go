@@ -117,15 +117,21 @@ func (h Header) String() string {
 
 // File is a parsed script: a list of logical lines. The magic line, if
 // present, is the first line (a comment).
+//
+// Lines, commands and words are stored by value ([]Line, []Cmd, []Word):
+// a parsed tree is a few large arrays rather than one object per node,
+// which the garbage collector allocates, scans and frees at a fraction of
+// the cost. Loop over them by index (l := &f.Lines[i]) to change a node in
+// place; Walk and Preorder hand out pointers into the arrays.
 type File struct {
 	Name   string
 	Header Header
-	Lines  []*Line
+	Lines  []Line
 }
 
-// Pos returns the position of the first line (none when it is nil).
+// Pos returns the position of the first line (none when there is none).
 func (f *File) Pos() Pos {
-	if len(f.Lines) > 0 && f.Lines[0] != nil {
+	if len(f.Lines) > 0 {
 		return f.Lines[0].Pos()
 	}
 	return Pos{}
@@ -136,14 +142,11 @@ func (f *File) Pos() Pos {
 // operators and an optional trailing comment. A blank line has none of them.
 type Line struct {
 	Start Pos // first byte of the logical line
-	// Indented records that the line started with whitespace. The printer
-	// keeps the fact (as one indentation level), not the width.
-	Indented bool
-	Label    *Label
+	Label *Label
 	// Cmds is the command chain; Cmds[0].Op is OpNone. It is empty when the
 	// line holds no command word and no operator (blank, label-only or
 	// comment-only lines).
-	Cmds    []*Cmd
+	Cmds    []Cmd
 	Comment *Comment
 	// Truncated is valid when the line contained a NUL byte: iPXE handles
 	// lines as C strings, so everything from the NUL to the end of the
@@ -155,6 +158,9 @@ type Line struct {
 	// it runs the lines before it, then fails the script with EINVAL, and
 	// goto never finds a label on it. The printer keeps the backslash.
 	Unterminated Pos
+	// Indented records that the line started with whitespace. The printer
+	// keeps the fact (as one indentation level), not the width.
+	Indented bool
 }
 
 // Pos returns the start of the line.
@@ -173,7 +179,7 @@ type Label struct {
 func (l *Label) Pos() Pos { return l.Colon }
 
 // Op is the operator between two commands of a line.
-type Op int
+type Op uint8
 
 const (
 	// OpNone precedes the first command of a line.
@@ -203,12 +209,12 @@ func (o Op) String() string {
 // Words may be empty: the empty command (as after a trailing "||")
 // succeeds.
 type Cmd struct {
-	Op    Op
+	Words []Word
 	OpPos Pos // position of the operator token (invalid for OpNone)
+	Op    Op
 	// OpCont records that a backslash continuation came just before the
 	// operator; the printer keeps the line break there.
 	OpCont bool
-	Words  []*Word
 }
 
 // Pos returns the position of the operator, or of the first word.
@@ -238,17 +244,77 @@ func (c *Cmd) Name() string {
 // Word is one whitespace-separated token: literal text and setting
 // expansions. Its text never contains whitespace or NUL, is not exactly an
 // operator and does not start with "#".
+//
+// Most words are one literal. Such a word holds its *Lit inline, without
+// a list of parts: make words with NewWord or ParseWord, and read their
+// parts with Parts (or SoleLit). The zero Word has no parts (its text is
+// empty, which the printer refuses).
 type Word struct {
-	Parts []WordPart
+	lit   Lit         // the word's only part, when inline
+	parts *[]WordPart // the parts, when not inline
 	// Cont records that a backslash continuation came just before the
 	// word (between it and the previous token).
-	Cont bool
+	Cont   bool
+	inline bool // the word is lit
+}
+
+// NewWord returns a word made of parts. A single non-nil *Lit with a
+// non-empty value is copied into the word (SoleLit returns the copy);
+// any other list is kept as it is (not copied).
+func NewWord(parts ...WordPart) Word {
+	if len(parts) == 1 {
+		if l, ok := parts[0].(*Lit); ok && l != nil && l.Value != "" {
+			return Word{lit: *l, inline: true}
+		}
+	}
+	if len(parts) == 0 {
+		return Word{}
+	}
+	return Word{parts: &parts}
+}
+
+// Parts returns the parts of w: literals and expansions, in order. For a
+// word held inline (one literal) it returns a new one-element slice whose
+// *Lit is the word's own: changing it changes the word. To replace the
+// parts, assign a new word (w = NewWord(...)).
+func (w *Word) Parts() []WordPart {
+	if w.inline {
+		return []WordPart{&w.lit}
+	}
+	return w.list()
+}
+
+// list returns the parts of a word that is not inline (nil for an inline
+// or empty word).
+func (w *Word) list() []WordPart {
+	if w.parts == nil {
+		return nil
+	}
+	return *w.parts
+}
+
+// SoleLit returns the word's literal when the word is exactly one
+// non-nil *Lit (most words), or nil. Changing the literal's Value changes
+// the word.
+func (w *Word) SoleLit() *Lit {
+	if w.inline {
+		return &w.lit
+	}
+	if ps := w.list(); len(ps) == 1 {
+		if l, ok := ps[0].(*Lit); ok && l != nil {
+			return l
+		}
+	}
+	return nil
 }
 
 // Pos returns the position of the first part.
 func (w *Word) Pos() Pos {
-	if len(w.Parts) > 0 {
-		return w.Parts[0].Pos()
+	if w.inline {
+		return w.lit.ValuePos
+	}
+	if ps := w.list(); len(ps) > 0 && !isNilNode(ps[0]) {
+		return ps[0].Pos()
 	}
 	return Pos{}
 }
@@ -259,18 +325,16 @@ func (w *Word) Text() string {
 		return s // most words: no copy
 	}
 	var b strings.Builder
-	b.Grow(partsLen(w.Parts))
-	writeParts(&b, w.Parts)
+	b.Grow(partsLen(w.list()))
+	writeParts(&b, w.list())
 	return b.String()
 }
 
 // soleLit returns the value of w's only part if that is a non-nil
 // literal.
 func soleLit(w *Word) (string, bool) {
-	if len(w.Parts) == 1 {
-		if l, ok := w.Parts[0].(*Lit); ok && l != nil {
-			return l.Value, true
-		}
+	if l := w.SoleLit(); l != nil {
+		return l.Value, true
 	}
 	return "", false
 }
@@ -294,7 +358,7 @@ func (w *Word) Literal() (string, bool) {
 	if s, ok := soleLit(w); ok {
 		return s, true
 	}
-	for _, p := range w.Parts {
+	for _, p := range w.list() {
 		if _, ok := p.(*Lit); !ok {
 			return "", false
 		}

@@ -139,7 +139,7 @@ func TestPositions(t *testing.T) {
 	words := l.Cmds[0].Words
 	check("echo", words[0].Pos(), 2, 5)
 	check("word ab", words[1].Pos(), 2, 10)
-	exp := words[1].Parts[1].(*Expansion)
+	exp := words[1].Parts()[1].(*Expansion)
 	check("expansion", exp.Pos(), 2, 12)
 	check("rbrace", exp.Rbrace, 2, 19)
 	if r, ok := exp.Ref(); !ok || r != (SettingRef{"x", "y", "z"}) {
@@ -149,7 +149,7 @@ func TestPositions(t *testing.T) {
 	if !words[2].Cont {
 		t.Error("continuation before d not recorded")
 	}
-	outer := words[3].Parts[0].(*Expansion)
+	outer := words[3].Parts()[0].(*Expansion)
 	check("outer", outer.Pos(), 3, 5)
 	check("inner", outer.Parts[1].Pos(), 3, 8)
 	check("comment", l.Comment.Pos(), 3, 14)
@@ -196,7 +196,7 @@ func TestWordParts(t *testing.T) {
 			t.Fatal(err)
 		}
 		w := f.Lines[0].Cmds[0].Words[1]
-		if got := render(w.Parts); got != tt.want {
+		if got := render(w.Parts()); got != tt.want {
 			t.Errorf("%s: parts %s, want %s", tt.word, got, tt.want)
 		}
 		if w.Text() != tt.word {
@@ -301,9 +301,9 @@ func TestNestingDepthBuilt(t *testing.T) {
 	for i := 0; i < 2_000_000; i++ {
 		part = &Expansion{Dollar: pos, Rbrace: pos, Parts: []WordPart{part}}
 	}
-	f := &File{Lines: []*Line{{Start: NewPos(0, 1, 1), Cmds: []*Cmd{{Words: []*Word{
-		{Parts: []WordPart{&Lit{ValuePos: NewPos(0, 1, 1), Value: "echo"}}},
-		{Parts: []WordPart{part}},
+	f := &File{Lines: []Line{{Start: NewPos(0, 1, 1), Cmds: []Cmd{{Words: []Word{
+		NewWord(&Lit{ValuePos: NewPos(0, 1, 1), Value: "echo"}),
+		NewWord(part),
 	}}}}}}
 	fs := Lint(f)
 	if len(fs) != 1 || fs[0].Code != CodeTooDeep || fs[0].Pos != pos {
