@@ -247,8 +247,10 @@ func (c *Cmd) Name() string {
 //
 // Most words are one literal. Such a word holds its *Lit inline, without
 // a list of parts: make words with NewWord or ParseWord, and read their
-// parts with Parts (or SoleLit). The zero Word has no parts (its text is
-// empty, which the printer refuses).
+// parts with Parts (or SoleLit). A Word is a value: a copy holds its own
+// inline literal, so change a word of a tree through its address
+// (&c.Words[i], or the *Word Walk and Preorder give). The zero Word has no
+// parts (its text is empty, which the printer refuses).
 type Word struct {
 	lit   Lit         // the word's only part, when inline
 	parts *[]WordPart // the parts, when not inline
