@@ -181,10 +181,13 @@ func checkPlaceholderPositions(parts []string, isName []bool) error {
 	if err != nil {
 		return err
 	}
-	for _, l := range f.Lines {
-		for _, c := range l.Cmds {
-			for i, w := range c.Words {
-				for _, part := range w.Parts {
+	for li := range f.Lines {
+		l := &f.Lines[li]
+		for ci := range l.Cmds {
+			c := &l.Cmds[ci]
+			for i := range c.Words {
+				w := &c.Words[i]
+				for _, part := range w.Parts() {
 					e, ok := part.(*ipxescript.Expansion)
 					if !ok || !strings.Contains(expansionText(e), templatePrefix) {
 						continue
@@ -206,7 +209,8 @@ func checkPlaceholderPositions(parts []string, isName []bool) error {
 
 // expansionText is e as written.
 func expansionText(e *ipxescript.Expansion) string {
-	return (&ipxescript.Word{Parts: []ipxescript.WordPart{e}}).Text()
+	w := ipxescript.NewWord(e)
+	return w.Text()
 }
 
 // kernelArgText is one Cmdline element as Linux must read it:

@@ -342,7 +342,7 @@ func TestPrintRejectsInnerUnterminated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.Lines[0].Unterminated = Pos{Offset: 6, Line: 1, Col: 7}
+	f.Lines[0].Unterminated = NewPos(6, 1, 7)
 	var pe *PrintError
 	if err := Fprint(&bytes.Buffer{}, f); !errors.As(err, &pe) {
 		t.Errorf("Fprint: %v, want a *PrintError", err)

@@ -254,7 +254,7 @@ func TestCorpusLint(t *testing.T) {
 		}
 		for _, fd := range Lint(f) {
 			codes[fd.Code]++
-			if !fd.Pos.IsValid() || int(fd.Pos.Offset) > len(cf.src) || fd.Code == "" || fd.Message == "" {
+			if !fd.Pos.IsValid() || fd.Pos.Offset() > len(cf.src) || fd.Code == "" || fd.Message == "" {
 				t.Errorf("%s: bad finding %+v", cf.name, fd)
 			}
 		}

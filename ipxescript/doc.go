@@ -50,8 +50,13 @@
 //	for _, finding := range ipxescript.Lint(f) { ... }
 //	err = ipxescript.Fprint(os.Stdout, f) // canonical format, see Printer
 //
-// Walk and Preorder (an iter.Seq) visit the tree. To edit it, build words
-// from text: ParseWord reads one token with its expansions, LitWord makes
+// Lines, commands and words are values in slices ([]Line, []Cmd, []Word;
+// a one-literal word holds its *Lit inline) and a Pos packs offset, line
+// and column into 8 bytes: a parsed tree is a few arrays, which keeps the
+// garbage collector's share of parsing small. Take an element's address
+// (c := &f.Lines[i].Cmds[j]) to change it in place. Walk and Preorder (an
+// iter.Seq) visit the tree and hand out such pointers. To edit it, build
+// words from text: ParseWord reads one token with its expansions, LitWord makes
 // a literal argument (or refuses a value no bare token can carry), and
 // assigning them to a command's Words replaces its arguments:
 //

@@ -420,7 +420,7 @@ func replaceHost(url, host string) string {
 // one-literal word, or refuses a value that is not one bare token.
 func ExampleLitWord() {
 	f, _ := ipxescript.Parse([]byte("#!ipxe\nset hostname old\n"), "x")
-	c := f.Lines[1].Cmds[0]
+	c := &f.Lines[1].Cmds[0] // lines, commands and words are values: take the address to edit
 	w, err := ipxescript.LitWord("web01.example.com")
 	if err != nil {
 		fmt.Println(err)
@@ -434,6 +434,26 @@ func ExampleLitWord() {
 	// #!ipxe
 	// set hostname web01.example.com
 	// true
+}
+
+// ExampleWord_SoleLit changes one-literal words in place: most words are
+// one literal, which SoleLit returns (nil for a word with expansions).
+func ExampleWord_SoleLit() {
+	f, _ := ipxescript.Parse([]byte("#!ipxe\nkernel http://old/vmlinuz console=${console}\n"), "x")
+	for n := range ipxescript.Preorder(f) {
+		if w, ok := n.(*ipxescript.Word); ok {
+			if l := w.SoleLit(); l != nil {
+				l.Value = strings.ReplaceAll(l.Value, "//old/", "//new/")
+			} else {
+				fmt.Println("not one literal:", w.Text(), len(w.Parts()), "parts")
+			}
+		}
+	}
+	_ = ipxescript.Fprint(os.Stdout, f)
+	// Output:
+	// not one literal: console=${console} 2 parts
+	// #!ipxe
+	// kernel http://new/vmlinuz console=${console}
 }
 
 var _ = os.Stdout

@@ -144,7 +144,7 @@ func FuzzLintRun(f *testing.F) {
 			return
 		}
 		for _, fd := range Lint(file) {
-			if !fd.Pos.IsValid() || int(fd.Pos.Offset) > len(src) || fd.Code == "" || fd.Message == "" {
+			if !fd.Pos.IsValid() || fd.Pos.Offset() > len(src) || fd.Code == "" || fd.Message == "" {
 				t.Fatalf("bad finding %+v", fd)
 			}
 		}

@@ -178,10 +178,10 @@ func (r *Runner) Run(f *File) (*Result, error) {
 		max = 10000
 	}
 	for li := 0; li < len(f.Lines); li++ {
-		l := f.Lines[li]
+		l := &f.Lines[li]
 		if l.Unterminated.IsValid() {
 			st.res.Status = 1
-			st.res.Failed = &Step{Line: int(l.Unterminated.Line), Pos: l.Unterminated, Err: ErrTrailingBackslash}
+			st.res.Failed = &Step{Line: l.Unterminated.Line(), Pos: l.Unterminated, Err: ErrTrailingBackslash}
 			return st.res, nil
 		}
 		err, stop := st.line(l, max)
@@ -217,7 +217,8 @@ func (r *Runner) Run(f *File) (*Result, error) {
 // line runs one line and returns its status.
 func (st *runState) line(l *Line, max int) (status error, stop error) {
 	var rc error
-	for _, c := range l.Cmds {
+	for ci := range l.Cmds {
+		c := &l.Cmds[ci]
 		run := true
 		switch c.Op {
 		case OpAnd:
@@ -244,7 +245,7 @@ func (st *runState) line(l *Line, max int) (status error, stop error) {
 			argv[j] = v
 		}
 		rc = st.exec(argv)
-		st.res.Steps = append(st.res.Steps, Step{Line: int(c.Words[0].Pos().Line), Pos: c.Words[0].Pos(), Argv: argv, Err: rc})
+		st.res.Steps = append(st.res.Steps, Step{Line: c.Words[0].Pos().Line(), Pos: c.Words[0].Pos(), Argv: argv, Err: rc})
 		if st.ctl != ctlNone {
 			return rc, nil
 		}
@@ -276,7 +277,8 @@ func (st *runState) exec(argv []string) error {
 		}
 		return nil
 	case "goto":
-		for _, l := range st.f.Lines {
+		for li := range st.f.Lines {
+			l := &st.f.Lines[li]
 			// goto_exec's process_script never reaches a label on an
 			// unterminated last line.
 			if l.Label != nil && l.Label.Name == pos[0] && !l.Unterminated.IsValid() {

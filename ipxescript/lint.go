@@ -26,7 +26,7 @@ const (
 	CodeStatusTrap        = "status-trap"        // the line fails, and stops the script, when a test is false
 	CodeNUL               = "nul-byte"           // iPXE ignores the rest of the line
 	CodeTooDeep           = "too-deep"           // expansions nested deeper than MaxExpansionDepth (a tree Parse refuses)
-	CodeNilNode           = "nil-node"           // a hand-built tree holds a nil *Line, *Cmd, *Word or word part (or f is nil)
+	CodeNilNode           = "nil-node"           // a hand-built tree holds a nil word part (or f is nil)
 	CodeTrailingBackslash = "trailing-backslash" // the file ends inside a continuation: iPXE fails the script there
 )
 
@@ -66,10 +66,13 @@ func Lint(f *File) []Finding {
 	}
 	// A tree built by hand may nest deeper than Parse allows; the checks
 	// below recurse once per level, so such a tree gets only this finding.
-	for _, ln := range f.Lines {
-		for _, c := range ln.Cmds {
-			for _, w := range c.Words {
-				if tooDeep(w.Parts, MaxExpansionDepth) {
+	for lni := range f.Lines {
+		ln := &f.Lines[lni]
+		for ci := range ln.Cmds {
+			c := &ln.Cmds[ci]
+			for wi := range c.Words {
+				w := &c.Words[wi]
+				if tooDeep(w.list(), MaxExpansionDepth) {
 					l.add(w.Pos(), CodeTooDeep, "settings expansions nested deeper than %d: Parse refuses this word", MaxExpansionDepth)
 				}
 			}
@@ -79,9 +82,10 @@ func Lint(f *File) []Finding {
 		return l.out
 	}
 	if f.Header == HeaderNone {
-		l.add(Pos{Offset: 0, Line: 1, Col: 1}, CodeMissingHeader, `script does not start with "#!ipxe" followed by whitespace; iPXE will not run it as a script`)
+		l.add(NewPos(0, 1, 1), CodeMissingHeader, `script does not start with "#!ipxe" followed by whitespace; iPXE will not run it as a script`)
 	}
-	for _, ln := range f.Lines {
+	for lni := range f.Lines {
+		ln := &f.Lines[lni]
 		if ln.Label != nil && !ln.Unterminated.IsValid() { // goto never finds it
 			if first, dup := l.labels[ln.Label.Name]; dup {
 				l.add(ln.Label.Colon, CodeDuplicateLabel, "label %q already defined at %s; goto always finds the first", ln.Label.Name, first)
@@ -89,7 +93,8 @@ func Lint(f *File) []Finding {
 				l.labels[ln.Label.Name] = ln.Label.Colon
 			}
 		}
-		for _, c := range ln.Cmds {
+		for ci := range ln.Cmds {
+			c := &ln.Cmds[ci]
 			if c.Name() == "item" {
 				if a, err := l.parseArgs(c); err == nil {
 					if _, gap := a.Get("gap"); !gap && len(a.Positional) > 0 {
@@ -100,10 +105,12 @@ func Lint(f *File) []Finding {
 		}
 	}
 	chosen := map[string]bool{} // settings written by choose and used by goto ${x}
-	for _, ln := range f.Lines {
-		for _, c := range ln.Cmds {
+	for lni := range f.Lines {
+		ln := &f.Lines[lni]
+		for ci := range ln.Cmds {
+			c := &ln.Cmds[ci]
 			if c.Name() == "goto" && len(c.Words) == 2 {
-				if ps := c.Words[1].Parts; len(ps) == 1 {
+				if ps := c.Words[1].list(); len(ps) == 1 {
 					if e, ok := ps[0].(*Expansion); ok {
 						if r, ok := e.Ref(); ok && r.Scope == "" {
 							chosen[r.Name] = true
@@ -115,15 +122,18 @@ func Lint(f *File) []Finding {
 	}
 	var menuItems []*Word // items of the current menu, for item-without-label
 	menuSeen := false
-	for _, ln := range f.Lines {
+	for lni := range f.Lines {
+		ln := &f.Lines[lni]
 		if ln.Truncated.IsValid() {
 			l.add(ln.Truncated, CodeNUL, "NUL byte: iPXE ignores the rest of this line")
 		}
 		if ln.Unterminated.IsValid() {
 			l.add(ln.Unterminated, CodeTrailingBackslash, "the script ends inside this backslash continuation: iPXE never runs this line and fails the script when it gets here")
 		}
-		for _, c := range ln.Cmds {
-			for _, w := range c.Words {
+		for ci := range ln.Cmds {
+			c := &ln.Cmds[ci]
+			for wi := range c.Words {
+				w := &c.Words[wi]
 				l.word(w)
 			}
 			name := c.Name()
@@ -143,7 +153,7 @@ func Lint(f *File) []Finding {
 				}
 				if err == nil {
 					if _, gap := a.Get("gap"); !gap && len(a.Positional) > 0 {
-						menuItems = append(menuItems, c.Words[a.PositionalIndex])
+						menuItems = append(menuItems, &c.Words[a.PositionalIndex])
 					}
 				}
 			case "choose":
@@ -163,7 +173,7 @@ func Lint(f *File) []Finding {
 		}
 		l.statusTrap(ln)
 	}
-	sort.SliceStable(l.out, func(i, j int) bool { return l.out[i].Pos.Offset < l.out[j].Pos.Offset })
+	sort.SliceStable(l.out, func(i, j int) bool { return l.out[i].Pos.Offset() < l.out[j].Pos.Offset() })
 	return l.out
 }
 
@@ -172,24 +182,33 @@ func Lint(f *File) []Finding {
 func (l *linter) parseArgs(c *Cmd) (*Args, error) {
 	spec, _ := LookupCommand(c.Name())
 	l.argv = l.argv[:0]
-	for _, w := range c.Words {
+	for wi := range c.Words {
+		w := &c.Words[wi]
 		l.argv = append(l.argv, w.Text())
 	}
 	return spec.ParseArgs(l.argv)
 }
 
-func (l *linter) word(w *Word) { l.parts(w.Parts) }
+func (l *linter) word(w *Word) {
+	if w.inline {
+		l.lit(&w.lit)
+		return
+	}
+	l.parts(w.list())
+}
+
+// lit reports a "${" that no "}" closes in a literal.
+func (l *linter) lit(p *Lit) {
+	if i := strings.Index(p.Value, "${"); i >= 0 {
+		l.add(p.ValuePos.advance(i), CodeUnterminated, "%q has no closing }: it stays literal text", p.Value[i:])
+	}
+}
 
 func (l *linter) parts(parts []WordPart) {
 	for _, p := range parts {
 		switch p := p.(type) {
 		case *Lit:
-			if i := strings.Index(p.Value, "${"); i >= 0 {
-				pos := p.ValuePos
-				pos.Offset += int32(i)
-				pos.Col += int32(i)
-				l.add(pos, CodeUnterminated, "%q has no closing }: it stays literal text", p.Value[i:])
-			}
+			l.lit(p)
 		case *Expansion:
 			if r, ok := p.Ref(); ok && r.Type != "" && !IsSettingType(r.Type) {
 				l.add(p.Dollar, CodeUnknownType, "unknown setting type %q: ${%s} expands to an empty string", r.Type, r)
@@ -313,7 +332,8 @@ func (l *linter) statusTrap(ln *Line) {
 	}
 	state := okStatus
 	var falseFrom *Cmd
-	for _, c := range ln.Cmds {
+	for ci := range ln.Cmds {
+		c := &ln.Cmds[ci]
 		var run outcome
 		switch c.Op {
 		case OpAnd:

@@ -7,34 +7,33 @@ import (
 	"testing"
 )
 
-// nilTrees are hand-built trees holding a nil where a node belongs.
+// nilTrees are hand-built trees holding a nil where a node belongs. Lines,
+// commands and words are values, so only a word part (or the file) can be
+// nil.
 func nilTrees() []struct {
 	name string
 	f    *File
 	want string // in the error
 } {
-	lit := func(s string) *Word { return &Word{Parts: []WordPart{&Lit{Value: s}}} }
-	echo := func(words ...*Word) *Cmd { return &Cmd{Words: append([]*Word{lit("echo")}, words...)} }
-	line := func(cmds ...*Cmd) *Line { return &Line{Cmds: cmds} }
+	lit := func(s string) Word { return NewWord(&Lit{Value: s}) }
+	echo := func(words ...Word) Cmd { return Cmd{Words: append([]Word{lit("echo")}, words...)} }
+	line := func(cmds ...Cmd) Line { return Line{Cmds: cmds} }
 	return []struct {
 		name string
 		f    *File
 		want string
 	}{
 		{"nil file", nil, "nil *File"},
-		{"nil line", &File{Header: HeaderIPXE, Lines: []*Line{line(echo(lit("a"))), nil}}, "File.Lines[1] is nil"},
-		{"only a nil line", &File{Lines: []*Line{nil}}, "File.Lines[0] is nil"},
-		{"nil cmd", &File{Lines: []*Line{line(nil)}}, "Line.Cmds[0] is nil"},
-		{"nil cmd after operator", &File{Lines: []*Line{line(echo(lit("a")), nil)}}, "Line.Cmds[1] is nil"},
-		{"nil first word", &File{Lines: []*Line{line(&Cmd{Words: []*Word{nil, lit("a")}})}}, "Cmd.Words[0] is nil"},
-		{"nil argument", &File{Lines: []*Line{line(echo(lit("a"), nil))}}, "Cmd.Words[2] is nil"},
-		{"nil part", &File{Lines: []*Line{line(echo(&Word{Parts: []WordPart{&Lit{Value: "a"}, nil}}))}}, "Word.Parts[1] is nil"},
-		{"nil *Lit part", &File{Lines: []*Line{line(echo(&Word{Parts: []WordPart{(*Lit)(nil)}}))}}, "Word.Parts[0] is nil"},
-		{"nil *Expansion part", &File{Lines: []*Line{line(echo(&Word{Parts: []WordPart{(*Expansion)(nil)}}))}}, "Word.Parts[0] is nil"},
-		{"nil part in an expansion", &File{Lines: []*Line{line(echo(&Word{Parts: []WordPart{
-			&Expansion{Parts: []WordPart{&Lit{Value: "a"}, &Expansion{Parts: []WordPart{nil}}}}}}))}}, "Expansion.Parts[0] is nil"},
-		{"nil goto target", &File{Lines: []*Line{line(&Cmd{Words: []*Word{lit("goto"), nil}})}}, "Cmd.Words[1] is nil"},
-		{"nil item name", &File{Lines: []*Line{line(&Cmd{Words: []*Word{lit("item"), nil}})}}, "Cmd.Words[1] is nil"},
+		{"nil part on the second line", &File{Header: HeaderIPXE, Lines: []Line{line(echo(lit("a"))), line(echo(NewWord(nil)))}}, "Word.Parts[0] is nil"},
+		{"nil first word's part", &File{Lines: []Line{line(Cmd{Words: []Word{NewWord(nil), lit("a")}})}}, "Word.Parts[0] is nil"},
+		{"nil part after operator", &File{Lines: []Line{line(echo(lit("a")), Cmd{Op: OpOr, Words: []Word{NewWord(nil)}})}}, "Word.Parts[0] is nil"},
+		{"nil part", &File{Lines: []Line{line(echo(NewWord(&Lit{Value: "a"}, nil)))}}, "Word.Parts[1] is nil"},
+		{"nil *Lit part", &File{Lines: []Line{line(echo(NewWord((*Lit)(nil))))}}, "Word.Parts[0] is nil"},
+		{"nil *Expansion part", &File{Lines: []Line{line(echo(NewWord((*Expansion)(nil))))}}, "Word.Parts[0] is nil"},
+		{"nil part in an expansion", &File{Lines: []Line{line(echo(NewWord(
+			&Expansion{Parts: []WordPart{&Lit{Value: "a"}, &Expansion{Parts: []WordPart{nil}}}})))}}, "Expansion.Parts[0] is nil"},
+		{"nil goto target", &File{Lines: []Line{line(Cmd{Words: []Word{lit("goto"), NewWord(nil)}})}}, "Word.Parts[0] is nil"},
+		{"nil item name", &File{Lines: []Line{line(Cmd{Words: []Word{lit("item"), NewWord(nil)}})}}, "Word.Parts[0] is nil"},
 	}
 }
 

@@ -1,35 +1,88 @@
 package ipxescript
 
 import (
-	"fmt"
+	"strconv"
 	"strings"
 )
 
-// Pos is a position in the source of a script. Offset counts bytes from the
-// start of the file (0-based); Line and Col are 1-based, Col counting bytes
-// from the start of the physical line. The zero Pos means "no position"
-// (nodes made by a builder).
+// Pos is a position in the source of a script: a byte offset from the
+// start of the file (0-based), and the line and column (1-based, the
+// column counting bytes from the start of the physical line). The zero
+// Pos means "no position" (nodes made by a builder or by ParseWord).
 //
-// The fields are int32 because every node holds at least one Pos: 12 bytes
-// instead of 24 make a parsed tree about a sixth smaller (a line node 80
-// bytes instead of 120), and the garbage collector, which is most of the
-// cost of parsing, runs that much less often. Parse refuses a source of
-// 2 GiB or more ([MaxSourceSize]), so every position of a parsed tree fits.
-type Pos struct {
-	Offset int32
-	Line   int32
-	Col    int32
+// The three numbers are packed into one 8-byte value, read with Offset,
+// Line and Col, because every node holds at least one Pos and the size of
+// the tree decides how often the garbage collector runs, which is most of
+// the cost of parsing. The packing bounds what Parse accepts (iPXE
+// scripts are a few kilobytes): a source under MaxSourceSize (16 MiB)
+// bytes and of at most MaxLines (65 535) lines; it refuses anything larger
+// with ErrSourceTooLarge. Positions compare with
+// == (the same offset, line and column).
+type Pos struct{ v uint64 }
+
+// Bits of a Pos: offset in the low posOffsetBits, then the column, then
+// the line.
+const (
+	posOffsetBits = 24
+	posColBits    = 24
+	posLineBits   = 16
+)
+
+// MaxLines is the largest line number a Pos holds: Parse refuses a
+// source with more physical lines.
+const MaxLines = 1<<posLineBits - 1
+
+// MaxColumn is the largest column a Pos holds: a line of a source under
+// MaxSourceSize bytes never reaches it.
+const MaxColumn = 1<<posColBits - 1
+
+// NewPos returns the position at byte offset (0-based), line and col
+// (1-based). It returns the zero (invalid) Pos when offset is negative or
+// MaxSourceSize or more, line is not in 1..MaxLines or col not in
+// 1..MaxColumn.
+func NewPos(offset, line, col int) Pos {
+	if offset < 0 || offset >= MaxSourceSize || line < 1 || line > MaxLines || col < 1 || col > MaxColumn {
+		return Pos{}
+	}
+	return makePos(offset, line, col)
+}
+
+// makePos is NewPos for numbers known to fit (the parser checked the
+// source's size, lines and line lengths).
+func makePos(offset, line, col int) Pos {
+	return Pos{uint64(line)<<(posOffsetBits+posColBits) | uint64(col)<<posOffsetBits | uint64(offset)}
+}
+
+// Offset returns the byte offset from the start of the file (0-based; 0
+// for the zero Pos).
+func (p Pos) Offset() int { return int(p.v & (1<<posOffsetBits - 1)) }
+
+// Line returns the line number (1-based; 0 for the zero Pos).
+func (p Pos) Line() int { return int(p.v >> (posOffsetBits + posColBits)) }
+
+// Col returns the column: bytes from the start of the physical line,
+// 1-based (0 for the zero Pos).
+func (p Pos) Col() int { return int(p.v >> posOffsetBits & (1<<posColBits - 1)) }
+
+// advance returns p moved n bytes to the right on its line (p itself when
+// it is not valid). NewPos checks the result, so a hand-built position
+// that would overflow becomes invalid.
+func (p Pos) advance(n int) Pos {
+	if !p.IsValid() {
+		return p
+	}
+	return NewPos(p.Offset()+n, p.Line(), p.Col()+n)
 }
 
 // IsValid reports whether p is a real source position.
-func (p Pos) IsValid() bool { return p.Line > 0 }
+func (p Pos) IsValid() bool { return p.v != 0 }
 
 // String formats p as "line:col", or "-" when it is not valid.
 func (p Pos) String() string {
 	if !p.IsValid() {
 		return "-"
 	}
-	return fmt.Sprintf("%d:%d", p.Line, p.Col)
+	return strconv.Itoa(p.Line()) + ":" + strconv.Itoa(p.Col())
 }
 
 // Node is implemented by every node of the syntax tree.
@@ -64,15 +117,21 @@ func (h Header) String() string {
 
 // File is a parsed script: a list of logical lines. The magic line, if
 // present, is the first line (a comment).
+//
+// Lines, commands and words are stored by value ([]Line, []Cmd, []Word):
+// a parsed tree is a few large arrays rather than one object per node,
+// which the garbage collector allocates, scans and frees at a fraction of
+// the cost. Loop over them by index (l := &f.Lines[i]) to change a node in
+// place; Walk and Preorder hand out pointers into the arrays.
 type File struct {
 	Name   string
 	Header Header
-	Lines  []*Line
+	Lines  []Line
 }
 
-// Pos returns the position of the first line (none when it is nil).
+// Pos returns the position of the first line (none when there is none).
 func (f *File) Pos() Pos {
-	if len(f.Lines) > 0 && f.Lines[0] != nil {
+	if len(f.Lines) > 0 {
 		return f.Lines[0].Pos()
 	}
 	return Pos{}
@@ -83,14 +142,11 @@ func (f *File) Pos() Pos {
 // operators and an optional trailing comment. A blank line has none of them.
 type Line struct {
 	Start Pos // first byte of the logical line
-	// Indented records that the line started with whitespace. The printer
-	// keeps the fact (as one indentation level), not the width.
-	Indented bool
-	Label    *Label
+	Label *Label
 	// Cmds is the command chain; Cmds[0].Op is OpNone. It is empty when the
 	// line holds no command word and no operator (blank, label-only or
 	// comment-only lines).
-	Cmds    []*Cmd
+	Cmds    []Cmd
 	Comment *Comment
 	// Truncated is valid when the line contained a NUL byte: iPXE handles
 	// lines as C strings, so everything from the NUL to the end of the
@@ -102,6 +158,9 @@ type Line struct {
 	// it runs the lines before it, then fails the script with EINVAL, and
 	// goto never finds a label on it. The printer keeps the backslash.
 	Unterminated Pos
+	// Indented records that the line started with whitespace. The printer
+	// keeps the fact (as one indentation level), not the width.
+	Indented bool
 }
 
 // Pos returns the start of the line.
@@ -120,7 +179,7 @@ type Label struct {
 func (l *Label) Pos() Pos { return l.Colon }
 
 // Op is the operator between two commands of a line.
-type Op int
+type Op uint8
 
 const (
 	// OpNone precedes the first command of a line.
@@ -150,12 +209,12 @@ func (o Op) String() string {
 // Words may be empty: the empty command (as after a trailing "||")
 // succeeds.
 type Cmd struct {
-	Op    Op
+	Words []Word
 	OpPos Pos // position of the operator token (invalid for OpNone)
+	Op    Op
 	// OpCont records that a backslash continuation came just before the
 	// operator; the printer keeps the line break there.
 	OpCont bool
-	Words  []*Word
 }
 
 // Pos returns the position of the operator, or of the first word.
@@ -185,17 +244,79 @@ func (c *Cmd) Name() string {
 // Word is one whitespace-separated token: literal text and setting
 // expansions. Its text never contains whitespace or NUL, is not exactly an
 // operator and does not start with "#".
+//
+// Most words are one literal. Such a word holds its *Lit inline, without
+// a list of parts: make words with NewWord or ParseWord, and read their
+// parts with Parts (or SoleLit). A Word is a value: a copy holds its own
+// inline literal, so change a word of a tree through its address
+// (&c.Words[i], or the *Word Walk and Preorder give). The zero Word has no
+// parts (its text is empty, which the printer refuses).
 type Word struct {
-	Parts []WordPart
+	lit   Lit         // the word's only part, when inline
+	parts *[]WordPart // the parts, when not inline
 	// Cont records that a backslash continuation came just before the
 	// word (between it and the previous token).
-	Cont bool
+	Cont   bool
+	inline bool // the word is lit
+}
+
+// NewWord returns a word made of parts. A single non-nil *Lit with a
+// non-empty value is copied into the word (SoleLit returns the copy);
+// any other list is kept as it is (not copied).
+func NewWord(parts ...WordPart) Word {
+	if len(parts) == 1 {
+		if l, ok := parts[0].(*Lit); ok && l != nil && l.Value != "" {
+			return Word{lit: *l, inline: true}
+		}
+	}
+	if len(parts) == 0 {
+		return Word{}
+	}
+	return Word{parts: &parts}
+}
+
+// Parts returns the parts of w: literals and expansions, in order. For a
+// word held inline (one literal) it returns a new one-element slice whose
+// *Lit is the word's own: changing it changes the word. To replace the
+// parts, assign a new word (w = NewWord(...)).
+func (w *Word) Parts() []WordPart {
+	if w.inline {
+		return []WordPart{&w.lit}
+	}
+	return w.list()
+}
+
+// list returns the parts of a word that is not inline (nil for an inline
+// or empty word).
+func (w *Word) list() []WordPart {
+	if w.parts == nil {
+		return nil
+	}
+	return *w.parts
+}
+
+// SoleLit returns the word's literal when the word is exactly one
+// non-nil *Lit (most words), or nil. Changing the literal's Value changes
+// the word.
+func (w *Word) SoleLit() *Lit {
+	if w.inline {
+		return &w.lit
+	}
+	if ps := w.list(); len(ps) == 1 {
+		if l, ok := ps[0].(*Lit); ok && l != nil {
+			return l
+		}
+	}
+	return nil
 }
 
 // Pos returns the position of the first part.
 func (w *Word) Pos() Pos {
-	if len(w.Parts) > 0 {
-		return w.Parts[0].Pos()
+	if w.inline {
+		return w.lit.ValuePos
+	}
+	if ps := w.list(); len(ps) > 0 && !isNilNode(ps[0]) {
+		return ps[0].Pos()
 	}
 	return Pos{}
 }
@@ -206,18 +327,16 @@ func (w *Word) Text() string {
 		return s // most words: no copy
 	}
 	var b strings.Builder
-	b.Grow(partsLen(w.Parts))
-	writeParts(&b, w.Parts)
+	b.Grow(partsLen(w.list()))
+	writeParts(&b, w.list())
 	return b.String()
 }
 
 // soleLit returns the value of w's only part if that is a non-nil
 // literal.
 func soleLit(w *Word) (string, bool) {
-	if len(w.Parts) == 1 {
-		if l, ok := w.Parts[0].(*Lit); ok && l != nil {
-			return l.Value, true
-		}
+	if l := w.SoleLit(); l != nil {
+		return l.Value, true
 	}
 	return "", false
 }
@@ -241,7 +360,7 @@ func (w *Word) Literal() (string, bool) {
 	if s, ok := soleLit(w); ok {
 		return s, true
 	}
-	for _, p := range w.Parts {
+	for _, p := range w.list() {
 		if _, ok := p.(*Lit); !ok {
 			return "", false
 		}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"reflect"
 	"slices"
 	"sort"
@@ -52,10 +51,11 @@ func KeepComments(keep bool) ParserOption {
 // runs. name is used in errors.
 //
 // The tree's strings are substrings of one copy of src, so src may be
-// changed afterwards. A source of MaxSourceSize bytes or more is refused
-// with ErrSourceTooLarge: positions count bytes in int32.
+// changed afterwards. A source that a Pos cannot describe is refused with
+// ErrSourceTooLarge: MaxSourceSize bytes or more, or more than MaxLines
+// physical lines.
 func Parse(src []byte, name string, opts ...ParserOption) (*File, error) {
-	if err := checkSize(len(src), name); err != nil {
+	if err := checkSource(src, name); err != nil {
 		return nil, err
 	}
 	p := newParser(src, name)
@@ -66,18 +66,36 @@ func Parse(src []byte, name string, opts ...ParserOption) (*File, error) {
 	return p.parse()
 }
 
-// MaxSourceSize is one more than the largest source Parse accepts (2 GiB):
-// a Pos holds byte offsets as int32. A real iPXE script is a few kilobytes.
-const MaxSourceSize = math.MaxInt32 + 1
+// MaxSourceSize is one more than the largest source Parse accepts (16
+// MiB): a Pos holds byte offsets in 24 bits. A real iPXE script is a few
+// kilobytes.
+const MaxSourceSize = 1 << posOffsetBits
 
-// ErrSourceTooLarge is returned by Parse and ParseWord for a source of
-// MaxSourceSize bytes or more.
-var ErrSourceTooLarge = errors.New("ipxescript: source of 2 GiB or more (positions would overflow)")
+// ErrSourceTooLarge is returned by Parse for a source that positions
+// cannot describe (see Pos), and by ParseWord for a word of MaxSourceSize
+// bytes or more.
+var ErrSourceTooLarge = errors.New("ipxescript: source too large for positions")
 
 // checkSize refuses a source of n bytes when n is MaxSourceSize or more.
 func checkSize(n int, name string) error {
 	if n >= MaxSourceSize {
-		return fmt.Errorf("%w: %s: %d bytes", ErrSourceTooLarge, name, n)
+		return fmt.Errorf("%w: %s: %d bytes (the limit is %d)", ErrSourceTooLarge, name, n, MaxSourceSize-1)
+	}
+	return nil
+}
+
+// checkSource refuses a source that a Pos cannot describe: too many
+// bytes or lines. (A column is at most the offset plus one, so it fits
+// when the offset does.)
+func checkSource(src []byte, name string) error {
+	if err := checkSize(len(src), name); err != nil {
+		return err
+	}
+	if len(src) < MaxLines {
+		return nil // fewer bytes than lines allowed
+	}
+	if n := bytes.Count(src, newline) + 1; n > MaxLines {
+		return fmt.Errorf("%w: %s: %d lines (the limit is %d)", ErrSourceTooLarge, name, n, MaxLines)
 	}
 	return nil
 }
@@ -124,7 +142,7 @@ func ParseReader(r io.Reader, name string, opts ...ParserOption) (*File, error) 
 // build or replace a word in a tree from text:
 //
 //	w, err := ipxescript.ParseWord("http://${next-server}/boot.ipxe")
-//	cmd.Words[1] = w
+//	cmd.Words[1] = w // cmd is a *Cmd, e.g. &f.Lines[i].Cmds[j]
 //
 // text must be one token: not empty (write "${}" for an empty argument),
 // without whitespace or NUL, not starting with "#" and not "||", "&&" or
@@ -134,24 +152,24 @@ func ParseReader(r io.Reader, name string, opts ...ParserOption) (*File, error) 
 // file's source. w.Text() == text. A word starting with ":" is an argument,
 // but the printer refuses it as the first word of a line, where iPXE would
 // read a label.
-func ParseWord(text string) (*Word, error) {
+func ParseWord(text string) (Word, error) {
 	if err := checkSize(len(text), "word"); err != nil {
-		return nil, err
+		return Word{}, err
 	}
 	if msg := tokenProblem(text); msg != "" {
 		off := problemOffset(text)
-		return nil, &ParseError{Pos: Pos{Offset: int32(off), Line: 1, Col: int32(off + 1)}, Msg: fmt.Sprintf("word %q: %s", text, msg)}
+		return Word{}, &ParseError{Pos: NewPos(off, 1, off+1), Msg: fmt.Sprintf("word %q: %s", text, msg)}
 	}
 	p := newParser(nil, "")
 	defer p.free()
 	p.buf = append(p.buf[:0], text...)
 	p.src, p.str, p.line = p.buf, text, p.buf
 	p.segs = append(p.segs[:0], segment{})
-	w, err := p.word(0, len(text), true)
-	if err != nil {
-		return nil, err
+	var w Word
+	if err := p.word(&w, 0, len(text), true); err != nil {
+		return Word{}, err
 	}
-	for n := range Preorder(w) {
+	for n := range Preorder(&w) {
 		switch n := n.(type) {
 		case *Lit:
 			n.ValuePos = Pos{}
@@ -193,62 +211,31 @@ type parser struct {
 }
 
 // nodeSlabs hands out the nodes of one parse: a few allocations for the
-// whole file.
+// whole file. Lines are one array in the File; commands and words are
+// runs in shared chunks (Line.Cmds and Cmd.Words point into them); the
+// other nodes come from slabs.
 type nodeSlabs struct {
-	lines     slab[Line]
-	cmdNodes  slab[Cmd]
-	litWords  litWordSlab
-	words     slab[Word]
 	lits      slab[Lit]
 	exps      slab[Expansion]
 	comments  slab[Comment]
 	labels    slab[Label]
+	partHeads slab[[]WordPart] // what a multi-part Word points to
 	partLists sliceSlab[WordPart]
-	cmdLists  sliceRun[*Cmd]  // the commands of the current line
-	wordLists sliceRun[*Word] // the words of the current command
+	cmdLists  sliceRun[Cmd]  // the commands of the current line
+	wordLists sliceRun[Word] // the words of the current command
 }
 
 // size sets the first chunks' sizes from a source of srcLen bytes and the
 // given number of physical lines: about three quarters of the node counts
-// at the densities of the corpus of real scripts (a one-literal word per
-// 15 bytes, a comment per 8 lines, ...; every line for lines). Most
-// scripts then fill their first chunks and take the rest in small ones, so
-// that the unused tails of the chunks, which are allocated and cleared for
-// nothing, stay small (on the corpus, 0.4 MB of 8.2 instead of 0.9).
+// at the densities of the corpus of real scripts (a word per 13 bytes, a
+// comment per 8 lines, ...). Most scripts then fill their first chunks
+// and take the rest in small ones, so that the unused tails of the
+// chunks, which are allocated and cleared for nothing, stay small.
 func (s *nodeSlabs) size(srcLen, lines int) {
-	s.lines.want, s.cmdNodes.want, s.cmdLists.want = lines, lines*3/5, lines*3/5
-	s.litWords.want, s.wordLists.want = srcLen/20, srcLen/17
-	s.words.want, s.exps.want, s.lits.want, s.partLists.want = srcLen/130, srcLen/105, srcLen/70, srcLen/41
+	s.cmdLists.want = lines * 3 / 5
+	s.wordLists.want = srcLen / 17
+	s.partHeads.want, s.exps.want, s.lits.want, s.partLists.want = srcLen/130, srcLen/105, srcLen/70, srcLen/41
 	s.comments.want, s.labels.want = lines/11, lines/13
-}
-
-// litWord is a word made of one literal, allocated as one object.
-type litWord struct {
-	w     Word
-	l     Lit
-	parts [1]WordPart
-}
-
-// litWordSlab is a slab of one-literal words whose chunks come linked:
-// each word's Parts already holds its Lit, so that taking one stores a
-// single pointer (the literal's text) instead of three. Linking a chunk
-// in one loop right after it is allocated, while it is in the cache, is
-// cheaper than a pointer store (and, while a collection is marking, a
-// write barrier) per word in the middle of the parse.
-type litWordSlab struct{ slab[litWord] }
-
-func (s *litWordSlab) alloc() *litWord {
-	if s.used == len(s.chunk) {
-		s.chunk, s.used = newChunk[litWord](&s.chunker, 1), 0
-		for i := range s.chunk {
-			n := &s.chunk[i]
-			n.parts[0] = &n.l
-			n.w.Parts = n.parts[:]
-		}
-	}
-	x := &s.chunk[s.used]
-	s.used++
-	return x
 }
 
 // chunker sizes the chunks of one kind of node: want is the estimate
@@ -321,14 +308,17 @@ type sliceRun[E any] struct {
 	chunker
 }
 
-func (r *sliceRun[E]) add(e E) {
+// push adds a zero element to the run and returns it; the pointer is good
+// until the next push.
+func (r *sliceRun[E]) push() *E {
 	if r.start+r.n == len(r.chunk) {
 		chunk := newChunk[E](&r.chunker, 2*r.n)
 		copy(chunk, r.chunk[r.start:r.start+r.n])
 		r.chunk, r.start = chunk, 0
 	}
-	r.chunk[r.start+r.n] = e
+	e := &r.chunk[r.start+r.n]
 	r.n++
+	return e
 }
 
 func (r *sliceRun[E]) take() []E {
@@ -393,7 +383,7 @@ func (p *parser) lpos(i int) Pos {
 		j = max(sort.Search(len(p.segs), func(k int) bool { return p.segs[k].logical > i })-1, 0)
 	}
 	s := p.segs[j]
-	return Pos{Offset: int32(s.src + i - s.logical), Line: int32(p.segLine + j), Col: int32(i - s.logical + 1)}
+	return makePos(s.src+i-s.logical, p.segLine+j, i-s.logical+1)
 }
 
 // contBetween reports whether a physical line break lies in [from, to].
@@ -423,7 +413,8 @@ func (p *parser) parse() (*File, error) {
 	p.srcStr = string(p.src)
 	n := bytes.Count(p.src, newline) + 1 // physical lines: at least as many as logical ones
 	p.nodes.size(len(p.src), n)
-	f.Lines = make([]*Line, 0, n)
+	f.Lines = make([]Line, n)
+	k := 0              // logical lines so far
 	off, lineNo := 0, 1 // lineNo is the line number of the physical line at off
 	for {
 		p.segs = p.segs[:0]
@@ -448,16 +439,17 @@ func (p *parser) parse() (*File, error) {
 			off, lineNo, unterminated = p.joinLines(off, lineNo)
 			p.line = p.buf
 		}
-		l, err := p.parseLine(start)
-		if err != nil {
+		l := &f.Lines[k]
+		k++
+		if err := p.parseLine(l, start); err != nil {
 			return nil, err
 		}
 		l.Unterminated = unterminated
-		f.Lines = append(f.Lines, l)
 		if off >= len(p.src) {
 			break
 		}
 	}
+	f.Lines = f.Lines[:k:k]
 	return f, nil
 }
 
@@ -492,9 +484,10 @@ func (p *parser) joinLines(off, lineNo int) (int, int, Pos) {
 	}
 }
 
-func (p *parser) parseLine(start int) (*Line, error) {
-	l := p.nodes.lines.alloc()
-	l.Start = Pos{Offset: int32(start), Line: int32(p.segLine), Col: 1} // a logical line starts a physical one
+// parseLine parses the current logical line, which starts at byte start
+// of the source, into l (a zero Line).
+func (p *parser) parseLine(l *Line, start int) error {
+	l.Start = makePos(start, p.segLine, 1) // a logical line starts a physical one
 	p.segCur = 1
 	buf := p.line
 	if i := bytes.IndexByte(buf, 0); i >= 0 {
@@ -569,31 +562,27 @@ func (p *parser) parseLine(start int) (*Line, error) {
 		}
 		if op != OpNone {
 			if cur == nil {
-				cur = p.nodes.cmdNodes.alloc()
-				p.nodes.cmdLists.add(cur)
+				cur = p.nodes.cmdLists.push()
 			}
 			p.endCmd(cur)
-			cur = p.nodes.cmdNodes.alloc()
+			cur = p.nodes.cmdLists.push() // cur's pointer moves with the run
 			cur.Op, cur.OpPos, cur.OpCont = op, p.lpos(ts), cont
-			p.nodes.cmdLists.add(cur)
 			continue
 		}
 		if cur == nil {
-			cur = p.nodes.cmdNodes.alloc()
-			p.nodes.cmdLists.add(cur)
+			cur = p.nodes.cmdLists.push()
 		}
-		w, err := p.word(ts, i, class&classDollar != 0)
-		if err != nil {
-			return nil, err
+		w := p.nodes.wordLists.push()
+		if err := p.word(w, ts, i, class&classDollar != 0); err != nil {
+			return err
 		}
 		w.Cont = cont
-		p.nodes.wordLists.add(w)
 	}
 	if cur != nil {
 		p.endCmd(cur)
 	}
 	l.Cmds = p.nodes.cmdLists.take()
-	return l, nil
+	return nil
 }
 
 // tokenEnd returns the end of the token that starts at buf[i] (the next
@@ -635,13 +624,13 @@ type frame struct {
 // iPXE's expand_settings: the first "}" that follows some "${" closes the
 // last "${" before it; a "${" that no "}" closes stays literal. Expansions
 // nested deeper than MaxExpansionDepth are an error.
-// dollar says whether the word may hold a "$".
-func (p *parser) word(from, to int, dollar bool) (*Word, error) {
+// dollar says whether the word may hold a "$". The word goes to w, a zero
+// Word.
+func (p *parser) word(w *Word, from, to int, dollar bool) error {
 	if !dollar || !strings.Contains(p.str[from:to], "${") {
-		// Fast path: one literal; a single object for all three nodes.
-		n := p.nodes.litWords.alloc()
-		n.l.ValuePos, n.l.Value = p.lpos(from), p.str[from:to] // Parts is linked already
-		return &n.w, nil
+		// Fast path: one literal, inline in the word.
+		w.inline, w.lit.ValuePos, w.lit.Value = true, p.lpos(from), p.str[from:to]
+		return nil
 	}
 	// The parts of all open frames share one stack, frame after frame;
 	// closing a frame replaces its parts by one Expansion.
@@ -661,7 +650,7 @@ func (p *parser) word(from, to int, dollar bool) (*Word, error) {
 			fr := stack[len(stack)-1]
 			stack = stack[:len(stack)-1]
 			if fr.depth >= MaxExpansionDepth {
-				return nil, &ParseError{Filename: p.name, Pos: p.lpos(fr.dollar),
+				return &ParseError{Filename: p.name, Pos: p.lpos(fr.dollar),
 					Msg: fmt.Sprintf("settings expansions nested deeper than %d", MaxExpansionDepth)}
 			}
 			e := p.nodes.exps.alloc()
@@ -678,10 +667,9 @@ func (p *parser) word(from, to int, dollar bool) (*Word, error) {
 		}
 	}
 	parts = p.flushLit(parts, litStart, to)
-	w := p.nodes.words.alloc()
 	if len(stack) == 1 {
-		w.Parts = p.nodes.partLists.copy(parts)
-		return w, nil
+		p.setParts(w, parts, true)
+		return nil
 	}
 	// Unclosed "${" stay literal. The stack holds, in text order, the
 	// word's own parts, then each open frame's: flatten them with a "${"
@@ -698,8 +686,24 @@ func (p *parser) word(from, to int, dollar bool) (*Word, error) {
 		flat = append(flat, lit)
 		flat = append(flat, parts[fr.base:end]...)
 	}
-	w.Parts = mergeLits(flat)
-	return w, nil
+	p.setParts(w, mergeLits(flat), false)
+	return nil
+}
+
+// setParts gives w its parts: inline when they are one literal (as
+// NewWord does), else in a list, copied into a chunk if copy is set.
+func (p *parser) setParts(w *Word, parts []WordPart, copy bool) {
+	if len(parts) == 1 {
+		if l, ok := parts[0].(*Lit); ok {
+			w.inline, w.lit = true, *l
+			return
+		}
+	}
+	if copy {
+		parts = p.nodes.partLists.copy(parts)
+	}
+	w.parts = p.nodes.partHeads.alloc()
+	*w.parts = parts
 }
 
 // flushLit appends the literal str[start:end] to parts, if start >= 0 and

@@ -125,12 +125,12 @@ func TestPositions(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := f.Lines[1]
-	check := func(what string, got Pos, line, col int32) {
+	check := func(what string, got Pos, line, col int) {
 		t.Helper()
-		if got.Line != line || got.Col != col {
+		if got.Line() != line || got.Col() != col {
 			t.Errorf("%s at %v, want %d:%d", what, got, line, col)
 		}
-		if got.IsValid() && src[got.Offset:][:1] == "" {
+		if got.IsValid() && src[got.Offset():][:1] == "" {
 			t.Errorf("%s: offset out of range", what)
 		}
 	}
@@ -139,7 +139,7 @@ func TestPositions(t *testing.T) {
 	words := l.Cmds[0].Words
 	check("echo", words[0].Pos(), 2, 5)
 	check("word ab", words[1].Pos(), 2, 10)
-	exp := words[1].Parts[1].(*Expansion)
+	exp := words[1].Parts()[1].(*Expansion)
 	check("expansion", exp.Pos(), 2, 12)
 	check("rbrace", exp.Rbrace, 2, 19)
 	if r, ok := exp.Ref(); !ok || r != (SettingRef{"x", "y", "z"}) {
@@ -149,11 +149,11 @@ func TestPositions(t *testing.T) {
 	if !words[2].Cont {
 		t.Error("continuation before d not recorded")
 	}
-	outer := words[3].Parts[0].(*Expansion)
+	outer := words[3].Parts()[0].(*Expansion)
 	check("outer", outer.Pos(), 3, 5)
 	check("inner", outer.Parts[1].Pos(), 3, 8)
 	check("comment", l.Comment.Pos(), 3, 14)
-	if src[l.Comment.Hash.Offset] != '#' || src[exp.Dollar.Offset] != '$' {
+	if src[l.Comment.Hash.Offset()] != '#' || src[exp.Dollar.Offset()] != '$' {
 		t.Error("offsets do not point at the node")
 	}
 }
@@ -196,7 +196,7 @@ func TestWordParts(t *testing.T) {
 			t.Fatal(err)
 		}
 		w := f.Lines[0].Cmds[0].Words[1]
-		if got := render(w.Parts); got != tt.want {
+		if got := render(w.Parts()); got != tt.want {
 			t.Errorf("%s: parts %s, want %s", tt.word, got, tt.want)
 		}
 		if w.Text() != tt.word {
@@ -296,14 +296,14 @@ func TestNestingDepth(t *testing.T) {
 // nested far deeper than Parse allows: a finding and an error, not a
 // stack overflow.
 func TestNestingDepthBuilt(t *testing.T) {
-	pos := Pos{Offset: 5, Line: 1, Col: 6}
+	pos := NewPos(5, 1, 6)
 	var part WordPart = &Lit{ValuePos: pos, Value: "a"}
 	for i := 0; i < 2_000_000; i++ {
 		part = &Expansion{Dollar: pos, Rbrace: pos, Parts: []WordPart{part}}
 	}
-	f := &File{Lines: []*Line{{Start: Pos{Line: 1, Col: 1}, Cmds: []*Cmd{{Words: []*Word{
-		{Parts: []WordPart{&Lit{ValuePos: Pos{Line: 1, Col: 1}, Value: "echo"}}},
-		{Parts: []WordPart{part}},
+	f := &File{Lines: []Line{{Start: NewPos(0, 1, 1), Cmds: []Cmd{{Words: []Word{
+		NewWord(&Lit{ValuePos: NewPos(0, 1, 1), Value: "echo"}),
+		NewWord(part),
 	}}}}}}
 	fs := Lint(f)
 	if len(fs) != 1 || fs[0].Code != CodeTooDeep || fs[0].Pos != pos {
@@ -315,9 +315,9 @@ func TestNestingDepthBuilt(t *testing.T) {
 	}
 }
 
-// TestSourceTooLarge: a source whose offsets would not fit a Pos is
-// refused with ErrSourceTooLarge (checked on the size alone: nobody
-// allocates 2 GiB in a test).
+// TestSourceTooLarge: a source whose positions would not fit a Pos is
+// refused with ErrSourceTooLarge: too many bytes or lines; a source at
+// the limits parses, and its last position reads back.
 func TestSourceTooLarge(t *testing.T) {
 	for _, n := range []int{0, MaxSourceSize - 1} {
 		if err := checkSize(n, "x"); err != nil {
@@ -328,6 +328,66 @@ func TestSourceTooLarge(t *testing.T) {
 		if err := checkSize(n, "x"); !errors.Is(err, ErrSourceTooLarge) {
 			t.Errorf("checkSize(%d) = %v, want ErrSourceTooLarge", n, err)
 		}
+	}
+	long := func(n int) []byte { return []byte("echo " + strings.Repeat("a", n-len("echo "))) }
+	for _, tt := range []struct {
+		name string
+		src  []byte
+		ok   bool
+	}{
+		{"lines at the limit", append(bytes.Repeat([]byte("\n"), MaxLines-1), "echo b"...), true},
+		{"one line too many", append(bytes.Repeat([]byte("\n"), MaxLines), "echo b"...), false},
+		{"a long line", long(MaxSourceSize - 1), true},
+		{"too many bytes", long(MaxSourceSize), false},
+	} {
+		f, err := Parse(tt.src, "big")
+		if !tt.ok {
+			if !errors.Is(err, ErrSourceTooLarge) {
+				t.Errorf("%s: err = %v, want ErrSourceTooLarge", tt.name, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+			continue
+		}
+		last := f.Lines[len(f.Lines)-1]
+		p := last.Pos()
+		if len(last.Cmds) > 0 {
+			p = last.Cmds[0].Words[1].Pos()
+		}
+		wantLine := bytes.Count(tt.src, []byte("\n")) + 1
+		if p.Line() != wantLine || p.Offset() > len(tt.src) || (len(last.Cmds) > 0 && p.Col() != 6) {
+			t.Errorf("%s: last position %v (offset %d), want line %d", tt.name, p, p.Offset(), wantLine)
+		}
+	}
+	if _, err := ParseWord(strings.Repeat("a", MaxSourceSize)); !errors.Is(err, ErrSourceTooLarge) {
+		t.Errorf("ParseWord of MaxSourceSize bytes: err = %v, want ErrSourceTooLarge", err)
+	}
+}
+
+// TestNewPos: NewPos packs and the accessors read back every field at
+// and around its limits; out-of-range numbers give the invalid Pos.
+func TestNewPos(t *testing.T) {
+	for _, tt := range [][3]int{{0, 1, 1}, {MaxSourceSize - 1, MaxLines, MaxColumn}, {12345, 678, 90}, {1, MaxLines, 1}, {MaxSourceSize - 1, 1, MaxColumn}} {
+		p := NewPos(tt[0], tt[1], tt[2])
+		if !p.IsValid() || p.Offset() != tt[0] || p.Line() != tt[1] || p.Col() != tt[2] {
+			t.Errorf("NewPos%v = %d/%d/%d valid %v", tt, p.Offset(), p.Line(), p.Col(), p.IsValid())
+		}
+		if got, want := p.String(), fmt.Sprintf("%d:%d", tt[1], tt[2]); got != want {
+			t.Errorf("NewPos%v.String() = %q, want %q", tt, got, want)
+		}
+	}
+	for _, tt := range [][3]int{{-1, 1, 1}, {MaxSourceSize, 1, 1}, {0, 0, 1}, {0, MaxLines + 1, 1}, {0, 1, 0}, {0, 1, MaxColumn + 1}} {
+		if p := NewPos(tt[0], tt[1], tt[2]); p != (Pos{}) || p.String() != "-" {
+			t.Errorf("NewPos%v = %v, want the invalid Pos", tt, p)
+		}
+	}
+	if p := NewPos(5, 2, 3).advance(4); p != NewPos(9, 2, 7) {
+		t.Errorf("advance: %v", p)
+	}
+	if p := (Pos{}).advance(4); p.IsValid() {
+		t.Errorf("advance of the invalid Pos: %v", p)
 	}
 }
 

@@ -72,9 +72,9 @@ func (p *Printer) Print(w io.Writer, f *File) error {
 	}
 	bp := printBuffers.Get().(*[]byte)
 	out := (*bp)[:0]
-	if n := len(f.Lines); n > 0 && f.Lines[n-1] != nil && f.Lines[n-1].Start.IsValid() {
+	if n := len(f.Lines); n > 0 && f.Lines[n-1].Start.IsValid() {
 		// A parsed file prints to about its source's size.
-		out = slices.Grow(out, int(f.Lines[n-1].Start.Offset)+256)
+		out = slices.Grow(out, f.Lines[n-1].Start.Offset()+256)
 	}
 	out, err := p.appendFile(out, f)
 	if err == nil {
@@ -134,11 +134,8 @@ func (e *PrintError) Error() string { return fmt.Sprintf("ipxescript: print: %s:
 
 func (p *Printer) appendFile(out []byte, f *File) ([]byte, error) {
 	lines := f.Lines
-	for i, l := range lines {
-		if l == nil {
-			return out, errNilNode
-		}
-		if l.Unterminated.IsValid() && i != len(lines)-1 {
+	for i := range lines {
+		if l := &lines[i]; l.Unterminated.IsValid() && i != len(lines)-1 {
 			return out, &PrintError{l.Unterminated, "only the last line can end inside a backslash continuation"}
 		}
 	}
@@ -147,7 +144,8 @@ func (p *Printer) appendFile(out []byte, f *File) ([]byte, error) {
 	}
 	prevBlank := false
 	start := len(out)
-	for _, l := range lines {
+	for i := range lines {
+		l := &lines[i]
 		blank := l.IsBlank()
 		if blank && prevBlank && !l.Unterminated.IsValid() {
 			continue
@@ -207,10 +205,8 @@ func (p *Printer) appendLine(out []byte, l *Line) ([]byte, error) {
 		out = append(out, l.Label.Name...)
 		started = true
 	}
-	for i, c := range l.Cmds {
-		if c == nil {
-			return out, errNilNode
-		}
+	for i := range l.Cmds {
+		c := &l.Cmds[i]
 		if i > 0 && c.Op == OpNone {
 			return out, &PrintError{c.Pos(), "command after the first has no operator"}
 		}
@@ -221,13 +217,11 @@ func (p *Printer) appendLine(out []byte, l *Line) ([]byte, error) {
 			out = sep(out, c.OpCont)
 			out = append(out, c.Op.String()...)
 		}
-		for j, w := range c.Words {
-			if w == nil {
-				return out, errNilNode
-			}
+		for j := range c.Words {
+			w := &c.Words[j]
 			lit, sole := soleLit(w) // most words: nothing nested to check
 			if !sole {
-				switch partsProblem(w.Parts, MaxExpansionDepth) {
+				switch partsProblem(w.list(), MaxExpansionDepth) {
 				case partsNil:
 					return out, errNilNode
 				case partsTooDeep:
@@ -240,7 +234,7 @@ func (p *Printer) appendLine(out []byte, l *Line) ([]byte, error) {
 			if sole {
 				out = append(out, lit...)
 			} else {
-				out = appendParts(out, w.Parts)
+				out = appendParts(out, w.list())
 			}
 			if text := out[start:]; !plainToken(text) {
 				if err := checkWord(w, text, i == 0 && j == 0 && l.Label == nil); err != nil {

@@ -68,25 +68,25 @@ func TestPrintIndentOption(t *testing.T) {
 }
 
 func TestPrintRejectsBadTrees(t *testing.T) {
-	lit := func(s string) *Word { return &Word{Parts: []WordPart{&Lit{Value: s}}} }
-	cmd := func(ws ...*Word) *Cmd { return &Cmd{Words: ws} }
+	lit := func(s string) Word { return NewWord(&Lit{Value: s}) }
+	cmd := func(ws ...Word) Cmd { return Cmd{Words: ws} }
 	tests := []struct {
 		name string
-		line *Line
+		line Line
 	}{
-		{"space in word", &Line{Cmds: []*Cmd{cmd(lit("echo"), lit("a b"))}}},
-		{"newline in word", &Line{Cmds: []*Cmd{cmd(lit("echo"), lit("a\nb"))}}},
-		{"empty word", &Line{Cmds: []*Cmd{cmd(lit("echo"), lit(""))}}},
-		{"hash word", &Line{Cmds: []*Cmd{cmd(lit("echo"), lit("#x"))}}},
-		{"operator word", &Line{Cmds: []*Cmd{cmd(lit("echo"), lit("||"))}}},
-		{"colon first word", &Line{Cmds: []*Cmd{cmd(lit(":x"))}}},
-		{"label with space", &Line{Label: &Label{Name: "a b"}}},
-		{"comment without hash", &Line{Comment: &Comment{Text: "x"}}},
-		{"missing operator", &Line{Cmds: []*Cmd{cmd(lit("a")), cmd(lit("b"))}}},
+		{"space in word", Line{Cmds: []Cmd{cmd(lit("echo"), lit("a b"))}}},
+		{"newline in word", Line{Cmds: []Cmd{cmd(lit("echo"), lit("a\nb"))}}},
+		{"empty word", Line{Cmds: []Cmd{cmd(lit("echo"), lit(""))}}},
+		{"hash word", Line{Cmds: []Cmd{cmd(lit("echo"), lit("#x"))}}},
+		{"operator word", Line{Cmds: []Cmd{cmd(lit("echo"), lit("||"))}}},
+		{"colon first word", Line{Cmds: []Cmd{cmd(lit(":x"))}}},
+		{"label with space", Line{Label: &Label{Name: "a b"}}},
+		{"comment without hash", Line{Comment: &Comment{Text: "x"}}},
+		{"missing operator", Line{Cmds: []Cmd{cmd(lit("a")), cmd(lit("b"))}}},
 	}
 	for _, tt := range tests {
 		var b bytes.Buffer
-		err := Fprint(&b, &File{Lines: []*Line{tt.line}})
+		err := Fprint(&b, &File{Lines: []Line{tt.line}})
 		var pe *PrintError
 		if !errors.As(err, &pe) {
 			t.Errorf("%s: got %v, want *PrintError", tt.name, err)
@@ -98,14 +98,14 @@ func TestPrintRejectsBadTrees(t *testing.T) {
 }
 
 func TestPrintBuiltTree(t *testing.T) {
-	lit := func(s string) *Word { return &Word{Parts: []WordPart{&Lit{Value: s}}} }
-	f := &File{Lines: []*Line{
+	lit := func(s string) Word { return NewWord(&Lit{Value: s}) }
+	f := &File{Lines: []Line{
 		{Comment: &Comment{Text: "#!ipxe"}},
-		{Label: &Label{Name: "retry"}, Cmds: []*Cmd{
-			{Words: []*Word{lit("dhcp")}},
-			{Op: OpOr, Words: []*Word{lit("goto"), lit("retry")}},
+		{Label: &Label{Name: "retry"}, Cmds: []Cmd{
+			{Words: []Word{lit("dhcp")}},
+			{Op: OpOr, Words: []Word{lit("goto"), lit("retry")}},
 		}},
-		{Cmds: []*Cmd{{Words: []*Word{lit("chain"), {Parts: []WordPart{&Lit{Value: "http://x/"}, &Expansion{Parts: []WordPart{&Lit{Value: "net0/mac"}}}}}}}}},
+		{Cmds: []Cmd{{Words: []Word{lit("chain"), NewWord(&Lit{Value: "http://x/"}, &Expansion{Parts: []WordPart{&Lit{Value: "net0/mac"}}})}}}},
 	}}
 	var b strings.Builder
 	if err := Fprint(&b, f); err != nil {

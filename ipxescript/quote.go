@@ -96,17 +96,17 @@ func IsLiteral(s string) bool {
 // line (the printer refuses it there: iPXE would read a label).
 //
 // Use ParseWord instead to build a word that holds expansions.
-func LitWord(s string) (*Word, error) {
+func LitWord(s string) (Word, error) {
 	if err := Check(s); err != nil {
-		return nil, err
+		return Word{}, err
 	}
 	if s == "" {
-		return &Word{Parts: []WordPart{&Expansion{}}}, nil
+		return NewWord(&Expansion{}), nil
 	}
 	if tokenProblem(s) != "" {
-		return nil, &QuoteError{Value: s, Offset: problemOffset(s), Err: ErrToken}
+		return Word{}, &QuoteError{Value: s, Offset: problemOffset(s), Err: ErrToken}
 	}
-	return &Word{Parts: []WordPart{&Lit{Value: s}}}, nil
+	return Word{lit: Lit{Value: s}, inline: true}, nil
 }
 
 // Quoted is s prepared as one argument: Word is the token to write; if

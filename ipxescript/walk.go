@@ -20,25 +20,28 @@ func Walk(node Node, f func(Node) bool) {
 	}
 	switch n := node.(type) {
 	case *File:
-		for _, l := range n.Lines {
-			Walk(l, f)
+		for i := range n.Lines {
+			Walk(&n.Lines[i], f)
 		}
 	case *Line:
 		if n.Label != nil {
 			Walk(n.Label, f)
 		}
-		for _, c := range n.Cmds {
-			Walk(c, f)
+		for i := range n.Cmds {
+			Walk(&n.Cmds[i], f)
 		}
 		if n.Comment != nil {
 			Walk(n.Comment, f)
 		}
 	case *Cmd:
-		for _, w := range n.Words {
-			Walk(w, f)
+		for i := range n.Words {
+			Walk(&n.Words[i], f)
 		}
 	case *Word:
-		for _, p := range n.Parts {
+		if n.inline {
+			Walk(&n.lit, f)
+		}
+		for _, p := range n.list() {
 			Walk(p, f)
 		}
 	case *Expansion:
@@ -54,8 +57,8 @@ func Walk(node Node, f func(Node) bool) {
 // the parts of each word, recursively into nested expansions, then the
 // comment). Unlike Walk it keeps its own stack, so it handles trees of any
 // depth, and it reads a node's children only after yielding the node: the
-// loop body may replace them (e.g. assign c.Words[i] when it sees the
-// *Cmd c) and the iterator then visits the new children. A nil node
+// loop body may replace them (e.g. assign c.Words[i] = NewWord(...) when it
+// sees the *Cmd c) and the iterator then visits the new children. A nil node
 // yields nothing.
 //
 //	for n := range ipxescript.Preorder(f) {
@@ -78,25 +81,28 @@ func Preorder(node Node) iter.Seq[Node] {
 			mark := len(stack)
 			switch n := n.(type) {
 			case *File:
-				for _, l := range n.Lines {
-					stack = appendNode(stack, l)
+				for i := range n.Lines {
+					stack = append(stack, &n.Lines[i])
 				}
 			case *Line:
 				if n.Label != nil {
 					stack = append(stack, n.Label)
 				}
-				for _, c := range n.Cmds {
-					stack = appendNode(stack, c)
+				for i := range n.Cmds {
+					stack = append(stack, &n.Cmds[i])
 				}
 				if n.Comment != nil {
 					stack = append(stack, n.Comment)
 				}
 			case *Cmd:
-				for _, w := range n.Words {
-					stack = appendNode(stack, w)
+				for i := range n.Words {
+					stack = append(stack, &n.Words[i])
 				}
 			case *Word:
-				for _, p := range n.Parts {
+				if n.inline {
+					stack = append(stack, &n.lit)
+				}
+				for _, p := range n.list() {
 					stack = appendNode(stack, p)
 				}
 			case *Expansion:
@@ -144,13 +150,14 @@ func isNilNode(n Node) bool {
 }
 
 // ErrNilNode is wrapped by Runner.Run's error for a tree that holds a nil
-// where a node belongs (a nil *Line in File.Lines, a nil *Cmd, *Word or
-// word part). Print refuses such a tree with a *PrintError and Lint with a
-// CodeNilNode finding; Walk and Preorder skip the nil entries.
+// where a node belongs (a nil *File, or a nil word part: a nil interface,
+// *Lit or *Expansion in a word's or an expansion's parts). Print refuses
+// such a tree with a *PrintError and Lint with a CodeNilNode finding; Walk
+// and Preorder skip the nil entries.
 var ErrNilNode = errors.New("ipxescript: nil node in the syntax tree")
 
 // findNilNode returns the first nil entry of a hand-built tree, described
-// as "File.Lines[3] is nil", with the start of its line (zero for nodes
+// as "Word.Parts[3] is nil", with the start of its line (zero for nodes
 // without positions); or "" when there is none. It keeps its own stack
 // for expansions, so a tree of any depth is fine.
 func findNilNode(f *File) (Pos, string) {
@@ -162,19 +169,11 @@ func findNilNode(f *File) (Pos, string) {
 		parts []WordPart
 	}
 	var stack []parts
-	for i, l := range f.Lines {
-		if l == nil {
-			return Pos{}, fmt.Sprintf("File.Lines[%d] is nil", i)
-		}
-		for j, c := range l.Cmds {
-			if c == nil {
-				return l.Start, fmt.Sprintf("Line.Cmds[%d] is nil", j)
-			}
-			for k, w := range c.Words {
-				if w == nil {
-					return l.Start, fmt.Sprintf("Cmd.Words[%d] is nil", k)
-				}
-				stack = append(stack[:0], parts{"Word", w.Parts})
+	for i := range f.Lines {
+		l := &f.Lines[i]
+		for j := range l.Cmds {
+			for _, w := range l.Cmds[j].Words {
+				stack = append(stack[:0], parts{"Word", w.list()})
 				for len(stack) > 0 {
 					top := stack[len(stack)-1]
 					stack = stack[:len(stack)-1]

@@ -87,7 +87,7 @@ func TestParseWord(t *testing.T) {
 			w, err := ParseWord(tt.text)
 			if tt.err != "" {
 				var pe *ParseError
-				if !errors.As(err, &pe) || !strings.Contains(err.Error(), tt.err) || int(pe.Pos.Offset) != tt.off {
+				if !errors.As(err, &pe) || !strings.Contains(err.Error(), tt.err) || pe.Pos.Offset() != tt.off {
 					t.Fatalf("ParseWord(%q) = %v, %v; want a *ParseError at offset %d containing %q", tt.text, w, err, tt.off, tt.err)
 				}
 				return
@@ -95,13 +95,13 @@ func TestParseWord(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParseWord(%q): %v", tt.text, err)
 			}
-			if got := partsShape(w.Parts); got != tt.shape {
+			if got := partsShape(w.Parts()); got != tt.shape {
 				t.Errorf("ParseWord(%q) = %s, want %s", tt.text, got, tt.shape)
 			}
 			if w.Text() != tt.text {
 				t.Errorf("Text() = %q, want %q", w.Text(), tt.text)
 			}
-			if hasPos(w) || w.Pos().IsValid() {
+			if hasPos(&w) || w.Pos().IsValid() {
 				t.Errorf("ParseWord(%q) has positions; a made word has none", tt.text)
 			}
 		})
@@ -144,12 +144,12 @@ func TestLitWord(t *testing.T) {
 			if err != nil {
 				t.Fatalf("LitWord(%q): %v", tt.s, err)
 			}
-			if w.Text() != tt.text || partsShape(w.Parts) != tt.shape {
-				t.Fatalf("LitWord(%q) = %q %s, want %q %s", tt.s, w.Text(), partsShape(w.Parts), tt.text, tt.shape)
+			if w.Text() != tt.text || partsShape(w.Parts()) != tt.shape {
+				t.Fatalf("LitWord(%q) = %q %s, want %q %s", tt.s, w.Text(), partsShape(w.Parts()), tt.text, tt.shape)
 			}
 			// What iPXE sees: the word as the argument of echo, in the
 			// Runner, whose expansion follows iPXE's expand_settings.
-			f := &File{Lines: []*Line{{Cmds: []*Cmd{{Words: []*Word{{Parts: []WordPart{&Lit{Value: "echo"}}}, w}}}}}}
+			f := &File{Lines: []Line{{Cmds: []Cmd{{Words: []Word{NewWord(&Lit{Value: "echo"}), w}}}}}}
 			var out bytes.Buffer
 			if err := Fprint(&out, f); err != nil {
 				t.Fatal(err)
@@ -233,9 +233,9 @@ func TestPreorder(t *testing.T) {
 		if got := preorderOf(nilWord); len(got) != 0 {
 			t.Errorf("Preorder((*Word)(nil)) yields %d nodes", len(got))
 		}
-		hand := &File{Lines: []*Line{nil, {Cmds: []*Cmd{nil, {Words: []*Word{nil}}}}}}
-		if got := len(preorderOf(hand)); got != 3 { // File, Line, Cmd: no nils
-			t.Errorf("hand-built tree with nil entries: %d nodes, want 3", got)
+		hand := &File{Lines: []Line{{Cmds: []Cmd{{Words: []Word{NewWord(nil, (*Lit)(nil), (*Expansion)(nil))}}}}}}
+		if got := len(preorderOf(hand)); got != 4 { // File, Line, Cmd, Word: no nils
+			t.Errorf("hand-built tree with nil entries: %d nodes, want 4", got)
 		}
 	})
 
@@ -271,7 +271,8 @@ func TestPreorder(t *testing.T) {
 			parts = []WordPart{&Expansion{Parts: parts}}
 		}
 		n := 0
-		for range Preorder(&Word{Parts: parts}) {
+		w := NewWord(parts...)
+		for range Preorder(&w) {
 			n++
 		}
 		if n != depth+2 {
@@ -311,7 +312,7 @@ func FuzzParseWord(f *testing.F) {
 				if err != nil {
 					t.Fatalf("ParseWord(%q) of a printed word: %v", text, err)
 				}
-				if a, b := partsShape(got.Parts), partsShape(w.Parts); a != b || got.Text() != text {
+				if a, b := partsShape(got.Parts()), partsShape(w.Parts()); a != b || got.Text() != text {
 					t.Fatalf("ParseWord(%q) = %s, the parser read %s", text, a, b)
 				}
 			}
@@ -321,7 +322,7 @@ func FuzzParseWord(f *testing.F) {
 		w, err := ParseWord(text)
 		if err != nil {
 			var pe *ParseError
-			if !errors.As(err, &pe) || pe.Pos.Offset < 0 || int(pe.Pos.Offset) > len(text) {
+			if !errors.As(err, &pe) || pe.Pos.Offset() < 0 || pe.Pos.Offset() > len(text) {
 				t.Fatalf("ParseWord(%q) error %v is not a *ParseError inside the text", text, err)
 			}
 			if tokenProblem(text) == "" && !strings.Contains(err.Error(), "nested deeper") {
@@ -336,8 +337,8 @@ func FuzzParseWord(f *testing.F) {
 		if err != nil {
 			t.Fatalf("echo %q: %v", text, err)
 		}
-		if c := line.Lines[0].Cmds; len(c) != 1 || len(c[0].Words) != 3 || partsShape(c[0].Words[1].Parts) != partsShape(w.Parts) {
-			t.Fatalf("in a line, %q is not the one word %s", text, partsShape(w.Parts))
+		if c := line.Lines[0].Cmds; len(c) != 1 || len(c[0].Words) != 3 || partsShape(c[0].Words[1].Parts()) != partsShape(w.Parts()) {
+			t.Fatalf("in a line, %q is not the one word %s", text, partsShape(w.Parts()))
 		}
 	})
 }
