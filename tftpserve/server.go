@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -115,6 +116,20 @@ type Server struct {
 	// DATA, ACK and OACK from a port with no transfer get ERROR 5.
 	SinglePort bool
 
+	// BatchedLockstep, with SinglePort on Linux, runs the data phase of
+	// lock-step reads (windowsize 1, mode octet, content served from an
+	// io.ReaderAt: ServeContent, files) in the listening socket's reader
+	// instead of on each transfer's goroutine: the ACKs of one recvmmsg
+	// batch are handled in turn (the next block read with ReadAt) and
+	// every DATA they call for leaves in one sendmmsg; a ticker resends
+	// blocks whose timer expired. It saves a goroutine wake-up and a read
+	// per block in a boot storm of many lock-step clients. Timeouts,
+	// retries, outcomes and reports are those of the goroutine path, but
+	// a retransmission may come up to half of MinRetransmit late, and
+	// OnProgress is called from the socket's reader, not the transfer's
+	// goroutine. Windows, writes, streams and netascii are unaffected.
+	BatchedLockstep bool
+
 	// DisableGSO turns off UDP generic segmentation offload. By default,
 	// on Linux 4.18 and later, a window of blocks leaves in one system
 	// call as one buffer that the kernel cuts into datagrams (UDP_SEGMENT);
@@ -172,6 +187,9 @@ type session struct {
 	raw    string // the request bytes, to recognise a copy of the request
 	cancel context.CancelCauseFunc
 	in     chan []byte // single-port mode
+	// loop is the transfer while the socket loop runs its data phase
+	// (BatchedLockstep): its packets go there instead of to in.
+	loop atomic.Pointer[loopTransfer]
 }
 
 func (s *Server) init() {
@@ -254,6 +272,10 @@ func (s *Server) Serve(pc net.PacketConn) error {
 	if s.SinglePort {
 		// Every transfer's ACKs arrive here: read them many per call.
 		rd = sc.newBatchReader()
+		if rd != nil && s.BatchedLockstep {
+			sc.loop = newSendLoop(sc, orDefault(s.MinRetransmit, DefaultMinRetransmit))
+			defer sc.loop.close()
+		}
 	}
 	buf := make([]byte, 65536)
 	var tempDelay time.Duration
@@ -262,9 +284,15 @@ func (s *Server) Serve(pc net.PacketConn) error {
 		if rd != nil {
 			var n int
 			if n, err = rd.read(); err == nil {
+				if sc.loop != nil {
+					sc.loop.lock()
+				}
 				for i := range n {
 					in := &rd.in[i]
 					s.dispatch(sc, in.b, in.from, in.dst, in.ifi)
+				}
+				if sc.loop != nil {
+					sc.loop.unlock() // sends the batch's DATA
 				}
 			}
 		} else {
@@ -307,6 +335,12 @@ func (s *Server) dispatch(sc *serveConn, b []byte, from netip.AddrPort, dst neti
 			s.mu.Lock()
 			sess := s.sessions[from]
 			s.mu.Unlock()
+			if sess != nil && sc.loop != nil {
+				if lt := sess.loop.Load(); lt != nil {
+					sc.loop.handle(lt, b) // the reader holds sc.loop's lock
+					return
+				}
+			}
 			if sess != nil && sess.in != nil {
 				select {
 				case sess.in <- append(getBuf(len(b))[:0], b...):
@@ -462,7 +496,7 @@ func (s *Server) serveRead(ctx context.Context, sc *serveConn, sess *session, p 
 
 	// The transfer's own socket: its TID.
 	if s.SinglePort {
-		t.link = &portLink{srv: sc, to: net.UDPAddrFromAddrPort(from), in: sess.in, oob: sc.sourceOOB(dst, ifi), gso: sc.gso && !s.DisableGSO}
+		t.link = &portLink{srv: sc, sess: sess, to: net.UDPAddrFromAddrPort(from), in: sess.in, oob: sc.sourceOOB(dst, ifi), gso: sc.gso && !s.DisableGSO}
 	} else {
 		pc, err := s.openTransferSocket(from, dst)
 		if err != nil {
