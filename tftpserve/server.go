@@ -274,6 +274,9 @@ func (s *Server) Serve(pc net.PacketConn) error {
 		rd = sc.newBatchReader()
 		if rd != nil && s.BatchedLockstep {
 			sc.loop = newSendLoop(sc, orDefault(s.MinRetransmit, DefaultMinRetransmit))
+			// Every lock-step client's ACK waits in this one buffer while
+			// the reader works through a batch: make room for a storm's.
+			growRecvBuffer(pc, loopRecvBuffer)
 			defer sc.loop.close()
 		}
 	}
