@@ -127,7 +127,13 @@ type Server struct {
 	// retries, outcomes and reports are those of the goroutine path, but
 	// a retransmission may come up to half of MinRetransmit late, and
 	// OnProgress is called from the socket's reader, not the transfer's
-	// goroutine. Windows, writes, streams and netascii are unaffected.
+	// goroutine. Windows, writes, streams and netascii are unaffected,
+	// and so is everything without SinglePort or off Linux. The listening
+	// socket's receive buffer is raised to 4 MiB (SO_RCVBUFFORCE when
+	// permitted, else up to net.core.rmem_max), since every client's ACK
+	// waits there while the reader works through a batch. In the storm
+	// benchmark (bench/README.md) it halves single-port mode's CPU per
+	// byte, to about that of the default per-transfer sockets.
 	BatchedLockstep bool
 
 	// DisableGSO turns off UDP generic segmentation offload. By default,
