@@ -38,7 +38,12 @@ type sendLoop struct {
 	closed  bool
 	out     []*loopTransfer // transfers with a DATA queued, in order
 	msgs    []ipv4.Message
+	raw     *rawSender // nil: send with WriteBatch
+	pkts    [][]byte   // raw's arguments
+	addrs   []*rawAddr
+	oobs    [][]byte
 	started int64 // data phases taken over, for tests
+	rawSent int64 // packets sent by raw, for tests
 }
 
 // loopTransfer is a transfer whose data phase the loop runs.
@@ -46,8 +51,9 @@ type loopTransfer struct {
 	t    *transfer
 	link *portLink
 	src  *atSource
-	buf  []byte // the DATA packet last sent: header and block
-	pkt  []byte // buf[:4+n]
+	raw  rawAddr // the client as rawSender takes it
+	buf  []byte  // the DATA packet last sent: header and block
+	pkt  []byte  // buf[:4+n]
 	// sentAt is when the block was sent first; fresh is false once it was
 	// sent again (Karn's rule: no RTT sample from it).
 	sentAt   time.Time
@@ -77,6 +83,7 @@ func newSendLoop(sc *serveConn, minRTO time.Duration) *sendLoop {
 		sc:     sc,
 		period: min(max(minRTO/2, minLoopPeriod), maxLoopPeriod),
 		set:    map[*loopTransfer]struct{}{},
+		raw:    newRawSender(sc.pc),
 	}
 }
 
@@ -95,6 +102,9 @@ func (t *transfer) runLooped(lp *sendLoop, pl *portLink, src *atSource) error {
 	t.info.MinWindowSize = 1
 	t.progress(true)
 	lt := &loopTransfer{t: t, link: pl, src: src, buf: getBuf(4 + t.blksize), done: make(chan struct{})}
+	if lp.raw != nil {
+		lt.raw = lp.raw.addr(pl.to.AddrPort())
+	}
 	defer putBuf(lt.buf) // after done or after removal: the loop holds no reference
 	if err := lt.read(1); err != nil {
 		if t.ctx.Err() != nil {
@@ -260,6 +270,9 @@ func (lp *sendLoop) flushLocked() {
 		return
 	}
 	lp.out = lp.out[:0]
+	if lp.flushRaw(out) {
+		return
+	}
 	bw := lp.sc.batch
 	if bw == nil || lp.sc.noBatch() {
 		for _, lt := range out {
@@ -284,6 +297,34 @@ func (lp *sendLoop) flushLocked() {
 	for i := range ms {
 		ms[i] = ipv4.Message{} // drop references to packet buffers
 	}
+}
+
+// flushRaw sends out with rawSender; false (nothing sent) when it cannot.
+func (lp *sendLoop) flushRaw(out []*loopTransfer) bool {
+	if lp.raw == nil || lp.sc.noBatch() {
+		return false
+	}
+	pkts, addrs, oobs := lp.pkts[:0], lp.addrs[:0], lp.oobs[:0]
+	for _, lt := range out {
+		if lt.raw.n == 0 {
+			return false
+		}
+		pkts, addrs, oobs = append(pkts, lt.pkt), append(addrs, &lt.raw), append(oobs, lt.link.oob)
+	}
+	for i := 0; i < len(out); {
+		n, err := lp.raw.send(pkts[i:], addrs[i:], oobs[i:])
+		i += n
+		lp.rawSent += int64(n)
+		if err != nil && i < len(out) {
+			lp.sendOne(out[i]) // reports the error if it persists
+			i++
+		}
+	}
+	clear(pkts)
+	clear(addrs)
+	clear(oobs)
+	lp.pkts, lp.addrs, lp.oobs = pkts, addrs, oobs
+	return true
 }
 
 func (lp *sendLoop) sendOne(lt *loopTransfer) {

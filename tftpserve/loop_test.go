@@ -111,6 +111,15 @@ func TestBatchedLockstepConcurrent(t *testing.T) {
 			if got := loopStarted(srv); got != int64(lockstep) {
 				t.Errorf("the loop ran %d data phases, want %d (the lock-step ones)", got, lockstep)
 			}
+			srv.mu.Lock()
+			for sc := range srv.conns {
+				sc.loop.mu.Lock()
+				if sc.loop.raw != nil && sc.loop.rawSent == 0 {
+					t.Error("no packet went by the raw sendmmsg")
+				}
+				sc.loop.mu.Unlock()
+			}
+			srv.mu.Unlock()
 		})
 	}
 }
