@@ -71,12 +71,6 @@ const (
 	maxLoopPeriod = 50 * time.Millisecond
 )
 
-// loopRecvBuffer is the receive buffer of a listening socket with a send
-// loop: the ACKs of a thousand clients, sent twice each, at the kernel's
-// 1–2 KiB of accounting per small datagram. With the default 208 KiB, 200
-// lock-step atftp clients on veth lost ACKs while the reader was busy with
-// a batch (bench/README.md).
-const loopRecvBuffer = 4 << 20
 
 func newSendLoop(sc *serveConn, minRTO time.Duration) *sendLoop {
 	return &sendLoop{

@@ -4,5 +4,5 @@ package tftpserve
 
 import "net"
 
-// growRecvBuffer is only needed where BatchedLockstep runs (Linux).
+// growRecvBuffer leaves the system's default elsewhere than on Linux.
 func growRecvBuffer(net.PacketConn, int) {}

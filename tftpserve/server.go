@@ -113,7 +113,10 @@ type Server struct {
 	// SinglePort answers from the listening socket instead of a new port
 	// per transfer (for NAT and containers). Transfers are told apart by
 	// the client's address and port; blksize and windowsize are unchanged.
-	// DATA, ACK and OACK from a port with no transfer get ERROR 5.
+	// DATA, ACK and OACK from a port with no transfer get ERROR 5. On
+	// Linux the listening socket's receive buffer is raised to 4 MiB
+	// (SO_RCVBUFFORCE when permitted, else up to net.core.rmem_max), since
+	// every transfer's ACKs wait in it.
 	SinglePort bool
 
 	// BatchedLockstep, with SinglePort on Linux, runs the data phase of
@@ -128,12 +131,9 @@ type Server struct {
 	// a retransmission may come up to half of MinRetransmit late, and
 	// OnProgress is called from the socket's reader, not the transfer's
 	// goroutine. Windows, writes, streams and netascii are unaffected,
-	// and so is everything without SinglePort or off Linux. The listening
-	// socket's receive buffer is raised to 4 MiB (SO_RCVBUFFORCE when
-	// permitted, else up to net.core.rmem_max), since every client's ACK
-	// waits there while the reader works through a batch. In the storm
-	// benchmark (bench/README.md) it halves single-port mode's CPU per
-	// byte, to about that of the default per-transfer sockets.
+	// and so is everything without SinglePort or off Linux. In the storm
+	// benchmark (bench/README.md) it takes single-port mode's CPU per
+	// byte from about twice the default per-transfer sockets' to below it.
 	BatchedLockstep bool
 
 	// DisableGSO turns off UDP generic segmentation offload. By default,
@@ -278,11 +278,9 @@ func (s *Server) Serve(pc net.PacketConn) error {
 	if s.SinglePort {
 		// Every transfer's ACKs arrive here: read them many per call.
 		rd = sc.newBatchReader()
+		growRecvBuffer(pc, singlePortRecvBuffer)
 		if rd != nil && s.BatchedLockstep {
 			sc.loop = newSendLoop(sc, orDefault(s.MinRetransmit, DefaultMinRetransmit))
-			// Every lock-step client's ACK waits in this one buffer while
-			// the reader works through a batch: make room for a storm's.
-			growRecvBuffer(pc, loopRecvBuffer)
 			defer sc.loop.close()
 		}
 	}
@@ -332,6 +330,15 @@ func (s *Server) Serve(pc net.PacketConn) error {
 		time.Sleep(tempDelay)
 	}
 }
+
+// singlePortRecvBuffer is the receive buffer of a single-port listening
+// socket: every transfer's ACKs wait in it while the reader works, and a
+// boot storm's come in bursts. 4 MiB holds the ACKs of a thousand clients
+// sent twice each, at the kernel's 1–2 KiB of accounting per small
+// datagram; with the default 208 KiB, 200 lock-step atftp clients on veth
+// lost ACKs, and atftp, which re-ACKs a repeated block only once, gave up
+// on a few transfers per storm (bench/README.md).
+const singlePortRecvBuffer = 4 << 20
 
 // dispatch handles one datagram that arrived on a listening socket.
 func (s *Server) dispatch(sc *serveConn, b []byte, from netip.AddrPort, dst netip.Addr, ifi int) {
