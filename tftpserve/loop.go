@@ -71,7 +71,6 @@ const (
 	maxLoopPeriod = 50 * time.Millisecond
 )
 
-
 func newSendLoop(sc *serveConn, minRTO time.Duration) *sendLoop {
 	return &sendLoop{
 		sc:     sc,
