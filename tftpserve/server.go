@@ -133,7 +133,8 @@ type Server struct {
 	// goroutine. Windows, writes, streams and netascii are unaffected,
 	// and so is everything without SinglePort or off Linux. In the storm
 	// benchmark (bench/README.md) it takes single-port mode's CPU per
-	// byte from about twice the default per-transfer sockets' to below it.
+	// byte from about twice the default per-transfer sockets' to theirs
+	// or below.
 	BatchedLockstep bool
 
 	// DisableGSO turns off UDP generic segmentation offload. By default,
