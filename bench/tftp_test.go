@@ -617,7 +617,15 @@ func TestTFTPStorm(t *testing.T) {
 			cached := s
 			cached.name = "pxekit -cache"
 			cached.argv = func(dir string) []string { return append(s.argv(dir), "-cache") }
-			servers = append(servers, s, cached)
+			// Single-port mode, and with the lock-step data phase run by
+			// the socket's loop (tftpserve.Server.BatchedLockstep).
+			single := s
+			single.name = "pxekit -single-port"
+			single.argv = func(dir string) []string { return append(s.argv(dir), "-single-port") }
+			batched := s
+			batched.name = "pxekit -single-port -batch"
+			batched.argv = func(dir string) []string { return append(s.argv(dir), "-single-port", "-batch") }
+			servers = append(servers, s, cached, single, batched)
 		case "dnsmasq", "tftpd-hpa", "atftpd":
 			servers = append(servers, s)
 		}

@@ -318,6 +318,7 @@ func (l *sockLink) close() {
 // server's demultiplexer and leave from the listening socket.
 type portLink struct {
 	srv   *serveConn
+	sess  *session
 	to    *net.UDPAddr
 	oob   []byte // source address control message (wildcard listener)
 	in    chan []byte
@@ -419,6 +420,9 @@ type serveConn struct {
 	local netip.Addr // the bound address when specific
 	batch batchWriter
 	gso   bool // the kernel takes UDP_SEGMENT on this socket
+	// loop runs lock-step data phases (Server.BatchedLockstep); nil
+	// when off. Set before the socket's reader starts.
+	loop *sendLoop
 
 	mu       sync.Mutex
 	batchOff bool

@@ -50,8 +50,11 @@
 //     [Server.DisableGSO] turns it off), otherwise one sendmmsg; the first
 //     block goes alone, so that the client starts reading at once. In
 //     single-port mode the listening socket is read many datagrams per
-//     call (recvmmsg). On Linux, a transfer whose RTT is under 100 µs
-//     polls its socket for a few microseconds before it sleeps (only while
+//     call (recvmmsg); with [Server.BatchedLockstep] that socket's
+//     reader also runs the data phase of lock-step transfers itself,
+//     sending every DATA a batch of ACKs calls for in one sendmmsg, which
+//     spares a goroutine wake-up per block in a boot storm. On Linux, a
+//     transfer whose RTT is under 100 µs polls its socket for a few microseconds before it sleeps (only while
 //     no more transfers run than there are processors), which makes
 //     lockstep on loopback and fast LANs about 1.4× faster.
 //

@@ -16,13 +16,17 @@ import (
 // request was sent to (learnt from IP_PKTINFO / IPV6_PKTINFO).
 func TestDualStackWildcard(t *testing.T) {
 	data := randBytes(50000, 5)
-	for _, single := range []bool{false, true} {
-		t.Run(fmt.Sprint("single-port=", single), func(t *testing.T) {
+	for _, mode := range []struct {
+		single, batched bool
+		window          int
+	}{{false, false, 8}, {true, false, 8}, {true, true, 1}} {
+		single := mode.single
+		t.Run(fmt.Sprintf("single-port=%v/batched=%v", single, mode.batched), func(t *testing.T) {
 			pc, err := net.ListenPacket("udp", "[::]:0")
 			if err != nil {
 				t.Skip(err)
 			}
-			srv := &Server{Handler: FS(fstest.MapFS{"f": {Data: data}}), SinglePort: single}
+			srv := &Server{Handler: FS(fstest.MapFS{"f": {Data: data}}), SinglePort: single, BatchedLockstep: mode.batched}
 			errc := make(chan error, 1)
 			go func() { errc <- srv.Serve(pc) }()
 			defer func() {
@@ -35,7 +39,8 @@ func TestDualStackWildcard(t *testing.T) {
 			for _, a := range []string{"127.0.0.1", "::1", "127.0.0.2"} {
 				server := netip.AddrPortFrom(netip.MustParseAddr(a), port)
 				c := newTestClient(t, server)
-				res, err := c.fetch("f", fetchOpts{window: 8}, Option{"blksize", "1468"}, Option{"windowsize", "8"})
+				win := fmt.Sprint(mode.window)
+				res, err := c.fetch("f", fetchOpts{window: mode.window}, Option{"blksize", "1468"}, Option{"windowsize", win})
 				if err != nil {
 					t.Fatalf("%s: %v", a, err)
 				}

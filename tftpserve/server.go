@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -112,8 +113,29 @@ type Server struct {
 	// SinglePort answers from the listening socket instead of a new port
 	// per transfer (for NAT and containers). Transfers are told apart by
 	// the client's address and port; blksize and windowsize are unchanged.
-	// DATA, ACK and OACK from a port with no transfer get ERROR 5.
+	// DATA, ACK and OACK from a port with no transfer get ERROR 5. On
+	// Linux the listening socket's receive buffer is raised to 4 MiB
+	// (SO_RCVBUFFORCE when permitted, else up to net.core.rmem_max), since
+	// every transfer's ACKs wait in it.
 	SinglePort bool
+
+	// BatchedLockstep, with SinglePort on Linux, runs the data phase of
+	// lock-step reads (windowsize 1, mode octet, content served from an
+	// io.ReaderAt: ServeContent, files) in the listening socket's reader
+	// instead of on each transfer's goroutine: the ACKs of one recvmmsg
+	// batch are handled in turn (the next block read with ReadAt) and
+	// every DATA they call for leaves in one sendmmsg; a ticker resends
+	// blocks whose timer expired. It saves a goroutine wake-up and a read
+	// per block in a boot storm of many lock-step clients. Timeouts,
+	// retries, outcomes and reports are those of the goroutine path, but
+	// a retransmission may come up to half of MinRetransmit late, and
+	// OnProgress is called from the socket's reader, not the transfer's
+	// goroutine. Windows, writes, streams and netascii are unaffected,
+	// and so is everything without SinglePort or off Linux. In the storm
+	// benchmark (bench/README.md) it takes single-port mode's CPU per
+	// byte from about twice the default per-transfer sockets' to theirs
+	// or below.
+	BatchedLockstep bool
 
 	// DisableGSO turns off UDP generic segmentation offload. By default,
 	// on Linux 4.18 and later, a window of blocks leaves in one system
@@ -172,6 +194,9 @@ type session struct {
 	raw    string // the request bytes, to recognise a copy of the request
 	cancel context.CancelCauseFunc
 	in     chan []byte // single-port mode
+	// loop is the transfer while the socket loop runs its data phase
+	// (BatchedLockstep): its packets go there instead of to in.
+	loop atomic.Pointer[loopTransfer]
 }
 
 func (s *Server) init() {
@@ -254,6 +279,11 @@ func (s *Server) Serve(pc net.PacketConn) error {
 	if s.SinglePort {
 		// Every transfer's ACKs arrive here: read them many per call.
 		rd = sc.newBatchReader()
+		growRecvBuffer(pc, singlePortRecvBuffer)
+		if rd != nil && s.BatchedLockstep {
+			sc.loop = newSendLoop(sc, orDefault(s.MinRetransmit, DefaultMinRetransmit))
+			defer sc.loop.close()
+		}
 	}
 	buf := make([]byte, 65536)
 	var tempDelay time.Duration
@@ -262,9 +292,15 @@ func (s *Server) Serve(pc net.PacketConn) error {
 		if rd != nil {
 			var n int
 			if n, err = rd.read(); err == nil {
+				if sc.loop != nil {
+					sc.loop.lock()
+				}
 				for i := range n {
 					in := &rd.in[i]
 					s.dispatch(sc, in.b, in.from, in.dst, in.ifi)
+				}
+				if sc.loop != nil {
+					sc.loop.unlock() // sends the batch's DATA
 				}
 			}
 		} else {
@@ -296,6 +332,15 @@ func (s *Server) Serve(pc net.PacketConn) error {
 	}
 }
 
+// singlePortRecvBuffer is the receive buffer of a single-port listening
+// socket: every transfer's ACKs wait in it while the reader works, and a
+// boot storm's come in bursts. 4 MiB holds the ACKs of a thousand clients
+// sent twice each, at the kernel's 1–2 KiB of accounting per small
+// datagram; with the default 208 KiB, 200 lock-step atftp clients on veth
+// lost ACKs, and atftp, which re-ACKs a repeated block only once, gave up
+// on a few transfers per storm (bench/README.md).
+const singlePortRecvBuffer = 4 << 20
+
 // dispatch handles one datagram that arrived on a listening socket.
 func (s *Server) dispatch(sc *serveConn, b []byte, from netip.AddrPort, dst netip.Addr, ifi int) {
 	if len(b) < 2 || !from.IsValid() || from.Port() == 0 {
@@ -307,6 +352,12 @@ func (s *Server) dispatch(sc *serveConn, b []byte, from netip.AddrPort, dst neti
 			s.mu.Lock()
 			sess := s.sessions[from]
 			s.mu.Unlock()
+			if sess != nil && sc.loop != nil {
+				if lt := sess.loop.Load(); lt != nil {
+					sc.loop.handle(lt, b) // the reader holds sc.loop's lock
+					return
+				}
+			}
 			if sess != nil && sess.in != nil {
 				select {
 				case sess.in <- append(getBuf(len(b))[:0], b...):
@@ -462,7 +513,7 @@ func (s *Server) serveRead(ctx context.Context, sc *serveConn, sess *session, p 
 
 	// The transfer's own socket: its TID.
 	if s.SinglePort {
-		t.link = &portLink{srv: sc, to: net.UDPAddrFromAddrPort(from), in: sess.in, oob: sc.sourceOOB(dst, ifi), gso: sc.gso && !s.DisableGSO}
+		t.link = &portLink{srv: sc, sess: sess, to: net.UDPAddrFromAddrPort(from), in: sess.in, oob: sc.sourceOOB(dst, ifi), gso: sc.gso && !s.DisableGSO}
 	} else {
 		pc, err := s.openTransferSocket(from, dst)
 		if err != nil {

@@ -444,6 +444,11 @@ func (t *transfer) run(src source, size int64) error {
 	if err := t.handshake(size); err != nil {
 		return err
 	}
+	if lp, pl := t.loopFor(); lp != nil {
+		if as, ok := src.(*atSource); ok {
+			return t.runLooped(lp, pl, as)
+		}
+	}
 	W := int64(t.window)
 	t.ring = make([]slot, W)
 	t.ew = W

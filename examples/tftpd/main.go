@@ -4,7 +4,7 @@
 //	tftpd -root DIR [-addr ADDR:PORT] [-blksize-max N] [-windowsize-max N]
 //	      [-timeout DUR] [-max-timeout N] [-transfer-timeout DUR]
 //	      [-retries N] [-max-transfers N]
-//	      [-max-client-transfers N] [-single-port] [-no-gso] [-shutdown-grace DUR]
+//	      [-max-client-transfers N] [-single-port [-batch]] [-no-gso] [-shutdown-grace DUR]
 //	      [-cache] [-fold-case] [-log-json] [-v] [-cpuprofile FILE]
 //
 // It serves the regular files under DIR (no escape by "..", absolute names
@@ -52,6 +52,7 @@ func run(args []string) error {
 	maxTransfers := fl.Int("max-transfers", 0, fmt.Sprintf("concurrent transfers (default %d)", tftpserve.DefaultMaxTransfers))
 	maxClient := fl.Int("max-client-transfers", 0, "concurrent transfers per client IP (default: no limit beyond -max-transfers)")
 	single := fl.Bool("single-port", false, "answer from the listening port (NAT, containers)")
+	batch := fl.Bool("batch", false, "with -single-port, on Linux: run lock-step (windowsize 1) transfers' data in the listening socket's loop, one sendmmsg for every DATA a batch of ACKs calls for (boot storms of legacy PXE clients)")
 	noGSO := fl.Bool("no-gso", false, "send each block of a window as its own datagram instead of one UDP GSO message per window (comparison, packet captures)")
 	grace := fl.Duration("shutdown-grace", 5*time.Second, "on SIGINT or SIGTERM, how long running transfers may finish before they are aborted (0: at once)")
 	cache := fl.Bool("cache", false, "serve files from a shared memory cache")
@@ -79,6 +80,9 @@ func run(args []string) error {
 	if *root == "" {
 		fl.Usage()
 		return errors.New("-root is required")
+	}
+	if *batch && !*single {
+		return errors.New("-batch needs -single-port")
 	}
 	level := slog.LevelInfo
 	if *verbose {
@@ -112,6 +116,7 @@ func run(args []string) error {
 		MaxTransfers:       *maxTransfers,
 		MaxClientTransfers: *maxClient,
 		SinglePort:         *single,
+		BatchedLockstep:    *batch,
 		DisableGSO:         *noGSO,
 	}
 	pc, err := net.ListenPacket("udp", *addr)

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -29,7 +30,7 @@ func TestTftpdWithRealClients(t *testing.T) {
 	rand.New(rand.NewSource(1)).Read(data)
 	os.WriteFile(filepath.Join(root, "ipxe.efi"), data, 0o644)
 
-	for _, extra := range [][]string{nil, {"-single-port", "-cache", "-windowsize-max", "8", "-blksize-max", "1024"}, {"-no-gso"}} {
+	for _, extra := range [][]string{nil, {"-single-port", "-cache", "-windowsize-max", "8", "-blksize-max", "1024"}, {"-no-gso"}, {"-single-port", "-batch"}} {
 		t.Run(strings.Join(extra, " "), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
@@ -44,7 +45,7 @@ func TestTftpdWithRealClients(t *testing.T) {
 			check(t, out, data)
 			m := next()
 			wantBS, wantWin := 1468.0, 16.0
-			if len(extra) > 1 {
+			if slices.Contains(extra, "-windowsize-max") {
 				wantBS, wantWin = 1024, 8
 			}
 			if m["msg"] != "tftp transfer" || m["outcome"] != "ok" || m["file"] != "ipxe.efi" || m["bytes"] != float64(len(data)) ||
@@ -115,7 +116,7 @@ func TestSIGTERMAbortsAndLogsEveryTransfer(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, "big"), make([]byte, 1<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, extra := range [][]string{nil, {"-single-port"}} {
+	for _, extra := range [][]string{nil, {"-single-port"}, {"-single-port", "-batch"}} {
 		t.Run(strings.Join(append([]string{"flags"}, extra...), " "), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()

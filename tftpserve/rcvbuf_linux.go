@@ -1,0 +1,31 @@
+package tftpserve
+
+import (
+	"net"
+	"syscall"
+)
+
+// growRecvBuffer raises pc's receive buffer to at least n bytes: with
+// SO_RCVBUFFORCE where the process may (CAP_NET_ADMIN), else with
+// SO_RCVBUF, which the kernel caps at net.core.rmem_max. A buffer already
+// larger is left alone. Failures are ignored: the default buffer still
+// works, it only drops more under a burst.
+func growRecvBuffer(pc net.PacketConn, n int) {
+	u, ok := pc.(*net.UDPConn)
+	if !ok {
+		return
+	}
+	raw, err := u.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = raw.Control(func(fd uintptr) {
+		// The kernel reports twice the size set (its bookkeeping share).
+		if cur, err := syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF); err == nil && cur/2 >= n {
+			return
+		}
+		if syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, n) != nil {
+			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, n)
+		}
+	})
+}
