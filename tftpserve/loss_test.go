@@ -54,16 +54,8 @@ func TestLossDuplicationReordering(t *testing.T) {
 					info := logs.next(t)
 					up, down := relay.Stats()
 					t.Logf("%v in %v: server sent %d packets, %d retransmits; relay up %+v down %+v", info.Outcome, elapsed.Round(time.Millisecond), info.Packets, info.Retransmits, up, down)
-					if err != nil {
-						// Allowed only as a clean failure, reported by both sides.
-						if info.Outcome == OutcomeOK || info.Err == nil {
-							t.Fatalf("client failed (%v) but server reported %+v", err, info)
-						}
-						t.Logf("clean failure: client %v, server %v", err, info.Err)
+					if !lossyFetchDelivered(t, err, info, res.data, data) {
 						return
-					}
-					if !bytes.Equal(res.data, data) {
-						t.Fatalf("corrupted: got %d bytes, want %d", len(res.data), len(data))
 					}
 					if down.Dropped+up.Dropped == 0 && loss >= 0.05 {
 						t.Fatal("the relay dropped nothing: the test tested nothing")
@@ -124,4 +116,23 @@ func TestLossyClientGivesUpCleanly(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("took %v", d)
 	}
+}
+
+// lossyFetchDelivered checks a fetch over a lossy path: either the client
+// got exactly want, or both sides report the failure (a clean failure,
+// logged; it returns false). A client failure the server reports as a
+// success, or corrupted data, fails t.
+func lossyFetchDelivered(t *testing.T, err error, info TransferInfo, got, want []byte) bool {
+	t.Helper()
+	if err != nil {
+		if info.Outcome == OutcomeOK || info.Err == nil {
+			t.Fatalf("client failed (%v) but server reported %+v", err, info)
+		}
+		t.Logf("clean failure: client %v, server %v", err, info.Err)
+		return false
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("corrupted: got %d bytes, want %d", len(got), len(want))
+	}
+	return true
 }
