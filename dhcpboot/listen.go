@@ -8,6 +8,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
 	"github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/insomniacslk/dhcp/dhcpv6/server6"
+	"github.com/pxekit/pxekit/internal/sockbuf"
 	"golang.org/x/net/ipv6"
 )
 
@@ -21,7 +22,7 @@ func ListenUDP4(iface string, port int) (net.PacketConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dhcpboot: listen %s udp/%d: %w", iface, port, err)
 	}
-	growReadBuffer(c, ReadBufferSize)
+	sockbuf.GrowReceive(c, ReadBufferSize)
 	return c, nil
 }
 

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/pxekit/pxekit/internal/sockbuf"
 )
 
 // Defaults used when the corresponding Server field is zero.
@@ -279,7 +281,7 @@ func (s *Server) Serve(pc net.PacketConn) error {
 	if s.SinglePort {
 		// Every transfer's ACKs arrive here: read them many per call.
 		rd = sc.newBatchReader()
-		growRecvBuffer(pc, singlePortRecvBuffer)
+		sockbuf.GrowReceive(pc, singlePortRecvBuffer)
 		if rd != nil && s.BatchedLockstep {
 			sc.loop = newSendLoop(sc, orDefault(s.MinRetransmit, DefaultMinRetransmit))
 			defer sc.loop.close()

@@ -1,16 +1,22 @@
-package tftpserve
+//go:build linux
+
+// Package sockbuf sizes the receive buffers of UDP server sockets (the DHCP
+// servers' and tftpserve's single-port listening socket), where a burst of
+// datagrams would otherwise overflow the kernel's default.
+package sockbuf
 
 import (
 	"net"
 	"syscall"
 )
 
-// growRecvBuffer raises pc's receive buffer to at least n bytes: with
+// GrowReceive raises pc's receive buffer to at least n bytes: with
 // SO_RCVBUFFORCE where the process may (CAP_NET_ADMIN), else with
 // SO_RCVBUF, which the kernel caps at net.core.rmem_max. A buffer already
-// larger is left alone. Failures are ignored: the default buffer still
-// works, it only drops more under a burst.
-func growRecvBuffer(pc net.PacketConn, n int) {
+// larger is left alone, and so is a socket that is no *net.UDPConn.
+// Failures are ignored: the default buffer still works, it only drops more
+// under a burst.
+func GrowReceive(pc net.PacketConn, n int) {
 	u, ok := pc.(*net.UDPConn)
 	if !ok {
 		return
