@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -625,7 +626,17 @@ func TestTFTPStorm(t *testing.T) {
 			batched := s
 			batched.name = "pxekit -single-port -batch"
 			batched.argv = func(dir string) []string { return append(s.argv(dir), "-single-port", "-batch") }
-			servers = append(servers, s, cached, single, batched)
+			variants := []tftpServer{s, cached, single, batched}
+			// BENCH_STORM_VARIANTS: which pxekit rows to run, by name
+			// ("pxekit,pxekit -single-port -batch"); the four above by
+			// default, and "pxekit -single-port -batch -cache" on request.
+			if want := envList("BENCH_STORM_VARIANTS", ""); len(want) > 0 {
+				batchedCached := s
+				batchedCached.name = "pxekit -single-port -batch -cache"
+				batchedCached.argv = func(dir string) []string { return append(s.argv(dir), "-single-port", "-batch", "-cache") }
+				variants = slices.DeleteFunc(append(variants, batchedCached), func(v tftpServer) bool { return !slices.Contains(want, v.name) })
+			}
+			servers = append(servers, variants...)
 		case "dnsmasq", "tftpd-hpa", "atftpd":
 			servers = append(servers, s)
 		}

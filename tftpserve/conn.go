@@ -549,6 +549,10 @@ type batchReader struct {
 	in  []inbound
 	cm4 ipv4.ControlMessage
 	cm6 ipv6.ControlMessage
+	// quiet, when set, reads the listening socket's quiet twin instead
+	// (quietSocket); from holds the senders it decodes.
+	quiet *quietReader
+	from  []netip.AddrPort
 }
 
 // inbound is one datagram of a batch: valid until the next read.
@@ -586,19 +590,33 @@ func (r *batchReader) read() (int, error) {
 	}
 	var n int
 	var err error
-	if r.sc.p4 != nil {
+	switch {
+	case r.quiet != nil:
+		n, err = r.quiet.read(r, r.from)
+	case r.sc.p4 != nil:
 		n, err = r.sc.p4.ReadBatch(ms, 0)
-	} else {
+	default:
 		n, err = r.sc.p6.ReadBatch(ms, 0)
 	}
 	if err != nil {
 		return 0, err
 	}
+	r.parse(n)
+	return n, nil
+}
+
+// parse fills r.in[:n] from the first n messages read.
+func (r *batchReader) parse(n int) {
+	ms := r.ms
 	for i := range n {
 		m := &ms[i]
 		in := &r.in[i]
 		in.b = m.Buffers[0][:m.N]
-		in.from = addrPortOf(m.Addr)
+		if r.quiet != nil {
+			in.from = r.from[i]
+		} else {
+			in.from = addrPortOf(m.Addr)
+		}
 		if r.sc.p4 != nil {
 			cm := &r.cm4
 			*cm = ipv4.ControlMessage{}
@@ -615,7 +633,6 @@ func (r *batchReader) read() (int, error) {
 			in.dst, in.ifi = r.sc.dst6(cm)
 		}
 	}
-	return n, nil
 }
 
 // mtuCache remembers interface MTUs for a short while.

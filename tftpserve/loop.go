@@ -38,8 +38,9 @@ type sendLoop struct {
 	closed  bool
 	out     []*loopTransfer // transfers with a DATA queued, in order
 	msgs    []ipv4.Message
-	raw     *rawSender // nil: send with WriteBatch
-	pkts    [][]byte   // raw's arguments
+	raw     *rawSender   // nil: send with WriteBatch
+	quiet   *quietSocket // raw sends through it (useQuiet)
+	pkts    [][]byte     // raw's arguments
 	addrs   []*rawAddr
 	oobs    [][]byte
 	started int64 // data phases taken over, for tests
@@ -78,6 +79,28 @@ func newSendLoop(sc *serveConn, minRTO time.Duration) *sendLoop {
 		set:    map[*loopTransfer]struct{}{},
 		raw:    newRawSender(sc.pc),
 	}
+}
+
+// useQuiet makes the loop send through q, pc's quiet twin.
+func (lp *sendLoop) useQuiet(q *quietSocket) {
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	if rs := q.rawSender(lp.raw); rs != nil {
+		lp.raw = rs
+		lp.quiet = q
+	}
+}
+
+// dropQuiet goes back to sending through the listening socket and gives
+// it its address back; the reader has returned.
+func (lp *sendLoop) dropQuiet(q *quietSocket) {
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	if lp.quiet == q {
+		lp.raw = newRawSender(lp.sc.pc)
+		lp.quiet = nil
+	}
+	q.restore()
 }
 
 // loopFor returns the send loop that may run t's data phase, or nil.

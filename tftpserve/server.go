@@ -285,6 +285,17 @@ func (s *Server) Serve(pc net.PacketConn) error {
 		if rd != nil && s.BatchedLockstep {
 			sc.loop = newSendLoop(sc, orDefault(s.MinRetransmit, DefaultMinRetransmit))
 			defer sc.loop.close()
+			// The loop reads and sends through a twin of pc that Go's
+			// poller does not watch (quietSocket), where the system has it.
+			if q := takeOverQuiet(pc, singlePortRecvBuffer); q != nil {
+				rd.useQuiet(q)
+				sc.loop.useQuiet(q)
+				defer sc.loop.dropQuiet(q)
+				q.drain(rd, func(n int) { // what reached pc before
+					rd.parse(n)
+					s.dispatchBatch(sc, rd, n)
+				})
+			}
 		}
 	}
 	buf := make([]byte, 65536)
@@ -294,16 +305,7 @@ func (s *Server) Serve(pc net.PacketConn) error {
 		if rd != nil {
 			var n int
 			if n, err = rd.read(); err == nil {
-				if sc.loop != nil {
-					sc.loop.lock()
-				}
-				for i := range n {
-					in := &rd.in[i]
-					s.dispatch(sc, in.b, in.from, in.dst, in.ifi)
-				}
-				if sc.loop != nil {
-					sc.loop.unlock() // sends the batch's DATA
-				}
+				s.dispatchBatch(sc, rd, n)
 			}
 		} else {
 			var n, ifi int
@@ -321,7 +323,7 @@ func (s *Server) Serve(pc net.PacketConn) error {
 			return ErrServerClosed
 		}
 		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
+		if errors.Is(err, errQuietIdle) || (errors.As(err, &ne) && ne.Timeout()) {
 			continue
 		}
 		if errors.Is(err, net.ErrClosed) {
@@ -331,6 +333,19 @@ func (s *Server) Serve(pc net.PacketConn) error {
 		tempDelay = min(max(2*tempDelay, 5*time.Millisecond), time.Second)
 		s.logger().Debug("tftpserve: read error", "err", err)
 		time.Sleep(tempDelay)
+	}
+}
+
+// dispatchBatch handles the n datagrams rd read, under the send loop's
+// lock when there is one: its unlock sends the DATA they called for.
+func (s *Server) dispatchBatch(sc *serveConn, rd *batchReader, n int) {
+	if sc.loop != nil {
+		sc.loop.lock()
+		defer sc.loop.unlock()
+	}
+	for i := range n {
+		in := &rd.in[i]
+		s.dispatch(sc, in.b, in.from, in.dst, in.ifi)
 	}
 }
 

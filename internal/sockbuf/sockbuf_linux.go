@@ -25,13 +25,17 @@ func GrowReceive(pc net.PacketConn, n int) {
 	if err != nil {
 		return
 	}
-	_ = raw.Control(func(fd uintptr) {
-		// The kernel reports twice the size set (its bookkeeping share).
-		if cur, err := syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF); err == nil && cur/2 >= n {
-			return
-		}
-		if syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, n) != nil {
-			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, n)
-		}
-	})
+	_ = raw.Control(func(fd uintptr) { GrowReceiveFD(int(fd), n) })
+}
+
+// GrowReceiveFD is GrowReceive for a socket the caller holds as a file
+// descriptor.
+func GrowReceiveFD(fd, n int) {
+	// The kernel reports twice the size set (its bookkeeping share).
+	if cur, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUF); err == nil && cur/2 >= n {
+		return
+	}
+	if syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, n) != nil {
+		_ = syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUF, n)
+	}
 }
