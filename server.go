@@ -120,6 +120,10 @@ type TFTPLimits struct {
 	// SinglePort answers every transfer from the listening socket (for NAT
 	// and containers).
 	SinglePort bool
+	// BatchedLockstep, with SinglePort, runs lock-step transfers' data in
+	// the listening socket's loop (tftpserve.Server.BatchedLockstep): the
+	// cheapest way to serve a boot storm of legacy PXE ROMs.
+	BatchedLockstep bool
 }
 
 // Default listen addresses of Server.ListenAndServe.
@@ -885,7 +889,8 @@ func (s *Server) TFTPServer() *tftpserve.Server {
 	t := &tftpserve.Server{Handler: s.TFTPHandler(), Logger: s.Logger, OnTransfer: s.ObserveTFTP, OnProgress: s.observeTFTPProgress,
 		MaxBlockSize: s.TFTP.MaxBlockSize, MaxWindowSize: s.TFTP.MaxWindowSize, MaxTransfers: s.TFTP.MaxTransfers,
 		MaxClientTransfers: s.TFTP.MaxClientTransfers, Timeout: s.TFTP.Timeout, TransferTimeout: s.TFTP.TransferTimeout,
-		QueueTimeout: s.TFTP.QueueTimeout, MaxTimeout: s.TFTP.MaxTimeout, SinglePort: s.TFTP.SinglePort}
+		QueueTimeout: s.TFTP.QueueTimeout, MaxTimeout: s.TFTP.MaxTimeout, SinglePort: s.TFTP.SinglePort,
+		BatchedLockstep: s.TFTP.BatchedLockstep}
 	if s.TFTPTune != nil {
 		t.Tune = func(r *tftpserve.Request, l *tftpserve.Limits) {
 			sess, ok := s.sessions.ByIP(r.RemoteAddr.Addr())

@@ -38,8 +38,9 @@ func TestServerLabBootInNamespace(t *testing.T) {
 			LeaseFile: filepath.Join(t.TempDir(), "leases")},
 		Files: "testdata/boot", Inventory: inv, OnEvent: events.add,
 		// One TFTP socket: the test process opens sockets in the root
-		// namespace, where a per-transfer socket on 10.99.0.1 cannot be.
-		TFTP: pxekit.TFTPLimits{SinglePort: true}}
+		// namespace, where a per-transfer socket on 10.99.0.1 cannot be;
+		// busybox's lock-step fetch runs in its batched loop.
+		TFTP: pxekit.TFTPLimits{SinglePort: true, BatchedLockstep: true}}
 	serveIn(t, p.Server, p.ServerIf, p.ServerIP, srv)
 
 	c := p.Client.DHCPClient(t, p.ClientIf, cliHW, 3)

@@ -27,15 +27,16 @@ func fetchHTTP(h http.Handler, path string) (string, error) {
 // its events.
 func TestServerPassesLimits(t *testing.T) {
 	var got []pxekit.HTTPEvent
-	s := &pxekit.Server{BaseURL: "http://10.77.0.1:8080", TFTP: pxekit.TFTPLimits{MaxTimeout: 7, MaxTransfers: 3},
+	s := &pxekit.Server{BaseURL: "http://10.77.0.1:8080", TFTP: pxekit.TFTPLimits{MaxTimeout: 7, MaxTransfers: 3, SinglePort: true, BatchedLockstep: true},
 		OnEvent: func(e pxekit.Event) {
 			if h, ok := e.(pxekit.HTTPEvent); ok {
 				got = append(got, h)
 			}
 		}}
 	ts := s.TFTPServer()
-	if ts.MaxTimeout != 7 || ts.MaxTransfers != 3 {
-		t.Errorf("TFTPServer: MaxTimeout %d, MaxTransfers %d; want 7, 3", ts.MaxTimeout, ts.MaxTransfers)
+	if ts.MaxTimeout != 7 || ts.MaxTransfers != 3 || !ts.SinglePort || !ts.BatchedLockstep {
+		t.Errorf("TFTPServer: MaxTimeout %d, MaxTransfers %d, SinglePort %v, BatchedLockstep %v; want 7, 3, true, true",
+			ts.MaxTimeout, ts.MaxTransfers, ts.SinglePort, ts.BatchedLockstep)
 	}
 	if _, err := fetchHTTP(s.HTTPHandler(), "/boot.ipxe?mac=52-54-00-77-00-0a&arch=0"); err != nil {
 		t.Fatal(err)

@@ -84,6 +84,11 @@ type tftpTuning struct {
 	// never); TransferTimeout cuts a transfer off ("30m"; negative: never).
 	MaxTimeout      int      `json:"max_timeout"`
 	TransferTimeout duration `json:"transfer_timeout"`
+	// SinglePort answers every transfer from port 69 (NAT, containers);
+	// BatchedLockstep, with it, runs lock-step transfers' data in the
+	// socket's loop (boot storms of legacy PXE ROMs).
+	SinglePort      bool `json:"single_port"`
+	BatchedLockstep bool `json:"batched_lockstep"`
 }
 
 // duration is a time.Duration written as text in the config file ("30m").
@@ -187,6 +192,9 @@ func (fc *fileConfig) apply(c *Config) error {
 	}
 	if fc.TFTP.MaxWindowSize < 0 || fc.TFTP.MaxWindowSize > 65535 || fc.TFTP.MaxTransfers < 0 || fc.TFTP.MaxClientTransfers < 0 {
 		return errors.New("tftp: limits must be positive (window size at most 65535)")
+	}
+	if fc.TFTP.BatchedLockstep && !fc.TFTP.SinglePort {
+		return errors.New("tftp.batched_lockstep needs tftp.single_port")
 	}
 	if fc.TFTP.MaxTimeout < -1 || fc.TFTP.MaxTimeout > 255 {
 		return fmt.Errorf("tftp.max_timeout %d: want 1-255 seconds (-1: never grant the option)", fc.TFTP.MaxTimeout)

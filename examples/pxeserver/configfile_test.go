@@ -38,7 +38,7 @@ machines:
     script: |
       #!ipxe
       echo hello box
-tftp: {max_block_size: 1468, max_window_size: 8, max_transfers: 64}
+tftp: {max_block_size: 1468, max_window_size: 8, max_transfers: 64, single_port: true, batched_lockstep: true}
 http_max_conns: 50
 http_write_timeout: 2m
 `
@@ -85,8 +85,8 @@ func TestConfigFile(t *testing.T) {
 	if c.Reservations[0].IP != netip.MustParseAddr("10.77.0.50") {
 		t.Errorf("c.Reservations[0].IP = %v, want %v", c.Reservations[0].IP, netip.MustParseAddr("10.77.0.50"))
 	}
-	if c.TFTP != (tftpTuning{MaxBlockSize: 1468, MaxWindowSize: 8, MaxTransfers: 64}) {
-		t.Errorf("c.TFTP = %v, want %v", c.TFTP, tftpTuning{MaxBlockSize: 1468, MaxWindowSize: 8, MaxTransfers: 64})
+	if c.TFTP != (tftpTuning{MaxBlockSize: 1468, MaxWindowSize: 8, MaxTransfers: 64, SinglePort: true, BatchedLockstep: true}) {
+		t.Errorf("c.TFTP = %v, want %v", c.TFTP, tftpTuning{MaxBlockSize: 1468, MaxWindowSize: 8, MaxTransfers: 64, SinglePort: true, BatchedLockstep: true})
 	}
 	if c.HTTPMaxConns != 50 {
 		t.Errorf("c.HTTPMaxConns = %v, want 50", c.HTTPMaxConns)
@@ -158,6 +158,7 @@ func TestConfigFileErrors(t *testing.T) {
 		{"machine script without magic", "iface: br0\naddr: 10.77.0.1\nmachines: [{mac: '52:54:00:00:00:01', script: 'echo hi'}]\n", "#!ipxe"},
 		{"machine twice", "iface: br0\naddr: 10.77.0.1\nmachines: [{mac: '52:54:00:00:00:01', script: \"#!ipxe\\n\"}, {mac: '52-54-00-00-00-01', script: \"#!ipxe\\n\"}]\n", "twice"},
 		{"bad block size", "iface: br0\naddr: 10.77.0.1\ntftp: {max_block_size: 4}\n", "max_block_size"},
+		{"batch without single port", "iface: br0\naddr: 10.77.0.1\ntftp: {batched_lockstep: true}\n", "batched_lockstep needs"},
 		{"bad flag value", "iface: br0\naddr: 10.77.0.1\ndhcp: full\n", "-dhcp"},
 		{"bad duration", "iface: br0\naddr: 10.77.0.1\nhttp_write_timeout: soon\n", "http-write-timeout"},
 		{"non-string key", "iface: br0\naddr: 10.77.0.1\n1: x\n", "must be a string"},

@@ -58,7 +58,8 @@
 //	      #!ipxe
 //	      chain http://10.77.0.1:8080/installer.ipxe
 //	tftp: {max_block_size: 1468, max_window_size: 8, max_transfers: 64,
-//	       max_timeout: 10, transfer_timeout: 30m}  # -tftp-max-timeout, -tftp-transfer-timeout
+//	       max_timeout: 10, transfer_timeout: 30m,  # -tftp-max-timeout, -tftp-transfer-timeout
+//	       single_port: false, batched_lockstep: false}
 //
 // Rules use dhcpboot's JSON field names (dhcpboot.ParsePolicy); unknown keys
 // are errors, so that a typo cannot silently change what machines boot.

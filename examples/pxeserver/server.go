@@ -111,6 +111,8 @@ func serverConfig(cfg *Config, inv pxekit.Inventory) (*pxekit.Server, error) {
 			MaxClientTransfers: cfg.TFTP.MaxClientTransfers,
 			MaxTimeout:         cfg.TFTP.MaxTimeout,
 			TransferTimeout:    time.Duration(cfg.TFTP.TransferTimeout),
+			SinglePort:         cfg.TFTP.SinglePort,
+			BatchedLockstep:    cfg.TFTP.BatchedLockstep,
 		},
 	}
 	switch {
