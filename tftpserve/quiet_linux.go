@@ -256,7 +256,9 @@ func (qr *quietReader) readFD(fd int, r *batchReader, from []netip.AddrPort) (in
 		}
 	}
 	for {
-		if qr.q.closed.Load() {
+		// Every batch, not only when the socket runs dry: a storm may never
+		// let it, and Serve must end once the listening socket is closed.
+		if qr.q.closed.Load() || (fd == qr.q.fd && qr.q.pcClosed()) {
 			return 0, net.ErrClosed
 		}
 		n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&qr.hdrs[0])), uintptr(cnt), unix.MSG_DONTWAIT, 0, 0)

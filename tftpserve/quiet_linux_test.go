@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -222,4 +223,52 @@ func sockaddrToAddrPort(sa unix.Sockaddr) netip.AddrPort {
 		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr).Unmap(), uint16(a.Port))
 	}
 	return netip.AddrPort{}
+}
+
+// TestBatchedLockstepQuietCloseUnderLoad: Close ends Serve promptly even
+// while datagrams keep arriving, so that the quiet socket never runs dry.
+func TestBatchedLockstepQuietCloseUnderLoad(t *testing.T) {
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := addrPortOf(pc.LocalAddr())
+	srv := batchedServer(fstest.MapFS{"f": {Data: []byte("x")}}, nil)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(pc) }()
+
+	stop := make(chan struct{})
+	var flooders sync.WaitGroup
+	for range 4 { // strangers' stale ACKs, as fast as they go, for 20 s at most
+		flood, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer flood.Close()
+		flooders.Add(1)
+		go func() {
+			defer flooders.Done()
+			to := net.UDPAddrFromAddrPort(addr)
+			ack := appendACK(nil, 1)
+			for end := time.Now().Add(20 * time.Second); time.Now().Before(end); {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				_, _ = flood.WriteTo(ack, to)
+			}
+		}()
+	}
+	defer func() { close(stop); flooders.Wait() }()
+	time.Sleep(300 * time.Millisecond)
+	srv.Close()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ErrServerClosed) {
+			t.Errorf("Serve returned %v, want ErrServerClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve still running 5 s after Close while datagrams kept coming")
+	}
 }
