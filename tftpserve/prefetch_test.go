@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -82,7 +83,8 @@ func TestWindowReadAheadWhileWaiting(t *testing.T) {
 			c.ack(0)
 			var got []byte
 			var block uint16
-			stage := stageLen(fc, int64(len(content)), window, bs)
+			// The stage the server takes for its only transfer.
+			stage := stageLen(fc, int64(len(content)), window, bs, 1 < runtime.GOMAXPROCS(0))
 			for {
 				p := c.expect(OpDATA)
 				if p.block != block+1 {

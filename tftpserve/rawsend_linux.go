@@ -6,9 +6,11 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"syscall"
 	"unsafe"
 
+	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 )
 
@@ -134,6 +136,126 @@ func (s *rawSender) send(pkts [][]byte, addrs []*rawAddr, oobs [][]byte) (int, e
 	})
 	for i := range hdrs {
 		hdrs[i] = mmsghdr{} // no references to packet buffers
+		iovs[i] = unix.Iovec{}
+	}
+	if serr == nil {
+		serr = err
+	}
+	return sent, serr
+}
+
+// sendTo writes one datagram to a with a raw sendto system call (as send,
+// no scheduler hand-off: the socket is non-blocking), waiting on the
+// poller only when the socket's buffer is full.
+func (s *rawSender) sendTo(p []byte, a *rawAddr) error {
+	var serr error
+	err := s.rc.Write(func(fd uintptr) bool {
+		for {
+			_, _, e := unix.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)),
+				0, uintptr(unsafe.Pointer(&a.b[0])), uintptr(a.n))
+			switch e {
+			case 0:
+				return true
+			case unix.EINTR:
+				continue
+			case unix.EAGAIN:
+				return false
+			default:
+				serr = os.NewSyscallError("sendto", e)
+				return true
+			}
+		}
+	})
+	if serr != nil {
+		return serr
+	}
+	return err
+}
+
+// rawBatch is a batchWriter for a transfer's own socket: the messages'
+// buffers and control data as given, every message to one client (addr,
+// whatever the message's Addr says), in one sendmmsg made as a raw system
+// call (see rawSender).
+type rawBatch struct {
+	rc   syscall.RawConn
+	addr rawAddr
+	hdrs []mmsghdr
+	iovs []unix.Iovec
+}
+
+// batch returns a rawBatch to a on s's socket.
+func (s *rawSender) batch(a rawAddr) batchWriter {
+	return &rawBatch{rc: s.rc, addr: a}
+}
+
+// WriteBatch sends ms and returns how many went out. As x/net's, it
+// reports an error only when it sent nothing: after a partial send the
+// caller calls again for the rest and meets the error then.
+func (b *rawBatch) WriteBatch(ms []ipv4.Message, _ int) (int, error) {
+	nb := 0
+	for i := range ms {
+		nb += len(ms[i].Buffers)
+	}
+	if cap(b.hdrs) < len(ms) {
+		b.hdrs = make([]mmsghdr, len(ms))
+	}
+	if cap(b.iovs) < nb {
+		b.iovs = make([]unix.Iovec, nb)
+	}
+	hdrs, iovs := b.hdrs[:len(ms)], b.iovs[:nb]
+	k := 0
+	for i := range ms {
+		m := &ms[i]
+		h := &hdrs[i]
+		*h = mmsghdr{}
+		h.hdr.Name = &b.addr.b[0]
+		h.hdr.Namelen = b.addr.n
+		if len(m.Buffers) > 0 {
+			h.hdr.Iov = &iovs[k]
+			h.hdr.SetIovlen(len(m.Buffers))
+		}
+		for _, p := range m.Buffers {
+			iovs[k] = unix.Iovec{}
+			if len(p) > 0 {
+				iovs[k].Base = &p[0]
+			}
+			iovs[k].SetLen(len(p))
+			k++
+		}
+		if len(m.OOB) > 0 {
+			h.hdr.Control = &m.OOB[0]
+			h.hdr.SetControllen(len(m.OOB))
+		}
+	}
+	sent := 0
+	var serr error
+	err := b.rc.Write(func(fd uintptr) bool {
+		for sent < len(hdrs) {
+			r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&hdrs[sent])), uintptr(len(hdrs)-sent), 0, 0, 0)
+			switch {
+			case e == unix.EAGAIN:
+				return false
+			case e == unix.EINTR:
+				continue
+			case e != 0:
+				if sent == 0 {
+					serr = os.NewSyscallError("sendmmsg", e)
+				}
+				return true
+			case r == 0:
+				if sent == 0 {
+					serr = errNoProgress
+				}
+				return true
+			}
+			sent += int(r)
+		}
+		return true
+	})
+	for i := range hdrs {
+		hdrs[i] = mmsghdr{}
+	}
+	for i := range iovs {
 		iovs[i] = unix.Iovec{}
 	}
 	if serr == nil {
