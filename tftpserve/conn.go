@@ -71,7 +71,8 @@ type sockLink struct {
 	// measured RTT is short and few transfers run.
 	raw        syscall.RawConn
 	spin       bool
-	spinMissed int // spins in a row that caught nothing
+	spinFor    time.Duration // how long one spin lasts at most
+	spinMissed int           // spins in a row that caught nothing
 	spinRecvs  int
 	// rs and ra: one-datagram sends by raw system call (rawSender.sendTo)
 	// to the client; rs is nil where that is not available.
@@ -83,13 +84,13 @@ type sockLink struct {
 
 // Busy-polling limits (see spinRecv): a transfer spins only while its
 // smoothed RTT is below spinMaxRTT and fewer transfers run than there are
-// processors, for at most spinTries non-blocking reads (a few microseconds)
-// per wait, and stops after spinMisses fruitless spins in a row (trying
-// again every spinRetry receives), so a boot storm, a slow link or a client
-// that needs the processor itself does not pay for it.
+// processors, for at most twice that RTT per wait (spinFor; the reads are
+// raw system calls of well under a microsecond, so the bound is one of
+// time, not of tries), and stops after spinMisses fruitless spins in a
+// row (trying again every spinRetry receives), so a boot storm, a slow
+// link or a client that needs the processor itself does not pay for it.
 const (
 	spinMaxRTT = 100 * time.Microsecond
-	spinTries  = 32
 	spinMisses = 4
 	spinRetry  = 64
 )

@@ -4,6 +4,7 @@ package tftpserve
 
 import (
 	"net/netip"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -23,10 +24,14 @@ func (l *sockLink) spinRecv(buf []byte) (n int, from netip.AddrPort, ok bool) {
 	if l.raw == nil {
 		return 0, netip.AddrPort{}, false
 	}
+	start := time.Now()
 	_ = l.raw.Control(func(fd uintptr) {
-		for range spinTries {
+		for i := 1; ; i++ {
 			m, ap, err := l.recvNow(fd, buf)
 			if err == unix.EAGAIN || err == unix.EINTR {
+				if i%4 == 0 && time.Since(start) >= l.spinFor {
+					return
+				}
 				continue
 			}
 			if err == nil {

@@ -378,6 +378,7 @@ func (t *transfer) sample(rtt time.Duration) {
 	t.rto = min(max(t.srtt+4*t.rttvar, t.minRTO), t.maxRTO)
 	if t.sock != nil {
 		t.sock.spin = t.srtt < spinMaxRTT && t.srv.fewTransfers()
+		t.sock.spinFor = 2 * t.srtt
 	}
 }
 
