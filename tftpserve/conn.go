@@ -86,13 +86,15 @@ type sockLink struct {
 // smoothed RTT is below spinMaxRTT and fewer transfers run than there are
 // processors, for at most twice that RTT per wait (spinFor; the reads are
 // raw system calls of well under a microsecond, so the bound is one of
-// time, not of tries), and stops after spinMisses fruitless spins in a
-// row (trying again every spinRetry receives), so a boot storm, a slow
-// link or a client that needs the processor itself does not pay for it.
+// time, not of tries), yielding the processor every spinYield reads, and
+// stops after spinMisses fruitless spins in a row (trying again every
+// spinRetry receives), so a boot storm, a slow link or a client that
+// needs the processor itself does not pay for it.
 const (
 	spinMaxRTT = 100 * time.Microsecond
 	spinMisses = 4
 	spinRetry  = 64
+	spinYield  = 4
 )
 
 func newSockLink(ctx context.Context, pc net.PacketConn, client netip.AddrPort) *sockLink {

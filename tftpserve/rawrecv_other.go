@@ -1,4 +1,4 @@
-//go:build !linux
+//go:build !linux || !(amd64 || arm64)
 
 package tftpserve
 
@@ -7,7 +7,7 @@ import (
 	"net/netip"
 )
 
-// canRawRecv: pollRecv is Linux-only; elsewhere the transfer reads with
+// canRawRecv: pollRecv is 64-bit Linux's; elsewhere the transfer reads with
 // the net package.
 const canRawRecv = false
 

@@ -1,4 +1,4 @@
-//go:build linux
+//go:build linux && (amd64 || arm64)
 
 package tftpserve
 
@@ -20,6 +20,16 @@ import (
 // The reads are raw system calls into buffers the socket keeps (recvNow):
 // no scheduler hand-off and no allocation per try, and no read deadline
 // (Control, not Read), so that the caller sets one only when it parks.
+//
+// Every spinYield reads the spin yields the processor (sched_yield). On
+// two processors the kernel often wakes the client on the server's own
+// processor (a synchronous wake-up from the DATA's sendto): a spin that
+// kept it would delay the very ACK it waits for, miss, and the transfer
+// would stop spinning and pay the poller again. Yielding lets such a
+// client run at once, and costs a fraction of a microsecond when nothing
+// else waits. Lock-step, 32 MiB to atftp on loopback, interleaved with the
+// spin without it: 0.77–0.88 s against 0.94–1.8 s, with a third less
+// server CPU (bench/README.md).
 func (l *sockLink) spinRecv(buf []byte) (n int, from netip.AddrPort, ok bool) {
 	if l.raw == nil {
 		return 0, netip.AddrPort{}, false
@@ -31,6 +41,12 @@ func (l *sockLink) spinRecv(buf []byte) (n int, from netip.AddrPort, ok bool) {
 			if err == unix.EAGAIN || err == unix.EINTR {
 				if i%4 == 0 && time.Since(start) >= l.spinFor {
 					return
+				}
+				if i%spinYield == 0 {
+					// A client on this processor (the kernel tends to
+					// wake it where the DATA was sent) runs now, not
+					// after the spin.
+					_, _, _ = unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
 				}
 				continue
 			}
