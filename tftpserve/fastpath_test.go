@@ -33,12 +33,7 @@ func TestLockstepReadAheadWhileFew(t *testing.T) {
 	atLeastTwoProcs(t)
 	const bs, blocks = 512, 300
 	content := randBytes(bs*blocks+100, 11)
-	fc := newFDContent(content)
-	info := newInfoLog()
-	srv := &Server{Handler: HandlerFunc(func(w ResponseWriter, r *Request) {
-		_ = w.ServeContent(fc, int64(len(content)))
-	}), OnTransfer: info.hook}
-	addr := startServer(t, srv, "udp4")
+	fc, info, addr := serveFDContent(t, content)
 	c := newTestClient(t, addr)
 	res, err := c.fetch("f", fetchOpts{window: 1, timeout: 500 * time.Millisecond, deadline: 60 * time.Second})
 	if err != nil {

@@ -4,8 +4,8 @@ package tftpserve
 
 import (
 	"net/netip"
-	"os"
 	"strconv"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -14,12 +14,22 @@ import (
 // canRawRecv: this system has pollRecv.
 const canRawRecv = true
 
-// rawRecv is the state of the raw receives (recvNow), kept with the
-// socket so that the system calls take no allocation.
+// rawRecv is the state of the raw receives (recvNow, pollRecv,
+// spinRecv), kept with the socket so that they take no allocation: the
+// callbacks that RawConn runs are method values made once, and they take
+// their arguments and leave their results here.
 type rawRecv struct {
-	pfd    [1]unix.PollFd
 	rsa    unix.RawSockaddrAny
 	rsaLen uint32
+
+	readFn func(fd uintptr) bool // l.pollStep
+	spinFn func(fd uintptr)      // l.spinStep
+	buf    []byte
+	n      int
+	from   netip.AddrPort
+	err    error
+	ok     bool
+	start  time.Time // of the spin
 }
 
 // pollRecv reads one datagram, parking on Go's network poller until one
@@ -29,38 +39,36 @@ type rawRecv struct {
 // would wake sysmon from its sleep on every return from the poller
 // (runtime.entersyscall), a futex and a thread switch per ACK.
 func (l *sockLink) pollRecv(buf []byte) (int, netip.AddrPort, error) {
-	var (
-		n    int
-		from netip.AddrPort
-		rerr error
-	)
-	err := l.raw.Read(func(fd uintptr) bool {
-		for {
-			m, ap, e := l.recvNow(fd, buf)
-			switch e {
-			case nil:
-				n, from = m, ap
-				return true
-			case unix.EINTR:
-				continue
-			case unix.EAGAIN:
-				return false
-			default:
-				rerr = os.NewSyscallError("recvfrom", e)
-				return true
-			}
-		}
-	})
-	if err == nil {
-		err = rerr
+	r := &l.rr
+	if r.readFn == nil {
+		r.readFn = l.pollStep
 	}
+	r.buf, r.n, r.from, r.err = buf, 0, netip.AddrPort{}, nil
+	err := l.raw.Read(r.readFn)
+	if err == nil {
+		err = r.err
+	}
+	n, from := r.n, r.from
+	r.buf = nil
 	return n, from, err
 }
 
+// pollStep is pollRecv's RawConn callback.
+func (l *sockLink) pollStep(fd uintptr) bool {
+	r := &l.rr
+	var done bool
+	done, r.err = rawCall("recvfrom", func() unix.Errno {
+		var e unix.Errno
+		r.n, r.from, e = l.recvNow(fd, r.buf)
+		return e
+	})
+	return done
+}
+
 // recvNow reads one datagram without blocking (EAGAIN when none is
-// queued), with its sender. It neither allocates nor enters the
+// queued), with its sender; the error is 0 when it read one. It neither allocates nor enters the
 // scheduler's system-call path: the socket is non-blocking.
-func (l *sockLink) recvNow(fd uintptr, buf []byte) (int, netip.AddrPort, error) {
+func (l *sockLink) recvNow(fd uintptr, buf []byte) (int, netip.AddrPort, unix.Errno) {
 	if len(buf) == 0 {
 		return 0, netip.AddrPort{}, unix.EINVAL
 	}
@@ -70,7 +78,7 @@ func (l *sockLink) recvNow(fd uintptr, buf []byte) (int, netip.AddrPort, error) 
 	if e != 0 {
 		return 0, netip.AddrPort{}, e
 	}
-	return int(r), rawAddrPort(&l.rr.rsa), nil
+	return int(r), rawAddrPort(&l.rr.rsa), 0
 }
 
 // rawAddrPort returns the address of a sockaddr the kernel filled in,

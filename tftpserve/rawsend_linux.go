@@ -28,6 +28,12 @@ type rawSender struct {
 	v6   bool // an AF_INET6 socket: IPv4 clients are v4-mapped
 	hdrs []mmsghdr
 	iovs []unix.Iovec
+	// sendTo's callback (a method value made once: no allocation per
+	// datagram), its arguments and its error.
+	sendFn func(fd uintptr) bool
+	pkt    []byte
+	to     *rawAddr
+	err    error
 }
 
 // mmsghdr is struct mmsghdr of 64-bit Linux.
@@ -148,28 +154,46 @@ func (s *rawSender) send(pkts [][]byte, addrs []*rawAddr, oobs [][]byte) (int, e
 // no scheduler hand-off: the socket is non-blocking), waiting on the
 // poller only when the socket's buffer is full.
 func (s *rawSender) sendTo(p []byte, a *rawAddr) error {
-	var serr error
-	err := s.rc.Write(func(fd uintptr) bool {
-		for {
-			_, _, e := unix.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)),
-				0, uintptr(unsafe.Pointer(&a.b[0])), uintptr(a.n))
-			switch e {
-			case 0:
-				return true
-			case unix.EINTR:
-				continue
-			case unix.EAGAIN:
-				return false
-			default:
-				serr = os.NewSyscallError("sendto", e)
-				return true
-			}
-		}
-	})
-	if serr != nil {
-		return serr
+	if s.sendFn == nil {
+		s.sendFn = s.sendStep
 	}
+	s.pkt, s.to, s.err = p, a, nil
+	err := s.rc.Write(s.sendFn)
+	if err == nil {
+		err = s.err
+	}
+	s.pkt, s.to = nil, nil
 	return err
+}
+
+// sendStep is sendTo's RawConn callback.
+func (s *rawSender) sendStep(fd uintptr) bool {
+	var done bool
+	done, s.err = rawCall("sendto", func() unix.Errno {
+		_, _, e := unix.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(unsafe.SliceData(s.pkt))), uintptr(len(s.pkt)),
+			0, uintptr(unsafe.Pointer(&s.to.b[0])), uintptr(s.to.n))
+		return e
+	})
+	return done
+}
+
+// rawCall runs call, a raw system call on a non-blocking socket inside a
+// RawConn's Read or Write, again while it is interrupted (EINTR). It
+// returns false when the socket is not ready (EAGAIN: the callback returns
+// false and the poller waits), else true, with op's error if it failed.
+func rawCall(op string, call func() unix.Errno) (bool, error) {
+	for {
+		switch e := call(); e {
+		case 0:
+			return true, nil
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false, nil
+		default:
+			return true, os.NewSyscallError(op, e)
+		}
+	}
 }
 
 // rawBatch is a batchWriter for a transfer's own socket: the messages'

@@ -34,27 +34,37 @@ func (l *sockLink) spinRecv(buf []byte) (n int, from netip.AddrPort, ok bool) {
 	if l.raw == nil {
 		return 0, netip.AddrPort{}, false
 	}
-	start := time.Now()
-	_ = l.raw.Control(func(fd uintptr) {
-		for i := 1; ; i++ {
-			m, ap, err := l.recvNow(fd, buf)
-			if err == unix.EAGAIN || err == unix.EINTR {
-				if i%4 == 0 && time.Since(start) >= l.spinFor {
-					return
-				}
-				if i%spinYield == 0 {
-					// A client on this processor (the kernel tends to
-					// wake it where the DATA was sent) runs now, not
-					// after the spin.
-					_, _, _ = unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
-				}
-				continue
-			}
-			if err == nil {
-				n, from, ok = m, ap, true
-			}
-			return // an error: the blocking read reports it
-		}
-	})
+	r := &l.rr
+	if r.spinFn == nil {
+		r.spinFn = l.spinStep
+	}
+	r.buf, r.n, r.from, r.ok, r.start = buf, 0, netip.AddrPort{}, false, time.Now()
+	_ = l.raw.Control(r.spinFn)
+	n, from, ok = r.n, r.from, r.ok
+	r.buf = nil
 	return n, from, ok
+}
+
+// spinStep is spinRecv's RawConn callback.
+func (l *sockLink) spinStep(fd uintptr) {
+	r := &l.rr
+	for i := 1; ; i++ {
+		m, ap, err := l.recvNow(fd, r.buf)
+		if err == unix.EAGAIN || err == unix.EINTR {
+			if i%4 == 0 && time.Since(r.start) >= l.spinFor {
+				return
+			}
+			if i%spinYield == 0 {
+				// A client on this processor (the kernel tends to wake
+				// it where the DATA was sent) runs now, not after the
+				// spin.
+				_, _, _ = unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
+			}
+			continue
+		}
+		if err == 0 {
+			r.n, r.from, r.ok = m, ap, true
+		}
+		return // an error: the blocking read reports it
+	}
 }
