@@ -384,7 +384,7 @@ func (t *transfer) sample(rtt time.Duration) {
 
 // fewTransfers reports whether fewer transfers run than there are
 // processors: each may then spend a processor's time on its own speed
-// (busy-polling, a blocking wait, a read-ahead stage) without taking it
+// (busy-polling, a read-ahead stage of 128 KiB) without taking it
 // from the others.
 func (s *Server) fewTransfers() bool {
 	return len(s.sem) < runtime.GOMAXPROCS(0)
