@@ -71,21 +71,30 @@ type sockLink struct {
 	// measured RTT is short and few transfers run.
 	raw        syscall.RawConn
 	spin       bool
-	spinMissed int // spins in a row that caught nothing
+	spinFor    time.Duration // how long one spin lasts at most
+	spinMissed int           // spins in a row that caught nothing
 	spinRecvs  int
+	// rs and ra: one-datagram sends by raw system call (rawSender.sendTo)
+	// to the client; rs is nil where that is not available.
+	rs *rawSender
+	ra rawAddr
+	// rr: the raw receives' state (pollRecv, spinRecv).
+	rr rawRecv
 }
 
 // Busy-polling limits (see spinRecv): a transfer spins only while its
 // smoothed RTT is below spinMaxRTT and fewer transfers run than there are
-// processors, for at most spinTries non-blocking reads (a few microseconds)
-// per wait, and stops after spinMisses fruitless spins in a row (trying
-// again every spinRetry receives), so a boot storm, a slow link or a client
-// that needs the processor itself does not pay for it.
+// processors, for at most twice that RTT per wait (spinFor; the reads are
+// raw system calls of well under a microsecond, so the bound is one of
+// time, not of tries), yielding the processor every spinYield reads, and
+// stops after spinMisses fruitless spins in a row (trying again every
+// spinRetry receives), so a boot storm, a slow link or a client that
+// needs the processor itself does not pay for it.
 const (
 	spinMaxRTT = 100 * time.Microsecond
-	spinTries  = 32
 	spinMisses = 4
 	spinRetry  = 64
+	spinYield  = 4
 )
 
 func newSockLink(ctx context.Context, pc net.PacketConn, client netip.AddrPort) *sockLink {
@@ -93,12 +102,22 @@ func newSockLink(ctx context.Context, pc net.PacketConn, client netip.AddrPort) 
 	l.udp, _ = pc.(*net.UDPConn)
 	if l.udp != nil && client.Addr().Zone() == "" {
 		l.raw, _ = l.udp.SyscallConn()
+		if l.rs = newRawSender(pc); l.rs != nil {
+			if l.ra = l.rs.addr(client); l.ra.n == 0 {
+				l.rs = nil
+			} else {
+				l.batch = l.rs.batch(l.ra)
+			}
+		}
 	}
 	l.stop = context.AfterFunc(ctx, func() { _ = pc.SetReadDeadline(time.Now()) })
 	return l
 }
 
 func (l *sockLink) send(b []byte) error {
+	if l.rs != nil {
+		return l.rs.sendTo(b, &l.ra)
+	}
 	if l.udp != nil {
 		_, err := l.udp.WriteToUDPAddrPort(b, l.toAP)
 		return err
@@ -257,22 +276,14 @@ func writeBatch(bw batchWriter, msgs *[]ipv4.Message, pkts [][]byte, to net.Addr
 }
 
 func (l *sockLink) recv(ctx context.Context, buf []byte, deadline time.Time) (int, netip.AddrPort, error) {
-	if !deadline.Equal(l.dl) {
-		if err := l.pc.SetReadDeadline(deadline); err != nil {
-			return 0, netip.AddrPort{}, err
-		}
-		l.dl = deadline
-	}
 	if err := ctx.Err(); err != nil {
-		return 0, netip.AddrPort{}, err
+		return 0, netip.AddrPort{}, err // a spin that keeps catching ACKs would not see it
 	}
-	var n int
-	var from netip.AddrPort
-	var err error
 	if l.spin {
 		// Spin only while it pays: after spinMisses waits in a row that
 		// the spin did not catch, wait on the poller, and try a spin again
-		// only every spinRetry receives.
+		// only every spinRetry receives. A datagram the spin catches needs
+		// no read deadline: it is set only for the poller's wait.
 		l.spinRecvs++
 		if l.spinMissed < spinMisses || l.spinRecvs%spinRetry == 0 {
 			if n, from, ok := l.spinRecv(buf); ok {
@@ -282,7 +293,23 @@ func (l *sockLink) recv(ctx context.Context, buf []byte, deadline time.Time) (in
 			l.spinMissed++
 		}
 	}
-	if l.udp != nil {
+	if !deadline.Equal(l.dl) {
+		if err := l.pc.SetReadDeadline(deadline); err != nil {
+			return 0, netip.AddrPort{}, err
+		}
+		l.dl = deadline
+	}
+	// After the deadline is set: a cancellation from now on moves it
+	// (newSockLink's AfterFunc) and wakes the read.
+	if err := ctx.Err(); err != nil {
+		return 0, netip.AddrPort{}, err
+	}
+	var n int
+	var from netip.AddrPort
+	var err error
+	if l.raw != nil && canRawRecv {
+		n, from, err = l.pollRecv(buf)
+	} else if l.udp != nil {
 		n, from, err = l.udp.ReadFromUDPAddrPort(buf)
 		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 	} else {

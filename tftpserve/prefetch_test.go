@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"net/netip"
+	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -22,6 +24,16 @@ type fdContent struct {
 
 func newFDContent(b []byte) *fdContent {
 	return &fdContent{r: bytes.NewReader(b), read: make(chan struct{}, 1)}
+}
+
+// serveFDContent starts a server that serves content, as a file, for
+// every request, and reports its transfers to info.
+func serveFDContent(t *testing.T, content []byte) (fc *fdContent, info *infoLog, addr netip.AddrPort) {
+	fc, info = newFDContent(content), newInfoLog()
+	srv := &Server{Handler: HandlerFunc(func(w ResponseWriter, r *Request) {
+		_ = w.ServeContent(fc, int64(len(content)))
+	}), OnTransfer: info.hook}
+	return fc, info, startServer(t, srv, "udp4")
 }
 
 func (c *fdContent) Fd() uintptr { return ^uintptr(0) }
@@ -69,12 +81,7 @@ func TestWindowReadAheadWhileWaiting(t *testing.T) {
 		t.Run(fmt.Sprintf("blksize%d/window%d", tc.bs, tc.window), func(t *testing.T) {
 			bs, window := tc.bs, tc.window
 			content := randBytes(bs*window*4+100, 7)
-			fc := newFDContent(content)
-			info := newInfoLog()
-			srv := &Server{Handler: HandlerFunc(func(w ResponseWriter, r *Request) {
-				_ = w.ServeContent(fc, int64(len(content)))
-			}), OnTransfer: info.hook}
-			addr := startServer(t, srv, "udp4")
+			fc, info, addr := serveFDContent(t, content)
 			c := newTestClient(t, addr)
 			_ = c.pc.(*net.UDPConn).SetReadBuffer(4 << 20)
 			c.rrq("f", "octet", Option{"blksize", strconv.Itoa(bs)}, Option{"windowsize", strconv.Itoa(window)})
@@ -82,7 +89,8 @@ func TestWindowReadAheadWhileWaiting(t *testing.T) {
 			c.ack(0)
 			var got []byte
 			var block uint16
-			stage := stageLen(fc, int64(len(content)), window, bs)
+			// The stage the server takes for its only transfer.
+			stage := stageLen(fc, int64(len(content)), window, bs, 1 < runtime.GOMAXPROCS(0))
 			for {
 				p := c.expect(OpDATA)
 				if p.block != block+1 {

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"syscall"
 	"unsafe"
 
+	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 )
 
@@ -26,6 +28,12 @@ type rawSender struct {
 	v6   bool // an AF_INET6 socket: IPv4 clients are v4-mapped
 	hdrs []mmsghdr
 	iovs []unix.Iovec
+	// sendTo's callback (a method value made once: no allocation per
+	// datagram), its arguments and its error.
+	sendFn func(fd uintptr) bool
+	pkt    []byte
+	to     *rawAddr
+	err    error
 }
 
 // mmsghdr is struct mmsghdr of 64-bit Linux.
@@ -134,6 +142,144 @@ func (s *rawSender) send(pkts [][]byte, addrs []*rawAddr, oobs [][]byte) (int, e
 	})
 	for i := range hdrs {
 		hdrs[i] = mmsghdr{} // no references to packet buffers
+		iovs[i] = unix.Iovec{}
+	}
+	if serr == nil {
+		serr = err
+	}
+	return sent, serr
+}
+
+// sendTo writes one datagram to a with a raw sendto system call (as send,
+// no scheduler hand-off: the socket is non-blocking), waiting on the
+// poller only when the socket's buffer is full.
+func (s *rawSender) sendTo(p []byte, a *rawAddr) error {
+	if s.sendFn == nil {
+		s.sendFn = s.sendStep
+	}
+	s.pkt, s.to, s.err = p, a, nil
+	err := s.rc.Write(s.sendFn)
+	if err == nil {
+		err = s.err
+	}
+	s.pkt, s.to = nil, nil
+	return err
+}
+
+// sendStep is sendTo's RawConn callback.
+func (s *rawSender) sendStep(fd uintptr) bool {
+	var done bool
+	done, s.err = rawCall("sendto", func() unix.Errno {
+		_, _, e := unix.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(unsafe.SliceData(s.pkt))), uintptr(len(s.pkt)),
+			0, uintptr(unsafe.Pointer(&s.to.b[0])), uintptr(s.to.n))
+		return e
+	})
+	return done
+}
+
+// rawCall runs call, a raw system call on a non-blocking socket inside a
+// RawConn's Read or Write, again while it is interrupted (EINTR). It
+// returns false when the socket is not ready (EAGAIN: the callback returns
+// false and the poller waits), else true, with op's error if it failed.
+func rawCall(op string, call func() unix.Errno) (bool, error) {
+	for {
+		switch e := call(); e {
+		case 0:
+			return true, nil
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false, nil
+		default:
+			return true, os.NewSyscallError(op, e)
+		}
+	}
+}
+
+// rawBatch is a batchWriter for a transfer's own socket: the messages'
+// buffers and control data as given, every message to one client (addr,
+// whatever the message's Addr says), in one sendmmsg made as a raw system
+// call (see rawSender).
+type rawBatch struct {
+	rc   syscall.RawConn
+	addr rawAddr
+	hdrs []mmsghdr
+	iovs []unix.Iovec
+}
+
+// batch returns a rawBatch to a on s's socket.
+func (s *rawSender) batch(a rawAddr) batchWriter {
+	return &rawBatch{rc: s.rc, addr: a}
+}
+
+// WriteBatch sends ms and returns how many went out. As x/net's, it
+// reports an error only when it sent nothing: after a partial send the
+// caller calls again for the rest and meets the error then.
+func (b *rawBatch) WriteBatch(ms []ipv4.Message, _ int) (int, error) {
+	nb := 0
+	for i := range ms {
+		nb += len(ms[i].Buffers)
+	}
+	if cap(b.hdrs) < len(ms) {
+		b.hdrs = make([]mmsghdr, len(ms))
+	}
+	if cap(b.iovs) < nb {
+		b.iovs = make([]unix.Iovec, nb)
+	}
+	hdrs, iovs := b.hdrs[:len(ms)], b.iovs[:nb]
+	k := 0
+	for i := range ms {
+		m := &ms[i]
+		h := &hdrs[i]
+		*h = mmsghdr{}
+		h.hdr.Name = &b.addr.b[0]
+		h.hdr.Namelen = b.addr.n
+		if len(m.Buffers) > 0 {
+			h.hdr.Iov = &iovs[k]
+			h.hdr.SetIovlen(len(m.Buffers))
+		}
+		for _, p := range m.Buffers {
+			iovs[k] = unix.Iovec{}
+			if len(p) > 0 {
+				iovs[k].Base = &p[0]
+			}
+			iovs[k].SetLen(len(p))
+			k++
+		}
+		if len(m.OOB) > 0 {
+			h.hdr.Control = &m.OOB[0]
+			h.hdr.SetControllen(len(m.OOB))
+		}
+	}
+	sent := 0
+	var serr error
+	err := b.rc.Write(func(fd uintptr) bool {
+		for sent < len(hdrs) {
+			r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&hdrs[sent])), uintptr(len(hdrs)-sent), 0, 0, 0)
+			switch {
+			case e == unix.EAGAIN:
+				return false
+			case e == unix.EINTR:
+				continue
+			case e != 0:
+				if sent == 0 {
+					serr = os.NewSyscallError("sendmmsg", e)
+				}
+				return true
+			case r == 0:
+				if sent == 0 {
+					serr = errNoProgress
+				}
+				return true
+			}
+			sent += int(r)
+		}
+		return true
+	})
+	for i := range hdrs {
+		hdrs[i] = mmsghdr{}
+	}
+	for i := range iovs {
 		iovs[i] = unix.Iovec{}
 	}
 	if serr == nil {

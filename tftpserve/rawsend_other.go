@@ -21,3 +21,9 @@ func (*rawSender) addr(netip.AddrPort) rawAddr { return rawAddr{} }
 func (*rawSender) send([][]byte, []*rawAddr, [][]byte) (int, error) {
 	return 0, errors.New("tftpserve: no raw sendmmsg on this system")
 }
+
+func (*rawSender) sendTo([]byte, *rawAddr) error {
+	return errors.New("tftpserve: no raw sendto on this system")
+}
+
+func (*rawSender) batch(rawAddr) batchWriter { return nil }

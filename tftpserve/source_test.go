@@ -31,7 +31,7 @@ func TestAtSourceReadAhead(t *testing.T) {
 	defer f.Close()
 
 	for _, window := range []int{1, 2, 16, 64, 512} {
-		n := stageLen(f, int64(len(content)), window, bs)
+		n := stageLen(f, int64(len(content)), window, bs, false)
 		if window == 1 {
 			if n != 0 {
 				t.Fatalf("lockstep reads block by block: n = %v, want 0", n)
@@ -88,7 +88,7 @@ func TestAtSourceReadAheadShrunkFile(t *testing.T) {
 		t.Fatalf("os.Open(path): %v", err)
 	}
 	defer f.Close()
-	src := &atSource{ra: f, size: 100 * bs, stage: make([]byte, stageLen(f, 100*bs, 16, bs))}
+	src := &atSource{ra: f, size: 100 * bs, stage: make([]byte, stageLen(f, 100*bs, 16, bs, false))}
 	buf := make([]byte, bs)
 	_, err = src.readBlock(buf, 1, bs)
 	if err != nil {
@@ -108,11 +108,11 @@ func TestAtSourceReadAheadShrunkFile(t *testing.T) {
 
 // A memory reader is not staged: copying it twice would gain nothing.
 func TestStageLenMemory(t *testing.T) {
-	if got := stageLen(bytes.NewReader(make([]byte, 1<<20)), 1<<20, 16, 1468); got != 0 {
-		t.Fatalf("stageLen(bytes.NewReader(make([]byte, 1<<20)), 1<<20, 16, 1468) = %v, want 0", got)
+	if got := stageLen(bytes.NewReader(make([]byte, 1<<20)), 1<<20, 16, 1468, false); got != 0 {
+		t.Fatalf("stageLen(bytes.NewReader(make([]byte, 1<<20)), 1<<20, 16, 1468, false) = %v, want 0", got)
 	}
 	var ra io.ReaderAt = io.NewSectionReader(bytes.NewReader(nil), 0, 0)
-	if got := stageLen(ra, 0, 16, 1468); got != 0 {
-		t.Fatalf("stageLen(ra, 0, 16, 1468) = %v, want 0", got)
+	if got := stageLen(ra, 0, 16, 1468, false); got != 0 {
+		t.Fatalf("stageLen(ra, 0, 16, 1468, false) = %v, want 0", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"runtime"
@@ -11,9 +12,10 @@ import (
 	"time"
 )
 
-// TestSpinRecv: with busy-polling on, the transfer socket still reports the
-// right payload and sender (IPv4, IPv6, and IPv4 through a dual-stack
-// socket), and still times out when nothing comes.
+// TestSpinRecv: with busy-polling on and off (the raw receives on Linux),
+// the transfer socket reports the right payload and sender (IPv4, IPv6,
+// and IPv4 through a dual-stack socket), and still times out when nothing
+// comes.
 func TestSpinRecv(t *testing.T) {
 	cases := []struct{ name, serverNet, serverAddr, clientNet, clientAddr, dial string }{
 		{"ipv4", "udp4", "127.0.0.1:0", "udp4", "127.0.0.1:0", "127.0.0.1"},
@@ -21,47 +23,49 @@ func TestSpinRecv(t *testing.T) {
 		{"ipv4 to dual-stack", "udp", "[::]:0", "udp4", "127.0.0.1:0", "127.0.0.1"},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			srv, err := net.ListenPacket(c.serverNet, c.serverAddr)
-			if err != nil {
-				t.Skipf("no %s here: %v", c.serverNet, err)
-			}
-			defer srv.Close()
-			cli, err := net.ListenPacket(c.clientNet, c.clientAddr)
-			if err != nil {
-				t.Fatalf("net.ListenPacket(c.clientNet, c.clientAddr): %v", err)
-			}
-			defer cli.Close()
-			cliAP := netip.MustParseAddrPort(cli.LocalAddr().String())
-			l := newSockLink(context.Background(), srv, cliAP)
-			defer l.close()
-			l.spin = true
+		for _, spin := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/spin=%v", c.name, spin), func(t *testing.T) {
+				srv, err := net.ListenPacket(c.serverNet, c.serverAddr)
+				if err != nil {
+					t.Skipf("no %s here: %v", c.serverNet, err)
+				}
+				defer srv.Close()
+				cli, err := net.ListenPacket(c.clientNet, c.clientAddr)
+				if err != nil {
+					t.Fatalf("net.ListenPacket(c.clientNet, c.clientAddr): %v", err)
+				}
+				defer cli.Close()
+				cliAP := netip.MustParseAddrPort(cli.LocalAddr().String())
+				l := newSockLink(context.Background(), srv, cliAP)
+				defer l.close()
+				l.spin, l.spinFor = spin, 50*time.Microsecond
 
-			port := srv.LocalAddr().(*net.UDPAddr).Port
-			to := net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr(c.dial), uint16(port)))
-			buf := make([]byte, 64)
-			for i := range 50 {
-				msg := []byte{0, 4, 0, byte(i)}
-				_, err := cli.WriteTo(msg, to)
-				if err != nil {
-					t.Fatalf("cli.WriteTo(msg, to): %v", err)
+				port := srv.LocalAddr().(*net.UDPAddr).Port
+				to := net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr(c.dial), uint16(port)))
+				buf := make([]byte, 64)
+				for i := range 50 {
+					msg := []byte{0, 4, 0, byte(i)}
+					_, err := cli.WriteTo(msg, to)
+					if err != nil {
+						t.Fatalf("cli.WriteTo(msg, to): %v", err)
+					}
+					n, from, err := l.recv(context.Background(), buf, time.Now().Add(2*time.Second))
+					if err != nil {
+						t.Fatalf("l.recv: %v", err)
+					}
+					if got := buf[:n]; !bytes.Equal(got, msg) {
+						t.Fatalf("buf[:n] = %v, want %v", got, msg)
+					}
+					if from != cliAP {
+						t.Fatalf("sender as the transfer compares it with the client: from = %v, want %v", from, cliAP)
+					}
 				}
-				n, from, err := l.recv(context.Background(), buf, time.Now().Add(2*time.Second))
-				if err != nil {
-					t.Fatalf("l.recv: %v", err)
+				_, _, err = l.recv(context.Background(), buf, time.Now().Add(20*time.Millisecond))
+				if !errors.Is(err, errDeadline) {
+					t.Fatalf("err = %v, want %v", err, errDeadline)
 				}
-				if got := buf[:n]; !bytes.Equal(got, msg) {
-					t.Fatalf("buf[:n] = %v, want %v", got, msg)
-				}
-				if from != cliAP {
-					t.Fatalf("sender as the transfer compares it with the client: from = %v, want %v", from, cliAP)
-				}
-			}
-			_, _, err = l.recv(context.Background(), buf, time.Now().Add(20*time.Millisecond))
-			if !errors.Is(err, errDeadline) {
-				t.Fatalf("err = %v, want %v", err, errDeadline)
-			}
-		})
+			})
+		}
 	}
 }
 

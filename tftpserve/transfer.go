@@ -137,13 +137,22 @@ const maxStage = 128 << 10
 
 // stageLen returns the read-ahead buffer length for a transfer reading ra
 // in windows of window blocks of bs bytes, or 0 for none: only for files
-// (a ReadAt that is a system call), windows of 2 blocks or more, and a known
-// size.
-func stageLen(ra io.ReaderAt, size int64, window, bs int) int {
+// (a ReadAt that is a system call) of known size; a window's worth for
+// windows of 2 blocks or more, and maxStage whatever the window (lock-step
+// included) while few transfers run (few, Server.fewTransfers): one read
+// per 89 blocks of 1468 bytes instead of one per block or per window. A
+// file read is a system call, which on the way out of the scheduler wakes
+// its monitor thread (sysmon) when the processors were idle, as they are
+// between a transfer's ACKs. A storm's transfers keep the smaller stage,
+// so that their memory does not grow by 128 KiB each.
+func stageLen(ra io.ReaderAt, size int64, window, bs int, few bool) int {
 	if _, isFile := ra.(interface{ Fd() uintptr }); !isFile || size < 0 {
 		return 0
 	}
 	blocks := min(window, maxStage/bs)
+	if few {
+		blocks = maxStage / bs
+	}
 	if blocks < 2 {
 		return 0
 	}
@@ -195,15 +204,20 @@ func (s *atSource) fillStage(off int64) error {
 	return nil
 }
 
-// prefetch reads the stage from block i on, unless it holds that block
-// already or there is no stage. The transfer calls it after sending a
-// window, while it waits for the ACK, with the block after the window: the
-// file read for the next window is then done before the ACK comes, not
-// between the ACK and the next window. An error is left for readBlock to
-// meet again and report.
-func (s *atSource) prefetch(i int64, bs int) {
+// prefetch reads the stage from block i on, unless it holds blocks i to
+// i+n-1 (or to the end of the content) already or there is no stage. The
+// transfer calls it after sending a window, while it waits for the ACK,
+// with the block after the window and the window's size: the file read for
+// the next window is then done before the ACK comes, not between the ACK
+// and the next window. An error is left for readBlock to meet again and
+// report.
+func (s *atSource) prefetch(i, n int64, bs int) {
 	off := (i - 1) * int64(bs)
-	if len(s.stage) == 0 || off >= s.size || (off >= s.stageOff && off < s.stageOff+int64(s.stageN)) {
+	if len(s.stage) == 0 || off >= s.size {
+		return
+	}
+	end := min(off+n*int64(bs), s.size)
+	if off >= s.stageOff && end <= s.stageOff+int64(s.stageN) {
 		return
 	}
 	_ = s.fillStage(off)
@@ -363,8 +377,17 @@ func (t *transfer) sample(rtt time.Duration) {
 	}
 	t.rto = min(max(t.srtt+4*t.rttvar, t.minRTO), t.maxRTO)
 	if t.sock != nil {
-		t.sock.spin = t.srtt < spinMaxRTT && len(t.srv.sem) < runtime.GOMAXPROCS(0)
+		t.sock.spin = t.srtt < spinMaxRTT && t.srv.fewTransfers()
+		t.sock.spinFor = 2 * t.srtt
 	}
+}
+
+// fewTransfers reports whether fewer transfers run than there are
+// processors: each may then spend a processor's time on its own speed
+// (busy-polling, a read-ahead stage of 128 KiB) without taking it
+// from the others.
+func (s *Server) fewTransfers() bool {
+	return len(s.sem) < runtime.GOMAXPROCS(0)
 }
 
 // receive waits for the next packet from the client until deadline. Packets
@@ -516,8 +539,8 @@ func (t *transfer) run(src source, size int64) error {
 		t.sent = max(t.sent, end)
 		sentAt := time.Now()
 		deadline := sentAt.Add(t.rto)
-		if as, ok := src.(*atSource); ok && W > 1 {
-			as.prefetch(t.sent+1, t.blksize)
+		if as, ok := src.(*atSource); ok {
+			as.prefetch(t.sent+1, W, t.blksize)
 		}
 
 		// Wait for an ACK that moves the window. Duplicate and stale ACKs are
@@ -758,7 +781,7 @@ func (t *transfer) serve(ra io.ReaderAt, r io.Reader, size int64) error {
 		src, size = &streamSource{r: newNetasciiReader(r), ctx: t.ctx}, -1
 	case ra != nil:
 		as := &atSource{ra: ra, size: size}
-		if n := stageLen(ra, size, t.window, t.blksize); n > 0 {
+		if n := stageLen(ra, size, t.window, t.blksize, t.srv.fewTransfers()); n > 0 {
 			t.stage = getBuf(n)
 			as.stage = t.stage
 		}
