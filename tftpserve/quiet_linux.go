@@ -217,13 +217,13 @@ type quietReader struct {
 	q     *quietSocket
 	hdrs  []mmsghdr
 	iovs  []unix.Iovec
-	names [][unix.SizeofSockaddrInet6]byte
+	names []unix.RawSockaddrAny
 }
 
 func (q *quietSocket) newReader(r *batchReader) *quietReader {
 	n := len(r.ms)
 	return &quietReader{q: q, hdrs: make([]mmsghdr, n), iovs: make([]unix.Iovec, n),
-		names: make([][unix.SizeofSockaddrInet6]byte, n)}
+		names: make([]unix.RawSockaddrAny, n)}
 }
 
 // errQuietIdle is read's answer when quietPoll passed without a datagram.
@@ -246,8 +246,8 @@ func (qr *quietReader) readFD(fd int, r *batchReader, from []netip.AddrPort) (in
 		qr.iovs[i].SetLen(len(b))
 		h := &qr.hdrs[i]
 		*h = mmsghdr{}
-		h.hdr.Name = &qr.names[i][0]
-		h.hdr.Namelen = unix.SizeofSockaddrInet6
+		h.hdr.Name = (*byte)(unsafe.Pointer(&qr.names[i]))
+		h.hdr.Namelen = unix.SizeofSockaddrAny
 		h.hdr.Iov = &qr.iovs[i]
 		h.hdr.Iovlen = 1
 		if oob := r.ms[i].OOB[:cap(r.ms[i].OOB)]; len(oob) > 0 {
@@ -293,45 +293,10 @@ func (qr *quietReader) readFD(fd int, r *batchReader, from []netip.AddrPort) (in
 			m := &r.ms[i]
 			m.N = int(h.n)
 			m.NN = int(h.hdr.Controllen)
-			from[i] = sockaddrPort(qr.names[i][:h.hdr.Namelen])
+			from[i] = rawAddrPort(&qr.names[i])
 		}
 		return int(n), nil
 	}
-}
-
-// sockaddrPort decodes a sockaddr_in or sockaddr_in6 (IPv4-mapped
-// addresses unmapped); the zero AddrPort for anything else.
-func sockaddrPort(b []byte) netip.AddrPort {
-	if len(b) < 2 {
-		return netip.AddrPort{}
-	}
-	switch family := *(*uint16)(unsafe.Pointer(&b[0])); family {
-	case unix.AF_INET:
-		if len(b) < unix.SizeofSockaddrInet4 {
-			return netip.AddrPort{}
-		}
-		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&b[0]))
-		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), port(sa.Port))
-	case unix.AF_INET6:
-		if len(b) < unix.SizeofSockaddrInet6 {
-			return netip.AddrPort{}
-		}
-		sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(&b[0]))
-		a := netip.AddrFrom16(sa.Addr).Unmap()
-		if sa.Scope_id != 0 && a.Is6() {
-			if ifc, err := net.InterfaceByIndex(int(sa.Scope_id)); err == nil {
-				a = a.WithZone(ifc.Name)
-			}
-		}
-		return netip.AddrPortFrom(a, port(sa.Port))
-	}
-	return netip.AddrPort{}
-}
-
-// port reads a port in network byte order.
-func port(p uint16) uint16 {
-	b := (*[2]byte)(unsafe.Pointer(&p))
-	return uint16(b[0])<<8 | uint16(b[1])
 }
 
 // useQuiet makes r read q instead of the listening socket.
