@@ -524,3 +524,44 @@ func TestSinglePortReceiveBuffer(t *testing.T) {
 		})
 	}
 }
+
+// TestBatchedLockstepReadAhead: transfers whose data phase the loop runs
+// read their file loopReadAhead blocks at a time, not one pread per ACK,
+// even when more transfers run than processors (no 128 KiB stage then).
+func TestBatchedLockstepReadAhead(t *testing.T) {
+	requireLoop(t)
+	const blocks = 300
+	content := randBytes(512*blocks+100, 13)
+	fc, logs := newFDContent(content), newInfoLog()
+	srv := batchedServer(nil, logs)
+	srv.Handler = HandlerFunc(func(w ResponseWriter, r *Request) { _ = w.ServeContent(fc, int64(len(content))) })
+	addr := startServer(t, srv, "udp4")
+	// More transfers at once than processors: the last to start is not
+	// one of the few that get the large stage.
+	clients := make([]*testClient, runtime.GOMAXPROCS(0)+1)
+	first := make([][]byte, len(clients))
+	for i := range clients {
+		clients[i] = newTestClient(t, addr)
+		clients[i].rrq("f", "octet")
+	}
+	for i, c := range clients {
+		first[i] = c.expect(OpDATA).data
+	}
+	for i, c := range clients {
+		if got := lockstepRest(c, first[i]); !bytes.Equal(got, content) {
+			t.Fatalf("client %d: content differs", i)
+		}
+	}
+	for range clients {
+		if info := logs.next(t); info.Outcome != OutcomeOK {
+			t.Fatalf("got %+v", info)
+		}
+	}
+	if n := loopStarted(srv); n != int64(len(clients)) {
+		t.Fatalf("loop took %d data phases, want %d", n, len(clients))
+	}
+	// Four blocks per read or more on average (loopReadAhead is 5).
+	if reads, most := len(fc.offsets()), len(clients)*(blocks+1)/4; reads > most {
+		t.Fatalf("%d file reads for %d transfers of %d blocks, want at most %d", reads, len(clients), blocks+1, most)
+	}
+}

@@ -361,6 +361,13 @@ func (s *Server) dispatchBatch(sc *serveConn, rd *batchReader, n int) {
 	}
 }
 
+// readQueue and writeQueue are how many datagrams a single-port read or
+// write session holds for its transfer before the reader drops more.
+const (
+	readQueue  = 16
+	writeQueue = 128
+)
+
 // singlePortRecvBuffer is the receive buffer of a single-port listening
 // socket: every transfer's ACKs wait in it while the reader works, and a
 // boot storm's come in bursts. 4 MiB holds the ACKs of a thousand clients
@@ -456,7 +463,13 @@ func (s *Server) startRead(sc *serveConn, p packet, raw string, from netip.AddrP
 	ctx, cancel := context.WithCancelCause(s.ctx)
 	sess := &session{raw: raw, cancel: cancel}
 	if s.SinglePort {
-		sess.in = make(chan []byte, 128)
+		// A write's client sends a window of DATA at once; a read's, one
+		// ACK per window (and the odd duplicate).
+		queue := readQueue
+		if p.op == OpWRQ {
+			queue = writeQueue
+		}
+		sess.in = make(chan []byte, queue)
 	}
 	s.sessions[from] = sess
 	s.perIP[from.Addr()]++

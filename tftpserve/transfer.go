@@ -781,7 +781,11 @@ func (t *transfer) serve(ra io.ReaderAt, r io.Reader, size int64) error {
 		src, size = &streamSource{r: newNetasciiReader(r), ctx: t.ctx}, -1
 	case ra != nil:
 		as := &atSource{ra: ra, size: size}
-		if n := stageLen(ra, size, t.window, t.blksize, t.srv.fewTransfers()); n > 0 {
+		window := t.window
+		if lp, _ := t.loopFor(); lp != nil {
+			window = loopReadAhead
+		}
+		if n := stageLen(ra, size, window, t.blksize, t.srv.fewTransfers()); n > 0 {
 			t.stage = getBuf(n)
 			as.stage = t.stage
 		}
