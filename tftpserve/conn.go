@@ -632,7 +632,8 @@ func (r *batchReader) read() (int, error) {
 	return n, nil
 }
 
-// parse fills r.in[:n] from the first n messages read.
+// parse fills r.in[:n] from the first n messages read; dst and ifi only
+// for read and write requests.
 func (r *batchReader) parse(n int) {
 	ms := r.ms
 	for i := range n {
@@ -643,6 +644,13 @@ func (r *batchReader) parse(n int) {
 			in.from = r.from[i]
 		} else {
 			in.from = addrPortOf(m.Addr)
+		}
+		in.dst, in.ifi = netip.Addr{}, 0
+		if !isRequest(in.b) {
+			// Only a request's destination is used (the address its
+			// transfer answers from): the control message of every ACK
+			// would cost a parse and its allocations for nothing.
+			continue
 		}
 		if r.sc.p4 != nil {
 			cm := &r.cm4
@@ -734,4 +742,9 @@ func (m *mtuCache) mtu(ifIndex int, local, remote netip.Addr) int {
 func isIPv4Socket(u *net.UDPConn) bool {
 	la, _ := u.LocalAddr().(*net.UDPAddr)
 	return la != nil && la.IP.To4() != nil
+}
+
+// isRequest reports whether b is a read or write request.
+func isRequest(b []byte) bool {
+	return len(b) >= 2 && b[0] == 0 && (Opcode(b[1]) == OpRRQ || Opcode(b[1]) == OpWRQ)
 }

@@ -71,7 +71,8 @@ func TestQuietSocketTakes(t *testing.T) {
 				t.Fatal("a third socket could bind the address while the quiet socket held it")
 			}
 			client := newTestClient(t, addr)
-			client.sendTo(addr, []byte("one"))
+			rrq := appendRequest(nil, OpRRQ, "one", "octet")
+			client.sendTo(addr, rrq)
 
 			r := quietTestReader(pc, q)
 			var n int
@@ -80,8 +81,8 @@ func TestQuietSocketTakes(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if n != 1 || string(r.in[0].b) != "one" {
-				t.Fatalf("quiet socket read %d datagrams (%q), want \"one\"", n, r.in[0].b)
+			if n != 1 || !bytes.Equal(r.in[0].b, rrq) {
+				t.Fatalf("quiet socket read %d datagrams (%q), want the request %q", n, r.in[0].b, rrq)
 			}
 			if want := addrPortOf(client.pc.LocalAddr()); r.in[0].from != want {
 				t.Errorf("sender %v, want %v", r.in[0].from, want)
