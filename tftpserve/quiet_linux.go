@@ -52,12 +52,8 @@ const quietPoll = 100 // ms
 // serves as before) where that cannot be done: pc is not a kernel UDP
 // socket, is bound to a device, or a step fails (each undone).
 func takeOverQuiet(pc net.PacketConn, rcvbuf int) *quietSocket {
-	u, ok := pc.(*net.UDPConn)
-	if !ok {
-		return nil
-	}
-	rc, err := u.SyscallConn()
-	if err != nil {
+	u, rc := udpRawConn(pc)
+	if rc == nil {
 		return nil
 	}
 	var q *quietSocket

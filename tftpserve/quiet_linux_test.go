@@ -12,8 +12,6 @@ import (
 	"testing/fstest"
 	"time"
 
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 )
 
@@ -31,16 +29,7 @@ func listenerFD(t *testing.T, pc net.PacketConn, f func(fd int)) {
 
 // quietTestReader is a batch reader on pc that reads q.
 func quietTestReader(pc net.PacketConn, q *quietSocket) *batchReader {
-	sc := newServeConn(pc)
-	r := &batchReader{sc: sc, ms: make([]ipv4.Message, 4), in: make([]inbound, 4)}
-	for i := range r.ms {
-		r.ms[i].Buffers = [][]byte{make([]byte, 1500)}
-		if sc.p4 != nil {
-			r.ms[i].OOB = ipv4.NewControlMessage(ipv4.FlagDst | ipv4.FlagInterface)
-		} else {
-			r.ms[i].OOB = ipv6.NewControlMessage(ipv6.FlagDst | ipv6.FlagInterface)
-		}
-	}
+	r := newServeConn(pc).newBatchReader()
 	r.useQuiet(q)
 	return r
 }

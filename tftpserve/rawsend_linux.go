@@ -51,12 +51,8 @@ type rawAddr struct {
 }
 
 func newRawSender(pc net.PacketConn) *rawSender {
-	u, ok := pc.(*net.UDPConn)
-	if !ok {
-		return nil
-	}
-	rc, err := u.SyscallConn()
-	if err != nil {
+	u, rc := udpRawConn(pc)
+	if rc == nil {
 		return nil
 	}
 	return &rawSender{rc: rc, v6: !isIPv4Socket(u)}
@@ -286,4 +282,18 @@ func (b *rawBatch) WriteBatch(ms []ipv4.Message, _ int) (int, error) {
 		serr = err
 	}
 	return sent, serr
+}
+
+// udpRawConn returns pc as a kernel UDP socket and its RawConn; nil, nil
+// when it is not one.
+func udpRawConn(pc net.PacketConn) (*net.UDPConn, syscall.RawConn) {
+	u, ok := pc.(*net.UDPConn)
+	if !ok {
+		return nil, nil
+	}
+	rc, err := u.SyscallConn()
+	if err != nil {
+		return nil, nil
+	}
+	return u, rc
 }
