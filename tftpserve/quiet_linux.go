@@ -63,7 +63,7 @@ func takeOverQuiet(pc net.PacketConn, rcvbuf int) *quietSocket {
 
 func takeOverFD(u *net.UDPConn, pfd, rcvbuf int) *quietSocket {
 	if dev, err := unix.GetsockoptString(pfd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE); err != nil || dev != "" {
-		return nil // connect and disconnect would lose the device binding
+		return nil // the twin would have to be bound to the device too
 	}
 	if _, err := unix.Getpeername(pfd); err == nil {
 		return nil // already connected: not a listening socket
