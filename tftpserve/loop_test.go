@@ -174,23 +174,9 @@ func TestBatchedLockstepDuplicateACKs(t *testing.T) {
 		logs := newInfoLog()
 		srv := batchedServer(files, logs)
 		srv.MinRetransmit, srv.Timeout = time.Second, 2*time.Second
-		addr := startServer(t, srv, "udp4")
-		relay := relayTo(t, addr, 5, faultnet.Rates{Duplicate: 0.5, Reorder: 0.2}, faultnet.Rates{})
-		c := newTestClient(t, relay.Addr())
-		res, err := c.fetch("f", fetchOpts{timeout: 3 * time.Second}, Option{"blksize", "1468"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(res.data, data) {
-			t.Fatal("content differs")
-		}
-		up, _ := relay.Stats()
-		info := logs.next(t)
-		if up.Duplicated == 0 {
-			t.Fatal("no ACK was duplicated")
-		}
+		res, info, dups := fetchDuplicatedACKs(t, srv, logs, data, fetchOpts{timeout: 3 * time.Second}, Option{"blksize", "1468"})
 		if info.Packets != blocks || info.Retransmits != 0 || res.dupData != 0 {
-			t.Fatalf("%d duplicated ACKs made the server send %d packets (%d retransmits) for %d blocks", up.Duplicated, info.Packets, info.Retransmits, blocks)
+			t.Fatalf("%d duplicated ACKs made the server send %d packets (%d retransmits) for %d blocks", dups, info.Packets, info.Retransmits, blocks)
 		}
 	})
 }

@@ -74,27 +74,38 @@ func TestDuplicatedACKsThroughRelay(t *testing.T) {
 		t.Run(fmt.Sprint("window", win), func(t *testing.T) {
 			logs := newInfoLog()
 			srv := &Server{Handler: FS(fstest.MapFS{"f": {Data: data}}), OnTransfer: logs.hook, MinRetransmit: time.Second, Timeout: 2 * time.Second}
-			addr := startServer(t, srv, "udp4")
-			relay := relayTo(t, addr, 5, faultnet.Rates{Duplicate: 0.5, Reorder: 0.2}, faultnet.Rates{})
-			c := newTestClient(t, relay.Addr())
-			res, err := c.fetch("f", fetchOpts{window: win, timeout: 3 * time.Second}, Option{"blksize", "1468"}, Option{"windowsize", fmt.Sprint(win)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(res.data, data) {
-				t.Fatal("content differs")
-			}
-			up, _ := relay.Stats()
-			info := logs.next(t)
+			res, info, dups := fetchDuplicatedACKs(t, srv, logs, data, fetchOpts{window: win, timeout: 3 * time.Second},
+				Option{"blksize", "1468"}, Option{"windowsize", fmt.Sprint(win)})
 			blocks := int64(len(data)/1468 + 1)
-			if up.Duplicated == 0 {
-				t.Fatal("no ACK was duplicated")
-			}
 			if info.Packets != blocks || info.Retransmits != 0 || res.dupData != 0 {
-				t.Fatalf("%d duplicated ACKs made the server send %d packets (%d retransmits) for %d blocks", up.Duplicated, info.Packets, info.Retransmits, blocks)
+				t.Fatalf("%d duplicated ACKs made the server send %d packets (%d retransmits) for %d blocks", dups, info.Packets, info.Retransmits, blocks)
 			}
 		})
 	}
+}
+
+// fetchDuplicatedACKs fetches "f" from srv through a relay that duplicates
+// half the client's ACKs and reorders a fifth, checks the content and that
+// the relay did duplicate, and returns the fetch, the server's report and
+// how many ACKs were duplicated.
+func fetchDuplicatedACKs(t *testing.T, srv *Server, logs *infoLog, data []byte, fo fetchOpts, opts ...Option) (fetchResult, TransferInfo, uint64) {
+	t.Helper()
+	addr := startServer(t, srv, "udp4")
+	relay := relayTo(t, addr, 5, faultnet.Rates{Duplicate: 0.5, Reorder: 0.2}, faultnet.Rates{})
+	c := newTestClient(t, relay.Addr())
+	res, err := c.fetch("f", fo, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(res.data, data) {
+		t.Fatal("content differs")
+	}
+	up, _ := relay.Stats()
+	info := logs.next(t)
+	if up.Duplicated == 0 {
+		t.Fatal("no ACK was duplicated")
+	}
+	return res, info, up.Duplicated
 }
 
 // TestLossyClientGivesUpCleanly: a client behind a link that loses
